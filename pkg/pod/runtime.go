@@ -1,0 +1,142 @@
+package pod
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Labels podd puts on everything it creates in containerd, so that a restarted podd finds it again.
+const (
+	LabelPodUID       = "io.podd.pod.uid"
+	LabelPodName      = "io.podd.pod.name"
+	LabelPodNamespace = "io.podd.pod.namespace"
+	LabelContainer    = "io.podd.container.name"
+	LabelAttempt      = "io.podd.container.attempt"
+)
+
+// ImageConfig is what an image says about how to run it.
+type ImageConfig struct {
+	Ref        string   // the reference as resolved (docker.io/library/busybox:latest)
+	ID         string   // the image's config digest
+	Entrypoint []string // ENTRYPOINT
+	Cmd        []string // CMD
+	Env        []string // KEY=VALUE
+	WorkingDir string
+	User       string
+	StopSignal string
+}
+
+// Mount is one mount of a container, already resolved to a host path.
+type Mount struct {
+	Source      string
+	Destination string
+	ReadOnly    bool
+}
+
+// ContainerPlan is everything the runtime needs to create one instance of a container; the
+// Kubernetes semantics (command/args against the image, env, $(VAR)) are resolved before it.
+type ContainerPlan struct {
+	PodUID       string
+	PodName      string
+	PodNamespace string
+	Name         string // the container's name in the pod
+	Attempt      int    // 0 for the first instance, +1 per restart
+	Image        ImageConfig
+	Args         []string // argv, resolved
+	Env          []string // KEY=VALUE, resolved, image's env included
+	WorkingDir   string
+	// User is the image's USER unless RunAsUser/RunAsGroup override it.
+	User           string
+	RunAsUser      *int64
+	RunAsGroup     *int64
+	ReadOnlyRootfs bool
+	Mounts         []Mount
+	LogPath        string
+}
+
+// Sandbox is what the pod's containers share, as created on the host.
+type Sandbox struct {
+	NetNSPath    string // "" with hostNetwork
+	Hostname     string
+	HostsPath    string
+	HostnamePath string
+	ResolvPath   string
+	VolumePaths  map[string]string // volume name → host path
+}
+
+// ExitStatus is how a container's process ended.
+type ExitStatus struct {
+	Code     int32
+	ExitedAt time.Time
+}
+
+// Process is a started (or adopted) container process.
+type Process struct {
+	Pid       uint32
+	StartedAt time.Time
+	// Exit delivers exactly one ExitStatus when the process ends.
+	Exit <-chan ExitStatus
+}
+
+// ContainerState is what containerd reports of a container podd created earlier.
+type ContainerRecordState string
+
+const (
+	RecordCreated ContainerRecordState = "created" // container without a running task
+	RecordRunning ContainerRecordState = "running"
+	RecordStopped ContainerRecordState = "stopped"
+)
+
+// ContainerRecord describes a container found in the runtime, for reconciliation after a restart.
+type ContainerRecord struct {
+	ID        string
+	PodUID    string
+	Name      string
+	Attempt   int
+	State     ContainerRecordState
+	Exit      ExitStatus // when stopped
+	StartedAt time.Time
+}
+
+// ExecOptions describes a command run in a running container.
+type ExecOptions struct {
+	Cmd    []string
+	Tty    bool
+	Stdin  io.Reader // nil: no stdin
+	Stdout io.Writer
+	Stderr io.Writer // ignored with Tty
+	// Resize delivers terminal sizes while the command runs (Tty only); may be nil.
+	Resize <-chan TermSize
+}
+
+// TermSize is a terminal's size in characters.
+type TermSize struct {
+	Width  uint16 `json:"width"`
+	Height uint16 `json:"height"`
+}
+
+// Runtime is what the supervisor needs from a container runtime. pkg/runtime implements it on
+// containerd; tests use an in-memory fake. Every method is idempotent where it can be.
+type Runtime interface {
+	// EnsureImage makes the image present according to the pull policy and returns its config.
+	EnsureImage(ctx context.Context, ref string, policy PullPolicy) (*ImageConfig, error)
+	// SetupSandbox creates (or finds) the pod's network namespace, /etc files and volumes.
+	SetupSandbox(ctx context.Context, p *Pod) (*Sandbox, error)
+	// TeardownSandbox removes what SetupSandbox created, emptyDir volumes included.
+	TeardownSandbox(ctx context.Context, p *Pod) error
+	// CreateContainer creates a container (not yet started) and returns its ID.
+	CreateContainer(ctx context.Context, sb *Sandbox, plan *ContainerPlan) (string, error)
+	// StartContainer starts a created container's process.
+	StartContainer(ctx context.Context, id string) (*Process, error)
+	// AdoptContainer watches a container that is already running (after a podd restart).
+	AdoptContainer(ctx context.Context, id string) (*Process, error)
+	// SignalContainer sends a signal to the container's main process.
+	SignalContainer(ctx context.Context, id string, signal string) error
+	// RemoveContainer kills what still runs and deletes the task, the container and its snapshot.
+	RemoveContainer(ctx context.Context, id string) error
+	// ListContainers lists every container podd created.
+	ListContainers(ctx context.Context) ([]ContainerRecord, error)
+	// Exec runs a command in a running container and returns its exit code.
+	Exec(ctx context.Context, id string, opts ExecOptions) (int, error)
+}

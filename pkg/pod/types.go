@@ -1,0 +1,222 @@
+// Package pod holds podd's model of a Kubernetes v1 Pod: the types (with Kubernetes' field names),
+// strict decoding, validation and defaults, the status model, and the supervisor that drives a pod's
+// containers towards their desired state through the small Runtime interface declared here.
+// It knows nothing of containerd.
+package pod
+
+import "time"
+
+// Pod is a Kubernetes v1 Pod restricted to the fields podd implements.
+type Pod struct {
+	APIVersion string     `json:"apiVersion,omitempty"`
+	Kind       string     `json:"kind,omitempty"`
+	Metadata   ObjectMeta `json:"metadata"`
+	Spec       PodSpec    `json:"spec"`
+	Status     PodStatus  `json:"status,omitempty"`
+}
+
+// ObjectMeta is the subset of Kubernetes' ObjectMeta that podd uses.
+type ObjectMeta struct {
+	Name              string            `json:"name"`
+	Namespace         string            `json:"namespace,omitempty"`
+	UID               string            `json:"uid,omitempty"`
+	Labels            map[string]string `json:"labels,omitempty"`
+	Annotations       map[string]string `json:"annotations,omitempty"`
+	CreationTimestamp *time.Time        `json:"creationTimestamp,omitempty"`
+}
+
+// RestartPolicy is a pod's restartPolicy.
+type RestartPolicy string
+
+const (
+	RestartAlways    RestartPolicy = "Always"
+	RestartOnFailure RestartPolicy = "OnFailure"
+	RestartNever     RestartPolicy = "Never"
+)
+
+// PullPolicy is a container's imagePullPolicy.
+type PullPolicy string
+
+const (
+	PullAlways       PullPolicy = "Always"
+	PullIfNotPresent PullPolicy = "IfNotPresent"
+	PullNever        PullPolicy = "Never"
+)
+
+// PodSpec is the subset of Kubernetes' PodSpec that podd implements.
+type PodSpec struct {
+	Containers                    []Container   `json:"containers"`
+	Volumes                       []Volume      `json:"volumes,omitempty"`
+	RestartPolicy                 RestartPolicy `json:"restartPolicy,omitempty"`
+	TerminationGracePeriodSeconds *int64        `json:"terminationGracePeriodSeconds,omitempty"`
+	Hostname                      string        `json:"hostname,omitempty"`
+	HostNetwork                   bool          `json:"hostNetwork,omitempty"`
+}
+
+// Container is the subset of Kubernetes' Container that podd implements.
+type Container struct {
+	Name            string           `json:"name"`
+	Image           string           `json:"image"`
+	ImagePullPolicy PullPolicy       `json:"imagePullPolicy,omitempty"`
+	Command         []string         `json:"command,omitempty"`
+	Args            []string         `json:"args,omitempty"`
+	WorkingDir      string           `json:"workingDir,omitempty"`
+	Env             []EnvVar         `json:"env,omitempty"`
+	Ports           []ContainerPort  `json:"ports,omitempty"`
+	VolumeMounts    []VolumeMount    `json:"volumeMounts,omitempty"`
+	SecurityContext *SecurityContext `json:"securityContext,omitempty"`
+}
+
+// EnvVar is one environment variable: a literal value or one taken from the pod's fields.
+type EnvVar struct {
+	Name      string        `json:"name"`
+	Value     string        `json:"value,omitempty"`
+	ValueFrom *EnvVarSource `json:"valueFrom,omitempty"`
+}
+
+// EnvVarSource names where an EnvVar's value comes from.
+type EnvVarSource struct {
+	FieldRef *ObjectFieldSelector `json:"fieldRef,omitempty"`
+}
+
+// ObjectFieldSelector selects a field of the pod, such as metadata.name or metadata.labels['app'].
+type ObjectFieldSelector struct {
+	APIVersion string `json:"apiVersion,omitempty"`
+	FieldPath  string `json:"fieldPath"`
+}
+
+// ContainerPort is recorded, not published (publishing belongs to pod networking).
+type ContainerPort struct {
+	Name          string `json:"name,omitempty"`
+	ContainerPort int32  `json:"containerPort"`
+	Protocol      string `json:"protocol,omitempty"`
+	HostPort      int32  `json:"hostPort,omitempty"`
+	HostIP        string `json:"hostIP,omitempty"`
+}
+
+// VolumeMount mounts a pod volume (or a subPath of it) into a container.
+type VolumeMount struct {
+	Name      string `json:"name"`
+	MountPath string `json:"mountPath"`
+	ReadOnly  bool   `json:"readOnly,omitempty"`
+	SubPath   string `json:"subPath,omitempty"`
+}
+
+// SecurityContext is the subset of a container's securityContext that podd implements.
+type SecurityContext struct {
+	RunAsUser              *int64 `json:"runAsUser,omitempty"`
+	RunAsGroup             *int64 `json:"runAsGroup,omitempty"`
+	ReadOnlyRootFilesystem *bool  `json:"readOnlyRootFilesystem,omitempty"`
+}
+
+// Volume is a pod volume; exactly one source is set.
+type Volume struct {
+	Name     string                `json:"name"`
+	EmptyDir *EmptyDirVolumeSource `json:"emptyDir,omitempty"`
+	HostPath *HostPathVolumeSource `json:"hostPath,omitempty"`
+}
+
+// StorageMedium is an emptyDir's medium: "" (the node's disk) or Memory (a tmpfs).
+type StorageMedium string
+
+const (
+	StorageMediumDefault StorageMedium = ""
+	StorageMediumMemory  StorageMedium = "Memory"
+)
+
+// EmptyDirVolumeSource is a scratch folder that lives as long as the pod.
+type EmptyDirVolumeSource struct {
+	Medium    StorageMedium `json:"medium,omitempty"`
+	SizeLimit *Quantity     `json:"sizeLimit,omitempty"`
+}
+
+// HostPathType is Kubernetes' check on a hostPath before it is mounted.
+type HostPathType string
+
+const (
+	HostPathUnset             HostPathType = ""
+	HostPathDirectoryOrCreate HostPathType = "DirectoryOrCreate"
+	HostPathDirectory         HostPathType = "Directory"
+	HostPathFileOrCreate      HostPathType = "FileOrCreate"
+	HostPathFile              HostPathType = "File"
+	HostPathSocket            HostPathType = "Socket"
+	HostPathCharDev           HostPathType = "CharDevice"
+	HostPathBlockDev          HostPathType = "BlockDevice"
+)
+
+// HostPathVolumeSource mounts a path of the host.
+type HostPathVolumeSource struct {
+	Path string        `json:"path"`
+	Type *HostPathType `json:"type,omitempty"`
+}
+
+// PodPhase is the pod's place in its lifecycle.
+type PodPhase string
+
+const (
+	PodPending   PodPhase = "Pending"
+	PodRunning   PodPhase = "Running"
+	PodSucceeded PodPhase = "Succeeded"
+	PodFailed    PodPhase = "Failed"
+	PodUnknown   PodPhase = "Unknown"
+)
+
+// PodStatus is what podd observed of a pod, shaped like Kubernetes' PodStatus.
+type PodStatus struct {
+	Phase             PodPhase          `json:"phase,omitempty"`
+	Conditions        []PodCondition    `json:"conditions,omitempty"`
+	Message           string            `json:"message,omitempty"`
+	Reason            string            `json:"reason,omitempty"`
+	StartTime         *time.Time        `json:"startTime,omitempty"`
+	ContainerStatuses []ContainerStatus `json:"containerStatuses,omitempty"`
+}
+
+// PodCondition is one of Kubernetes' pod conditions (PodScheduled, Initialized, ContainersReady, Ready).
+type PodCondition struct {
+	Type               string     `json:"type"`
+	Status             string     `json:"status"`
+	LastTransitionTime *time.Time `json:"lastTransitionTime,omitempty"`
+	Reason             string     `json:"reason,omitempty"`
+	Message            string     `json:"message,omitempty"`
+}
+
+// ContainerStatus is what podd observed of one container.
+type ContainerStatus struct {
+	Name         string         `json:"name"`
+	ContainerID  string         `json:"containerID,omitempty"`
+	Image        string         `json:"image"`
+	ImageID      string         `json:"imageID,omitempty"`
+	Ready        bool           `json:"ready"`
+	Started      *bool          `json:"started,omitempty"`
+	RestartCount int32          `json:"restartCount"`
+	State        ContainerState `json:"state"`
+	LastState    ContainerState `json:"lastState,omitempty"`
+}
+
+// ContainerState holds exactly one of its members, or none for lastState before any termination.
+type ContainerState struct {
+	Waiting    *ContainerStateWaiting    `json:"waiting,omitempty"`
+	Running    *ContainerStateRunning    `json:"running,omitempty"`
+	Terminated *ContainerStateTerminated `json:"terminated,omitempty"`
+}
+
+// ContainerStateWaiting: the container is not running yet (ContainerCreating, ErrImagePull, ...).
+type ContainerStateWaiting struct {
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// ContainerStateRunning: the container's process runs.
+type ContainerStateRunning struct {
+	StartedAt *time.Time `json:"startedAt,omitempty"`
+}
+
+// ContainerStateTerminated: the container's process ended.
+type ContainerStateTerminated struct {
+	ExitCode   int32      `json:"exitCode"`
+	Signal     int32      `json:"signal,omitempty"`
+	Reason     string     `json:"reason,omitempty"`
+	Message    string     `json:"message,omitempty"`
+	StartedAt  *time.Time `json:"startedAt,omitempty"`
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+}
