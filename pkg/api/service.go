@@ -5,7 +5,6 @@ package api
 import (
 	"context"
 	"io"
-	"time"
 
 	"github.com/podd-dev/podd/pkg/pod"
 )
@@ -31,18 +30,10 @@ type Pods interface {
 	Exec(ctx context.Context, namespace, name, container string, opts pod.ExecOptions) (int, error)
 }
 
-// Image is one image in podd's image store.
-type Image struct {
-	Name      string    `json:"name"`
-	Digest    string    `json:"digest"`
-	Size      int64     `json:"size"`
-	CreatedAt time.Time `json:"createdAt"`
-}
-
 // Images is what the server needs from the image store (pkg/runtime implements it).
 type Images interface {
-	Import(ctx context.Context, r io.Reader) ([]Image, error)
-	List(ctx context.Context) ([]Image, error)
-	Pull(ctx context.Context, ref string) (*Image, error)
+	Import(ctx context.Context, r io.Reader) ([]pod.Image, error)
+	List(ctx context.Context) ([]pod.Image, error)
+	Pull(ctx context.Context, ref string) (*pod.Image, error)
 	Remove(ctx context.Context, ref string) error
 }

@@ -140,3 +140,11 @@ type Runtime interface {
 	// Exec runs a command in a running container and returns its exit code.
 	Exec(ctx context.Context, id string, opts ExecOptions) (int, error)
 }
+
+// Image is one image in the runtime's image store, as the API lists it.
+type Image struct {
+	Name      string    `json:"name"`
+	Digest    string    `json:"digest"`
+	Size      int64     `json:"size"`
+	CreatedAt time.Time `json:"createdAt"`
+}
