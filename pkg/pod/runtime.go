@@ -51,8 +51,10 @@ type ContainerPlan struct {
 	RunAsUser      *int64
 	RunAsGroup     *int64
 	ReadOnlyRootfs bool
-	Mounts         []Mount
-	LogPath        string
+	// Mounts are the container's volume mounts; a subPath source that does not exist yet is
+	// created as a directory, as the kubelet does.
+	Mounts  []Mount
+	LogPath string
 }
 
 // Sandbox is what the pod's containers share, as created on the host.
@@ -90,13 +92,16 @@ const (
 
 // ContainerRecord describes a container found in the runtime, for reconciliation after a restart.
 type ContainerRecord struct {
-	ID        string
-	PodUID    string
-	Name      string
-	Attempt   int
-	State     ContainerRecordState
-	Exit      ExitStatus // when stopped
-	StartedAt time.Time
+	ID         string
+	PodUID     string
+	Name       string
+	Attempt    int
+	State      ContainerRecordState
+	Exit       ExitStatus // when stopped
+	StartedAt  time.Time
+	StopSignal string // the image's STOPSIGNAL, "" for SIGTERM
+	ImageRef   string
+	ImageID    string
 }
 
 // ExecOptions describes a command run in a running container.
@@ -123,8 +128,11 @@ type Runtime interface {
 	EnsureImage(ctx context.Context, ref string, policy PullPolicy) (*ImageConfig, error)
 	// SetupSandbox creates (or finds) the pod's network namespace, /etc files and volumes.
 	SetupSandbox(ctx context.Context, p *Pod) (*Sandbox, error)
-	// TeardownSandbox removes what SetupSandbox created, emptyDir volumes included.
-	TeardownSandbox(ctx context.Context, p *Pod) error
+	// TeardownSandbox removes what SetupSandbox created for the pod of that UID, emptyDir
+	// volumes included; it needs nothing but the UID so that orphans can be cleaned too.
+	TeardownSandbox(ctx context.Context, uid string) error
+	// ListSandboxes lists the UIDs of pods that have something of a sandbox on the host.
+	ListSandboxes(ctx context.Context) ([]string, error)
 	// CreateContainer creates a container (not yet started) and returns its ID.
 	CreateContainer(ctx context.Context, sb *Sandbox, plan *ContainerPlan) (string, error)
 	// StartContainer starts a created container's process.

@@ -1,0 +1,56 @@
+// Command podd is the pod daemon: it runs Kubernetes Pods on this host through containerd and
+// serves podctl over a unix socket.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/podd-dev/podd/pkg/api"
+	"github.com/podd-dev/podd/pkg/daemon"
+)
+
+func main() {
+	app := &cli.App{
+		Name:    "podd",
+		Usage:   "run Kubernetes Pods on this host with containerd",
+		Version: api.Version,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "containerd-address", Value: "/run/containerd/containerd.sock", Usage: "containerd's socket"},
+			&cli.StringFlag{Name: "namespace", Value: "podd", Usage: "containerd namespace for everything podd creates"},
+			&cli.StringFlag{Name: "root", Value: "/var/lib/podd", Usage: "persistent state: store, volumes, logs"},
+			&cli.StringFlag{Name: "state", Value: "/run/podd", Usage: "volatile state: namespaces, runtime files"},
+			&cli.StringFlag{Name: "socket", Value: "/run/podd/podd.sock", Usage: "API socket"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		},
+		Action: run,
+	}
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "podd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(cliContext *cli.Context) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cliContext.String("log-level"))); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return daemon.Run(ctx, daemon.Config{
+		ContainerdAddress: cliContext.String("containerd-address"),
+		Namespace:         cliContext.String("namespace"),
+		Root:              cliContext.String("root"),
+		State:             cliContext.String("state"),
+		Socket:            cliContext.String("socket"),
+		Version:           api.Version,
+	}, log)
+}

@@ -1,0 +1,236 @@
+package pod
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
+)
+
+// fakeRuntime is an in-memory Runtime: processes run until signalled or told to exit.
+type fakeRuntime struct {
+	mu         sync.Mutex
+	images     map[string]*ImageConfig
+	containers map[string]*fakeContainer
+	sandboxes  map[string]bool
+	// ignoreTERM names containers whose process ignores SIGTERM (a shell as PID 1).
+	ignoreTERM map[string]bool
+	signals    []string // "name:SIGNAL" in order
+	failStart  map[string]error
+}
+
+type fakeContainer struct {
+	rec  ContainerRecord
+	plan *ContainerPlan
+	exit chan ExitStatus
+}
+
+func newFakeRuntime() *fakeRuntime {
+	return &fakeRuntime{
+		images:     map[string]*ImageConfig{"busybox:1": {Ref: "busybox:1", ID: "sha256:b", Cmd: []string{"sh"}}},
+		containers: map[string]*fakeContainer{},
+		sandboxes:  map[string]bool{},
+		ignoreTERM: map[string]bool{},
+		failStart:  map[string]error{},
+	}
+}
+
+func (f *fakeRuntime) EnsureImage(ctx context.Context, ref string, policy PullPolicy) (*ImageConfig, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	img, ok := f.images[ref]
+	if !ok {
+		if policy == PullNever {
+			return nil, fmt.Errorf("image %s not present: %w", ref, errdefs.ErrNotFound)
+		}
+		return nil, fmt.Errorf("pull %s: registry unreachable: %w", ref, errdefs.ErrUnavailable)
+	}
+	cp := *img
+	return &cp, nil
+}
+
+func (f *fakeRuntime) SetupSandbox(ctx context.Context, p *Pod) (*Sandbox, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sandboxes[p.Metadata.UID] = true
+	sb := &Sandbox{Hostname: p.Metadata.Name, VolumePaths: map[string]string{}}
+	for _, v := range p.Spec.Volumes {
+		sb.VolumePaths[v.Name] = "/fake/" + v.Name
+	}
+	return sb, nil
+}
+
+func (f *fakeRuntime) TeardownSandbox(ctx context.Context, uid string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.sandboxes, uid)
+	return nil
+}
+
+func (f *fakeRuntime) ListSandboxes(ctx context.Context) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for uid := range f.sandboxes {
+		out = append(out, uid)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func (f *fakeRuntime) CreateContainer(ctx context.Context, sb *Sandbox, plan *ContainerPlan) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := plan.PodUID + "-" + plan.Name + "-" + strconv.Itoa(plan.Attempt)
+	if _, ok := f.containers[id]; ok {
+		return "", fmt.Errorf("container %s: %w", id, errdefs.ErrAlreadyExists)
+	}
+	f.containers[id] = &fakeContainer{
+		rec:  ContainerRecord{ID: id, PodUID: plan.PodUID, Name: plan.Name, Attempt: plan.Attempt, State: RecordCreated, StopSignal: plan.Image.StopSignal},
+		plan: plan,
+	}
+	return id, nil
+}
+
+func (f *fakeRuntime) StartContainer(ctx context.Context, id string) (*Process, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.containers[id]
+	if c == nil {
+		return nil, errdefs.ErrNotFound
+	}
+	if err := f.failStart[c.rec.Name]; err != nil {
+		return nil, err
+	}
+	c.rec.State = RecordRunning
+	c.exit = make(chan ExitStatus, 1)
+	return &Process{Pid: 100, StartedAt: time.Now(), Exit: c.exit}, nil
+}
+
+func (f *fakeRuntime) AdoptContainer(ctx context.Context, id string) (*Process, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.containers[id]
+	if c == nil || c.rec.State != RecordRunning {
+		return nil, errdefs.ErrNotFound
+	}
+	return &Process{Pid: 100, Exit: c.exit}, nil
+}
+
+// exit makes a running container's process end with code.
+func (f *fakeRuntime) exit(id string, code int32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.exitLocked(f.containers[id], code)
+}
+
+func (f *fakeRuntime) exitLocked(c *fakeContainer, code int32) {
+	if c == nil || c.rec.State != RecordRunning {
+		return
+	}
+	c.rec.State = RecordStopped
+	c.rec.Exit = ExitStatus{Code: code, ExitedAt: time.Now()}
+	c.exit <- c.rec.Exit
+}
+
+func (f *fakeRuntime) SignalContainer(ctx context.Context, id string, signal string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.containers[id]
+	if c == nil || c.rec.State != RecordRunning {
+		return errdefs.ErrNotFound
+	}
+	f.signals = append(f.signals, c.rec.Name+":"+signal)
+	switch {
+	case signal == "SIGKILL":
+		f.exitLocked(c, 137)
+	case !f.ignoreTERM[c.rec.Name]:
+		f.exitLocked(c, 143)
+	}
+	return nil
+}
+
+func (f *fakeRuntime) RemoveContainer(ctx context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.containers, id)
+	return nil
+}
+
+func (f *fakeRuntime) ListContainers(ctx context.Context) ([]ContainerRecord, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []ContainerRecord
+	for _, c := range f.containers {
+		out = append(out, c.rec)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+func (f *fakeRuntime) Exec(ctx context.Context, id string, opts ExecOptions) (int, error) {
+	return 0, nil
+}
+
+// running lists the IDs of running containers.
+func (f *fakeRuntime) running() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for id, c := range f.containers {
+		if c.rec.State == RecordRunning {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// memStore is an in-memory Store.
+type memStore struct {
+	mu   sync.Mutex
+	recs map[string]Record
+	fail error
+}
+
+func newMemStore() *memStore { return &memStore{recs: map[string]Record{}} }
+
+func (s *memStore) Put(ctx context.Context, recs ...*Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return s.fail
+	}
+	for _, r := range recs {
+		cp := *r
+		pcopy := *r.Pod
+		cp.Pod = &pcopy
+		s.recs[r.Pod.Metadata.UID] = cp
+	}
+	return nil
+}
+
+func (s *memStore) Delete(ctx context.Context, uid string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.recs, uid)
+	return nil
+}
+
+func (s *memStore) List(ctx context.Context) ([]*Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*Record
+	for _, r := range s.recs {
+		cp := r
+		pcopy := *r.Pod
+		pcopy.Status = PodStatus{}
+		cp.Pod = &pcopy
+		out = append(out, &cp)
+	}
+	return out, nil
+}

@@ -1,0 +1,383 @@
+package pod
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
+)
+
+// Record is a pod's desired state as stored.
+type Record struct {
+	Pod *Pod `json:"pod"`
+	// Stopped: `podctl stop` stopped the pod; its containers stay down.
+	Stopped bool `json:"stopped,omitempty"`
+	// Deleting: `podctl rm` began; a restarted podd finishes it.
+	Deleting bool `json:"deleting,omitempty"`
+}
+
+// Store keeps the desired state durably; every call returns once the data is on disk.
+type Store interface {
+	Put(ctx context.Context, recs ...*Record) error
+	Delete(ctx context.Context, uid string) error
+	List(ctx context.Context) ([]*Record, error)
+}
+
+// Options configure a Manager.
+type Options struct {
+	Runtime Runtime
+	Store   Store
+	Log     *slog.Logger
+	// LogRoot is the folder of the containers' log files.
+	LogRoot string
+	// RestartDelay is the pause before a container is restarted under its restartPolicy.
+	RestartDelay time.Duration
+	// RetryDelay is the pause before a failed image pull, sandbox or create is tried again.
+	RetryDelay time.Duration
+}
+
+// Manager owns every pod: it takes API requests, writes the desired state to the store and runs
+// one supervisor goroutine (a worker) per pod.
+type Manager struct {
+	opts Options
+	rt   Runtime
+	log  *slog.Logger
+
+	ctx context.Context // lifetime of the workers: podd's
+	wg  sync.WaitGroup
+
+	mu      sync.Mutex
+	pods    map[string]*worker // namespace/name
+	changed chan struct{}      // closed and replaced whenever any pod's status changes
+}
+
+// NewManager returns a manager; Start brings it up.
+func NewManager(opts Options) *Manager {
+	if opts.RestartDelay == 0 {
+		opts.RestartDelay = time.Second
+	}
+	if opts.RetryDelay == 0 {
+		opts.RetryDelay = 5 * time.Second
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Manager{opts: opts, rt: opts.Runtime, log: opts.Log, pods: map[string]*worker{}, changed: make(chan struct{})}
+}
+
+func key(namespace, name string) string { return namespace + "/" + name }
+
+// notifyLocked wakes everyone waiting for a status change. m.mu must be held.
+func (m *Manager) notifyLocked() {
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+// Start reconciles the store with the runtime — orphans removed, each stored pod's containers
+// adopted or recreated — and starts a worker per pod. Workers live until ctx is cancelled.
+func (m *Manager) Start(ctx context.Context) error {
+	m.ctx = ctx
+	recs, err := m.opts.Store.List(ctx)
+	if err != nil {
+		return fmt.Errorf("read store: %w", err)
+	}
+	found, err := m.rt.ListContainers(ctx)
+	if err != nil {
+		return fmt.Errorf("list containers: %w", err)
+	}
+	known := map[string]*Record{}
+	for _, r := range recs {
+		known[r.Pod.Metadata.UID] = r
+	}
+	byPod := map[string][]ContainerRecord{}
+	for _, c := range found {
+		if known[c.PodUID] == nil {
+			m.log.Info("removing orphan container", "container", c.ID, "pod_uid", c.PodUID)
+			if err := m.rt.RemoveContainer(ctx, c.ID); err != nil {
+				m.log.Warn("remove orphan container", "container", c.ID, "err", err)
+			}
+			continue
+		}
+		byPod[c.PodUID] = append(byPod[c.PodUID], c)
+	}
+	sandboxes, err := m.rt.ListSandboxes(ctx)
+	if err != nil {
+		return fmt.Errorf("list sandboxes: %w", err)
+	}
+	for _, uid := range sandboxes {
+		if known[uid] == nil {
+			m.log.Info("removing orphan pod sandbox", "pod_uid", uid)
+			if err := m.rt.TeardownSandbox(ctx, uid); err != nil {
+				m.log.Warn("remove orphan sandbox", "pod_uid", uid, "err", err)
+			}
+		}
+	}
+	m.removeOrphanLogs(known)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range recs {
+		w := newWorker(m, r, byPod[r.Pod.Metadata.UID])
+		m.pods[key(r.Pod.Metadata.Namespace, r.Pod.Metadata.Name)] = w
+		m.wg.Add(1)
+		go w.run(ctx)
+	}
+	return nil
+}
+
+func (m *Manager) removeOrphanLogs(known map[string]*Record) {
+	entries, err := os.ReadDir(m.opts.LogRoot)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		uid := name[strings.LastIndex(name, "_")+1:]
+		if known[uid] == nil {
+			os.RemoveAll(m.opts.LogRoot + "/" + name)
+		}
+	}
+}
+
+// Wait returns once every worker has ended (after the Start context was cancelled).
+func (m *Manager) Wait() { m.wg.Wait() }
+
+// Create decodes a manifest and creates every pod in it, or none: all are validated and checked
+// for name conflicts first, then stored in one transaction before any starts.
+func (m *Manager) Create(ctx context.Context, manifest []byte) ([]*Pod, error) {
+	pods, err := Decode(manifest)
+	if err != nil {
+		return nil, err
+	}
+	return m.CreatePods(ctx, pods)
+}
+
+// CreatePods creates already decoded pods (validated again here); all or none.
+func (m *Manager) CreatePods(ctx context.Context, pods []*Pod) ([]*Pod, error) {
+	var errs []error
+	for _, p := range pods {
+		SetDefaults(p)
+		if err := Validate(p); err != nil {
+			errs = append(errs, fmt.Errorf("pod %s: %w", p.Metadata.Name, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ctx == nil {
+		return nil, fmt.Errorf("pod manager is not started: %w", errdefs.ErrUnavailable)
+	}
+	seen := map[string]bool{}
+	for _, p := range pods {
+		k := key(p.Metadata.Namespace, p.Metadata.Name)
+		if m.pods[k] != nil || seen[k] {
+			return nil, fmt.Errorf("pod %q already exists in namespace %q: %w", p.Metadata.Name, p.Metadata.Namespace, errdefs.ErrAlreadyExists)
+		}
+		seen[k] = true
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	recs := make([]*Record, len(pods))
+	for i, p := range pods {
+		p.Metadata.UID = newUID()
+		p.Metadata.CreationTimestamp = &now
+		p.Status = PodStatus{}
+		recs[i] = &Record{Pod: p}
+	}
+	if err := m.opts.Store.Put(ctx, recs...); err != nil {
+		return nil, fmt.Errorf("store pods: %w", err)
+	}
+	out := make([]*Pod, len(recs))
+	for i, r := range recs {
+		w := newWorker(m, r, nil)
+		m.pods[key(r.Pod.Metadata.Namespace, r.Pod.Metadata.Name)] = w
+		m.wg.Add(1)
+		go w.run(m.ctx)
+		out[i] = w.snapshotLocked()
+	}
+	m.notifyLocked()
+	return out, nil
+}
+
+// newUID makes a Kubernetes-style UUID (version 4).
+func newUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func (m *Manager) lookup(namespace, name string) (*worker, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lookupLocked(namespace, name)
+}
+
+func (m *Manager) lookupLocked(namespace, name string) (*worker, error) {
+	w := m.pods[key(namespace, name)]
+	if w == nil {
+		return nil, fmt.Errorf("pod %q not found in namespace %q: %w", name, namespace, errdefs.ErrNotFound)
+	}
+	return w, nil
+}
+
+// Get returns a copy of the pod with its current status.
+func (m *Manager) Get(ctx context.Context, namespace, name string) (*Pod, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w, err := m.lookupLocked(namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	return w.snapshotLocked(), nil
+}
+
+// List returns the pods of a namespace ("" for all), sorted by namespace and name.
+func (m *Manager) List(ctx context.Context, namespace string) ([]*Pod, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []*Pod{}
+	for _, w := range m.pods {
+		if namespace == "" || w.rec.Pod.Metadata.Namespace == namespace {
+			out = append(out, w.snapshotLocked())
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return key(out[i].Metadata.Namespace, out[i].Metadata.Name) < key(out[j].Metadata.Namespace, out[j].Metadata.Name)
+	})
+	return out, nil
+}
+
+// WaitStarted waits until every container of the pod has started once, or one has failed.
+func (m *Manager) WaitStarted(ctx context.Context, namespace, name string) (*Pod, error) {
+	for {
+		m.mu.Lock()
+		w, err := m.lookupLocked(namespace, name)
+		if err != nil {
+			m.mu.Unlock()
+			return nil, err
+		}
+		p := w.snapshotLocked()
+		changed := m.changed
+		m.mu.Unlock()
+		done, err := startOutcome(p)
+		if done || err != nil {
+			return p, err
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// startOutcome says whether all containers started, or why one failed.
+func startOutcome(p *Pod) (bool, error) {
+	if p.Status.Reason == ReasonStopped {
+		return false, fmt.Errorf("pod %s was stopped: %w", p.Metadata.Name, errdefs.ErrFailedPrecondition)
+	}
+	started := 0
+	for _, s := range p.Status.ContainerStatuses {
+		switch {
+		case s.State.Waiting != nil && s.State.Waiting.Reason != ReasonContainerCreating && s.State.Waiting.Reason != "":
+			return false, fmt.Errorf("container %s: %s: %s: %w", s.Name, s.State.Waiting.Reason, s.State.Waiting.Message, errdefs.ErrFailedPrecondition)
+		case s.State.Terminated != nil && s.State.Terminated.ExitCode != 0:
+			t := s.State.Terminated
+			return false, fmt.Errorf("container %s exited with code %d (%s)%s: %w", s.Name, t.ExitCode, t.Reason, suffix(t.Message), errdefs.ErrFailedPrecondition)
+		case s.State.Running != nil || s.State.Terminated != nil || s.RestartCount > 0:
+			started++
+		}
+	}
+	return started == len(p.Spec.Containers), nil
+}
+
+func suffix(msg string) string {
+	if msg == "" {
+		return ""
+	}
+	return ": " + msg
+}
+
+// Stop stops the pod's containers with the stop contract and keeps them down.
+func (m *Manager) Stop(ctx context.Context, namespace, name string, grace *int64) (*Pod, error) {
+	w, err := m.lookup(namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.request(ctx, evStop{grace: grace}); err != nil {
+		return nil, err
+	}
+	return m.Get(ctx, namespace, name)
+}
+
+// Remove stops the pod if it runs and removes it with everything it created.
+func (m *Manager) Remove(ctx context.Context, namespace, name string, grace *int64) error {
+	w, err := m.lookup(namespace, name)
+	if err != nil {
+		return err
+	}
+	return w.request(ctx, evStop{grace: grace, remove: true})
+}
+
+// containerOf finds the container's worker state; "" means the pod's first container.
+func (m *Manager) containerOf(namespace, name, container string) (*worker, *Pod, *ctr, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w, err := m.lookupLocked(namespace, name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if container == "" {
+		container = w.rec.Pod.Spec.Containers[0].Name
+	}
+	for _, c := range w.ctrs {
+		if c.name == container {
+			cp := *c
+			return w, w.snapshotLocked(), &cp, nil
+		}
+	}
+	return nil, nil, nil, fmt.Errorf("container %q not found in pod %q: %w", container, name, errdefs.ErrNotFound)
+}
+
+// Logs copies the log of the container's current instance to w.
+func (m *Manager) Logs(ctx context.Context, namespace, name, container string, out io.Writer) error {
+	_, p, c, err := m.containerOf(namespace, name, container)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(LogPath(m.opts.LogRoot, p, c.name, c.attempt))
+	if os.IsNotExist(err) {
+		return nil // not started yet: nothing written
+	}
+	if err != nil {
+		return fmt.Errorf("open log: %w", err)
+	}
+	defer f.Close()
+	_, err = io.Copy(out, f)
+	return err
+}
+
+// Exec runs a command in a running container of the pod.
+func (m *Manager) Exec(ctx context.Context, namespace, name, container string, opts ExecOptions) (int, error) {
+	_, _, c, err := m.containerOf(namespace, name, container)
+	if err != nil {
+		return 0, err
+	}
+	if !c.running {
+		return 0, fmt.Errorf("container %q of pod %q is not running: %w", c.name, name, errdefs.ErrFailedPrecondition)
+	}
+	return m.rt.Exec(ctx, c.id, opts)
+}

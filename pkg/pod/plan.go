@@ -1,0 +1,59 @@
+package pod
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+)
+
+// LogPath is where the log of one instance of a container goes, under the logs root.
+func LogPath(logRoot string, p *Pod, container string, attempt int) string {
+	return filepath.Join(LogDir(logRoot, p), container, strconv.Itoa(attempt)+".log")
+}
+
+// LogDir is the pod's log folder: <namespace>_<name>_<uid>, as the kubelet names it.
+func LogDir(logRoot string, p *Pod) string {
+	return filepath.Join(logRoot, p.Metadata.Namespace+"_"+p.Metadata.Name+"_"+p.Metadata.UID)
+}
+
+// BuildPlan resolves Kubernetes' semantics for one instance of a container into a runtime plan.
+func BuildPlan(p *Pod, idx int, img *ImageConfig, sb *Sandbox, attempt int, logRoot string) (*ContainerPlan, error) {
+	c := &p.Spec.Containers[idx]
+	env, err := ResolveEnv(p, c, img)
+	if err != nil {
+		return nil, err
+	}
+	args, err := ResolveArgs(c, img, env)
+	if err != nil {
+		return nil, err
+	}
+	plan := &ContainerPlan{
+		PodUID:       p.Metadata.UID,
+		PodName:      p.Metadata.Name,
+		PodNamespace: p.Metadata.Namespace,
+		Name:         c.Name,
+		Attempt:      attempt,
+		Image:        *img,
+		Args:         args,
+		Env:          env,
+		WorkingDir:   ResolveWorkingDir(c, img),
+		User:         img.User,
+		LogPath:      LogPath(logRoot, p, c.Name, attempt),
+	}
+	if sc := c.SecurityContext; sc != nil {
+		plan.RunAsUser = sc.RunAsUser
+		plan.RunAsGroup = sc.RunAsGroup
+		plan.ReadOnlyRootfs = sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem
+	}
+	for i, vm := range c.VolumeMounts {
+		src, ok := sb.VolumePaths[vm.Name]
+		if !ok {
+			return nil, fmt.Errorf("spec.containers[%d].volumeMounts[%d].name: volume %q is not set up", idx, i, vm.Name)
+		}
+		if vm.SubPath != "" {
+			src = filepath.Join(src, vm.SubPath)
+		}
+		plan.Mounts = append(plan.Mounts, Mount{Source: src, Destination: vm.MountPath, ReadOnly: vm.ReadOnly})
+	}
+	return plan, nil
+}

@@ -1,0 +1,118 @@
+package pod
+
+import "time"
+
+// Container state reasons, as the kubelet reports them.
+const (
+	ReasonContainerCreating          = "ContainerCreating"
+	ReasonCompleted                  = "Completed"
+	ReasonError                      = "Error"
+	ReasonErrImagePull               = "ErrImagePull"
+	ReasonErrImageNeverPull          = "ErrImageNeverPull"
+	ReasonCreateContainerConfigError = "CreateContainerConfigError"
+	ReasonCreateContainerError       = "CreateContainerError"
+	ReasonRunContainerError          = "RunContainerError"
+	// ReasonStopped is the pod's status.reason once `podctl stop` stopped it.
+	ReasonStopped = "Stopped"
+)
+
+// shouldRestart applies the pod's restartPolicy to a container that exited with code.
+func shouldRestart(policy RestartPolicy, code int32) bool {
+	switch policy {
+	case RestartAlways:
+		return true
+	case RestartOnFailure:
+		return code != 0
+	}
+	return false
+}
+
+// Phase computes the pod's phase from its containers' states, as the kubelet's getPhase does.
+// A stopped pod is judged as if its restartPolicy were Never: nothing will restart.
+func Phase(policy RestartPolicy, stopped bool, statuses []ContainerStatus) PodPhase {
+	if stopped {
+		policy = RestartNever
+	}
+	var waiting, running, stopped_, succeeded, unknown int
+	for _, s := range statuses {
+		switch {
+		case s.State.Running != nil:
+			running++
+		case s.State.Terminated != nil:
+			stopped_++
+			if s.State.Terminated.ExitCode == 0 {
+				succeeded++
+			}
+		case s.State.Waiting != nil:
+			// A container waiting to be restarted has run before: it does not hold the pod in Pending.
+			if s.LastState.Terminated != nil {
+				stopped_++
+			} else {
+				waiting++
+			}
+		default:
+			unknown++
+		}
+	}
+	switch {
+	case waiting > 0:
+		return PodPending
+	case running > 0 && unknown == 0:
+		return PodRunning
+	case running == 0 && stopped_ > 0 && unknown == 0:
+		if policy == RestartAlways {
+			return PodRunning
+		}
+		if stopped_ == succeeded {
+			return PodSucceeded
+		}
+		if policy == RestartNever {
+			return PodFailed
+		}
+		return PodRunning
+	}
+	return PodPending
+}
+
+// Conditions computes the pod's conditions; ready means running, until probes exist.
+func Conditions(phase PodPhase, statuses []ContainerStatus, prev []PodCondition, now time.Time) []PodCondition {
+	allReady := len(statuses) > 0
+	for _, s := range statuses {
+		if !s.Ready {
+			allReady = false
+		}
+	}
+	status := func(b bool) string {
+		if b {
+			return "True"
+		}
+		return "False"
+	}
+	want := []PodCondition{
+		{Type: "PodScheduled", Status: "True"},
+		{Type: "Initialized", Status: "True"},
+		{Type: "ContainersReady", Status: status(allReady)},
+		{Type: "Ready", Status: status(allReady && phase == PodRunning)},
+	}
+	for i := range want {
+		t := now
+		want[i].LastTransitionTime = &t
+		for _, p := range prev {
+			if p.Type == want[i].Type && p.Status == want[i].Status {
+				want[i].LastTransitionTime = p.LastTransitionTime
+			}
+		}
+		if want[i].Status == "False" && (want[i].Type == "ContainersReady" || want[i].Type == "Ready") {
+			want[i].Reason = "ContainersNotReady"
+		}
+	}
+	return want
+}
+
+// terminatedReason is Completed for exit code 0 and Error otherwise, as the kubelet says.
+func terminatedReason(code int32) string {
+	if code == 0 {
+		return ReasonCompleted
+	}
+	return ReasonError
+}

@@ -1,0 +1,339 @@
+package pod
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerd/errdefs"
+)
+
+func startManager(t *testing.T, rt *fakeRuntime, st *memStore) *Manager {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	m := NewManager(Options{Runtime: rt, Store: st, LogRoot: t.TempDir(), RestartDelay: 10 * time.Millisecond, RetryDelay: 20 * time.Millisecond})
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); m.Wait() })
+	return m
+}
+
+// waitFor waits, on status changes rather than by polling, until cond holds for the pod.
+func waitFor(t *testing.T, m *Manager, name string, what string, cond func(*Pod) bool) *Pod {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		m.mu.Lock()
+		changed := m.changed
+		var p *Pod
+		if w := m.pods[key("default", name)]; w != nil {
+			p = w.snapshotLocked()
+		}
+		m.mu.Unlock()
+		if cond(p) {
+			return p
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s; pod: %+v", what, p)
+		}
+	}
+}
+
+const twoContainers = `
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  restartPolicy: %s
+  terminationGracePeriodSeconds: 30
+  containers:
+  - {name: a, image: "busybox:1"}
+  - {name: b, image: "busybox:1"}
+`
+
+func manifest(policy string) []byte {
+	return []byte(strings.Replace(twoContainers, "%s", policy, 1))
+}
+
+func phaseIs(ph PodPhase) func(*Pod) bool {
+	return func(p *Pod) bool { return p != nil && p.Status.Phase == ph }
+}
+
+func TestCreateStartsAllContainersAndStoresFirst(t *testing.T) {
+	rt, st := newFakeRuntime(), newMemStore()
+	m := startManager(t, rt, st)
+	pods, err := m.Create(context.Background(), manifest("Always"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.recs) != 1 {
+		t.Fatalf("store has %d records after Create returned, want 1", len(st.recs))
+	}
+	if pods[0].Metadata.UID == "" || pods[0].Metadata.Namespace != "default" {
+		t.Fatalf("uid/namespace not set: %+v", pods[0].Metadata)
+	}
+	p, err := m.WaitStarted(context.Background(), "default", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rt.running()) != 2 {
+		t.Fatalf("running = %v, want 2", rt.running())
+	}
+	p = waitFor(t, m, "web", "Running and Ready", func(p *Pod) bool {
+		return p.Status.Phase == PodRunning && p.Status.Conditions[3].Status == "True"
+	})
+	for _, s := range p.Status.ContainerStatuses {
+		if s.State.Running == nil || !s.Ready || !strings.HasPrefix(s.ContainerID, "containerd://") {
+			t.Errorf("container %s status %+v", s.Name, s)
+		}
+	}
+}
+
+func TestCreateConflictCreatesNothing(t *testing.T) {
+	rt, st := newFakeRuntime(), newMemStore()
+	m := startManager(t, rt, st)
+	if _, err := m.Create(context.Background(), manifest("Always")); err != nil {
+		t.Fatal(err)
+	}
+	two := append(append([]byte(strings.Replace(string(manifest("Always")), "name: web", "name: other", 1)), "\n---\n"...), manifest("Always")...)
+	_, err := m.Create(context.Background(), two)
+	if !errdefs.IsAlreadyExists(err) {
+		t.Fatalf("err = %v, want already exists", err)
+	}
+	if _, err := m.Get(context.Background(), "default", "other"); !errdefs.IsNotFound(err) {
+		t.Fatalf("pod 'other' of the refused manifest exists: %v", err)
+	}
+	if len(st.recs) != 1 {
+		t.Fatalf("store has %d records, want 1", len(st.recs))
+	}
+}
+
+func TestInvalidManifestCreatesNothing(t *testing.T) {
+	rt, st := newFakeRuntime(), newMemStore()
+	m := startManager(t, rt, st)
+	_, err := m.Create(context.Background(), []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec:\n  containers:\n  - {name: a, image: busybox:1, bogus: 1}\n"))
+	if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "spec.containers[0].bogus") {
+		t.Fatalf("err = %v, want invalid naming spec.containers[0].bogus", err)
+	}
+	if len(st.recs) != 0 || len(rt.containers) != 0 {
+		t.Fatalf("something was created: %d records, %d containers", len(st.recs), len(rt.containers))
+	}
+}
+
+func TestRestartPolicies(t *testing.T) {
+	for _, tc := range []struct {
+		policy       string
+		code         int32
+		wantPhase    PodPhase
+		wantRestarts int32
+	}{
+		{"Never", 0, PodSucceeded, 0},
+		{"Never", 3, PodFailed, 0},
+		{"OnFailure", 0, PodSucceeded, 0},
+		{"OnFailure", 3, PodRunning, 1},
+		{"Always", 0, PodRunning, 1},
+	} {
+		t.Run(tc.policy+"/"+string(rune('0'+tc.code)), func(t *testing.T) {
+			rt := newFakeRuntime()
+			m := startManager(t, rt, newMemStore())
+			pods, err := m.Create(context.Background(), manifest(tc.policy))
+			if err != nil {
+				t.Fatal(err)
+			}
+			uid := pods[0].Metadata.UID
+			if _, err := m.WaitStarted(context.Background(), "default", "web"); err != nil {
+				t.Fatal(err)
+			}
+			rt.exit(uid+"-a-0", tc.code)
+			rt.exit(uid+"-b-0", tc.code)
+			p := waitFor(t, m, "web", "the restart policy's outcome", func(p *Pod) bool {
+				if tc.wantRestarts > 0 {
+					return p.Status.ContainerStatuses[0].RestartCount == tc.wantRestarts && p.Status.ContainerStatuses[0].State.Running != nil
+				}
+				return p.Status.Phase == tc.wantPhase
+			})
+			if p.Status.Phase != tc.wantPhase {
+				t.Fatalf("phase = %s, want %s", p.Status.Phase, tc.wantPhase)
+			}
+			s := p.Status.ContainerStatuses[0]
+			if tc.wantRestarts > 0 {
+				if s.LastState.Terminated == nil || s.LastState.Terminated.ExitCode != tc.code {
+					t.Fatalf("lastState = %+v, want terminated with %d", s.LastState, tc.code)
+				}
+				return
+			}
+			want := ReasonCompleted
+			if tc.code != 0 {
+				want = ReasonError
+			}
+			if s.State.Terminated == nil || s.State.Terminated.Reason != want || s.State.Terminated.ExitCode != tc.code {
+				t.Fatalf("state = %+v, want terminated %s", s.State.Terminated, want)
+			}
+		})
+	}
+}
+
+func TestStopContract(t *testing.T) {
+	rt := newFakeRuntime()
+	rt.ignoreTERM["b"] = true
+	m := startManager(t, rt, newMemStore())
+	if _, err := m.Create(context.Background(), manifest("Always")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WaitStarted(context.Background(), "default", "web"); err != nil {
+		t.Fatal(err)
+	}
+	grace := int64(1)
+	p, err := m.Stop(context.Background(), "default", "web", &grace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status.Reason != ReasonStopped {
+		t.Fatalf("reason = %q, want Stopped", p.Status.Reason)
+	}
+	codes := map[string]int32{}
+	for _, s := range p.Status.ContainerStatuses {
+		if s.State.Terminated == nil {
+			t.Fatalf("%s not terminated after Stop: %+v", s.Name, s.State)
+		}
+		codes[s.Name] = s.State.Terminated.ExitCode
+	}
+	if codes["a"] != 143 || codes["b"] != 137 {
+		t.Fatalf("exit codes = %v, want a:143 (TERM) b:137 (KILL)", codes)
+	}
+	if got := strings.Join(rt.signals, " "); !strings.Contains(got, "b:SIGTERM") || !strings.Contains(got, "b:SIGKILL") || strings.Contains(got, "a:SIGKILL") {
+		t.Fatalf("signals = %s", got)
+	}
+	if p.Status.Phase != PodFailed {
+		t.Fatalf("phase = %s, want Failed (non-zero exits, nothing restarts)", p.Status.Phase)
+	}
+	// A stopped pod stays down: nothing restarts it.
+	time.Sleep(50 * time.Millisecond)
+	if r := rt.running(); len(r) != 0 {
+		t.Fatalf("running after stop: %v", r)
+	}
+}
+
+func TestStopWaitsForGraceThenKills(t *testing.T) {
+	rt := newFakeRuntime()
+	rt.ignoreTERM["a"] = true
+	rt.ignoreTERM["b"] = true
+	m := startManager(t, rt, newMemStore())
+	if _, err := m.Create(context.Background(), manifest("Always")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WaitStarted(context.Background(), "default", "web"); err != nil {
+		t.Fatal(err)
+	}
+	grace := int64(1)
+	start := time.Now()
+	if _, err := m.Stop(context.Background(), "default", "web", &grace); err != nil {
+		t.Fatal(err)
+	}
+	// Ordering, not timing, is asserted: SIGKILL came only after the grace had run out.
+	if time.Since(start) < time.Second {
+		t.Fatalf("stop returned before the grace period ran out")
+	}
+}
+
+func TestRemoveRemovesEverything(t *testing.T) {
+	rt, st := newFakeRuntime(), newMemStore()
+	m := startManager(t, rt, st)
+	if _, err := m.Create(context.Background(), manifest("Always")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WaitStarted(context.Background(), "default", "web"); err != nil {
+		t.Fatal(err)
+	}
+	grace := int64(0)
+	if err := m.Remove(context.Background(), "default", "web", &grace); err != nil {
+		t.Fatal(err)
+	}
+	if len(rt.containers) != 0 || len(rt.sandboxes) != 0 || len(st.recs) != 0 {
+		t.Fatalf("left behind: %d containers, %d sandboxes, %d records", len(rt.containers), len(rt.sandboxes), len(st.recs))
+	}
+	if _, err := m.Get(context.Background(), "default", "web"); !errdefs.IsNotFound(err) {
+		t.Fatalf("get after remove: %v", err)
+	}
+	if err := m.Remove(context.Background(), "default", "web", nil); !errdefs.IsNotFound(err) {
+		t.Fatalf("second remove: %v, want not found", err)
+	}
+}
+
+func TestWaitStartedReportsImagePullFailure(t *testing.T) {
+	rt := newFakeRuntime()
+	m := startManager(t, rt, newMemStore())
+	bad := strings.Replace(string(manifest("Always")), `{name: b, image: "busybox:1"}`, `{name: b, image: "nothere:2"}`, 1)
+	if _, err := m.Create(context.Background(), []byte(bad)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := m.WaitStarted(context.Background(), "default", "web")
+	if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "container b: ErrImagePull") {
+		t.Fatalf("err = %v, want ErrImagePull of container b", err)
+	}
+}
+
+func TestRecoveryAdoptsRunningAndRemovesOrphans(t *testing.T) {
+	rt, st := newFakeRuntime(), newMemStore()
+	ctx, cancel := context.WithCancel(context.Background())
+	m := NewManager(Options{Runtime: rt, Store: st, LogRoot: t.TempDir(), RestartDelay: 10 * time.Millisecond})
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pods, err := m.Create(context.Background(), manifest("Never"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid := pods[0].Metadata.UID
+	if _, err := m.WaitStarted(context.Background(), "default", "web"); err != nil {
+		t.Fatal(err)
+	}
+	// podd goes away; meanwhile b exits and an orphan appears.
+	cancel()
+	m.Wait()
+	rt.exit(uid+"-b-0", 0)
+	rt.containers["orphan"] = &fakeContainer{rec: ContainerRecord{ID: "orphan", PodUID: "gone", Name: "x", State: RecordStopped}}
+	rt.sandboxes["gone"] = true
+
+	m2 := startManager(t, rt, st)
+	if _, ok := rt.containers["orphan"]; ok {
+		t.Fatal("orphan container not removed")
+	}
+	if rt.sandboxes["gone"] {
+		t.Fatal("orphan sandbox not removed")
+	}
+	p := waitFor(t, m2, "web", "a adopted", func(p *Pod) bool { return p != nil && p.Status.ContainerStatuses[0].State.Running != nil })
+	a, b := p.Status.ContainerStatuses[0], p.Status.ContainerStatuses[1]
+	if a.State.Running == nil || a.RestartCount != 0 {
+		t.Fatalf("a not adopted as running: %+v", a)
+	}
+	if b.State.Terminated == nil || b.State.Terminated.Reason != ReasonCompleted {
+		t.Fatalf("b = %+v, want terminated Completed", b.State)
+	}
+	// The adopted process is watched: its exit is noticed.
+	rt.exit(uid+"-a-0", 0)
+	waitFor(t, m2, "web", "Succeeded", phaseIs(PodSucceeded))
+}
+
+func TestStoreFailureLeavesPodRunning(t *testing.T) {
+	rt, st := newFakeRuntime(), newMemStore()
+	m := startManager(t, rt, st)
+	if _, err := m.Create(context.Background(), manifest("Always")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WaitStarted(context.Background(), "default", "web"); err != nil {
+		t.Fatal(err)
+	}
+	st.fail = errors.New("disk full")
+	if err := m.Remove(context.Background(), "default", "web", nil); err == nil {
+		t.Fatal("remove succeeded although the store failed")
+	}
+	if len(rt.running()) != 2 {
+		t.Fatalf("containers stopped although the removal was not recorded: %v", rt.running())
+	}
+}

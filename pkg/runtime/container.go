@@ -1,0 +1,326 @@
+package runtime
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	containerd "github.com/containerd/containerd"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/oci"
+	"github.com/containerd/errdefs"
+
+	"github.com/podd-dev/podd/pkg/cgroups"
+	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/signals"
+)
+
+// Labels only the runtime needs.
+const (
+	labelStopSignal = "io.podd.container.stop-signal"
+	labelLogPath    = "io.podd.container.log-path"
+	labelImageID    = "io.podd.container.image-id"
+)
+
+// ContainerID is deterministic, so that a podd that died between creating a container and
+// recording it cannot create a duplicate: the second create finds the first.
+func ContainerID(podUID, name string, attempt int) string {
+	sum := sha256.Sum256([]byte(podUID + "/" + name + "/" + strconv.Itoa(attempt)))
+	return hex.EncodeToString(sum[:])
+}
+
+// CreateContainer creates the container and its snapshot; it does not start it.
+func (r *Runtime) CreateContainer(ctx context.Context, sb *pod.Sandbox, plan *pod.ContainerPlan) (string, error) {
+	ctx = r.ns(ctx)
+	id := ContainerID(plan.PodUID, plan.Name, plan.Attempt)
+	img, err := r.client.GetImage(ctx, plan.Image.Ref)
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", plan.Image.Ref, err)
+	}
+	for _, m := range plan.Mounts {
+		// A subPath that does not exist yet is created, as the kubelet does.
+		if _, err := os.Stat(m.Source); os.IsNotExist(err) {
+			if err := os.MkdirAll(m.Source, 0o755); err != nil {
+				return "", fmt.Errorf("create subPath %s: %w", m.Source, err)
+			}
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(plan.LogPath), 0o750); err != nil {
+		return "", fmt.Errorf("create log folder: %w", err)
+	}
+	utsPath := ""
+	if sb.NetNSPath != "" {
+		utsPath = r.nsPath(utsNS, plan.PodUID)
+	}
+	labels := map[string]string{
+		pod.LabelPodUID:       plan.PodUID,
+		pod.LabelPodName:      plan.PodName,
+		pod.LabelPodNamespace: plan.PodNamespace,
+		pod.LabelContainer:    plan.Name,
+		pod.LabelAttempt:      strconv.Itoa(plan.Attempt),
+		labelStopSignal:       plan.Image.StopSignal,
+		labelLogPath:          plan.LogPath,
+		labelImageID:          plan.Image.ID,
+	}
+	specOpts := SpecOpts(SpecInput{
+		Plan:       plan,
+		Sandbox:    sb,
+		IPCNSPath:  r.nsPath(ipcNS, plan.PodUID),
+		UTSNSPath:  utsPath,
+		CgroupPath: cgroups.ContainerPath(r.cfg.CgroupParent, plan.PodUID, id),
+	})
+	_, err = r.client.NewContainer(ctx, id,
+		containerd.WithImage(img),
+		containerd.WithSnapshotter(r.cfg.Snapshotter),
+		containerd.WithNewSnapshot(id, img),
+		containerd.WithNewSpec(append([]oci.SpecOpts{oci.WithDefaultSpec()}, specOpts...)...),
+		containerd.WithContainerLabels(labels),
+	)
+	if errdefs.IsAlreadyExists(err) {
+		// Left by a podd that died before it could record it: start from a clean slate.
+		if rerr := r.RemoveContainer(ctx, id); rerr != nil {
+			return "", fmt.Errorf("remove stale container %s: %w", id, rerr)
+		}
+		return r.CreateContainer(ctx, sb, plan)
+	}
+	if err != nil {
+		return "", fmt.Errorf("create container %s: %w", plan.Name, err)
+	}
+	return id, nil
+}
+
+// StartContainer starts the container's task, its output going to the container's log file.
+func (r *Runtime) StartContainer(ctx context.Context, id string) (*pod.Process, error) {
+	ctx = r.ns(ctx)
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("load container %s: %w", id, err)
+	}
+	labels, err := c.Labels(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("container %s labels: %w", id, err)
+	}
+	// The shim writes the log itself, so the log survives a podd restart with nothing to reattach.
+	task, err := c.NewTask(ctx, cio.LogFile(labels[labelLogPath]))
+	if err != nil {
+		return nil, fmt.Errorf("create task %s: %w", id, err)
+	}
+	proc, err := r.watch(ctx, task)
+	if err != nil {
+		task.Delete(ctx, containerd.WithProcessKill)
+		return nil, err
+	}
+	if err := task.Start(ctx); err != nil {
+		task.Delete(ctx, containerd.WithProcessKill)
+		return nil, fmt.Errorf("start task %s: %w", id, err)
+	}
+	proc.Pid = task.Pid()
+	proc.StartedAt = time.Now()
+	return proc, nil
+}
+
+// watch subscribes to the task's exit before anything can make it exit. The exit is delivered
+// only if it really happened: a cancelled ctx (podd shutting down) delivers nothing.
+func (r *Runtime) watch(ctx context.Context, task containerd.Task) (*pod.Process, error) {
+	statusC, err := task.Wait(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("wait on task %s: %w", task.ID(), err)
+	}
+	exit := make(chan pod.ExitStatus, 1)
+	go func() {
+		st := <-statusC
+		if ctx.Err() != nil {
+			return
+		}
+		code, at, err := st.Result()
+		if err != nil {
+			r.log.Warn("lost the exit status of a task", "container", task.ID(), "err", err)
+			code = uint32(containerd.UnknownExitStatus)
+			at = time.Now()
+		}
+		exit <- pod.ExitStatus{Code: int32(code), ExitedAt: at}
+	}()
+	return &pod.Process{Pid: task.Pid(), Exit: exit}, nil
+}
+
+// AdoptContainer watches a task that runs already, left by an earlier podd.
+func (r *Runtime) AdoptContainer(ctx context.Context, id string) (*pod.Process, error) {
+	ctx = r.ns(ctx)
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("load container %s: %w", id, err)
+	}
+	task, err := c.Task(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("load task %s: %w", id, err)
+	}
+	proc, err := r.watch(ctx, task)
+	if err != nil {
+		return nil, err
+	}
+	return proc, nil
+}
+
+// SignalContainer sends a signal (a name like SIGTERM or a number) to the container's PID 1.
+func (r *Runtime) SignalContainer(ctx context.Context, id string, signal string) error {
+	ctx = r.ns(ctx)
+	sig, err := signals.Parse(signal)
+	if err != nil {
+		return err
+	}
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return fmt.Errorf("load container %s: %w", id, err)
+	}
+	task, err := c.Task(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("load task %s: %w", id, err)
+	}
+	if err := task.Kill(ctx, sig); err != nil {
+		return fmt.Errorf("signal %s to %s: %w", signals.Name(sig), id, err)
+	}
+	return nil
+}
+
+// RemoveContainer kills what still runs, then deletes task, container and snapshot. Missing is fine.
+func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
+	ctx = r.ns(ctx)
+	c, err := r.client.LoadContainer(ctx, id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load container %s: %w", id, err)
+	}
+	if task, err := c.Task(ctx, nil); err == nil {
+		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("delete task %s: %w", id, err)
+		}
+	} else if !errdefs.IsNotFound(err) {
+		return fmt.Errorf("load task %s: %w", id, err)
+	}
+	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("delete container %s: %w", id, err)
+	}
+	return nil
+}
+
+// ListContainers lists every container podd created in its namespace, with its task's state.
+func (r *Runtime) ListContainers(ctx context.Context) ([]pod.ContainerRecord, error) {
+	ctx = r.ns(ctx)
+	cs, err := r.client.Containers(ctx, fmt.Sprintf("labels.%q", pod.LabelPodUID))
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	out := make([]pod.ContainerRecord, 0, len(cs))
+	for _, c := range cs {
+		info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata)
+		if err != nil {
+			if errdefs.IsNotFound(err) {
+				continue
+			}
+			return nil, fmt.Errorf("container %s: %w", c.ID(), err)
+		}
+		attempt, _ := strconv.Atoi(info.Labels[pod.LabelAttempt])
+		rec := pod.ContainerRecord{
+			ID:         c.ID(),
+			PodUID:     info.Labels[pod.LabelPodUID],
+			Name:       info.Labels[pod.LabelContainer],
+			Attempt:    attempt,
+			State:      pod.RecordCreated,
+			StopSignal: info.Labels[labelStopSignal],
+			ImageRef:   info.Image,
+			ImageID:    info.Labels[labelImageID],
+		}
+		task, err := c.Task(ctx, nil)
+		switch {
+		case errdefs.IsNotFound(err):
+		case err != nil:
+			return nil, fmt.Errorf("task %s: %w", c.ID(), err)
+		default:
+			st, err := task.Status(ctx)
+			if err != nil && !errdefs.IsNotFound(err) {
+				return nil, fmt.Errorf("task %s status: %w", c.ID(), err)
+			}
+			switch st.Status {
+			case containerd.Running, containerd.Paused, containerd.Pausing:
+				rec.State = pod.RecordRunning
+			case containerd.Stopped:
+				rec.State = pod.RecordStopped
+				rec.Exit = pod.ExitStatus{Code: int32(st.ExitStatus), ExitedAt: st.ExitTime}
+			}
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+var execSeq atomic.Uint64
+
+// Exec runs a command beside the container's main process, with its user, env and cwd.
+func (r *Runtime) Exec(ctx context.Context, id string, opts pod.ExecOptions) (int, error) {
+	ctx = r.ns(ctx)
+	if len(opts.Cmd) == 0 {
+		return 0, fmt.Errorf("exec: no command: %w", errdefs.ErrInvalidArgument)
+	}
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return 0, fmt.Errorf("load container %s: %w", id, err)
+	}
+	task, err := c.Task(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("container is not running: %w", errdefs.ErrFailedPrecondition)
+	}
+	spec, err := c.Spec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("container %s spec: %w", id, err)
+	}
+	pspec := *spec.Process
+	pspec.Args = opts.Cmd
+	pspec.Terminal = opts.Tty
+	cioOpts := []cio.Opt{cio.WithStreams(opts.Stdin, opts.Stdout, opts.Stderr)}
+	if opts.Tty {
+		cioOpts = append(cioOpts, cio.WithTerminal)
+	}
+	execID := fmt.Sprintf("exec-%d-%d", os.Getpid(), execSeq.Add(1))
+	proc, err := task.Exec(ctx, execID, &pspec, cio.NewCreator(cioOpts...))
+	if err != nil {
+		return 0, fmt.Errorf("exec in %s: %w", id, err)
+	}
+	// The process is deleted with a fresh context: a client gone mid-exec must not leak it.
+	defer proc.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
+	statusC, err := proc.Wait(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("wait on exec: %w", err)
+	}
+	if err := proc.Start(ctx); err != nil {
+		return 0, fmt.Errorf("start exec %q: %w: %w", opts.Cmd[0], errdefs.ErrFailedPrecondition, err)
+	}
+	if opts.Tty && opts.Resize != nil {
+		go func() {
+			for size := range opts.Resize {
+				proc.Resize(ctx, uint32(size.Width), uint32(size.Height))
+			}
+		}()
+	}
+	select {
+	case st := <-statusC:
+		code, _, err := st.Result()
+		if err != nil {
+			return 0, fmt.Errorf("exec status: %w", err)
+		}
+		// Wait for the copies of the output to finish before reporting the exit.
+		proc.IO().Wait()
+		return int(code), nil
+	case <-ctx.Done():
+		proc.Kill(context.WithoutCancel(ctx), 9)
+		return 0, errors.Join(ctx.Err(), errdefs.ErrUnavailable)
+	}
+}

@@ -1,0 +1,174 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	containerd "github.com/containerd/containerd"
+	"github.com/containerd/containerd/content"
+	"github.com/containerd/containerd/images"
+	"github.com/containerd/containerd/images/archive"
+	"github.com/containerd/containerd/reference/docker"
+	"github.com/containerd/errdefs"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/podd-dev/podd/pkg/pod"
+)
+
+// NormalizeRef turns a short reference into containerd's full one (busybox → docker.io/library/busybox:latest).
+func NormalizeRef(ref string) (string, error) {
+	named, err := docker.ParseDockerRef(ref)
+	if err != nil {
+		return "", fmt.Errorf("image reference %q: %w: %w", ref, errdefs.ErrInvalidArgument, err)
+	}
+	return named.String(), nil
+}
+
+// EnsureImage makes the image present as the pull policy says and returns its config.
+func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy pod.PullPolicy) (*pod.ImageConfig, error) {
+	ctx = r.ns(ctx)
+	name, err := NormalizeRef(ref)
+	if err != nil {
+		return nil, err
+	}
+	var img containerd.Image
+	if policy != pod.PullAlways {
+		img, err = r.client.GetImage(ctx, name)
+		if err != nil && !errdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("look up image %s: %w", name, err)
+		}
+		if err != nil && policy == pod.PullNever {
+			return nil, fmt.Errorf("image %s is not present with pull policy of Never: %w", ref, errdefs.ErrNotFound)
+		}
+	}
+	if img == nil {
+		if img, err = r.pull(ctx, name); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.unpack(ctx, img); err != nil {
+		return nil, err
+	}
+	return imageConfig(ctx, img)
+}
+
+func (r *Runtime) pull(ctx context.Context, name string) (containerd.Image, error) {
+	img, err := r.client.Pull(ctx, name, containerd.WithPullUnpack, containerd.WithPullSnapshotter(r.cfg.Snapshotter))
+	if err != nil {
+		return nil, fmt.Errorf("pull image %s: %w: %w", name, errdefs.ErrUnavailable, err)
+	}
+	return img, nil
+}
+
+func (r *Runtime) unpack(ctx context.Context, img containerd.Image) error {
+	ok, err := img.IsUnpacked(ctx, r.cfg.Snapshotter)
+	if err != nil {
+		return fmt.Errorf("check image %s: %w", img.Name(), err)
+	}
+	if !ok {
+		if err := img.Unpack(ctx, r.cfg.Snapshotter); err != nil {
+			return fmt.Errorf("unpack image %s: %w", img.Name(), err)
+		}
+	}
+	return nil
+}
+
+func imageConfig(ctx context.Context, img containerd.Image) (*pod.ImageConfig, error) {
+	desc, err := img.Config(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("image %s config: %w", img.Name(), err)
+	}
+	blob, err := content.ReadBlob(ctx, img.ContentStore(), desc)
+	if err != nil {
+		return nil, fmt.Errorf("read image %s config: %w", img.Name(), err)
+	}
+	var spec ocispec.Image
+	if err := json.Unmarshal(blob, &spec); err != nil {
+		return nil, fmt.Errorf("decode image %s config: %w", img.Name(), err)
+	}
+	c := spec.Config
+	return &pod.ImageConfig{
+		Ref:        img.Name(),
+		ID:         desc.Digest.String(),
+		Entrypoint: c.Entrypoint,
+		Cmd:        c.Cmd,
+		Env:        c.Env,
+		WorkingDir: c.WorkingDir,
+		User:       c.User,
+		StopSignal: c.StopSignal,
+	}, nil
+}
+
+// Import reads an OCI image-layout or `docker save` archive and unpacks every image in it.
+func (r *Runtime) Import(ctx context.Context, in io.Reader) ([]pod.Image, error) {
+	ctx = r.ns(ctx)
+	imgs, err := r.client.Import(ctx, in,
+		containerd.WithDigestRef(archive.DigestTranslator("import")),
+		containerd.WithSkipDigestRef(func(name string) bool { return name != "" }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("import image archive: %w: %w", errdefs.ErrInvalidArgument, err)
+	}
+	out := make([]pod.Image, 0, len(imgs))
+	for _, i := range imgs {
+		img := containerd.NewImage(r.client, i)
+		if err := r.unpack(ctx, img); err != nil {
+			return nil, err
+		}
+		out = append(out, summary(ctx, img))
+	}
+	return out, nil
+}
+
+// List lists the images in podd's namespace.
+func (r *Runtime) List(ctx context.Context) ([]pod.Image, error) {
+	ctx = r.ns(ctx)
+	imgs, err := r.client.ListImages(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	out := make([]pod.Image, 0, len(imgs))
+	for _, img := range imgs {
+		out = append(out, summary(ctx, img))
+	}
+	return out, nil
+}
+
+// Pull fetches an image from its registry.
+func (r *Runtime) Pull(ctx context.Context, ref string) (*pod.Image, error) {
+	ctx = r.ns(ctx)
+	name, err := NormalizeRef(ref)
+	if err != nil {
+		return nil, err
+	}
+	img, err := r.pull(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	s := summary(ctx, img)
+	return &s, nil
+}
+
+// Remove deletes an image by reference; its content goes with containerd's garbage collection.
+func (r *Runtime) Remove(ctx context.Context, ref string) error {
+	ctx = r.ns(ctx)
+	name, err := NormalizeRef(ref)
+	if err != nil {
+		return err
+	}
+	if err := r.client.ImageService().Delete(ctx, name, images.SynchronousDelete()); err != nil {
+		if errdefs.IsNotFound(err) {
+			return fmt.Errorf("image %s: %w", ref, errdefs.ErrNotFound)
+		}
+		return fmt.Errorf("remove image %s: %w", ref, err)
+	}
+	return nil
+}
+
+func summary(ctx context.Context, img containerd.Image) pod.Image {
+	size, _ := img.Size(ctx)
+	md := img.Metadata()
+	return pod.Image{Name: img.Name(), Digest: img.Target().Digest.String(), Size: size, CreatedAt: md.CreatedAt}
+}

@@ -1,0 +1,83 @@
+// Package runtime implements pkg/pod's Runtime on containerd: images (import, pull, resolve), the
+// pod sandbox (network, IPC and UTS namespaces, /etc files, volumes), OCI spec building, containers,
+// tasks and exec. Everything it creates carries podd's labels so a restarted podd finds it again.
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	containerd "github.com/containerd/containerd"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/errdefs"
+
+	"github.com/podd-dev/podd/pkg/cgroups"
+	"github.com/podd-dev/podd/pkg/pod"
+)
+
+// Config locates containerd and podd's own folders.
+type Config struct {
+	Address      string // containerd's socket
+	Namespace    string // containerd namespace holding everything podd creates
+	Root         string // persistent: pods/<uid>/..., logs/
+	State        string // volatile: netns/<uid>, ...
+	Snapshotter  string // default overlayfs
+	CgroupParent string // default podd
+}
+
+// Runtime drives containerd. It is safe for concurrent use.
+type Runtime struct {
+	client   *containerd.Client
+	cfg      Config
+	log      *slog.Logger
+	cgroupFS cgroups.FS
+}
+
+var _ pod.Runtime = (*Runtime)(nil)
+
+// New connects to containerd. It fails with errdefs.ErrUnavailable when containerd does not answer.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
+	if cfg.Snapshotter == "" {
+		cfg.Snapshotter = "overlayfs"
+	}
+	if cfg.CgroupParent == "" {
+		cfg.CgroupParent = "podd"
+	}
+	for _, dir := range []string{cfg.Root, filepath.Join(cfg.Root, "pods"), filepath.Join(cfg.Root, "logs"), cfg.State, filepath.Join(cfg.State, "netns")} {
+		if err := os.MkdirAll(dir, 0o711); err != nil {
+			return nil, fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
+	client, err := containerd.New(cfg.Address, containerd.WithDefaultNamespace(cfg.Namespace), containerd.WithTimeout(10*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("connect to containerd at %s: %w: %w", cfg.Address, errdefs.ErrUnavailable, err)
+	}
+	cgfs, err := cgroups.Load(cgroups.MountinfoPath)
+	if err != nil {
+		client.Close()
+		return nil, fmt.Errorf("find cgroup hierarchies: %w", err)
+	}
+	r := &Runtime{client: client, cfg: cfg, log: log, cgroupFS: cgfs}
+	if _, err := client.Version(r.ns(ctx)); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("containerd at %s does not answer: %w: %w", cfg.Address, errdefs.ErrUnavailable, err)
+	}
+	return r, nil
+}
+
+// Close releases the connection to containerd; containers keep running.
+func (r *Runtime) Close() error { return r.client.Close() }
+
+// Client gives tests and tools the underlying containerd client.
+func (r *Runtime) Client() *containerd.Client { return r.client }
+
+func (r *Runtime) ns(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, r.cfg.Namespace)
+}
+
+// PodDir is the pod's persistent folder: volumes and /etc files.
+func (r *Runtime) PodDir(uid string) string { return filepath.Join(r.cfg.Root, "pods", uid) }

@@ -1,0 +1,433 @@
+package runtime
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/podd-dev/podd/pkg/cgroups"
+	"github.com/podd-dev/podd/pkg/pod"
+)
+
+// The pod's shared namespaces, each a file that a bind mount keeps alive without a pause process.
+type nsKind struct {
+	dir  string // folder under --state
+	proc string // name under /proc/<pid>/task/<tid>/ns/
+	flag int
+}
+
+var (
+	netNS = nsKind{"netns", "net", unix.CLONE_NEWNET}
+	ipcNS = nsKind{"ipcns", "ipc", unix.CLONE_NEWIPC}
+	utsNS = nsKind{"utsns", "uts", unix.CLONE_NEWUTS}
+)
+
+const nsfsMagic = 0x6e736673
+
+func (r *Runtime) nsPath(k nsKind, uid string) string { return filepath.Join(r.cfg.State, k.dir, uid) }
+
+// SetupSandbox creates the pod's namespaces, /etc files and volumes, or finds them from an earlier
+// call: it is idempotent, so a podd that died halfway finishes the job on its next start.
+func (r *Runtime) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, error) {
+	uid := p.Metadata.UID
+	dir := r.PodDir(uid)
+	if err := os.MkdirAll(filepath.Join(dir, "volumes"), 0o750); err != nil {
+		return nil, fmt.Errorf("create pod folder: %w", err)
+	}
+	hostname := podHostname(p)
+	kinds := []nsKind{ipcNS}
+	if !p.Spec.HostNetwork {
+		kinds = append(kinds, netNS, utsNS)
+	} else if h, err := os.Hostname(); err == nil {
+		hostname = h // a hostNetwork pod shares the host's UTS namespace, and so its name
+	}
+	if err := r.ensureNamespaces(uid, kinds, hostname); err != nil {
+		return nil, fmt.Errorf("create pod namespaces: %w", err)
+	}
+	sb := &pod.Sandbox{
+		Hostname:     hostname,
+		HostsPath:    filepath.Join(dir, "etc-hosts"),
+		HostnamePath: filepath.Join(dir, "hostname"),
+		ResolvPath:   filepath.Join(dir, "resolv.conf"),
+		VolumePaths:  map[string]string{},
+	}
+	if !p.Spec.HostNetwork {
+		sb.NetNSPath = r.nsPath(netNS, uid)
+	}
+	hosts, err := hostsFile(p, hostname)
+	if err != nil {
+		return nil, err
+	}
+	resolv, err := resolvConf()
+	if err != nil {
+		return nil, err
+	}
+	for path, data := range map[string][]byte{sb.HostsPath: hosts, sb.HostnamePath: []byte(hostname + "\n"), sb.ResolvPath: resolv} {
+		// Written in place, never renamed over: the files are bind-mounted into running containers.
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			return nil, fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	for i, v := range p.Spec.Volumes {
+		path, err := r.setupVolume(dir, v)
+		if err != nil {
+			return nil, fmt.Errorf("spec.volumes[%d]: %w", i, err)
+		}
+		sb.VolumePaths[v.Name] = path
+	}
+	return sb, nil
+}
+
+// podHostname is spec.hostname or the pod's name, cut to a DNS label as Kubernetes does.
+func podHostname(p *pod.Pod) string {
+	h := p.Spec.Hostname
+	if h == "" {
+		h = p.Metadata.Name
+	}
+	if len(h) > 63 {
+		h = strings.TrimRight(h[:63], "-.")
+	}
+	return h
+}
+
+func hostsFile(p *pod.Pod, hostname string) ([]byte, error) {
+	if p.Spec.HostNetwork {
+		data, err := os.ReadFile("/etc/hosts")
+		if err != nil {
+			return nil, fmt.Errorf("read the host's /etc/hosts: %w", err)
+		}
+		return data, nil
+	}
+	var b bytes.Buffer
+	b.WriteString("# podd-managed hosts file.\n")
+	b.WriteString("127.0.0.1\tlocalhost\n")
+	b.WriteString("::1\tlocalhost ip6-localhost ip6-loopback\n")
+	b.WriteString("fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n")
+	// The pod has no address of its own yet: its name resolves to a loopback address of its netns.
+	names := hostname
+	if hostname != p.Metadata.Name {
+		names += " " + p.Metadata.Name
+	}
+	fmt.Fprintf(&b, "127.0.1.1\t%s\n", names)
+	return b.Bytes(), nil
+}
+
+// resolvConf is the host's, or systemd-resolved's upstream list when the host points at its stub,
+// which a pod in its own netns cannot reach (as the kubelet does).
+func resolvConf() ([]byte, error) {
+	data, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil && !os.IsNotExist(err) {
+		return nil, fmt.Errorf("read the host's /etc/resolv.conf: %w", err)
+	}
+	if bytes.Contains(data, []byte("nameserver 127.0.0.53")) {
+		if up, err := os.ReadFile("/run/systemd/resolve/resolv.conf"); err == nil {
+			return up, nil
+		}
+	}
+	return data, nil
+}
+
+func (r *Runtime) setupVolume(podDir string, v pod.Volume) (string, error) {
+	switch {
+	case v.EmptyDir != nil:
+		path := filepath.Join(podDir, "volumes", v.Name)
+		if err := os.MkdirAll(path, 0o777); err != nil {
+			return "", fmt.Errorf("emptyDir: %w", err)
+		}
+		// Kubernetes' emptyDir is world-writable whatever the umask, so any runAsUser can use it.
+		if err := os.Chmod(path, 0o777); err != nil {
+			return "", fmt.Errorf("emptyDir: %w", err)
+		}
+		if v.EmptyDir.Medium == pod.StorageMediumMemory {
+			mounted, err := isMountPoint(path)
+			if err != nil {
+				return "", err
+			}
+			if !mounted {
+				opts := "mode=0777"
+				if v.EmptyDir.SizeLimit != nil && v.EmptyDir.SizeLimit.Value() > 0 {
+					opts += ",size=" + strconv.FormatInt(v.EmptyDir.SizeLimit.Value(), 10)
+				}
+				if err := unix.Mount("tmpfs", path, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+					return "", fmt.Errorf("emptyDir: mount tmpfs on %s: %w", path, err)
+				}
+			}
+		}
+		return path, nil
+	case v.HostPath != nil:
+		t := pod.HostPathUnset
+		if v.HostPath.Type != nil {
+			t = *v.HostPath.Type
+		}
+		if err := checkHostPath(v.HostPath.Path, t); err != nil {
+			return "", fmt.Errorf("hostPath.path: %w", err)
+		}
+		return v.HostPath.Path, nil
+	}
+	return "", fmt.Errorf("volume %q has no source: %w", v.Name, errdefs.ErrInvalidArgument)
+}
+
+// checkHostPath applies Kubernetes' hostPath type checks, creating what the *OrCreate types ask for.
+func checkHostPath(path string, t pod.HostPathType) error {
+	fail := func(what string) error {
+		return fmt.Errorf("hostPath type check failed: %s is not a %s: %w", path, what, errdefs.ErrFailedPrecondition)
+	}
+	fi, err := os.Stat(path)
+	if err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("hostPath %s: %w", path, err)
+	}
+	exists := err == nil
+	switch t {
+	case pod.HostPathUnset:
+		return nil
+	case pod.HostPathDirectoryOrCreate:
+		if !exists {
+			return os.MkdirAll(path, 0o755)
+		}
+		if !fi.IsDir() {
+			return fail("directory")
+		}
+	case pod.HostPathFileOrCreate:
+		if !exists {
+			f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
+			if err != nil {
+				return fmt.Errorf("hostPath create file %s: %w", path, err)
+			}
+			return f.Close()
+		}
+		if !fi.Mode().IsRegular() {
+			return fail("file")
+		}
+	case pod.HostPathDirectory:
+		if !exists || !fi.IsDir() {
+			return fail("directory")
+		}
+	case pod.HostPathFile:
+		if !exists || !fi.Mode().IsRegular() {
+			return fail("file")
+		}
+	case pod.HostPathSocket:
+		if !exists || fi.Mode()&os.ModeSocket == 0 {
+			return fail("socket")
+		}
+	case pod.HostPathCharDev:
+		if !exists || fi.Mode()&os.ModeCharDevice == 0 {
+			return fail("character device")
+		}
+	case pod.HostPathBlockDev:
+		if !exists || fi.Mode()&os.ModeDevice == 0 || fi.Mode()&os.ModeCharDevice != 0 {
+			return fail("block device")
+		}
+	default:
+		return fmt.Errorf("hostPath type %q: %w", t, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// ensureNamespaces creates the pod's namespaces unless all of them exist already.
+func (r *Runtime) ensureNamespaces(uid string, kinds []nsKind, hostname string) error {
+	missing := false
+	for _, k := range kinds {
+		if ok, _ := isNSFile(r.nsPath(k, uid)); !ok {
+			missing = true
+		}
+	}
+	if !missing {
+		return nil
+	}
+	// A partial set (podd died halfway) is unusable: start again from nothing.
+	r.removeNamespaces(uid)
+	paths := make(map[nsKind]string, len(kinds))
+	for _, k := range kinds {
+		if err := os.MkdirAll(filepath.Join(r.cfg.State, k.dir), 0o711); err != nil {
+			return err
+		}
+		paths[k] = r.nsPath(k, uid)
+	}
+	return newNamespaces(paths, hostname)
+}
+
+// newNamespaces unshares on a locked thread that is never unlocked: Go ends that thread with its
+// goroutine, so no other goroutine ever runs in the new namespaces.
+func newNamespaces(paths map[nsKind]string, hostname string) error {
+	errc := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread()
+		errc <- func() error {
+			flags := 0
+			for k := range paths {
+				flags |= k.flag
+			}
+			if err := unix.Unshare(flags); err != nil {
+				return fmt.Errorf("unshare: %w", err)
+			}
+			if flags&unix.CLONE_NEWUTS != 0 {
+				if err := unix.Sethostname([]byte(hostname)); err != nil {
+					return fmt.Errorf("set hostname: %w", err)
+				}
+			}
+			if flags&unix.CLONE_NEWNET != 0 {
+				h, err := netlink.NewHandle()
+				if err != nil {
+					return fmt.Errorf("netlink: %w", err)
+				}
+				defer h.Close()
+				lo, err := h.LinkByName("lo")
+				if err != nil {
+					return fmt.Errorf("find lo: %w", err)
+				}
+				if err := h.LinkSetUp(lo); err != nil {
+					return fmt.Errorf("bring lo up: %w", err)
+				}
+			}
+			self := fmt.Sprintf("/proc/%d/task/%d/ns/", os.Getpid(), unix.Gettid())
+			for k, path := range paths {
+				f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
+				if err != nil {
+					return fmt.Errorf("create %s: %w", path, err)
+				}
+				f.Close()
+				if err := unix.Mount(self+k.proc, path, "", unix.MS_BIND, ""); err != nil {
+					return fmt.Errorf("bind-mount %s namespace on %s: %w", k.proc, path, err)
+				}
+			}
+			return nil
+		}()
+	}()
+	return <-errc
+}
+
+func (r *Runtime) removeNamespaces(uid string) error {
+	var errs []error
+	for _, k := range []nsKind{netNS, ipcNS, utsNS} {
+		path := r.nsPath(k, uid)
+		if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", path, err))
+		}
+		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isNSFile(path string) (bool, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return false, err
+	}
+	return st.Type == nsfsMagic, nil
+}
+
+// TeardownSandbox removes the pod's namespaces, mounts, folder and cgroups. Missing parts are fine.
+func (r *Runtime) TeardownSandbox(ctx context.Context, uid string) error {
+	if uid == "" || strings.ContainsAny(uid, "/.") {
+		return fmt.Errorf("pod uid %q: %w", uid, errdefs.ErrInvalidArgument)
+	}
+	var errs []error
+	errs = append(errs, r.removeNamespaces(uid))
+	dir := r.PodDir(uid)
+	mounts, err := mountsUnder(dir)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, m := range mounts {
+		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", m, err))
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		errs = append(errs, fmt.Errorf("remove pod folder: %w", err))
+	}
+	if err := cgroups.RemovePod(ctx, r.cgroupFS, r.cfg.CgroupParent, uid); err != nil {
+		errs = append(errs, fmt.Errorf("remove pod cgroup: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// ListSandboxes lists the UIDs that have a pod folder or a namespace file.
+func (r *Runtime) ListSandboxes(ctx context.Context) ([]string, error) {
+	seen := map[string]bool{}
+	for _, dir := range []string{filepath.Join(r.cfg.Root, "pods"), filepath.Join(r.cfg.State, netNS.dir), filepath.Join(r.cfg.State, ipcNS.dir), filepath.Join(r.cfg.State, utsNS.dir)} {
+		entries, err := os.ReadDir(dir)
+		if err != nil && !os.IsNotExist(err) {
+			return nil, err
+		}
+		for _, e := range entries {
+			seen[e.Name()] = true
+		}
+	}
+	uids := make([]string, 0, len(seen))
+	for uid := range seen {
+		uids = append(uids, uid)
+	}
+	sort.Strings(uids)
+	return uids, nil
+}
+
+// mountsUnder lists the mount points at or below dir, deepest first.
+func mountsUnder(dir string) ([]string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMountPath(fields[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out, sc.Err()
+}
+
+// unescapeMountPath undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMountPath(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isMountPoint(path string) (bool, error) {
+	mounts, err := mountsUnder(path)
+	if err != nil {
+		return false, err
+	}
+	for _, m := range mounts {
+		if m == path {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -1,0 +1,90 @@
+package runtime
+
+import (
+	"context"
+
+	"github.com/containerd/containerd/containers"
+	"github.com/containerd/containerd/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/podd-dev/podd/pkg/pod"
+)
+
+// shimGroupAnnotation makes the runc v2 shim run every container of a pod in one shim process.
+const shimGroupAnnotation = "io.containerd.runc.v2.group"
+
+// SpecInput is what a container's OCI spec is built from.
+type SpecInput struct {
+	Plan       *pod.ContainerPlan
+	Sandbox    *pod.Sandbox
+	IPCNSPath  string
+	UTSNSPath  string // "" shares the host's UTS namespace (hostNetwork)
+	CgroupPath string
+}
+
+// SpecOpts builds a container's OCI spec options: a pure function of the plan and the sandbox.
+func SpecOpts(in SpecInput) []oci.SpecOpts {
+	p, sb := in.Plan, in.Sandbox
+	opts := []oci.SpecOpts{
+		oci.WithProcessArgs(p.Args...),
+		// HOSTNAME as the CRI runtimes set it, before the image's and the container's own.
+		oci.WithEnv(append([]string{"HOSTNAME=" + sb.Hostname}, p.Env...)),
+		oci.WithHostname(sb.Hostname),
+		oci.WithCgroup(in.CgroupPath),
+		oci.WithAnnotations(map[string]string{shimGroupAnnotation: p.PodUID}),
+		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: in.IPCNSPath}),
+	}
+	if p.WorkingDir != "" {
+		opts = append(opts, oci.WithProcessCwd(p.WorkingDir))
+	}
+	if sb.NetNSPath != "" {
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: sb.NetNSPath}))
+	} else {
+		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace))
+	}
+	if in.UTSNSPath != "" {
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace, Path: in.UTSNSPath}))
+	} else {
+		opts = append(opts, oci.WithHostNamespace(specs.UTSNamespace))
+	}
+	// The image's USER first, then runAsUser and runAsGroup override their parts, as in Kubernetes.
+	if p.User != "" {
+		opts = append(opts, oci.WithUser(p.User))
+	}
+	if p.RunAsUser != nil {
+		opts = append(opts, oci.WithUserID(uint32(*p.RunAsUser)))
+	}
+	if p.RunAsGroup != nil {
+		opts = append(opts, withGroupID(uint32(*p.RunAsGroup)))
+	}
+	if p.ReadOnlyRootfs {
+		opts = append(opts, oci.WithRootFSReadonly())
+	}
+	mounts := []specs.Mount{
+		bindMount(sb.HostsPath, "/etc/hosts", false),
+		bindMount(sb.HostnamePath, "/etc/hostname", false),
+		bindMount(sb.ResolvPath, "/etc/resolv.conf", false),
+	}
+	for _, m := range p.Mounts {
+		mounts = append(mounts, bindMount(m.Source, m.Destination, m.ReadOnly))
+	}
+	return append(opts, oci.WithMounts(mounts))
+}
+
+func bindMount(src, dst string, ro bool) specs.Mount {
+	mode := "rw"
+	if ro {
+		mode = "ro"
+	}
+	return specs.Mount{Type: "bind", Source: src, Destination: dst, Options: []string{"rbind", "rprivate", mode}}
+}
+
+func withGroupID(gid uint32) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
+		if s.Process == nil {
+			s.Process = &specs.Process{}
+		}
+		s.Process.User.GID = gid
+		return nil
+	}
+}
