@@ -63,7 +63,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: api.NewServer(mgr, rt, cfg.Version, log), ReadHeaderTimeout: 10 * time.Second}
+	// Long requests (exec sessions, waits) end with the daemon: hijacked connections outlive Shutdown.
+	requests, endRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer endRequests()
+	srv := &http.Server{
+		Handler:           api.NewServer(mgr, rt, cfg.Version, log),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return requests },
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("podd is serving", "socket", cfg.Socket, "containerd", cfg.ContainerdAddress, "namespace", cfg.Namespace)
@@ -73,6 +80,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	case <-ctx.Done():
 		log.Info("podd is shutting down; pods keep running")
 		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		endRequests()
 		err = srv.Shutdown(shutdown)
 		cancel()
 	}

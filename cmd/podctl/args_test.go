@@ -1,0 +1,54 @@
+package main
+
+import (
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestHoistFlags(t *testing.T) {
+	app := newApp(nil, io.Discard, io.Discard)
+	tests := []struct {
+		in, want string
+	}{
+		{"get", "get"},
+		{"get web", "get -- web"},
+		{"get web -o json", "-o json get -- web"},
+		{"get -n kube -A -o=wide", "-n kube -o=wide get -A"},
+		{"-n kube get web", "-n kube get -- web"},
+		{"logs web -c app", "logs -c app -- web"},
+		{"logs web --container=app -n x", "-n x logs --container=app -- web"},
+		{"exec web -it -c app -- sh -c 'echo -n hi'", "exec -it -c app -- web sh -c 'echo -n hi'"},
+		{"exec -i web -- ls -l", "exec -i -- web ls -l"},
+		{"rm web db --grace 3 --force", "rm --grace 3 --force -- web db"},
+		{"stop web --grace -1", "stop --grace -1 -- web"},
+		{"run - -d", "run -d -- -"},
+		{"image ls -o json", "-o json image ls"},
+		{"image rm example.com/a:1", "image rm -- example.com/a:1"},
+		{"--socket /tmp/s version", "--socket /tmp/s version"},
+		{"get --bogus web", "get --bogus -- web"},
+		{"nosuch -o json x", "nosuch -o json x"},
+		{"help get", "help get"},
+		{"--help", "--help"},
+	}
+	for _, tt := range tests {
+		got := hoistFlags(app, split(tt.in))
+		if !reflect.DeepEqual(got, split(tt.want)) {
+			t.Errorf("hoistFlags(%s) = %q, want %q", tt.in, got, split(tt.want))
+		}
+	}
+}
+
+// split splits on spaces, keeping 'quoted words' together.
+func split(s string) []string {
+	var out []string
+	for i, part := range strings.Split(s, "'") {
+		if i%2 == 1 {
+			out = append(out, part)
+			continue
+		}
+		out = append(out, strings.Fields(part)...)
+	}
+	return out
+}

@@ -1,0 +1,43 @@
+package api
+
+import "github.com/podd-dev/podd/pkg/pod"
+
+// Version is the version of podd and podctl, set when building:
+//
+//	go build -ldflags "-X github.com/podd-dev/podd/pkg/api.Version=v0.1.0" ./cmd/...
+//
+// It lives here because both binaries import this package and the server reports it.
+var Version = "dev"
+
+// PodList is the body of every response that carries several pods.
+type PodList struct {
+	Items []*pod.Pod `json:"items"`
+}
+
+// ImageList is the body of every response that carries several images.
+type ImageList struct {
+	Items []pod.Image `json:"items"`
+}
+
+// VersionInfo is the body of GET /v1/version.
+type VersionInfo struct {
+	Version string `json:"version"`
+}
+
+// ExecRequest is the body of POST /v1/namespaces/{namespace}/pods/{name}/exec.
+type ExecRequest struct {
+	// Container is the container to run in; "" means the pod's first container.
+	Container string   `json:"container,omitempty"`
+	Command   []string `json:"command"`
+	// Stdin tells whether the client sends standard input; without it the command reads nothing.
+	Stdin bool `json:"stdin,omitempty"`
+	// TTY asks for a terminal; stdout and stderr then arrive merged on stdout.
+	TTY bool `json:"tty,omitempty"`
+	// Size is the terminal's initial size (TTY only).
+	Size *pod.TermSize `json:"size,omitempty"`
+}
+
+// ErrorResponse is the body of every error response.
+type ErrorResponse struct {
+	Error *Error `json:"error"`
+}
