@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs from Debian what podd and its tests need and this machine lacks.
+set -euo pipefail
+need=()
+command -v containerd >/dev/null || need+=(containerd)
+command -v runc >/dev/null || need+=(runc)
+# The tests and the example image copy /bin/busybox into images: it must be the static build.
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+if ((${#need[@]})); then
+  if [ "$(id -u)" != 0 ]; then
+    echo "podd needs: ${need[*]} — run as root (or install them with apt-get)" >&2
+    exit 1
+  fi
+  echo "installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
