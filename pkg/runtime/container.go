@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -285,7 +287,12 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts pod.ExecOptions) (in
 	pspec := *spec.Process
 	pspec.Args = opts.Cmd
 	pspec.Terminal = opts.Tty
-	cioOpts := []cio.Opt{cio.WithStreams(opts.Stdin, opts.Stdout, opts.Stderr)}
+	var stdin *eofReader
+	cioOpts := []cio.Opt{cio.WithStreams(nil, opts.Stdout, opts.Stderr)}
+	if opts.Stdin != nil {
+		stdin = &eofReader{r: opts.Stdin, eof: make(chan struct{})}
+		cioOpts = []cio.Opt{cio.WithStreams(stdin, opts.Stdout, opts.Stderr)}
+	}
 	if opts.Tty {
 		cioOpts = append(cioOpts, cio.WithTerminal)
 	}
@@ -302,6 +309,16 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts pod.ExecOptions) (in
 	}
 	if err := proc.Start(ctx); err != nil {
 		return 0, fmt.Errorf("start exec %q: %w: %w", opts.Cmd[0], errdefs.ErrFailedPrecondition, err)
+	}
+	if stdin != nil {
+		// The shim keeps the process's stdin open until told: pass the client's EOF on.
+		go func() {
+			select {
+			case <-stdin.eof:
+				proc.CloseIO(ctx, containerd.WithStdinCloser)
+			case <-ctx.Done():
+			}
+		}()
 	}
 	if opts.Tty && opts.Resize != nil {
 		go func() {
@@ -323,4 +340,19 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts pod.ExecOptions) (in
 		proc.Kill(context.WithoutCancel(ctx), 9)
 		return 0, errors.Join(ctx.Err(), errdefs.ErrUnavailable)
 	}
+}
+
+// eofReader tells when its reader reached the end.
+type eofReader struct {
+	r    io.Reader
+	once sync.Once
+	eof  chan struct{}
+}
+
+func (e *eofReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil {
+		e.once.Do(func() { close(e.eof) })
+	}
+	return n, err
 }
