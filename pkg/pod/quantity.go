@@ -38,7 +38,12 @@ const (
 	errQuantityFormat  = quantityError("quantities must match the regular expression '" + quantityPattern + "'")
 	errQuantityNumeric = quantityError("unable to parse numeric part of quantity")
 	errQuantitySuffix  = quantityError("unable to parse quantity's suffix")
+	errQuantityLength  = quantityError("quantities longer than 1024 characters are not supported")
 )
+
+// maxQuantityLength bounds the cost of parsing: converting n decimal digits takes time quadratic
+// in n, and a manifest may be megabytes long. No meaningful quantity comes near it.
+const maxQuantityLength = 1024
 
 var decimalSuffixes = map[string]int{"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 
@@ -48,6 +53,9 @@ var binarySuffixes = map[string]uint{"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi
 // decimal SI suffix (n u m k M G T P E), a binary one (Ki Mi Gi Ti Pi Ei) or a decimal exponent
 // (e3, E-6). The error wraps errdefs.ErrInvalidArgument.
 func ParseQuantity(s string) (Quantity, error) {
+	if len(s) > maxQuantityLength {
+		return Quantity{}, errQuantityLength
+	}
 	m := quantityRE.FindStringSubmatch(s)
 	if m == nil {
 		return Quantity{}, errQuantityFormat
@@ -66,12 +74,13 @@ func ParseQuantity(s string) (Quantity, error) {
 	if whole+frac == "" || strings.Contains(frac, ".") {
 		return Quantity{}, errQuantityNumeric
 	}
-	digits, _ := new(big.Int).SetString(whole+frac, 10)
-	r := new(big.Rat).SetInt(digits)
+	// The quantity is exactly num/den.
+	num, _ := new(big.Int).SetString(whole+frac, 10)
+	den := big.NewInt(1)
 
 	if shift, ok := binarySuffixes[suffix]; ok {
-		r.Mul(r, new(big.Rat).SetInt(new(big.Int).Lsh(big.NewInt(1), shift)))
-		r.Quo(r, pow10(len(frac)))
+		num.Lsh(num, shift)
+		den = pow10(len(frac))
 	} else {
 		exp, ok := decimalSuffixes[suffix]
 		if !ok {
@@ -88,18 +97,18 @@ func ParseQuantity(s string) (Quantity, error) {
 		// value clamps to the int64 limits or rounds up to the smallest unit, whatever the power.
 		shift := max(min(exp-len(frac), 40), -(len(whole) + len(frac) + 13))
 		if shift >= 0 {
-			r.Mul(r, pow10(shift))
+			num.Mul(num, pow10(shift))
 		} else {
-			r.Quo(r, pow10(-shift))
+			den = pow10(-shift)
 		}
 	}
 	if negative {
-		r.Neg(r)
+		num.Neg(num)
 	}
 
-	q := Quantity{s: s, sign: int8(r.Sign())}
-	q.value = roundUp(r)
-	q.milli = roundUp(r.Mul(r, big.NewRat(1000, 1)))
+	q := Quantity{s: s, sign: int8(num.Sign())}
+	q.value = roundUp(num, den)
+	q.milli = roundUp(num.Mul(num, big.NewInt(1000)), den)
 	return q, nil
 }
 
@@ -112,16 +121,16 @@ func MustParseQuantity(s string) Quantity {
 	return q
 }
 
-func pow10(n int) *big.Rat {
-	return new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil))
+func pow10(n int) *big.Int {
+	return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil)
 }
 
-// roundUp rounds away from zero, as Kubernetes does, so that asking for a sliver of a resource
-// never yields none of it; beyond int64 it clamps rather than wrapping around.
-func roundUp(r *big.Rat) int64 {
-	q, m := new(big.Int).QuoRem(r.Num(), r.Denom(), new(big.Int))
+// roundUp divides rounding away from zero, as Kubernetes does, so that asking for a sliver of a
+// resource never yields none of it; beyond int64 it clamps rather than wrapping around.
+func roundUp(num, den *big.Int) int64 {
+	q, m := new(big.Int).QuoRem(num, den, new(big.Int))
 	if m.Sign() != 0 {
-		q.Add(q, big.NewInt(int64(r.Sign())))
+		q.Add(q, big.NewInt(int64(num.Sign())))
 	}
 	switch {
 	case q.IsInt64():

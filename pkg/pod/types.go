@@ -45,6 +45,9 @@ const (
 
 // PodSpec is the subset of Kubernetes' PodSpec that podd implements.
 type PodSpec struct {
+	// InitContainers run one after another before the containers; those with restartPolicy
+	// Always are native sidecars that keep running beside them.
+	InitContainers                []Container   `json:"initContainers,omitempty"`
 	Containers                    []Container   `json:"containers"`
 	Volumes                       []Volume      `json:"volumes,omitempty"`
 	RestartPolicy                 RestartPolicy `json:"restartPolicy,omitempty"`
@@ -65,6 +68,76 @@ type Container struct {
 	Ports           []ContainerPort  `json:"ports,omitempty"`
 	VolumeMounts    []VolumeMount    `json:"volumeMounts,omitempty"`
 	SecurityContext *SecurityContext `json:"securityContext,omitempty"`
+	Lifecycle       *Lifecycle       `json:"lifecycle,omitempty"`
+	StartupProbe    *Probe           `json:"startupProbe,omitempty"`
+	LivenessProbe   *Probe           `json:"livenessProbe,omitempty"`
+	ReadinessProbe  *Probe           `json:"readinessProbe,omitempty"`
+	// RestartPolicy is only for init containers: Always makes one a native sidecar.
+	RestartPolicy *RestartPolicy `json:"restartPolicy,omitempty"`
+}
+
+// Lifecycle holds a container's postStart and preStop hooks.
+type Lifecycle struct {
+	PostStart *LifecycleHandler `json:"postStart,omitempty"`
+	PreStop   *LifecycleHandler `json:"preStop,omitempty"`
+}
+
+// LifecycleHandler is a hook's action: exactly one of exec, httpGet or sleep.
+type LifecycleHandler struct {
+	Exec    *ExecAction    `json:"exec,omitempty"`
+	HTTPGet *HTTPGetAction `json:"httpGet,omitempty"`
+	Sleep   *SleepAction   `json:"sleep,omitempty"`
+}
+
+// ExecAction runs a command in the container (no shell: use sh -c).
+type ExecAction struct {
+	Command []string `json:"command,omitempty"`
+}
+
+// HTTPGetAction is a GET to the pod's own network namespace (host "" = the pod's loopback).
+type HTTPGetAction struct {
+	Path        string       `json:"path,omitempty"`
+	Port        IntOrString  `json:"port"`
+	Host        string       `json:"host,omitempty"`
+	Scheme      string       `json:"scheme,omitempty"`
+	HTTPHeaders []HTTPHeader `json:"httpHeaders,omitempty"`
+}
+
+// HTTPHeader is one header of an httpGet.
+type HTTPHeader struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// TCPSocketAction opens a TCP connection.
+type TCPSocketAction struct {
+	Port IntOrString `json:"port"`
+	Host string      `json:"host,omitempty"`
+}
+
+// GRPCAction calls the standard grpc.health.v1 Check.
+type GRPCAction struct {
+	Port    int32   `json:"port"`
+	Service *string `json:"service,omitempty"`
+}
+
+// SleepAction pauses (preStop: a common way to let load balancers drain).
+type SleepAction struct {
+	Seconds int64 `json:"seconds"`
+}
+
+// Probe is a startup, liveness or readiness check: exactly one handler, and Kubernetes' timing.
+type Probe struct {
+	Exec                          *ExecAction      `json:"exec,omitempty"`
+	HTTPGet                       *HTTPGetAction   `json:"httpGet,omitempty"`
+	TCPSocket                     *TCPSocketAction `json:"tcpSocket,omitempty"`
+	GRPC                          *GRPCAction      `json:"grpc,omitempty"`
+	InitialDelaySeconds           int32            `json:"initialDelaySeconds,omitempty"`
+	TimeoutSeconds                int32            `json:"timeoutSeconds,omitempty"`
+	PeriodSeconds                 int32            `json:"periodSeconds,omitempty"`
+	SuccessThreshold              int32            `json:"successThreshold,omitempty"`
+	FailureThreshold              int32            `json:"failureThreshold,omitempty"`
+	TerminationGracePeriodSeconds *int64           `json:"terminationGracePeriodSeconds,omitempty"`
 }
 
 // EnvVar is one environment variable: a literal value or one taken from the pod's fields.
@@ -150,6 +223,13 @@ type HostPathVolumeSource struct {
 	Type *HostPathType `json:"type,omitempty"`
 }
 
+// IntOrString is a port given as a number or as the name of a container port.
+type IntOrString struct {
+	IntVal int32
+	StrVal string
+	IsStr  bool
+}
+
 // PodPhase is the pod's place in its lifecycle.
 type PodPhase string
 
@@ -163,12 +243,13 @@ const (
 
 // PodStatus is what podd observed of a pod, shaped like Kubernetes' PodStatus.
 type PodStatus struct {
-	Phase             PodPhase          `json:"phase,omitempty"`
-	Conditions        []PodCondition    `json:"conditions,omitempty"`
-	Message           string            `json:"message,omitempty"`
-	Reason            string            `json:"reason,omitempty"`
-	StartTime         *time.Time        `json:"startTime,omitempty"`
-	ContainerStatuses []ContainerStatus `json:"containerStatuses,omitempty"`
+	Phase                 PodPhase          `json:"phase,omitempty"`
+	Conditions            []PodCondition    `json:"conditions,omitempty"`
+	Message               string            `json:"message,omitempty"`
+	Reason                string            `json:"reason,omitempty"`
+	StartTime             *time.Time        `json:"startTime,omitempty"`
+	InitContainerStatuses []ContainerStatus `json:"initContainerStatuses,omitempty"`
+	ContainerStatuses     []ContainerStatus `json:"containerStatuses,omitempty"`
 }
 
 // PodCondition is one of Kubernetes' pod conditions (PodScheduled, Initialized, ContainersReady, Ready).

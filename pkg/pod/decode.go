@@ -1,0 +1,852 @@
+package pod
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Decode reads a manifest: one or more Kubernetes v1 Pods in YAML or JSON, as YAML documents
+// separated by "---" (empty documents are skipped). Decoding is strict: a field podd does not
+// know, a Kubernetes field podd does not implement (unless its value asks for what podd does
+// anyway, see unsupportedFields), a value of the wrong type and a duplicate key are all errors.
+// The pods are then defaulted (SetDefaults) and validated (Validate).
+//
+// Server-populated fields (metadata.uid, metadata.creationTimestamp, metadata.resourceVersion,
+// status, ...) are accepted and dropped: podd assigns a pod's identity, not its manifest.
+//
+// Decode returns every pod or none. Its error joins one *FieldError per problem, each naming the
+// manifest line and the field's Kubernetes path ("line 12: spec.containers[1].imagee: unknown
+// field"), sorted by line; each satisfies errdefs.IsInvalidArgument.
+func Decode(data []byte) ([]*Pod, error) {
+	var (
+		pods []*Pod
+		errs []error
+	)
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			// The parser cannot resynchronise after a syntax error: stop at the first one.
+			errs = append(errs, syntaxError(data, err))
+			break
+		}
+		if len(doc.Content) == 0 || isNull(resolve(doc.Content[0])) {
+			continue
+		}
+		pod, docErrs := decodeDocument(doc.Content[0])
+		for _, e := range docErrs {
+			errs = append(errs, e)
+		}
+		if pod != nil {
+			pods = append(pods, pod)
+		}
+	}
+	if len(errs) > maxErrors {
+		more := len(errs) - maxErrors
+		errs = append(errs[:maxErrors], &FieldError{Detail: fmt.Sprintf("and %d more problems", more)})
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if len(pods) == 0 {
+		return nil, &FieldError{Detail: "the manifest holds no Pod"}
+	}
+	return pods, nil
+}
+
+// maxErrors bounds the report: past a few screens more detail helps nobody, and a large broken
+// manifest must not produce a larger answer.
+const maxErrors = 100
+
+var (
+	yamlLineRE      = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	unknownAnchorRE = regexp.MustCompile(`^yaml: unknown anchor '(.*)' referenced$`)
+)
+
+// parserProblems are the messages of yaml.v3's parser, which numbers lines from 0 where its
+// scanner numbers them from 1 (go-yaml/yaml#205).
+var parserProblems = []string{
+	"did not find expected <stream-start>", "did not find expected <document start>",
+	"found undefined tag handle", "did not find expected node content",
+	"did not find expected '-' indicator", "did not find expected key",
+	"did not find expected ',' or ']'", "did not find expected ',' or '}'",
+	"found duplicate %YAML directive", "found incompatible YAML document", "found duplicate %TAG directive",
+}
+
+// syntaxError gives yaml.v3's message a line. yaml.v3 leaves the line out when it is the first
+// one, and for an unknown anchor or bytes its reader refuses: find those ourselves.
+func syntaxError(data []byte, err error) *FieldError {
+	msg := err.Error()
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		if slices.Contains(parserProblems, m[2]) {
+			line = problemLine(data, line+1, m[2])
+		}
+		// A problem found at the end of the input is reported on the line after the last.
+		lines := bytes.Count(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) + 1
+		return &FieldError{Line: min(line, lines), Detail: "invalid YAML: " + m[2]}
+	}
+	line := unreadableLine(data)
+	if m := unknownAnchorRE.FindStringSubmatch(msg); m != nil {
+		if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
+			line = bytes.Count(data[:i], []byte("\n")) + 1
+		}
+	}
+	return &FieldError{Line: line, Detail: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// problemLine narrows a parser error down to its line. The parser reports where the enclosing
+// collection starts (for a mis-indented key deep in a pod, the line of "spec:"); the first prefix
+// of the input, from that line on, that fails with the same problem ends on the offending line.
+func problemLine(data []byte, start int, problem string) int {
+	// Each try parses the prefix again: bound the lines tried and the bytes parsed.
+	const maxLines, maxBytes = 500, 8 << 20
+	var lineEnds []int
+	for i, b := range data {
+		if b == '\n' || i == len(data)-1 {
+			lineEnds = append(lineEnds, i+1)
+		}
+	}
+	parsed := 0
+	for line := start; line < start+maxLines && line <= len(lineEnds) && parsed < maxBytes; line++ {
+		prefix := data[:lineEnds[line-1]]
+		parsed += len(prefix)
+		if err := parses(prefix); err != nil {
+			if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil && m[2] == problem {
+				return line
+			}
+		}
+	}
+	return start
+}
+
+func parses(data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc yaml.Node
+		if err := dec.Decode(&doc); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// unreadableLine is the line of the first byte YAML does not allow (invalid UTF-8 or a control
+// character), or 1.
+func unreadableLine(data []byte) int {
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if (r == utf8.RuneError && size <= 1) || (r < ' ' && r != '\t' && r != '\n' && r != '\r') || r == 0x7f {
+			return bytes.Count(data[:i], []byte("\n")) + 1
+		}
+		i += size
+	}
+	return 1
+}
+
+// maxDocumentNodes bounds the work spent on one document: through aliases a few lines of YAML can
+// stand for billions of nodes ("billion laughs").
+const maxDocumentNodes = 1_000_000
+
+func decodeDocument(root *yaml.Node) (*Pod, []*FieldError) {
+	root = resolve(root)
+	if root.Kind != yaml.MappingNode {
+		return nil, []*FieldError{{Line: root.Line, Detail: "a manifest document must be a mapping (a Pod), got " + describe(root)}}
+	}
+	if _, err := expandedSize(root, map[*yaml.Node]int{}); err != nil {
+		return nil, []*FieldError{err}
+	}
+
+	d := &decoder{lines: map[string]int{"": root.Line}}
+	var p Pod
+	d.value(root, reflect.ValueOf(&p).Elem(), "", "")
+
+	// A manifest of another kind would drown in unknown fields: say only what it is.
+	var typeMeta errorList
+	checkTypeMeta(&p, &typeMeta)
+	if len(typeMeta) > 0 {
+		if p.Kind == "List" {
+			typeMeta[len(typeMeta)-1].Detail += "; write each Pod as its own YAML document, separated by ---"
+		}
+		d.errs = slices.DeleteFunc(d.errs, func(e *FieldError) bool { return e.Field != "apiVersion" && e.Field != "kind" })
+		return nil, d.finish(typeMeta)
+	}
+
+	SetDefaults(&p)
+	if errs := d.finish(validate(&p)); len(errs) > 0 {
+		return nil, errs
+	}
+	return &p, nil
+}
+
+// expandedSize counts the nodes of n with aliases expanded, and refuses an alias that contains
+// itself (yaml.v3 builds such a cycle without complaint) or a document that grows too large.
+func expandedSize(n *yaml.Node, sizes map[*yaml.Node]int) (int, *FieldError) {
+	const inProgress = -1
+	if s, ok := sizes[n]; ok {
+		if s == inProgress {
+			return 0, &FieldError{Line: n.Line, Detail: "invalid YAML: an alias refers to a node that contains it"}
+		}
+		return s, nil
+	}
+	sizes[n] = inProgress
+	children := n.Content
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		children = []*yaml.Node{n.Alias}
+	}
+	total := 1
+	for _, c := range children {
+		s, err := expandedSize(c, sizes)
+		if err != nil {
+			return 0, err
+		}
+		total += s
+		if total > maxDocumentNodes {
+			return 0, &FieldError{Line: n.Line, Detail: fmt.Sprintf("the document expands to more than %d YAML nodes through its aliases", maxDocumentNodes)}
+		}
+	}
+	sizes[n] = total
+	return total, nil
+}
+
+// decoder walks a document's node tree along the Go types, by their json tags.
+type decoder struct {
+	errs []*FieldError
+	// lines maps the Kubernetes path of every field seen to its line, so that a validation
+	// error, which knows only the path, can be placed in the manifest.
+	lines map[string]int
+}
+
+func (d *decoder) fail(line int, field, format string, args ...any) {
+	d.errs = append(d.errs, &FieldError{Line: line, Field: field, Detail: fmt.Sprintf(format, args...)})
+}
+
+// finish places the validation errors in the manifest and merges them with the decoding errors.
+// A validation error on or around a field that did not decode is noise (a refused volume source
+// leaves a volume with none) and is dropped.
+func (d *decoder) finish(validation errorList) []*FieldError {
+	// failed holds the fields that did not decode; around, those and every field containing one.
+	failed, around := map[string]bool{}, map[string]bool{}
+	for _, e := range d.errs {
+		if e.Field == "" {
+			continue
+		}
+		failed[e.Field] = true
+		for f := e.Field; f != "" && !around[f]; f = parentPath(f) {
+			around[f] = true
+		}
+	}
+	errs := d.errs
+	for _, v := range validation {
+		if around[v.Field] || slices.ContainsFunc(ancestors(v.Field), func(f string) bool { return failed[f] }) {
+			continue
+		}
+		v.Line = d.line(v.Field)
+		errs = append(errs, v)
+	}
+	// An aliased node is walked once per alias; report each of its problems once.
+	seen := map[FieldError]bool{}
+	errs = slices.DeleteFunc(errs, func(e *FieldError) bool {
+		dup := seen[*e]
+		seen[*e] = true
+		return dup
+	})
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+	return errs
+}
+
+// ancestors lists the fields that contain field: spec.containers[0], spec.containers, spec.
+func ancestors(field string) []string {
+	var out []string
+	for f := parentPath(field); f != ""; f = parentPath(f) {
+		out = append(out, f)
+	}
+	return out
+}
+
+// line is the line of the field, or of its nearest ancestor present in the manifest (a required
+// field that is missing is reported where its parent is).
+func (d *decoder) line(field string) int {
+	for {
+		if l, ok := d.lines[field]; ok {
+			return l
+		}
+		if field == "" {
+			return 0
+		}
+		field = parentPath(field)
+	}
+}
+
+func parentPath(field string) string {
+	if strings.HasSuffix(field, "]") {
+		if i := strings.LastIndex(field, "["); i >= 0 {
+			return field[:i]
+		}
+	}
+	if i := strings.LastIndex(field, "."); i >= 0 {
+		return field[:i]
+	}
+	return ""
+}
+
+func joinPath(parent, name string) string {
+	if parent == "" {
+		return name
+	}
+	return parent + "." + name
+}
+
+var (
+	quantityType    = reflect.TypeFor[Quantity]()
+	timeType        = reflect.TypeFor[time.Time]()
+	intOrStringType = reflect.TypeFor[IntOrString]()
+)
+
+// value decodes n into v. field is the Kubernetes path ("spec.containers[1].image"); generic is
+// the same path with list indices left out ("spec.containers[].image"), as unsupportedFields
+// spells it.
+func (d *decoder) value(n *yaml.Node, v reflect.Value, field, generic string) {
+	n = resolve(n)
+	if isNull(n) {
+		v.SetZero()
+		return
+	}
+	switch v.Type() {
+	case quantityType:
+		d.quantity(n, v, field)
+		return
+	case timeType:
+		d.time(n, v, field)
+		return
+	case intOrStringType:
+		d.intOrString(n, v, field)
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		d.value(n, v.Elem(), field, generic)
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			d.fail(n.Line, field, "must be a mapping, got %s", describe(n))
+			return
+		}
+		d.object(n, v, field, generic)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.fail(n.Line, field, "must be a list, got %s", describe(n))
+			return
+		}
+		itemGeneric := generic + "[]"
+		if shape, ok := sameShapes[itemGeneric]; ok {
+			itemGeneric = shape
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			itemField := fmt.Sprintf("%s[%d]", field, i)
+			d.lines[itemField] = resolve(item).Line
+			d.value(item, s.Index(i), itemField, itemGeneric)
+		}
+		v.Set(s)
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			d.fail(n.Line, field, "must be a mapping, got %s", describe(n))
+			return
+		}
+		m := reflect.MakeMap(v.Type())
+		keyField := func(k string) string { return field + "[" + k + "]" }
+		for _, kv := range d.pairs(n, field, keyField) {
+			entry := reflect.New(v.Type().Elem()).Elem()
+			d.lines[keyField(kv.key.Value)] = kv.key.Line
+			d.value(kv.value, entry, keyField(kv.key.Value), generic+"[*]")
+			m.SetMapIndex(reflect.ValueOf(kv.key.Value).Convert(v.Type().Key()), entry)
+		}
+		v.Set(m)
+	case reflect.String:
+		d.string(n, v, field)
+	case reflect.Bool:
+		var b bool
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
+			d.fail(n.Line, field, "must be a boolean (true or false), got %s", describe(n))
+			return
+		}
+		v.SetBool(b)
+	case reflect.Int32, reflect.Int64:
+		var i int64
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&i) != nil {
+			d.fail(n.Line, field, "must be an integer, got %s", describe(n))
+			return
+		}
+		if v.OverflowInt(i) {
+			d.fail(n.Line, field, "must be an integer of at most %d bits, got %s", v.Type().Bits(), describe(n))
+			return
+		}
+		v.SetInt(i)
+	default:
+		panic(fmt.Sprintf("pod: the decoder has no rule for %s (%s)", v.Type(), field))
+	}
+}
+
+// scalarKinds names YAML's implicit types for messages.
+var scalarKinds = map[string]string{"!!int": "the integer", "!!float": "the number", "!!bool": "the boolean"}
+
+func (d *decoder) string(n *yaml.Node, v reflect.Value, field string) {
+	if n.Kind != yaml.ScalarNode {
+		d.fail(n.Line, field, "must be a string, got %s", describe(n))
+		return
+	}
+	tag := n.ShortTag()
+	switch {
+	case tag == "!!str" || tag == "!!timestamp":
+		v.SetString(n.Value)
+	case scalarKinds[tag] != "":
+		// Kubernetes refuses these too (env values are the classic case): YAML reads 8080, true
+		// and 1.10 as a number, a boolean and 1.1 unless they are quoted.
+		d.fail(n.Line, field, "must be a string, got %s %s (quote it to make it a string)", scalarKinds[tag], truncate(n.Value))
+	default:
+		d.fail(n.Line, field, "must be a string, got a value tagged %s", truncate(n.Tag))
+	}
+}
+
+func (d *decoder) quantity(n *yaml.Node, v reflect.Value, field string) {
+	text := n.Value
+	switch tag := n.ShortTag(); {
+	case n.Kind != yaml.ScalarNode:
+		d.fail(n.Line, field, "must be a quantity such as \"64Mi\", got %s", describe(n))
+		return
+	case tag == "!!int":
+		// Normalise YAML's spellings of integers (0x10, 1_000) that a quantity does not know.
+		var i int64
+		if n.Decode(&i) == nil {
+			text = strconv.FormatInt(i, 10)
+		}
+	case tag != "!!str" && tag != "!!float":
+		d.fail(n.Line, field, "must be a quantity such as \"64Mi\", got %s", describe(n))
+		return
+	}
+	q, err := ParseQuantity(text)
+	if err != nil {
+		d.fail(n.Line, field, "Invalid value: %s: %v", quote(n.Value), err)
+		return
+	}
+	v.Set(reflect.ValueOf(q))
+}
+
+func (d *decoder) intOrString(n *yaml.Node, v reflect.Value, field string) {
+	var i int64
+	switch tag := n.ShortTag(); {
+	case n.Kind == yaml.ScalarNode && tag == "!!str":
+		v.Set(reflect.ValueOf(IntOrString{StrVal: n.Value, IsStr: true}))
+	case n.Kind == yaml.ScalarNode && tag == "!!int" && n.Decode(&i) == nil && i == int64(int32(i)):
+		v.Set(reflect.ValueOf(IntOrString{IntVal: int32(i)}))
+	default:
+		d.fail(n.Line, field, "must be an integer of at most 32 bits or a string, got %s", describe(n))
+	}
+}
+
+func (d *decoder) time(n *yaml.Node, v reflect.Value, field string) {
+	tag := n.ShortTag()
+	if n.Kind == yaml.ScalarNode && (tag == "!!str" || tag == "!!timestamp") {
+		if t, err := time.Parse(time.RFC3339, n.Value); err == nil {
+			v.Set(reflect.ValueOf(t))
+			return
+		}
+	}
+	d.fail(n.Line, field, "must be an RFC 3339 time such as \"2006-01-02T15:04:05Z\", got %s", describe(n))
+}
+
+// object decodes a mapping into a struct, refusing what the struct does not implement.
+func (d *decoder) object(n *yaml.Node, v reflect.Value, field, generic string) {
+	fields := jsonFields(v.Type())
+	for _, kv := range d.pairs(n, field, func(k string) string { return joinPath(field, k) }) {
+		name := kv.key.Value
+		fieldPath, genericPath := joinPath(field, name), joinPath(generic, name)
+		u, known := unsupportedFields[genericPath]
+		if known && u.dropped {
+			continue
+		}
+		if i, ok := fields[name]; ok {
+			d.lines[fieldPath] = kv.key.Line
+			d.value(kv.value, v.Field(i), fieldPath, genericPath)
+			continue
+		}
+		switch {
+		case !known:
+			d.fail(kv.key.Line, fieldPath, "unknown field%s", suggestion(name, generic, fields))
+		case !u.accepts(kv.value):
+			d.fail(kv.key.Line, fieldPath, "%s", u.refusal())
+		}
+	}
+}
+
+// jsonFields maps the JSON names of a struct's fields to their indices.
+func jsonFields(t reflect.Type) map[string]int {
+	fields := map[string]int{}
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			fields[name] = i
+		}
+	}
+	return fields
+}
+
+type keyValue struct{ key, value *yaml.Node }
+
+// pairs lists a mapping's entries, with YAML merge keys ("<<: *defaults") expanded, and reports
+// keys that are not scalars or appear twice. keyField gives the path of an entry.
+func (d *decoder) pairs(n *yaml.Node, field string, keyField func(string) string) []keyValue {
+	var (
+		out    []keyValue
+		merges []*yaml.Node
+		seen   = map[string]int{} // key → line
+	)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := resolve(n.Content[i]), n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			d.fail(k.Line, field, "keys must be strings, got %s", describe(k))
+			continue
+		}
+		if k.ShortTag() == "!!merge" {
+			merges = append(merges, v)
+			continue
+		}
+		if line, dup := seen[k.Value]; dup {
+			d.fail(k.Line, keyField(k.Value), "duplicate key (first set on line %d)", line)
+			continue
+		}
+		seen[k.Value] = k.Line
+		out = append(out, keyValue{k, v})
+	}
+	// Explicit keys win over merged ones, and earlier merged mappings over later ones.
+	for _, m := range merges {
+		m = resolve(m)
+		sources := []*yaml.Node{m}
+		if m.Kind == yaml.SequenceNode {
+			sources = m.Content
+		}
+		for _, src := range sources {
+			src = resolve(src)
+			if src.Kind != yaml.MappingNode {
+				d.fail(src.Line, field, "a merge key (<<) must refer to a mapping, got %s", describe(src))
+				continue
+			}
+			for _, kv := range d.pairs(src, field, keyField) {
+				if _, set := seen[kv.key.Value]; !set {
+					seen[kv.key.Value] = kv.key.Line
+					out = append(out, kv)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// resolve follows aliases (expandedSize has ruled out cycles).
+func resolve(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return quote(n.Value)
+}
+
+// suggestion points at the known or unsupported field a misspelt name most likely means.
+func suggestion(name, generic string, fields map[string]int) string {
+	if len(name) > 64 {
+		return "" // no field name is that long, and the distance costs len(name) per candidate
+	}
+	candidates := slices.Collect(func(yield func(string) bool) {
+		for f := range fields {
+			yield(f)
+		}
+		for path := range unsupportedFields {
+			if parentPath(path) == generic && !strings.HasSuffix(path, "]") {
+				yield(path[strings.LastIndex(path, ".")+1:])
+			}
+		}
+	})
+	slices.Sort(candidates) // a stable choice among equally close names
+	best, bestDistance := "", len(name)
+	for _, c := range candidates {
+		if dist := editDistance(strings.ToLower(name), strings.ToLower(c)); dist < bestDistance {
+			best, bestDistance = c, dist
+		}
+	}
+	// Beyond a third of the name's length a "did you mean" is a guess.
+	if best == "" || bestDistance*3 > len(name) {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// editDistance is Levenshtein's distance, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// unsupported says how the decoder treats a Kubernetes field that podd does not implement.
+// Refusing it by name tells the user that podd would not do what the manifest asks, where a
+// silent drop (podman's way) would start a pod that is not the one described.
+type unsupported struct {
+	// harmless lists values, as written in YAML, that ask for what podd does anyway: mostly
+	// Kubernetes' defaults, which kubectl writes out. null is always harmless, and so are {},
+	// [] and "" unless the field is a choice.
+	harmless []string
+	// choice marks a field whose mere presence selects a feature (a volume source, an env
+	// source): even an empty value asks for something podd lacks.
+	choice bool
+	// dropped marks a field that the API server populates and a manifest copies back (kubectl get
+	// -o yaml): any value is accepted and discarded, because podd assigns it itself.
+	dropped bool
+	// hint points at what podd offers instead.
+	hint string
+}
+
+func (u unsupported) accepts(n *yaml.Node) bool {
+	n = resolve(n)
+	switch {
+	case isNull(n):
+		return true
+	case !u.choice && isEmpty(n):
+		return true
+	case n.Kind == yaml.ScalarNode:
+		value := n.Value
+		if n.ShortTag() == "!!bool" {
+			value = strings.ToLower(value)
+		}
+		return slices.Contains(u.harmless, value)
+	}
+	return false
+}
+
+func (u unsupported) refusal() string {
+	msg := "field is not supported by podd"
+	if len(u.harmless) > 0 {
+		quoted := make([]string, len(u.harmless))
+		for i, h := range u.harmless {
+			quoted[i] = strconv.Quote(h)
+		}
+		msg += "; accepted only as " + strings.Join(quoted, ", ") + ", which is what podd does"
+	}
+	if u.hint != "" {
+		msg += "; " + u.hint
+	}
+	return msg
+}
+
+// isEmpty reports whether n holds no value: "", [], or a mapping of empty values ({}, and what
+// kubectl writes for an empty struct, such as resources: {limits: {}}).
+func isEmpty(n *yaml.Node) bool {
+	n = resolve(n)
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return isNull(n) || (n.ShortTag() == "!!str" && n.Value == "")
+	case yaml.SequenceNode:
+		return len(n.Content) == 0
+	case yaml.MappingNode:
+		for i := 1; i < len(n.Content); i += 2 {
+			if !isEmpty(n.Content[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+var (
+	refused    = unsupported{}
+	choice     = unsupported{choice: true}
+	dropped    = unsupported{dropped: true}
+	volumeHint = "use an emptyDir or hostPath volume"
+)
+
+func harmless(values ...string) unsupported { return unsupported{harmless: values} }
+
+// sameShapes maps a list to another whose items have the same Kubernetes type, so that
+// unsupportedFields lists a Container's fields once, under spec.containers[].
+var sameShapes = map[string]string{"spec.initContainers[]": "spec.containers[]"}
+
+// unsupportedFields lists the fields of Kubernetes' v1 Pod (as of Kubernetes 1.34) that podd's
+// types lack, by generic path ("[]" stands for any list index). A field that is in neither the
+// types nor this table is an unknown field. Fields implemented in types.go take precedence over
+// this table (except dropped ones); TestUnsupportedFieldsTable keeps the two apart.
+var unsupportedFields = map[string]unsupported{
+	"status": dropped,
+
+	// ObjectMeta
+	"metadata.uid":                        dropped,
+	"metadata.creationTimestamp":          dropped,
+	"metadata.resourceVersion":            dropped,
+	"metadata.generation":                 dropped,
+	"metadata.selfLink":                   dropped,
+	"metadata.managedFields":              dropped,
+	"metadata.generateName":               refused,
+	"metadata.deletionTimestamp":          refused,
+	"metadata.deletionGracePeriodSeconds": refused,
+	"metadata.ownerReferences":            refused,
+	"metadata.finalizers":                 refused,
+	"metadata.clusterName":                refused,
+
+	// PodSpec
+	"spec.ephemeralContainers":   refused,
+	"spec.activeDeadlineSeconds": refused,
+	// Without cluster DNS the kubelet falls back from ClusterFirst to the host's resolv.conf,
+	// which is what podd gives every pod.
+	"spec.dnsPolicy":                    harmless("ClusterFirst", "ClusterFirstWithHostNet", "Default"),
+	"spec.dnsConfig":                    refused,
+	"spec.nodeSelector":                 refused,
+	"spec.nodeName":                     refused,
+	"spec.serviceAccountName":           refused,
+	"spec.serviceAccount":               refused,
+	"spec.automountServiceAccountToken": harmless("false"),
+	"spec.hostPID":                      harmless("false"),
+	"spec.hostIPC":                      harmless("false"),
+	"spec.shareProcessNamespace":        harmless("false"),
+	"spec.hostUsers":                    harmless("true"),
+	"spec.securityContext":              {hint: "set runAsUser and runAsGroup in each container's securityContext"},
+	"spec.imagePullSecrets":             refused,
+	"spec.subdomain":                    refused,
+	"spec.setHostnameAsFQDN":            harmless("false"),
+	"spec.hostnameOverride":             refused,
+	"spec.hostAliases":                  refused,
+	"spec.affinity":                     refused,
+	"spec.schedulerName":                harmless("default-scheduler"),
+	"spec.tolerations":                  refused,
+	"spec.topologySpreadConstraints":    refused,
+	"spec.schedulingGates":              refused,
+	"spec.priorityClassName":            refused,
+	// All podd's pods have priority 0, so no pod can preempt another whatever it may do.
+	"spec.priority":         harmless("0"),
+	"spec.preemptionPolicy": harmless("PreemptLowerPriority", "Never"),
+	"spec.readinessGates":   refused,
+	"spec.runtimeClassName": refused,
+	// Service links are environment variables for the namespace's Services; podd has no
+	// Services, so they come out empty whether enabled or not.
+	"spec.enableServiceLinks": harmless("true", "false"),
+	"spec.overhead":           refused,
+	"spec.os":                 refused,
+	"spec.resourceClaims":     refused,
+	"spec.resources":          refused,
+
+	// Container
+	"spec.containers[].envFrom":            refused,
+	"spec.containers[].resources":          refused,
+	"spec.containers[].resizePolicy":       refused,
+	"spec.containers[].restartPolicyRules": refused,
+	"spec.containers[].volumeDevices":      refused,
+	// podd reads no termination message, so only the default place and policy ask for nothing.
+	"spec.containers[].terminationMessagePath":   harmless("/dev/termination-log"),
+	"spec.containers[].terminationMessagePolicy": harmless("File"),
+	"spec.containers[].stdin":                    harmless("false"),
+	"spec.containers[].stdinOnce":                harmless("false"),
+	"spec.containers[].tty":                      harmless("false"),
+
+	// Lifecycle. Kubernetes keeps tcpSocket in LifecycleHandler only for compatibility and refuses it.
+	"spec.containers[].lifecycle.stopSignal":          refused,
+	"spec.containers[].lifecycle.postStart.tcpSocket": choice,
+	"spec.containers[].lifecycle.preStop.tcpSocket":   choice,
+
+	// EnvVarSource
+	"spec.containers[].env[].valueFrom.resourceFieldRef": choice,
+	"spec.containers[].env[].valueFrom.configMapKeyRef":  choice,
+	"spec.containers[].env[].valueFrom.secretKeyRef":     choice,
+	"spec.containers[].env[].valueFrom.fileKeyRef":       choice,
+
+	// VolumeMount
+	"spec.containers[].volumeMounts[].mountPropagation":  harmless("None"),
+	"spec.containers[].volumeMounts[].recursiveReadOnly": harmless("Disabled"),
+	"spec.containers[].volumeMounts[].subPathExpr":       refused,
+
+	// SecurityContext
+	"spec.containers[].securityContext.privileged":               harmless("false"),
+	"spec.containers[].securityContext.capabilities":             refused,
+	"spec.containers[].securityContext.allowPrivilegeEscalation": refused,
+	"spec.containers[].securityContext.runAsNonRoot":             harmless("false"),
+	"spec.containers[].securityContext.procMount":                harmless("Default"),
+	"spec.containers[].securityContext.seLinuxOptions":           refused,
+	"spec.containers[].securityContext.windowsOptions":           refused,
+	"spec.containers[].securityContext.seccompProfile":           refused,
+	"spec.containers[].securityContext.appArmorProfile":          refused,
+
+	// Volume sources
+	"spec.volumes[].configMap":             {choice: true, hint: volumeHint},
+	"spec.volumes[].secret":                {choice: true, hint: volumeHint},
+	"spec.volumes[].persistentVolumeClaim": {choice: true, hint: volumeHint},
+	"spec.volumes[].projected":             choice,
+	"spec.volumes[].downwardAPI":           choice,
+	"spec.volumes[].ephemeral":             choice,
+	"spec.volumes[].image":                 choice,
+	"spec.volumes[].csi":                   choice,
+	"spec.volumes[].nfs":                   choice,
+	"spec.volumes[].iscsi":                 choice,
+	"spec.volumes[].fc":                    choice,
+	"spec.volumes[].rbd":                   choice,
+	"spec.volumes[].cephfs":                choice,
+	"spec.volumes[].glusterfs":             choice,
+	"spec.volumes[].gitRepo":               choice,
+	"spec.volumes[].flexVolume":            choice,
+	"spec.volumes[].flocker":               choice,
+	"spec.volumes[].cinder":                choice,
+	"spec.volumes[].gcePersistentDisk":     choice,
+	"spec.volumes[].awsElasticBlockStore":  choice,
+	"spec.volumes[].azureDisk":             choice,
+	"spec.volumes[].azureFile":             choice,
+	"spec.volumes[].vsphereVolume":         choice,
+	"spec.volumes[].photonPersistentDisk":  choice,
+	"spec.volumes[].portworxVolume":        choice,
+	"spec.volumes[].quobyte":               choice,
+	"spec.volumes[].scaleIO":               choice,
+	"spec.volumes[].storageos":             choice,
+}
