@@ -3,6 +3,7 @@ package pod
 import (
 	"context"
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 	"sync"
@@ -20,7 +21,10 @@ type fakeRuntime struct {
 	// ignoreTERM names containers whose process ignores SIGTERM (a shell as PID 1).
 	ignoreTERM map[string]bool
 	signals    []string // "name:SIGNAL" in order
+	log        []string // start:NAME, signal:NAME:SIG, exit:NAME:CODE in order
 	failStart  map[string]error
+	// execHook answers Exec (probes, hooks) by container name and command.
+	execHook func(ctx context.Context, name string, cmd []string) (int, error)
 }
 
 type fakeContainer struct {
@@ -108,6 +112,7 @@ func (f *fakeRuntime) StartContainer(ctx context.Context, id string) (*Process, 
 	}
 	c.rec.State = RecordRunning
 	c.exit = make(chan ExitStatus, 1)
+	f.log = append(f.log, "start:"+c.rec.Name)
 	return &Process{Pid: 100, StartedAt: time.Now(), Exit: c.exit}, nil
 }
 
@@ -134,6 +139,7 @@ func (f *fakeRuntime) exitLocked(c *fakeContainer, code int32) {
 	}
 	c.rec.State = RecordStopped
 	c.rec.Exit = ExitStatus{Code: code, ExitedAt: time.Now()}
+	f.log = append(f.log, fmt.Sprintf("exit:%s:%d", c.rec.Name, code))
 	c.exit <- c.rec.Exit
 }
 
@@ -145,6 +151,7 @@ func (f *fakeRuntime) SignalContainer(ctx context.Context, id string, signal str
 		return errdefs.ErrNotFound
 	}
 	f.signals = append(f.signals, c.rec.Name+":"+signal)
+	f.log = append(f.log, "signal:"+c.rec.Name+":"+signal)
 	switch {
 	case signal == "SIGKILL":
 		f.exitLocked(c, 137)
@@ -173,7 +180,23 @@ func (f *fakeRuntime) ListContainers(ctx context.Context) ([]ContainerRecord, er
 }
 
 func (f *fakeRuntime) Exec(ctx context.Context, id string, opts ExecOptions) (int, error) {
+	f.mu.Lock()
+	c := f.containers[id]
+	hook := f.execHook
+	f.mu.Unlock()
+	if c == nil {
+		return 0, errdefs.ErrNotFound
+	}
+	if hook != nil {
+		return hook(ctx, c.rec.Name, opts.Cmd)
+	}
 	return 0, nil
+}
+
+// Dial connects on the host: the fake has no network namespaces.
+func (f *fakeRuntime) Dial(ctx context.Context, sb *Sandbox, network, address string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, address)
 }
 
 // running lists the IDs of running containers.
@@ -233,4 +256,34 @@ func (s *memStore) List(ctx context.Context) ([]*Record, error) {
 		out = append(out, &cp)
 	}
 	return out, nil
+}
+
+func (f *fakeRuntime) history() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.log...)
+}
+
+// exitByName makes the running instance of a container exit.
+func (f *fakeRuntime) exitByName(name string, code int32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.containers {
+		if c.rec.Name == name && c.rec.State == RecordRunning {
+			f.exitLocked(c, code)
+		}
+	}
+}
+
+// counts returns how many containers and sandboxes exist.
+func (f *fakeRuntime) counts() (containers, sandboxes int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.containers), len(f.sandboxes)
+}
+
+func (s *memStore) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.recs)
 }

@@ -40,8 +40,10 @@ type Options struct {
 	Log     *slog.Logger
 	// LogRoot is the folder of the containers' log files.
 	LogRoot string
-	// RestartDelay is the pause before a container is restarted under its restartPolicy.
-	RestartDelay time.Duration
+	// BackoffBase and BackoffMax shape the restart backoff: BackoffBase before the first restart,
+	// doubling up to BackoffMax; it starts again from BackoffBase after BackoffReset of running.
+	// The kubelet's curve by default: 10s, 5m, 10m.
+	BackoffBase, BackoffMax, BackoffReset time.Duration
 	// RetryDelay is the pause before a failed image pull, sandbox or create is tried again.
 	RetryDelay time.Duration
 }
@@ -56,6 +58,8 @@ type Manager struct {
 	ctx context.Context // lifetime of the workers: podd's
 	wg  sync.WaitGroup
 
+	events *events
+
 	mu      sync.Mutex
 	pods    map[string]*worker // namespace/name
 	changed chan struct{}      // closed and replaced whenever any pod's status changes
@@ -63,8 +67,17 @@ type Manager struct {
 
 // NewManager returns a manager; Start brings it up.
 func NewManager(opts Options) *Manager {
-	if opts.RestartDelay == 0 {
-		opts.RestartDelay = time.Second
+	if opts.BackoffBase == 0 {
+		opts.BackoffBase = 10 * time.Second
+	}
+	if opts.BackoffMax == 0 {
+		opts.BackoffMax = 5 * time.Minute
+	}
+	if opts.BackoffMax < opts.BackoffBase {
+		opts.BackoffMax = opts.BackoffBase
+	}
+	if opts.BackoffReset == 0 {
+		opts.BackoffReset = 10 * time.Minute
 	}
 	if opts.RetryDelay == 0 {
 		opts.RetryDelay = 5 * time.Second
@@ -72,7 +85,7 @@ func NewManager(opts Options) *Manager {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Manager{opts: opts, rt: opts.Runtime, log: opts.Log, pods: map[string]*worker{}, changed: make(chan struct{})}
+	return &Manager{opts: opts, rt: opts.Runtime, log: opts.Log, pods: map[string]*worker{}, changed: make(chan struct{}), events: newEvents()}
 }
 
 func key(namespace, name string) string { return namespace + "/" + name }

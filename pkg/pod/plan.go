@@ -17,8 +17,7 @@ func LogDir(logRoot string, p *Pod) string {
 }
 
 // BuildPlan resolves Kubernetes' semantics for one instance of a container into a runtime plan.
-func BuildPlan(p *Pod, idx int, img *ImageConfig, sb *Sandbox, attempt int, logRoot string) (*ContainerPlan, error) {
-	c := &p.Spec.Containers[idx]
+func BuildPlan(p *Pod, c *Container, img *ImageConfig, sb *Sandbox, attempt int, logRoot string) (*ContainerPlan, error) {
 	env, err := ResolveEnv(p, c, img)
 	if err != nil {
 		return nil, err
@@ -48,7 +47,7 @@ func BuildPlan(p *Pod, idx int, img *ImageConfig, sb *Sandbox, attempt int, logR
 	for i, vm := range c.VolumeMounts {
 		src, ok := sb.VolumePaths[vm.Name]
 		if !ok {
-			return nil, fmt.Errorf("spec.containers[%d].volumeMounts[%d].name: volume %q is not set up", idx, i, vm.Name)
+			return nil, fmt.Errorf("container %s: volumeMounts[%d].name: volume %q is not set up", c.Name, i, vm.Name)
 		}
 		if vm.SubPath != "" {
 			src = filepath.Join(src, vm.SubPath)

@@ -3,6 +3,7 @@ package pod
 import (
 	"context"
 	"io"
+	"net"
 	"time"
 )
 
@@ -145,8 +146,11 @@ type Runtime interface {
 	RemoveContainer(ctx context.Context, id string) error
 	// ListContainers lists every container podd created.
 	ListContainers(ctx context.Context) ([]ContainerRecord, error)
-	// Exec runs a command in a running container and returns its exit code.
+	// Exec runs a command in a running container and returns its exit code. When ctx ends first,
+	// the command and all its descendants are killed and ctx's error is returned.
 	Exec(ctx context.Context, id string, opts ExecOptions) (int, error)
+	// Dial connects from inside the pod's network namespace.
+	Dial(ctx context.Context, sb *Sandbox, network, address string) (net.Conn, error)
 }
 
 // Image is one image in the runtime's image store, as the API lists it.

@@ -12,6 +12,8 @@ const (
 	ReasonCreateContainerConfigError = "CreateContainerConfigError"
 	ReasonCreateContainerError       = "CreateContainerError"
 	ReasonRunContainerError          = "RunContainerError"
+	ReasonCrashLoopBackOff           = "CrashLoopBackOff"
+	ReasonPostStartHookError         = "PostStartHookError"
 	// ReasonStopped is the pod's status.reason once `podctl stop` stopped it.
 	ReasonStopped = "Stopped"
 )
@@ -27,9 +29,19 @@ func shouldRestart(policy RestartPolicy, code int32) bool {
 	return false
 }
 
-// Phase computes the pod's phase from its containers' states, as the kubelet's getPhase does.
-// A stopped pod is judged as if its restartPolicy were Never: nothing will restart.
-func Phase(policy RestartPolicy, stopped bool, statuses []ContainerStatus) PodPhase {
+// Phase computes the pod's phase from its main containers' states, as the kubelet's getPhase
+// does: Pending until initialized (Failed if a regular init container failed under Never); sidecars
+// never count. A stopped pod is judged as if its restartPolicy were Never: nothing will restart.
+func Phase(policy RestartPolicy, stopped, initialized, initFailed bool, statuses []ContainerStatus) PodPhase {
+	if initFailed {
+		return PodFailed
+	}
+	if !initialized {
+		if stopped {
+			return PodFailed
+		}
+		return PodPending
+	}
 	if stopped {
 		policy = RestartNever
 	}
@@ -74,8 +86,8 @@ func Phase(policy RestartPolicy, stopped bool, statuses []ContainerStatus) PodPh
 	return PodPending
 }
 
-// Conditions computes the pod's conditions; ready means running, until probes exist.
-func Conditions(phase PodPhase, statuses []ContainerStatus, prev []PodCondition, now time.Time) []PodCondition {
+// Conditions computes the pod's conditions from its main containers' readiness.
+func Conditions(phase PodPhase, initialized bool, statuses []ContainerStatus, prev []PodCondition, now time.Time) []PodCondition {
 	allReady := len(statuses) > 0
 	for _, s := range statuses {
 		if !s.Ready {
@@ -90,7 +102,7 @@ func Conditions(phase PodPhase, statuses []ContainerStatus, prev []PodCondition,
 	}
 	want := []PodCondition{
 		{Type: "PodScheduled", Status: "True"},
-		{Type: "Initialized", Status: "True"},
+		{Type: "Initialized", Status: status(initialized)},
 		{Type: "ContainersReady", Status: status(allReady)},
 		{Type: "Ready", Status: status(allReady && phase == PodRunning)},
 	}
@@ -104,6 +116,9 @@ func Conditions(phase PodPhase, statuses []ContainerStatus, prev []PodCondition,
 		}
 		if want[i].Status == "False" && (want[i].Type == "ContainersReady" || want[i].Type == "Ready") {
 			want[i].Reason = "ContainersNotReady"
+		}
+		if want[i].Status == "False" && want[i].Type == "Initialized" {
+			want[i].Reason = "ContainersNotInitialized"
 		}
 	}
 	return want

@@ -13,7 +13,7 @@ import (
 func startManager(t *testing.T, rt *fakeRuntime, st *memStore) *Manager {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	m := NewManager(Options{Runtime: rt, Store: st, LogRoot: t.TempDir(), RestartDelay: 10 * time.Millisecond, RetryDelay: 20 * time.Millisecond})
+	m := NewManager(Options{Runtime: rt, Store: st, LogRoot: t.TempDir(), BackoffBase: 10 * time.Millisecond, RetryDelay: 20 * time.Millisecond})
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -71,8 +71,8 @@ func TestCreateStartsAllContainersAndStoresFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.recs) != 1 {
-		t.Fatalf("store has %d records after Create returned, want 1", len(st.recs))
+	if n := st.count(); n != 1 {
+		t.Fatalf("store has %d records after Create returned, want 1", n)
 	}
 	if pods[0].Metadata.UID == "" || pods[0].Metadata.Namespace != "default" {
 		t.Fatalf("uid/namespace not set: %+v", pods[0].Metadata)
@@ -108,8 +108,8 @@ func TestCreateConflictCreatesNothing(t *testing.T) {
 	if _, err := m.Get(context.Background(), "default", "other"); !errdefs.IsNotFound(err) {
 		t.Fatalf("pod 'other' of the refused manifest exists: %v", err)
 	}
-	if len(st.recs) != 1 {
-		t.Fatalf("store has %d records, want 1", len(st.recs))
+	if n := st.count(); n != 1 {
+		t.Fatalf("store has %d records, want 1", n)
 	}
 }
 
@@ -120,8 +120,8 @@ func TestInvalidManifestCreatesNothing(t *testing.T) {
 	if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "spec.containers[0].bogus") {
 		t.Fatalf("err = %v, want invalid naming spec.containers[0].bogus", err)
 	}
-	if len(st.recs) != 0 || len(rt.containers) != 0 {
-		t.Fatalf("something was created: %d records, %d containers", len(st.recs), len(rt.containers))
+	if n, c := st.count(), len(rt.running()); n != 0 || c != 0 {
+		t.Fatalf("something was created: %d records, %d containers", n, c)
 	}
 }
 
@@ -254,8 +254,8 @@ func TestRemoveRemovesEverything(t *testing.T) {
 	if err := m.Remove(context.Background(), "default", "web", &grace); err != nil {
 		t.Fatal(err)
 	}
-	if len(rt.containers) != 0 || len(rt.sandboxes) != 0 || len(st.recs) != 0 {
-		t.Fatalf("left behind: %d containers, %d sandboxes, %d records", len(rt.containers), len(rt.sandboxes), len(st.recs))
+	if c, sb := rt.counts(); c != 0 || sb != 0 || st.count() != 0 {
+		t.Fatalf("left behind: %d containers, %d sandboxes, %d records", c, sb, st.count())
 	}
 	if _, err := m.Get(context.Background(), "default", "web"); !errdefs.IsNotFound(err) {
 		t.Fatalf("get after remove: %v", err)
@@ -281,7 +281,7 @@ func TestWaitStartedReportsImagePullFailure(t *testing.T) {
 func TestRecoveryAdoptsRunningAndRemovesOrphans(t *testing.T) {
 	rt, st := newFakeRuntime(), newMemStore()
 	ctx, cancel := context.WithCancel(context.Background())
-	m := NewManager(Options{Runtime: rt, Store: st, LogRoot: t.TempDir(), RestartDelay: 10 * time.Millisecond})
+	m := NewManager(Options{Runtime: rt, Store: st, LogRoot: t.TempDir(), BackoffBase: 10 * time.Millisecond})
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -297,14 +297,20 @@ func TestRecoveryAdoptsRunningAndRemovesOrphans(t *testing.T) {
 	cancel()
 	m.Wait()
 	rt.exit(uid+"-b-0", 0)
+	rt.mu.Lock()
 	rt.containers["orphan"] = &fakeContainer{rec: ContainerRecord{ID: "orphan", PodUID: "gone", Name: "x", State: RecordStopped}}
 	rt.sandboxes["gone"] = true
+	rt.mu.Unlock()
 
 	m2 := startManager(t, rt, st)
-	if _, ok := rt.containers["orphan"]; ok {
+	rt.mu.Lock()
+	_, orphan := rt.containers["orphan"]
+	gone := rt.sandboxes["gone"]
+	rt.mu.Unlock()
+	if orphan {
 		t.Fatal("orphan container not removed")
 	}
-	if rt.sandboxes["gone"] {
+	if gone {
 		t.Fatal("orphan sandbox not removed")
 	}
 	p := waitFor(t, m2, "web", "a adopted", func(p *Pod) bool { return p != nil && p.Status.ContainerStatuses[0].State.Running != nil })

@@ -12,40 +12,74 @@ import (
 	"github.com/podd-dev/podd/pkg/signals"
 )
 
-// ctr is the worker's view of one container of the pod. Fields read by the API are written with
-// the manager's lock held.
+type ctrKind int
+
+const (
+	kindInit    ctrKind = iota // runs to a successful exit before the next one starts
+	kindSidecar                // an init container with restartPolicy Always: runs beside the pod
+	kindMain
+)
+
+// ctr is the worker's view of one container of the pod. Fields the API reads (id, attempt,
+// running, status) are written with the manager's lock held.
 type ctr struct {
-	idx        int
+	kind       ctrKind
 	name       string
+	spec       *Container
 	id         string // current instance, "" before the first create
 	attempt    int
 	running    bool
 	launching  bool
+	launched   bool          // a launch was attempted at least once
 	exited     chan struct{} // closed when the running instance exits
 	stopSignal string
 	status     ContainerStatus
-	// set from a previous podd's containers when the worker starts
+
+	started      bool // postStart done and startup probe (if any) passed
+	ready        bool // readiness probe's last verdict (true without a readiness probe)
+	done         bool // a regular init container that completed
+	backoff      time.Duration
+	runningSince time.Time
+	waitRestart  bool   // in restart backoff
+	stopping     bool   // the stop contract runs for this instance
+	everStarted  bool   // started at least once: a sidecar that did counts as initialized
+	killReason   string // reason and message recorded when the instance we killed exits
+	killMessage  string
+	stopProbes   context.CancelFunc // ends the current instance's probes
+
+	// from a previous podd's containers, when the worker starts
 	adopt     bool
-	recovered bool // the instance had exited: the restart policy decides
+	recovered bool
 }
 
 // Events a worker handles, one at a time, on its own goroutine.
 type (
 	evLaunched struct {
-		idx, attempt int
-		id           string
-		proc         *Process
-		img          *ImageConfig
-		reason       string
-		err          error
+		c         *ctr
+		attempt   int
+		id        string
+		proc      *Process
+		img       *ImageConfig
+		reason    string
+		err       error
+		postStart error
 	}
 	evExited struct {
-		idx, attempt int
-		st           ExitStatus
+		c       *ctr
+		attempt int
+		st      ExitStatus
 	}
 	evRestart struct {
-		idx, attempt int
-		retry        bool // a failed launch tried again: same attempt, no restart counted
+		c       *ctr
+		attempt int
+		retry   bool // a failed launch tried again: same attempt, no restart counted
+	}
+	evProbe struct {
+		c       *ctr
+		attempt int
+		kind    string // startup, liveness, readiness
+		ok      bool
+		grace   *int64
 	}
 	evSandboxRetry struct{}
 	evStop         struct {
@@ -56,18 +90,20 @@ type (
 )
 
 // worker supervises one pod: it converges the pod's containers towards the desired state on
-// events — a launch finished, a process exited, a timer fired, a stop was asked — never by polling.
+// events — a launch finished, a process exited, a probe decided, a timer fired, a stop was asked —
+// never by polling.
 type worker struct {
 	m      *Manager
 	rec    *Record
-	ctrs   []*ctr
-	stale  []string // containers of earlier instances, removed when the worker starts
+	ctrs   []*ctr // init containers (and sidecars) in order, then the main containers
+	stale  []string
 	events chan any
 	done   chan struct{}
 
 	sb           *Sandbox
-	stopping     bool
+	stopping     bool // stopping every container: stop, remove, or the pod completed
 	removing     bool
+	completing   bool // the main containers completed: only sidecars are being stopped
 	stopDeadline time.Time
 	waiters      []chan error
 }
@@ -86,29 +122,57 @@ func newWorker(m *Manager, rec *Record, found []ContainerRecord) *worker {
 		}
 		latest[f.Name] = f
 	}
-	for i, spec := range rec.Pod.Spec.Containers {
-		c := &ctr{idx: i, name: spec.Name, status: ContainerStatus{
-			Name:  spec.Name,
-			Image: spec.Image,
+	spec := &rec.Pod.Spec
+	add := func(kind ctrKind, c *Container) {
+		w.ctrs = append(w.ctrs, &ctr{kind: kind, name: c.Name, spec: c, ready: c.ReadinessProbe == nil, status: ContainerStatus{
+			Name:  c.Name,
+			Image: c.Image,
 			State: ContainerState{Waiting: &ContainerStateWaiting{Reason: ReasonContainerCreating}},
-		}}
-		if f, ok := latest[spec.Name]; ok {
-			delete(latest, spec.Name)
-			c.id, c.attempt, c.stopSignal = f.ID, f.Attempt, f.StopSignal
-			c.status.ContainerID = "containerd://" + f.ID
-			c.status.ImageID = f.ImageID
-			c.status.RestartCount = int32(f.Attempt)
-			switch f.State {
-			case RecordRunning:
-				c.adopt = true
-			case RecordStopped:
-				c.recovered = true
-				c.status.State = ContainerState{Terminated: &ContainerStateTerminated{
-					ExitCode: f.Exit.Code, Reason: terminatedReason(f.Exit.Code), FinishedAt: timePtr(f.Exit.ExitedAt),
-				}}
+		}})
+	}
+	for i := range spec.InitContainers {
+		kind := kindInit
+		if rp := spec.InitContainers[i].RestartPolicy; rp != nil && *rp == RestartAlways {
+			kind = kindSidecar
+		}
+		add(kind, &spec.InitContainers[i])
+	}
+	mainsExist := false
+	for i := range spec.Containers {
+		add(kindMain, &spec.Containers[i])
+		if _, ok := latest[spec.Containers[i].Name]; ok {
+			mainsExist = true
+		}
+	}
+	for _, c := range w.ctrs {
+		f, ok := latest[c.name]
+		if !ok {
+			continue
+		}
+		delete(latest, c.name)
+		c.id, c.attempt, c.stopSignal, c.launched = f.ID, f.Attempt, f.StopSignal, true
+		c.status.ContainerID = "containerd://" + f.ID
+		c.status.ImageID = f.ImageID
+		c.status.RestartCount = int32(f.Attempt)
+		switch f.State {
+		case RecordRunning:
+			c.adopt = true
+		case RecordStopped:
+			c.recovered = true
+			c.status.State = ContainerState{Terminated: &ContainerStateTerminated{
+				ExitCode: f.Exit.Code, Reason: terminatedReason(f.Exit.Code), FinishedAt: timePtr(f.Exit.ExitedAt),
+			}}
+			if c.kind == kindInit && f.Exit.Code == 0 {
+				c.done = true
 			}
 		}
-		w.ctrs = append(w.ctrs, c)
+	}
+	// Main containers exist only once initialization completed, as the kubelet reasons too.
+	for _, c := range w.ctrs {
+		if mainsExist && c.kind != kindMain {
+			c.done = c.kind == kindInit
+			c.everStarted = true
+		}
 	}
 	for _, f := range latest { // containers no longer in the spec
 		w.stale = append(w.stale, f.ID)
@@ -129,6 +193,15 @@ func (w *worker) log() []any {
 	return []any{"pod", w.rec.Pod.Metadata.Namespace + "/" + w.rec.Pod.Metadata.Name}
 }
 
+// event records a pod event about a container ("" for the pod).
+func (w *worker) event(c *ctr, typ, reason, format string, args ...any) {
+	name := ""
+	if c != nil {
+		name = c.name
+	}
+	w.m.events.record(w.rec.Pod, name, typ, reason, format, args...)
+}
+
 // post delivers an event unless the worker or podd is gone.
 func (w *worker) post(ctx context.Context, ev any) {
 	select {
@@ -136,6 +209,10 @@ func (w *worker) post(ctx context.Context, ev any) {
 	case <-w.done:
 	case <-ctx.Done():
 	}
+}
+
+func (w *worker) after(ctx context.Context, d time.Duration, ev any) {
+	time.AfterFunc(d, func() { w.post(ctx, ev) })
 }
 
 // request sends a stop (or remove) and waits for the worker to finish it.
@@ -163,16 +240,19 @@ func (w *worker) run(ctx context.Context) {
 			w.m.log.Warn("remove stale container", append(w.log(), "container", id, "err", err)...)
 		}
 	}
-	for _, c := range w.ctrs {
-		if c.adopt {
-			w.adopt(ctx, c)
-		}
-	}
 	switch {
 	case w.rec.Deleting:
+		w.adoptAll(ctx)
 		w.beginStop(ctx, evStop{remove: true})
-	case !w.rec.Stopped:
-		w.startAll(ctx)
+	case w.rec.Stopped:
+		w.adoptAll(ctx)
+	default:
+		w.setupSandbox(ctx)
+		w.adoptAll(ctx)
+		w.converge(ctx)
+	}
+	if w.finishStop(ctx) {
+		return
 	}
 	for {
 		select {
@@ -186,25 +266,36 @@ func (w *worker) run(ctx context.Context) {
 	}
 }
 
-func (w *worker) adopt(ctx context.Context, c *ctr) {
-	proc, err := w.m.rt.AdoptContainer(ctx, c.id)
-	w.m.mu.Lock()
-	defer w.m.mu.Unlock()
-	if err != nil {
-		w.m.log.Warn("cannot adopt container; it counts as exited", append(w.log(), "container", c.name, "err", err)...)
-		c.recovered = true
-		c.status.State = ContainerState{Terminated: &ContainerStateTerminated{ExitCode: 255, Reason: ReasonError, Message: err.Error()}}
-		return
+func (w *worker) adoptAll(ctx context.Context) {
+	for _, c := range w.ctrs {
+		if !c.adopt {
+			continue
+		}
+		c.adopt = false
+		proc, err := w.m.rt.AdoptContainer(ctx, c.id)
+		w.m.mu.Lock()
+		if err != nil {
+			w.m.log.Warn("cannot adopt container; it counts as exited", append(w.log(), "container", c.name, "err", err)...)
+			c.recovered = true
+			c.status.State = ContainerState{Terminated: &ContainerStateTerminated{ExitCode: 255, Reason: ReasonError, Message: err.Error()}}
+		} else {
+			// A running sidecar or main container had passed its startup before podd restarted.
+			c.started, c.everStarted = true, true
+			w.runningLocked(ctx, c, c.attempt, proc)
+		}
+		w.updateLocked()
+		w.m.mu.Unlock()
 	}
-	w.runningLocked(ctx, c, c.attempt, proc)
-	w.updateLocked()
 }
 
-// startAll sets up the sandbox and launches every container that is not running.
-func (w *worker) startAll(ctx context.Context) {
+func (w *worker) setupSandbox(ctx context.Context) bool {
+	if w.sb != nil {
+		return true
+	}
 	sb, err := w.m.rt.SetupSandbox(ctx, w.rec.Pod)
 	if err != nil {
 		w.m.log.Warn("pod sandbox setup failed", append(w.log(), "err", err)...)
+		w.event(nil, EventWarning, "FailedMount", "%v", err)
 		w.m.mu.Lock()
 		for _, c := range w.ctrs {
 			if !c.running {
@@ -213,35 +304,74 @@ func (w *worker) startAll(ctx context.Context) {
 		}
 		w.updateLocked()
 		w.m.mu.Unlock()
-		time.AfterFunc(w.m.opts.RetryDelay, func() { w.post(ctx, evSandboxRetry{}) })
-		return
+		w.after(ctx, w.m.opts.RetryDelay, evSandboxRetry{})
+		return false
 	}
 	w.sb = sb
+	return true
+}
+
+// converge starts what should run next: the init containers one at a time (a sidecar counts as
+// done once started), then every main container at once. Exits seen at startup are treated by
+// the restart policy.
+func (w *worker) converge(ctx context.Context) {
+	if w.stopping || w.completing || w.rec.Stopped || !w.setupSandbox(ctx) {
+		return
+	}
 	for _, c := range w.ctrs {
-		switch {
-		case c.running || c.launching:
-		case c.recovered:
+		if c.recovered {
 			c.recovered = false
-			if t := c.status.State.Terminated; t != nil && shouldRestart(w.rec.Pod.Spec.RestartPolicy, t.ExitCode) {
-				w.restart(ctx, c, false)
+			if t := c.status.State.Terminated; t != nil && !c.done {
+				w.afterExit(ctx, c, t.ExitCode, 0)
 			}
-		default:
+		}
+	}
+	if w.failedInit() {
+		return
+	}
+	for _, c := range w.ctrs {
+		if c.kind == kindMain {
+			break
+		}
+		if c.kind == kindInit && c.done || c.kind == kindSidecar && c.started {
+			continue
+		}
+		if !c.running && !c.launching && !c.waitRestart {
+			w.launch(ctx, c, "")
+		}
+		return // the next one waits for this one
+	}
+	for _, c := range w.ctrs {
+		if c.kind == kindMain && !c.launched {
 			w.launch(ctx, c, "")
 		}
 	}
 }
 
-// launch pulls, creates and starts one instance of a container off the worker goroutine.
+// failedInit: a regular init container failed and the pod's policy says never again.
+func (w *worker) failedInit() bool {
+	if w.rec.Pod.Spec.RestartPolicy != RestartNever {
+		return false
+	}
+	for _, c := range w.ctrs {
+		if t := c.status.State.Terminated; c.kind == kindInit && t != nil && t.ExitCode != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// launch pulls, creates and starts one instance of a container, and runs its postStart hook,
+// off the worker goroutine.
 func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 	w.m.mu.Lock()
-	c.launching = true
+	c.launching, c.launched, c.waitRestart = true, true, false
 	c.status.State = ContainerState{Waiting: &ContainerStateWaiting{Reason: ReasonContainerCreating}}
 	w.updateLocked()
 	w.m.mu.Unlock()
-	p, sb, idx, attempt := w.rec.Pod, w.sb, c.idx, c.attempt
-	spec := p.Spec.Containers[idx]
+	p, sb, attempt, spec := w.rec.Pod, w.sb, c.attempt, c.spec
 	go func() {
-		ev := evLaunched{idx: idx, attempt: attempt}
+		ev := evLaunched{c: c, attempt: attempt}
 		defer func() { w.post(ctx, ev) }()
 		if previous != "" {
 			if err := w.m.rt.RemoveContainer(ctx, previous); err != nil {
@@ -257,7 +387,7 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 			return
 		}
 		ev.img = img
-		plan, err := BuildPlan(p, idx, img, sb, attempt, w.m.opts.LogRoot)
+		plan, err := BuildPlan(p, spec, img, sb, attempt, w.m.opts.LogRoot)
 		if err != nil {
 			ev.reason, ev.err = ReasonCreateContainerConfigError, err
 			return
@@ -268,12 +398,17 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 			return
 		}
 		ev.id = id
+		w.event(c, EventNormal, "Created", "Created container %s", spec.Name)
 		proc, err := w.m.rt.StartContainer(ctx, id)
 		if err != nil {
 			ev.reason, ev.err = ReasonRunContainerError, err
 			return
 		}
 		ev.proc = proc
+		w.event(c, EventNormal, "Started", "Started container %s", spec.Name)
+		if spec.Lifecycle != nil && spec.Lifecycle.PostStart != nil {
+			ev.postStart = w.runAction(ctx, hookAction(spec.Lifecycle.PostStart), target{id: id, spec: spec, sb: sb})
+		}
 	}()
 }
 
@@ -281,19 +416,17 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 func (w *worker) runningLocked(ctx context.Context, c *ctr, attempt int, proc *Process) {
 	c.running = true
 	c.exited = make(chan struct{})
+	c.runningSince = time.Now()
 	started := proc.StartedAt
 	c.status.State = ContainerState{Running: &ContainerStateRunning{StartedAt: timePtr(started)}}
-	c.status.Ready = true
-	t := true
-	c.status.Started = &t
-	idx := c.idx
 	go func() {
 		select {
 		case st := <-proc.Exit:
-			w.post(ctx, evExited{idx: idx, attempt: attempt, st: st})
+			w.post(ctx, evExited{c: c, attempt: attempt, st: st})
 		case <-ctx.Done():
 		}
 	}()
+	w.startProbes(ctx, c, attempt)
 }
 
 // handle applies one event; it returns true when the worker is done (the pod was removed).
@@ -304,22 +437,29 @@ func (w *worker) handle(ctx context.Context, ev any) bool {
 	case evExited:
 		w.exited(ctx, ev)
 	case evRestart:
-		c := w.ctrs[ev.idx]
+		c := ev.c
 		if !w.stopping && !w.rec.Stopped && c.attempt == ev.attempt && !c.running && !c.launching {
 			w.restart(ctx, c, ev.retry)
 		}
+	case evProbe:
+		w.probed(ctx, ev)
 	case evSandboxRetry:
-		if !w.stopping && !w.rec.Stopped && w.sb == nil {
-			w.startAll(ctx)
-		}
+		w.converge(ctx)
 	case evStop:
 		w.beginStop(ctx, ev)
+	}
+	if !w.stopping {
+		w.converge(ctx)
+		w.checkCompleted(ctx)
+	}
+	if w.stopping {
+		w.stopStep(ctx)
 	}
 	return w.finishStop(ctx)
 }
 
 func (w *worker) launched(ctx context.Context, ev evLaunched) {
-	c := w.ctrs[ev.idx]
+	c := ev.c
 	w.m.mu.Lock()
 	defer w.m.mu.Unlock()
 	c.launching = false
@@ -333,48 +473,107 @@ func (w *worker) launched(ctx context.Context, ev evLaunched) {
 	}
 	if ev.err != nil {
 		w.m.log.Warn("container failed to start", append(w.log(), "container", c.name, "reason", ev.reason, "err", ev.err)...)
+		w.event(c, EventWarning, "Failed", "Error: %s: %v", ev.reason, ev.err)
 		c.status.State = ContainerState{Waiting: &ContainerStateWaiting{Reason: ev.reason, Message: ev.err.Error()}}
 		w.updateLocked()
 		if !w.stopping && !w.rec.Stopped {
-			attempt := c.attempt
-			time.AfterFunc(w.m.opts.RetryDelay, func() { w.post(ctx, evRestart{idx: c.idx, attempt: attempt, retry: true}) })
+			c.waitRestart = true
+			w.after(ctx, w.m.opts.RetryDelay, evRestart{c: c, attempt: c.attempt, retry: true})
 		}
 		return
 	}
 	w.m.log.Info("container started", append(w.log(), "container", c.name, "attempt", c.attempt, "pid", ev.proc.Pid)...)
 	w.runningLocked(ctx, c, ev.attempt, ev.proc)
+	switch {
+	case ev.postStart != nil:
+		w.event(c, EventWarning, "FailedPostStartHook", "PostStartHook failed: %v", ev.postStart)
+		w.killLocked(ctx, c, nil, ReasonPostStartHookError, fmt.Sprintf("PostStartHook failed: %v", ev.postStart),
+			fmt.Sprintf("FailedPostStartHook: container %s will be killed", c.name))
+	case c.spec.StartupProbe == nil:
+		c.started, c.everStarted = true, true
+	}
 	w.updateLocked()
-	if w.stopping {
+	if w.stopping && !c.stopping && (c.kind != kindSidecar || !w.mainsRunning()) {
 		w.stopOne(ctx, c)
 	}
 }
 
 func (w *worker) exited(ctx context.Context, ev evExited) {
-	c := w.ctrs[ev.idx]
+	c := ev.c
 	if ev.attempt != c.attempt || !c.running {
 		return
 	}
 	w.m.mu.Lock()
-	c.running = false
+	c.running, c.stopping, c.started = false, false, false
+	c.ready = c.spec.ReadinessProbe == nil
+	if c.stopProbes != nil {
+		c.stopProbes()
+	}
 	close(c.exited)
 	var startedAt *time.Time
 	if r := c.status.State.Running; r != nil {
 		startedAt = r.StartedAt
 	}
+	reason, message := terminatedReason(ev.st.Code), ""
+	if c.killReason != "" {
+		reason, message, c.killReason, c.killMessage = c.killReason, c.killMessage, "", ""
+	}
 	c.status.State = ContainerState{Terminated: &ContainerStateTerminated{
 		ExitCode:   ev.st.Code,
-		Reason:     terminatedReason(ev.st.Code),
+		Reason:     reason,
+		Message:    message,
 		StartedAt:  startedAt,
 		FinishedAt: timePtr(ev.st.ExitedAt),
 	}}
-	c.status.Ready = false
+	if c.kind == kindInit && ev.st.Code == 0 {
+		c.done = true
+	}
+	ran := time.Since(c.runningSince)
 	w.updateLocked()
 	w.m.mu.Unlock()
 	w.m.log.Info("container exited", append(w.log(), "container", c.name, "exit_code", ev.st.Code)...)
-	if !w.stopping && !w.rec.Stopped && shouldRestart(w.rec.Pod.Spec.RestartPolicy, ev.st.Code) {
-		attempt := c.attempt
-		time.AfterFunc(w.m.opts.RestartDelay, func() { w.post(ctx, evRestart{idx: c.idx, attempt: attempt}) })
+	if !w.stopping && !w.rec.Stopped && !c.done {
+		w.afterExit(ctx, c, ev.st.Code, ran)
 	}
+}
+
+// afterExit applies the restart policy to an exited container: a sidecar always restarts, an init
+// container as the pod's policy says (OnFailure for Always), a main container as the policy says,
+// each after the backoff.
+func (w *worker) afterExit(ctx context.Context, c *ctr, code int32, ran time.Duration) {
+	policy := w.rec.Pod.Spec.RestartPolicy
+	switch c.kind {
+	case kindSidecar:
+		policy = RestartAlways
+	case kindInit:
+		if policy == RestartAlways {
+			policy = RestartOnFailure
+		}
+	}
+	if !shouldRestart(policy, code) {
+		return
+	}
+	o := w.m.opts
+	if ran >= o.BackoffReset {
+		c.backoff = 0
+	}
+	switch {
+	case c.backoff == 0:
+		c.backoff = o.BackoffBase
+	case c.backoff < o.BackoffMax:
+		c.backoff = min(2*c.backoff, o.BackoffMax)
+	}
+	w.m.mu.Lock()
+	c.waitRestart = true
+	c.status.LastState = c.status.State
+	c.status.State = ContainerState{Waiting: &ContainerStateWaiting{
+		Reason:  ReasonCrashLoopBackOff,
+		Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s", c.backoff, c.name, w.rec.Pod.Metadata.Name),
+	}}
+	w.updateLocked()
+	w.m.mu.Unlock()
+	w.event(c, EventWarning, "BackOff", "Back-off restarting failed container %s in pod %s", c.name, w.rec.Pod.Metadata.Name)
+	w.after(ctx, c.backoff, evRestart{c: c, attempt: c.attempt})
 }
 
 // restart launches the next instance of a container (or the same one again after a failed launch).
@@ -382,32 +581,57 @@ func (w *worker) restart(ctx context.Context, c *ctr, retry bool) {
 	previous := ""
 	if !retry {
 		w.m.mu.Lock()
-		c.status.LastState = c.status.State
+		if c.status.State.Terminated != nil {
+			c.status.LastState = c.status.State
+		}
 		c.status.RestartCount++
 		previous = c.id
 		c.attempt++
 		w.m.mu.Unlock()
 	}
-	if w.sb == nil {
-		w.startAll(ctx)
+	if !w.setupSandbox(ctx) {
 		return
 	}
 	w.launch(ctx, c, previous)
 }
 
-// beginStop records the stop durably, then applies the stop contract to every running container.
-// A second stop with a shorter grace shortens the first, as in Kubernetes.
-func (w *worker) beginStop(ctx context.Context, ev evStop) {
-	before := *w.rec
-	w.rec.Stopped = true
-	w.rec.Deleting = w.rec.Deleting || ev.remove
-	if w.rec.Stopped != before.Stopped || w.rec.Deleting != before.Deleting {
-		if err := w.m.opts.Store.Put(ctx, w.rec); err != nil {
-			*w.rec = before
-			if ev.reply != nil {
-				ev.reply <- fmt.Errorf("store pod: %w", err)
-			}
+// checkCompleted stops the sidecars once every main container has finished for good: sidecars
+// never keep a completed pod alive.
+func (w *worker) checkCompleted(ctx context.Context) {
+	if w.stopping || w.completing || w.rec.Stopped {
+		return
+	}
+	w.m.mu.Lock()
+	ph := w.rec.Pod.Status.Phase
+	w.m.mu.Unlock()
+	if ph != PodSucceeded && ph != PodFailed {
+		return
+	}
+	w.completing = true
+	for _, c := range w.ctrs {
+		if c.running || c.launching {
+			w.m.log.Info("pod completed; stopping its sidecars", w.log()...)
+			w.beginStop(ctx, evStop{})
 			return
+		}
+	}
+}
+
+// beginStop records a stop or removal durably (not the stop of a completed pod's sidecars), then
+// starts the stop contract. A second stop with a shorter grace shortens the first, as in Kubernetes.
+func (w *worker) beginStop(ctx context.Context, ev evStop) {
+	if ev.reply != nil || ev.remove {
+		before := *w.rec
+		w.rec.Stopped = true
+		w.rec.Deleting = w.rec.Deleting || ev.remove
+		if w.rec.Stopped != before.Stopped || w.rec.Deleting != before.Deleting {
+			if err := w.m.opts.Store.Put(ctx, w.rec); err != nil {
+				*w.rec = before
+				if ev.reply != nil {
+					ev.reply <- fmt.Errorf("store pod: %w", err)
+				}
+				return
+			}
 		}
 	}
 	if ev.reply != nil {
@@ -422,31 +646,104 @@ func (w *worker) beginStop(ctx context.Context, ev evStop) {
 	if w.stopping && !deadline.Before(w.stopDeadline) {
 		return
 	}
+	shorter := w.stopping
 	w.stopping = true
 	w.stopDeadline = deadline
 	w.m.log.Info("stopping pod", append(w.log(), "grace", grace, "remove", w.removing)...)
 	w.m.mu.Lock()
+	for _, c := range w.ctrs {
+		c.waitRestart = false
+		if shorter {
+			c.stopping = false // restarted below with the shorter deadline
+		}
+	}
 	w.updateLocked()
 	w.m.mu.Unlock()
-	for _, c := range w.ctrs {
-		if c.running {
+}
+
+// stopStep advances a stop: the main (and running init) containers first, all at once; then the
+// sidecars one by one in reverse order, each within what is left of the grace period.
+func (w *worker) stopStep(ctx context.Context) {
+	if w.mainsRunning() {
+		for _, c := range w.ctrs {
+			if c.kind != kindSidecar && c.running && !c.stopping {
+				w.stopOne(ctx, c)
+			}
+		}
+		return
+	}
+	for i := len(w.ctrs) - 1; i >= 0; i-- {
+		c := w.ctrs[i]
+		if c.kind != kindSidecar || !(c.running || c.launching) {
+			continue
+		}
+		if c.running && !c.stopping {
 			w.stopOne(ctx, c)
 		}
+		return
 	}
 }
 
-// stopOne applies the stop contract — stop signal, grace, SIGKILL — to one container; its exit
-// arrives as an ordinary event.
+// mainsRunning: a main or regular init container still runs or is being launched.
+func (w *worker) mainsRunning() bool {
+	for _, c := range w.ctrs {
+		if c.kind != kindSidecar && (c.running || c.launching) {
+			return true
+		}
+	}
+	return false
+}
+
+// stopOne applies the stop contract to one container within the stop's deadline.
 func (w *worker) stopOne(ctx context.Context, c *ctr) {
+	w.m.mu.Lock()
+	defer w.m.mu.Unlock()
+	w.killInstanceLocked(ctx, c, w.stopDeadline, "Stopping container "+c.name)
+}
+
+// killLocked stops one container so that its restart policy decides what follows (a failed
+// liveness or startup probe, a failed postStart hook). grace nil: the pod's.
+func (w *worker) killLocked(ctx context.Context, c *ctr, grace *int64, reason, message, event string) {
+	g := *w.rec.Pod.Spec.TerminationGracePeriodSeconds
+	if grace != nil {
+		g = *grace
+	}
+	c.killReason, c.killMessage = reason, message
+	w.killInstanceLocked(ctx, c, time.Now().Add(time.Duration(g)*time.Second), event)
+}
+
+// killInstanceLocked runs the preStop hook, then the stop signal, then SIGKILL at the deadline.
+// Unlike the kubelet, a preStop hook still running at the deadline is killed, not abandoned.
+func (w *worker) killInstanceLocked(ctx context.Context, c *ctr, deadline time.Time, event string) {
+	if c.stopping || !c.running {
+		return
+	}
+	c.stopping = true
+	if c.stopProbes != nil {
+		c.stopProbes()
+	}
+	w.event(c, EventNormal, "Killing", "%s", event)
 	sig, err := signals.Parse(c.stopSignal)
 	if c.stopSignal == "" || err != nil {
-		sig, _ = signals.Parse("SIGTERM")
+		sig = syscall.SIGTERM
 	}
-	target := &stopTarget{rt: w.m.rt, id: c.id, exited: c.exited}
-	grace := time.Until(w.stopDeadline)
+	t := &stopTarget{rt: w.m.rt, id: c.id, exited: c.exited}
+	var preStop *LifecycleHandler
+	if c.spec.Lifecycle != nil {
+		preStop = c.spec.Lifecycle.PreStop
+	}
+	tgt := target{id: c.id, spec: c.spec, sb: w.sb}
 	name := c.name
 	go func() {
-		if _, err := signals.Stop(ctx, target, sig, grace); err != nil && ctx.Err() == nil {
+		if preStop != nil {
+			hookCtx, cancel := context.WithDeadline(ctx, deadline)
+			err := w.runAction(hookCtx, hookAction(preStop), tgt)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				w.event(c, EventWarning, "FailedPreStopHook", "PreStopHook failed: %v", err)
+			}
+		}
+		if _, err := signals.Stop(ctx, t, sig, time.Until(deadline)); err != nil && ctx.Err() == nil {
 			w.m.log.Warn("stop container", append(w.log(), "container", name, "err", err)...)
 		}
 	}()
@@ -488,6 +785,7 @@ func (w *worker) finishStop(ctx context.Context) bool {
 		close(w.done)
 		w.m.notifyLocked()
 		w.m.mu.Unlock()
+		w.m.events.forget(w.rec.Pod.Metadata.UID)
 		w.m.log.Info("pod removed", w.log()...)
 		w.reply(nil)
 		return true
@@ -535,33 +833,51 @@ func (w *worker) cleanup(ctx context.Context) error {
 func (w *worker) updateLocked() {
 	p := w.rec.Pod
 	st := &p.Status
-	st.ContainerStatuses = make([]ContainerStatus, len(w.ctrs))
-	for i, c := range w.ctrs {
-		st.ContainerStatuses[i] = c.status
-		if st.StartTime == nil && c.status.State.Running != nil {
-			st.StartTime = c.status.State.Running.StartedAt
+	st.InitContainerStatuses, st.ContainerStatuses = nil, nil
+	initialized := true
+	var mains []ContainerStatus
+	for _, c := range w.ctrs {
+		s := c.status
+		started := c.started
+		s.Started = &started
+		s.Ready = c.running && c.started && c.ready
+		if st.StartTime == nil && s.State.Running != nil {
+			st.StartTime = s.State.Running.StartedAt
+		}
+		switch c.kind {
+		case kindMain:
+			mains = append(mains, s)
+		case kindInit:
+			initialized = initialized && c.done
+			s.Ready = c.done
+		case kindSidecar:
+			initialized = initialized && c.everStarted
+		}
+		if c.kind == kindMain {
+			st.ContainerStatuses = append(st.ContainerStatuses, s)
+		} else {
+			st.InitContainerStatuses = append(st.InitContainerStatuses, s)
 		}
 	}
-	st.Phase = Phase(p.Spec.RestartPolicy, w.rec.Stopped && !w.stopping, st.ContainerStatuses)
-	st.Conditions = Conditions(st.Phase, st.ContainerStatuses, st.Conditions, time.Now().UTC().Truncate(time.Second))
+	st.Phase = Phase(p.Spec.RestartPolicy, w.rec.Stopped && !w.stopping, initialized, w.failedInit(), mains)
+	st.Conditions = Conditions(st.Phase, initialized, st.ContainerStatuses, st.Conditions, time.Now().UTC().Truncate(time.Second))
 	st.Reason, st.Message = "", ""
 	switch {
 	case w.rec.Deleting:
 		st.Reason = "Terminating"
-	case w.stopping:
+	case w.stopping && !w.completing:
 		st.Reason = "Stopping"
 	case w.rec.Stopped:
 		st.Reason, st.Message = ReasonStopped, "stopped by request"
 	}
-	if w.m.changed != nil {
-		w.m.notifyLocked()
-	}
+	w.m.notifyLocked()
 }
 
 // snapshotLocked copies the pod for a reader; states are replaced, never changed in place, so
 // copying the slices is enough.
 func (w *worker) snapshotLocked() *Pod {
 	p := *w.rec.Pod
+	p.Status.InitContainerStatuses = append([]ContainerStatus(nil), p.Status.InitContainerStatuses...)
 	p.Status.ContainerStatuses = append([]ContainerStatus(nil), p.Status.ContainerStatuses...)
 	p.Status.Conditions = append([]PodCondition(nil), p.Status.Conditions...)
 	return &p

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -337,8 +336,9 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts pod.ExecOptions) (in
 		proc.IO().Wait()
 		return int(code), nil
 	case <-ctx.Done():
+		killTree(int(proc.Pid()))
 		proc.Kill(context.WithoutCancel(ctx), 9)
-		return 0, errors.Join(ctx.Err(), errdefs.ErrUnavailable)
+		return 0, ctx.Err()
 	}
 }
 

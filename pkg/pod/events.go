@@ -1,0 +1,192 @@
+package pod
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Event types, as Kubernetes names them.
+const (
+	EventNormal  = "Normal"
+	EventWarning = "Warning"
+)
+
+// ObjectReference names what an event is about: a pod, or one of its containers (FieldPath).
+type ObjectReference struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	UID       string `json:"uid"`
+	FieldPath string `json:"fieldPath,omitempty"` // spec.containers{web}
+}
+
+// Event is something that happened to a pod, shaped like Kubernetes' core/v1 Event. Repeats of the
+// same event (same object, reason and message) are counted, not stored again.
+type Event struct {
+	Type           string          `json:"type"`
+	Reason         string          `json:"reason"`
+	InvolvedObject ObjectReference `json:"involvedObject"`
+	Message        string          `json:"message"`
+	Count          int32           `json:"count"`
+	FirstTimestamp time.Time       `json:"firstTimestamp"`
+	LastTimestamp  time.Time       `json:"lastTimestamp"`
+}
+
+// maxEventsPerPod bounds the memory a pod's events take: the oldest go first.
+const maxEventsPerPod = 100
+
+// events records pods' events and streams them to watchers.
+type events struct {
+	mu       sync.Mutex
+	byPod    map[string][]Event // pod UID → events, oldest first
+	watchers map[chan Event]watchFilter
+}
+
+type watchFilter struct{ namespace, name string }
+
+func (f watchFilter) match(e *Event) bool {
+	return (f.namespace == "" || f.namespace == e.InvolvedObject.Namespace) && (f.name == "" || f.name == e.InvolvedObject.Name)
+}
+
+func newEvents() *events {
+	return &events{byPod: map[string][]Event{}, watchers: map[chan Event]watchFilter{}}
+}
+
+// record adds an event (or counts a repeat of a recent one) and sends it to the watchers.
+func (ev *events) record(p *Pod, container, typ, reason, format string, args ...any) {
+	now := time.Now().UTC()
+	e := Event{
+		Type:   typ,
+		Reason: reason,
+		InvolvedObject: ObjectReference{
+			Kind: "Pod", Namespace: p.Metadata.Namespace, Name: p.Metadata.Name, UID: p.Metadata.UID,
+		},
+		Message:        fmt.Sprintf(format, args...),
+		Count:          1,
+		FirstTimestamp: now,
+		LastTimestamp:  now,
+	}
+	if container != "" {
+		e.InvolvedObject.FieldPath = fieldPath(p, container)
+	}
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	list := ev.byPod[p.Metadata.UID]
+	found := false
+	for i := len(list) - 1; i >= 0 && i >= len(list)-10; i-- {
+		o := &list[i]
+		if o.Reason == e.Reason && o.Message == e.Message && o.Type == e.Type && o.InvolvedObject == e.InvolvedObject {
+			o.Count++
+			o.LastTimestamp = now
+			e = *o
+			// Keep the list in order of last occurrence.
+			list = append(append(list[:i:i], list[i+1:]...), e)
+			found = true
+			break
+		}
+	}
+	if !found {
+		list = append(list, e)
+		if len(list) > maxEventsPerPod {
+			list = append([]Event(nil), list[len(list)-maxEventsPerPod:]...)
+		}
+	}
+	ev.byPod[p.Metadata.UID] = list
+	for ch, f := range ev.watchers {
+		if f.match(&e) {
+			select {
+			case ch <- e:
+			default: // a watcher that does not keep up loses events rather than stalling pods
+			}
+		}
+	}
+}
+
+func fieldPath(p *Pod, container string) string {
+	for _, c := range p.Spec.InitContainers {
+		if c.Name == container {
+			return "spec.initContainers{" + container + "}"
+		}
+	}
+	return "spec.containers{" + container + "}"
+}
+
+// forget drops a removed pod's events.
+func (ev *events) forget(uid string) {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	delete(ev.byPod, uid)
+}
+
+// list returns the events of the pods that match, oldest first by last occurrence.
+func (ev *events) list(uids []string) []Event {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	var out []Event
+	for _, uid := range uids {
+		out = append(out, ev.byPod[uid]...)
+	}
+	sortEvents(out)
+	return out
+}
+
+func sortEvents(es []Event) {
+	for i := 1; i < len(es); i++ {
+		for j := i; j > 0 && es[j].LastTimestamp.Before(es[j-1].LastTimestamp); j-- {
+			es[j], es[j-1] = es[j-1], es[j]
+		}
+	}
+}
+
+// Events lists the events of one pod, or of every pod in the namespace when name is ""
+// (every namespace when namespace is "").
+func (m *Manager) Events(ctx context.Context, namespace, name string) ([]Event, error) {
+	m.mu.Lock()
+	var uids []string
+	if name != "" {
+		w, err := m.lookupLocked(namespace, name)
+		if err != nil {
+			m.mu.Unlock()
+			return nil, err
+		}
+		uids = append(uids, w.rec.Pod.Metadata.UID)
+	} else {
+		for _, w := range m.pods {
+			if namespace == "" || w.rec.Pod.Metadata.Namespace == namespace {
+				uids = append(uids, w.rec.Pod.Metadata.UID)
+			}
+		}
+	}
+	m.mu.Unlock()
+	out := m.events.list(uids)
+	if out == nil {
+		out = []Event{}
+	}
+	return out, nil
+}
+
+// WatchEvents calls fn with every new event that matches (namespace "" = all, name "" = all pods)
+// until ctx ends or fn fails.
+func (m *Manager) WatchEvents(ctx context.Context, namespace, name string, fn func(Event) error) error {
+	ch := make(chan Event, 256)
+	m.events.mu.Lock()
+	m.events.watchers[ch] = watchFilter{namespace: namespace, name: name}
+	m.events.mu.Unlock()
+	defer func() {
+		m.events.mu.Lock()
+		delete(m.events.watchers, ch)
+		m.events.mu.Unlock()
+	}()
+	for {
+		select {
+		case e := <-ch:
+			if err := fn(e); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
