@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -28,6 +29,8 @@ func main() {
 			&cli.StringFlag{Name: "state", Value: "/run/podd", Usage: "volatile state: namespaces, runtime files"},
 			&cli.StringFlag{Name: "socket", Value: "/run/podd/podd.sock", Usage: "API socket"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+			&cli.DurationFlag{Name: "restart-backoff-base", Value: 10 * time.Second, Usage: "delay before a container's first restart; doubles on each further one"},
+			&cli.DurationFlag{Name: "restart-backoff-max", Value: 5 * time.Minute, Usage: "longest delay between restarts"},
 		},
 		Action: run,
 	}
@@ -51,6 +54,8 @@ func run(cliContext *cli.Context) error {
 		Root:              cliContext.String("root"),
 		State:             cliContext.String("state"),
 		Socket:            cliContext.String("socket"),
+		BackoffBase:       cliContext.Duration("restart-backoff-base"),
+		BackoffMax:        cliContext.Duration("restart-backoff-max"),
 		Version:           api.Version,
 	}, log)
 }

@@ -27,6 +27,8 @@ type Config struct {
 	State             string
 	Socket            string
 	Version           string
+	// BackoffBase and BackoffMax shape the restart backoff (zero: the kubelet's 10s and 5m).
+	BackoffBase, BackoffMax time.Duration
 }
 
 // Run serves until ctx is cancelled, then stops serving and leaves the pods running.
@@ -50,10 +52,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	workers, stopWorkers := context.WithCancel(ctx)
 	defer stopWorkers()
 	mgr := pod.NewManager(pod.Options{
-		Runtime: rt,
-		Store:   st,
-		Log:     log,
-		LogRoot: filepath.Join(cfg.Root, "logs"),
+		Runtime:     rt,
+		Store:       st,
+		Log:         log,
+		LogRoot:     filepath.Join(cfg.Root, "logs"),
+		BackoffBase: cfg.BackoffBase,
+		BackoffMax:  cfg.BackoffMax,
 	})
 	if err := mgr.Start(workers); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
