@@ -21,6 +21,7 @@ fi
 if ! $podctl version >/dev/null 2>&1; then
   echo "starting podd (log: /var/log/podd.log)"
   setsid nohup bin/podd >/var/log/podd.log 2>&1 </dev/null &
+  echo $! > /run/podd-up.pid
   for _ in $(seq 50); do $podctl version >/dev/null 2>&1 && break; sleep 0.2; done
   $podctl version >/dev/null || { echo "podd did not come up; see /var/log/podd.log" >&2; exit 1; }
 fi

@@ -494,7 +494,7 @@ func (w *worker) launched(ctx context.Context, ev evLaunched) {
 	}
 	w.updateLocked()
 	if w.stopping && !c.stopping && (c.kind != kindSidecar || !w.mainsRunning()) {
-		w.stopOne(ctx, c)
+		w.killInstanceLocked(ctx, c, w.stopDeadline, "Stopping container "+c.name)
 	}
 }
 

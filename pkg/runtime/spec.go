@@ -29,7 +29,6 @@ func SpecOpts(in SpecInput) []oci.SpecOpts {
 		oci.WithProcessArgs(p.Args...),
 		// HOSTNAME as the CRI runtimes set it, before the image's and the container's own.
 		oci.WithEnv(append([]string{"HOSTNAME=" + sb.Hostname}, p.Env...)),
-		oci.WithHostname(sb.Hostname),
 		oci.WithCgroup(in.CgroupPath),
 		oci.WithAnnotations(map[string]string{shimGroupAnnotation: p.PodUID}),
 		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: in.IPCNSPath}),
@@ -43,7 +42,9 @@ func SpecOpts(in SpecInput) []oci.SpecOpts {
 		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace))
 	}
 	if in.UTSNSPath != "" {
-		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace, Path: in.UTSNSPath}))
+		// runc sets a hostname only in a UTS namespace of the container's own (or the pod's).
+		opts = append(opts, oci.WithHostname(sb.Hostname),
+			oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace, Path: in.UTSNSPath}))
 	} else {
 		opts = append(opts, oci.WithHostNamespace(specs.UTSNamespace))
 	}
