@@ -55,6 +55,8 @@ type Podd struct {
 	State     string // --state
 	Socket    string // --socket
 	LogPath   string // podd's stdout and stderr, appended across restarts
+	// Flags are extra podd flags; later ones win over the harness's defaults.
+	Flags []string
 
 	dir    string // holds all of the above
 	shared bool
@@ -198,10 +200,16 @@ func sharedPodd(t testing.TB) *Podd {
 // Cleanup stops it, removes its containers and unmounts and removes its directories; its log is
 // added to the test's log when the test fails.
 func startPodd(t testing.TB) *Podd {
+	return startPoddWith(t)
+}
+
+// startPoddWith is startPodd with extra podd flags (e.g. --restart-backoff-base 1s).
+func startPoddWith(t testing.TB, flags ...string) *Podd {
 	t.Helper()
 	requireHarness(t)
 	poddBinaries(t)
 	p := newPodd("podd-test-" + uniqueName(t))
+	p.Flags = flags
 	t.Cleanup(func() {
 		if t.Failed() {
 			p.dumpLog(t, 0)
@@ -272,7 +280,11 @@ func (p *Podd) start() error {
 		"--state", p.State,
 		"--socket", p.Socket,
 		"--log-level", "debug",
+		// Tests restart containers often: a short backoff unless a test sets its own.
+		"--restart-backoff-base", "500ms",
+		"--restart-backoff-max", "2s",
 	)
+	cmd.Args = append(cmd.Args, p.Flags...)
 	from := fileSize(p.LogPath)
 	d, err := startDaemon(cmd, p.LogPath)
 	if err != nil {
