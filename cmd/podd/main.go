@@ -15,9 +15,16 @@ import (
 
 	"github.com/podd-dev/podd/pkg/api"
 	"github.com/podd-dev/podd/pkg/daemon"
+	"github.com/podd-dev/podd/pkg/logs"
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 func main() {
+	// A container's shim starts podd as the container's logger (containerd's binary log driver):
+	// decided before anything else, so that the logger sets up nothing of the daemon.
+	if len(os.Args) == 3 && os.Args[1] == logs.LoggerArg {
+		os.Exit(runLogger(os.Args[2]))
+	}
 	app := &cli.App{
 		Name:    "podd",
 		Usage:   "run Kubernetes Pods on this host with containerd",
@@ -29,6 +36,8 @@ func main() {
 			&cli.StringFlag{Name: "state", Value: "/run/podd", Usage: "volatile state: namespaces, runtime files"},
 			&cli.StringFlag{Name: "socket", Value: "/run/podd/podd.sock", Usage: "API socket"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+			&cli.StringFlag{Name: "log-max-size", Value: "10Mi", Usage: "a container log file is rotated before it grows beyond this size (a quantity: 10Mi, 500Ki)"},
+			&cli.IntFlag{Name: "log-max-files", Value: logs.DefaultMaxFiles, Usage: "log files kept per container instance, the current one included (at least 2)"},
 			&cli.DurationFlag{Name: "restart-backoff-base", Value: 10 * time.Second, Usage: "delay before a container's first restart; doubles on each further one"},
 			&cli.DurationFlag{Name: "restart-backoff-max", Value: 5 * time.Minute, Usage: "longest delay between restarts"},
 		},
@@ -45,6 +54,19 @@ func run(cliContext *cli.Context) error {
 	if err := level.UnmarshalText([]byte(cliContext.String("log-level"))); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
+	maxSize, err := pod.ParseQuantity(cliContext.String("log-max-size"))
+	if err != nil || maxSize.Value() <= 0 {
+		return fmt.Errorf("--log-max-size %q: want a size above 0, such as 10Mi", cliContext.String("log-max-size"))
+	}
+	maxFiles := cliContext.Int("log-max-files")
+	if maxFiles < 2 {
+		return fmt.Errorf("--log-max-files %d: want at least 2 (the current file and one rotated)", maxFiles)
+	}
+	// The shims start this very binary as the containers' logger.
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find podd's own binary for the container loggers: %w", err)
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -57,5 +79,8 @@ func run(cliContext *cli.Context) error {
 		BackoffBase:       cliContext.Duration("restart-backoff-base"),
 		BackoffMax:        cliContext.Duration("restart-backoff-max"),
 		Version:           api.Version,
+		Logger:            self,
+		LogMaxSize:        maxSize.Value(),
+		LogMaxFiles:       maxFiles,
 	}, log)
 }

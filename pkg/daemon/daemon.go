@@ -29,15 +29,23 @@ type Config struct {
 	Version           string
 	// BackoffBase and BackoffMax shape the restart backoff (zero: the kubelet's 10s and 5m).
 	BackoffBase, BackoffMax time.Duration
+	// Logger is the binary the shims start as each container's logger: podd's own.
+	Logger string
+	// LogMaxSize and LogMaxFiles are the rotation of the container logs (0: the defaults).
+	LogMaxSize  int64
+	LogMaxFiles int
 }
 
 // Run serves until ctx is cancelled, then stops serving and leaves the pods running.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	rt, err := runtime.New(ctx, runtime.Config{
-		Address:   cfg.ContainerdAddress,
-		Namespace: cfg.Namespace,
-		Root:      cfg.Root,
-		State:     cfg.State,
+		Address:     cfg.ContainerdAddress,
+		Namespace:   cfg.Namespace,
+		Root:        cfg.Root,
+		State:       cfg.State,
+		Logger:      cfg.Logger,
+		LogMaxSize:  cfg.LogMaxSize,
+		LogMaxFiles: cfg.LogMaxFiles,
 	}, log)
 	if err != nil {
 		return err

@@ -297,20 +297,28 @@ func (m *Manager) WaitStarted(ctx context.Context, namespace, name string) (*Pod
 	}
 }
 
-// startOutcome says whether all containers started, or why one failed.
+// startOutcome says whether all containers started, or why one failed: an init container or a
+// container waiting with an error reason or terminated with a non-zero code.
 func startOutcome(p *Pod) (bool, error) {
 	if p.Status.Reason == ReasonStopped {
 		return false, fmt.Errorf("pod %s was stopped: %w", p.Metadata.Name, errdefs.ErrFailedPrecondition)
 	}
-	started := 0
-	for _, s := range p.Status.ContainerStatuses {
+	for _, s := range append(append([]ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
 		switch {
 		case s.State.Waiting != nil && s.State.Waiting.Reason != ReasonContainerCreating && s.State.Waiting.Reason != "":
-			return false, fmt.Errorf("container %s: %s: %s: %w", s.Name, s.State.Waiting.Reason, s.State.Waiting.Message, errdefs.ErrFailedPrecondition)
+			msg := s.State.Waiting.Message
+			if t := s.LastState.Terminated; t != nil {
+				msg = fmt.Sprintf("last exit code %d (%s); %s", t.ExitCode, t.Reason, msg)
+			}
+			return false, fmt.Errorf("container %s: %s: %s: %w", s.Name, s.State.Waiting.Reason, msg, errdefs.ErrFailedPrecondition)
 		case s.State.Terminated != nil && s.State.Terminated.ExitCode != 0:
 			t := s.State.Terminated
 			return false, fmt.Errorf("container %s exited with code %d (%s)%s: %w", s.Name, t.ExitCode, t.Reason, suffix(t.Message), errdefs.ErrFailedPrecondition)
-		case s.State.Running != nil || s.State.Terminated != nil || s.RestartCount > 0:
+		}
+	}
+	started := 0
+	for _, s := range p.Status.ContainerStatuses {
+		if s.State.Running != nil || s.State.Terminated != nil || s.RestartCount > 0 {
 			started++
 		}
 	}
@@ -363,24 +371,6 @@ func (m *Manager) containerOf(namespace, name, container string) (*worker, *Pod,
 		}
 	}
 	return nil, nil, nil, fmt.Errorf("container %q not found in pod %q: %w", container, name, errdefs.ErrNotFound)
-}
-
-// Logs copies the log of the container's current instance to w.
-func (m *Manager) Logs(ctx context.Context, namespace, name, container string, out io.Writer) error {
-	_, p, c, err := m.containerOf(namespace, name, container)
-	if err != nil {
-		return err
-	}
-	f, err := os.Open(LogPath(m.opts.LogRoot, p, c.name, c.attempt))
-	if os.IsNotExist(err) {
-		return nil // not started yet: nothing written
-	}
-	if err != nil {
-		return fmt.Errorf("open log: %w", err)
-	}
-	defer f.Close()
-	_, err = io.Copy(out, f)
-	return err
 }
 
 // Exec runs a command in a running container of the pod.

@@ -17,8 +17,10 @@ import (
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/podd-dev/podd/pkg/cgroups"
+	"github.com/podd-dev/podd/pkg/logs"
 	"github.com/podd-dev/podd/pkg/pod"
 	"github.com/podd-dev/podd/pkg/signals"
 )
@@ -108,8 +110,7 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (*pod.Process, 
 	if err != nil {
 		return nil, fmt.Errorf("container %s labels: %w", id, err)
 	}
-	// The shim writes the log itself, so the log survives a podd restart with nothing to reattach.
-	task, err := c.NewTask(ctx, cio.LogFile(labels[labelLogPath]))
+	task, err := c.NewTask(ctx, r.logIO(labels))
 	if err != nil {
 		return nil, fmt.Errorf("create task %s: %w", id, err)
 	}
@@ -125,6 +126,28 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (*pod.Process, 
 	proc.Pid = task.Pid()
 	proc.StartedAt = time.Now()
 	return proc, nil
+}
+
+// logIO has the container's shim start podd's own binary as the container's logger (containerd's
+// binary log driver): it writes the CRI log and rotates it, and it is the shim's child, not podd's,
+// so a podd that restarts or crashes loses no line and blocks no write; nothing is reattached.
+// The log of the instance before the previous one is removed first: an instance keeps its own
+// log and the previous one's (logs --previous), as the kubelet keeps one dead container.
+func (r *Runtime) logIO(labels map[string]string) cio.Creator {
+	path := labels[labelLogPath]
+	if attempt, err := strconv.Atoi(labels[pod.LabelAttempt]); err == nil {
+		if err := pod.PruneLogs(path, attempt); err != nil {
+			r.log.Warn("remove old logs", "path", path, "err", err)
+		}
+	}
+	return func(id string) (cio.IO, error) {
+		if r.cfg.Logger == "" {
+			return nil, fmt.Errorf("no logger binary configured: %w", errdefs.ErrFailedPrecondition)
+		}
+		cfg := logs.LoggerConfig{Path: path, MaxSize: r.cfg.LogMaxSize, MaxFiles: r.cfg.LogMaxFiles}
+		// One query key: the shim turns each into two arguments, in no particular order.
+		return cio.BinaryIO(r.cfg.Logger, map[string]string{logs.LoggerArg: cfg.Encode()})(id)
+	}
 }
 
 // watch subscribes to the task's exit before anything can make it exit. The exit is delivered
@@ -286,6 +309,16 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts pod.ExecOptions) (in
 	pspec := *spec.Process
 	pspec.Args = opts.Cmd
 	pspec.Terminal = opts.Tty
+	if opts.Tty && opts.Resize != nil {
+		// A size already known goes into the spec, so the command never sees a 0x0 terminal.
+		select {
+		case size, ok := <-opts.Resize:
+			if ok {
+				pspec.ConsoleSize = &specs.Box{Height: uint(size.Height), Width: uint(size.Width)}
+			}
+		default:
+		}
+	}
 	var stdin *eofReader
 	cioOpts := []cio.Opt{cio.WithStreams(nil, opts.Stdout, opts.Stderr)}
 	if opts.Stdin != nil {

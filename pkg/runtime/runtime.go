@@ -27,6 +27,12 @@ type Config struct {
 	State        string // volatile: netns/<uid>, ...
 	Snapshotter  string // default overlayfs
 	CgroupParent string // default podd
+	// Logger is the binary containerd's shims start as each container's logger (the binary log
+	// driver): podd's own, in its logger mode. Required to start containers.
+	Logger string
+	// LogMaxSize and LogMaxFiles are the containers' log rotation; 0: pkg/logs' defaults.
+	LogMaxSize  int64
+	LogMaxFiles int
 }
 
 // Runtime drives containerd. It is safe for concurrent use.
