@@ -33,6 +33,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			runCommand(),
 			getCommand(),
 			describeCommand(),
+			eventsCommand(),
 			logsCommand(),
 			execCommand(),
 			stopCommand(),

@@ -226,34 +226,6 @@ func (c *Client) RemovePod(ctx context.Context, namespace, name string, grace *i
 	return c.do(ctx, request{method: http.MethodDelete, path: podPath(namespace, name), query: graceQuery(grace)}, nil)
 }
 
-// Logs copies a container's log to w as it arrives (container "" = the pod's first container).
-func (c *Client) Logs(ctx context.Context, namespace, name, container string, w io.Writer) error {
-	var q url.Values
-	if container != "" {
-		q = url.Values{"container": {container}}
-	}
-	resp, err := c.send(ctx, request{method: http.MethodGet, path: podPath(namespace, name, "logs"), query: q})
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if _, err := io.Copy(w, resp.Body); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return &Error{Class: ClassUnavailable, Message: fmt.Sprintf("read log of %s/%s: %v", namespace, name, err)}
-	}
-	// An error after the first line comes as a trailer.
-	if t := resp.Trailer.Get(logTrailer); t != "" {
-		var e Error
-		if json.Unmarshal([]byte(t), &e) == nil && e.Class != "" {
-			return &e
-		}
-		return &Error{Class: ClassInternal, Message: t}
-	}
-	return nil
-}
-
 // ImportImage imports the images of an OCI or Docker archive.
 func (c *Client) ImportImage(ctx context.Context, r io.Reader) ([]pod.Image, error) {
 	var list ImageList

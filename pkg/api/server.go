@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 // Limits on request bodies that are read whole; image archives are streamed and not limited.
@@ -44,6 +48,7 @@ func NewServer(pods Pods, images Images, version string, log *slog.Logger) http.
 		{"POST /v1/namespaces/{namespace}/pods/{name}/stop", s.stopPod},
 		{"GET /v1/namespaces/{namespace}/pods/{name}/logs", s.podLogs},
 		{"POST /v1/namespaces/{namespace}/pods/{name}/exec", s.podExec},
+		{"GET /v1/events", s.listEvents},
 		{"POST /v1/images/import", s.importImages},
 		{"GET /v1/images", s.listImages},
 		{"POST /v1/images/pull", s.pullImage},
@@ -250,8 +255,12 @@ func (s *server) removePod(w http.ResponseWriter, r *http.Request) error {
 const logTrailer = "Podd-Error"
 
 func (s *server) podLogs(w http.ResponseWriter, r *http.Request) error {
+	opts, err := logOptions(r.URL.Query(), time.Now())
+	if err != nil {
+		return err
+	}
 	lw := &logWriter{w: w, rc: http.NewResponseController(w)}
-	err := s.pods.Logs(r.Context(), r.PathValue("namespace"), r.PathValue("name"), r.URL.Query().Get("container"), lw)
+	err = s.pods.Logs(r.Context(), r.PathValue("namespace"), r.PathValue("name"), opts, lw)
 	if err != nil && !lw.started {
 		return err
 	}
@@ -263,6 +272,58 @@ func (s *server) podLogs(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set(logTrailer, string(body))
 	}
 	return nil
+}
+
+// logOptions reads the query of a logs request: kubectl's parameters (container, follow,
+// previous, tailLines, sinceSeconds, sinceTime, timestamps) and podd's cursor and after.
+func logOptions(q url.Values, now time.Time) (pod.LogOptions, error) {
+	opts := pod.LogOptions{Container: q.Get("container"), After: q.Get("after")}
+	var errs []error
+	for _, b := range []struct {
+		name string
+		dst  *bool
+	}{{"follow", &opts.Follow}, {"previous", &opts.Previous}, {"timestamps", &opts.Timestamps}, {"cursor", &opts.Cursor}} {
+		if v := q.Get(b.name); v != "" {
+			var err error
+			if *b.dst, err = strconv.ParseBool(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s %q: want true or false", b.name, v))
+			}
+		}
+	}
+	if v := q.Get("tailLines"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			errs = append(errs, fmt.Errorf("tailLines %q: want a whole number, 0 or more", v))
+		}
+		opts.TailLines = &n
+	}
+	since, sinceTime := q.Get("sinceSeconds"), q.Get("sinceTime")
+	switch {
+	case since != "" && sinceTime != "":
+		errs = append(errs, errors.New("sinceSeconds and sinceTime: give one of them"))
+	case since != "":
+		n, err := strconv.ParseInt(since, 10, 64)
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("sinceSeconds %q: want a whole number of seconds above 0", since))
+		}
+		t := now.Add(-time.Duration(min(n, int64(math.MaxInt64/time.Second))) * time.Second)
+		opts.SinceTime = &t
+	case sinceTime != "":
+		t, err := time.Parse(time.RFC3339Nano, sinceTime)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sinceTime %q: want an RFC 3339 time", sinceTime))
+		}
+		opts.SinceTime = &t
+	}
+	if opts.After != "" {
+		if _, err := pod.ParseLogCursor(opts.After); err != nil {
+			errs = append(errs, fmt.Errorf("after: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return opts, invalid(err.Error())
+	}
+	return opts, nil
 }
 
 // logWriter sends the header on the first write only, so that an error before any log line is still

@@ -117,7 +117,7 @@ func TestPodRoutes(t *testing.T) {
 		t.Errorf("GetPod after RemovePod: %v, want not found", err)
 	}
 	var sb strings.Builder
-	if err := c.Logs(ctx, "other", "db", "side", &sb); err != nil || sb.String() != "log of other/db side\n" {
+	if err := c.Logs(ctx, "other", "db", api.LogsOptions{Container: "side"}, &sb); err != nil || sb.String() != "log of other/db side\n" {
 		t.Errorf("Logs = %q, %v", sb.String(), err)
 	}
 
@@ -285,8 +285,8 @@ func TestLogsStream(t *testing.T) {
 	ctx := t.Context()
 	release := make(chan struct{})
 	pods := apitest.NewPods(testPod("default", "web"))
-	pods.LogsHook = func(ctx context.Context, ns, name, container string, w io.Writer) error {
-		switch container {
+	pods.LogsHook = func(ctx context.Context, ns, name string, opts pod.LogOptions, w io.Writer) error {
+		switch opts.Container {
 		case "missing":
 			return errdefs.ErrNotFound.WithMessage("container missing not found in pod default/web")
 		case "broken":
@@ -302,7 +302,7 @@ func TestLogsStream(t *testing.T) {
 
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
-	go func() { done <- c.Logs(ctx, "default", "web", "", pw); pw.Close() }()
+	go func() { done <- c.Logs(ctx, "default", "web", api.LogsOptions{}, pw); pw.Close() }()
 	buf := make([]byte, 7)
 	if _, err := io.ReadFull(pr, buf); err != nil || string(buf) != "line 1\n" {
 		t.Fatalf("first line = %q, %v", buf, err)
@@ -316,11 +316,11 @@ func TestLogsStream(t *testing.T) {
 		t.Errorf("Logs: %v", err)
 	}
 
-	if err := c.Logs(ctx, "default", "web", "missing", io.Discard); !errdefs.IsNotFound(err) {
+	if err := c.Logs(ctx, "default", "web", api.LogsOptions{Container: "missing"}, io.Discard); !errdefs.IsNotFound(err) {
 		t.Errorf("Logs(missing) = %v, want not found", err)
 	}
 	var sb strings.Builder
-	err := c.Logs(ctx, "default", "web", "broken", &sb)
+	err := c.Logs(ctx, "default", "web", api.LogsOptions{Container: "broken"}, &sb)
 	if !errdefs.IsUnavailable(err) || err.Error() != "read log: unavailable" || sb.String() != "line 1\n" {
 		t.Errorf("Logs(broken) = %q, %v; want the line, then the error from the trailer", sb.String(), err)
 	}

@@ -24,10 +24,17 @@ type Pods interface {
 	Stop(ctx context.Context, namespace, name string, grace *int64) (*pod.Pod, error)
 	// Remove stops the pod if it runs and removes it and everything it created.
 	Remove(ctx context.Context, namespace, name string, grace *int64) error
-	// Logs writes the container's log (container "" = the pod's first container).
-	Logs(ctx context.Context, namespace, name, container string, w io.Writer) error
+	// Logs writes a container's log as opts choose (opts.Container "" = the pod's first
+	// container); with opts.Follow it returns when the log ends for good, or with ctx's error.
+	Logs(ctx context.Context, namespace, name string, opts pod.LogOptions, w io.Writer) error
 	// Exec runs a command in a container (container "" = the first) and returns its exit code.
 	Exec(ctx context.Context, namespace, name, container string, opts pod.ExecOptions) (int, error)
+	// Events lists the events of a pod, or of every pod of the namespace when name is "" (of every
+	// namespace when namespace is "" too), oldest first by their last occurrence.
+	Events(ctx context.Context, namespace, name string) ([]pod.Event, error)
+	// WatchEvents calls fn with every new event (or repeat of one) that matches, as Events
+	// selects them, until ctx ends (then it returns nil) or fn fails.
+	WatchEvents(ctx context.Context, namespace, name string, fn func(pod.Event) error) error
 }
 
 // Images is what the server needs from the image store (pkg/runtime implements it).

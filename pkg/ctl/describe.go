@@ -26,7 +26,15 @@ func Describe(ctx context.Context, c *api.Client, o DescribeOptions, s Streams) 
 	if err != nil {
 		return err
 	}
-	return describePod(s.Out, p)
+	// The pod matters more than its events: without them describe still shows it, and says why.
+	events, err := c.Events(ctx, o.Namespace, o.Name)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fmt.Fprintf(s.Err, "warning: events of pod %s/%s: %v\n", o.Namespace, o.Name, err)
+	}
+	return describePod(s.Out, p, events)
 }
 
 // describer writes "Key:\tvalue" lines at indentation levels; one tabwriter aligns the values of
@@ -61,7 +69,7 @@ func (d *describer) list(level int, key string, items []string) {
 	}
 }
 
-func describePod(w io.Writer, p *pod.Pod) error {
+func describePod(w io.Writer, p *pod.Pod, events []pod.Event) error {
 	d := &describer{tw: tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)}
 	m := p.Metadata
 	d.value(0, "Name", m.Name)
@@ -81,15 +89,10 @@ func describePod(w io.Writer, p *pod.Pod) error {
 		d.value(0, "Restart Policy", string(p.Spec.RestartPolicy))
 	}
 
-	d.line(0, "Containers:")
-	statuses := map[string]pod.ContainerStatus{}
-	for _, cs := range p.Status.ContainerStatuses {
-		statuses[cs.Name] = cs
+	if len(p.Spec.InitContainers) > 0 {
+		describeContainers(d, "Init Containers", p.Spec.InitContainers, p.Status.InitContainerStatuses)
 	}
-	for _, c := range p.Spec.Containers {
-		cs, ok := statuses[c.Name]
-		describeContainer(d, c, cs, ok)
-	}
+	describeContainers(d, "Containers", p.Spec.Containers, p.Status.ContainerStatuses)
 
 	d.line(0, "Conditions:")
 	if len(p.Status.Conditions) == 0 {
@@ -102,8 +105,20 @@ func describePod(w io.Writer, p *pod.Pod) error {
 	}
 
 	describeVolumes(d, p.Spec.Volumes)
-	describeEvents(d, p)
+	describeEvents(d, events)
 	return d.tw.Flush()
+}
+
+func describeContainers(d *describer, title string, containers []pod.Container, statuses []pod.ContainerStatus) {
+	d.line(0, "%s:", title)
+	byName := map[string]pod.ContainerStatus{}
+	for _, cs := range statuses {
+		byName[cs.Name] = cs
+	}
+	for _, c := range containers {
+		cs, ok := byName[c.Name]
+		describeContainer(d, c, cs, ok)
+	}
 }
 
 func describeContainer(d *describer, c pod.Container, cs pod.ContainerStatus, hasStatus bool) {
@@ -114,6 +129,10 @@ func describeContainer(d *describer, c pod.Container, cs pod.ContainerStatus, ha
 	d.value(2, "Image", c.Image)
 	if hasStatus {
 		d.value(2, "Image ID", orNone(cs.ImageID))
+	}
+	if c.RestartPolicy != nil {
+		// Only init containers have one; Always makes a native sidecar.
+		d.value(2, "Restart Policy", string(*c.RestartPolicy))
 	}
 	for _, port := range c.Ports {
 		proto := port.Protocol
@@ -145,6 +164,7 @@ func describeContainer(d *describer, c pod.Container, cs pod.ContainerStatus, ha
 		}
 		d.value(2, "Restart Count", fmt.Sprint(cs.RestartCount))
 	}
+	describeProbesAndHooks(d, c)
 	var env []string
 	for _, e := range c.Env {
 		switch {
@@ -237,10 +257,20 @@ func describeVolumes(d *describer, volumes []pod.Volume) {
 	}
 }
 
-// describeEvents is where the pod's events will go once podd records them.
-func describeEvents(d *describer, _ *pod.Pod) {
-	// No tab: Events stays out of the alignment of the lines above, as in kubectl.
-	d.line(0, "Events:  <none>")
+// describeEvents is kubectl's Events table, oldest first by last occurrence.
+func describeEvents(d *describer, events []pod.Event) {
+	if len(events) == 0 {
+		// No tab: Events stays out of the alignment of the lines above, as in kubectl.
+		d.line(0, "Events:  <none>")
+		return
+	}
+	// A line without a tab ends the tabwriter's column block: the table aligns on its own.
+	d.line(0, "Events:")
+	d.line(1, "Type\tReason\tAge\tFrom\tMessage")
+	d.line(1, "----\t------\t----\t----\t-------")
+	for _, e := range events {
+		d.line(1, "%s\t%s\t%s\t%s\t%s", e.Type, e.Reason, eventAge(e), eventSource, oneLine(e.Message))
+	}
 }
 
 func keyValues(m map[string]string, sep string) string {

@@ -8,40 +8,111 @@ import (
 	"github.com/podd-dev/podd/pkg/pod"
 )
 
-// podStatus is the STATUS column, as kubectl computes it: the pod's reason; else the reason of the
-// first container that waits or has terminated (ContainerCreating, CrashLoopBackOff, Completed,
-// Error, ...); else the phase.
+// podStatus is the STATUS column, as kubectl (1.29 and later) computes it: the pod's reason; else,
+// while the pod initializes, Init:N/M (N init containers done or, for sidecars, started, of M),
+// or Init:<reason> of the init container that failed or waits (Init:Error, Init:CrashLoopBackOff);
+// then the reason of the first main container that waits or has terminated (ContainerCreating,
+// CrashLoopBackOff, Completed, Error, ...); else the phase.
 func podStatus(p *pod.Pod) string {
 	if p.Status.Reason != "" {
 		return p.Status.Reason
 	}
-	running := false
-	reason := ""
-	for _, cs := range p.Status.ContainerStatuses {
-		switch st := cs.State; {
-		case st.Waiting != nil && st.Waiting.Reason != "":
-			if reason == "" {
-				reason = st.Waiting.Reason
-			}
-		case st.Terminated != nil:
-			if reason == "" {
-				reason = terminatedReason(st.Terminated)
-			}
-		case st.Running != nil:
-			running = true
+	return summarize(p).status
+}
+
+// podSummary is what the READY and STATUS columns say about a pod.
+type podSummary struct {
+	status       string
+	ready, total int
+}
+
+func isSidecar(c *pod.Container) bool {
+	return c != nil && c.RestartPolicy != nil && *c.RestartPolicy == pod.RestartAlways
+}
+
+// summarize follows kubectl's printPod: the init containers first, in order, up to the first that
+// is not done; the main containers only once the pod is initialized.
+func summarize(p *pod.Pod) podSummary {
+	st := &p.Status
+	s := podSummary{total: max(len(p.Spec.Containers), len(st.ContainerStatuses))}
+	inits := map[string]*pod.Container{}
+	for i := range p.Spec.InitContainers {
+		c := &p.Spec.InitContainers[i]
+		inits[c.Name] = c
+		if isSidecar(c) {
+			// kubectl 1.29+ counts restartable init containers in READY.
+			s.total++
 		}
 	}
-	// A sidecar that finished while others still run does not make the pod look done.
-	if reason == "Completed" && running {
-		reason = ""
+	numInits := max(len(p.Spec.InitContainers), len(st.InitContainerStatuses))
+	reason := ""
+	initializing := false
+	for i, cs := range st.InitContainerStatuses {
+		t, w := cs.State.Terminated, cs.State.Waiting
+		switch {
+		case t != nil && t.ExitCode == 0:
+			continue
+		case isSidecar(inits[cs.Name]) && cs.Started != nil && *cs.Started:
+			if cs.Ready {
+				s.ready++
+			}
+			continue
+		case t != nil:
+			reason = "Init:" + terminatedReason(t)
+		case w != nil && w.Reason != "" && w.Reason != "PodInitializing":
+			reason = "Init:" + w.Reason
+		default:
+			reason = fmt.Sprintf("Init:%d/%d", i, numInits)
+		}
+		initializing = true
+		break
 	}
-	if reason != "" {
-		return reason
+	if !initializing || conditionTrue(st, "Initialized") {
+		running := false
+		mainReason := ""
+		for _, cs := range st.ContainerStatuses {
+			switch c := cs.State; {
+			case c.Waiting != nil && c.Waiting.Reason != "":
+				if mainReason == "" {
+					mainReason = c.Waiting.Reason
+				}
+			case c.Terminated != nil:
+				if mainReason == "" {
+					mainReason = terminatedReason(c.Terminated)
+				}
+			case c.Running != nil:
+				running = true
+			}
+			if cs.Ready {
+				s.ready++
+			}
+		}
+		// A sidecar that finished while others still run does not make the pod look done.
+		if mainReason == "Completed" && running {
+			mainReason = ""
+		}
+		if mainReason != "" {
+			reason = mainReason
+		}
 	}
-	if p.Status.Phase == "" {
-		return string(pod.PodPending)
+	switch {
+	case reason != "":
+		s.status = reason
+	case st.Phase == "":
+		s.status = string(pod.PodPending)
+	default:
+		s.status = string(st.Phase)
 	}
-	return string(p.Status.Phase)
+	return s
+}
+
+func conditionTrue(st *pod.PodStatus, typ string) bool {
+	for _, c := range st.Conditions {
+		if c.Type == typ {
+			return c.Status == "True"
+		}
+	}
+	return false
 }
 
 func terminatedReason(t *pod.ContainerStateTerminated) string {
@@ -54,20 +125,19 @@ func terminatedReason(t *pod.ContainerStateTerminated) string {
 	return fmt.Sprintf("ExitCode:%d", t.ExitCode)
 }
 
-// readyString is the READY column: ready containers / containers.
+// readyString is the READY column: ready containers / containers, where native sidecars count as
+// containers (ready when started and ready), as in kubectl 1.29 and later.
 func readyString(p *pod.Pod) string {
-	ready := 0
-	for _, cs := range p.Status.ContainerStatuses {
-		if cs.Ready {
-			ready++
-		}
-	}
-	total := max(len(p.Spec.Containers), len(p.Status.ContainerStatuses))
-	return fmt.Sprintf("%d/%d", ready, total)
+	s := summarize(p)
+	return fmt.Sprintf("%d/%d", s.ready, s.total)
 }
 
+// restarts is the RESTARTS column: the restarts of every container, init containers included.
 func restarts(p *pod.Pod) int32 {
 	var n int32
+	for _, cs := range p.Status.InitContainerStatuses {
+		n += cs.RestartCount
+	}
 	for _, cs := range p.Status.ContainerStatuses {
 		n += cs.RestartCount
 	}

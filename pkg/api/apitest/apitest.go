@@ -32,11 +32,13 @@ type Pods struct {
 
 	CreateHook func(ctx context.Context, manifest []byte) ([]*pod.Pod, error)
 	WaitHook   func(ctx context.Context, namespace, name string) (*pod.Pod, error)
-	LogsHook   func(ctx context.Context, namespace, name, container string, w io.Writer) error
+	LogsHook   func(ctx context.Context, namespace, name string, opts pod.LogOptions, w io.Writer) error
 	ExecHook   func(ctx context.Context, namespace, name, container string, opts pod.ExecOptions) (int, error)
 
 	// Calls records each call as "Method namespace/name ...".
 	Calls []string
+
+	events fakeEvents // events.go
 }
 
 var _ api.Pods = (*Pods)(nil)
@@ -194,16 +196,43 @@ func (f *Pods) Remove(ctx context.Context, namespace, name string, grace *int64)
 	return nil
 }
 
-func (f *Pods) Logs(ctx context.Context, namespace, name, container string, w io.Writer) error {
-	f.record("Logs %s/%s container=%s", namespace, name, container)
+func (f *Pods) Logs(ctx context.Context, namespace, name string, opts pod.LogOptions, w io.Writer) error {
+	f.record("Logs %s/%s container=%s%s", namespace, name, opts.Container, logOptions(opts))
 	if f.LogsHook != nil {
-		return f.LogsHook(ctx, namespace, name, container, w)
+		return f.LogsHook(ctx, namespace, name, opts, w)
 	}
 	if _, err := f.Get(ctx, namespace, name); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "log of %s/%s %s\n", namespace, name, container)
+	frame := ""
+	if opts.Cursor {
+		frame = "0/ F " // a line without a timestamp, framed
+	}
+	_, err := fmt.Fprintf(w, "%slog of %s/%s %s\n", frame, namespace, name, opts.Container)
 	return err
+}
+
+// logOptions renders the options of a Logs call that are set, for Calls.
+func logOptions(o pod.LogOptions) string {
+	var s string
+	for _, b := range []struct {
+		set  bool
+		name string
+	}{{o.Follow, "follow"}, {o.Previous, "previous"}, {o.Timestamps, "timestamps"}, {o.Cursor, "cursor"}} {
+		if b.set {
+			s += " " + b.name
+		}
+	}
+	if o.TailLines != nil {
+		s += fmt.Sprintf(" tail=%d", *o.TailLines)
+	}
+	if o.SinceTime != nil {
+		s += " since=" + o.SinceTime.UTC().Format(time.RFC3339)
+	}
+	if o.After != "" {
+		s += " after=" + o.After
+	}
+	return s
 }
 
 func (f *Pods) Exec(ctx context.Context, namespace, name, container string, opts pod.ExecOptions) (int, error) {
