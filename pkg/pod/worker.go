@@ -387,6 +387,7 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 			return
 		}
 		ev.img = img
+		w.event(c, EventNormal, "Pulled", "Container image %q is present (imagePullPolicy %s)", spec.Image, spec.ImagePullPolicy)
 		plan, err := BuildPlan(p, spec, img, sb, attempt, w.m.opts.LogRoot)
 		if err != nil {
 			ev.reason, ev.err = ReasonCreateContainerConfigError, err
