@@ -162,8 +162,9 @@ spec:
 	path := writeManifest(t, manifest)
 	t.Cleanup(func() { p.Podctl(t, "rm", "--force", name) })
 	p.Podctl(t, "run", "--detach", path)
-	got := lcWait(t, p, name, "4 restarts", 60*time.Second, func(q *pod.Pod) bool {
-		return q.Status.ContainerStatuses[0].RestartCount >= 4
+	// restartCount counts a restart when it begins: at 5, five instances have run to their exit.
+	got := lcWait(t, p, name, "5 restarts", 60*time.Second, func(q *pod.Pod) bool {
+		return q.Status.ContainerStatuses[0].RestartCount >= 5
 	})
 	var starts []float64
 	for _, f := range strings.Fields(lcVolumeFile(t, p, got.Metadata.UID, "rec", "starts")) {
