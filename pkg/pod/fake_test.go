@@ -23,6 +23,9 @@ type fakeRuntime struct {
 	signals    []string // "name:SIGNAL" in order
 	log        []string // start:NAME, signal:NAME:SIG, exit:NAME:CODE in order
 	failStart  map[string]error
+	// failSandbox makes SetupSandbox fail; sandboxCalls counts its calls.
+	failSandbox  error
+	sandboxCalls int
 	// execHook answers Exec (probes, hooks) by container name and command.
 	execHook func(ctx context.Context, name string, cmd []string) (int, error)
 }
@@ -60,6 +63,10 @@ func (f *fakeRuntime) EnsureImage(ctx context.Context, ref string, policy PullPo
 func (f *fakeRuntime) SetupSandbox(ctx context.Context, p *Pod) (*Sandbox, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.sandboxCalls++
+	if f.failSandbox != nil {
+		return nil, f.failSandbox
+	}
 	f.sandboxes[p.Metadata.UID] = true
 	sb := &Sandbox{Hostname: p.Metadata.Name, VolumePaths: map[string]string{}}
 	for _, v := range p.Spec.Volumes {

@@ -366,8 +366,9 @@ func (m *Manager) containerOf(namespace, name, container string) (*worker, *Pod,
 	}
 	for _, c := range w.ctrs {
 		if c.name == container {
-			cp := *c
-			return w, w.snapshotLocked(), &cp, nil
+			// Only what the API needs, read under the lock (the worker owns the rest).
+			cp := &ctr{name: c.name, id: c.id, attempt: c.attempt, running: c.running}
+			return w, w.snapshotLocked(), cp, nil
 		}
 	}
 	return nil, nil, nil, fmt.Errorf("container %q not found in pod %q: %w", container, name, errdefs.ErrNotFound)

@@ -56,6 +56,8 @@ type ContainerPlan struct {
 	// created as a directory, as the kubelet does.
 	Mounts  []Mount
 	LogPath string
+	// Retried is set by the runtime when it recreates a leftover container once.
+	Retried bool `json:"-"`
 }
 
 // Sandbox is what the pod's containers share, as created on the host.

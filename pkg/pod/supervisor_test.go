@@ -343,3 +343,55 @@ func TestStoreFailureLeavesPodRunning(t *testing.T) {
 		t.Fatalf("containers stopped although the removal was not recorded: %v", rt.running())
 	}
 }
+
+// A sandbox that cannot be set up is retried once per RetryDelay, not in a growing storm.
+func TestSandboxRetryDoesNotMultiply(t *testing.T) {
+	rt := newFakeRuntime()
+	rt.failSandbox = errors.New("hostPath /x is not a directory")
+	m := startManager(t, rt, newMemStore()) // RetryDelay 20ms
+	if _, err := m.Create(context.Background(), manifest("Always")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	rt.mu.Lock()
+	calls := rt.sandboxCalls
+	rt.mu.Unlock()
+	// 300ms / 20ms = 15 retries; a doubling storm would be in the thousands.
+	if calls > 40 {
+		t.Fatalf("SetupSandbox called %d times in 300ms with a 20ms retry delay", calls)
+	}
+	p, _ := m.Get(context.Background(), "default", "web")
+	if w := p.Status.ContainerStatuses[0].State.Waiting; w == nil || w.Reason != ReasonCreateContainerConfigError {
+		t.Fatalf("state = %+v, want CreateContainerConfigError", p.Status.ContainerStatuses[0].State)
+	}
+}
+
+// A stop recorded just before podd died is finished by the next podd.
+func TestStopRecordedBeforeCrashIsFinished(t *testing.T) {
+	rt, st := newFakeRuntime(), newMemStore()
+	ctx, cancel := context.WithCancel(context.Background())
+	m := NewManager(Options{Runtime: rt, Store: st, LogRoot: t.TempDir(), BackoffBase: 10 * time.Millisecond})
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pods, err := m.Create(context.Background(), manifest("Always"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WaitStarted(context.Background(), "default", "web"); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	m.Wait()
+	// As if podd died right after writing Stopped: the containers still run.
+	rec := st.recs[pods[0].Metadata.UID]
+	rec.Stopped = true
+	st.Put(context.Background(), &rec)
+	m2 := startManager(t, rt, st)
+	waitFor(t, m2, "web", "containers terminated", func(p *Pod) bool {
+		return p != nil && p.Status.ContainerStatuses[0].State.Terminated != nil && p.Status.ContainerStatuses[1].State.Terminated != nil
+	})
+	if r := rt.running(); len(r) != 0 {
+		t.Fatalf("still running after the recovered stop: %v", r)
+	}
+}

@@ -101,11 +101,15 @@ type worker struct {
 	done   chan struct{}
 
 	sb           *Sandbox
+	sbRetry      bool // a sandbox retry is scheduled
 	stopping     bool // stopping every container: stop, remove, or the pod completed
 	removing     bool
 	completing   bool // the main containers completed: only sidecars are being stopped
 	stopDeadline time.Time
 	waiters      []chan error
+	// hooks bounds postStart hooks: a stop cancels them, so a hung hook cannot hold a stop up.
+	hooks       context.Context
+	cancelHooks context.CancelFunc
 }
 
 func newWorker(m *Manager, rec *Record, found []ContainerRecord) *worker {
@@ -150,7 +154,10 @@ func newWorker(m *Manager, rec *Record, found []ContainerRecord) *worker {
 			continue
 		}
 		delete(latest, c.name)
-		c.id, c.attempt, c.stopSignal, c.launched = f.ID, f.Attempt, f.StopSignal, true
+		// A container created but never started (podd died in between) is launched again: the
+		// deterministic ID makes CreateContainer replace the leftover.
+		c.id, c.attempt, c.stopSignal = f.ID, f.Attempt, f.StopSignal
+		c.launched = f.State != RecordCreated
 		c.status.ContainerID = "containerd://" + f.ID
 		c.status.ImageID = f.ImageID
 		c.status.RestartCount = int32(f.Attempt)
@@ -228,6 +235,11 @@ func (w *worker) request(ctx context.Context, ev evStop) error {
 	select {
 	case err := <-ev.reply:
 		return err
+	case <-w.done: // removed by another request meanwhile
+		if ev.remove {
+			return nil
+		}
+		return fmt.Errorf("pod %q was removed: %w", w.rec.Pod.Metadata.Name, errdefs.ErrNotFound)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -235,6 +247,8 @@ func (w *worker) request(ctx context.Context, ev evStop) error {
 
 func (w *worker) run(ctx context.Context) {
 	defer w.m.wg.Done()
+	w.hooks, w.cancelHooks = context.WithCancel(ctx)
+	defer w.cancelHooks()
 	for _, id := range w.stale {
 		if err := w.m.rt.RemoveContainer(ctx, id); err != nil {
 			w.m.log.Warn("remove stale container", append(w.log(), "container", id, "err", err)...)
@@ -245,11 +259,16 @@ func (w *worker) run(ctx context.Context) {
 		w.adoptAll(ctx)
 		w.beginStop(ctx, evStop{remove: true})
 	case w.rec.Stopped:
+		// podd may have died between recording the stop and finishing it: finish it.
 		w.adoptAll(ctx)
+		w.beginStop(ctx, evStop{})
 	default:
 		w.setupSandbox(ctx)
 		w.adoptAll(ctx)
 		w.converge(ctx)
+	}
+	if w.stopping {
+		w.stopStep(ctx)
 	}
 	if w.finishStop(ctx) {
 		return
@@ -304,7 +323,10 @@ func (w *worker) setupSandbox(ctx context.Context) bool {
 		}
 		w.updateLocked()
 		w.m.mu.Unlock()
-		w.after(ctx, w.m.opts.RetryDelay, evSandboxRetry{})
+		if !w.sbRetry {
+			w.sbRetry = true
+			w.after(ctx, w.m.opts.RetryDelay, evSandboxRetry{})
+		}
 		return false
 	}
 	w.sb = sb
@@ -369,7 +391,7 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 	c.status.State = ContainerState{Waiting: &ContainerStateWaiting{Reason: ReasonContainerCreating}}
 	w.updateLocked()
 	w.m.mu.Unlock()
-	p, sb, attempt, spec := w.rec.Pod, w.sb, c.attempt, c.spec
+	p, sb, attempt, spec, hooks := w.rec.Pod, w.sb, c.attempt, c.spec, w.hooks
 	go func() {
 		ev := evLaunched{c: c, attempt: attempt}
 		defer func() { w.post(ctx, ev) }()
@@ -408,7 +430,7 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 		ev.proc = proc
 		w.event(c, EventNormal, "Started", "Started container %s", spec.Name)
 		if spec.Lifecycle != nil && spec.Lifecycle.PostStart != nil {
-			ev.postStart = w.runAction(ctx, hookAction(spec.Lifecycle.PostStart), target{id: id, spec: spec, sb: sb})
+			ev.postStart = w.runAction(hooks, hookAction(spec.Lifecycle.PostStart), target{id: id, spec: spec, sb: sb})
 		}
 	}()
 }
@@ -445,6 +467,7 @@ func (w *worker) handle(ctx context.Context, ev any) bool {
 	case evProbe:
 		w.probed(ctx, ev)
 	case evSandboxRetry:
+		w.sbRetry = false
 		w.converge(ctx)
 	case evStop:
 		w.beginStop(ctx, ev)
@@ -649,6 +672,9 @@ func (w *worker) beginStop(ctx context.Context, ev evStop) {
 	}
 	shorter := w.stopping
 	w.stopping = true
+	if w.cancelHooks != nil {
+		w.cancelHooks()
+	}
 	w.stopDeadline = deadline
 	w.m.log.Info("stopping pod", append(w.log(), "grace", grace, "remove", w.removing)...)
 	w.m.mu.Lock()

@@ -86,12 +86,18 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb *pod.Sandbox, plan *po
 		containerd.WithNewSpec(append([]oci.SpecOpts{oci.WithDefaultSpec()}, specOpts...)...),
 		containerd.WithContainerLabels(labels),
 	)
-	if errdefs.IsAlreadyExists(err) {
-		// Left by a podd that died before it could record it: start from a clean slate.
+	if errdefs.IsAlreadyExists(err) && !plan.Retried {
+		// Left by a podd that died before it could record it (the container, or only its
+		// snapshot): start from a clean slate, once.
 		if rerr := r.RemoveContainer(ctx, id); rerr != nil {
 			return "", fmt.Errorf("remove stale container %s: %w", id, rerr)
 		}
-		return r.CreateContainer(ctx, sb, plan)
+		if rerr := r.client.SnapshotService(r.cfg.Snapshotter).Remove(ctx, id); rerr != nil && !errdefs.IsNotFound(rerr) {
+			return "", fmt.Errorf("remove stale snapshot %s: %w", id, rerr)
+		}
+		again := *plan
+		again.Retried = true
+		return r.CreateContainer(ctx, sb, &again)
 	}
 	if err != nil {
 		return "", fmt.Errorf("create container %s: %w", plan.Name, err)
@@ -159,17 +165,45 @@ func (r *Runtime) watch(ctx context.Context, task containerd.Task) (*pod.Process
 	}
 	exit := make(chan pod.ExitStatus, 1)
 	go func() {
-		st := <-statusC
-		if ctx.Err() != nil {
-			return
+		backoff := 100 * time.Millisecond
+		for {
+			st := <-statusC
+			if ctx.Err() != nil {
+				return
+			}
+			code, at, err := st.Result()
+			if err == nil {
+				exit <- pod.ExitStatus{Code: int32(code), ExitedAt: at}
+				return
+			}
+			// The wait broke, not the process: containerd restarted or the connection dropped.
+			// A running container must not look exited (that would restart healthy workloads):
+			// wait again once containerd answers, and report only what it says.
+			r.log.Warn("lost the wait on a task; waiting again", "container", task.ID(), "err", err)
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(backoff):
+				}
+				backoff = min(2*backoff, 5*time.Second)
+				st, serr := task.Status(ctx)
+				if errdefs.IsNotFound(serr) {
+					exit <- pod.ExitStatus{Code: int32(containerd.UnknownExitStatus), ExitedAt: time.Now()}
+					return
+				}
+				if serr != nil {
+					continue
+				}
+				if st.Status == containerd.Stopped {
+					exit <- pod.ExitStatus{Code: int32(st.ExitStatus), ExitedAt: st.ExitTime}
+					return
+				}
+				if statusC, err = task.Wait(ctx); err == nil {
+					break
+				}
+			}
 		}
-		code, at, err := st.Result()
-		if err != nil {
-			r.log.Warn("lost the exit status of a task", "container", task.ID(), "err", err)
-			code = uint32(containerd.UnknownExitStatus)
-			at = time.Now()
-		}
-		exit <- pod.ExitStatus{Code: int32(code), ExitedAt: at}
 	}()
 	return &pod.Process{Pid: task.Pid(), Exit: exit}, nil
 }
@@ -365,8 +399,17 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts pod.ExecOptions) (in
 		if err != nil {
 			return 0, fmt.Errorf("exec status: %w", err)
 		}
-		// Wait for the copies of the output to finish before reporting the exit.
-		proc.IO().Wait()
+		// Let the output drain before reporting the exit, but not forever: a background child
+		// that inherited stdout keeps the pipe open after the command exited.
+		drained := make(chan struct{})
+		go func() { proc.IO().Wait(); close(drained) }()
+		select {
+		case <-drained:
+		case <-time.After(2 * time.Second):
+			proc.IO().Cancel()
+		case <-ctx.Done():
+			proc.IO().Cancel()
+		}
 		return int(code), nil
 	case <-ctx.Done():
 		killTree(int(proc.Pid()))

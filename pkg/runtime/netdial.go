@@ -16,7 +16,11 @@ import (
 // happens on a thread switched into the pod; the connection then works from any goroutine.
 func (r *Runtime) Dial(ctx context.Context, sb *pod.Sandbox, network, address string) (net.Conn, error) {
 	var d net.Dialer
-	if sb == nil || sb.NetNSPath == "" {
+	if sb == nil {
+		// Never fall back to the host's namespace: a probe would reach the host's loopback.
+		return nil, fmt.Errorf("dial %s: the pod's sandbox is not set up", address)
+	}
+	if sb.NetNSPath == "" { // hostNetwork
 		return d.DialContext(ctx, network, address)
 	}
 	type result struct {
