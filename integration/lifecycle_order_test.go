@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,37 +12,6 @@ import (
 
 	"github.com/podd-dev/podd/pkg/pod"
 )
-
-// lcPod reads a pod's status through podctl.
-func lcPod(t *testing.T, p *Podd, name string) *pod.Pod {
-	t.Helper()
-	res := p.Podctl(t, "get", name, "-o", "json")
-	if res.ExitCode != 0 {
-		t.Fatalf("podctl get %s: %s", name, res)
-	}
-	var out pod.Pod
-	if err := json.Unmarshal([]byte(res.Stdout), &out); err != nil {
-		t.Fatalf("decode pod: %v\n%s", err, res.Stdout)
-	}
-	return &out
-}
-
-// lcWait polls the pod's status until cond holds (tests may poll; podd may not).
-func lcWait(t *testing.T, p *Podd, name, what string, timeout time.Duration, cond func(*pod.Pod) bool) *pod.Pod {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		got := lcPod(t, p, name)
-		if cond(got) {
-			return got
-		}
-		if time.Now().After(deadline) {
-			b, _ := json.MarshalIndent(got.Status, "", "  ")
-			t.Fatalf("timed out after %v waiting for %s; status:\n%s", timeout, what, b)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
 
 // lcVolumeFile reads a file of an emptyDir volume from the host.
 func lcVolumeFile(t *testing.T, p *Podd, uid, volume, file string) string {
@@ -92,7 +60,7 @@ spec:
     volumeMounts: [{name: rec, mountPath: /rec}]
 `, name, busyboxImage)
 	p.RunManifest(t, manifest)
-	got := lcWait(t, p, name, "main running", 30*time.Second, func(q *pod.Pod) bool {
+	got := waitPod(t, p, name, "main running", func(q *pod.Pod) bool {
 		return len(q.Status.ContainerStatuses) == 1 && q.Status.ContainerStatuses[0].State.Running != nil
 	})
 	uid := got.Metadata.UID
@@ -107,7 +75,7 @@ spec:
 	if strings.Join(order, " ") != strings.Join(want, " ") {
 		t.Fatalf("order = %v, want %v", order, want)
 	}
-	stopped := lcPod(t, p, name)
+	stopped := getPod(t, p, name)
 	if s := stopped.Status.InitContainerStatuses[2].State.Terminated; s == nil || s.ExitCode != 0 {
 		t.Errorf("sidecar state after stop = %+v, want terminated by its trap (exit 0)", stopped.Status.InitContainerStatuses[2].State)
 	}
@@ -129,10 +97,8 @@ spec:
   containers:
   - {name: main, image: %[2]s, command: [sleep, "100"]}
 `, name, busyboxImage)
-	path := writeManifest(t, manifest)
-	t.Cleanup(func() { p.Podctl(t, "rm", "--force", name) })
-	p.Podctl(t, "run", "--detach", path)
-	got := lcWait(t, p, name, "Failed", 30*time.Second, func(q *pod.Pod) bool { return q.Status.Phase == pod.PodFailed })
+	runDetached(t, p, manifest)
+	got := waitPod(t, p, name, "Failed", func(q *pod.Pod) bool { return q.Status.Phase == pod.PodFailed })
 	if s := got.Status.ContainerStatuses[0]; s.State.Running != nil || s.State.Terminated != nil {
 		t.Fatalf("main container ran after a failed init container: %+v", s.State)
 	}
@@ -159,11 +125,9 @@ spec:
     command: [sh, -c, "cut -d' ' -f1 /proc/uptime >> /rec/starts; n=$(wc -l < /rec/starts); echo instance $n; exit 1"]
     volumeMounts: [{name: rec, mountPath: /rec}]
 `, name, busyboxImage)
-	path := writeManifest(t, manifest)
-	t.Cleanup(func() { p.Podctl(t, "rm", "--force", name) })
-	p.Podctl(t, "run", "--detach", path)
+	runDetached(t, p, manifest)
 	// restartCount counts a restart when it begins: at 5, five instances have run to their exit.
-	got := lcWait(t, p, name, "5 restarts", 60*time.Second, func(q *pod.Pod) bool {
+	got := waitPod(t, p, name, "5 restarts", func(q *pod.Pod) bool {
 		return q.Status.ContainerStatuses[0].RestartCount >= 5
 	})
 	var starts []float64
@@ -188,7 +152,7 @@ spec:
 		}
 	}
 	t.Logf("intervals between starts: %s (backoff 1s, 2s, 2s, 2s)", strings.Join(gaps, " "))
-	s := lcWait(t, p, name, "CrashLoopBackOff", 10*time.Second, func(q *pod.Pod) bool {
+	s := waitPod(t, p, name, "CrashLoopBackOff", func(q *pod.Pod) bool {
 		w := q.Status.ContainerStatuses[0].State.Waiting
 		return w != nil && w.Reason == pod.ReasonCrashLoopBackOff
 	}).Status.ContainerStatuses[0]
@@ -231,7 +195,7 @@ spec:
 `, name, busyboxImage)
 	p.RunManifest(t, manifest)
 	start := time.Now()
-	got := lcWait(t, p, name, "a restart", 30*time.Second, func(q *pod.Pod) bool { return q.Status.ContainerStatuses[0].RestartCount >= 1 })
+	got := waitPod(t, p, name, "a restart", func(q *pod.Pod) bool { return q.Status.ContainerStatuses[0].RestartCount >= 1 })
 	// sleep as PID 1 ignores SIGTERM: only the probe's 1s grace (not the pod's 60s) explains this.
 	if time.Since(start) > 20*time.Second {
 		t.Errorf("restart took %v: the probe's terminationGracePeriodSeconds was not used", time.Since(start))
@@ -275,7 +239,7 @@ spec:
 		if want {
 			cond = "True"
 		}
-		lcWait(t, p, name, "Ready="+cond, 20*time.Second, func(q *pod.Pod) bool {
+		waitPod(t, p, name, "Ready="+cond, func(q *pod.Pod) bool {
 			for _, c := range q.Status.Conditions {
 				if c.Type == "Ready" {
 					return c.Status == cond && q.Status.ContainerStatuses[0].Ready == want
@@ -374,10 +338,8 @@ spec:
     lifecycle:
       postStart: {exec: {command: [sh, -c, "exit 3"]}}
 `, name, busyboxImage)
-	path := writeManifest(t, manifest)
-	t.Cleanup(func() { p.Podctl(t, "rm", "--force", name) })
-	p.Podctl(t, "run", "--detach", path)
-	got := lcWait(t, p, name, "terminated", 30*time.Second, func(q *pod.Pod) bool {
+	runDetached(t, p, manifest)
+	got := waitPod(t, p, name, "terminated", func(q *pod.Pod) bool {
 		return q.Status.ContainerStatuses[0].State.Terminated != nil
 	})
 	if r := got.Status.ContainerStatuses[0].State.Terminated.Reason; r != pod.ReasonPostStartHookError {

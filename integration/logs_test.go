@@ -15,8 +15,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/podd-dev/podd/pkg/pod"
 )
 
 // logsWait bounds the waits of the logs tests for what should happen within seconds.
@@ -96,19 +94,6 @@ func (f *follower) count() int {
 	return strings.Count(f.out.String(), "\n")
 }
 
-func logsPod(t *testing.T, p *Podd, name string) *pod.Pod {
-	t.Helper()
-	res := p.Podctl(t, "get", name, "-o", "json")
-	if res.ExitCode != 0 {
-		t.Fatalf("podctl get %s: %s", name, res)
-	}
-	var pd pod.Pod
-	if err := json.Unmarshal([]byte(res.Stdout), &pd); err != nil {
-		t.Fatalf("podctl get %s -o json: %v\n%s", name, err, res.Stdout)
-	}
-	return &pd
-}
-
 // TestLogsFollowAcrossRotationAndPoddRestarts follows a container that writes numbered lines
 // steadily to a small, rotating log, while podd is restarted and then killed and started again:
 // the follower reconnects, resumes after its last line, and prints every line exactly once.
@@ -137,7 +122,7 @@ spec:
         usleep 2000
       done
 `, name, busyboxImage))
-	uid := logsPod(t, p, name).Metadata.UID
+	uid := getPod(t, p, name).Metadata.UID
 	logDir := filepath.Join(p.Root, "logs", "default_"+name+"_"+uid, "writer")
 
 	f := startFollower(t, p, name)
@@ -205,22 +190,6 @@ spec:
 		len(nums), len(rotated))
 }
 
-// logsRunDetached runs a manifest with `podctl run -d`; cleanup removes its pods.
-func logsRunDetached(t *testing.T, p *Podd, manifest string) {
-	t.Helper()
-	path := writeManifest(t, manifest)
-	for _, ref := range manifestPods(t, manifest) {
-		t.Cleanup(func() {
-			if res := p.Podctl(t, "rm", ref.name); res.ExitCode != 0 {
-				t.Logf("clean up: podctl rm %s: %s", ref.name, res)
-			}
-		})
-	}
-	if res := p.Podctl(t, "run", "-d", path); res.ExitCode != 0 {
-		t.Fatalf("podctl run -d: %s\nmanifest:\n%s", res, manifest)
-	}
-}
-
 // TestLogsPreviousTailSinceTimestamps reads the logs of a container that restarted once with
 // podctl logs' options.
 func TestLogsPreviousTailSinceTimestamps(t *testing.T) {
@@ -228,7 +197,7 @@ func TestLogsPreviousTailSinceTimestamps(t *testing.T) {
 	p := sharedPodd(t)
 	name := uniqueName(t)
 	// Detached: the first instance of crash may exit before podctl run sees it running.
-	logsRunDetached(t, p, fmt.Sprintf(`apiVersion: v1
+	runDetached(t, p, fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:
   name: %[1]s
@@ -255,7 +224,7 @@ spec:
     command: ["sh", "-c", "echo one; echo two; echo three; %[3]s"]
 `, name, busyboxImage, untilTerm))
 	logsWaitFor(t, "the crash container's second instance", func() bool {
-		for _, s := range logsPod(t, p, name).Status.ContainerStatuses {
+		for _, s := range getPod(t, p, name).Status.ContainerStatuses {
 			if s.Name == "crash" && s.RestartCount == 1 && s.State.Running != nil {
 				return true
 			}
@@ -331,7 +300,7 @@ func TestLogsLoggerCost(t *testing.T) {
 		fmt.Fprintf(&spec, "  - {name: c%d, image: %s, command: [\"sh\", \"-c\", \"echo started; %s\"]}\n", i, busyboxImage, untilTerm)
 	}
 	runManifest(t, fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\nspec:\n  terminationGracePeriodSeconds: 2\n  containers:\n%s", name, spec.String()))
-	uid := logsPod(t, p, name).Metadata.UID
+	uid := getPod(t, p, name).Metadata.UID
 	podLogDir := filepath.Join(p.Root, "logs", "default_"+name+"_"+uid) + "/"
 
 	loggers := map[string][]int{} // container → logger pids
