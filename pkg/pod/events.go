@@ -3,6 +3,7 @@ package pod
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -133,11 +134,7 @@ func (ev *events) list(uids []string) []Event {
 }
 
 func sortEvents(es []Event) {
-	for i := 1; i < len(es); i++ {
-		for j := i; j > 0 && es[j].LastTimestamp.Before(es[j-1].LastTimestamp); j-- {
-			es[j], es[j-1] = es[j-1], es[j]
-		}
-	}
+	slices.SortStableFunc(es, func(a, b Event) int { return a.LastTimestamp.Compare(b.LastTimestamp) })
 }
 
 // Events lists the events of one pod, or of every pod in the namespace when name is ""

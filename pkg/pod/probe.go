@@ -18,14 +18,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
-// Probe defaults, as Kubernetes sets them.
-const (
-	defaultProbePeriod    = 10 * time.Second
-	defaultProbeTimeout   = time.Second
-	defaultProbeFailures  = 3
-	defaultProbeSuccesses = 1
-)
-
 // action is what a probe or a hook does: the union of their handlers.
 type action struct {
 	exec    *ExecAction
@@ -137,10 +129,7 @@ func (w *worker) httpGet(ctx context.Context, g *HTTPGetAction, t target) error 
 	if err != nil {
 		return err
 	}
-	scheme := strings.ToLower(g.Scheme)
-	if scheme == "" {
-		scheme = "http"
-	}
+	scheme := strings.ToLower(g.Scheme) // HTTP or HTTPS, set by SetDefaults
 	path := g.Path
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
@@ -214,22 +203,8 @@ func (w *worker) grpcCheck(ctx context.Context, g *GRPCAction, t target) error {
 	return nil
 }
 
-// probeTiming applies Kubernetes' defaults to a probe's timing fields.
+// probeTiming reads a probe's timing; SetDefaults has filled in Kubernetes' defaults.
 func probeTiming(p *Probe) (initial, period, timeout time.Duration, successes, failures int) {
-	initial = time.Duration(p.InitialDelaySeconds) * time.Second
-	period, timeout = defaultProbePeriod, defaultProbeTimeout
-	successes, failures = defaultProbeSuccesses, defaultProbeFailures
-	if p.PeriodSeconds > 0 {
-		period = time.Duration(p.PeriodSeconds) * time.Second
-	}
-	if p.TimeoutSeconds > 0 {
-		timeout = time.Duration(p.TimeoutSeconds) * time.Second
-	}
-	if p.SuccessThreshold > 0 {
-		successes = int(p.SuccessThreshold)
-	}
-	if p.FailureThreshold > 0 {
-		failures = int(p.FailureThreshold)
-	}
-	return
+	sec := func(n int32) time.Duration { return time.Duration(n) * time.Second }
+	return sec(p.InitialDelaySeconds), sec(p.PeriodSeconds), sec(p.TimeoutSeconds), int(p.SuccessThreshold), int(p.FailureThreshold)
 }

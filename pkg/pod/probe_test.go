@@ -57,11 +57,11 @@ func TestProbeNetworkHandlers(t *testing.T) {
 	defer hsrv.Close()
 	hport, _ := strconv.Atoi(hsrv.URL[strings.LastIndex(hsrv.URL, ":")+1:])
 	tgt.spec.Ports[0].ContainerPort = int32(hport)
-	ok := &HTTPGetAction{Path: "/ok", Port: IntOrString{IsStr: true, StrVal: "web"}, HTTPHeaders: []HTTPHeader{{Name: "X-Probe", Value: "1"}}}
+	ok := &HTTPGetAction{Scheme: "HTTP", Path: "/ok", Port: IntOrString{IsStr: true, StrVal: "web"}, HTTPHeaders: []HTTPHeader{{Name: "X-Probe", Value: "1"}}}
 	if err := run(action{httpGet: ok}); err != nil {
 		t.Errorf("httpGet of a 204 by named port: %v", err)
 	}
-	if err := run(action{httpGet: &HTTPGetAction{Path: "/bad", Port: IntOrString{IntVal: int32(hport)}}}); err == nil || !strings.Contains(err.Error(), "503") {
+	if err := run(action{httpGet: &HTTPGetAction{Scheme: "HTTP", Path: "/bad", Port: IntOrString{IntVal: int32(hport)}}}); err == nil || !strings.Contains(err.Error(), "503") {
 		t.Errorf("httpGet of a 503: %v", err)
 	}
 	hsrv.Close()

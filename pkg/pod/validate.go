@@ -367,29 +367,40 @@ func checkHook(errs *errorList, field string, h *LifecycleHandler, c *Container,
 	if h == nil {
 		return
 	}
-	handlers := 0
-	if h.Exec != nil {
-		handlers++
-		checkExec(errs, field+".exec", h.Exec)
-	}
-	if h.HTTPGet != nil {
-		if handlers++; handlers > 1 {
-			errs.forbidden(field+".httpGet", "may not specify more than 1 handler type")
+	checkOneHandler(errs, field,
+		handler{"exec", h.Exec != nil, func() { checkExec(errs, field+".exec", h.Exec) }},
+		handler{"httpGet", h.HTTPGet != nil, func() { checkHTTPGet(errs, field+".httpGet", h.HTTPGet, c) }},
+		handler{"sleep", h.Sleep != nil, func() {
+			switch {
+			case h.Sleep.Seconds < 0:
+				errs.invalid(field+".sleep.seconds", h.Sleep.Seconds, "must be non-negative")
+			case grace != nil && h.Sleep.Seconds > *grace:
+				errs.invalid(field+".sleep.seconds", h.Sleep.Seconds, "must be less than terminationGracePeriodSeconds")
+			}
+		}},
+	)
+}
+
+// handler is one handler type a probe or hook may set, with the checks of its fields.
+type handler struct {
+	name  string
+	set   bool
+	check func()
+}
+
+// checkOneHandler: a probe or hook sets exactly one handler type, as Kubernetes requires.
+func checkOneHandler(errs *errorList, field string, handlers ...handler) {
+	n := 0
+	for _, h := range handlers {
+		if !h.set {
+			continue
 		}
-		checkHTTPGet(errs, field+".httpGet", h.HTTPGet, c)
-	}
-	if h.Sleep != nil {
-		if handlers++; handlers > 1 {
-			errs.forbidden(field+".sleep", "may not specify more than 1 handler type")
+		if n++; n > 1 {
+			errs.forbidden(field+"."+h.name, "may not specify more than 1 handler type")
 		}
-		switch {
-		case h.Sleep.Seconds < 0:
-			errs.invalid(field+".sleep.seconds", h.Sleep.Seconds, "must be non-negative")
-		case grace != nil && h.Sleep.Seconds > *grace:
-			errs.invalid(field+".sleep.seconds", h.Sleep.Seconds, "must be less than terminationGracePeriodSeconds")
-		}
+		h.check()
 	}
-	if handlers == 0 {
+	if n == 0 {
 		errs.required(field, "must specify a handler type")
 	}
 }
@@ -398,34 +409,16 @@ func checkProbe(errs *errorList, field string, p *Probe, c *Container) {
 	if p == nil {
 		return
 	}
-	handlers := 0
-	if p.Exec != nil {
-		handlers++
-		checkExec(errs, field+".exec", p.Exec)
-	}
-	if p.HTTPGet != nil {
-		if handlers++; handlers > 1 {
-			errs.forbidden(field+".httpGet", "may not specify more than 1 handler type")
-		}
-		checkHTTPGet(errs, field+".httpGet", p.HTTPGet, c)
-	}
-	if p.TCPSocket != nil {
-		if handlers++; handlers > 1 {
-			errs.forbidden(field+".tcpSocket", "may not specify more than 1 handler type")
-		}
-		checkPortRef(errs, field+".tcpSocket.port", p.TCPSocket.Port, c)
-	}
-	if p.GRPC != nil {
-		if handlers++; handlers > 1 {
-			errs.forbidden(field+".grpc", "may not specify more than 1 handler type")
-		}
-		if p.GRPC.Port < 1 || p.GRPC.Port > 65535 {
-			errs.invalid(field+".grpc.port", p.GRPC.Port, "must be between 1 and 65535, inclusive")
-		}
-	}
-	if handlers == 0 {
-		errs.required(field, "must specify a handler type")
-	}
+	checkOneHandler(errs, field,
+		handler{"exec", p.Exec != nil, func() { checkExec(errs, field+".exec", p.Exec) }},
+		handler{"httpGet", p.HTTPGet != nil, func() { checkHTTPGet(errs, field+".httpGet", p.HTTPGet, c) }},
+		handler{"tcpSocket", p.TCPSocket != nil, func() { checkPortRef(errs, field+".tcpSocket.port", p.TCPSocket.Port, c) }},
+		handler{"grpc", p.GRPC != nil, func() {
+			if p.GRPC.Port < 1 || p.GRPC.Port > 65535 {
+				errs.invalid(field+".grpc.port", p.GRPC.Port, "must be between 1 and 65535, inclusive")
+			}
+		}},
+	)
 
 	for _, n := range []struct {
 		name  string
