@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+
+	"github.com/podd-dev/podd/internal/fault"
 )
 
 // Record is a pod's desired state as stored.
@@ -207,9 +209,11 @@ func (m *Manager) CreatePods(ctx context.Context, pods []*Pod) ([]*Pod, error) {
 		p.Status = PodStatus{}
 		recs[i] = &Record{Pod: p}
 	}
+	fault.Point(fault.CreateBeforeStore)
 	if err := m.opts.Store.Put(ctx, recs...); err != nil {
 		return nil, fmt.Errorf("store pods: %w", err)
 	}
+	fault.Point(fault.CreateAfterStore)
 	out := make([]*Pod, len(recs))
 	for i, r := range recs {
 		w := newWorker(m, r, nil)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/containerd/errdefs"
 
+	"github.com/podd-dev/podd/internal/fault"
 	"github.com/podd-dev/podd/pkg/signals"
 )
 
@@ -329,6 +330,7 @@ func (w *worker) setupSandbox(ctx context.Context) bool {
 		}
 		return false
 	}
+	fault.Point(fault.SandboxAfterSetup)
 	w.sb = sb
 	return true
 }
@@ -421,6 +423,7 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 			return
 		}
 		ev.id = id
+		fault.Point(fault.ContainerAfterCreate)
 		w.event(c, EventNormal, "Created", "Created container %s", spec.Name)
 		proc, err := w.m.rt.StartContainer(ctx, id)
 		if err != nil {
@@ -428,6 +431,7 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 			return
 		}
 		ev.proc = proc
+		fault.Point(fault.ContainerAfterStart)
 		w.event(c, EventNormal, "Started", "Started container %s", spec.Name)
 		if spec.Lifecycle != nil && spec.Lifecycle.PostStart != nil {
 			ev.postStart = w.runAction(hooks, hookAction(spec.Lifecycle.PostStart), target{id: id, spec: spec, sb: sb})
@@ -656,6 +660,9 @@ func (w *worker) beginStop(ctx context.Context, ev evStop) {
 				}
 				return
 			}
+			if ev.remove {
+				fault.Point(fault.RemoveAfterMark)
+			}
 		}
 	}
 	if ev.reply != nil {
@@ -845,14 +852,17 @@ func (w *worker) cleanup(ctx context.Context) error {
 			if err := w.m.rt.RemoveContainer(ctx, c.ID); err != nil {
 				return err
 			}
+			fault.Point(fault.RemoveAfterContainer)
 		}
 	}
 	if err := w.m.rt.TeardownSandbox(ctx, uid); err != nil {
 		return err
 	}
+	fault.Point(fault.RemoveAfterSandbox)
 	if err := os.RemoveAll(LogDir(w.m.opts.LogRoot, w.rec.Pod)); err != nil {
 		return fmt.Errorf("remove logs: %w", err)
 	}
+	fault.Point(fault.RemoveBeforeStoreDelete)
 	return w.m.opts.Store.Delete(ctx, uid)
 }
 

@@ -14,11 +14,16 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd"
+	tasks "github.com/containerd/containerd/api/services/tasks/v1"
+	tasktypes "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/containers"
+	grpcerrs "github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/podd-dev/podd/internal/fault"
 	"github.com/podd-dev/podd/pkg/cgroups"
 	"github.com/podd-dev/podd/pkg/logs"
 	"github.com/podd-dev/podd/pkg/pod"
@@ -83,6 +88,10 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb *pod.Sandbox, plan *po
 		containerd.WithImage(img),
 		containerd.WithSnapshotter(r.cfg.Snapshotter),
 		containerd.WithNewSnapshot(id, img),
+		func(context.Context, *containerd.Client, *containers.Container) error {
+			fault.Point(fault.ContainerAfterSnapshot)
+			return nil
+		},
 		containerd.WithNewSpec(append([]oci.SpecOpts{oci.WithDefaultSpec()}, specOpts...)...),
 		containerd.WithContainerLabels(labels),
 	)
@@ -120,6 +129,7 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (*pod.Process, 
 	if err != nil {
 		return nil, fmt.Errorf("create task %s: %w", id, err)
 	}
+	fault.Point(fault.ContainerAfterTask)
 	proc, err := r.watch(ctx, task)
 	if err != nil {
 		task.Delete(ctx, containerd.WithProcessKill)
@@ -261,6 +271,7 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("delete task %s: %w", id, err)
 		}
+		fault.Point(fault.ContainerRemoveAfterTask)
 	} else if !errdefs.IsNotFound(err) {
 		return fmt.Errorf("load task %s: %w", id, err)
 	}
@@ -270,12 +281,22 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	return nil
 }
 
-// ListContainers lists every container podd created in its namespace, with its task's state.
+// ListContainers lists every container podd created in its namespace, with its task's state:
+// two calls to containerd in all (containers, tasks), whatever the number of containers, so that
+// a restarted podd reconciles hundreds of containers quickly.
 func (r *Runtime) ListContainers(ctx context.Context) ([]pod.ContainerRecord, error) {
 	ctx = r.ns(ctx)
 	cs, err := r.client.Containers(ctx, fmt.Sprintf("labels.%q", pod.LabelPodUID))
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	resp, err := r.client.TaskService().List(ctx, &tasks.ListTasksRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("list tasks: %w", grpcerrs.FromGRPC(err))
+	}
+	procs := make(map[string]*tasktypes.Process, len(resp.Tasks))
+	for _, p := range resp.Tasks {
+		procs[p.ID] = p
 	}
 	out := make([]pod.ContainerRecord, 0, len(cs))
 	for _, c := range cs {
@@ -297,22 +318,16 @@ func (r *Runtime) ListContainers(ctx context.Context) ([]pod.ContainerRecord, er
 			ImageRef:   info.Image,
 			ImageID:    info.Labels[labelImageID],
 		}
-		task, err := c.Task(ctx, nil)
-		switch {
-		case errdefs.IsNotFound(err):
-		case err != nil:
-			return nil, fmt.Errorf("task %s: %w", c.ID(), err)
-		default:
-			st, err := task.Status(ctx)
-			if err != nil && !errdefs.IsNotFound(err) {
-				return nil, fmt.Errorf("task %s status: %w", c.ID(), err)
-			}
-			switch st.Status {
-			case containerd.Running, containerd.Paused, containerd.Pausing:
+		if p := procs[c.ID()]; p != nil {
+			switch p.Status {
+			case tasktypes.Status_RUNNING, tasktypes.Status_PAUSED, tasktypes.Status_PAUSING:
 				rec.State = pod.RecordRunning
-			case containerd.Stopped:
+			case tasktypes.Status_STOPPED:
 				rec.State = pod.RecordStopped
-				rec.Exit = pod.ExitStatus{Code: int32(st.ExitStatus), ExitedAt: st.ExitTime}
+				rec.Exit = pod.ExitStatus{Code: int32(p.ExitStatus)}
+				if p.ExitedAt != nil {
+					rec.Exit.ExitedAt = p.ExitedAt.AsTime()
+				}
 			}
 		}
 		out = append(out, rec)

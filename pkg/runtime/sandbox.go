@@ -17,6 +17,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/podd-dev/podd/internal/fault"
 	"github.com/podd-dev/podd/pkg/cgroups"
 	"github.com/podd-dev/podd/pkg/pod"
 )
@@ -56,6 +57,7 @@ func (r *Runtime) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, e
 	if err := r.ensureNamespaces(uid, kinds, hostname); err != nil {
 		return nil, fmt.Errorf("create pod namespaces: %w", err)
 	}
+	fault.Point(fault.SandboxAfterNamespaces)
 	sb := &pod.Sandbox{
 		Hostname:     hostname,
 		HostsPath:    filepath.Join(dir, "etc-hosts"),
@@ -338,6 +340,7 @@ func (r *Runtime) TeardownSandbox(ctx context.Context, uid string) error {
 	}
 	var errs []error
 	errs = append(errs, r.removeNamespaces(uid))
+	fault.Point(fault.SandboxTeardownAfterNamespaces)
 	dir := r.PodDir(uid)
 	mounts, err := mountsUnder(dir)
 	if err != nil {
