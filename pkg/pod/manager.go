@@ -98,9 +98,17 @@ func (m *Manager) notifyLocked() {
 	m.changed = make(chan struct{})
 }
 
+// adoptConcurrency bounds the containers adopted at once after a restart: enough to hide
+// containerd's latency, few enough not to queue hundreds of calls on it.
+const adoptConcurrency = 16
+
 // Start reconciles the store with the runtime — orphans removed, each stored pod's containers
 // adopted or recreated — and starts a worker per pod. Workers live until ctx is cancelled.
+// It returns once the workers are started, without waiting for them to adopt their containers,
+// nor for the orphans to be removed (in the background): the API can serve meanwhile, and
+// reports a pod whose containers are not yet adopted as it was stored (ContainerCreating).
 func (m *Manager) Start(ctx context.Context) error {
+	begin := time.Now()
 	m.ctx = ctx
 	recs, err := m.opts.Store.List(ctx)
 	if err != nil {
@@ -115,52 +123,94 @@ func (m *Manager) Start(ctx context.Context) error {
 		known[r.Pod.Metadata.UID] = r
 	}
 	byPod := map[string][]ContainerRecord{}
+	var orphans []ContainerRecord
 	for _, c := range found {
 		if known[c.PodUID] == nil {
-			m.log.Info("removing orphan container", "container", c.ID, "pod_uid", c.PodUID)
-			if err := m.rt.RemoveContainer(ctx, c.ID); err != nil {
-				m.log.Warn("remove orphan container", "container", c.ID, "err", err)
-			}
+			orphans = append(orphans, c)
 			continue
 		}
 		byPod[c.PodUID] = append(byPod[c.PodUID], c)
 	}
+	// What is orphaned is decided now, against the store as read: a pod created once the API
+	// serves has a new UID and is never taken for an orphan.
 	sandboxes, err := m.rt.ListSandboxes(ctx)
 	if err != nil {
 		return fmt.Errorf("list sandboxes: %w", err)
 	}
+	var orphanSandboxes []string
 	for _, uid := range sandboxes {
 		if known[uid] == nil {
-			m.log.Info("removing orphan pod sandbox", "pod_uid", uid)
-			if err := m.rt.TeardownSandbox(ctx, uid); err != nil {
-				m.log.Warn("remove orphan sandbox", "pod_uid", uid, "err", err)
-			}
+			orphanSandboxes = append(orphanSandboxes, uid)
 		}
 	}
-	m.removeOrphanLogs(known)
+	orphanLogs := m.orphanLogs(known)
+	if len(orphans)+len(orphanSandboxes)+len(orphanLogs) > 0 {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.removeOrphans(ctx, orphans, orphanSandboxes, orphanLogs)
+		}()
+	}
+
+	var adopted sync.WaitGroup
+	adopted.Add(len(recs))
+	adoptSem := make(chan struct{}, adoptConcurrency)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, r := range recs {
 		w := newWorker(m, r, byPod[r.Pod.Metadata.UID])
+		w.adoptSem, w.adopted = adoptSem, adopted.Done
 		m.pods[key(r.Pod.Metadata.Namespace, r.Pod.Metadata.Name)] = w
 		m.wg.Add(1)
 		go w.run(ctx)
 	}
+	listed := time.Since(begin)
+	go func() {
+		adopted.Wait()
+		if ctx.Err() == nil {
+			m.log.Info("reconciled pods", "pods", len(recs), "containers", len(found)-len(orphans),
+				"orphans", len(orphans), "listed_in", listed.Round(time.Microsecond), "took", time.Since(begin).Round(time.Microsecond))
+		}
+	}()
 	return nil
 }
 
-func (m *Manager) removeOrphanLogs(known map[string]*Record) {
+// removeOrphans removes what belongs to no stored pod: containers, then sandboxes, then logs.
+func (m *Manager) removeOrphans(ctx context.Context, ctrs []ContainerRecord, sandboxes, logDirs []string) {
+	for _, c := range ctrs {
+		m.log.Info("removing orphan container", "container", c.ID, "pod_uid", c.PodUID)
+		if err := m.rt.RemoveContainer(ctx, c.ID); err != nil {
+			m.log.Warn("remove orphan container", "container", c.ID, "err", err)
+		}
+	}
+	for _, uid := range sandboxes {
+		m.log.Info("removing orphan pod sandbox", "pod_uid", uid)
+		if err := m.rt.TeardownSandbox(ctx, uid); err != nil {
+			m.log.Warn("remove orphan sandbox", "pod_uid", uid, "err", err)
+		}
+	}
+	for _, dir := range logDirs {
+		if err := os.RemoveAll(dir); err != nil {
+			m.log.Warn("remove orphan logs", "path", dir, "err", err)
+		}
+	}
+}
+
+// orphanLogs lists the log folders of pods that are not in the store.
+func (m *Manager) orphanLogs(known map[string]*Record) []string {
 	entries, err := os.ReadDir(m.opts.LogRoot)
 	if err != nil {
-		return
+		return nil
 	}
+	var out []string
 	for _, e := range entries {
 		name := e.Name()
 		uid := name[strings.LastIndex(name, "_")+1:]
 		if known[uid] == nil {
-			os.RemoveAll(m.opts.LogRoot + "/" + name)
+			out = append(out, m.opts.LogRoot+"/"+name)
 		}
 	}
+	return out
 }
 
 // Wait returns once every worker has ended (after the Start context was cancelled).

@@ -303,10 +303,17 @@ func TestRecoveryAdoptsRunningAndRemovesOrphans(t *testing.T) {
 	rt.mu.Unlock()
 
 	m2 := startManager(t, rt, st)
-	rt.mu.Lock()
-	_, orphan := rt.containers["orphan"]
-	gone := rt.sandboxes["gone"]
-	rt.mu.Unlock()
+	// Orphans are removed in the background, the API serving meanwhile.
+	var orphan, gone bool
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		rt.mu.Lock()
+		_, orphan = rt.containers["orphan"]
+		gone = rt.sandboxes["gone"]
+		rt.mu.Unlock()
+		if !orphan && !gone {
+			break
+		}
+	}
 	if orphan {
 		t.Fatal("orphan container not removed")
 	}

@@ -111,6 +111,10 @@ type worker struct {
 	// hooks bounds postStart hooks: a stop cancels them, so a hung hook cannot hold a stop up.
 	hooks       context.Context
 	cancelHooks context.CancelFunc
+	// Set for the workers of a restarted podd: adoptSem bounds the adoptions running at once,
+	// adopted is called once this worker has adopted (or given up on) its containers.
+	adoptSem chan struct{}
+	adopted  func()
 }
 
 func newWorker(m *Manager, rec *Record, found []ContainerRecord) *worker {
@@ -268,6 +272,9 @@ func (w *worker) run(ctx context.Context) {
 		w.adoptAll(ctx)
 		w.converge(ctx)
 	}
+	if w.adopted != nil {
+		w.adopted()
+	}
 	if w.stopping {
 		w.stopStep(ctx)
 	}
@@ -292,7 +299,13 @@ func (w *worker) adoptAll(ctx context.Context) {
 			continue
 		}
 		c.adopt = false
+		if w.adoptSem != nil {
+			w.adoptSem <- struct{}{}
+		}
 		proc, err := w.m.rt.AdoptContainer(ctx, c.id)
+		if w.adoptSem != nil {
+			<-w.adoptSem
+		}
 		w.m.mu.Lock()
 		if err != nil {
 			w.m.log.Warn("cannot adopt container; it counts as exited", append(w.log(), "container", c.name, "err", err)...)
