@@ -38,7 +38,7 @@ type Config struct {
 
 // Run serves until ctx is cancelled, then stops serving and leaves the pods running.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	rt, err := runtime.New(ctx, runtime.Config{
+	rt, err := connect(ctx, runtime.Config{
 		Address:     cfg.ContainerdAddress,
 		Namespace:   cfg.Namespace,
 		Root:        cfg.Root,
@@ -48,6 +48,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		LogMaxFiles: cfg.LogMaxFiles,
 	}, log)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while waiting for containerd
+		}
 		return err
 	}
 	defer rt.Close()
