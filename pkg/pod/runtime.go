@@ -56,6 +56,10 @@ type ContainerPlan struct {
 	// created as a directory, as the kubelet does.
 	Mounts  []Mount
 	LogPath string
+	// Generation counts the instances of this attempt that failed to start (0 at first): each
+	// gets a container ID of its own, since a task creation that failed midway (podd killed
+	// during it, say) can leave containerd's state for that ID unusable.
+	Generation int `json:"-"`
 	// Retried is set by the runtime when it recreates a leftover container once.
 	Retried bool `json:"-"`
 }

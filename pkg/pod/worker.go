@@ -47,6 +47,8 @@ type ctr struct {
 	killReason   string // reason and message recorded when the instance we killed exits
 	killMessage  string
 	stopProbes   context.CancelFunc // ends the current instance's probes
+	generation   int                // instances of this attempt that were created and failed to start
+	failedID     string             // the last of those, removed before the next try
 
 	// from a previous podd's containers, when the worker starts
 	adopt     bool
@@ -122,8 +124,9 @@ func newWorker(m *Manager, rec *Record, found []ContainerRecord) *worker {
 	latest := map[string]ContainerRecord{}
 	for _, f := range found {
 		if cur, ok := latest[f.Name]; ok {
+			// Two of one attempt: an instance that failed to start and the next try of it.
 			older := f
-			if f.Attempt > cur.Attempt {
+			if f.Attempt > cur.Attempt || f.Attempt == cur.Attempt && f.State != RecordCreated && cur.State == RecordCreated {
 				older, latest[f.Name] = cur, f
 			}
 			w.stale = append(w.stale, older.ID)
@@ -406,7 +409,7 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 	c.status.State = ContainerState{Waiting: &ContainerStateWaiting{Reason: ReasonContainerCreating}}
 	w.updateLocked()
 	w.m.mu.Unlock()
-	p, sb, attempt, spec, hooks := w.rec.Pod, w.sb, c.attempt, c.spec, w.hooks
+	p, sb, attempt, spec, hooks, generation := w.rec.Pod, w.sb, c.attempt, c.spec, w.hooks, c.generation
 	go func() {
 		ev := evLaunched{c: c, attempt: attempt}
 		defer func() { w.post(ctx, ev) }()
@@ -430,6 +433,7 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 			ev.reason, ev.err = ReasonCreateContainerConfigError, err
 			return
 		}
+		plan.Generation = generation
 		id, err := w.m.rt.CreateContainer(ctx, sb, plan)
 		if err != nil {
 			ev.reason, ev.err = ReasonCreateContainerError, err
@@ -513,6 +517,11 @@ func (w *worker) launched(ctx context.Context, ev evLaunched) {
 		c.status.ImageID = ev.img.ID
 	}
 	if ev.err != nil {
+		if ev.id != "" && ev.proc == nil {
+			// Created and not started: the next try is a new container, this one is removed.
+			c.generation++
+			c.failedID = ev.id
+		}
 		w.m.log.Warn("container failed to start", append(w.log(), "container", c.name, "reason", ev.reason, "err", ev.err)...)
 		w.event(c, EventWarning, "Failed", "Error: %s: %v", ev.reason, ev.err)
 		c.status.State = ContainerState{Waiting: &ContainerStateWaiting{Reason: ev.reason, Message: ev.err.Error()}}
@@ -620,6 +629,9 @@ func (w *worker) afterExit(ctx context.Context, c *ctr, code int32, ran time.Dur
 // restart launches the next instance of a container (or the same one again after a failed launch).
 func (w *worker) restart(ctx context.Context, c *ctr, retry bool) {
 	previous := ""
+	if retry && c.failedID != "" {
+		previous, c.failedID = c.failedID, ""
+	}
 	if !retry {
 		w.m.mu.Lock()
 		if c.status.State.Terminated != nil {
@@ -628,6 +640,7 @@ func (w *worker) restart(ctx context.Context, c *ctr, retry bool) {
 		c.status.RestartCount++
 		previous = c.id
 		c.attempt++
+		c.generation = 0
 		w.m.mu.Unlock()
 	}
 	if !w.setupSandbox(ctx) {

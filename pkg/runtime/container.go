@@ -48,6 +48,9 @@ func ContainerID(podUID, name string, attempt int) string {
 func (r *Runtime) CreateContainer(ctx context.Context, sb *pod.Sandbox, plan *pod.ContainerPlan) (string, error) {
 	ctx = r.ns(ctx)
 	id := ContainerID(plan.PodUID, plan.Name, plan.Attempt)
+	if plan.Generation > 0 {
+		id = ContainerID(plan.PodUID, plan.Name+"/"+strconv.Itoa(plan.Generation), plan.Attempt)
+	}
 	img, err := r.client.GetImage(ctx, plan.Image.Ref)
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", plan.Image.Ref, err)
