@@ -57,6 +57,8 @@ type Podd struct {
 	LogPath   string // podd's stdout and stderr, appended across restarts
 	// Flags are extra podd flags; later ones win over the harness's defaults.
 	Flags []string
+	// Env is added to podd's environment at its next start (PODD_CRASH_AT=..., say).
+	Env []string
 
 	dir    string // holds all of the above
 	shared bool
@@ -285,12 +287,19 @@ func (p *Podd) start() error {
 		"--restart-backoff-max", "2s",
 	)
 	cmd.Args = append(cmd.Args, p.Flags...)
+	cmd.Env = append(os.Environ(), p.Env...)
 	from := fileSize(p.LogPath)
 	d, err := startDaemon(cmd, p.LogPath)
 	if err != nil {
 		return err
 	}
 	p.d = d
+	return p.waitServing(from)
+}
+
+// waitServing waits until the podd just started answers; it is killed when it does not.
+func (p *Podd) waitServing(from int64) error {
+	d := p.d
 	ctx, cancel := context.WithTimeout(context.Background(), poddStartTimeout)
 	defer cancel()
 	if err := waitForPodd(ctx, d, p.Socket); err != nil {
