@@ -75,13 +75,22 @@ func listPods(t testing.TB, p *Podd) map[string]*pod.Pod {
 	return out
 }
 
-var createdLine = regexp.MustCompile(`(?m)^pod/(\S+) created$`)
+var (
+	// podctl run -d prints "pod/NAME created" once the API answered; podctl run prints
+	// "pod/NAME started", or "pod/NAME: <why it did not start>" (such as podd's death).
+	ackedOut = regexp.MustCompile(`(?m)^pod/(\S+) (created|started)$`)
+	ackedErr = regexp.MustCompile(`pod/([a-z0-9-]+): `)
+)
 
-// acknowledged are the pods that `podctl run` reported created: the API answered for them.
+// acknowledged are the pods that the API acknowledged, as `podctl run` reports them.
 func acknowledged(res Result) []string {
+	seen := map[string]bool{}
 	var names []string
-	for _, m := range createdLine.FindAllStringSubmatch(res.Stdout, -1) {
-		names = append(names, m[1])
+	for _, m := range append(ackedOut.FindAllStringSubmatch(res.Stdout, -1), ackedErr.FindAllStringSubmatch(res.Stderr, -1)...) {
+		if !seen[m[1]] {
+			seen[m[1]] = true
+			names = append(names, m[1])
+		}
 	}
 	return names
 }
@@ -255,10 +264,11 @@ func TestCrashPoints(t *testing.T) {
 	}
 }
 
-// TestCrashWhileCreating kills podd with SIGKILL at swept delays while `podctl run` creates a
-// dozen pods, then while `podctl rm` removes them, and checks after each crash that the restarted
-// podd lost, duplicated and leaked nothing. The delays are fractions of how long an undisturbed
-// run and rm take on this host. PODD_CRASH_SWEEPS sets the number of delays (default 3).
+// TestCrashWhileCreating kills podd with SIGKILL at swept delays while it creates a dozen pods
+// (`podctl run -d` of a manifest of 12, until all run), then while `podctl rm` removes them, and
+// checks after each crash that the restarted podd lost, duplicated and leaked nothing. The delays
+// are 20ms (during the API request) and fractions of how long an undisturbed creation and removal
+// take on this host. PODD_CRASH_SWEEPS sets the number of those fractions (default 3).
 func TestCrashWhileCreating(t *testing.T) {
 	t.Parallel()
 	p := startPodd(t)
@@ -276,24 +286,30 @@ func TestCrashWhileCreating(t *testing.T) {
 	manifest, names := crashManifest("calib", pods)
 	c := &crashCheck{p: p, names: names, uids: map[string]bool{}}
 	start := time.Now()
-	mustPodctl(t, p, "run", writeManifest(t, manifest))
+	mustPodctl(t, p, "run", "-d", writeManifest(t, manifest))
+	waitAllRunning(t, p, names)
 	createTook := time.Since(start)
 	start = time.Now()
 	c.removeAll(t)
 	removeTook := time.Since(start)
 	t.Logf("undisturbed: run of %d pods %v, rm and clean up %v", pods, createTook.Round(time.Millisecond), removeTook.Round(time.Millisecond))
 
-	for i := 1; i <= sweeps; i++ {
+	// The first kill lands while the API request itself is under way; the others spread over
+	// the creation and the removal.
+	for i := 0; i <= sweeps; i++ {
 		frac := float64(i) / float64(sweeps+1)
 		createAt := time.Duration(frac * float64(createTook))
 		removeAt := time.Duration(frac * float64(removeTook))
+		if i == 0 {
+			createAt, removeAt = 20*time.Millisecond, 20*time.Millisecond
+		}
 		t.Run(fmt.Sprintf("kill at %.0f%%", 100*frac), func(t *testing.T) {
 			manifest, names := crashManifest(fmt.Sprintf("sweep-%d", i), pods)
 			c := &crashCheck{p: p, names: names, uids: map[string]bool{}}
 			c.cleanupOnFailure(t)
 			path := writeManifest(t, manifest)
 
-			res := killDuring(t, p, createAt, "run", path)
+			res := killDuring(t, p, createAt, "run", "-d", path)
 			must := acknowledged(res)
 			t.Logf("killed %v into podctl run: %d of %d pods acknowledged", createAt.Round(time.Millisecond), len(must), pods)
 			if len(must) != 0 && len(must) != pods {
@@ -320,18 +336,36 @@ func TestCrashWhileCreating(t *testing.T) {
 	}
 }
 
-// killDuring runs podctl with args and kills podd with SIGKILL after delay.
+// killDuring runs podctl with args and kills podd with SIGKILL delay after podctl started,
+// whether podctl returned by then or not (podd works on after `run -d` returned).
 func killDuring(t *testing.T, p *Podd, delay time.Duration, args ...string) Result {
 	t.Helper()
 	done := make(chan Result, 1)
+	kill := time.After(delay)
 	go func() { done <- p.Podctl(t, args...) }()
-	select {
-	case res := <-done:
-		// Finished before the kill: the kill lands after it, which is a valid instant too.
-		p.Kill9(t)
-		return res
-	case <-time.After(delay):
-	}
+	<-kill
 	p.Kill9(t)
 	return <-done
+}
+
+// waitAllRunning waits until every named pod runs all its containers.
+func waitAllRunning(t *testing.T, p *Podd, names []string) {
+	t.Helper()
+	deadline := time.Now().Add(podWaitTimeout)
+	for {
+		pods := listPods(t, p)
+		n := 0
+		for _, name := range names {
+			if got := pods[name]; got != nil && running(got) {
+				n++
+			}
+		}
+		if n == len(names) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d pods run after %v", n, len(names), podWaitTimeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

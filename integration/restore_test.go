@@ -3,6 +3,9 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +25,9 @@ import (
 // README), since that many pods are too heavy for the regular run on a small host; with CI=true
 // and no PODD_RESTORE_PODS it runs with 10 pods, so that it is never silently skipped there.
 // PODD_RESTORE_ROUNDS sets the number of measurements (default 5). It logs the measurements and
-// their median and asserts no time: timings belong to benchmarks.
+// their median and asserts no time: timings belong to benchmarks. With PODD_RESTORE_PROFILE=DIR,
+// podd serves its profiles (--pprof-address) and the last round saves a CPU profile and an
+// execution trace of podd's first second into DIR (go tool pprof / go tool trace).
 //
 //	PODD_RESTORE_PODS=100 go test -count=1 -run TestRestoreTime -v ./integration/
 func TestRestoreTime(t *testing.T) {
@@ -34,7 +39,14 @@ func TestRestoreTime(t *testing.T) {
 		n = 10
 	}
 	rounds := envInt(t, "PODD_RESTORE_ROUNDS", 5)
-	p := startPodd(t)
+	profileDir := os.Getenv("PODD_RESTORE_PROFILE")
+	const pprofAddress = "127.0.0.1:16061"
+	var p *Podd
+	if profileDir != "" {
+		p = startPoddWith(t, "--pprof-address", pprofAddress)
+	} else {
+		p = startPodd(t)
+	}
 	var docs []string
 	for i := range n {
 		docs = append(docs, fmt.Sprintf(`apiVersion: v1
@@ -79,6 +91,13 @@ spec:
 		if err != nil {
 			t.Fatal(err)
 		}
+		var profiled chan error
+		if profileDir != "" && round == rounds-1 {
+			profiled = make(chan error, 2)
+			for _, kind := range []string{"profile", "trace"} {
+				go func() { profiled <- fetchProfile(pprofAddress, kind, filepath.Join(profileDir, "restore."+kind)) }()
+			}
+		}
 		var got map[string]string
 		for {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -96,6 +115,14 @@ spec:
 		}
 		d := time.Since(start)
 		took = append(took, d)
+		if profiled != nil {
+			for range 2 {
+				if err := <-profiled; err != nil {
+					t.Errorf("profile: %v", err)
+				}
+			}
+			t.Logf("profiles of this round in %s", profileDir)
+		}
 		for name, id := range want {
 			if got[name] != id {
 				t.Errorf("round %d: pod %s runs container %s, was %s: not adopted", round, name, got[name], id)
@@ -131,6 +158,37 @@ func (p *Podd) startNoWait() (time.Time, error) {
 	}
 	p.d = d
 	return start, nil
+}
+
+// fetchProfile saves podd's CPU profile or execution trace of one second, asked for as soon as the
+// pprof server listens.
+func fetchProfile(addr, kind, path string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		conn, err := net.Dial("tcp", addr)
+		if err == nil {
+			conn.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(time.Millisecond)
+	}
+	resp, err := http.Get("http://" + addr + "/debug/pprof/" + kind + "?seconds=1")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // lastReconciled is podd's last "reconciled pods" log line.

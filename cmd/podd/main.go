@@ -40,6 +40,7 @@ func main() {
 			&cli.IntFlag{Name: "log-max-files", Value: logs.DefaultMaxFiles, Usage: "log files kept per container instance, the current one included (at least 2)"},
 			&cli.DurationFlag{Name: "restart-backoff-base", Value: 10 * time.Second, Usage: "delay before a container's first restart; doubles on each further one"},
 			&cli.DurationFlag{Name: "restart-backoff-max", Value: 5 * time.Minute, Usage: "longest delay between restarts"},
+			&cli.StringFlag{Name: "pprof-address", Usage: "serve Go's profiles (net/http/pprof) on this TCP address, e.g. 127.0.0.1:6060; off by default"},
 		},
 		Action: run,
 	}
@@ -82,5 +83,6 @@ func run(cliContext *cli.Context) error {
 		Logger:            self,
 		LogMaxSize:        maxSize.Value(),
 		LogMaxFiles:       maxFiles,
+		PprofAddress:      cliContext.String("pprof-address"),
 	}, log)
 }

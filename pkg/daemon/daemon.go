@@ -34,10 +34,17 @@ type Config struct {
 	// LogMaxSize and LogMaxFiles are the rotation of the container logs (0: the defaults).
 	LogMaxSize  int64
 	LogMaxFiles int
+	// PprofAddress, when set, serves Go's profiles there (a TCP address such as 127.0.0.1:6060).
+	PprofAddress string
 }
 
 // Run serves until ctx is cancelled, then stops serving and leaves the pods running.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if cfg.PprofAddress != "" {
+		if err := servePprof(ctx, cfg.PprofAddress, log); err != nil {
+			return err
+		}
+	}
 	rt, err := connect(ctx, runtime.Config{
 		Address:     cfg.ContainerdAddress,
 		Namespace:   cfg.Namespace,
