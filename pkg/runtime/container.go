@@ -224,9 +224,16 @@ func (r *Runtime) watch(ctx context.Context, task containerd.Task) (*pod.Process
 // AdoptContainer watches a task that runs already, left by an earlier podd.
 func (r *Runtime) AdoptContainer(ctx context.Context, id string) (*pod.Process, error) {
 	ctx = r.ns(ctx)
-	c, err := r.client.LoadContainer(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("load container %s: %w", id, err)
+	// The last listing loaded the running containers already: one call less per container.
+	r.listedMu.Lock()
+	c := r.listed[id]
+	delete(r.listed, id)
+	r.listedMu.Unlock()
+	if c == nil {
+		var err error
+		if c, err = r.client.LoadContainer(ctx, id); err != nil {
+			return nil, fmt.Errorf("load container %s: %w", id, err)
+		}
 	}
 	task, err := c.Task(ctx, nil)
 	if err != nil {
@@ -302,6 +309,7 @@ func (r *Runtime) ListContainers(ctx context.Context) ([]pod.ContainerRecord, er
 		procs[p.ID] = p
 	}
 	out := make([]pod.ContainerRecord, 0, len(cs))
+	listed := make(map[string]containerd.Container, len(cs))
 	for _, c := range cs {
 		info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata)
 		if err != nil {
@@ -325,6 +333,7 @@ func (r *Runtime) ListContainers(ctx context.Context) ([]pod.ContainerRecord, er
 			switch p.Status {
 			case tasktypes.Status_RUNNING, tasktypes.Status_PAUSED, tasktypes.Status_PAUSING:
 				rec.State = pod.RecordRunning
+				listed[c.ID()] = c
 			case tasktypes.Status_STOPPED:
 				rec.State = pod.RecordStopped
 				rec.Exit = pod.ExitStatus{Code: int32(p.ExitStatus)}
@@ -335,6 +344,9 @@ func (r *Runtime) ListContainers(ctx context.Context) ([]pod.ContainerRecord, er
 		}
 		out = append(out, rec)
 	}
+	r.listedMu.Lock()
+	r.listed = listed
+	r.listedMu.Unlock()
 	return out, nil
 }
 

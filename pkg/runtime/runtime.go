@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	containerd "github.com/containerd/containerd"
@@ -41,6 +42,10 @@ type Runtime struct {
 	cfg      Config
 	log      *slog.Logger
 	cgroupFS cgroups.FS
+
+	// listed holds the running containers of the last ListContainers, for AdoptContainer.
+	listedMu sync.Mutex
+	listed   map[string]containerd.Container
 }
 
 var _ pod.Runtime = (*Runtime)(nil)
