@@ -213,6 +213,9 @@ func (r *Runtime) watch(ctx context.Context, task containerd.Task) (*pod.Process
 					return
 				}
 				if statusC, err = task.Wait(ctx); err == nil {
+					// A later loss of containerd starts from the short delay again.
+					backoff = 100 * time.Millisecond
+					r.log.Info("waiting on the task again", "container", task.ID())
 					break
 				}
 			}
