@@ -2,7 +2,10 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -26,7 +29,14 @@ func connect(ctx context.Context, cfg runtime.Config, log *slog.Logger) (*runtim
 	began := time.Now()
 	var logged time.Time
 	for attempt := 1; ; attempt++ {
-		rt, err := runtime.New(ctx, cfg, log)
+		// The containerd client blocks up to its 10s timeout on a socket that nobody serves,
+		// whatever ctx says: a plain dial first keeps the wait responsive to ctx and quick to
+		// notice containerd's return.
+		err := probeSocket(ctx, cfg.Address)
+		var rt *runtime.Runtime
+		if err == nil {
+			rt, err = runtime.New(ctx, cfg, log)
+		}
 		if err == nil {
 			if attempt > 1 {
 				log.Info("containerd answers", "address", cfg.Address, "waited", time.Since(began).Round(time.Millisecond))
@@ -47,4 +57,14 @@ func connect(ctx context.Context, cfg runtime.Config, log *slog.Logger) (*runtim
 		}
 		delay = min(2*delay, connectMaxDelay)
 	}
+}
+
+// probeSocket dials containerd's socket once; ErrUnavailable when nothing answers there.
+func probeSocket(ctx context.Context, address string) error {
+	d := net.Dialer{Timeout: time.Second}
+	conn, err := d.DialContext(ctx, "unix", strings.TrimPrefix(address, "unix://"))
+	if err != nil {
+		return fmt.Errorf("dial containerd at %s: %w: %w", address, errdefs.ErrUnavailable, err)
+	}
+	return conn.Close()
 }
