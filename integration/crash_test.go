@@ -1,9 +1,11 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/podd-dev/podd/internal/fault"
 	"github.com/podd-dev/podd/pkg/api"
 	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/store"
 )
 
 // crashPodContainers are the containers of every pod of the crash tests.
@@ -367,5 +370,44 @@ func waitAllRunning(t *testing.T, p *Podd, names []string) {
 			t.Fatalf("%d of %d pods run after %v", n, len(names), podWaitTimeout)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestCrashBetweenSnapshotAndContainer kills podd after it prepared a container's snapshot and
+// before it created the container, then has the pod removed before podd could create it again
+// (the removal is recorded in the store while podd is down, as a `podctl rm` that raced the crash
+// would have): the snapshot, which no container names, must not outlive the pod.
+func TestCrashBetweenSnapshotAndContainer(t *testing.T) {
+	t.Parallel()
+	p := startPodd(t)
+	manifest, names := crashManifest("snap", 1)
+	c := &crashCheck{p: p, names: names, uids: map[string]bool{}}
+	c.cleanupOnFailure(t)
+	c.armCrash(t, fault.ContainerAfterSnapshot)
+	p.Podctl(t, "run", writeManifest(t, manifest))
+	if !p.waitExit(podWaitTimeout) {
+		t.Fatalf("podd did not crash at %s", fault.ContainerAfterSnapshot)
+	}
+	p.seenUIDs(t, c.uids)
+	st, err := store.Open(filepath.Join(p.Root, "podd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := st.List(context.Background())
+	if err != nil || len(recs) != 1 {
+		st.Close()
+		t.Fatalf("stored pods: %d, %v; want the one pod", len(recs), err)
+	}
+	recs[0].Stopped, recs[0].Deleting = true, true
+	err = st.Put(context.Background(), recs[0])
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Env = nil
+	p.Start(t)
+	p.waitNoLeaks(t, c.uids, nil, podWaitTimeout)
+	if pods := listPods(t, p); len(pods) != 0 {
+		t.Errorf("%d pods after the removal, want none", len(pods))
 	}
 }

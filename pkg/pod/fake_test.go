@@ -82,6 +82,8 @@ func (f *fakeRuntime) TeardownSandbox(ctx context.Context, uid string) error {
 	return nil
 }
 
+func (f *fakeRuntime) RemoveUnusedSnapshots(ctx context.Context) (int, error) { return 0, nil }
+
 func (f *fakeRuntime) ListSandboxes(ctx context.Context) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

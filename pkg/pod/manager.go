@@ -118,6 +118,12 @@ func (m *Manager) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list containers: %w", err)
 	}
+	// Before any worker starts to create containers.
+	if n, err := m.rt.RemoveUnusedSnapshots(ctx); err != nil {
+		m.log.Warn("remove unused container snapshots", "err", err)
+	} else if n > 0 {
+		m.log.Info("removed unused container snapshots", "count", n)
+	}
 	known := map[string]*Record{}
 	for _, r := range recs {
 		known[r.Pod.Metadata.UID] = r

@@ -152,6 +152,10 @@ type Runtime interface {
 	RemoveContainer(ctx context.Context, id string) error
 	// ListContainers lists every container podd created.
 	ListContainers(ctx context.Context) ([]ContainerRecord, error)
+	// RemoveUnusedSnapshots removes the container snapshots that no container uses: left by a
+	// podd that died between preparing a container's snapshot and creating the container. It
+	// returns how many it removed. Only safe while podd creates no container.
+	RemoveUnusedSnapshots(ctx context.Context) (int, error)
 	// Exec runs a command in a running container and returns its exit code. When ctx ends first,
 	// the command and all its descendants are killed and ctx's error is returned.
 	Exec(ctx context.Context, id string, opts ExecOptions) (int, error)

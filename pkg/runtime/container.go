@@ -20,6 +20,7 @@ import (
 	"github.com/containerd/containerd/containers"
 	grpcerrs "github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/oci"
+	"github.com/containerd/containerd/snapshots"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -351,6 +352,52 @@ func (r *Runtime) ListContainers(ctx context.Context) ([]pod.ContainerRecord, er
 	r.listed = listed
 	r.listedMu.Unlock()
 	return out, nil
+}
+
+// RemoveUnusedSnapshots removes the active snapshots named as podd names containers (64 hex
+// digits) that no container of podd's namespace uses.
+func (r *Runtime) RemoveUnusedSnapshots(ctx context.Context) (int, error) {
+	ctx = r.ns(ctx)
+	cs, err := r.client.ContainerService().List(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("list containers: %w", err)
+	}
+	used := make(map[string]bool, len(cs))
+	for _, c := range cs {
+		used[c.SnapshotKey] = true
+	}
+	sn := r.client.SnapshotService(r.cfg.Snapshotter)
+	var unused []string
+	err = sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
+		if info.Kind == snapshots.KindActive && isContainerID(info.Name) && !used[info.Name] {
+			unused = append(unused, info.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("list snapshots: %w", err)
+	}
+	removed := 0
+	for _, key := range unused {
+		if err := sn.Remove(ctx, key); err != nil && !errdefs.IsNotFound(err) {
+			return removed, fmt.Errorf("remove snapshot %s: %w", key, err)
+		}
+		removed++
+	}
+	return removed, nil
+}
+
+// isContainerID: 64 lower-case hex digits, as ContainerID makes them.
+func isContainerID(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 var execSeq atomic.Uint64
