@@ -303,10 +303,12 @@ func TestCrashWhileCreating(t *testing.T) {
 		frac := float64(i) / float64(sweeps+1)
 		createAt := time.Duration(frac * float64(createTook))
 		removeAt := time.Duration(frac * float64(removeTook))
+		name := fmt.Sprintf("kill at %.0f%%", 100*frac)
 		if i == 0 {
 			createAt, removeAt = 20*time.Millisecond, 20*time.Millisecond
+			name = "kill at 20ms"
 		}
-		t.Run(fmt.Sprintf("kill at %.0f%%", 100*frac), func(t *testing.T) {
+		t.Run(name, func(t *testing.T) {
 			manifest, names := crashManifest(fmt.Sprintf("sweep-%d", i), pods)
 			c := &crashCheck{p: p, names: names, uids: map[string]bool{}}
 			c.cleanupOnFailure(t)
