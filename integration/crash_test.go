@@ -271,11 +271,12 @@ func TestCrashPoints(t *testing.T) {
 // (`podctl run -d` of a manifest of 12, until all run), then while `podctl rm` removes them, and
 // checks after each crash that the restarted podd lost, duplicated and leaked nothing. The delays
 // are 20ms (during the API request) and fractions of how long an undisturbed creation and removal
-// take on this host. PODD_CRASH_SWEEPS sets the number of those fractions (default 3).
+// take on this host. PODD_CRASH_SWEEPS sets the number of those fractions (default 5: about 5 to
+// 15 s each on the 2-core test VM).
 func TestCrashWhileCreating(t *testing.T) {
 	t.Parallel()
 	p := startPodd(t)
-	sweeps := 3
+	sweeps := 5
 	if v := os.Getenv("PODD_CRASH_SWEEPS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {

@@ -99,6 +99,9 @@ func (f *fakeRuntime) CreateContainer(ctx context.Context, sb *Sandbox, plan *Co
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id := plan.PodUID + "-" + plan.Name + "-" + strconv.Itoa(plan.Attempt)
+	if plan.Generation > 0 {
+		id += "-g" + strconv.Itoa(plan.Generation)
+	}
 	if _, ok := f.containers[id]; ok {
 		return "", fmt.Errorf("container %s: %w", id, errdefs.ErrAlreadyExists)
 	}
