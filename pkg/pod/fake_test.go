@@ -102,11 +102,12 @@ func (f *fakeRuntime) CreateContainer(ctx context.Context, sb *Sandbox, plan *Co
 	if plan.Generation > 0 {
 		id += "-g" + strconv.Itoa(plan.Generation)
 	}
-	if _, ok := f.containers[id]; ok {
+	if c, ok := f.containers[id]; ok && c.rec.State == RecordRunning {
 		return "", fmt.Errorf("container %s: %w", id, errdefs.ErrAlreadyExists)
 	}
+	// A leftover that does not run is replaced, as pkg/runtime does.
 	f.containers[id] = &fakeContainer{
-		rec:  ContainerRecord{ID: id, PodUID: plan.PodUID, Name: plan.Name, Attempt: plan.Attempt, State: RecordCreated, StopSignal: plan.Image.StopSignal},
+		rec:  ContainerRecord{ID: id, PodUID: plan.PodUID, Name: plan.Name, Attempt: plan.Attempt, Generation: plan.Generation, State: RecordCreated, StopSignal: plan.Image.StopSignal},
 		plan: plan,
 	}
 	return id, nil

@@ -103,6 +103,7 @@ type ContainerRecord struct {
 	PodUID     string
 	Name       string
 	Attempt    int
+	Generation int // ContainerPlan.Generation of this instance
 	State      ContainerRecordState
 	Exit       ExitStatus // when stopped
 	StartedAt  time.Time

@@ -164,7 +164,8 @@ func newWorker(m *Manager, rec *Record, found []ContainerRecord) *worker {
 		delete(latest, c.name)
 		// A container created but never started (podd died in between) is launched again: the
 		// deterministic ID makes CreateContainer replace the leftover.
-		c.id, c.attempt, c.stopSignal = f.ID, f.Attempt, f.StopSignal
+		// The generation too: a relaunch must make the same ID, to replace the leftover.
+		c.id, c.attempt, c.generation, c.stopSignal = f.ID, f.Attempt, f.Generation, f.StopSignal
 		c.launched = f.State != RecordCreated
 		c.status.ContainerID = "containerd://" + f.ID
 		c.status.ImageID = f.ImageID

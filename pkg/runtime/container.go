@@ -36,6 +36,7 @@ const (
 	labelStopSignal = "io.podd.container.stop-signal"
 	labelLogPath    = "io.podd.container.log-path"
 	labelImageID    = "io.podd.container.image-id"
+	labelGeneration = "io.podd.container.generation"
 )
 
 // ContainerID is deterministic, so that a podd that died between creating a container and
@@ -80,6 +81,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb *pod.Sandbox, plan *po
 		labelStopSignal:       plan.Image.StopSignal,
 		labelLogPath:          plan.LogPath,
 		labelImageID:          plan.Image.ID,
+		labelGeneration:       strconv.Itoa(plan.Generation),
 	}
 	specOpts := SpecOpts(SpecInput{
 		Plan:       plan,
@@ -323,11 +325,13 @@ func (r *Runtime) ListContainers(ctx context.Context) ([]pod.ContainerRecord, er
 			return nil, fmt.Errorf("container %s: %w", c.ID(), err)
 		}
 		attempt, _ := strconv.Atoi(info.Labels[pod.LabelAttempt])
+		generation, _ := strconv.Atoi(info.Labels[labelGeneration])
 		rec := pod.ContainerRecord{
 			ID:         c.ID(),
 			PodUID:     info.Labels[pod.LabelPodUID],
 			Name:       info.Labels[pod.LabelContainer],
 			Attempt:    attempt,
+			Generation: generation,
 			State:      pod.RecordCreated,
 			StopSignal: info.Labels[labelStopSignal],
 			ImageRef:   info.Image,
