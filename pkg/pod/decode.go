@@ -782,7 +782,7 @@ var unsupportedFields = map[string]unsupported{
 
 	// Container
 	"spec.containers[].envFrom":            refused,
-	"spec.containers[].resources":          refused,
+	"spec.containers[].resources.claims":   refused,
 	"spec.containers[].resizePolicy":       refused,
 	"spec.containers[].restartPolicyRules": refused,
 	"spec.containers[].volumeDevices":      refused,

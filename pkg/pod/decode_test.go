@@ -398,7 +398,7 @@ func TestDecodeBad(t *testing.T) {
 		{"not a mapping", "- a\n- b\n", 1, "", "must be a mapping (a Pod), got a list"},
 		{"unsupported field", head + "  affinity:\n    nodeAffinity: {x: 1}\n", 9, "spec.affinity", "field is not supported by podd"},
 		{"unsupported list", head + "  tolerations:\n  - key: a\n", 9, "spec.tolerations", "field is not supported by podd"},
-		{"unsupported container field", head + "    resources:\n      limits: {memory: 64Mi}\n", 9, "spec.containers[0].resources", "not supported"},
+		{"unsupported container field", head + "    envFrom:\n    - configMapRef: {name: x}\n", 9, "spec.containers[0].envFrom", "not supported"},
 		{"unsupported value of a defaulted field", head + "  dnsPolicy: None\n", 9, "spec.dnsPolicy", `accepted only as "ClusterFirst"`},
 		{"unsupported true", head + "    tty: true\n", 9, "spec.containers[0].tty", "not supported"},
 		{"unsupported volume source even empty", head + "  volumes:\n  - name: cfg\n    configMap: {}\n", 11, "spec.volumes[0].configMap", "use an emptyDir or hostPath volume"},

@@ -46,6 +46,7 @@ func setContainerDefaults(c *Container, hostNetwork bool) {
 	if c.ImagePullPolicy == "" {
 		c.ImagePullPolicy = defaultPullPolicy(c.Image)
 	}
+	setResourceDefaults(&c.Resources)
 	for i := range c.Ports {
 		port := &c.Ports[i]
 		if port.Protocol == "" {

@@ -38,6 +38,8 @@ func BuildPlan(p *Pod, c *Container, img *ImageConfig, sb *Sandbox, attempt int,
 		WorkingDir:   ResolveWorkingDir(c, img),
 		User:         img.User,
 		LogPath:      LogPath(logRoot, p, c.Name, attempt),
+		Resources:    c.Resources,
+		QOSClass:     PodQOSClass(&p.Spec),
 	}
 	if sc := c.SecurityContext; sc != nil {
 		plan.RunAsUser = sc.RunAsUser

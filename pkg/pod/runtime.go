@@ -56,6 +56,10 @@ type ContainerPlan struct {
 	// created as a directory, as the kubelet does.
 	Mounts  []Mount
 	LogPath string
+	// Resources are the container's limits and requests (requests defaulted), QOSClass the pod's:
+	// the runtime turns them into cgroup settings and the process's oom_score_adj.
+	Resources ResourceRequirements
+	QOSClass  QOSClass
 	// Retried is set by the runtime when it recreates a leftover container once.
 	Retried bool `json:"-"`
 }

@@ -58,20 +58,21 @@ type PodSpec struct {
 
 // Container is the subset of Kubernetes' Container that podd implements.
 type Container struct {
-	Name            string           `json:"name"`
-	Image           string           `json:"image"`
-	ImagePullPolicy PullPolicy       `json:"imagePullPolicy,omitempty"`
-	Command         []string         `json:"command,omitempty"`
-	Args            []string         `json:"args,omitempty"`
-	WorkingDir      string           `json:"workingDir,omitempty"`
-	Env             []EnvVar         `json:"env,omitempty"`
-	Ports           []ContainerPort  `json:"ports,omitempty"`
-	VolumeMounts    []VolumeMount    `json:"volumeMounts,omitempty"`
-	SecurityContext *SecurityContext `json:"securityContext,omitempty"`
-	Lifecycle       *Lifecycle       `json:"lifecycle,omitempty"`
-	StartupProbe    *Probe           `json:"startupProbe,omitempty"`
-	LivenessProbe   *Probe           `json:"livenessProbe,omitempty"`
-	ReadinessProbe  *Probe           `json:"readinessProbe,omitempty"`
+	Name            string               `json:"name"`
+	Image           string               `json:"image"`
+	ImagePullPolicy PullPolicy           `json:"imagePullPolicy,omitempty"`
+	Command         []string             `json:"command,omitempty"`
+	Args            []string             `json:"args,omitempty"`
+	WorkingDir      string               `json:"workingDir,omitempty"`
+	Env             []EnvVar             `json:"env,omitempty"`
+	Ports           []ContainerPort      `json:"ports,omitempty"`
+	VolumeMounts    []VolumeMount        `json:"volumeMounts,omitempty"`
+	SecurityContext *SecurityContext     `json:"securityContext,omitempty"`
+	Resources       ResourceRequirements `json:"resources,omitempty"`
+	Lifecycle       *Lifecycle           `json:"lifecycle,omitempty"`
+	StartupProbe    *Probe               `json:"startupProbe,omitempty"`
+	LivenessProbe   *Probe               `json:"livenessProbe,omitempty"`
+	ReadinessProbe  *Probe               `json:"readinessProbe,omitempty"`
 	// RestartPolicy is only for init containers: Always makes one a native sidecar.
 	RestartPolicy *RestartPolicy `json:"restartPolicy,omitempty"`
 }
@@ -248,6 +249,7 @@ type PodStatus struct {
 	Message               string            `json:"message,omitempty"`
 	Reason                string            `json:"reason,omitempty"`
 	StartTime             *time.Time        `json:"startTime,omitempty"`
+	QOSClass              QOSClass          `json:"qosClass,omitempty"`
 	InitContainerStatuses []ContainerStatus `json:"initContainerStatuses,omitempty"`
 	ContainerStatuses     []ContainerStatus `json:"containerStatuses,omitempty"`
 }
@@ -272,6 +274,9 @@ type ContainerStatus struct {
 	RestartCount int32          `json:"restartCount"`
 	State        ContainerState `json:"state"`
 	LastState    ContainerState `json:"lastState,omitempty"`
+	// OOMKills (podd's own) counts the container's processes the kernel's OOM killer killed
+	// while its main process survived, over all its instances.
+	OOMKills int32 `json:"oomKills,omitempty"`
 }
 
 // ContainerState holds exactly one of its members, or none for lastState before any termination.

@@ -110,6 +110,7 @@ var podChecks = []func(p *Pod, errs *errorList){
 	checkMetadata,
 	checkVolumes,
 	checkContainers,
+	checkPodResources,
 	checkPodSpec,
 }
 

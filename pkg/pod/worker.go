@@ -886,6 +886,7 @@ func (w *worker) updateLocked() {
 			st.InitContainerStatuses = append(st.InitContainerStatuses, s)
 		}
 	}
+	st.QOSClass = PodQOSClass(&p.Spec)
 	st.Phase = Phase(p.Spec.RestartPolicy, w.rec.Stopped && !w.stopping, initialized, w.failedInit(), mains)
 	st.Conditions = Conditions(st.Phase, initialized, st.ContainerStatuses, st.Conditions, time.Now().UTC().Truncate(time.Second))
 	st.Reason, st.Message = "", ""
