@@ -58,7 +58,8 @@ type Manager struct {
 	ctx context.Context // lifetime of the workers: podd's
 	wg  sync.WaitGroup
 
-	events *events
+	events  *events
+	samples cpuSamples // previous cpu samples, for usageNanoCores
 
 	mu      sync.Mutex
 	pods    map[string]*worker // namespace/name

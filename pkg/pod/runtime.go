@@ -78,6 +78,8 @@ type Sandbox struct {
 type ExitStatus struct {
 	Code     int32
 	ExitedAt time.Time
+	// OOMKilled: the kernel's OOM killer ended the main process.
+	OOMKilled bool
 }
 
 // Process is a started (or adopted) container process.
@@ -86,6 +88,9 @@ type Process struct {
 	StartedAt time.Time
 	// Exit delivers exactly one ExitStatus when the process ends.
 	Exit <-chan ExitStatus
+	// OOMKills delivers, while the process runs, how many of the container's other processes
+	// the OOM killer killed since the last delivery (nil: the runtime cannot tell).
+	OOMKills <-chan int
 }
 
 // ContainerState is what containerd reports of a container podd created earlier.

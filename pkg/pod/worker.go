@@ -69,6 +69,11 @@ type (
 		attempt int
 		st      ExitStatus
 	}
+	evOOM struct {
+		c       *ctr
+		attempt int
+		kills   int
+	}
 	evRestart struct {
 		c       *ctr
 		attempt int
@@ -443,10 +448,16 @@ func (w *worker) runningLocked(ctx context.Context, c *ctr, attempt int, proc *P
 	started := proc.StartedAt
 	c.status.State = ContainerState{Running: &ContainerStateRunning{StartedAt: timePtr(started)}}
 	go func() {
-		select {
-		case st := <-proc.Exit:
-			w.post(ctx, evExited{c: c, attempt: attempt, st: st})
-		case <-ctx.Done():
+		for {
+			select {
+			case st := <-proc.Exit:
+				w.post(ctx, evExited{c: c, attempt: attempt, st: st})
+				return
+			case n := <-proc.OOMKills:
+				w.post(ctx, evOOM{c: c, attempt: attempt, kills: n})
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
 	w.startProbes(ctx, c, attempt)
@@ -459,6 +470,8 @@ func (w *worker) handle(ctx context.Context, ev any) bool {
 		w.launched(ctx, ev)
 	case evExited:
 		w.exited(ctx, ev)
+	case evOOM:
+		w.oomKilled(ev)
 	case evRestart:
 		c := ev.c
 		if !w.stopping && !w.rec.Stopped && c.attempt == ev.attempt && !c.running && !c.launching {
@@ -541,6 +554,10 @@ func (w *worker) exited(ctx context.Context, ev evExited) {
 	reason, message := terminatedReason(ev.st.Code), ""
 	if c.killReason != "" {
 		reason, message, c.killReason, c.killMessage = c.killReason, c.killMessage, "", ""
+	}
+	if ev.st.OOMKilled {
+		reason = ReasonOOMKilled
+		w.oomEventLocked(c, ev.st.Code)
 	}
 	c.status.State = ContainerState{Terminated: &ContainerStateTerminated{
 		ExitCode:   ev.st.Code,

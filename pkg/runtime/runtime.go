@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	containerd "github.com/containerd/containerd"
@@ -27,6 +28,8 @@ type Config struct {
 	State        string // volatile: netns/<uid>, ...
 	Snapshotter  string // default overlayfs
 	CgroupParent string // default podd
+	// PodPidsLimit is the pids limit of every pod cgroup; 0 or less: none.
+	PodPidsLimit int64
 	// Logger is the binary containerd's shims start as each container's logger (the binary log
 	// driver): podd's own, in its logger mode. Required to start containers.
 	Logger string
@@ -41,6 +44,10 @@ type Runtime struct {
 	cfg      Config
 	log      *slog.Logger
 	cgroupFS cgroups.FS
+	// machineMemory is the host's memory, for Burstable containers' oom_score_adj.
+	machineMemory int64
+	oom           oomWatch
+	closed        atomic.Bool
 }
 
 var _ pod.Runtime = (*Runtime)(nil)
@@ -67,7 +74,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		client.Close()
 		return nil, fmt.Errorf("find cgroup hierarchies: %w", err)
 	}
-	r := &Runtime{client: client, cfg: cfg, log: log, cgroupFS: cgfs}
+	mem, err := machineMemory()
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	r := &Runtime{client: client, cfg: cfg, log: log, cgroupFS: cgfs, machineMemory: mem}
 	if _, err := client.Version(r.ns(ctx)); err != nil {
 		client.Close()
 		return nil, fmt.Errorf("containerd at %s does not answer: %w: %w", cfg.Address, errdefs.ErrUnavailable, err)
@@ -76,7 +88,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 }
 
 // Close releases the connection to containerd; containers keep running.
-func (r *Runtime) Close() error { return r.client.Close() }
+func (r *Runtime) Close() error {
+	r.closed.Store(true)
+	return r.client.Close()
+}
 
 // Client gives tests and tools the underlying containerd client.
 func (r *Runtime) Client() *containerd.Client { return r.client }

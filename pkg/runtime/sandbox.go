@@ -56,6 +56,10 @@ func (r *Runtime) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, e
 	if err := r.ensureNamespaces(uid, kinds, hostname); err != nil {
 		return nil, fmt.Errorf("create pod namespaces: %w", err)
 	}
+	// The pod's cgroup, with the pod's sums, before any container: runc creates theirs beneath it.
+	if err := cgroups.SetupPod(r.cgroupFS, r.cfg.CgroupParent, uid, podLimits(p, r.cfg.PodPidsLimit)); err != nil {
+		return nil, fmt.Errorf("create pod cgroup: %w", err)
+	}
 	sb := &pod.Sandbox{
 		Hostname:     hostname,
 		HostsPath:    filepath.Join(dir, "etc-hosts"),

@@ -20,6 +20,8 @@ type SpecInput struct {
 	IPCNSPath  string
 	UTSNSPath  string // "" shares the host's UTS namespace (hostNetwork)
 	CgroupPath string
+	// MachineMemory is the host's memory in bytes, for a Burstable container's oom_score_adj.
+	MachineMemory int64
 }
 
 // SpecOpts builds a container's OCI spec options: a pure function of the plan and the sandbox.
@@ -33,6 +35,7 @@ func SpecOpts(in SpecInput) []oci.SpecOpts {
 		oci.WithAnnotations(map[string]string{shimGroupAnnotation: p.PodUID}),
 		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: in.IPCNSPath}),
 	}
+	opts = append(opts, resourceOpts(p, in.MachineMemory)...)
 	if p.WorkingDir != "" {
 		opts = append(opts, oci.WithProcessCwd(p.WorkingDir))
 	}
