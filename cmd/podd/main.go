@@ -8,12 +8,15 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/podd-dev/podd/pkg/api"
+	"github.com/podd-dev/podd/pkg/cgroups"
 	"github.com/podd-dev/podd/pkg/daemon"
 	"github.com/podd-dev/podd/pkg/logs"
 	"github.com/podd-dev/podd/pkg/pod"
@@ -40,6 +43,9 @@ func main() {
 			&cli.IntFlag{Name: "log-max-files", Value: logs.DefaultMaxFiles, Usage: "log files kept per container instance, the current one included (at least 2)"},
 			&cli.DurationFlag{Name: "restart-backoff-base", Value: 10 * time.Second, Usage: "delay before a container's first restart; doubles on each further one"},
 			&cli.DurationFlag{Name: "restart-backoff-max", Value: 5 * time.Minute, Usage: "longest delay between restarts"},
+			&cli.StringFlag{Name: "cgroup-root", Value: cgroups.DefaultParent, Usage: "cgroup under which every pod's cgroup (pod<uid>) is created, in each hierarchy; never the host's root"},
+			&cli.Int64Flag{Name: "pod-pids-limit", Value: cgroups.DefaultPodPidsLimit, Usage: "pids limit of each pod's cgroup, so that a fork bomb cannot take the host; 0 or -1: none"},
+			&cli.StringFlag{Name: "metrics-address", Usage: "serve Prometheus metrics at http://HOST:PORT/metrics (off when empty)"},
 		},
 		Action: run,
 	}
@@ -62,6 +68,14 @@ func run(cliContext *cli.Context) error {
 	if maxFiles < 2 {
 		return fmt.Errorf("--log-max-files %d: want at least 2 (the current file and one rotated)", maxFiles)
 	}
+	cgroupRoot, err := cgroupRoot(cliContext.String("cgroup-root"))
+	if err != nil {
+		return err
+	}
+	pidsLimit := cliContext.Int64("pod-pids-limit")
+	if pidsLimit < -1 {
+		return fmt.Errorf("--pod-pids-limit %d: want a number of processes, or 0 or -1 for none", pidsLimit)
+	}
 	// The shims start this very binary as the containers' logger.
 	self, err := os.Executable()
 	if err != nil {
@@ -82,5 +96,18 @@ func run(cliContext *cli.Context) error {
 		Logger:            self,
 		LogMaxSize:        maxSize.Value(),
 		LogMaxFiles:       maxFiles,
+		CgroupRoot:        cgroupRoot,
+		PodPidsLimit:      max(pidsLimit, 0),
+		MetricsAddress:    cliContext.String("metrics-address"),
 	}, log)
+}
+
+// cgroupRoot checks --cgroup-root: a relative cgroup path below the host's root ("podd",
+// "system.slice/podd"), never the root itself, which would put pods beside the host's services.
+func cgroupRoot(v string) (string, error) {
+	clean := path.Clean("/" + v)
+	if clean == "/" || strings.Contains(v, "..") || strings.ContainsAny(v, "\x00") {
+		return "", fmt.Errorf("--cgroup-root %q: want a cgroup below the host's root, such as podd", v)
+	}
+	return strings.TrimPrefix(clean, "/"), nil
 }

@@ -35,6 +35,12 @@ type Pods interface {
 	// WatchEvents calls fn with every new event (or repeat of one) that matches, as Events
 	// selects them, until ctx ends (then it returns nil) or fn fails.
 	WatchEvents(ctx context.Context, namespace, name string, fn func(pod.Event) error) error
+	// Stats reads the pod's cpu, memory, process and network figures (stats.go).
+	Stats(ctx context.Context, namespace, name string) (*pod.PodStats, error)
+	// AllStats reads the figures of every pod of the namespace ("" for all).
+	AllStats(ctx context.Context, namespace string) ([]*pod.PodStats, error)
+	// Top lists the processes of each running container of the pod.
+	Top(ctx context.Context, namespace, name string) ([]pod.ContainerProcesses, error)
 }
 
 // Images is what the server needs from the image store (pkg/runtime implements it).

@@ -105,6 +105,7 @@ func describePod(w io.Writer, p *pod.Pod, events []pod.Event) error {
 	}
 
 	describeVolumes(d, p.Spec.Volumes)
+	describeQOS(d, p)
 	describeEvents(d, events)
 	return d.tw.Flush()
 }
@@ -164,6 +165,7 @@ func describeContainer(d *describer, c pod.Container, cs pod.ContainerStatus, ha
 		}
 		d.value(2, "Restart Count", fmt.Sprint(cs.RestartCount))
 	}
+	describeResources(d, c, cs, hasStatus)
 	describeProbesAndHooks(d, c)
 	var env []string
 	for _, e := range c.Env {

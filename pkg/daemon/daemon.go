@@ -34,6 +34,12 @@ type Config struct {
 	// LogMaxSize and LogMaxFiles are the rotation of the container logs (0: the defaults).
 	LogMaxSize  int64
 	LogMaxFiles int
+	// CgroupRoot is the cgroup under which every pod's cgroup lives (default podd); PodPidsLimit
+	// is each pod cgroup's pids limit (0: none).
+	CgroupRoot   string
+	PodPidsLimit int64
+	// MetricsAddress is where /metrics is served over TCP; "" serves none.
+	MetricsAddress string
 }
 
 // Run serves until ctx is cancelled, then stops serving and leaves the pods running.
@@ -46,6 +52,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Logger:      cfg.Logger,
 		LogMaxSize:  cfg.LogMaxSize,
 		LogMaxFiles: cfg.LogMaxFiles,
+		// Pods never go in the host's root cgroup: cmd/podd refuses an empty or "/" root.
+		CgroupParent: cfg.CgroupRoot,
+		PodPidsLimit: cfg.PodPidsLimit,
 	}, log)
 	if err != nil {
 		return err
@@ -71,6 +80,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("reconcile: %w", err)
 	}
 
+	var handler http.Handler = api.NewServer(mgr, rt, cfg.Version, log)
+	if cfg.MetricsAddress != "" {
+		stopMetrics, h, err := serveMetrics(ctx, cfg.MetricsAddress, mgr, handler, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+		handler = h
+	}
 	ln, err := listen(cfg.Socket)
 	if err != nil {
 		return err
@@ -79,7 +97,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	requests, endRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer endRequests()
 	srv := &http.Server{
-		Handler:           api.NewServer(mgr, rt, cfg.Version, log),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return requests },
 	}
