@@ -55,6 +55,8 @@ type Podd struct {
 	State     string // --state
 	Socket    string // --socket
 	LogPath   string // podd's stdout and stderr, appended across restarts
+	// CgroupRoot is --cgroup-root: podd-test-<pid>-<n>, removed with the podd.
+	CgroupRoot string
 	// Flags are extra podd flags; later ones win over the harness's defaults.
 	Flags []string
 
@@ -229,14 +231,16 @@ func startPoddWith(t testing.TB, flags ...string) *Podd {
 
 func newPodd(namespace string) *Podd {
 	// A short directory name: the socket path must stay under 108 bytes.
-	dir := filepath.Join(h.dir, fmt.Sprintf("podd-%d", poddCount.Add(1)))
+	n := poddCount.Add(1)
+	dir := filepath.Join(h.dir, fmt.Sprintf("podd-%d", n))
 	p := &Podd{
-		Namespace: namespace,
-		Root:      filepath.Join(dir, "root"),
-		State:     filepath.Join(dir, "state"),
-		Socket:    filepath.Join(dir, "podd.sock"),
-		LogPath:   filepath.Join(dir, "podd.log"),
-		dir:       dir,
+		CgroupRoot: newCgroupRoot(n),
+		Namespace:  namespace,
+		Root:       filepath.Join(dir, "root"),
+		State:      filepath.Join(dir, "state"),
+		Socket:     filepath.Join(dir, "podd.sock"),
+		LogPath:    filepath.Join(dir, "podd.log"),
+		dir:        dir,
 	}
 	poddsMu.Lock()
 	allPodds = append(allPodds, p)
@@ -279,6 +283,7 @@ func (p *Podd) start() error {
 		"--root", p.Root,
 		"--state", p.State,
 		"--socket", p.Socket,
+		"--cgroup-root", p.CgroupRoot,
 		"--log-level", "debug",
 		// Tests restart containers often: a short backoff unless a test sets its own.
 		"--restart-backoff-base", "500ms",
@@ -422,6 +427,9 @@ func (p *Podd) remove() error {
 	ctx, cancel := context.WithTimeout(context.Background(), teardownTimeout)
 	defer cancel()
 	if err := removeAllContainers(namespaces.WithNamespace(ctx, p.Namespace), h.client); err != nil {
+		errs = append(errs, err)
+	}
+	if err := removeCgroupRoot(p.CgroupRoot); err != nil {
 		errs = append(errs, err)
 	}
 	if err := unmountAll(p.dir); err != nil {

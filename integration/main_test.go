@@ -121,6 +121,7 @@ func testMain(m *testing.M) int {
 		return 0
 	}
 	cleanStaleHarnesses()
+	removeStaleCgroupRoots()
 
 	var err error
 	h, err = setUp()
@@ -409,6 +410,13 @@ func (hs *harness) tearDown() error {
 			}
 			hs.client.Close()
 		}
+		poddsMu.Lock()
+		for _, p := range allPodds {
+			if err := removeCgroupRoot(p.CgroupRoot); err != nil {
+				errs = append(errs, fmt.Errorf("podd %s: %w", p.Namespace, err))
+			}
+		}
+		poddsMu.Unlock()
 		if hs.containerd != nil {
 			if err := hs.containerd.stop(daemonStopTimeout); err != nil {
 				errs = append(errs, fmt.Errorf("stop containerd: %w", err))

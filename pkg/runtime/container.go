@@ -73,12 +73,13 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb *pod.Sandbox, plan *po
 		labelImageID:          plan.Image.ID,
 	}
 	specOpts := SpecOpts(SpecInput{
-		Plan:          plan,
-		Sandbox:       sb,
-		IPCNSPath:     r.nsPath(ipcNS, plan.PodUID),
-		UTSNSPath:     utsPath,
-		CgroupPath:    cgroups.ContainerPath(r.cfg.CgroupParent, plan.PodUID, id),
-		MachineMemory: r.machineMemory,
+		Plan:             plan,
+		Sandbox:          sb,
+		IPCNSPath:        r.nsPath(ipcNS, plan.PodUID),
+		UTSNSPath:        utsPath,
+		CgroupPath:       cgroups.ContainerPath(r.cfg.CgroupParent, plan.PodUID, id),
+		MachineMemory:    r.machineMemory,
+		OOMScoreAdjFloor: r.oomFloor,
 	})
 	_, err = r.client.NewContainer(ctx, id,
 		containerd.WithImage(img),

@@ -27,7 +27,7 @@ import (
 // resourceOpts sets the container's cgroup values and oom_score_adj as the kubelet does: cpu
 // shares from the request (2 without one), a CFS quota over 100 ms from the cpu limit, the memory
 // limit, and oom_score_adj by the pod's QoS class. runc writes shares as cpu.weight on cgroup v2.
-func resourceOpts(p *pod.ContainerPlan, machineMemory int64) []oci.SpecOpts {
+func resourceOpts(p *pod.ContainerPlan, machineMemory int64, oomFloor int) []oci.SpecOpts {
 	r := p.Resources
 	var cpuReq, cpuLim, memReq, memLim int64
 	if q, ok := r.Requests[pod.ResourceCPU]; ok {
@@ -53,7 +53,7 @@ func resourceOpts(p *pod.ContainerPlan, machineMemory int64) []oci.SpecOpts {
 	if qos == "" {
 		qos = pod.QOSBestEffort
 	}
-	adj := pod.OOMScoreAdj(qos, memReq, machineMemory)
+	adj := max(pod.OOMScoreAdj(qos, memReq, machineMemory), oomFloor)
 	opts = append(opts, func(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
 		if s.Process == nil {
 			s.Process = &specs.Process{}
@@ -75,6 +75,30 @@ func podLimits(p *pod.Pod, pidsLimit int64) cgroups.PodLimits {
 		MemoryLimit: sums.MemoryLimit,
 		PidsLimit:   pidsLimit,
 	}
+}
+
+// capSysResource is CAP_SYS_RESOURCE's bit in /proc/<pid>/status's CapEff.
+const capSysResource = 24
+
+// oomScoreAdjFloor is the lowest oom_score_adj podd can give a container: -1000 with
+// CAP_SYS_RESOURCE; without it (some sandboxes drop it even for root) the kernel refuses any value
+// below 0 and runc fails to start the container, so values are raised to 0 — what containerd's
+// CRI calls restrict_oom_score_adj.
+func oomScoreAdjFloor() int {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(rest), 16, 64)
+			if err == nil && caps&(1<<capSysResource) != 0 {
+				return -1000
+			}
+			return 0
+		}
+	}
+	return 0
 }
 
 // machineMemory is MemTotal from /proc/meminfo in bytes, the kubelet's memory capacity.

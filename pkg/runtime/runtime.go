@@ -46,6 +46,7 @@ type Runtime struct {
 	cgroupFS cgroups.FS
 	// machineMemory is the host's memory, for Burstable containers' oom_score_adj.
 	machineMemory int64
+	oomFloor      int
 	oom           oomWatch
 	closed        atomic.Bool
 }
@@ -79,7 +80,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		client.Close()
 		return nil, err
 	}
-	r := &Runtime{client: client, cfg: cfg, log: log, cgroupFS: cgfs, machineMemory: mem}
+	r := &Runtime{client: client, cfg: cfg, log: log, cgroupFS: cgfs, machineMemory: mem, oomFloor: oomScoreAdjFloor()}
+	if r.oomFloor > -1000 {
+		log.Warn("podd lacks CAP_SYS_RESOURCE: containers get no oom_score_adj below 0 (Guaranteed pods get 0, not -997)")
+	}
 	if _, err := client.Version(r.ns(ctx)); err != nil {
 		client.Close()
 		return nil, fmt.Errorf("containerd at %s does not answer: %w: %w", cfg.Address, errdefs.ErrUnavailable, err)

@@ -136,7 +136,7 @@ func TestSpecResources(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			plan := &pod.ContainerPlan{PodUID: "u", Name: "c", Args: []string{"sh"}, Resources: tt.res, QOSClass: tt.qos}
-			s := buildSpec(t, SpecInput{Plan: plan, Sandbox: sb, IPCNSPath: "/i", CgroupPath: "/podd/podu/c", MachineMemory: 8 * gi})
+			s := buildSpec(t, SpecInput{Plan: plan, Sandbox: sb, IPCNSPath: "/i", CgroupPath: "/podd/podu/c", MachineMemory: 8 * gi, OOMScoreAdjFloor: -1000})
 			res := s.Linux.Resources
 			if res == nil || res.CPU == nil || res.CPU.Shares == nil || *res.CPU.Shares != tt.shares {
 				t.Fatalf("cpu shares: %+v, want %d", res.CPU, tt.shares)
@@ -155,6 +155,11 @@ func TestSpecResources(t *testing.T) {
 			}
 			if s.Process.OOMScoreAdj == nil || *s.Process.OOMScoreAdj != tt.oomAdjust {
 				t.Errorf("oomScoreAdj %v, want %d", s.Process.OOMScoreAdj, tt.oomAdjust)
+			}
+			// Without CAP_SYS_RESOURCE nothing goes below 0.
+			s = buildSpec(t, SpecInput{Plan: plan, Sandbox: sb, IPCNSPath: "/i", CgroupPath: "/podd/podu/c", MachineMemory: 8 * gi})
+			if want := max(tt.oomAdjust, 0); *s.Process.OOMScoreAdj != want {
+				t.Errorf("oomScoreAdj without CAP_SYS_RESOURCE %d, want %d", *s.Process.OOMScoreAdj, want)
 			}
 			if s.Linux.CgroupsPath != "/podd/podu/c" {
 				t.Errorf("cgroupsPath %q", s.Linux.CgroupsPath)
