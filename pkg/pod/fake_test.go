@@ -34,6 +34,7 @@ type fakeContainer struct {
 	rec  ContainerRecord
 	plan *ContainerPlan
 	exit chan ExitStatus
+	oom  chan int // OOM kills of other processes (oom_test.go)
 }
 
 func newFakeRuntime() *fakeRuntime {
@@ -119,8 +120,9 @@ func (f *fakeRuntime) StartContainer(ctx context.Context, id string) (*Process, 
 	}
 	c.rec.State = RecordRunning
 	c.exit = make(chan ExitStatus, 1)
+	c.oom = make(chan int, 4)
 	f.log = append(f.log, "start:"+c.rec.Name)
-	return &Process{Pid: 100, StartedAt: time.Now(), Exit: c.exit}, nil
+	return &Process{Pid: 100, StartedAt: time.Now(), Exit: c.exit, OOMKills: c.oom}, nil
 }
 
 func (f *fakeRuntime) AdoptContainer(ctx context.Context, id string) (*Process, error) {
