@@ -36,7 +36,7 @@ func u64(v uint64) *uint64 { return &v }
 func source() *fakeSource {
 	started := time.Unix(1700000000, 0)
 	web := &pod.Pod{Metadata: pod.ObjectMeta{Name: "web", Namespace: "default"}, Status: pod.PodStatus{
-		Phase: pod.PodRunning,
+		Phase:             pod.PodRunning,
 		ContainerStatuses: []pod.ContainerStatus{{Name: "app", RestartCount: 2, OOMKills: 1}},
 	}}
 	job := &pod.Pod{Metadata: pod.ObjectMeta{Name: "job", Namespace: "default"}, Status: pod.PodStatus{Phase: pod.PodSucceeded}}
