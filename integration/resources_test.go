@@ -263,6 +263,10 @@ spec:
 	if len(st.Containers) != 2 || st.Containers[0].Memory == nil || st.Containers[0].Memory.LimitBytes == nil || *st.Containers[0].Memory.LimitBytes != 64<<20 {
 		t.Errorf("stats of the containers: %+v", st.Containers)
 	}
+	// --watch prints the table again every interval, until interrupted.
+	if res, done := podctlWithin(t, p, 3*time.Second, "stats", name, "--watch", "--interval", "500ms"); done || strings.Count(res.Stdout, "CONTAINER") < 2 {
+		t.Errorf("podctl stats --watch (ended by itself: %v) printed:\n%s", done, res)
+	}
 	table := mustPodctl(t, p, "stats").Stdout
 	if !strings.Contains(table, name) || !strings.Contains(table, "(pod)") || !strings.Contains(table, "500m") {
 		t.Errorf("podctl stats table:\n%s", table)

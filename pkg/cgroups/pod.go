@@ -23,7 +23,8 @@ type PodLimits struct {
 	PidsLimit   int64  // 0: unlimited
 }
 
-// podControllers are the controllers a pod cgroup sets values in.
+// podControllers are the controllers a pod cgroup sets values in; on v1 the pod's cgroup is
+// created in cpuacct's hierarchy too (where it is mounted apart from cpu), for its stats.
 var podControllers = []string{"cpu", "memory", "pids"}
 
 // SetupPod creates the pod's cgroup, /<parent>/pod<uid>, in the cpu, memory and pids hierarchies
@@ -40,10 +41,10 @@ func SetupPod(fs FS, parent, podUID string, l PodLimits) error {
 	if fs.Mode == V2 {
 		return setupPodV2(fs, cgroup, l)
 	}
-	for _, ctrl := range podControllers {
+	for _, ctrl := range append(podControllers, "cpuacct") {
 		h, ok := fs.controller(ctrl)
 		if !ok {
-			if ctrl == "pids" && l.PidsLimit <= 0 {
+			if ctrl == "pids" && l.PidsLimit <= 0 || ctrl == "cpuacct" {
 				continue
 			}
 			return fmt.Errorf("cgroup controller %s is not mounted: %w", ctrl, errdefs.ErrFailedPrecondition)

@@ -62,6 +62,9 @@ func TestSetupPodV1(t *testing.T) {
 			t.Errorf("%s = %q, want %q", f, got, v)
 		}
 	}
+	if _, err := os.Stat(filepath.Join(h.root, "cpu,cpuacct", "podd", "podu1")); err != nil {
+		t.Errorf("cpuacct pod cgroup: %v", err)
+	}
 	// Hierarchies podd does not set values in are left to runc.
 	if _, err := os.Stat(filepath.Join(h.root, "cpuset", "podd", "podu1")); !os.IsNotExist(err) {
 		t.Errorf("cpuset pod cgroup created: %v", err)
