@@ -268,6 +268,7 @@ spec:
 		t.Errorf("podctl stats --watch (ended by itself: %v) printed:\n%s", done, res)
 	}
 	table := mustPodctl(t, p, "stats").Stdout
+	t.Logf("podctl stats:\n%s", table)
 	if !strings.Contains(table, name) || !strings.Contains(table, "(pod)") || !strings.Contains(table, "500m") {
 		t.Errorf("podctl stats table:\n%s", table)
 	}

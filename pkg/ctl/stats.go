@@ -69,9 +69,12 @@ func Stats(ctx context.Context, c *api.Client, o StatsOptions, s Streams) error 
 			} else if !first && o.Output == FormatYAML {
 				fmt.Fprintln(s.Out, "---")
 			}
-			if len(list) == 0 && !o.Output.structured() {
+			switch {
+			case len(list) == 0 && !o.Output.structured() && o.AllNamespaces:
+				fmt.Fprintln(s.Err, "No resources found")
+			case len(list) == 0 && !o.Output.structured():
 				fmt.Fprintf(s.Err, "No resources found in %s namespace.\n", o.Namespace)
-			} else {
+			default:
 				err = Print(s.Out, o.Output, obj, statsTable(list, o.AllNamespaces))
 			}
 		}
