@@ -75,6 +75,9 @@ func describePod(w io.Writer, p *pod.Pod, events []pod.Event) error {
 	d.value(0, "Name", m.Name)
 	d.value(0, "Namespace", m.Namespace)
 	d.value(0, "UID", orNone(m.UID))
+	if file, ok := m.Annotations[pod.AnnotationConfigFile]; ok {
+		d.value(0, "Static", "yes, from "+file+" (edit or remove the file to change or remove the pod)")
+	}
 	d.value(0, "Labels", keyValues(m.Labels, "="))
 	d.value(0, "Annotations", keyValues(m.Annotations, ": "))
 	d.value(0, "Start Time", timeString(p.Status.StartTime))

@@ -24,6 +24,10 @@ type Record struct {
 	Stopped bool `json:"stopped,omitempty"`
 	// Deleting: `podctl rm` began; a restarted podd finishes it.
 	Deleting bool `json:"deleting,omitempty"`
+	// Source is the manifest file of a static pod ("" for a pod created through the API), and
+	// SourceHash the hash of the pod as that file described it (see SyncStatic).
+	Source     string `json:"source,omitempty"`
+	SourceHash string `json:"sourceHash,omitempty"`
 }
 
 // Store keeps the desired state durably; every call returns once the data is on disk.
@@ -59,6 +63,8 @@ type Manager struct {
 	wg  sync.WaitGroup
 
 	events *events
+
+	static staticPods
 
 	mu      sync.Mutex
 	pods    map[string]*worker // namespace/name
@@ -176,6 +182,12 @@ func (m *Manager) Create(ctx context.Context, manifest []byte) ([]*Pod, error) {
 
 // CreatePods creates already decoded pods (validated again here); all or none.
 func (m *Manager) CreatePods(ctx context.Context, pods []*Pod) ([]*Pod, error) {
+	return m.createPods(ctx, pods, nil)
+}
+
+// createPods creates pods, all or none; source, when set, fills in each record before it is
+// stored (a static pod's file and hash).
+func (m *Manager) createPods(ctx context.Context, pods []*Pod, source func(int, *Record)) ([]*Pod, error) {
 	var errs []error
 	for _, p := range pods {
 		SetDefaults(p)
@@ -206,6 +218,9 @@ func (m *Manager) CreatePods(ctx context.Context, pods []*Pod) ([]*Pod, error) {
 		p.Metadata.CreationTimestamp = &now
 		p.Status = PodStatus{}
 		recs[i] = &Record{Pod: p}
+		if source != nil {
+			source(i, recs[i])
+		}
 	}
 	if err := m.opts.Store.Put(ctx, recs...); err != nil {
 		return nil, fmt.Errorf("store pods: %w", err)
@@ -344,11 +359,15 @@ func (m *Manager) Stop(ctx context.Context, namespace, name string, grace *int64
 	return m.Get(ctx, namespace, name)
 }
 
-// Remove stops the pod if it runs and removes it with everything it created.
+// Remove stops the pod if it runs and removes it with everything it created. A static pod is
+// refused: its manifest file decides whether it exists.
 func (m *Manager) Remove(ctx context.Context, namespace, name string, grace *int64) error {
 	w, err := m.lookup(namespace, name)
 	if err != nil {
 		return err
+	}
+	if src := w.rec.Source; src != "" {
+		return fmt.Errorf("pod %q is a static pod from %s: remove or edit that file to remove it: %w", name, src, errdefs.ErrFailedPrecondition)
 	}
 	return w.request(ctx, evStop{grace: grace, remove: true})
 }

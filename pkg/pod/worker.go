@@ -85,8 +85,13 @@ type (
 	evStop         struct {
 		grace  *int64
 		remove bool
-		reply  chan error
+		// shutdown: podd is shutting down with --stop-pods-on-shutdown (or the host is). The stop
+		// is not recorded, so the next podd starts the pod again as its restart policy says.
+		shutdown bool
+		reply    chan error
 	}
+	// evPing asks the worker's loop to answer: the watchdog's proof that the loop is alive.
+	evPing struct{ done chan struct{} }
 )
 
 // worker supervises one pod: it converges the pod's containers towards the desired state on
@@ -455,6 +460,9 @@ func (w *worker) runningLocked(ctx context.Context, c *ctr, attempt int, proc *P
 // handle applies one event; it returns true when the worker is done (the pod was removed).
 func (w *worker) handle(ctx context.Context, ev any) bool {
 	switch ev := ev.(type) {
+	case evPing:
+		close(ev.done)
+		return false
 	case evLaunched:
 		w.launched(ctx, ev)
 	case evExited:
@@ -644,7 +652,9 @@ func (w *worker) checkCompleted(ctx context.Context) {
 // beginStop records a stop or removal durably (not the stop of a completed pod's sidecars), then
 // starts the stop contract. A second stop with a shorter grace shortens the first, as in Kubernetes.
 func (w *worker) beginStop(ctx context.Context, ev evStop) {
-	if ev.reply != nil || ev.remove {
+	if ev.shutdown {
+		w.rec.Stopped = true // in memory only: no restarts while podd goes down
+	} else if ev.reply != nil || ev.remove {
 		before := *w.rec
 		w.rec.Stopped = true
 		w.rec.Deleting = w.rec.Deleting || ev.remove
