@@ -69,14 +69,13 @@ func (l *notifyListener) all() []notifyMsg {
 	return append([]notifyMsg(nil), l.msgs...)
 }
 
-// wait waits until a message equal to state (or, for a state ending in "=", starting with it)
-// has come, and returns the first one.
+// wait waits until a message starting with state has come, and returns the first one.
 func (l *notifyListener) wait(t *testing.T, state string, timeout time.Duration) notifyMsg {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
 		for _, m := range l.all() {
-			if m.state == state || strings.HasSuffix(state, "=") && strings.HasPrefix(m.state, state) {
+			if strings.HasPrefix(m.state, state) {
 				return m
 			}
 		}
