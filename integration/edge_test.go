@@ -451,3 +451,36 @@ func taskPidOrZero(p *Podd, id string) int {
 	}
 	return int(task.Pid())
 }
+
+// TestSystemdUnits checks the unit files `make install` installs with systemd's own verifier,
+// with ExecStart pointing at the podd the tests built.
+func TestSystemdUnits(t *testing.T) {
+	t.Parallel()
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("systemd-analyze (Debian package systemd) is missing")
+		}
+		t.Skip("systemd-analyze (Debian package systemd) is missing")
+	}
+	podd, _ := poddBinaries(t)
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, unit := range []string{"podd.service", "podd.socket"} {
+		b, err := os.ReadFile(filepath.Join(root, "contrib", "systemd", unit))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = []byte(strings.ReplaceAll(string(b), "/usr/local/bin/podd", podd))
+		if err := os.WriteFile(filepath.Join(dir, unit), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command(analyze, "verify", filepath.Join(dir, "podd.service"), filepath.Join(dir, "podd.socket")).CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
