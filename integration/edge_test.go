@@ -119,14 +119,7 @@ func TestSystemdNotify(t *testing.T) {
 	}
 
 	name := uniqueName(t)
-	mustRun(t, p, fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata: {name: %s}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - {name: app, image: %s, command: [sleep, "3600"]}
-`, name, busyboxImage))
+	mustRun(t, p, sleeperPod(name))
 
 	// Pings at half the interval: over 3 s, about 10 of them; a healthy podd misses none for long.
 	before := l.count("WATCHDOG=1")
@@ -169,14 +162,7 @@ func TestSocketActivation(t *testing.T) {
 	})
 	mustPodctl(t, p, "version")
 	name := uniqueName(t)
-	mustRun(t, p, fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata: {name: %s}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - {name: app, image: %s, command: [sleep, "3600"]}
-`, name, busyboxImage))
+	mustRun(t, p, sleeperPod(name))
 	log, _ := os.ReadFile(p.LogPath)
 	if !strings.Contains(string(log), "socket_activated=true") {
 		t.Errorf("podd's log does not say it serves on the activated socket:\n%s", log)
@@ -483,4 +469,16 @@ func TestSystemdUnits(t *testing.T) {
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
+}
+
+// sleeperPod is a pod of one container that sleeps for an hour.
+func sleeperPod(name string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: app, image: %s, command: [sleep, "3600"]}
+`, name, busyboxImage)
 }

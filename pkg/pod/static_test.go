@@ -125,13 +125,8 @@ func hasEvent(evs []Event, kind, name, reason string) bool {
 }
 
 func TestStopAllStopsWithoutRecording(t *testing.T) {
-	rt, st := newFakeRuntime(), newMemStore()
-	m := startManager(t, rt, st)
+	m, rt, st := runningWeb(t)
 	ctx := context.Background()
-	if _, err := m.Create(ctx, manifest("Always")); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, m, "web", "running", phaseIs(PodRunning))
 	if err := m.StopAll(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -145,13 +140,8 @@ func TestStopAllStopsWithoutRecording(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	rt, st := newFakeRuntime(), newMemStore()
-	m := startManager(t, rt, st)
+	m, _, _ := runningWeb(t)
 	ctx := context.Background()
-	if _, err := m.Create(ctx, manifest("Always")); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, m, "web", "running", phaseIs(PodRunning))
 	if err := m.Check(ctx); err != nil {
 		t.Fatalf("healthy manager: %v", err)
 	}
@@ -164,4 +154,15 @@ func TestCheck(t *testing.T) {
 	if err == nil {
 		t.Fatal("Check passed while the manager's lock was held")
 	}
+}
+
+// runningWeb is a manager with the two-container pod web running.
+func runningWeb(t *testing.T) (*Manager, *fakeRuntime, *memStore) {
+	rt, st := newFakeRuntime(), newMemStore()
+	m := startManager(t, rt, st)
+	if _, err := m.Create(context.Background(), manifest("Always")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, m, "web", "running", phaseIs(PodRunning))
+	return m, rt, st
 }
