@@ -39,6 +39,7 @@ func main() {
 			&cli.StringFlag{Name: "log-max-size", Value: "10Mi", Usage: "a container log file is rotated before it grows beyond this size (a quantity: 10Mi, 500Ki)"},
 			&cli.IntFlag{Name: "log-max-files", Value: logs.DefaultMaxFiles, Usage: "log files kept per container instance, the current one included (at least 2)"},
 			&cli.DurationFlag{Name: "restart-backoff-base", Value: 10 * time.Second, Usage: "delay before a container's first restart; doubles on each further one"},
+			&cli.StringFlag{Name: "node-name", Usage: "this node's name, the pods' spec.nodeName (default: the hostname)"},
 			&cli.DurationFlag{Name: "restart-backoff-max", Value: 5 * time.Minute, Usage: "longest delay between restarts"},
 		},
 		Action: run,
@@ -67,6 +68,12 @@ func run(cliContext *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("find podd's own binary for the container loggers: %w", err)
 	}
+	nodeName := cliContext.String("node-name")
+	if nodeName == "" {
+		if nodeName, err = os.Hostname(); err != nil {
+			return fmt.Errorf("--node-name not given and the hostname is unknown: %w", err)
+		}
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -82,5 +89,6 @@ func run(cliContext *cli.Context) error {
 		Logger:            self,
 		LogMaxSize:        maxSize.Value(),
 		LogMaxFiles:       maxFiles,
+		NodeName:          nodeName,
 	}, log)
 }

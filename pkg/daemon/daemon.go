@@ -34,6 +34,8 @@ type Config struct {
 	// LogMaxSize and LogMaxFiles are the rotation of the container logs (0: the defaults).
 	LogMaxSize  int64
 	LogMaxFiles int
+	// NodeName is the pods' spec.nodeName (podd --node-name, the hostname by default).
+	NodeName string
 }
 
 // Run serves until ctx is cancelled, then stops serving and leaves the pods running.
@@ -66,6 +68,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		LogRoot:     filepath.Join(cfg.Root, "logs"),
 		BackoffBase: cfg.BackoffBase,
 		BackoffMax:  cfg.BackoffMax,
+		NodeName:    cfg.NodeName,
 	})
 	if err := mgr.Start(workers); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
@@ -85,6 +88,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	podSockets := make(chan struct{})
+	go func() {
+		defer close(podSockets)
+		api.NewPodSockets(mgr, rt.PodAPIDir, cfg.Version, log).Run(requests)
+	}()
 	log.Info("podd is serving", "socket", cfg.Socket, "containerd", cfg.ContainerdAddress, "namespace", cfg.Namespace)
 
 	select {
@@ -96,6 +104,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		err = srv.Shutdown(shutdown)
 		cancel()
 	}
+	endRequests()
+	<-podSockets
 	stopWorkers()
 	mgr.Wait()
 	os.Remove(cfg.Socket)

@@ -74,3 +74,11 @@ func checkAPISocket(p *Pod, errs *errorList) {
 	each(p.Spec.InitContainers, "initContainers")
 	each(p.Spec.Containers, "containers")
 }
+
+// Changed returns a channel that is closed at the next change of any pod (created, removed,
+// status or metadata changed): a watcher takes it, reads the pods, then waits on it.
+func (m *Manager) Changed() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.changed
+}
