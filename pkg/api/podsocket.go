@@ -140,7 +140,7 @@ func (s *PodSockets) open(ctx context.Context, p *pod.Pod) (*podSocket, error) {
 	main := NewServer(own, noImages{}, s.version, s.log.With("pod", p.Metadata.Namespace+"/"+p.Metadata.Name, "socket", "pod"))
 	mux := http.NewServeMux()
 	mux.Handle("GET /pod", rewrite(main, podPath(own.namespace, own.name), nil))
-	mux.Handle("GET /pod/events", rewrite(main, "/v1/events", url.Values{"namespace": {own.namespace}, "name": {own.name}}))
+	mux.Handle("GET /pod/events", rewrite(main, "/v1/events", url.Values{"namespace": {own.namespace}, "pod": {own.name}}))
 	mux.Handle("/", main)
 	srv := &http.Server{
 		Handler:           mux,

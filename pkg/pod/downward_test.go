@@ -2,6 +2,7 @@ package pod
 
 import (
 	"context"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -318,5 +319,20 @@ func TestWantsAPISocket(t *testing.T) {
 		if got := WantsAPISocket(p, tt.container); got != tt.want {
 			t.Errorf("WantsAPISocket(%q, %q) = %t", tt.value, tt.container, got)
 		}
+	}
+}
+
+// TestDownwardExample keeps the documented example valid.
+func TestDownwardExample(t *testing.T) {
+	data, err := os.ReadFile("../../specs/examples/downward.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods, err := Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !HasDownwardAPIVolume(pods[0]) || !WantsAPISocket(pods[0], "app") {
+		t.Errorf("the example lost its downwardAPI volume or its API socket")
 	}
 }
