@@ -118,6 +118,12 @@ spec:
 		if res := p.Podctl(t, "exec", name, "--", "touch", "/etc/podinfo/x"); res.ExitCode == 0 {
 			t.Errorf("the volume is writable from the container")
 		}
+		out := mustPodctl(t, p, "describe", name).Stdout
+		for _, want := range []string{"Node:", hostname, "DownwardAPI", "metadata.labels -> labels"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("describe lacks %q:\n%s", want, out)
+			}
+		}
 	})
 
 	t.Run("label and annotate", func(t *testing.T) {
