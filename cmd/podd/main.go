@@ -39,6 +39,7 @@ func main() {
 			&cli.StringFlag{Name: "log-max-size", Value: "10Mi", Usage: "a container log file is rotated before it grows beyond this size (a quantity: 10Mi, 500Ki)"},
 			&cli.IntFlag{Name: "log-max-files", Value: logs.DefaultMaxFiles, Usage: "log files kept per container instance, the current one included (at least 2)"},
 			&cli.DurationFlag{Name: "restart-backoff-base", Value: 10 * time.Second, Usage: "delay before a container's first restart; doubles on each further one"},
+			&cli.StringFlag{Name: "node-name", Usage: "this node's name, the pods' spec.nodeName (default: the hostname)"},
 			&cli.DurationFlag{Name: "restart-backoff-max", Value: 5 * time.Minute, Usage: "longest delay between restarts"},
 			&cli.StringFlag{Name: "manifests", Value: "/etc/podd/pods.d", Usage: "static pod folder: podd runs the pods its *.yaml, *.yml and *.json files describe (\"\" for none)"},
 			&cli.DurationFlag{Name: "manifests-rescan", Value: 10 * time.Second, Usage: "how often the static pod folder is read even without a change notification"},
@@ -70,6 +71,12 @@ func run(cliContext *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("find podd's own binary for the container loggers: %w", err)
 	}
+	nodeName := cliContext.String("node-name")
+	if nodeName == "" {
+		if nodeName, err = os.Hostname(); err != nil {
+			return fmt.Errorf("--node-name not given and the hostname is unknown: %w", err)
+		}
+	}
 	if cliContext.Duration("manifests-rescan") <= 0 {
 		return fmt.Errorf("--manifests-rescan %v: want a duration above 0", cliContext.Duration("manifests-rescan"))
 	}
@@ -91,5 +98,6 @@ func run(cliContext *cli.Context) error {
 		Manifests:          cliContext.String("manifests"),
 		ManifestsRescan:    cliContext.Duration("manifests-rescan"),
 		StopPodsOnShutdown: cliContext.Bool("stop-pods-on-shutdown"),
+		NodeName:           nodeName,
 	}, log)
 }

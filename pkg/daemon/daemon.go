@@ -44,6 +44,8 @@ type Config struct {
 	// StopPodsOnShutdown: on SIGTERM/SIGINT podd stops every pod within its grace period before it
 	// exits, instead of leaving them running.
 	StopPodsOnShutdown bool
+	// NodeName is the pods' spec.nodeName (podd --node-name, the hostname by default).
+	NodeName string
 }
 
 // Run serves until ctx is cancelled, then stops serving and leaves the pods running (or stops
@@ -83,6 +85,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		LogRoot:     filepath.Join(cfg.Root, "logs"),
 		BackoffBase: cfg.BackoffBase,
 		BackoffMax:  cfg.BackoffMax,
+		NodeName:    cfg.NodeName,
 	})
 	if err := mgr.Start(workers); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
@@ -118,6 +121,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	podSockets := make(chan struct{})
+	go func() {
+		defer close(podSockets)
+		api.NewPodSockets(mgr, rt.PodAPIDir, cfg.Version, log).Run(requests)
+	}()
 	log.Info("podd is serving", "socket", cfg.Socket, "socket_activated", activated, "containerd", cfg.ContainerdAddress, "namespace", cfg.Namespace)
 	pods, _ := mgr.List(ctx, "")
 	sd.notify(sddaemon.SdNotifyReady)
@@ -150,6 +158,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		err = srv.Shutdown(shutdown)
 		cancel()
 	}
+	endRequests()
+	<-podSockets
 	stopWorkers()
 	mgr.Wait()
 	if !activated {

@@ -50,6 +50,8 @@ type Options struct {
 	BackoffBase, BackoffMax, BackoffReset time.Duration
 	// RetryDelay is the pause before a failed image pull, sandbox or create is tried again.
 	RetryDelay time.Duration
+	// NodeName is this host's name as pods see it: spec.nodeName (node.go).
+	NodeName string
 }
 
 // Manager owns every pod: it takes API requests, writes the desired state to the store and runs
@@ -145,6 +147,9 @@ func (m *Manager) Start(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, r := range recs {
+		if r.Pod.Spec.NodeName == "" { // stored before podd knew node names
+			r.Pod.Spec.NodeName = m.opts.NodeName
+		}
 		w := newWorker(m, r, byPod[r.Pod.Metadata.UID])
 		m.pods[key(r.Pod.Metadata.Namespace, r.Pod.Metadata.Name)] = w
 		m.wg.Add(1)
@@ -192,6 +197,8 @@ func (m *Manager) createPods(ctx context.Context, pods []*Pod, source func(int, 
 	for _, p := range pods {
 		SetDefaults(p)
 		if err := Validate(p); err != nil {
+			errs = append(errs, fmt.Errorf("pod %s: %w", p.Metadata.Name, err))
+		} else if err := m.bindNode(p); err != nil {
 			errs = append(errs, fmt.Errorf("pod %s: %w", p.Metadata.Name, err))
 		}
 	}

@@ -395,8 +395,10 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 	c.launching, c.launched, c.waitRestart = true, true, false
 	c.status.State = ContainerState{Waiting: &ContainerStateWaiting{Reason: ReasonContainerCreating}}
 	w.updateLocked()
+	// A snapshot: the launch goroutine reads the labels while a metadata update may replace them.
+	p := w.snapshotLocked()
 	w.m.mu.Unlock()
-	p, sb, attempt, spec, hooks := w.rec.Pod, w.sb, c.attempt, c.spec, w.hooks
+	sb, attempt, spec, hooks := w.sb, c.attempt, c.spec, w.hooks
 	go func() {
 		ev := evLaunched{c: c, attempt: attempt}
 		defer func() { w.post(ctx, ev) }()
@@ -479,6 +481,8 @@ func (w *worker) handle(ctx context.Context, ev any) bool {
 		w.converge(ctx)
 	case evStop:
 		w.beginStop(ctx, ev)
+	case evMetadata:
+		w.updateMetadata(ctx, ev)
 	}
 	if !w.stopping {
 		w.converge(ctx)
