@@ -322,7 +322,8 @@ func (w *worker) setupSandbox(ctx context.Context) bool {
 		w.event(nil, EventWarning, "FailedMount", "%v", err)
 		w.m.mu.Lock()
 		for _, c := range w.ctrs {
-			if !c.running {
+			// A finished container keeps showing how it ended; the others wait for the sandbox.
+			if !c.running && c.status.State.Terminated == nil {
 				c.status.State = ContainerState{Waiting: &ContainerStateWaiting{Reason: ReasonCreateContainerConfigError, Message: err.Error()}}
 			}
 		}
@@ -656,20 +657,26 @@ func (w *worker) checkCompleted(ctx context.Context) {
 // beginStop records a stop or removal durably (not the stop of a completed pod's sidecars), then
 // starts the stop contract. A second stop with a shorter grace shortens the first, as in Kubernetes.
 func (w *worker) beginStop(ctx context.Context, ev evStop) {
+	// The record is changed under the manager's lock (status readers look at it), and only once
+	// the store has the change.
 	if ev.shutdown {
+		w.m.mu.Lock()
 		w.rec.Stopped = true // in memory only: no restarts while podd goes down
+		w.m.mu.Unlock()
 	} else if ev.reply != nil || ev.remove {
-		before := *w.rec
-		w.rec.Stopped = true
-		w.rec.Deleting = w.rec.Deleting || ev.remove
-		if w.rec.Stopped != before.Stopped || w.rec.Deleting != before.Deleting {
-			if err := w.m.opts.Store.Put(ctx, w.rec); err != nil {
-				*w.rec = before
+		next := *w.rec
+		next.Stopped = true
+		next.Deleting = w.rec.Deleting || ev.remove
+		if next.Stopped != w.rec.Stopped || next.Deleting != w.rec.Deleting {
+			if err := w.m.opts.Store.Put(ctx, &next); err != nil {
 				if ev.reply != nil {
 					ev.reply <- fmt.Errorf("store pod: %w", err)
 				}
 				return
 			}
+			w.m.mu.Lock()
+			*w.rec = next
+			w.m.mu.Unlock()
 		}
 	}
 	if ev.reply != nil {
