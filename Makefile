@@ -1,6 +1,7 @@
 # podd — run Kubernetes Pods on one host with containerd.
 #   make up     install what is missing, start containerd and podd, run the example pod (root)
 #   make test   install what is missing, run unit and integration tests (root for integration)
+#   make install  binaries and systemd units (see contrib/systemd)
 
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO      ?= go
@@ -8,7 +9,7 @@ BIN     := bin
 LDFLAGS := -X github.com/podd-dev/podd/pkg/api.Version=$(VERSION)
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build deps test unit integration up down example-image fmt vet clean
+.PHONY: all build deps test unit integration up down example-image fmt vet clean install uninstall
 
 all: build
 
@@ -44,6 +45,26 @@ down:
 
 example-image:
 	$(GO) run ./hack/mkimage -name localhost/podd/busybox:1.35 -format oci -o $(BIN)/busybox-image.tar
+
+# Binaries, the systemd units (podd.service, podd.socket), logind's delay for graceful host
+# shutdown and the static pod folder. DESTDIR stages into a folder (packaging); PREFIX moves the
+# binaries. Then: systemctl daemon-reload && systemctl enable --now podd.socket podd.service
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SYSTEMD ?= /etc/systemd
+
+install: build
+	install -D -m 0755 $(BIN)/podd $(DESTDIR)$(PREFIX)/bin/podd
+	install -D -m 0755 $(BIN)/podctl $(DESTDIR)$(PREFIX)/bin/podctl
+	install -d -m 0755 $(DESTDIR)$(SYSTEMD)/system $(DESTDIR)$(SYSTEMD)/logind.conf.d $(DESTDIR)/etc/podd/pods.d
+	sed 's#/usr/local/bin/podd#$(PREFIX)/bin/podd#' contrib/systemd/podd.service > $(DESTDIR)$(SYSTEMD)/system/podd.service
+	install -m 0644 contrib/systemd/podd.socket $(DESTDIR)$(SYSTEMD)/system/podd.socket
+	install -m 0644 contrib/systemd/logind-podd.conf $(DESTDIR)$(SYSTEMD)/logind.conf.d/podd.conf
+	@echo "installed; to start podd now and at boot: systemctl daemon-reload && systemctl enable --now podd.socket podd.service"
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/podd $(DESTDIR)$(PREFIX)/bin/podctl $(DESTDIR)$(SYSTEMD)/system/podd.service \
+		$(DESTDIR)$(SYSTEMD)/system/podd.socket $(DESTDIR)$(SYSTEMD)/logind.conf.d/podd.conf
 
 clean:
 	rm -rf $(BIN)

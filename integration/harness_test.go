@@ -59,6 +59,12 @@ type Podd struct {
 	CgroupRoot string
 	// Flags are extra podd flags; later ones win over the harness's defaults.
 	Flags []string
+	// Manifests is podd's static pod folder (--manifests), empty at first.
+	Manifests string
+	// Env is added to podd's environment; Wrapper, when set, is the command podd runs under
+	// (podd's path and arguments follow it), e.g. systemd-socket-activate.
+	Env     []string
+	Wrapper []string
 
 	dir    string // holds all of the above
 	shared bool
@@ -208,10 +214,17 @@ func startPodd(t testing.TB) *Podd {
 // startPoddWith is startPodd with extra podd flags (e.g. --restart-backoff-base 1s).
 func startPoddWith(t testing.TB, flags ...string) *Podd {
 	t.Helper()
+	return startPoddConfigured(t, func(p *Podd) { p.Flags = flags })
+}
+
+// startPoddConfigured is startPodd with the Podd's settings (Flags, Env, Wrapper) changed by
+// configure before podd starts.
+func startPoddConfigured(t testing.TB, configure func(*Podd)) *Podd {
+	t.Helper()
 	requireHarness(t)
 	poddBinaries(t)
 	p := newPodd("podd-test-" + uniqueName(t))
-	p.Flags = flags
+	configure(p)
 	t.Cleanup(func() {
 		if t.Failed() {
 			p.dumpLog(t, 0)
@@ -240,6 +253,7 @@ func newPodd(namespace string) *Podd {
 		State:      filepath.Join(dir, "state"),
 		Socket:     filepath.Join(dir, "podd.sock"),
 		LogPath:    filepath.Join(dir, "podd.log"),
+		Manifests:  filepath.Join(dir, "pods.d"),
 		dir:        dir,
 	}
 	poddsMu.Lock()
@@ -250,7 +264,7 @@ func newPodd(namespace string) *Podd {
 
 // prepare creates the podd's directories and imports the preloaded test images into its namespace.
 func (p *Podd) prepare() error {
-	if err := os.MkdirAll(p.dir, 0o755); err != nil {
+	if err := os.MkdirAll(p.Manifests, 0o755); err != nil {
 		return err
 	}
 	ctx := namespaces.WithNamespace(context.Background(), p.Namespace)
@@ -284,12 +298,17 @@ func (p *Podd) start() error {
 		"--state", p.State,
 		"--socket", p.Socket,
 		"--cgroup-root", p.CgroupRoot,
+		"--manifests", p.Manifests,
 		"--log-level", "debug",
 		// Tests restart containers often: a short backoff unless a test sets its own.
 		"--restart-backoff-base", "500ms",
 		"--restart-backoff-max", "2s",
 	)
 	cmd.Args = append(cmd.Args, p.Flags...)
+	if len(p.Wrapper) > 0 {
+		cmd = exec.Command(p.Wrapper[0], append(p.Wrapper[1:], cmd.Args...)...)
+	}
+	cmd.Env = append(os.Environ(), p.Env...)
 	from := fileSize(p.LogPath)
 	d, err := startDaemon(cmd, p.LogPath)
 	if err != nil {

@@ -56,7 +56,7 @@ func containerPid(t *testing.T, p *Podd, got *pod.Pod, container string) (id str
 	return "", 0
 }
 
-func execOut(t *testing.T, p *Podd, name, container string, cmd ...string) string {
+func execIn(t *testing.T, p *Podd, name, container string, cmd ...string) string {
 	t.Helper()
 	return strings.TrimSpace(mustPodctl(t, p, append([]string{"exec", name, "-c", container, "--"}, cmd...)...).Stdout)
 }
@@ -154,10 +154,10 @@ spec:
 	// From the inside: runc mounts the container's own cgroups at /sys/fs/cgroup.
 	v2 := cgroupMode(t) == cgroups.V2
 	if v2 {
-		if got := execOut(t, p, name, "a", "cat", "/sys/fs/cgroup/cpu.max"); got != "50000 100000" {
+		if got := execIn(t, p, name, "a", "cat", "/sys/fs/cgroup/cpu.max"); got != "50000 100000" {
 			t.Errorf("a: cpu.max %q, want 50000 100000", got)
 		}
-		if got := execOut(t, p, name, "a", "cat", "/sys/fs/cgroup/memory.max"); got != "67108864" {
+		if got := execIn(t, p, name, "a", "cat", "/sys/fs/cgroup/memory.max"); got != "67108864" {
 			t.Errorf("a: memory.max %q, want 67108864", got)
 		}
 	} else {
@@ -245,7 +245,7 @@ spec:
 	t.Logf("podctl top:\n%s", top)
 
 	// Loopback traffic in the pod shows in its network counters.
-	execOut(t, p, name, "a", "sh", "-c", "httpd -p 127.0.0.1:8081 -h /etc && wget -qO- http://127.0.0.1:8081/hostname")
+	execIn(t, p, name, "a", "sh", "-c", "httpd -p 127.0.0.1:8081 -h /etc && wget -qO- http://127.0.0.1:8081/hostname")
 	st := podStats(t, p, name)
 	var lo *pod.InterfaceStats
 	if st.Network != nil {

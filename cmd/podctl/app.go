@@ -40,6 +40,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			execCommand(),
 			stopCommand(),
 			rmCommand(),
+			labelCommand(),
+			annotateCommand(),
 			imageCommand(),
 			versionCommand(),
 		},

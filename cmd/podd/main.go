@@ -42,7 +42,11 @@ func main() {
 			&cli.StringFlag{Name: "log-max-size", Value: "10Mi", Usage: "a container log file is rotated before it grows beyond this size (a quantity: 10Mi, 500Ki)"},
 			&cli.IntFlag{Name: "log-max-files", Value: logs.DefaultMaxFiles, Usage: "log files kept per container instance, the current one included (at least 2)"},
 			&cli.DurationFlag{Name: "restart-backoff-base", Value: 10 * time.Second, Usage: "delay before a container's first restart; doubles on each further one"},
+			&cli.StringFlag{Name: "node-name", Usage: "this node's name, the pods' spec.nodeName (default: the hostname)"},
 			&cli.DurationFlag{Name: "restart-backoff-max", Value: 5 * time.Minute, Usage: "longest delay between restarts"},
+			&cli.StringFlag{Name: "manifests", Value: "/etc/podd/pods.d", Usage: "static pod folder: podd runs the pods its *.yaml, *.yml and *.json files describe (\"\" for none)"},
+			&cli.DurationFlag{Name: "manifests-rescan", Value: 10 * time.Second, Usage: "how often the static pod folder is read even without a change notification"},
+			&cli.BoolFlag{Name: "stop-pods-on-shutdown", Usage: "on SIGTERM or SIGINT, stop every pod within its grace period before exiting (default: leave them running)"},
 			&cli.StringFlag{Name: "cgroup-root", Value: cgroups.DefaultParent, Usage: "cgroup under which every pod's cgroup (pod<uid>) is created, in each hierarchy; never the host's root"},
 			&cli.Int64Flag{Name: "pod-pids-limit", Value: cgroups.DefaultPodPidsLimit, Usage: "pids limit of each pod's cgroup, so that a fork bomb cannot take the host; 0 or -1: none"},
 			&cli.StringFlag{Name: "metrics-address", Usage: "serve Prometheus metrics at http://HOST:PORT/metrics (off when empty)"},
@@ -81,24 +85,37 @@ func run(cliContext *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("find podd's own binary for the container loggers: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	nodeName := cliContext.String("node-name")
+	if nodeName == "" {
+		if nodeName, err = os.Hostname(); err != nil {
+			return fmt.Errorf("--node-name not given and the hostname is unknown: %w", err)
+		}
+	}
+	if cliContext.Duration("manifests-rescan") <= 0 {
+		return fmt.Errorf("--manifests-rescan %v: want a duration above 0", cliContext.Duration("manifests-rescan"))
+	}
+	log := slog.New(daemon.NewLogHandler(os.Stderr, level))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return daemon.Run(ctx, daemon.Config{
-		ContainerdAddress: cliContext.String("containerd-address"),
-		Namespace:         cliContext.String("namespace"),
-		Root:              cliContext.String("root"),
-		State:             cliContext.String("state"),
-		Socket:            cliContext.String("socket"),
-		BackoffBase:       cliContext.Duration("restart-backoff-base"),
-		BackoffMax:        cliContext.Duration("restart-backoff-max"),
-		Version:           api.Version,
-		Logger:            self,
-		LogMaxSize:        maxSize.Value(),
-		LogMaxFiles:       maxFiles,
-		CgroupRoot:        cgroupRoot,
-		PodPidsLimit:      max(pidsLimit, 0),
-		MetricsAddress:    cliContext.String("metrics-address"),
+		ContainerdAddress:  cliContext.String("containerd-address"),
+		Namespace:          cliContext.String("namespace"),
+		Root:               cliContext.String("root"),
+		State:              cliContext.String("state"),
+		Socket:             cliContext.String("socket"),
+		BackoffBase:        cliContext.Duration("restart-backoff-base"),
+		BackoffMax:         cliContext.Duration("restart-backoff-max"),
+		Version:            api.Version,
+		Logger:             self,
+		LogMaxSize:         maxSize.Value(),
+		LogMaxFiles:        maxFiles,
+		Manifests:          cliContext.String("manifests"),
+		ManifestsRescan:    cliContext.Duration("manifests-rescan"),
+		StopPodsOnShutdown: cliContext.Bool("stop-pods-on-shutdown"),
+		NodeName:           nodeName,
+		CgroupRoot:         cgroupRoot,
+		PodPidsLimit:       max(pidsLimit, 0),
+		MetricsAddress:     cliContext.String("metrics-address"),
 	}, log)
 }
 

@@ -22,6 +22,9 @@ type Pods interface {
 	WaitStarted(ctx context.Context, namespace, name string) (*pod.Pod, error)
 	// Stop stops the pod's containers (grace nil: the pod's terminationGracePeriodSeconds).
 	Stop(ctx context.Context, namespace, name string, grace *int64) (*pod.Pod, error)
+	// UpdateMetadata changes the pod's labels and annotations (kubectl label/annotate) without
+	// restarting it; the pod's downwardAPI volumes follow.
+	UpdateMetadata(ctx context.Context, namespace, name string, patch pod.MetadataPatch) (*pod.Pod, error)
 	// Remove stops the pod if it runs and removes it and everything it created.
 	Remove(ctx context.Context, namespace, name string, grace *int64) error
 	// Logs writes a container's log as opts choose (opts.Container "" = the pod's first

@@ -75,6 +75,10 @@ func describePod(w io.Writer, p *pod.Pod, events []pod.Event) error {
 	d.value(0, "Name", m.Name)
 	d.value(0, "Namespace", m.Namespace)
 	d.value(0, "UID", orNone(m.UID))
+	if file, ok := m.Annotations[pod.AnnotationConfigFile]; ok {
+		d.value(0, "Static", "yes, from "+file+" (edit or remove the file to change or remove the pod)")
+	}
+	d.value(0, "Node", orNone(p.Spec.NodeName))
 	d.value(0, "Labels", keyValues(m.Labels, "="))
 	d.value(0, "Annotations", keyValues(m.Annotations, ": "))
 	d.value(0, "Start Time", timeString(p.Status.StartTime))
@@ -253,6 +257,14 @@ func describeVolumes(d *describer, volumes []pod.Volume) {
 				t = string(*v.HostPath.Type)
 			}
 			d.value(2, "HostPathType", t)
+		case v.DownwardAPI != nil:
+			d.value(2, "Type", "DownwardAPI (a volume populated by information about the pod)")
+			d.line(2, "Items:")
+			for _, it := range v.DownwardAPI.Items {
+				if it.FieldRef != nil {
+					d.line(3, "%s -> %s", it.FieldRef.FieldPath, it.Path)
+				}
+			}
 		default:
 			d.value(2, "Type", "<unknown>")
 		}

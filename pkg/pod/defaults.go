@@ -39,6 +39,9 @@ func SetDefaults(p *Pod) {
 			unset := HostPathUnset
 			hp.Type = &unset
 		}
+		if d := p.Spec.Volumes[i].DownwardAPI; d != nil {
+			setDownwardAPIDefaults(d)
+		}
 	}
 }
 

@@ -28,6 +28,8 @@ type fakeRuntime struct {
 	sandboxCalls int
 	// execHook answers Exec (probes, hooks) by container name and command.
 	execHook func(ctx context.Context, name string, cmd []string) (int, error)
+	// refreshed records the labels each RefreshDownwardAPI saw.
+	refreshed []map[string]string
 }
 
 type fakeContainer struct {
@@ -200,6 +202,13 @@ func (f *fakeRuntime) Exec(ctx context.Context, id string, opts ExecOptions) (in
 		return hook(ctx, c.rec.Name, opts.Cmd)
 	}
 	return 0, nil
+}
+
+func (f *fakeRuntime) RefreshDownwardAPI(ctx context.Context, p *Pod) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refreshed = append(f.refreshed, p.Metadata.Labels)
+	return nil
 }
 
 // Dial connects on the host: the fake has no network namespaces.

@@ -24,6 +24,10 @@ type Record struct {
 	Stopped bool `json:"stopped,omitempty"`
 	// Deleting: `podctl rm` began; a restarted podd finishes it.
 	Deleting bool `json:"deleting,omitempty"`
+	// Source is the manifest file of a static pod ("" for a pod created through the API), and
+	// SourceHash the hash of the pod as that file described it (see SyncStatic).
+	Source     string `json:"source,omitempty"`
+	SourceHash string `json:"sourceHash,omitempty"`
 }
 
 // Store keeps the desired state durably; every call returns once the data is on disk.
@@ -46,6 +50,8 @@ type Options struct {
 	BackoffBase, BackoffMax, BackoffReset time.Duration
 	// RetryDelay is the pause before a failed image pull, sandbox or create is tried again.
 	RetryDelay time.Duration
+	// NodeName is this host's name as pods see it: spec.nodeName (node.go).
+	NodeName string
 }
 
 // Manager owns every pod: it takes API requests, writes the desired state to the store and runs
@@ -60,6 +66,8 @@ type Manager struct {
 
 	events  *events
 	samples cpuSamples // previous cpu samples, for usageNanoCores
+
+	static staticPods
 
 	mu      sync.Mutex
 	pods    map[string]*worker // namespace/name
@@ -140,6 +148,9 @@ func (m *Manager) Start(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, r := range recs {
+		if r.Pod.Spec.NodeName == "" { // stored before podd knew node names
+			r.Pod.Spec.NodeName = m.opts.NodeName
+		}
 		w := newWorker(m, r, byPod[r.Pod.Metadata.UID])
 		m.pods[key(r.Pod.Metadata.Namespace, r.Pod.Metadata.Name)] = w
 		m.wg.Add(1)
@@ -177,10 +188,18 @@ func (m *Manager) Create(ctx context.Context, manifest []byte) ([]*Pod, error) {
 
 // CreatePods creates already decoded pods (validated again here); all or none.
 func (m *Manager) CreatePods(ctx context.Context, pods []*Pod) ([]*Pod, error) {
+	return m.createPods(ctx, pods, nil)
+}
+
+// createPods creates pods, all or none; source, when set, fills in each record before it is
+// stored (a static pod's file and hash).
+func (m *Manager) createPods(ctx context.Context, pods []*Pod, source func(int, *Record)) ([]*Pod, error) {
 	var errs []error
 	for _, p := range pods {
 		SetDefaults(p)
 		if err := Validate(p); err != nil {
+			errs = append(errs, fmt.Errorf("pod %s: %w", p.Metadata.Name, err))
+		} else if err := m.bindNode(p); err != nil {
 			errs = append(errs, fmt.Errorf("pod %s: %w", p.Metadata.Name, err))
 		}
 	}
@@ -207,6 +226,9 @@ func (m *Manager) CreatePods(ctx context.Context, pods []*Pod) ([]*Pod, error) {
 		p.Metadata.CreationTimestamp = &now
 		p.Status = PodStatus{}
 		recs[i] = &Record{Pod: p}
+		if source != nil {
+			source(i, recs[i])
+		}
 	}
 	if err := m.opts.Store.Put(ctx, recs...); err != nil {
 		return nil, fmt.Errorf("store pods: %w", err)
@@ -345,11 +367,15 @@ func (m *Manager) Stop(ctx context.Context, namespace, name string, grace *int64
 	return m.Get(ctx, namespace, name)
 }
 
-// Remove stops the pod if it runs and removes it with everything it created.
+// Remove stops the pod if it runs and removes it with everything it created. A static pod is
+// refused: its manifest file decides whether it exists.
 func (m *Manager) Remove(ctx context.Context, namespace, name string, grace *int64) error {
 	w, err := m.lookup(namespace, name)
 	if err != nil {
 		return err
+	}
+	if src := w.rec.Source; src != "" {
+		return fmt.Errorf("pod %q is a static pod from %s: remove or edit that file to remove it: %w", name, src, errdefs.ErrFailedPrecondition)
 	}
 	return w.request(ctx, evStop{grace: grace, remove: true})
 }

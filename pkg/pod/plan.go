@@ -3,6 +3,7 @@ package pod
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 )
 
@@ -54,7 +55,13 @@ func BuildPlan(p *Pod, c *Container, img *ImageConfig, sb *Sandbox, attempt int,
 		if vm.SubPath != "" {
 			src = filepath.Join(src, vm.SubPath)
 		}
-		plan.Mounts = append(plan.Mounts, Mount{Source: src, Destination: vm.MountPath, ReadOnly: vm.ReadOnly})
+		// podd writes a downwardAPI volume; containers only read it, as in Kubernetes.
+		ro := vm.ReadOnly || slices.ContainsFunc(p.Spec.Volumes, func(v Volume) bool { return v.Name == vm.Name && v.DownwardAPI != nil })
+		plan.Mounts = append(plan.Mounts, Mount{Source: src, Destination: vm.MountPath, ReadOnly: ro})
+	}
+	// The socket's folder, not the socket, is mounted: podd recreates the socket when it restarts.
+	if sb.APISocketDir != "" && WantsAPISocket(p, c.Name) {
+		plan.Mounts = append(plan.Mounts, Mount{Source: sb.APISocketDir, Destination: APISocketMountPath, ReadOnly: true})
 	}
 	return plan, nil
 }

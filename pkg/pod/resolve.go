@@ -67,8 +67,8 @@ func containerEnv(p *Pod, c *Container) ([]string, error) {
 }
 
 // fieldRefValue is the downward API for env: the pod fields the kubelet offers there that podd
-// has. spec.nodeName, status.podIP and the like name things a single host without a cluster does
-// not have, so they are errors rather than empty strings that would hide the mistake.
+// has. spec.nodeName is the name podd runs under (podd --node-name, the hostname by default);
+// fields podd does not have are errors rather than empty strings that would hide the mistake.
 func fieldRefValue(p *Pod, ref *ObjectFieldSelector) (string, error) {
 	if ref.APIVersion != "" && ref.APIVersion != "v1" {
 		return "", fmt.Errorf("apiVersion: unsupported %q, only v1: %w", ref.APIVersion, errdefs.ErrInvalidArgument)
@@ -96,8 +96,10 @@ func fieldRefValue(p *Pod, ref *ObjectFieldSelector) (string, error) {
 		return p.Metadata.Namespace, nil
 	case "metadata.uid":
 		return p.Metadata.UID, nil
+	case "spec.nodeName":
+		return p.Spec.NodeName, nil
 	}
-	return "", fmt.Errorf("fieldPath %q: not supported in env by podd (metadata.name, metadata.namespace, metadata.uid, metadata.labels['<key>'], metadata.annotations['<key>'] are): %w",
+	return "", fmt.Errorf("fieldPath %q: not supported in env by podd (metadata.name, metadata.namespace, metadata.uid, metadata.labels['<key>'], metadata.annotations['<key>'], spec.nodeName are): %w",
 		ref.FieldPath, errdefs.ErrInvalidArgument)
 }
 

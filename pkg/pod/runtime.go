@@ -72,6 +72,8 @@ type Sandbox struct {
 	HostnamePath string
 	ResolvPath   string
 	VolumePaths  map[string]string // volume name → host path
+	// APISocketDir is the host folder of the per-pod API socket, "" unless the pod asked for it.
+	APISocketDir string
 }
 
 // ExitStatus is how a container's process ended.
@@ -160,6 +162,9 @@ type Runtime interface {
 	// Exec runs a command in a running container and returns its exit code. When ctx ends first,
 	// the command and all its descendants are killed and ctx's error is returned.
 	Exec(ctx context.Context, id string, opts ExecOptions) (int, error)
+	// RefreshDownwardAPI rewrites the pod's downwardAPI volumes, atomically, from its current
+	// metadata (after a label or annotation change); a pod without a sandbox yet is left alone.
+	RefreshDownwardAPI(ctx context.Context, p *Pod) error
 	// Dial connects from inside the pod's network namespace.
 	Dial(ctx context.Context, sb *Sandbox, network, address string) (net.Conn, error)
 }

@@ -54,6 +54,8 @@ type PodSpec struct {
 	TerminationGracePeriodSeconds *int64        `json:"terminationGracePeriodSeconds,omitempty"`
 	Hostname                      string        `json:"hostname,omitempty"`
 	HostNetwork                   bool          `json:"hostNetwork,omitempty"`
+	// NodeName is the host podd runs on (podd --node-name); podd sets it when it accepts the pod.
+	NodeName string `json:"nodeName,omitempty"`
 }
 
 // Container is the subset of Kubernetes' Container that podd implements.
@@ -188,6 +190,8 @@ type Volume struct {
 	Name     string                `json:"name"`
 	EmptyDir *EmptyDirVolumeSource `json:"emptyDir,omitempty"`
 	HostPath *HostPathVolumeSource `json:"hostPath,omitempty"`
+	// DownwardAPI: files holding the pod's fields (downward.go).
+	DownwardAPI *DownwardAPIVolumeSource `json:"downwardAPI,omitempty"`
 }
 
 // StorageMedium is an emptyDir's medium: "" (the node's disk) or Memory (a tmpfs).

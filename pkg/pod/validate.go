@@ -112,6 +112,7 @@ var podChecks = []func(p *Pod, errs *errorList){
 	checkContainers,
 	checkPodResources,
 	checkPodSpec,
+	checkAPISocket,
 }
 
 // Validate checks a pod as Kubernetes' API server would, restricted to the fields podd implements.
@@ -221,6 +222,13 @@ func checkVolumes(p *Pod, errs *errorList) {
 				errs.forbidden(field+".hostPath", "may not specify more than 1 volume type")
 			}
 			checkHostPath(errs, field+".hostPath", v.HostPath)
+		}
+		if v.DownwardAPI != nil {
+			sources++
+			if sources > 1 {
+				errs.forbidden(field+".downwardAPI", "may not specify more than 1 volume type")
+			}
+			checkDownwardAPI(errs, field+".downwardAPI", v.DownwardAPI)
 		}
 		if sources == 0 {
 			errs.required(field, "must specify a volume type")
@@ -522,8 +530,8 @@ func checkEnv(errs *errorList, field string, e EnvVar) {
 // label or annotation; kubeletOnlyFieldPaths are the ones Kubernetes also offers, which need a
 // node, a service account or a pod IP.
 var (
-	envFieldPaths         = []string{"metadata.name", "metadata.namespace", "metadata.uid"}
-	kubeletOnlyFieldPaths = []string{"spec.nodeName", "spec.serviceAccountName", "status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs"}
+	envFieldPaths         = []string{"metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName"}
+	kubeletOnlyFieldPaths = []string{"spec.serviceAccountName", "status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs"}
 )
 
 func checkFieldPath(errs *errorList, field, fieldPath string) {

@@ -90,8 +90,13 @@ type (
 	evStop         struct {
 		grace  *int64
 		remove bool
-		reply  chan error
+		// shutdown: podd is shutting down with --stop-pods-on-shutdown (or the host is). The stop
+		// is not recorded, so the next podd starts the pod again as its restart policy says.
+		shutdown bool
+		reply    chan error
 	}
+	// evPing asks the worker's loop to answer: the watchdog's proof that the loop is alive.
+	evPing struct{ done chan struct{} }
 )
 
 // worker supervises one pod: it converges the pod's containers towards the desired state on
@@ -322,7 +327,8 @@ func (w *worker) setupSandbox(ctx context.Context) bool {
 		w.event(nil, EventWarning, "FailedMount", "%v", err)
 		w.m.mu.Lock()
 		for _, c := range w.ctrs {
-			if !c.running {
+			// A finished container keeps showing how it ended; the others wait for the sandbox.
+			if !c.running && c.status.State.Terminated == nil {
 				c.status.State = ContainerState{Waiting: &ContainerStateWaiting{Reason: ReasonCreateContainerConfigError, Message: err.Error()}}
 			}
 		}
@@ -395,8 +401,10 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 	c.launching, c.launched, c.waitRestart = true, true, false
 	c.status.State = ContainerState{Waiting: &ContainerStateWaiting{Reason: ReasonContainerCreating}}
 	w.updateLocked()
+	// A snapshot: the launch goroutine reads the labels while a metadata update may replace them.
+	p := w.snapshotLocked()
 	w.m.mu.Unlock()
-	p, sb, attempt, spec, hooks := w.rec.Pod, w.sb, c.attempt, c.spec, w.hooks
+	sb, attempt, spec, hooks := w.sb, c.attempt, c.spec, w.hooks
 	go func() {
 		ev := evLaunched{c: c, attempt: attempt}
 		defer func() { w.post(ctx, ev) }()
@@ -466,6 +474,9 @@ func (w *worker) runningLocked(ctx context.Context, c *ctr, attempt int, proc *P
 // handle applies one event; it returns true when the worker is done (the pod was removed).
 func (w *worker) handle(ctx context.Context, ev any) bool {
 	switch ev := ev.(type) {
+	case evPing:
+		close(ev.done)
+		return false
 	case evLaunched:
 		w.launched(ctx, ev)
 	case evExited:
@@ -484,6 +495,8 @@ func (w *worker) handle(ctx context.Context, ev any) bool {
 		w.converge(ctx)
 	case evStop:
 		w.beginStop(ctx, ev)
+	case evMetadata:
+		w.updateMetadata(ctx, ev)
 	}
 	if !w.stopping {
 		w.converge(ctx)
@@ -661,18 +674,26 @@ func (w *worker) checkCompleted(ctx context.Context) {
 // beginStop records a stop or removal durably (not the stop of a completed pod's sidecars), then
 // starts the stop contract. A second stop with a shorter grace shortens the first, as in Kubernetes.
 func (w *worker) beginStop(ctx context.Context, ev evStop) {
-	if ev.reply != nil || ev.remove {
-		before := *w.rec
-		w.rec.Stopped = true
-		w.rec.Deleting = w.rec.Deleting || ev.remove
-		if w.rec.Stopped != before.Stopped || w.rec.Deleting != before.Deleting {
-			if err := w.m.opts.Store.Put(ctx, w.rec); err != nil {
-				*w.rec = before
+	// The record is changed under the manager's lock (status readers look at it), and only once
+	// the store has the change.
+	if ev.shutdown {
+		w.m.mu.Lock()
+		w.rec.Stopped = true // in memory only: no restarts while podd goes down
+		w.m.mu.Unlock()
+	} else if ev.reply != nil || ev.remove {
+		next := *w.rec
+		next.Stopped = true
+		next.Deleting = w.rec.Deleting || ev.remove
+		if next.Stopped != w.rec.Stopped || next.Deleting != w.rec.Deleting {
+			if err := w.m.opts.Store.Put(ctx, &next); err != nil {
 				if ev.reply != nil {
 					ev.reply <- fmt.Errorf("store pod: %w", err)
 				}
 				return
 			}
+			w.m.mu.Lock()
+			*w.rec = next
+			w.m.mu.Unlock()
 		}
 	}
 	if ev.reply != nil {

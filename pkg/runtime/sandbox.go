@@ -84,8 +84,14 @@ func (r *Runtime) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, e
 			return nil, fmt.Errorf("write %s: %w", path, err)
 		}
 	}
+	if pod.WantsAPISocket(p, "") {
+		sb.APISocketDir = r.PodAPIDir(uid)
+		if err := os.MkdirAll(sb.APISocketDir, 0o755); err != nil {
+			return nil, fmt.Errorf("create the pod's API socket folder: %w", err)
+		}
+	}
 	for i, v := range p.Spec.Volumes {
-		path, err := r.setupVolume(dir, v)
+		path, err := r.setupVolume(dir, p, v)
 		if err != nil {
 			return nil, fmt.Errorf("spec.volumes[%d]: %w", i, err)
 		}
@@ -143,8 +149,11 @@ func resolvConf() ([]byte, error) {
 	return data, nil
 }
 
-func (r *Runtime) setupVolume(podDir string, v pod.Volume) (string, error) {
+func (r *Runtime) setupVolume(podDir string, p *pod.Pod, v pod.Volume) (string, error) {
 	switch {
+	case v.DownwardAPI != nil:
+		path := filepath.Join(podDir, "volumes", v.Name)
+		return path, downwardAPIVolume(path, p, v)
 	case v.EmptyDir != nil:
 		path := filepath.Join(podDir, "volumes", v.Name)
 		if err := os.MkdirAll(path, 0o777); err != nil {
@@ -355,6 +364,9 @@ func (r *Runtime) TeardownSandbox(ctx context.Context, uid string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		errs = append(errs, fmt.Errorf("remove pod folder: %w", err))
 	}
+	if err := os.RemoveAll(r.PodStateDir(uid)); err != nil {
+		errs = append(errs, fmt.Errorf("remove pod state folder: %w", err))
+	}
 	if err := cgroups.RemovePod(ctx, r.cgroupFS, r.cfg.CgroupParent, uid); err != nil {
 		errs = append(errs, fmt.Errorf("remove pod cgroup: %w", err))
 	}
@@ -364,7 +376,7 @@ func (r *Runtime) TeardownSandbox(ctx context.Context, uid string) error {
 // ListSandboxes lists the UIDs that have a pod folder or a namespace file.
 func (r *Runtime) ListSandboxes(ctx context.Context) ([]string, error) {
 	seen := map[string]bool{}
-	for _, dir := range []string{filepath.Join(r.cfg.Root, "pods"), filepath.Join(r.cfg.State, netNS.dir), filepath.Join(r.cfg.State, ipcNS.dir), filepath.Join(r.cfg.State, utsNS.dir)} {
+	for _, dir := range []string{filepath.Join(r.cfg.Root, "pods"), filepath.Join(r.cfg.State, "pods"), filepath.Join(r.cfg.State, netNS.dir), filepath.Join(r.cfg.State, ipcNS.dir), filepath.Join(r.cfg.State, utsNS.dir)} {
 		entries, err := os.ReadDir(dir)
 		if err != nil && !os.IsNotExist(err) {
 			return nil, err
