@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/podd-dev/podd/pkg/daemon"
 	"github.com/podd-dev/podd/pkg/logs"
 	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/runtime"
 )
 
 func main() {
@@ -40,6 +43,10 @@ func main() {
 			&cli.IntFlag{Name: "log-max-files", Value: logs.DefaultMaxFiles, Usage: "log files kept per container instance, the current one included (at least 2)"},
 			&cli.DurationFlag{Name: "restart-backoff-base", Value: 10 * time.Second, Usage: "delay before a container's first restart; doubles on each further one"},
 			&cli.DurationFlag{Name: "restart-backoff-max", Value: 5 * time.Minute, Usage: "longest delay between restarts"},
+			&cli.StringFlag{Name: "pod-cidr", Value: runtime.DefaultPodCIDR, Usage: "IPv4 subnet of the pods' addresses on podd's bridge"},
+			&cli.StringFlag{Name: "bridge", Value: runtime.DefaultBridge, Usage: "name of podd's bridge device (and of its CNI network)"},
+			&cli.BoolFlag{Name: "pod-egress-nat", Value: true, Usage: "masquerade the pods' traffic to addresses outside --pod-cidr (--pod-egress-nat=false to turn off)"},
+			&cli.StringFlag{Name: "cni-plugin-dir", Value: strings.Join(runtime.DefaultPluginDirs, ":"), Usage: "where the CNI plugins are (bridge, host-local, portmap, firewall), colon-separated"},
 		},
 		Action: run,
 	}
@@ -82,5 +89,11 @@ func run(cliContext *cli.Context) error {
 		Logger:            self,
 		LogMaxSize:        maxSize.Value(),
 		LogMaxFiles:       maxFiles,
+		Network: runtime.NetworkConfig{
+			PodCIDR:    cliContext.String("pod-cidr"),
+			Bridge:     cliContext.String("bridge"),
+			EgressNAT:  cliContext.Bool("pod-egress-nat"),
+			PluginDirs: filepath.SplitList(cliContext.String("cni-plugin-dir")),
+		},
 	}, log)
 }

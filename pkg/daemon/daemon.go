@@ -34,6 +34,8 @@ type Config struct {
 	// LogMaxSize and LogMaxFiles are the rotation of the container logs (0: the defaults).
 	LogMaxSize  int64
 	LogMaxFiles int
+	// Network is the pods' bridge network (--pod-cidr, --bridge, --pod-egress-nat, --cni-plugin-dir).
+	Network runtime.NetworkConfig
 }
 
 // Run serves until ctx is cancelled, then stops serving and leaves the pods running.
@@ -46,6 +48,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Logger:      cfg.Logger,
 		LogMaxSize:  cfg.LogMaxSize,
 		LogMaxFiles: cfg.LogMaxFiles,
+		Network:     cfg.Network,
 	}, log)
 	if err != nil {
 		return err

@@ -199,6 +199,9 @@ func (m *Manager) CreatePods(ctx context.Context, pods []*Pod) ([]*Pod, error) {
 		}
 		seen[k] = true
 	}
+	if err := m.checkHostPortsLocked(ctx, pods); err != nil {
+		return nil, err
+	}
 	now := time.Now().UTC().Truncate(time.Second)
 	recs := make([]*Record, len(pods))
 	for i, p := range pods {

@@ -169,7 +169,7 @@ func TestResolveEnvErrors(t *testing.T) {
 		wants []string // in the error text
 	}{
 		{"node name", field("N", "spec.nodeName"), []string{"spec.containers[1].env[1].valueFrom.fieldRef", `"spec.nodeName"`}},
-		{"pod IP", field("N", "status.podIP"), []string{`"status.podIP"`}},
+		{"service account", field("N", "spec.serviceAccountName"), []string{`"spec.serviceAccountName"`}},
 		{"all labels", field("N", "metadata.labels"), []string{`"metadata.labels"`}},
 		{"subscript on a plain field", field("N", "metadata.name['x']"), []string{"takes no subscript"}},
 		{"empty subscript", field("N", "metadata.labels['']"), []string{`"metadata.labels['']"`}},
