@@ -192,6 +192,7 @@ func setUp() (*harness, error) {
 		return nil, err
 	}
 	hs := &harness{dir: dir, address: filepath.Join(dir, "containerd.sock")}
+	recordHostNetwork()
 	ctx, cancel := context.WithTimeout(context.Background(), containerdStartTimeout)
 	defer cancel()
 

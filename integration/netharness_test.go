@@ -182,6 +182,91 @@ func cleanPodNetwork(p *Podd) error {
 	return errors.Join(errs...)
 }
 
+// What the host had before the tests: the CNI plugins create their shared chains (and the bridge
+// plugin turns on IPv4 forwarding) on the first pod, and the tear down takes back what they made.
+var (
+	hadSharedChains bool
+	hadForwarding   []byte
+)
+
+const forwardingSysctl = "/proc/sys/net/ipv4/ip_forward"
+
+func recordHostNetwork() {
+	out, _ := exec.Command("iptables-save").Output()
+	hadSharedChains = bytes.Contains(out, []byte(":CNI-FORWARD")) || bytes.Contains(out, []byte(":CNI-HOSTPORT-DNAT"))
+	hadForwarding, _ = os.ReadFile(forwardingSysctl)
+}
+
+// sharedChainRules are the rules the firewall and portmap plugins put in their shared chains.
+var sharedChainRules = map[string][]string{
+	"filter": {
+		`-A FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD`,
+		`-A CNI-FORWARD -m comment --comment "CNI firewall plugin admin overrides" -j CNI-ADMIN`,
+	},
+	"nat": {
+		`-A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT`,
+		`-A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT`,
+		`-A POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ`,
+		`-A CNI-HOSTPORT-MASQ -m mark --mark 0x2000/0x2000 -j MASQUERADE`,
+		`-A CNI-HOSTPORT-SETMARK -m comment --comment "CNI portfwd masquerade mark" -j MARK --set-xmark 0x2000/0x2000`,
+	},
+}
+
+var sharedChainNames = map[string][]string{
+	"filter": {"CNI-ADMIN", "CNI-FORWARD"},
+	"nat":    {"CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-MASQ", "CNI-HOSTPORT-SETMARK"},
+}
+
+// restoreHostNetwork removes the shared chains when the tests made them and nothing but their
+// standard rules is in them; a table that holds anything more (another test binary's pods, another
+// tool's) is left alone: iptables-restore applies a table all or nothing, and -X fails on a chain
+// that is still used.
+func restoreHostNetwork() {
+	if len(hadForwarding) > 0 {
+		cur, _ := os.ReadFile(forwardingSysctl)
+		if !bytes.Equal(cur, hadForwarding) && !othersUseBridges() {
+			os.WriteFile(forwardingSysctl, hadForwarding, 0o644)
+		}
+	}
+	if hadSharedChains {
+		return
+	}
+	out, err := exec.Command("iptables-save").Output()
+	if err != nil {
+		return
+	}
+	for table, rules := range sharedChainRules {
+		var in bytes.Buffer
+		fmt.Fprintf(&in, "*%s\n", table)
+		for _, r := range rules {
+			if !bytes.Contains(out, []byte(r+"\n")) {
+				continue
+			}
+			in.WriteString("-D" + strings.TrimPrefix(r, "-A") + "\n")
+		}
+		for _, c := range sharedChainNames[table] {
+			if bytes.Contains(out, []byte(":"+c+" ")) {
+				in.WriteString("-X " + c + "\n")
+			}
+		}
+		in.WriteString("COMMIT\n")
+		cmd := exec.Command("iptables-restore", "--noflush", "--wait")
+		cmd.Stdin = &in
+		cmd.Run() // in use by others: left
+	}
+}
+
+// othersUseBridges: a bridge of another podd or tool exists, which may need forwarding.
+func othersUseBridges() bool {
+	links, _ := netlink.LinkList()
+	for _, l := range links {
+		if l.Type() == "bridge" {
+			return true
+		}
+	}
+	return false
+}
+
 func cleanAllPodNetworks() error {
 	poddsMu.Lock()
 	podds := append([]*Podd(nil), allPodds...)
@@ -190,6 +275,7 @@ func cleanAllPodNetworks() error {
 	for _, p := range podds {
 		errs = append(errs, cleanPodNetwork(p))
 	}
+	restoreHostNetwork()
 	return errors.Join(errs...)
 }
 
