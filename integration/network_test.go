@@ -1,14 +1,18 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/store"
 )
 
 // freePort finds a TCP port that nothing on the host listens on now.
@@ -236,7 +240,9 @@ spec:
 }
 
 // TestPodNetworkNoLeaks: create/remove cycles, one cut short by a kill -9 of podd during a
-// create and one during a remove, leave no address, veth, iptables rule, netns or CNI cache entry.
+// create, one during a remove, and one whose pod vanished from the store while podd was dead (its
+// sandbox is then an orphan that the start-up reconciliation removes), leave no address, veth,
+// iptables rule, netns or CNI cache entry.
 func TestPodNetworkNoLeaks(t *testing.T) {
 	t.Parallel()
 	p := startPodd(t)
@@ -267,6 +273,7 @@ spec:
 		t.Fatalf("before the cycles: %+v, want nothing left by the first pod", before)
 	}
 	const cycles = 30
+	var withOne netResources
 	for i := range cycles {
 		name := uniqueName(t, fmt.Sprint(i))
 		manifest := podOf(name, freePort(t))
@@ -274,6 +281,19 @@ spec:
 		case 10: // podd dies while it sets the pod up
 			runDetached(t, p, manifest)
 			p.Kill9(t)
+			p.Start(t)
+		case 25: // podd dies; its pod is gone from the store when it comes back: an orphan sandbox
+			mustRun(t, p, manifest)
+			uid := getPod(t, p, name).Metadata.UID
+			p.Kill9(t)
+			st, err := store.Open(filepath.Join(p.Root, "podd.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Delete(context.Background(), uid); err != nil {
+				t.Fatal(err)
+			}
+			st.Close()
 			p.Start(t)
 		case 20: // podd dies during the removal
 			mustRun(t, p, manifest)
@@ -290,6 +310,7 @@ spec:
 				if err != nil {
 					t.Fatal(err)
 				}
+				withOne = mid
 				if mid.Addresses != 1 || mid.Veths != 1 || mid.Rules == 0 || mid.Netns != 1 || mid.CNICache != 1 {
 					t.Errorf("with one pod: %+v, want 1 address, 1 veth, some rules, 1 netns, 1 CNI cache entry", mid)
 				}
@@ -313,6 +334,7 @@ spec:
 	if after != before {
 		t.Errorf("after %d cycles: %+v, before: %+v", cycles, after, before)
 	}
+	t.Logf("before: %+v, with one pod: %+v, after %d cycles: %+v", before, withOne, cycles, after)
 	if ctrs := p.Containers(t); len(ctrs) != 0 {
 		t.Errorf("%d containers left", len(ctrs))
 	}
