@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -191,6 +192,38 @@ spec:
 	}
 	defer l.Close()
 	refused(third, l.Addr().(*net.TCPAddr).Port)
+}
+
+// TestPodNetworkHost: a hostNetwork pod has the host's address as its own, and no attachment.
+func TestPodNetworkHost(t *testing.T) {
+	t.Parallel()
+	p := sharedPodd(t)
+	name := uniqueName(t)
+	mustRun(t, p, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+spec:
+  hostNetwork: true
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: app
+    image: %s
+    command: ["sleep", "3600"]
+    env:
+    - name: POD_IP
+      valueFrom: {fieldRef: {fieldPath: status.podIP}}
+`, name, busyboxImage))
+	got := getPod(t, p, name)
+	if got.Status.PodIP == "" || got.Status.PodIP != got.Status.HostIP {
+		t.Errorf("podIP %q hostIP %q, want both the host's address", got.Status.PodIP, got.Status.HostIP)
+	}
+	if res := mustPodctl(t, p, "exec", name, "--", "sh", "-c", "echo $POD_IP"); strings.TrimSpace(res.Stdout) != got.Status.HostIP {
+		t.Errorf("env POD_IP %q, want %q", res.Stdout, got.Status.HostIP)
+	}
+	if _, err := os.Stat(filepath.Join(p.State, "cni", "pods", got.Metadata.UID+".json")); !os.IsNotExist(err) {
+		t.Errorf("a hostNetwork pod has a network attachment: %v", err)
+	}
 }
 
 // TestPodNetworkNone: a pod annotated podd.io/network: none has only its loopback device.

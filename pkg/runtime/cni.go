@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/containernetworking/cni/libcni"
@@ -385,10 +386,12 @@ func (r *Runtime) setupNetwork(ctx context.Context, p *pod.Pod, sb *pod.Sandbox)
 	}
 	r.netMu.Lock()
 	defer r.netMu.Unlock()
+	start := time.Now()
 	ips, err := r.net.attach(ctx, p, sb.NetNSPath, sb.Hostname, sb.HostsPath)
 	if err != nil {
 		return err
 	}
+	r.log.Debug("pod network attached", "pod", p.Metadata.Namespace+"/"+p.Metadata.Name, "ips", ips, "duration", time.Since(start))
 	sb.PodIPs = ips
 	return nil
 }
