@@ -81,11 +81,11 @@ func (r *Runtime) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, e
 	if pod.NetworkMode(p) == pod.NetworkBridge {
 		// syncHosts writes it, with the other pods' names, into the file it finds.
 		delete(files, sb.HostsPath)
-		if f, err := os.OpenFile(sb.HostsPath, os.O_CREATE|os.O_WRONLY, 0o644); err != nil {
+		f, err := os.OpenFile(sb.HostsPath, os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
 			return nil, fmt.Errorf("create %s: %w", sb.HostsPath, err)
-		} else {
-			f.Close()
 		}
+		f.Close()
 	}
 	for path, data := range files {
 		// Written in place, never renamed over: the files are bind-mounted into running containers.
