@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podd-dev/podd/pkg/pod"
 	"github.com/podd-dev/podd/pkg/store"
 )
 
@@ -370,5 +371,54 @@ spec:
 	t.Logf("before: %+v, with one pod: %+v, after %d cycles: %+v", before, withOne, cycles, after)
 	if ctrs := p.Containers(t); len(ctrs) != 0 {
 		t.Errorf("%d containers left", len(ctrs))
+	}
+}
+
+// TestPodNetworkRestartWithOtherFlags: a pod keeps its address across a podd restart (no second
+// attachment), even when podd comes back with another --bridge and --pod-cidr, and its removal
+// then still detaches it from the network it was attached to.
+func TestPodNetworkRestartWithOtherFlags(t *testing.T) {
+	t.Parallel()
+	p := startPodd(t)
+	name := uniqueName(t)
+	mustRun(t, p, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: app
+    image: %s
+    command: ["sleep", "3600"]
+    ports:
+    - {containerPort: 80, hostPort: %d}
+`, name, busyboxImage, freePort(t)))
+	before := getPod(t, p, name).Status.PodIP
+	oldNet := &Podd{State: p.State, Bridge: p.Bridge, PodCIDR: p.PodCIDR}
+	attached, err := countNetResources(oldNet)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	p.Stop(t)
+	newBridge, newCIDR := newPodNetwork()
+	t.Cleanup(func() {
+		if err := cleanPodNetwork(&Podd{Bridge: newBridge, PodCIDR: newCIDR}); err != nil {
+			t.Error(err)
+		}
+	})
+	p.Flags = []string{"--bridge", newBridge, "--pod-cidr", newCIDR}
+	p.Start(t)
+	got := waitPod(t, p, name, "with its address", func(got *pod.Pod) bool { return got.Status.PodIP != "" })
+	if got.Status.PodIP != before {
+		t.Errorf("podIP after the restart %q, want %q as before", got.Status.PodIP, before)
+	}
+	if now, err := countNetResources(oldNet); err != nil || now != attached {
+		t.Errorf("after the restart: %+v (%v), want %+v as before: the pod was attached again", now, err, attached)
+	}
+	mustPodctl(t, p, "rm", "--force", name)
+	if after, err := countNetResources(oldNet); err != nil || after.Addresses != 0 || after.Veths != 0 || after.Rules != 0 || after.CNICache != 0 || after.Netns != 0 {
+		t.Errorf("after the removal: %+v (%v), want nothing left on the first network (with the pod: %+v)", after, err, attached)
 	}
 }

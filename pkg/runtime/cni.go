@@ -18,6 +18,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 
 	"github.com/podd-dev/podd/pkg/pod"
 )
@@ -237,7 +238,9 @@ func (n *cniNetwork) attach(ctx context.Context, p *pod.Pod, netns, hostname, ho
 	}
 	if len(ips) == 0 {
 		// Whatever a crash mid-ADD left (a veth, an address, rules) goes first.
-		_ = n.cni.DelNetworkList(ctx, n.list, rt)
+		if n.hasAttachment(uid) || hasLink(netns, podIfName) {
+			_ = n.cni.DelNetworkList(ctx, n.list, rt)
+		}
 		res, err := n.cni.AddNetworkList(ctx, n.list, rt)
 		if err != nil {
 			if derr := n.cni.DelNetworkList(context.WithoutCancel(ctx), n.list, rt); derr != nil {
@@ -271,25 +274,87 @@ func resultIPs(r types.Result) ([]string, error) {
 	return ips, nil
 }
 
-// detach undoes attach; it is idempotent. The CNI cache supplies the config and port mappings the
-// ADD used (so a podd restarted with other flags still removes the right rules); without a cache
-// entry the DEL still releases the address and the veth by container ID.
+// detach undoes attach; it is idempotent. The CNI cache supplies the config and port mappings each
+// ADD used, under whatever network name podd had then (so a podd restarted with another --bridge
+// or --pod-cidr still removes the right rules); without a cache entry the DEL of the current
+// network still releases the address and the veth by container ID.
 func (n *cniNetwork) detach(ctx context.Context, uid, netns string) error {
-	rt := n.runtimeConf(uid, netns, nil)
-	list := n.list
-	if data, cachedRT, err := n.cni.GetNetworkListCachedConfig(n.list, rt); err == nil && data != nil {
-		if l, err := libcni.ConfListFromBytes(data); err == nil {
-			list = l
+	type del struct {
+		list *libcni.NetworkConfigList
+		rt   *libcni.RuntimeConf
+	}
+	var dels []del
+	for _, name := range n.cachedNetworks(uid) {
+		rt := n.runtimeConf(uid, netns, nil)
+		data, cachedRT, err := n.cni.GetNetworkListCachedConfig(&libcni.NetworkConfigList{Name: name}, rt)
+		if err != nil || data == nil {
+			continue
+		}
+		list, err := libcni.ConfListFromBytes(data)
+		if err != nil {
+			continue
 		}
 		rt.CapabilityArgs = cachedRT.CapabilityArgs
+		dels = append(dels, del{list, rt})
 	}
-	if err := n.cni.DelNetworkList(ctx, list, rt); err != nil {
-		return fmt.Errorf("detach from network %s (CNI DEL): %w", list.Name, err)
+	if len(dels) == 0 {
+		dels = append(dels, del{n.list, n.runtimeConf(uid, netns, nil)})
+	}
+	for _, d := range dels {
+		if err := n.cni.DelNetworkList(ctx, d.list, d.rt); err != nil {
+			return fmt.Errorf("detach from network %s (CNI DEL): %w", d.list.Name, err)
+		}
 	}
 	if err := os.Remove(n.statePath(uid)); err != nil && !os.IsNotExist(err) {
 		return err
 	}
 	return nil
+}
+
+// cacheEntries maps libcni's cached results, named <network>-<containerID>-<ifname>, to the pod
+// UIDs (36 characters) and network names in them.
+func (n *cniNetwork) cacheEntries() (uids, networks []string) {
+	entries, _ := os.ReadDir(filepath.Join(n.dir, "cache", "results"))
+	for _, e := range entries {
+		rest, ok := strings.CutSuffix(e.Name(), "-"+podIfName)
+		if !ok || len(rest) < 38 || rest[len(rest)-37] != '-' {
+			continue
+		}
+		uids = append(uids, rest[len(rest)-36:])
+		networks = append(networks, rest[:len(rest)-37])
+	}
+	return uids, networks
+}
+
+// cachedNetworks lists the networks that the CNI cache holds an attachment of the pod to.
+func (n *cniNetwork) cachedNetworks(uid string) []string {
+	var out []string
+	uids, networks := n.cacheEntries()
+	for i := range uids {
+		if uids[i] == uid {
+			out = append(out, networks[i])
+		}
+	}
+	return out
+}
+
+// hasLink: the netns at path has a device of that name.
+func hasLink(path, name string) bool {
+	if path == "" {
+		return false
+	}
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		return false
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return false
+	}
+	defer h.Close()
+	_, err = h.LinkByName(name)
+	return err == nil
 }
 
 // hasAttachment: the pod may hold something of the network. An ADD cut short before host-local
@@ -305,28 +370,23 @@ func (n *cniNetwork) attachedUIDs() []string {
 	for _, st := range n.allStates() {
 		uids = append(uids, st.UID)
 	}
-	entries, _ := os.ReadDir(filepath.Join(n.dir, "cache", "results"))
-	for _, e := range entries {
-		// <network>-<containerID>-<ifname>
-		rest, ok := strings.CutPrefix(e.Name(), n.cfg.Bridge+"-")
-		if !ok {
-			continue
-		}
-		if uid, ok := strings.CutSuffix(rest, "-"+podIfName); ok {
-			uids = append(uids, uid)
-		}
-	}
-	ipam, _ := os.ReadDir(filepath.Join(n.dir, "ipam", n.cfg.Bridge))
-	for _, e := range ipam {
-		if net.ParseIP(e.Name()) == nil {
-			continue // last_reserved_ip, lock
-		}
-		data, err := os.ReadFile(filepath.Join(n.dir, "ipam", n.cfg.Bridge, e.Name()))
-		if err != nil {
-			continue
-		}
-		if id, _, _ := strings.Cut(strings.TrimSpace(string(data)), "\n"); id != "" {
-			uids = append(uids, strings.TrimSpace(id))
+	cached, _ := n.cacheEntries()
+	uids = append(uids, cached...)
+	// host-local keeps one file per address, named by it, holding "<containerID>\r\n<ifname>".
+	nets, _ := os.ReadDir(filepath.Join(n.dir, "ipam"))
+	for _, nd := range nets {
+		ipam, _ := os.ReadDir(filepath.Join(n.dir, "ipam", nd.Name()))
+		for _, e := range ipam {
+			if net.ParseIP(e.Name()) == nil {
+				continue // last_reserved_ip.0, lock
+			}
+			data, err := os.ReadFile(filepath.Join(n.dir, "ipam", nd.Name(), e.Name()))
+			if err != nil {
+				continue
+			}
+			if id, _, _ := strings.Cut(strings.TrimSpace(string(data)), "\n"); strings.TrimSpace(id) != "" {
+				uids = append(uids, strings.TrimSpace(id))
+			}
 		}
 	}
 	return uids
