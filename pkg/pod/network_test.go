@@ -2,6 +2,8 @@ package pod
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -113,5 +115,30 @@ func TestNetworkMode(t *testing.T) {
 	p.Spec.HostNetwork = true
 	if m := NetworkMode(p); m != NetworkHost {
 		t.Errorf("hostNetwork mode %s", m)
+	}
+}
+
+// TestExamplesValidate: the example manifests in specs/examples decode and validate.
+func TestExamplesValidate(t *testing.T) {
+	paths, err := filepath.Glob("../../specs/examples/*.yaml")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no examples: %v", err)
+	}
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pods, err := Decode(data)
+		if err != nil {
+			t.Errorf("%s: %v", path, err)
+			continue
+		}
+		for _, p := range pods {
+			SetDefaults(p)
+			if err := Validate(p); err != nil {
+				t.Errorf("%s: pod %s: %v", path, p.Metadata.Name, err)
+			}
+		}
 	}
 }
