@@ -55,6 +55,8 @@ type Podd struct {
 	State     string // --state
 	Socket    string // --socket
 	LogPath   string // podd's stdout and stderr, appended across restarts
+	Bridge    string // --bridge: a bridge (and CNI network) of this podd's own
+	PodCIDR   string // --pod-cidr: a subnet that no other podd on this machine uses
 	// Flags are extra podd flags; later ones win over the harness's defaults.
 	Flags []string
 	// Manifests is podd's static pod folder (--manifests), empty at first.
@@ -252,6 +254,7 @@ func newPodd(namespace string) *Podd {
 		Manifests: filepath.Join(dir, "pods.d"),
 		dir:       dir,
 	}
+	p.Bridge, p.PodCIDR = newPodNetwork()
 	poddsMu.Lock()
 	allPodds = append(allPodds, p)
 	poddsMu.Unlock()
@@ -298,6 +301,8 @@ func (p *Podd) start() error {
 		// Tests restart containers often: a short backoff unless a test sets its own.
 		"--restart-backoff-base", "500ms",
 		"--restart-backoff-max", "2s",
+		"--bridge", p.Bridge,
+		"--pod-cidr", p.PodCIDR,
 	)
 	cmd.Args = append(cmd.Args, p.Flags...)
 	if len(p.Wrapper) > 0 {
@@ -441,6 +446,9 @@ func (p *Podd) remove() error {
 	ctx, cancel := context.WithTimeout(context.Background(), teardownTimeout)
 	defer cancel()
 	if err := removeAllContainers(namespaces.WithNamespace(ctx, p.Namespace), h.client); err != nil {
+		errs = append(errs, err)
+	}
+	if err := cleanPodNetwork(p); err != nil {
 		errs = append(errs, err)
 	}
 	if err := unmountAll(p.dir); err != nil {

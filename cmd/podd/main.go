@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/podd-dev/podd/pkg/daemon"
 	"github.com/podd-dev/podd/pkg/logs"
 	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/runtime"
 )
 
 func main() {
@@ -44,6 +47,10 @@ func main() {
 			&cli.StringFlag{Name: "manifests", Value: "/etc/podd/pods.d", Usage: "static pod folder: podd runs the pods its *.yaml, *.yml and *.json files describe (\"\" for none)"},
 			&cli.DurationFlag{Name: "manifests-rescan", Value: 10 * time.Second, Usage: "how often the static pod folder is read even without a change notification"},
 			&cli.BoolFlag{Name: "stop-pods-on-shutdown", Usage: "on SIGTERM or SIGINT, stop every pod within its grace period before exiting (default: leave them running)"},
+			&cli.StringFlag{Name: "pod-cidr", Value: runtime.DefaultPodCIDR, Usage: "IPv4 subnet of the pods' addresses on podd's bridge"},
+			&cli.StringFlag{Name: "bridge", Value: runtime.DefaultBridge, Usage: "name of podd's bridge device (and of its CNI network)"},
+			&cli.BoolFlag{Name: "pod-egress-nat", Value: true, Usage: "masquerade the pods' traffic to addresses outside --pod-cidr (--pod-egress-nat=false to turn off)"},
+			&cli.StringFlag{Name: "cni-plugin-dir", Value: strings.Join(runtime.DefaultPluginDirs, ":"), Usage: "where the CNI plugins are (bridge, host-local, portmap, firewall), colon-separated"},
 		},
 		Action: run,
 	}
@@ -99,5 +106,11 @@ func run(cliContext *cli.Context) error {
 		ManifestsRescan:    cliContext.Duration("manifests-rescan"),
 		StopPodsOnShutdown: cliContext.Bool("stop-pods-on-shutdown"),
 		NodeName:           nodeName,
+		Network: runtime.NetworkConfig{
+			PodCIDR:    cliContext.String("pod-cidr"),
+			Bridge:     cliContext.String("bridge"),
+			EgressNAT:  cliContext.Bool("pod-egress-nat"),
+			PluginDirs: filepath.SplitList(cliContext.String("cni-plugin-dir")),
+		},
 	}, log)
 }

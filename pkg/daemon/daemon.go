@@ -46,6 +46,8 @@ type Config struct {
 	StopPodsOnShutdown bool
 	// NodeName is the pods' spec.nodeName (podd --node-name, the hostname by default).
 	NodeName string
+	// Network is the pods' bridge network (--pod-cidr, --bridge, --pod-egress-nat, --cni-plugin-dir).
+	Network runtime.NetworkConfig
 }
 
 // Run serves until ctx is cancelled, then stops serving and leaves the pods running (or stops
@@ -64,6 +66,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Logger:      cfg.Logger,
 		LogMaxSize:  cfg.LogMaxSize,
 		LogMaxFiles: cfg.LogMaxFiles,
+		Network:     cfg.Network,
 	}, log)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	containerd "github.com/containerd/containerd"
@@ -33,6 +34,8 @@ type Config struct {
 	// LogMaxSize and LogMaxFiles are the containers' log rotation; 0: pkg/logs' defaults.
 	LogMaxSize  int64
 	LogMaxFiles int
+	// Network is the pods' bridge network.
+	Network NetworkConfig
 }
 
 // Runtime drives containerd. It is safe for concurrent use.
@@ -41,6 +44,9 @@ type Runtime struct {
 	cfg      Config
 	log      *slog.Logger
 	cgroupFS cgroups.FS
+	net      *cniNetwork
+	// netMu orders attachments, detachments and hosts file updates.
+	netMu sync.Mutex
 }
 
 var _ pod.Runtime = (*Runtime)(nil)
@@ -58,6 +64,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 			return nil, fmt.Errorf("create %s: %w", dir, err)
 		}
 	}
+	network, err := newCNINetwork(cfg.Network, cfg.State)
+	if err != nil {
+		return nil, err
+	}
 	client, err := containerd.New(cfg.Address, containerd.WithDefaultNamespace(cfg.Namespace), containerd.WithTimeout(10*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("connect to containerd at %s: %w: %w", cfg.Address, errdefs.ErrUnavailable, err)
@@ -67,7 +77,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		client.Close()
 		return nil, fmt.Errorf("find cgroup hierarchies: %w", err)
 	}
-	r := &Runtime{client: client, cfg: cfg, log: log, cgroupFS: cgfs}
+	r := &Runtime{client: client, cfg: cfg, log: log, cgroupFS: cgfs, net: network}
 	if _, err := client.Version(r.ns(ctx)); err != nil {
 		client.Close()
 		return nil, fmt.Errorf("containerd at %s does not answer: %w: %w", cfg.Address, errdefs.ErrUnavailable, err)
