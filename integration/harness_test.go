@@ -57,6 +57,8 @@ type Podd struct {
 	LogPath   string // podd's stdout and stderr, appended across restarts
 	// CgroupRoot is --cgroup-root: podd-test-<pid>-<n>, removed with the podd.
 	CgroupRoot string
+	Bridge     string // --bridge: a bridge (and CNI network) of this podd's own
+	PodCIDR    string // --pod-cidr: a subnet that no other podd on this machine uses
 	// Flags are extra podd flags; later ones win over the harness's defaults.
 	Flags []string
 	// Manifests is podd's static pod folder (--manifests), empty at first.
@@ -256,6 +258,7 @@ func newPodd(namespace string) *Podd {
 		Manifests:  filepath.Join(dir, "pods.d"),
 		dir:        dir,
 	}
+	p.Bridge, p.PodCIDR = newPodNetwork()
 	poddsMu.Lock()
 	allPodds = append(allPodds, p)
 	poddsMu.Unlock()
@@ -303,6 +306,8 @@ func (p *Podd) start() error {
 		// Tests restart containers often: a short backoff unless a test sets its own.
 		"--restart-backoff-base", "500ms",
 		"--restart-backoff-max", "2s",
+		"--bridge", p.Bridge,
+		"--pod-cidr", p.PodCIDR,
 	)
 	cmd.Args = append(cmd.Args, p.Flags...)
 	if len(p.Wrapper) > 0 {
@@ -449,6 +454,9 @@ func (p *Podd) remove() error {
 		errs = append(errs, err)
 	}
 	if err := removeCgroupRoot(p.CgroupRoot); err != nil {
+		errs = append(errs, err)
+	}
+	if err := cleanPodNetwork(p); err != nil {
 		errs = append(errs, err)
 	}
 	if err := unmountAll(p.dir); err != nil {

@@ -180,6 +180,7 @@ func missingPrerequisites() []string {
 	if fs, err := os.ReadFile("/proc/filesystems"); err != nil || !bytes.Contains(fs, []byte("\toverlay\n")) {
 		missing = append(missing, "overlayfs in the kernel (modprobe overlay), for containerd's snapshotter")
 	}
+	missing = append(missing, missingNetworkPrerequisites()...)
 	if _, err := exec.LookPath("go"); err != nil {
 		missing = append(missing, "the go command in PATH, to build podd and the test programs")
 	}
@@ -192,6 +193,7 @@ func setUp() (*harness, error) {
 		return nil, err
 	}
 	hs := &harness{dir: dir, address: filepath.Join(dir, "containerd.sock")}
+	recordHostNetwork()
 	ctx, cancel := context.WithTimeout(context.Background(), containerdStartTimeout)
 	defer cancel()
 
@@ -417,6 +419,9 @@ func (hs *harness) tearDown() error {
 			}
 		}
 		poddsMu.Unlock()
+		if err := cleanAllPodNetworks(); err != nil {
+			errs = append(errs, err)
+		}
 		if hs.containerd != nil {
 			if err := hs.containerd.stop(daemonStopTimeout); err != nil {
 				errs = append(errs, fmt.Errorf("stop containerd: %w", err))

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/podd-dev/podd/pkg/daemon"
 	"github.com/podd-dev/podd/pkg/logs"
 	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/runtime"
 )
 
 func main() {
@@ -50,6 +52,10 @@ func main() {
 			&cli.StringFlag{Name: "cgroup-root", Value: cgroups.DefaultParent, Usage: "cgroup under which every pod's cgroup (pod<uid>) is created, in each hierarchy; never the host's root"},
 			&cli.Int64Flag{Name: "pod-pids-limit", Value: cgroups.DefaultPodPidsLimit, Usage: "pids limit of each pod's cgroup, so that a fork bomb cannot take the host; 0 or -1: none"},
 			&cli.StringFlag{Name: "metrics-address", Usage: "serve Prometheus metrics at http://HOST:PORT/metrics (off when empty)"},
+			&cli.StringFlag{Name: "pod-cidr", Value: runtime.DefaultPodCIDR, Usage: "IPv4 subnet of the pods' addresses on podd's bridge"},
+			&cli.StringFlag{Name: "bridge", Value: runtime.DefaultBridge, Usage: "name of podd's bridge device (and of its CNI network)"},
+			&cli.BoolFlag{Name: "pod-egress-nat", Value: true, Usage: "masquerade the pods' traffic to addresses outside --pod-cidr (--pod-egress-nat=false to turn off)"},
+			&cli.StringFlag{Name: "cni-plugin-dir", Value: strings.Join(runtime.DefaultPluginDirs, ":"), Usage: "where the CNI plugins are (bridge, host-local, portmap, firewall), colon-separated"},
 		},
 		Action: run,
 	}
@@ -113,9 +119,15 @@ func run(cliContext *cli.Context) error {
 		ManifestsRescan:    cliContext.Duration("manifests-rescan"),
 		StopPodsOnShutdown: cliContext.Bool("stop-pods-on-shutdown"),
 		NodeName:           nodeName,
-		CgroupRoot:         cgroupRoot,
-		PodPidsLimit:       max(pidsLimit, 0),
-		MetricsAddress:     cliContext.String("metrics-address"),
+		Network: runtime.NetworkConfig{
+			PodCIDR:    cliContext.String("pod-cidr"),
+			Bridge:     cliContext.String("bridge"),
+			EgressNAT:  cliContext.Bool("pod-egress-nat"),
+			PluginDirs: filepath.SplitList(cliContext.String("cni-plugin-dir")),
+		},
+		CgroupRoot:     cgroupRoot,
+		PodPidsLimit:   max(pidsLimit, 0),
+		MetricsAddress: cliContext.String("metrics-address"),
 	}, log)
 }
 

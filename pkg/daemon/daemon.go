@@ -46,6 +46,8 @@ type Config struct {
 	StopPodsOnShutdown bool
 	// NodeName is the pods' spec.nodeName (podd --node-name, the hostname by default).
 	NodeName string
+	// Network is the pods' bridge network (--pod-cidr, --bridge, --pod-egress-nat, --cni-plugin-dir).
+	Network runtime.NetworkConfig
 	// CgroupRoot is the cgroup under which every pod's cgroup lives (default podd); PodPidsLimit
 	// is each pod cgroup's pids limit (0: none).
 	CgroupRoot   string
@@ -70,6 +72,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Logger:      cfg.Logger,
 		LogMaxSize:  cfg.LogMaxSize,
 		LogMaxFiles: cfg.LogMaxFiles,
+		Network:     cfg.Network,
 		// Pods never go in the host's root cgroup: cmd/podd refuses an empty or "/" root.
 		CgroupParent: cfg.CgroupRoot,
 		PodPidsLimit: cfg.PodPidsLimit,

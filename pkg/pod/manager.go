@@ -219,6 +219,9 @@ func (m *Manager) createPods(ctx context.Context, pods []*Pod, source func(int, 
 		}
 		seen[k] = true
 	}
+	if err := m.checkHostPortsLocked(ctx, pods); err != nil {
+		return nil, err
+	}
 	now := time.Now().UTC().Truncate(time.Second)
 	recs := make([]*Record, len(pods))
 	for i, p := range pods {

@@ -68,7 +68,8 @@ func containerEnv(p *Pod, c *Container) ([]string, error) {
 
 // fieldRefValue is the downward API for env: the pod fields the kubelet offers there that podd
 // has. spec.nodeName is the name podd runs under (podd --node-name, the hostname by default);
-// fields podd does not have are errors rather than empty strings that would hide the mistake.
+// spec.serviceAccountName and the like name things a single host without a cluster does not
+// have, so they are errors rather than empty strings that would hide the mistake.
 func fieldRefValue(p *Pod, ref *ObjectFieldSelector) (string, error) {
 	if ref.APIVersion != "" && ref.APIVersion != "v1" {
 		return "", fmt.Errorf("apiVersion: unsupported %q, only v1: %w", ref.APIVersion, errdefs.ErrInvalidArgument)
@@ -98,8 +99,25 @@ func fieldRefValue(p *Pod, ref *ObjectFieldSelector) (string, error) {
 		return p.Metadata.UID, nil
 	case "spec.nodeName":
 		return p.Spec.NodeName, nil
+	// The addresses are known before any container is created: the sandbox comes first.
+	case "status.podIP":
+		return p.Status.PodIP, nil
+	case "status.podIPs":
+		ips := make([]string, len(p.Status.PodIPs))
+		for i, ip := range p.Status.PodIPs {
+			ips[i] = ip.IP
+		}
+		return strings.Join(ips, ","), nil
+	case "status.hostIP":
+		return p.Status.HostIP, nil
+	case "status.hostIPs":
+		ips := make([]string, len(p.Status.HostIPs))
+		for i, ip := range p.Status.HostIPs {
+			ips[i] = ip.IP
+		}
+		return strings.Join(ips, ","), nil
 	}
-	return "", fmt.Errorf("fieldPath %q: not supported in env by podd (metadata.name, metadata.namespace, metadata.uid, metadata.labels['<key>'], metadata.annotations['<key>'], spec.nodeName are): %w",
+	return "", fmt.Errorf("fieldPath %q: not supported in env by podd (metadata.name, metadata.namespace, metadata.uid, metadata.labels['<key>'], metadata.annotations['<key>'], spec.nodeName, status.podIP(s), status.hostIP(s) are): %w",
 		ref.FieldPath, errdefs.ErrInvalidArgument)
 }
 

@@ -169,7 +169,6 @@ func TestResolveEnvErrors(t *testing.T) {
 		wants []string // in the error text
 	}{
 		{"service account", field("N", "spec.serviceAccountName"), []string{"spec.containers[1].env[1].valueFrom.fieldRef", `"spec.serviceAccountName"`}},
-		{"pod IP", field("N", "status.podIP"), []string{`"status.podIP"`}},
 		{"all labels", field("N", "metadata.labels"), []string{`"metadata.labels"`}},
 		{"subscript on a plain field", field("N", "metadata.name['x']"), []string{"takes no subscript"}},
 		{"empty subscript", field("N", "metadata.labels['']"), []string{`"metadata.labels['']"`}},

@@ -161,7 +161,7 @@ type ObjectFieldSelector struct {
 	FieldPath  string `json:"fieldPath"`
 }
 
-// ContainerPort is recorded, not published (publishing belongs to pod networking).
+// ContainerPort is a port of the container; with HostPort it is published on the host.
 type ContainerPort struct {
 	Name          string `json:"name,omitempty"`
 	ContainerPort int32  `json:"containerPort"`
@@ -248,14 +248,30 @@ const (
 
 // PodStatus is what podd observed of a pod, shaped like Kubernetes' PodStatus.
 type PodStatus struct {
-	Phase                 PodPhase          `json:"phase,omitempty"`
-	Conditions            []PodCondition    `json:"conditions,omitempty"`
-	Message               string            `json:"message,omitempty"`
-	Reason                string            `json:"reason,omitempty"`
-	StartTime             *time.Time        `json:"startTime,omitempty"`
+	Phase      PodPhase       `json:"phase,omitempty"`
+	Conditions []PodCondition `json:"conditions,omitempty"`
+	Message    string         `json:"message,omitempty"`
+	Reason     string         `json:"reason,omitempty"`
+	StartTime  *time.Time     `json:"startTime,omitempty"`
+	// HostIP is the host's address (its default route's), PodIP the pod's on podd's bridge (the
+	// host's with hostNetwork, none with the network "none").
+	HostIP                string            `json:"hostIP,omitempty"`
+	HostIPs               []HostIP          `json:"hostIPs,omitempty"`
+	PodIP                 string            `json:"podIP,omitempty"`
+	PodIPs                []PodIP           `json:"podIPs,omitempty"`
 	QOSClass              QOSClass          `json:"qosClass,omitempty"`
 	InitContainerStatuses []ContainerStatus `json:"initContainerStatuses,omitempty"`
 	ContainerStatuses     []ContainerStatus `json:"containerStatuses,omitempty"`
+}
+
+// PodIP is one of the pod's addresses.
+type PodIP struct {
+	IP string `json:"ip"`
+}
+
+// HostIP is one of the host's addresses.
+type HostIP struct {
+	IP string `json:"ip"`
 }
 
 // PodCondition is one of Kubernetes' pod conditions (PodScheduled, Initialized, ContainersReady, Ready).

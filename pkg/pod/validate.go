@@ -113,6 +113,7 @@ var podChecks = []func(p *Pod, errs *errorList){
 	checkPodResources,
 	checkPodSpec,
 	checkAPISocket,
+	checkNetwork,
 }
 
 // Validate checks a pod as Kubernetes' API server would, restricted to the fields podd implements.
@@ -530,8 +531,8 @@ func checkEnv(errs *errorList, field string, e EnvVar) {
 // label or annotation; kubeletOnlyFieldPaths are the ones Kubernetes also offers, which need a
 // node, a service account or a pod IP.
 var (
-	envFieldPaths         = []string{"metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName"}
-	kubeletOnlyFieldPaths = []string{"spec.serviceAccountName", "status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs"}
+	envFieldPaths         = []string{"metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", "status.podIP", "status.podIPs", "status.hostIP", "status.hostIPs"}
+	kubeletOnlyFieldPaths = []string{"spec.serviceAccountName"}
 )
 
 func checkFieldPath(errs *errorList, field, fieldPath string) {

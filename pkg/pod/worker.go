@@ -341,6 +341,10 @@ func (w *worker) setupSandbox(ctx context.Context) bool {
 		return false
 	}
 	w.sb = sb
+	w.m.mu.Lock()
+	setAddresses(&w.rec.Pod.Status, sb)
+	w.updateLocked()
+	w.m.mu.Unlock()
 	return true
 }
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +37,8 @@ type Config struct {
 	// LogMaxSize and LogMaxFiles are the containers' log rotation; 0: pkg/logs' defaults.
 	LogMaxSize  int64
 	LogMaxFiles int
+	// Network is the pods' bridge network.
+	Network NetworkConfig
 }
 
 // Runtime drives containerd. It is safe for concurrent use.
@@ -44,6 +47,9 @@ type Runtime struct {
 	cfg      Config
 	log      *slog.Logger
 	cgroupFS cgroups.FS
+	net      *cniNetwork
+	// netMu orders attachments, detachments and hosts file updates.
+	netMu sync.Mutex
 	// machineMemory is the host's memory, for Burstable containers' oom_score_adj.
 	machineMemory int64
 	oomFloor      int
@@ -66,6 +72,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 			return nil, fmt.Errorf("create %s: %w", dir, err)
 		}
 	}
+	network, err := newCNINetwork(cfg.Network, cfg.State)
+	if err != nil {
+		return nil, err
+	}
 	client, err := containerd.New(cfg.Address, containerd.WithDefaultNamespace(cfg.Namespace), containerd.WithTimeout(10*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("connect to containerd at %s: %w: %w", cfg.Address, errdefs.ErrUnavailable, err)
@@ -80,7 +90,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		client.Close()
 		return nil, err
 	}
-	r := &Runtime{client: client, cfg: cfg, log: log, cgroupFS: cgfs, machineMemory: mem, oomFloor: oomScoreAdjFloor()}
+	r := &Runtime{client: client, cfg: cfg, log: log, cgroupFS: cgfs, net: network, machineMemory: mem, oomFloor: oomScoreAdjFloor()}
 	if r.oomFloor > -1000 {
 		log.Warn("podd lacks CAP_SYS_RESOURCE: containers get no oom_score_adj below 0 (Guaranteed pods get 0, not -997)")
 	}

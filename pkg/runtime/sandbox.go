@@ -53,7 +53,7 @@ func (r *Runtime) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, e
 	} else if h, err := os.Hostname(); err == nil {
 		hostname = h // a hostNetwork pod shares the host's UTS namespace, and so its name
 	}
-	if err := r.ensureNamespaces(uid, kinds, hostname); err != nil {
+	if err := r.ensureNamespaces(ctx, uid, kinds, hostname); err != nil {
 		return nil, fmt.Errorf("create pod namespaces: %w", err)
 	}
 	// The pod's cgroup, with the pod's sums, before any container: runc creates theirs beneath it.
@@ -70,6 +70,9 @@ func (r *Runtime) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, e
 	if !p.Spec.HostNetwork {
 		sb.NetNSPath = r.nsPath(netNS, uid)
 	}
+	if err := r.setupNetwork(ctx, p, sb); err != nil {
+		return nil, err
+	}
 	hosts, err := hostsFile(p, hostname)
 	if err != nil {
 		return nil, err
@@ -78,7 +81,17 @@ func (r *Runtime) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, e
 	if err != nil {
 		return nil, err
 	}
-	for path, data := range map[string][]byte{sb.HostsPath: hosts, sb.HostnamePath: []byte(hostname + "\n"), sb.ResolvPath: resolv} {
+	files := map[string][]byte{sb.HostsPath: hosts, sb.HostnamePath: []byte(hostname + "\n"), sb.ResolvPath: resolv}
+	if pod.NetworkMode(p) == pod.NetworkBridge {
+		// syncHosts writes it, with the other pods' names, into the file it finds.
+		delete(files, sb.HostsPath)
+		f, err := os.OpenFile(sb.HostsPath, os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("create %s: %w", sb.HostsPath, err)
+		}
+		f.Close()
+	}
+	for path, data := range files {
 		// Written in place, never renamed over: the files are bind-mounted into running containers.
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			return nil, fmt.Errorf("write %s: %w", path, err)
@@ -96,6 +109,14 @@ func (r *Runtime) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, e
 			return nil, fmt.Errorf("spec.volumes[%d]: %w", i, err)
 		}
 		sb.VolumePaths[v.Name] = path
+	}
+	if pod.NetworkMode(p) == pod.NetworkBridge {
+		r.netMu.Lock()
+		err := r.syncHosts()
+		r.netMu.Unlock()
+		if err != nil {
+			return nil, err
+		}
 	}
 	return sb, nil
 }
@@ -121,11 +142,8 @@ func hostsFile(p *pod.Pod, hostname string) ([]byte, error) {
 		return data, nil
 	}
 	var b bytes.Buffer
-	b.WriteString("# podd-managed hosts file.\n")
-	b.WriteString("127.0.0.1\tlocalhost\n")
-	b.WriteString("::1\tlocalhost ip6-localhost ip6-loopback\n")
-	b.WriteString("fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n")
-	// The pod has no address of its own yet: its name resolves to a loopback address of its netns.
+	writeHostsHeader(&b)
+	// A pod without network has no address of its own: its name resolves to a loopback address.
 	names := hostname
 	if hostname != p.Metadata.Name {
 		names += " " + p.Metadata.Name
@@ -250,7 +268,7 @@ func checkHostPath(path string, t pod.HostPathType) error {
 }
 
 // ensureNamespaces creates the pod's namespaces unless all of them exist already.
-func (r *Runtime) ensureNamespaces(uid string, kinds []nsKind, hostname string) error {
+func (r *Runtime) ensureNamespaces(ctx context.Context, uid string, kinds []nsKind, hostname string) error {
 	missing := false
 	for _, k := range kinds {
 		if ok, _ := isNSFile(r.nsPath(k, uid)); !ok {
@@ -260,7 +278,11 @@ func (r *Runtime) ensureNamespaces(uid string, kinds []nsKind, hostname string) 
 	if !missing {
 		return nil
 	}
-	// A partial set (podd died halfway) is unusable: start again from nothing.
+	// A partial set (podd died halfway) is unusable: start again from nothing, the network
+	// attachment first (its masquerade rules are found through the netns).
+	if err := r.teardownNetwork(ctx, uid); err != nil {
+		return err
+	}
 	r.removeNamespaces(uid)
 	paths := make(map[nsKind]string, len(kinds))
 	for _, k := range kinds {
@@ -349,6 +371,10 @@ func (r *Runtime) TeardownSandbox(ctx context.Context, uid string) error {
 	if uid == "" || strings.ContainsAny(uid, "/.") {
 		return fmt.Errorf("pod uid %q: %w", uid, errdefs.ErrInvalidArgument)
 	}
+	// The network goes first and must go: CNI DEL needs the netns to find what to remove.
+	if err := r.teardownNetwork(ctx, uid); err != nil {
+		return err
+	}
 	var errs []error
 	errs = append(errs, r.removeNamespaces(uid))
 	dir := r.PodDir(uid)
@@ -384,6 +410,9 @@ func (r *Runtime) ListSandboxes(ctx context.Context) ([]string, error) {
 		for _, e := range entries {
 			seen[e.Name()] = true
 		}
+	}
+	for _, uid := range r.net.attachedUIDs() {
+		seen[uid] = true
 	}
 	uids := make([]string, 0, len(seen))
 	for uid := range seen {
