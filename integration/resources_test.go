@@ -409,6 +409,12 @@ spec:
 	if st1.CPU.LimitNanoCores == nil || *st1.CPU.LimitNanoCores != 500_000_000 {
 		t.Errorf("limitNanoCores %v, want 500000000", st1.CPU.LimitNanoCores)
 	}
+	// The pod's network counters (labelled pod and interface) and the memory gauges are there too.
+	mustScrape(t, metricsURL, "container_network_receive_bytes_total", name, "")
+	mustScrape(t, metricsURL, "container_network_transmit_bytes_total", name, "")
+	if u := mustScrape(t, metricsURL, "container_memory_usage_bytes", name, "spin"); u <= 0 {
+		t.Errorf("container_memory_usage_bytes %v", u)
+	}
 	if q := mustScrape(t, metricsURL, "container_spec_cpu_quota", name, "spin"); q != 50000 {
 		t.Errorf("container_spec_cpu_quota %v, want 50000", q)
 	}
