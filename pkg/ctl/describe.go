@@ -82,6 +82,10 @@ func describePod(w io.Writer, p *pod.Pod, events []pod.Event) error {
 	d.value(0, "Labels", keyValues(m.Labels, "="))
 	d.value(0, "Annotations", keyValues(m.Annotations, ": "))
 	d.value(0, "Start Time", timeString(p.Status.StartTime))
+	d.value(0, "IP", orNone(p.Status.PodIP))
+	if p.Status.HostIP != "" {
+		d.value(0, "Host IP", p.Status.HostIP)
+	}
 	d.value(0, "Status", orNone(string(p.Status.Phase)))
 	if p.Status.Reason != "" {
 		d.value(0, "Reason", p.Status.Reason)

@@ -62,7 +62,7 @@ func podTable(pods []*pod.Pod, withNamespace bool) func(wide bool) Table {
 		}
 		t.Header = append(t.Header, "NAME", "READY", "STATUS", "RESTARTS", "AGE")
 		if wide {
-			t.Header = append(t.Header, "IMAGES", "SOURCE")
+			t.Header = append(t.Header, "IP", "NODE", "IMAGES", "SOURCE")
 		}
 		for _, p := range pods {
 			var row []string
@@ -72,7 +72,7 @@ func podTable(pods []*pod.Pod, withNamespace bool) func(wide bool) Table {
 			row = append(row, p.Metadata.Name, readyString(p), podStatus(p),
 				strconv.Itoa(int(restarts(p))), age(p.Metadata.CreationTimestamp))
 			if wide {
-				row = append(row, images(p), source(p))
+				row = append(row, orNone(p.Status.PodIP), orNone(p.Spec.NodeName), images(p), source(p))
 			}
 			t.Rows = append(t.Rows, row)
 		}
