@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
@@ -338,4 +339,52 @@ spec:
 			time.Sleep(100 * time.Millisecond)
 		}
 	})
+}
+
+// TestDownwardAPIResources: resourceFieldRef in env and in a downwardAPI volume, with divisors,
+// and a container without a limit sees the host's capacity as its limit.
+func TestDownwardAPIResources(t *testing.T) {
+	t.Parallel()
+	p := sharedPodd(t)
+	name := uniqueName(t)
+	mustRun(t, p, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: %s
+    command: [sleep, "3600"]
+    resources:
+      limits: {cpu: 250m, memory: 48Mi}
+      requests: {cpu: 100m, memory: 16Mi}
+    env:
+    - {name: CPU_LIMIT_M, valueFrom: {resourceFieldRef: {resource: limits.cpu, divisor: 1m}}}
+    - {name: CPU_LIMIT, valueFrom: {resourceFieldRef: {resource: limits.cpu}}}
+    - {name: MEM_REQUEST_MI, valueFrom: {resourceFieldRef: {resource: requests.memory, divisor: 1Mi}}}
+    - {name: FREE_CPU, valueFrom: {resourceFieldRef: {containerName: free, resource: limits.cpu}}}
+    volumeMounts: [{name: res, mountPath: /res}]
+  - name: free
+    image: %s
+    command: [sleep, "3600"]
+  volumes:
+  - name: res
+    downwardAPI:
+      items:
+      - {path: mem_limit, resourceFieldRef: {containerName: app, resource: limits.memory}}
+      - {path: cpu_request, resourceFieldRef: {containerName: app, resource: requests.cpu, divisor: 1m}}
+`, name, busyboxImage, busyboxImage))
+	env := execOut(t, p, name, "env")
+	for _, want := range []string{"CPU_LIMIT_M=250", "CPU_LIMIT=1", "MEM_REQUEST_MI=16", fmt.Sprintf("FREE_CPU=%d", goruntime.NumCPU())} {
+		if !strings.Contains(env, want+"\n") {
+			t.Errorf("env lacks %s:\n%s", want, env)
+		}
+	}
+	if got := execOut(t, p, name, "cat", "/res/mem_limit"); got != "50331648" {
+		t.Errorf("/res/mem_limit = %q, want 50331648", got)
+	}
+	if got := execOut(t, p, name, "cat", "/res/cpu_request"); got != "100" {
+		t.Errorf("/res/cpu_request = %q, want 100", got)
+	}
 }

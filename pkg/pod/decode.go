@@ -798,7 +798,6 @@ var unsupportedFields = map[string]unsupported{
 	"spec.containers[].lifecycle.preStop.tcpSocket":   choice,
 
 	// EnvVarSource
-	"spec.containers[].env[].valueFrom.resourceFieldRef": choice,
 	"spec.containers[].env[].valueFrom.configMapKeyRef":  choice,
 	"spec.containers[].env[].valueFrom.secretKeyRef":     choice,
 	"spec.containers[].env[].valueFrom.fileKeyRef":       choice,

@@ -23,8 +23,6 @@ type DownwardAPIVolumeFile struct {
 	// Path is relative to the volume; it may hold folders (a/b) but no "..".
 	Path     string               `json:"path"`
 	FieldRef *ObjectFieldSelector `json:"fieldRef,omitempty"`
-	// ResourceFieldRef is decoded so that validation can say it is not supported yet: it needs
-	// the containers' resources.
 	ResourceFieldRef *ResourceFieldSelector `json:"resourceFieldRef,omitempty"`
 	Mode             *int32                 `json:"mode,omitempty"`
 }
@@ -50,8 +48,8 @@ type VolumeFile struct {
 var volumeFieldPaths = []string{"metadata.name", "metadata.namespace", "metadata.uid", "metadata.labels", "metadata.annotations"}
 
 // DownwardAPIFiles is the content of a downwardAPI volume for the pod as it is now: path → file.
-// Each item kind is one case of the switch, so a new source (resourceFieldRef) is one more case.
-func DownwardAPIFiles(p *Pod, src *DownwardAPIVolumeSource) (map[string]VolumeFile, error) {
+// node is the host's capacity, the limit reported for a container without one.
+func DownwardAPIFiles(p *Pod, src *DownwardAPIVolumeSource, node NodeCapacity) (map[string]VolumeFile, error) {
 	mode := DefaultDownwardAPIMode
 	if src.DefaultMode != nil {
 		mode = *src.DefaultMode
@@ -67,6 +65,12 @@ func DownwardAPIFiles(p *Pod, src *DownwardAPIVolumeSource) (map[string]VolumeFi
 			v, err := volumeFieldValue(p, it.FieldRef.FieldPath)
 			if err != nil {
 				return nil, fmt.Errorf("items[%d].fieldRef: %w", i, err)
+			}
+			f.Data = []byte(v)
+		case it.ResourceFieldRef != nil:
+			v, err := ResourceFieldValue(p, it.ResourceFieldRef, "", node)
+			if err != nil {
+				return nil, fmt.Errorf("items[%d]: %w", i, err)
 			}
 			f.Data = []byte(v)
 		default:
@@ -111,7 +115,7 @@ func HasDownwardAPIVolume(p *Pod) bool {
 	return slices.ContainsFunc(p.Spec.Volumes, func(v Volume) bool { return v.DownwardAPI != nil })
 }
 
-func checkDownwardAPI(errs *errorList, field string, src *DownwardAPIVolumeSource) {
+func checkDownwardAPI(errs *errorList, field string, src *DownwardAPIVolumeSource, containers []string) {
 	checkMode(errs, field+".defaultMode", src.DefaultMode)
 	paths := map[string]bool{}
 	for i, it := range src.Items {
@@ -131,16 +135,15 @@ func checkDownwardAPI(errs *errorList, field string, src *DownwardAPIVolumeSourc
 		paths[path.Clean(it.Path)] = true
 		checkMode(errs, f+".mode", it.Mode)
 		if it.ResourceFieldRef != nil {
-			// When resources exist: check containerName and resource here, and add a case to
-			// DownwardAPIFiles.
-			errs.forbidden(f+".resourceFieldRef", "not supported yet by podd: use fieldRef")
 			if it.FieldRef != nil {
 				errs.forbidden(f, "fieldRef and resourceFieldRef may not both be specified")
+				continue
 			}
+			checkResourceFieldRef(errs, f+".resourceFieldRef", it.ResourceFieldRef, "", containers)
 			continue
 		}
 		if it.FieldRef == nil {
-			errs.required(f+".fieldRef", "must specify fieldRef")
+			errs.required(f+".fieldRef", "must specify fieldRef or resourceFieldRef")
 			continue
 		}
 		checkConstant(errs, f+".fieldRef.apiVersion", it.FieldRef.APIVersion, "v1")

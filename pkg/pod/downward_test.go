@@ -63,7 +63,11 @@ func TestDownwardAPIValidation(t *testing.T) {
 		{"unsupported fieldPath", item("      - {path: n, fieldRef: {fieldPath: spec.nodeName}}\n"), "spec.volumes[0].downwardAPI.items[0].fieldRef.fieldPath", `Unsupported value: "spec.nodeName"`},
 		{"bad label key", item("      - {path: n, fieldRef: {fieldPath: \"metadata.labels['a b']\"}}\n"), "spec.volumes[0].downwardAPI.items[0].fieldRef.fieldPath", "name part must consist of"},
 		{"bad apiVersion", item("      - {path: n, fieldRef: {apiVersion: v2, fieldPath: metadata.name}}\n"), "spec.volumes[0].downwardAPI.items[0].fieldRef.apiVersion", `Unsupported value: "v2"`},
-		{"resourceFieldRef not yet", item("      - {path: cpu, resourceFieldRef: {containerName: app, resource: limits.cpu}}\n"), "spec.volumes[0].downwardAPI.items[0].resourceFieldRef", "not supported yet"},
+		{"resourceFieldRef without containerName", item("      - {path: cpu, resourceFieldRef: {resource: limits.cpu}}\n"), "spec.volumes[0].downwardAPI.items[0].resourceFieldRef.containerName", "Required value"},
+		{"resourceFieldRef of no container", item("      - {path: cpu, resourceFieldRef: {containerName: db, resource: limits.cpu}}\n"), "spec.volumes[0].downwardAPI.items[0].resourceFieldRef.containerName", `Not found: "db"`},
+		{"resourceFieldRef resource", item("      - {path: cpu, resourceFieldRef: {containerName: app, resource: limits.gpu}}\n"), "spec.volumes[0].downwardAPI.items[0].resourceFieldRef.resource", `Unsupported value: "limits.gpu"`},
+		{"resourceFieldRef cpu divisor", item("      - {path: cpu, resourceFieldRef: {containerName: app, resource: limits.cpu, divisor: 1Mi}}\n"), "spec.volumes[0].downwardAPI.items[0].resourceFieldRef.divisor", `Unsupported value: "1Mi"`},
+		{"fieldRef and resourceFieldRef", item("      - {path: cpu, fieldRef: {fieldPath: metadata.name}, resourceFieldRef: {containerName: app, resource: limits.cpu}}\n"), "spec.volumes[0].downwardAPI.items[0]", "may not both be specified"},
 		{"mode too large", item("      - {path: n, mode: 512, fieldRef: {fieldPath: metadata.name}}\n"), "spec.volumes[0].downwardAPI.items[0].mode", "between 0 and 0777"},
 		{"defaultMode negative", downwardHead + "      defaultMode: -1\n", "spec.volumes[0].downwardAPI.defaultMode", "between 0 and 0777"},
 		{"two sources", downwardHead + "      items: []\n    emptyDir: {}\n", "spec.volumes[0].downwardAPI", "may not specify more than 1 volume type"},
@@ -107,7 +111,7 @@ func TestDownwardAPIFiles(t *testing.T) {
 	}
 	p := pods[0]
 	p.Metadata.UID = "u-1"
-	files, err := DownwardAPIFiles(p, p.Spec.Volumes[0].DownwardAPI)
+	files, err := DownwardAPIFiles(p, p.Spec.Volumes[0].DownwardAPI, NodeCapacity{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func LogDir(logRoot string, p *Pod) string {
 func BuildPlan(p *Pod, c *Container, img *ImageConfig, sb *Sandbox, attempt int, logRoot string) (*ContainerPlan, error) {
 	withIPs := *p // the env's status.podIP comes from the sandbox, not from a status being written
 	setAddresses(&withIPs.Status, sb)
-	env, err := ResolveEnv(&withIPs, c, img)
+	env, err := ResolveEnv(&withIPs, c, img, sb.Node)
 	if err != nil {
 		return nil, err
 	}

@@ -20,8 +20,8 @@ import (
 // written), and valueFrom.fieldRef takes the value from the pod's metadata without expanding it.
 // A name declared twice keeps its first place and its last value; the kubelet's order is that of
 // a Go map, so any order is Kubernetes' and this one is at least stable.
-func ResolveEnv(p *Pod, c *Container, img *ImageConfig) ([]string, error) {
-	own, err := containerEnv(p, c)
+func ResolveEnv(p *Pod, c *Container, img *ImageConfig, node NodeCapacity) ([]string, error) {
+	own, err := containerEnv(p, c, node)
 	if err != nil {
 		return nil, err
 	}
@@ -32,7 +32,7 @@ func ResolveEnv(p *Pod, c *Container, img *ImageConfig) ([]string, error) {
 	return mergeEnv(base, own), nil
 }
 
-func containerEnv(p *Pod, c *Container) ([]string, error) {
+func containerEnv(p *Pod, c *Container, node NodeCapacity) ([]string, error) {
 	values := make(map[string]string, len(c.Env))
 	order := make([]string, 0, len(c.Env))
 	mapping := func(name string) (string, bool) {
@@ -46,6 +46,11 @@ func containerEnv(p *Pod, c *Container) ([]string, error) {
 		case ev.Value != "":
 			v = Expand(ev.Value, mapping)
 		case ev.ValueFrom == nil:
+		case ev.ValueFrom.ResourceFieldRef != nil:
+			var err error
+			if v, err = ResourceFieldValue(p, ev.ValueFrom.ResourceFieldRef, c.Name, node); err != nil {
+				return nil, fmt.Errorf("%s.valueFrom: %w", envFieldPath(p, c, i), err)
+			}
 		case ev.ValueFrom.FieldRef == nil:
 			return nil, fmt.Errorf("%s.valueFrom: no source podd supports: %w", envFieldPath(p, c, i), errdefs.ErrInvalidArgument)
 		default:

@@ -76,6 +76,8 @@ type Sandbox struct {
 	VolumePaths  map[string]string // volume name → host path
 	// APISocketDir is the host folder of the per-pod API socket, "" unless the pod asked for it.
 	APISocketDir string
+	// Node is the host's capacity, the limit the downward API reports for a container without one.
+	Node NodeCapacity
 }
 
 // ExitStatus is how a container's process ended.

@@ -152,7 +152,8 @@ type EnvVar struct {
 
 // EnvVarSource names where an EnvVar's value comes from.
 type EnvVarSource struct {
-	FieldRef *ObjectFieldSelector `json:"fieldRef,omitempty"`
+	FieldRef         *ObjectFieldSelector   `json:"fieldRef,omitempty"`
+	ResourceFieldRef *ResourceFieldSelector `json:"resourceFieldRef,omitempty"`
 }
 
 // ObjectFieldSelector selects a field of the pod, such as metadata.name or metadata.labels['app'].

@@ -7,13 +7,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 
 	"github.com/podd-dev/podd/pkg/pod"
 )
 
 // downwardAPIVolume writes a downwardAPI volume's files from the pod as it is now.
-func downwardAPIVolume(path string, p *pod.Pod, v pod.Volume) error {
-	files, err := pod.DownwardAPIFiles(p, v.DownwardAPI)
+func downwardAPIVolume(path string, p *pod.Pod, v pod.Volume, node pod.NodeCapacity) error {
+	files, err := pod.DownwardAPIFiles(p, v.DownwardAPI, node)
 	if err != nil {
 		return fmt.Errorf("downwardAPI: %w", err)
 	}
@@ -35,7 +36,7 @@ func (r *Runtime) RefreshDownwardAPI(ctx context.Context, p *pod.Pod) error {
 		if v.DownwardAPI == nil {
 			continue
 		}
-		if err := downwardAPIVolume(filepath.Join(dir, "volumes", v.Name), p, v); err != nil {
+		if err := downwardAPIVolume(filepath.Join(dir, "volumes", v.Name), p, v, r.node()); err != nil {
 			errs = append(errs, fmt.Errorf("spec.volumes[%d]: %w", i, err))
 		}
 	}
@@ -48,3 +49,8 @@ func (r *Runtime) PodStateDir(uid string) string { return filepath.Join(r.cfg.St
 // PodAPIDir is the folder of the pod's API socket (pkg/api's PodSockets listens there), which
 // containers that asked for it (pod.AnnotationAPISocket) get mounted at pod.APISocketMountPath.
 func (r *Runtime) PodAPIDir(uid string) string { return filepath.Join(r.PodStateDir(uid), "api") }
+
+// node is the host's capacity, as the downward API reports it for containers without a limit.
+func (r *Runtime) node() pod.NodeCapacity {
+	return pod.NodeCapacity{MilliCPU: int64(goruntime.NumCPU()) * 1000, MemoryBytes: r.machineMemory}
+}

@@ -66,6 +66,7 @@ func (r *Runtime) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, e
 		HostnamePath: filepath.Join(dir, "hostname"),
 		ResolvPath:   filepath.Join(dir, "resolv.conf"),
 		VolumePaths:  map[string]string{},
+		Node:         r.node(),
 	}
 	if !p.Spec.HostNetwork {
 		sb.NetNSPath = r.nsPath(netNS, uid)
@@ -171,7 +172,7 @@ func (r *Runtime) setupVolume(podDir string, p *pod.Pod, v pod.Volume) (string, 
 	switch {
 	case v.DownwardAPI != nil:
 		path := filepath.Join(podDir, "volumes", v.Name)
-		return path, downwardAPIVolume(path, p, v)
+		return path, downwardAPIVolume(path, p, v, r.node())
 	case v.EmptyDir != nil:
 		path := filepath.Join(podDir, "volumes", v.Name)
 		if err := os.MkdirAll(path, 0o777); err != nil {
