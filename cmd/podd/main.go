@@ -40,6 +40,8 @@ func main() {
 			&cli.IntFlag{Name: "log-max-files", Value: logs.DefaultMaxFiles, Usage: "log files kept per container instance, the current one included (at least 2)"},
 			&cli.DurationFlag{Name: "restart-backoff-base", Value: 10 * time.Second, Usage: "delay before a container's first restart; doubles on each further one"},
 			&cli.DurationFlag{Name: "restart-backoff-max", Value: 5 * time.Minute, Usage: "longest delay between restarts"},
+			// For profiling only (make bench): net/http/pprof on this address, e.g. 127.0.0.1:6060.
+			&cli.StringFlag{Name: "pprof-address", Hidden: true, Usage: "serve net/http/pprof on this TCP address"},
 		},
 		Action: run,
 	}
@@ -70,6 +72,11 @@ func run(cliContext *cli.Context) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if addr := cliContext.String("pprof-address"); addr != "" {
+		if err := servePprof(addr, log); err != nil {
+			return err
+		}
+	}
 	return daemon.Run(ctx, daemon.Config{
 		ContainerdAddress: cliContext.String("containerd-address"),
 		Namespace:         cliContext.String("namespace"),
