@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -19,11 +20,20 @@ import (
 	"github.com/podd-dev/podd/pkg/pod"
 )
 
+// gcPercent is podd's GOGC unless the environment sets one. podd's live heap is small (about 7 MiB
+// with 50 pods) and it allocates little once pods run, so collecting at +25% instead of Go's +100%
+// costs little CPU and keeps the heap goal, and the RSS, lower: with 50 pods podd's anonymous RSS
+// went from 18.1 to 13.3 MiB (make bench). Not for the loggers: it made them bigger.
+const gcPercent = 25
+
 func main() {
 	// A container's shim starts podd as the container's logger (containerd's binary log driver):
 	// decided before anything else, so that the logger sets up nothing of the daemon.
 	if len(os.Args) == 3 && os.Args[1] == logs.LoggerArg {
 		os.Exit(runLogger(os.Args[2]))
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
 	}
 	app := &cli.App{
 		Name:    "podd",
