@@ -14,6 +14,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,6 +27,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -437,7 +439,14 @@ func (r *results) finish() {
 }
 
 func (r *results) print(out io.Writer) {
-	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	var buf bytes.Buffer
+	defer func() {
+		// tabwriter pads the last columns of short rows with blanks.
+		for _, line := range strings.Split(strings.TrimRight(buf.String(), "\n"), "\n") {
+			fmt.Fprintln(out, strings.TrimRight(line, " "))
+		}
+	}()
+	w := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(w, "figure\tpodd\tpodman\tfloor\ttarget\tresult\n")
 	verdict := map[bool]string{true: "PASS", false: "FAIL"}
 	find := func(name string) (target, bool) {
@@ -481,7 +490,7 @@ func (r *results) print(out io.Writer) {
 		row(fmt.Sprintf("restore %d pods after kill -9, ms (median)", r.DensityPods), f1(r.Restore), "", "", "restore_50_pods")
 	}
 	w.Flush()
-	fmt.Fprintf(out, "load average before %s, after %s; %d CPUs; all targets: %s\n", r.LoadBefore, r.LoadAfter, r.CPUs, verdict[r.Pass])
+	fmt.Fprintf(&buf, "load average before %s, after %s; %d CPUs; all targets: %s\n", r.LoadBefore, r.LoadAfter, r.CPUs, verdict[r.Pass])
 }
 
 func f1(v float64) string { return fmt.Sprintf("%.1f", v) }
