@@ -211,8 +211,10 @@ func (b *bench) tearDown() error {
 			pids = shimsOf(listProcs(), b.address)
 		}
 		if len(pids) > 0 {
-			fmt.Fprintf(os.Stderr, "podbench: %d shim(s) outlived their tasks (pids %v): killed\n", len(pids), pids)
+			fmt.Fprintf(os.Stderr, "podbench: %d shim(s) outlived their tasks: killed\n", len(pids))
 			for _, pid := range pids {
+				cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+				fmt.Fprintf(os.Stderr, "  pid %d: %s\n", pid, bytes.ReplaceAll(bytes.TrimRight(cmdline, "\x00"), []byte{0}, []byte{' '}))
 				syscall.Kill(pid, syscall.SIGKILL)
 			}
 		}
