@@ -2,6 +2,7 @@
 #   make up     install what is missing, start containerd and podd, run the example pod (root)
 #   make test   install what is missing, run unit and integration tests (root for integration)
 #   make install  binaries and systemd units (see contrib/systemd)
+#   make bench  podd against podman and the containerd floor on this machine (root; BENCH_OUT=file.json)
 
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO      ?= go
@@ -9,7 +10,7 @@ BIN     := bin
 LDFLAGS := -X github.com/podd-dev/podd/pkg/api.Version=$(VERSION)
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build deps test unit integration up down example-image fmt vet clean install uninstall
+.PHONY: all build deps test unit integration up down example-image fmt vet clean install uninstall bench bench-deps bench-go
 
 all: build
 
@@ -68,3 +69,17 @@ uninstall:
 
 clean:
 	rm -rf $(BIN)
+
+# The benchmarks: not part of `make test`, timed figures flake on shared machines. podbench starts
+# its own containerd, podd and privately configured podman; see README, Performance.
+bench-deps: deps
+	./hack/install-bench-deps.sh
+
+bench: bench-deps build
+	$(GO) build -o $(BIN)/podbench ./bench/cmd/podbench
+	$(BIN)/podbench -podd $(BIN)/podd -podctl $(BIN)/podctl
+	@echo "Go benchmarks of the hot pure paths (decode, OCI spec): make bench-go"
+
+# Go benchmarks of manifest decoding and OCI spec building; compare two runs with benchstat.
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem -count 10 ./pkg/pod/ ./pkg/runtime/

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -24,11 +25,20 @@ import (
 	"github.com/podd-dev/podd/pkg/runtime"
 )
 
+// gcPercent is podd's GOGC unless the environment sets one. podd's live heap is small (about 7 MiB
+// with 50 pods) and it allocates little once pods run, so collecting at +25% instead of Go's +100%
+// costs little CPU and keeps the heap goal, and the RSS, lower: with 50 pods podd's anonymous RSS
+// went from 18.1 to 13.3 MiB (make bench). Not for the loggers: it made them bigger.
+const gcPercent = 25
+
 func main() {
 	// A container's shim starts podd as the container's logger (containerd's binary log driver):
 	// decided before anything else, so that the logger sets up nothing of the daemon.
 	if len(os.Args) == 3 && os.Args[1] == logs.LoggerArg {
 		os.Exit(runLogger(os.Args[2]))
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
 	}
 	app := &cli.App{
 		Name:    "podd",
@@ -56,6 +66,8 @@ func main() {
 			&cli.StringFlag{Name: "bridge", Value: runtime.DefaultBridge, Usage: "name of podd's bridge device (and of its CNI network)"},
 			&cli.BoolFlag{Name: "pod-egress-nat", Value: true, Usage: "masquerade the pods' traffic to addresses outside --pod-cidr (--pod-egress-nat=false to turn off)"},
 			&cli.StringFlag{Name: "cni-plugin-dir", Value: strings.Join(runtime.DefaultPluginDirs, ":"), Usage: "where the CNI plugins are (bridge, host-local, portmap, firewall), colon-separated"},
+			// For profiling only (make bench): net/http/pprof on this address, e.g. 127.0.0.1:6060.
+			&cli.StringFlag{Name: "pprof-address", Hidden: true, Usage: "serve net/http/pprof on this TCP address"},
 		},
 		Action: run,
 	}
@@ -103,6 +115,11 @@ func run(cliContext *cli.Context) error {
 	log := slog.New(daemon.NewLogHandler(os.Stderr, level))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if addr := cliContext.String("pprof-address"); addr != "" {
+		if err := servePprof(addr, log); err != nil {
+			return err
+		}
+	}
 	return daemon.Run(ctx, daemon.Config{
 		ContainerdAddress:  cliContext.String("containerd-address"),
 		Namespace:          cliContext.String("namespace"),

@@ -119,6 +119,16 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (*pod.Process, 
 		return nil, fmt.Errorf("container %s labels: %w", id, err)
 	}
 	task, err := c.NewTask(ctx, r.logIO(labels))
+	if errdefs.IsUnknown(err) {
+		// The pod's containers start at once in one shim (the runc v2 group), and containerd
+		// 1.6's shim start can lose a race with itself: the second `shim start` connects to the
+		// socket the first has bound but not yet listened on, fails, removes it as stale, and the
+		// first fails ("create new shim socket: chmod ...: no such file or directory"). Seen
+		// once in some 500 pod starts on a loaded machine (make bench). Once more: by now the shim that
+		// won serves, and the retry joins it. Unknown is all containerd says of that failure.
+		r.log.Debug("create task failed; once more", "container", id, "err", err)
+		task, err = c.NewTask(ctx, r.logIO(labels))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create task %s: %w", id, err)
 	}
