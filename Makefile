@@ -15,7 +15,7 @@ export PATH := $(PATH):/usr/local/go/bin
 all: build
 
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/podd ./cmd/podctl
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/podd ./cmd/podctl ./cmd/podd-logger
 
 # Debian packages podd needs at run time (and the tests' busybox).
 deps:
@@ -57,6 +57,7 @@ SYSTEMD ?= /etc/systemd
 install: build
 	install -D -m 0755 $(BIN)/podd $(DESTDIR)$(PREFIX)/bin/podd
 	install -D -m 0755 $(BIN)/podctl $(DESTDIR)$(PREFIX)/bin/podctl
+	install -D -m 0755 $(BIN)/podd-logger $(DESTDIR)$(PREFIX)/bin/podd-logger
 	install -d -m 0755 $(DESTDIR)$(SYSTEMD)/system $(DESTDIR)$(SYSTEMD)/logind.conf.d $(DESTDIR)/etc/podd/pods.d
 	sed 's#/usr/local/bin/podd#$(PREFIX)/bin/podd#' contrib/systemd/podd.service > $(DESTDIR)$(SYSTEMD)/system/podd.service
 	install -m 0644 contrib/systemd/podd.socket $(DESTDIR)$(SYSTEMD)/system/podd.socket
@@ -64,7 +65,7 @@ install: build
 	@echo "installed; to start podd now and at boot: systemctl daemon-reload && systemctl enable --now podd.socket podd.service"
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/podd $(DESTDIR)$(PREFIX)/bin/podctl $(DESTDIR)$(SYSTEMD)/system/podd.service \
+	rm -f $(DESTDIR)$(PREFIX)/bin/podd $(DESTDIR)$(PREFIX)/bin/podctl $(DESTDIR)$(PREFIX)/bin/podd-logger $(DESTDIR)$(SYSTEMD)/system/podd.service \
 		$(DESTDIR)$(SYSTEMD)/system/podd.socket $(DESTDIR)$(SYSTEMD)/logind.conf.d/podd.conf
 
 clean:

@@ -108,7 +108,7 @@ func poddBinaries(t testing.TB) (podd, podctl string) {
 	requireHarness(t)
 	binOnce.Do(func() {
 		binDir = filepath.Join(h.dir, "bin")
-		binErr = goBuild(nil, binDir+"/", "./cmd/podd", "./cmd/podctl")
+		binErr = goBuild(nil, binDir+"/", "./cmd/podd", "./cmd/podctl", "./cmd/podd-logger")
 	})
 	if binErr != nil {
 		t.Fatalf("build podd and podctl: %v", binErr)

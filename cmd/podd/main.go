@@ -35,7 +35,7 @@ func main() {
 	// A container's shim starts podd as the container's logger (containerd's binary log driver):
 	// decided before anything else, so that the logger sets up nothing of the daemon.
 	if len(os.Args) == 3 && os.Args[1] == logs.LoggerArg {
-		os.Exit(runLogger(os.Args[2]))
+		os.Exit(logs.LoggerMain(os.Args[2], os.Stderr))
 	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
@@ -98,10 +98,15 @@ func run(cliContext *cli.Context) error {
 	if pidsLimit < -1 {
 		return fmt.Errorf("--pod-pids-limit %d: want a number of processes, or 0 or -1 for none", pidsLimit)
 	}
-	// The shims start this very binary as the containers' logger.
+	// The shims start podd-logger, installed beside podd, as each container's logger; without
+	// it, podd's own binary in its logger mode (slower to start, larger).
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find podd's own binary for the container loggers: %w", err)
+	}
+	logger := filepath.Join(filepath.Dir(self), "podd-logger")
+	if _, err := os.Stat(logger); err != nil {
+		logger = self
 	}
 	nodeName := cliContext.String("node-name")
 	if nodeName == "" {
@@ -129,7 +134,7 @@ func run(cliContext *cli.Context) error {
 		BackoffBase:        cliContext.Duration("restart-backoff-base"),
 		BackoffMax:         cliContext.Duration("restart-backoff-max"),
 		Version:            api.Version,
-		Logger:             self,
+		Logger:             logger,
 		LogMaxSize:         maxSize.Value(),
 		LogMaxFiles:        maxFiles,
 		Manifests:          cliContext.String("manifests"),
