@@ -798,9 +798,9 @@ var unsupportedFields = map[string]unsupported{
 	"spec.containers[].lifecycle.preStop.tcpSocket":   choice,
 
 	// EnvVarSource
-	"spec.containers[].env[].valueFrom.configMapKeyRef":  choice,
-	"spec.containers[].env[].valueFrom.secretKeyRef":     choice,
-	"spec.containers[].env[].valueFrom.fileKeyRef":       choice,
+	"spec.containers[].env[].valueFrom.configMapKeyRef": choice,
+	"spec.containers[].env[].valueFrom.secretKeyRef":    choice,
+	"spec.containers[].env[].valueFrom.fileKeyRef":      choice,
 
 	// VolumeMount
 	"spec.containers[].volumeMounts[].mountPropagation":  harmless("None"),

@@ -21,8 +21,8 @@ type DownwardAPIVolumeSource struct {
 // DownwardAPIVolumeFile is one file of a downwardAPI volume: exactly one source.
 type DownwardAPIVolumeFile struct {
 	// Path is relative to the volume; it may hold folders (a/b) but no "..".
-	Path     string               `json:"path"`
-	FieldRef *ObjectFieldSelector `json:"fieldRef,omitempty"`
+	Path             string                 `json:"path"`
+	FieldRef         *ObjectFieldSelector   `json:"fieldRef,omitempty"`
 	ResourceFieldRef *ResourceFieldSelector `json:"resourceFieldRef,omitempty"`
 	Mode             *int32                 `json:"mode,omitempty"`
 }
