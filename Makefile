@@ -1,6 +1,8 @@
 # podd — run Kubernetes Pods on one host with containerd.
 #   make up     install what is missing, start containerd and podd, run the example pod (root)
 #   make test   install what is missing, run unit and integration tests (root for integration)
+#   make install  binaries and systemd units (see contrib/systemd)
+#   make bench  podd against podman and the containerd floor on this machine (root; BENCH_OUT=file.json)
 
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO      ?= go
@@ -8,12 +10,12 @@ BIN     := bin
 LDFLAGS := -X github.com/podd-dev/podd/pkg/api.Version=$(VERSION)
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build deps test unit integration up down example-image fmt vet clean
+.PHONY: all build deps test unit integration up down example-image fmt vet clean install uninstall bench bench-deps bench-go
 
 all: build
 
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/podd ./cmd/podctl
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/podd ./cmd/podctl ./cmd/podd-logger
 
 # Debian packages podd needs at run time (and the tests' busybox).
 deps:
@@ -45,5 +47,40 @@ down:
 example-image:
 	$(GO) run ./hack/mkimage -name localhost/podd/busybox:1.35 -format oci -o $(BIN)/busybox-image.tar
 
+# Binaries, the systemd units (podd.service, podd.socket), logind's delay for graceful host
+# shutdown and the static pod folder. DESTDIR stages into a folder (packaging); PREFIX moves the
+# binaries. Then: systemctl daemon-reload && systemctl enable --now podd.socket podd.service
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SYSTEMD ?= /etc/systemd
+
+install: build
+	install -D -m 0755 $(BIN)/podd $(DESTDIR)$(PREFIX)/bin/podd
+	install -D -m 0755 $(BIN)/podctl $(DESTDIR)$(PREFIX)/bin/podctl
+	install -D -m 0755 $(BIN)/podd-logger $(DESTDIR)$(PREFIX)/bin/podd-logger
+	install -d -m 0755 $(DESTDIR)$(SYSTEMD)/system $(DESTDIR)$(SYSTEMD)/logind.conf.d $(DESTDIR)/etc/podd/pods.d
+	sed 's#/usr/local/bin/podd#$(PREFIX)/bin/podd#' contrib/systemd/podd.service > $(DESTDIR)$(SYSTEMD)/system/podd.service
+	install -m 0644 contrib/systemd/podd.socket $(DESTDIR)$(SYSTEMD)/system/podd.socket
+	install -m 0644 contrib/systemd/logind-podd.conf $(DESTDIR)$(SYSTEMD)/logind.conf.d/podd.conf
+	@echo "installed; to start podd now and at boot: systemctl daemon-reload && systemctl enable --now podd.socket podd.service"
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/podd $(DESTDIR)$(PREFIX)/bin/podctl $(DESTDIR)$(PREFIX)/bin/podd-logger $(DESTDIR)$(SYSTEMD)/system/podd.service \
+		$(DESTDIR)$(SYSTEMD)/system/podd.socket $(DESTDIR)$(SYSTEMD)/logind.conf.d/podd.conf
+
 clean:
 	rm -rf $(BIN)
+
+# The benchmarks: not part of `make test`, timed figures flake on shared machines. podbench starts
+# its own containerd, podd and privately configured podman; see README, Performance.
+bench-deps: deps
+	./hack/install-bench-deps.sh
+
+bench: bench-deps build
+	$(GO) build -o $(BIN)/podbench ./bench/cmd/podbench
+	$(BIN)/podbench -podd $(BIN)/podd -podctl $(BIN)/podctl
+	@echo "Go benchmarks of the hot pure paths (decode, OCI spec): make bench-go"
+
+# Go benchmarks of manifest decoding and OCI spec building; compare two runs with benchstat.
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem -count 10 ./pkg/pod/ ./pkg/runtime/

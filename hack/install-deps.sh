@@ -6,6 +6,12 @@ command -v containerd >/dev/null || need+=(containerd)
 command -v runc >/dev/null || need+=(runc)
 # The tests and the example image copy /bin/busybox into images: it must be the static build.
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+# The systemd tests use systemd-socket-activate and systemd-analyze (no running systemd needed).
+command -v systemd-socket-activate >/dev/null || need+=(systemd)
+# Pod networking: CNI's bridge, host-local, portmap and firewall plugins (in /usr/lib/cni), which
+# program iptables.
+[ -x /usr/lib/cni/bridge ] || [ -x /opt/cni/bin/bridge ] || need+=(containernetworking-plugins)
+command -v iptables >/dev/null || need+=(iptables)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "podd needs: ${need[*]} — run as root (or install them with apt-get)" >&2

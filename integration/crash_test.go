@@ -134,7 +134,7 @@ func (c *crashCheck) afterCrash(t *testing.T, must []string) {
 		}
 		keep[got.Metadata.UID] = true
 		for {
-			if running(got) {
+			if crashPodRunning(got) {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -167,7 +167,7 @@ func (c *crashCheck) afterCrash(t *testing.T, must []string) {
 	p.waitNoLeaks(t, c.uids, keep, podWaitTimeout)
 }
 
-func running(got *pod.Pod) bool {
+func crashPodRunning(got *pod.Pod) bool {
 	if got.Status.Phase != pod.PodRunning || len(got.Status.ContainerStatuses) != len(crashPodContainers) {
 		return false
 	}
@@ -362,7 +362,7 @@ func waitAllRunning(t *testing.T, p *Podd, names []string) {
 		pods := listPods(t, p)
 		n := 0
 		for _, name := range names {
-			if got := pods[name]; got != nil && running(got) {
+			if got := pods[name]; got != nil && crashPodRunning(got) {
 				n++
 			}
 		}

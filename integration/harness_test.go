@@ -55,10 +55,18 @@ type Podd struct {
 	State     string // --state
 	Socket    string // --socket
 	LogPath   string // podd's stdout and stderr, appended across restarts
+	// CgroupRoot is --cgroup-root: podd-test-<pid>-<n>, removed with the podd.
+	CgroupRoot string
+	Bridge     string // --bridge: a bridge (and CNI network) of this podd's own
+	PodCIDR    string // --pod-cidr: a subnet that no other podd on this machine uses
 	// Flags are extra podd flags; later ones win over the harness's defaults.
 	Flags []string
-	// Env is added to podd's environment at its next start (PODD_CRASH_AT=..., say).
-	Env []string
+	// Manifests is podd's static pod folder (--manifests), empty at first.
+	Manifests string
+	// Env is added to podd's environment; Wrapper, when set, is the command podd runs under
+	// (podd's path and arguments follow it), e.g. systemd-socket-activate.
+	Env     []string
+	Wrapper []string
 
 	dir    string // holds all of the above
 	shared bool
@@ -100,7 +108,7 @@ func poddBinaries(t testing.TB) (podd, podctl string) {
 	requireHarness(t)
 	binOnce.Do(func() {
 		binDir = filepath.Join(h.dir, "bin")
-		binErr = goBuild(nil, binDir+"/", "./cmd/podd", "./cmd/podctl")
+		binErr = goBuild(nil, binDir+"/", "./cmd/podd", "./cmd/podctl", "./cmd/podd-logger")
 	})
 	if binErr != nil {
 		t.Fatalf("build podd and podctl: %v", binErr)
@@ -208,10 +216,17 @@ func startPodd(t testing.TB) *Podd {
 // startPoddWith is startPodd with extra podd flags (e.g. --restart-backoff-base 1s).
 func startPoddWith(t testing.TB, flags ...string) *Podd {
 	t.Helper()
+	return startPoddConfigured(t, func(p *Podd) { p.Flags = flags })
+}
+
+// startPoddConfigured is startPodd with the Podd's settings (Flags, Env, Wrapper) changed by
+// configure before podd starts.
+func startPoddConfigured(t testing.TB, configure func(*Podd)) *Podd {
+	t.Helper()
 	requireHarness(t)
 	poddBinaries(t)
 	p := newPodd("podd-test-" + uniqueName(t))
-	p.Flags = flags
+	configure(p)
 	t.Cleanup(func() {
 		if t.Failed() {
 			p.dumpLog(t, 0)
@@ -231,15 +246,19 @@ func startPoddWith(t testing.TB, flags ...string) *Podd {
 
 func newPodd(namespace string) *Podd {
 	// A short directory name: the socket path must stay under 108 bytes.
-	dir := filepath.Join(h.dir, fmt.Sprintf("podd-%d", poddCount.Add(1)))
+	n := poddCount.Add(1)
+	dir := filepath.Join(h.dir, fmt.Sprintf("podd-%d", n))
 	p := &Podd{
-		Namespace: namespace,
-		Root:      filepath.Join(dir, "root"),
-		State:     filepath.Join(dir, "state"),
-		Socket:    filepath.Join(dir, "podd.sock"),
-		LogPath:   filepath.Join(dir, "podd.log"),
-		dir:       dir,
+		CgroupRoot: newCgroupRoot(n),
+		Namespace:  namespace,
+		Root:       filepath.Join(dir, "root"),
+		State:      filepath.Join(dir, "state"),
+		Socket:     filepath.Join(dir, "podd.sock"),
+		LogPath:    filepath.Join(dir, "podd.log"),
+		Manifests:  filepath.Join(dir, "pods.d"),
+		dir:        dir,
 	}
+	p.Bridge, p.PodCIDR = newPodNetwork()
 	poddsMu.Lock()
 	allPodds = append(allPodds, p)
 	poddsMu.Unlock()
@@ -248,7 +267,7 @@ func newPodd(namespace string) *Podd {
 
 // prepare creates the podd's directories and imports the preloaded test images into its namespace.
 func (p *Podd) prepare() error {
-	if err := os.MkdirAll(p.dir, 0o755); err != nil {
+	if err := os.MkdirAll(p.Manifests, 0o755); err != nil {
 		return err
 	}
 	ctx := namespaces.WithNamespace(context.Background(), p.Namespace)
@@ -281,12 +300,19 @@ func (p *Podd) start() error {
 		"--root", p.Root,
 		"--state", p.State,
 		"--socket", p.Socket,
+		"--cgroup-root", p.CgroupRoot,
+		"--manifests", p.Manifests,
 		"--log-level", "debug",
 		// Tests restart containers often: a short backoff unless a test sets its own.
 		"--restart-backoff-base", "500ms",
 		"--restart-backoff-max", "2s",
+		"--bridge", p.Bridge,
+		"--pod-cidr", p.PodCIDR,
 	)
 	cmd.Args = append(cmd.Args, p.Flags...)
+	if len(p.Wrapper) > 0 {
+		cmd = exec.Command(p.Wrapper[0], append(p.Wrapper[1:], cmd.Args...)...)
+	}
 	cmd.Env = append(os.Environ(), p.Env...)
 	from := fileSize(p.LogPath)
 	d, err := startDaemon(cmd, p.LogPath)
@@ -431,6 +457,12 @@ func (p *Podd) remove() error {
 	ctx, cancel := context.WithTimeout(context.Background(), teardownTimeout)
 	defer cancel()
 	if err := removeAllContainers(namespaces.WithNamespace(ctx, p.Namespace), h.client); err != nil {
+		errs = append(errs, err)
+	}
+	if err := removeCgroupRoot(p.CgroupRoot); err != nil {
+		errs = append(errs, err)
+	}
+	if err := cleanPodNetwork(p); err != nil {
 		errs = append(errs, err)
 	}
 	if err := unmountAll(p.dir); err != nil {

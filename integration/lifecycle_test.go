@@ -208,7 +208,7 @@ spec:
 		}
 		var cgroupDirs []string
 		for _, ctrl := range []string{"cpu", "memory", "pids"} {
-			cgroupDirs = append(cgroupDirs, filepath.Join("/sys/fs/cgroup", ctrl, "podd", "pod"+uid))
+			cgroupDirs = append(cgroupDirs, filepath.Join("/sys/fs/cgroup", ctrl, p.CgroupRoot, "pod"+uid))
 		}
 		var ids []string
 		for _, c := range podContainers(t, p, uid) {

@@ -289,7 +289,7 @@ spec:
 }
 
 // TestLogsLoggerCost measures what the logging mechanism costs per container: the processes
-// the shims start as loggers (podd's own binary in logger mode), and their memory.
+// the shims start as loggers (podd-logger, installed beside podd), and their memory.
 func TestLogsLoggerCost(t *testing.T) {
 	t.Parallel()
 	p := sharedPodd(t)
@@ -316,7 +316,7 @@ func TestLogsLoggerCost(t *testing.T) {
 			continue
 		}
 		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-		if len(args) != 3 || args[1] != "logger" || !strings.Contains(args[2], podLogDir) {
+		if len(args) != 3 || args[1] != "logger" || !strings.Contains(args[2], podLogDir) || filepath.Base(args[0]) != "podd-logger" {
 			continue
 		}
 		var cfg struct{ Path string }
@@ -343,8 +343,8 @@ func TestLogsLoggerCost(t *testing.T) {
 		}
 	}
 	median := func(v []int) int { slices.Sort(v); return v[len(v)/2] }
-	// VmRSS counts the pages of podd's binary that the logger touched; they are shared by every
-	// logger and podd itself. RssAnon is what each logger has of its own; Pss shares the rest out.
+	// VmRSS counts the pages of podd-logger's binary that the logger touched; they are shared by
+	// every logger. RssAnon is what each logger has of its own; Pss shares the rest out.
 	t.Logf("logging cost, %d containers: 1 logger process per container; medians: VmRSS %d KiB, RssAnon %d KiB (private), Pss %d KiB",
 		containers, median(rss), median(anon), median(pss))
 }

@@ -121,6 +121,7 @@ func testMain(m *testing.M) int {
 		return 0
 	}
 	cleanStaleHarnesses()
+	removeStaleCgroupRoots()
 
 	var err error
 	h, err = setUp()
@@ -179,6 +180,7 @@ func missingPrerequisites() []string {
 	if fs, err := os.ReadFile("/proc/filesystems"); err != nil || !bytes.Contains(fs, []byte("\toverlay\n")) {
 		missing = append(missing, "overlayfs in the kernel (modprobe overlay), for containerd's snapshotter")
 	}
+	missing = append(missing, missingNetworkPrerequisites()...)
 	if _, err := exec.LookPath("go"); err != nil {
 		missing = append(missing, "the go command in PATH, to build podd and the test programs")
 	}
@@ -191,6 +193,7 @@ func setUp() (*harness, error) {
 		return nil, err
 	}
 	hs := &harness{dir: dir, address: filepath.Join(dir, "containerd.sock")}
+	recordHostNetwork()
 	ctx, cancel := context.WithTimeout(context.Background(), containerdStartTimeout)
 	defer cancel()
 
@@ -408,6 +411,16 @@ func (hs *harness) tearDown() error {
 				}
 			}
 			hs.client.Close()
+		}
+		poddsMu.Lock()
+		for _, p := range allPodds {
+			if err := removeCgroupRoot(p.CgroupRoot); err != nil {
+				errs = append(errs, fmt.Errorf("podd %s: %w", p.Namespace, err))
+			}
+		}
+		poddsMu.Unlock()
+		if err := cleanAllPodNetworks(); err != nil {
+			errs = append(errs, err)
 		}
 		if hs.containerd != nil {
 			if err := hs.containerd.stop(daemonStopTimeout); err != nil {

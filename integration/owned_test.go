@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -24,9 +25,6 @@ type ownedKind struct {
 	// to when it can be told (the key) — "" when it cannot. uids are the pods the test saw.
 	list func(t testing.TB, p *Podd, uids map[string]bool) map[string]string
 }
-
-// cgroupParent is the parent cgroup of the pods of every test podd (podd's default).
-const cgroupParent = "podd"
 
 var ownedKinds = []ownedKind{
 	{"container", func(t testing.TB, p *Podd, _ map[string]bool) map[string]string {
@@ -87,22 +85,51 @@ var ownedKinds = []ownedKind{
 		}
 		return out
 	}},
-	{"pod cgroup", func(t testing.TB, p *Podd, uids map[string]bool) map[string]string {
-		// The parent cgroup is shared by the podds of the tests running meanwhile: only the
-		// cgroups of the pods this test saw are podd's.
+	{"pod state folder", func(t testing.TB, p *Podd, _ map[string]bool) map[string]string {
+		// Per-pod runtime files under --state (the pod's API socket).
+		out := map[string]string{}
+		for _, uid := range listDir(t, filepath.Join(p.State, "pods")) {
+			out["pods/"+uid] = uid
+		}
+		return out
+	}},
+	{"CNI attachment", func(t testing.TB, p *Podd, _ map[string]bool) map[string]string {
+		out := map[string]string{}
+		for _, name := range listDir(t, filepath.Join(p.State, "cni", "pods")) {
+			out[name] = strings.TrimSuffix(name, ".json")
+		}
+		return out
+	}},
+	{"CNI address", func(t testing.TB, p *Podd, _ map[string]bool) map[string]string {
+		// host-local's allocations: one file per address, named by it, holding the container
+		// ID it was given to (podd gives the pod UID).
+		out := map[string]string{}
+		root := filepath.Join(p.State, "cni", "ipam")
+		for _, network := range listDir(t, root) {
+			for _, name := range listDir(t, filepath.Join(root, network)) {
+				if strings.HasPrefix(name, "last_reserved_ip") || name == "lock" {
+					continue
+				}
+				data, _ := os.ReadFile(filepath.Join(root, network, name))
+				owner, _, _ := strings.Cut(string(data), "\n")
+				out[filepath.Join(network, name)] = strings.TrimSpace(owner)
+			}
+		}
+		return out
+	}},
+	{"pod cgroup", func(t testing.TB, p *Podd, _ map[string]bool) map[string]string {
+		// Each test podd has a cgroup root of its own (--cgroup-root).
 		fs, err := cgroups.Load(cgroups.MountinfoPath)
 		if err != nil {
 			t.Fatalf("find cgroup hierarchies: %v", err)
 		}
+		uids, err := cgroups.ListPods(fs, p.CgroupRoot)
+		if err != nil {
+			t.Fatal(err)
+		}
 		out := map[string]string{}
-		for uid := range uids {
-			ok, err := cgroups.PodExists(fs, cgroupParent, uid)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ok {
-				out[cgroups.PodPath(cgroupParent, uid)] = uid
-			}
+		for _, uid := range uids {
+			out[cgroups.PodPath(p.CgroupRoot, uid)] = uid
 		}
 		return out
 	}},

@@ -28,7 +28,7 @@ const (
 
 // Busybox returns the Spec of a small busybox image named name: /bin/busybox copied from the host's
 // BusyboxPath, a symlink in /bin for every applet, /etc/passwd and /etc/group with root (0), podd
-// (1000) and nobody (65534), the directories /tmp (1777), /var/www, /root, /etc and /home/podd,
+// (1000) and nobody (65534), /etc/nsswitch.conf (hosts: files dns), the directories /tmp (1777), /var/www, /root, /etc and /home/podd,
 // PATH set, and CMD ["sh"]. opts are applied last, so they can replace any of it.
 //
 // It reads the applet list by running busybox --list, and fails unless the host's busybox is
@@ -51,6 +51,9 @@ func Busybox(name string, opts ...Option) (Spec, error) {
 			{Path: "/bin/busybox", Source: BusyboxPath, Mode: 0o755},
 			{Path: "/etc/passwd", Content: []byte(busyboxPasswd), Mode: 0o644},
 			{Path: "/etc/group", Content: []byte(busyboxGroup), Mode: 0o644},
+			// Without it, the static glibc of Debian's busybox asks DNS before /etc/hosts, where
+			// podd puts the names of the pod and of the other pods.
+			{Path: "/etc/nsswitch.conf", Content: []byte("hosts: files dns\n"), Mode: 0o644},
 		},
 		Dirs: []Dir{
 			{Path: "/bin"}, {Path: "/dev"}, {Path: "/etc"}, {Path: "/proc"}, {Path: "/sys"},

@@ -221,6 +221,19 @@ func (c *Client) StopPod(ctx context.Context, namespace, name string, grace *int
 	return &p, nil
 }
 
+// PatchMetadata changes the pod's labels and annotations without restarting it.
+func (c *Client) PatchMetadata(ctx context.Context, namespace, name string, patch pod.MetadataPatch) (*pod.Pod, error) {
+	body, err := json.Marshal(patch)
+	if err != nil {
+		return nil, err
+	}
+	var p pod.Pod
+	if err := c.do(ctx, request{method: http.MethodPatch, path: podPath(namespace, name, "metadata"), body: bytes.NewReader(body), contentType: "application/json"}, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
 // RemovePod stops the pod if it runs and removes it.
 func (c *Client) RemovePod(ctx context.Context, namespace, name string, grace *int64) error {
 	return c.do(ctx, request{method: http.MethodDelete, path: podPath(namespace, name), query: graceQuery(grace)}, nil)

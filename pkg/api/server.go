@@ -46,8 +46,12 @@ func NewServer(pods Pods, images Images, version string, log *slog.Logger) http.
 		{"DELETE /v1/namespaces/{namespace}/pods/{name}", s.removePod},
 		{"GET /v1/namespaces/{namespace}/pods/{name}/wait", s.waitPod},
 		{"POST /v1/namespaces/{namespace}/pods/{name}/stop", s.stopPod},
+		{"PATCH /v1/namespaces/{namespace}/pods/{name}/metadata", s.patchMetadata},
 		{"GET /v1/namespaces/{namespace}/pods/{name}/logs", s.podLogs},
 		{"POST /v1/namespaces/{namespace}/pods/{name}/exec", s.podExec},
+		{"GET /v1/namespaces/{namespace}/pods/{name}/stats", s.podStats},
+		{"GET /v1/namespaces/{namespace}/pods/{name}/top", s.podTop},
+		{"GET /v1/stats", s.listStats},
 		{"GET /v1/events", s.listEvents},
 		{"POST /v1/images/import", s.importImages},
 		{"GET /v1/images", s.listImages},
@@ -144,7 +148,7 @@ func markHijacked(w http.ResponseWriter, status int) {
 
 func (s *server) noRoute(w http.ResponseWriter, r *http.Request) error {
 	var allowed []string
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete} {
 		if m == r.Method {
 			continue
 		}

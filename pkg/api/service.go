@@ -22,6 +22,9 @@ type Pods interface {
 	WaitStarted(ctx context.Context, namespace, name string) (*pod.Pod, error)
 	// Stop stops the pod's containers (grace nil: the pod's terminationGracePeriodSeconds).
 	Stop(ctx context.Context, namespace, name string, grace *int64) (*pod.Pod, error)
+	// UpdateMetadata changes the pod's labels and annotations (kubectl label/annotate) without
+	// restarting it; the pod's downwardAPI volumes follow.
+	UpdateMetadata(ctx context.Context, namespace, name string, patch pod.MetadataPatch) (*pod.Pod, error)
 	// Remove stops the pod if it runs and removes it and everything it created.
 	Remove(ctx context.Context, namespace, name string, grace *int64) error
 	// Logs writes a container's log as opts choose (opts.Container "" = the pod's first
@@ -35,6 +38,12 @@ type Pods interface {
 	// WatchEvents calls fn with every new event (or repeat of one) that matches, as Events
 	// selects them, until ctx ends (then it returns nil) or fn fails.
 	WatchEvents(ctx context.Context, namespace, name string, fn func(pod.Event) error) error
+	// Stats reads the pod's cpu, memory, process and network figures (stats.go).
+	Stats(ctx context.Context, namespace, name string) (*pod.PodStats, error)
+	// AllStats reads the figures of every pod of the namespace ("" for all).
+	AllStats(ctx context.Context, namespace string) ([]*pod.PodStats, error)
+	// Top lists the processes of each running container of the pod.
+	Top(ctx context.Context, namespace, name string) ([]pod.ContainerProcesses, error)
 }
 
 // Images is what the server needs from the image store (pkg/runtime implements it).

@@ -1,7 +1,8 @@
-// Package cgroups knows where podd's pods and containers live in the host's cgroup hierarchies and
-// cleans up after them. runc creates the cgroups (podd hands it cgroupsPath values from PodPath and
-// ContainerPath, for runc's cgroupfs driver); this package finds them again, for removal once a
-// pod is gone and for reconciliation after a restart.
+// Package cgroups knows where podd's pods and containers live in the host's cgroup hierarchies,
+// converts Kubernetes resources into cgroup values (convert.go), creates each pod's cgroup with
+// the pod's sums (pod.go), reads stats and OOM kill counters (stats.go) and cleans up after pods.
+// runc creates the containers' cgroups (podd hands it cgroupsPath values from ContainerPath, for
+// runc's cgroupfs driver) beneath the pod's.
 //
 // It handles cgroup v1 (one hierarchy per controller, or per group of controllers), the systemd
 // "hybrid" layout (v1 controllers plus an empty cgroup2 tree at /sys/fs/cgroup/unified) and cgroup

@@ -92,14 +92,18 @@ func TestGetTable(t *testing.T) {
 }
 
 func TestGetAllNamespacesWide(t *testing.T) {
-	e := newEnv(t, webPod(), jobPod())
+	job := jobPod()
+	job.Metadata.Annotations = map[string]string{pod.AnnotationConfigFile: "/etc/podd/pods.d/job.yaml"}
+	web := webPod()
+	web.Status.PodIP, web.Spec.NodeName = "10.123.0.7", "edge1"
+	e := newEnv(t, web, job)
 	if err := Get(t.Context(), e.client, GetOptions{Namespace: "default", AllNamespaces: true, Output: FormatWide}, e.streams("")); err != nil {
 		t.Fatal(err)
 	}
 	want := "" +
-		"NAMESPACE   NAME   READY   STATUS             RESTARTS   AGE   IMAGES\n" +
-		"batch       job    0/1     Completed          0          2d    busybox\n" +
-		"default     web    1/2     CrashLoopBackOff   5          3m    busybox:1.36,example.com/proxy:2\n"
+		"NAMESPACE   NAME   READY   STATUS             RESTARTS   AGE   IP           NODE     IMAGES                             SOURCE\n" +
+		"batch       job    0/1     Completed          0          2d    <none>       <none>   busybox                            file:job.yaml\n" +
+		"default     web    1/2     CrashLoopBackOff   5          3m    10.123.0.7   edge1    busybox:1.36,example.com/proxy:2   api\n"
 	if e.out.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", e.out, want)
 	}

@@ -75,9 +75,17 @@ func describePod(w io.Writer, p *pod.Pod, events []pod.Event) error {
 	d.value(0, "Name", m.Name)
 	d.value(0, "Namespace", m.Namespace)
 	d.value(0, "UID", orNone(m.UID))
+	if file, ok := m.Annotations[pod.AnnotationConfigFile]; ok {
+		d.value(0, "Static", "yes, from "+file+" (edit or remove the file to change or remove the pod)")
+	}
+	d.value(0, "Node", orNone(p.Spec.NodeName))
 	d.value(0, "Labels", keyValues(m.Labels, "="))
 	d.value(0, "Annotations", keyValues(m.Annotations, ": "))
 	d.value(0, "Start Time", timeString(p.Status.StartTime))
+	d.value(0, "IP", orNone(p.Status.PodIP))
+	if p.Status.HostIP != "" {
+		d.value(0, "Host IP", p.Status.HostIP)
+	}
 	d.value(0, "Status", orNone(string(p.Status.Phase)))
 	if p.Status.Reason != "" {
 		d.value(0, "Reason", p.Status.Reason)
@@ -105,6 +113,7 @@ func describePod(w io.Writer, p *pod.Pod, events []pod.Event) error {
 	}
 
 	describeVolumes(d, p.Spec.Volumes)
+	describeQOS(d, p)
 	describeEvents(d, events)
 	return d.tw.Flush()
 }
@@ -164,6 +173,7 @@ func describeContainer(d *describer, c pod.Container, cs pod.ContainerStatus, ha
 		}
 		d.value(2, "Restart Count", fmt.Sprint(cs.RestartCount))
 	}
+	describeResources(d, c, cs, hasStatus)
 	describeProbesAndHooks(d, c)
 	var env []string
 	for _, e := range c.Env {
@@ -251,6 +261,14 @@ func describeVolumes(d *describer, volumes []pod.Volume) {
 				t = string(*v.HostPath.Type)
 			}
 			d.value(2, "HostPathType", t)
+		case v.DownwardAPI != nil:
+			d.value(2, "Type", "DownwardAPI (a volume populated by information about the pod)")
+			d.line(2, "Items:")
+			for _, it := range v.DownwardAPI.Items {
+				if it.FieldRef != nil {
+					d.line(3, "%s -> %s", it.FieldRef.FieldPath, it.Path)
+				}
+			}
 		default:
 			d.value(2, "Type", "<unknown>")
 		}

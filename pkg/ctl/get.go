@@ -3,6 +3,7 @@ package ctl
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strconv"
 
 	"github.com/podd-dev/podd/pkg/api"
@@ -61,7 +62,7 @@ func podTable(pods []*pod.Pod, withNamespace bool) func(wide bool) Table {
 		}
 		t.Header = append(t.Header, "NAME", "READY", "STATUS", "RESTARTS", "AGE")
 		if wide {
-			t.Header = append(t.Header, "IMAGES")
+			t.Header = append(t.Header, "IP", "NODE", "IMAGES", "SOURCE")
 		}
 		for _, p := range pods {
 			var row []string
@@ -71,10 +72,18 @@ func podTable(pods []*pod.Pod, withNamespace bool) func(wide bool) Table {
 			row = append(row, p.Metadata.Name, readyString(p), podStatus(p),
 				strconv.Itoa(int(restarts(p))), age(p.Metadata.CreationTimestamp))
 			if wide {
-				row = append(row, images(p))
+				row = append(row, orNone(p.Status.PodIP), orNone(p.Spec.NodeName), images(p), source(p))
 			}
 			t.Rows = append(t.Rows, row)
 		}
 		return t
 	}
+}
+
+// source says where a pod comes from: "api" (podctl run), or "file:NAME" for a static pod.
+func source(p *pod.Pod) string {
+	if file, ok := p.Metadata.Annotations[pod.AnnotationConfigFile]; ok {
+		return "file:" + filepath.Base(file)
+	}
+	return "api"
 }

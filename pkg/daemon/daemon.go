@@ -13,7 +13,10 @@ import (
 	"path/filepath"
 	"time"
 
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
+
 	"github.com/podd-dev/podd/pkg/api"
+	"github.com/podd-dev/podd/pkg/manifests"
 	"github.com/podd-dev/podd/pkg/pod"
 	"github.com/podd-dev/podd/pkg/runtime"
 	"github.com/podd-dev/podd/pkg/store"
@@ -34,17 +37,33 @@ type Config struct {
 	// LogMaxSize and LogMaxFiles are the rotation of the container logs (0: the defaults).
 	LogMaxSize  int64
 	LogMaxFiles int
-	// PprofAddress, when set, serves Go's profiles there (a TCP address such as 127.0.0.1:6060).
-	PprofAddress string
+	// Manifests is the static pod folder ("" for none) and ManifestsRescan how often it is read
+	// even without an inotify event.
+	Manifests       string
+	ManifestsRescan time.Duration
+	// StopPodsOnShutdown: on SIGTERM/SIGINT podd stops every pod within its grace period before it
+	// exits, instead of leaving them running.
+	StopPodsOnShutdown bool
+	// NodeName is the pods' spec.nodeName (podd --node-name, the hostname by default).
+	NodeName string
+	// Network is the pods' bridge network (--pod-cidr, --bridge, --pod-egress-nat, --cni-plugin-dir).
+	Network runtime.NetworkConfig
+	// CgroupRoot is the cgroup under which every pod's cgroup lives (default podd); PodPidsLimit
+	// is each pod cgroup's pids limit (0: none).
+	CgroupRoot   string
+	PodPidsLimit int64
+	// MetricsAddress is where /metrics is served over TCP; "" serves none.
+	MetricsAddress string
 }
 
-// Run serves until ctx is cancelled, then stops serving and leaves the pods running.
+// Run serves until ctx is cancelled, then stops serving and leaves the pods running (or stops
+// them first, with StopPodsOnShutdown). Under systemd it reports READY=1 once the API serves and
+// reconciliation is done, pings the watchdog while the supervisor is healthy, says STOPPING=1
+// when it begins to shut down, and holds a logind shutdown inhibitor so that a host shutdown
+// gives the pods their grace periods.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	if cfg.PprofAddress != "" {
-		if err := servePprof(ctx, cfg.PprofAddress, log); err != nil {
-			return err
-		}
-	}
+	sd := newNotifier(log)
+	sd.status("reconciling")
 	rt, err := connect(ctx, runtime.Config{
 		Address:     cfg.ContainerdAddress,
 		Namespace:   cfg.Namespace,
@@ -53,6 +72,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Logger:      cfg.Logger,
 		LogMaxSize:  cfg.LogMaxSize,
 		LogMaxFiles: cfg.LogMaxFiles,
+		Network:     cfg.Network,
+		// Pods never go in the host's root cgroup: cmd/podd refuses an empty or "/" root.
+		CgroupParent: cfg.CgroupRoot,
+		PodPidsLimit: cfg.PodPidsLimit,
 	}, log)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -67,7 +90,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer st.Close()
 
-	workers, stopWorkers := context.WithCancel(ctx)
+	// Not cancelled with ctx: with StopPodsOnShutdown the workers stop the pods after ctx ends.
+	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorkers()
 	mgr := pod.NewManager(pod.Options{
 		Runtime:     rt,
@@ -76,12 +100,38 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		LogRoot:     filepath.Join(cfg.Root, "logs"),
 		BackoffBase: cfg.BackoffBase,
 		BackoffMax:  cfg.BackoffMax,
+		NodeName:    cfg.NodeName,
 	})
 	if err := mgr.Start(workers); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
+	if cfg.Manifests != "" {
+		// The first sync is part of reconciliation: READY=1 comes after it.
+		first := make(chan struct{})
+		go manifests.Watch(workers, cfg.Manifests, cfg.ManifestsRescan, log, func(ctx context.Context, files map[string][]byte) {
+			mgr.SyncStatic(ctx, files)
+			select {
+			case <-first:
+			default:
+				close(first)
+			}
+		})
+		select {
+		case <-first:
+		case <-ctx.Done():
+		}
+	}
 
-	ln, err := listen(cfg.Socket)
+	var handler http.Handler = api.NewServer(mgr, rt, cfg.Version, log)
+	if cfg.MetricsAddress != "" {
+		stopMetrics, h, err := serveMetrics(ctx, cfg.MetricsAddress, mgr, handler, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+		handler = h
+	}
+	ln, activated, err := apiListener(cfg.Socket)
 	if err != nil {
 		return err
 	}
@@ -89,30 +139,69 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	requests, endRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer endRequests()
 	srv := &http.Server{
-		Handler:           api.NewServer(mgr, rt, cfg.Version, log),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return requests },
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("podd is serving", "socket", cfg.Socket, "containerd", cfg.ContainerdAddress, "namespace", cfg.Namespace)
+	podSockets := make(chan struct{})
+	go func() {
+		defer close(podSockets)
+		api.NewPodSockets(mgr, rt.PodAPIDir, cfg.Version, log).Run(requests)
+	}()
+	log.Info("podd is serving", "socket", cfg.Socket, "socket_activated", activated, "containerd", cfg.ContainerdAddress, "namespace", cfg.Namespace)
+	pods, _ := mgr.List(ctx, "")
+	sd.notify(sddaemon.SdNotifyReady)
+	sd.status("serving %d pods", len(pods))
+	go sd.watchdog(workers, watchdogInterval(log), mgr.Check)
+	if os.Getenv("NOTIFY_SOCKET") != "" {
+		if ld, err := dialLogind(); err != nil {
+			log.Warn("no logind: a host shutdown will not wait for the pods' grace periods", "err", err)
+		} else {
+			go inhibitShutdown(workers, ld, log, mgr.StopAll)
+		}
+	}
 
 	select {
 	case err = <-served:
 	case <-ctx.Done():
-		log.Info("podd is shutting down; pods keep running")
+		sd.notify(sddaemon.SdNotifyStopping)
+		if cfg.StopPodsOnShutdown {
+			sd.status("stopping pods")
+			log.Info("podd is shutting down: stopping every pod within its grace period")
+			if err := mgr.StopAll(context.WithoutCancel(ctx)); err != nil {
+				log.Warn("stop pods on shutdown", "err", err)
+			}
+		} else {
+			log.Info("podd is shutting down; pods keep running")
+		}
+		sd.status("shutting down")
 		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		endRequests()
 		err = srv.Shutdown(shutdown)
 		cancel()
 	}
+	endRequests()
+	<-podSockets
 	stopWorkers()
 	mgr.Wait()
-	os.Remove(cfg.Socket)
+	if !activated {
+		os.Remove(cfg.Socket) // an activated socket is systemd's, and stays for the next podd
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
 	return err
+}
+
+// apiListener is the socket systemd passed (socket activation), or else the API socket podd opens.
+func apiListener(path string) (ln net.Listener, activated bool, err error) {
+	if ln, err = activatedListener(); err != nil || ln != nil {
+		return ln, ln != nil, err
+	}
+	ln, err = listen(path)
+	return ln, false, err
 }
 
 // listen opens the API socket with mode 0660, replacing a stale socket file left by a dead podd.

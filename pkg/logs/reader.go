@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/dirwatch"
 )
 
 // pollEvery is how often a follower looks at the files when inotify is not available.
@@ -76,8 +78,8 @@ func (r *reader) run(ctx context.Context, dir string) error {
 	// A follower waits with inotify on the folder; until the folder exists (a follower that came
 	// before the container), or when inotify is out of instances (fs.inotify.max_user_instances),
 	// it polls, and tries inotify again each time.
-	var w *watcher
-	defer func() { w.close() }()
+	var w *dirwatch.Watcher
+	defer func() { w.Close() }()
 	var doneAt, lastData time.Time
 	for {
 		if err := ctx.Err(); err != nil {
@@ -134,14 +136,14 @@ func (r *reader) run(ctx context.Context, dir string) error {
 			}
 		}
 		if w == nil {
-			w, _ = newWatcher(dir)
+			w, _ = dirwatch.New(dir)
 			if w != nil {
 				continue // read again: what happened before the watch began
 			}
 		}
 		var events <-chan struct{}
 		if w != nil {
-			events = w.events
+			events = w.Events()
 		} else if timeout < 0 || timeout > pollEvery {
 			timeout = pollEvery
 		}

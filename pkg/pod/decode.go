@@ -747,7 +747,6 @@ var unsupportedFields = map[string]unsupported{
 	"spec.dnsPolicy":                    harmless("ClusterFirst", "ClusterFirstWithHostNet", "Default"),
 	"spec.dnsConfig":                    refused,
 	"spec.nodeSelector":                 refused,
-	"spec.nodeName":                     refused,
 	"spec.serviceAccountName":           refused,
 	"spec.serviceAccount":               refused,
 	"spec.automountServiceAccountToken": harmless("false"),
@@ -782,7 +781,7 @@ var unsupportedFields = map[string]unsupported{
 
 	// Container
 	"spec.containers[].envFrom":            refused,
-	"spec.containers[].resources":          refused,
+	"spec.containers[].resources.claims":   refused,
 	"spec.containers[].resizePolicy":       refused,
 	"spec.containers[].restartPolicyRules": refused,
 	"spec.containers[].volumeDevices":      refused,
@@ -799,10 +798,9 @@ var unsupportedFields = map[string]unsupported{
 	"spec.containers[].lifecycle.preStop.tcpSocket":   choice,
 
 	// EnvVarSource
-	"spec.containers[].env[].valueFrom.resourceFieldRef": choice,
-	"spec.containers[].env[].valueFrom.configMapKeyRef":  choice,
-	"spec.containers[].env[].valueFrom.secretKeyRef":     choice,
-	"spec.containers[].env[].valueFrom.fileKeyRef":       choice,
+	"spec.containers[].env[].valueFrom.configMapKeyRef": choice,
+	"spec.containers[].env[].valueFrom.secretKeyRef":    choice,
+	"spec.containers[].env[].valueFrom.fileKeyRef":      choice,
 
 	// VolumeMount
 	"spec.containers[].volumeMounts[].mountPropagation":  harmless("None"),
@@ -825,7 +823,6 @@ var unsupportedFields = map[string]unsupported{
 	"spec.volumes[].secret":                {choice: true, hint: volumeHint},
 	"spec.volumes[].persistentVolumeClaim": {choice: true, hint: volumeHint},
 	"spec.volumes[].projected":             choice,
-	"spec.volumes[].downwardAPI":           choice,
 	"spec.volumes[].ephemeral":             choice,
 	"spec.volumes[].image":                 choice,
 	"spec.volumes[].csi":                   choice,

@@ -39,6 +39,9 @@ func SetDefaults(p *Pod) {
 			unset := HostPathUnset
 			hp.Type = &unset
 		}
+		if d := p.Spec.Volumes[i].DownwardAPI; d != nil {
+			setDownwardAPIDefaults(d)
+		}
 	}
 }
 
@@ -46,6 +49,7 @@ func setContainerDefaults(c *Container, hostNetwork bool) {
 	if c.ImagePullPolicy == "" {
 		c.ImagePullPolicy = defaultPullPolicy(c.Image)
 	}
+	setResourceDefaults(&c.Resources)
 	for i := range c.Ports {
 		port := &c.Ports[i]
 		if port.Protocol == "" {

@@ -47,7 +47,12 @@ type events struct {
 
 type watchFilter struct{ namespace, name string }
 
+// match: a pod's events by namespace and name; the events about files (which have no
+// namespace) go to every watcher of more than one pod.
 func (f watchFilter) match(e *Event) bool {
+	if e.InvolvedObject.Kind == "File" {
+		return f.name == ""
+	}
 	return (f.namespace == "" || f.namespace == e.InvolvedObject.Namespace) && (f.name == "" || f.name == e.InvolvedObject.Name)
 }
 
@@ -55,26 +60,38 @@ func newEvents() *events {
 	return &events{byPod: map[string][]Event{}, watchers: map[chan Event]watchFilter{}}
 }
 
-// record adds an event (or counts a repeat of a recent one) and sends it to the watchers.
+// record adds an event about a pod (or one of its containers) and sends it to the watchers.
 func (ev *events) record(p *Pod, container, typ, reason, format string, args ...any) {
+	ref := ObjectReference{Kind: "Pod", Namespace: p.Metadata.Namespace, Name: p.Metadata.Name, UID: p.Metadata.UID}
+	if container != "" {
+		ref.FieldPath = fieldPath(p, container)
+	}
+	ev.add(p.Metadata.UID, ref, typ, reason, fmt.Sprintf(format, args...))
+}
+
+// fileEventsKey keeps the events about files (static pod manifests), which belong to no pod.
+const fileEventsKey = "files"
+
+// recordFile adds an event about a file of podd's manifests folder.
+func (ev *events) recordFile(path, typ, reason, format string, args ...any) {
+	ev.add(fileEventsKey, ObjectReference{Kind: "File", Name: path}, typ, reason, fmt.Sprintf(format, args...))
+}
+
+// add adds an event (or counts a repeat of a recent one) under key and sends it to the watchers.
+func (ev *events) add(key string, ref ObjectReference, typ, reason, message string) {
 	now := time.Now().UTC()
 	e := Event{
-		Type:   typ,
-		Reason: reason,
-		InvolvedObject: ObjectReference{
-			Kind: "Pod", Namespace: p.Metadata.Namespace, Name: p.Metadata.Name, UID: p.Metadata.UID,
-		},
-		Message:        fmt.Sprintf(format, args...),
+		Type:           typ,
+		Reason:         reason,
+		InvolvedObject: ref,
+		Message:        message,
 		Count:          1,
 		FirstTimestamp: now,
 		LastTimestamp:  now,
 	}
-	if container != "" {
-		e.InvolvedObject.FieldPath = fieldPath(p, container)
-	}
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
-	list := ev.byPod[p.Metadata.UID]
+	list := ev.byPod[key]
 	found := false
 	for i := len(list) - 1; i >= 0 && i >= len(list)-10; i-- {
 		o := &list[i]
@@ -94,7 +111,7 @@ func (ev *events) record(p *Pod, container, typ, reason, format string, args ...
 			list = append([]Event(nil), list[len(list)-maxEventsPerPod:]...)
 		}
 	}
-	ev.byPod[p.Metadata.UID] = list
+	ev.byPod[key] = list
 	for ch, f := range ev.watchers {
 		if f.match(&e) {
 			select {
@@ -155,6 +172,7 @@ func (m *Manager) Events(ctx context.Context, namespace, name string) ([]Event, 
 				uids = append(uids, w.rec.Pod.Metadata.UID)
 			}
 		}
+		uids = append(uids, fileEventsKey)
 	}
 	m.mu.Unlock()
 	out := m.events.list(uids)

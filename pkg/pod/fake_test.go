@@ -28,12 +28,15 @@ type fakeRuntime struct {
 	sandboxCalls int
 	// execHook answers Exec (probes, hooks) by container name and command.
 	execHook func(ctx context.Context, name string, cmd []string) (int, error)
+	// refreshed records the labels each RefreshDownwardAPI saw.
+	refreshed []map[string]string
 }
 
 type fakeContainer struct {
 	rec  ContainerRecord
 	plan *ContainerPlan
 	exit chan ExitStatus
+	oom  chan int // OOM kills of other processes (oom_test.go)
 }
 
 func newFakeRuntime() *fakeRuntime {
@@ -125,8 +128,9 @@ func (f *fakeRuntime) StartContainer(ctx context.Context, id string) (*Process, 
 	}
 	c.rec.State = RecordRunning
 	c.exit = make(chan ExitStatus, 1)
+	c.oom = make(chan int, 4)
 	f.log = append(f.log, "start:"+c.rec.Name)
-	return &Process{Pid: 100, StartedAt: time.Now(), Exit: c.exit}, nil
+	return &Process{Pid: 100, StartedAt: time.Now(), Exit: c.exit, OOMKills: c.oom}, nil
 }
 
 func (f *fakeRuntime) AdoptContainer(ctx context.Context, id string) (*Process, error) {
@@ -204,6 +208,13 @@ func (f *fakeRuntime) Exec(ctx context.Context, id string, opts ExecOptions) (in
 		return hook(ctx, c.rec.Name, opts.Cmd)
 	}
 	return 0, nil
+}
+
+func (f *fakeRuntime) RefreshDownwardAPI(ctx context.Context, p *Pod) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refreshed = append(f.refreshed, p.Metadata.Labels)
+	return nil
 }
 
 // Dial connects on the host: the fake has no network namespaces.

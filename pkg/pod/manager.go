@@ -26,6 +26,10 @@ type Record struct {
 	Stopped bool `json:"stopped,omitempty"`
 	// Deleting: `podctl rm` began; a restarted podd finishes it.
 	Deleting bool `json:"deleting,omitempty"`
+	// Source is the manifest file of a static pod ("" for a pod created through the API), and
+	// SourceHash the hash of the pod as that file described it (see SyncStatic).
+	Source     string `json:"source,omitempty"`
+	SourceHash string `json:"sourceHash,omitempty"`
 }
 
 // Store keeps the desired state durably; every call returns once the data is on disk.
@@ -48,6 +52,8 @@ type Options struct {
 	BackoffBase, BackoffMax, BackoffReset time.Duration
 	// RetryDelay is the pause before a failed image pull, sandbox or create is tried again.
 	RetryDelay time.Duration
+	// NodeName is this host's name as pods see it: spec.nodeName (node.go).
+	NodeName string
 }
 
 // Manager owns every pod: it takes API requests, writes the desired state to the store and runs
@@ -60,7 +66,10 @@ type Manager struct {
 	ctx context.Context // lifetime of the workers: podd's
 	wg  sync.WaitGroup
 
-	events *events
+	events  *events
+	samples cpuSamples // previous cpu samples, for usageNanoCores
+
+	static staticPods
 
 	mu      sync.Mutex
 	pods    map[string]*worker // namespace/name
@@ -164,6 +173,9 @@ func (m *Manager) Start(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, r := range recs {
+		if r.Pod.Spec.NodeName == "" { // stored before podd knew node names
+			r.Pod.Spec.NodeName = m.opts.NodeName
+		}
 		w := newWorker(m, r, byPod[r.Pod.Metadata.UID])
 		w.adoptSem, w.adopted = adoptSem, adopted.Done
 		m.pods[key(r.Pod.Metadata.Namespace, r.Pod.Metadata.Name)] = w
@@ -234,10 +246,18 @@ func (m *Manager) Create(ctx context.Context, manifest []byte) ([]*Pod, error) {
 
 // CreatePods creates already decoded pods (validated again here); all or none.
 func (m *Manager) CreatePods(ctx context.Context, pods []*Pod) ([]*Pod, error) {
+	return m.createPods(ctx, pods, nil)
+}
+
+// createPods creates pods, all or none; source, when set, fills in each record before it is
+// stored (a static pod's file and hash).
+func (m *Manager) createPods(ctx context.Context, pods []*Pod, source func(int, *Record)) ([]*Pod, error) {
 	var errs []error
 	for _, p := range pods {
 		SetDefaults(p)
 		if err := Validate(p); err != nil {
+			errs = append(errs, fmt.Errorf("pod %s: %w", p.Metadata.Name, err))
+		} else if err := m.bindNode(p); err != nil {
 			errs = append(errs, fmt.Errorf("pod %s: %w", p.Metadata.Name, err))
 		}
 	}
@@ -257,6 +277,9 @@ func (m *Manager) CreatePods(ctx context.Context, pods []*Pod) ([]*Pod, error) {
 		}
 		seen[k] = true
 	}
+	if err := m.checkHostPortsLocked(ctx, pods); err != nil {
+		return nil, err
+	}
 	now := time.Now().UTC().Truncate(time.Second)
 	recs := make([]*Record, len(pods))
 	for i, p := range pods {
@@ -264,6 +287,9 @@ func (m *Manager) CreatePods(ctx context.Context, pods []*Pod) ([]*Pod, error) {
 		p.Metadata.CreationTimestamp = &now
 		p.Status = PodStatus{}
 		recs[i] = &Record{Pod: p}
+		if source != nil {
+			source(i, recs[i])
+		}
 	}
 	fault.Point(fault.CreateBeforeStore)
 	if err := m.opts.Store.Put(ctx, recs...); err != nil {
@@ -404,11 +430,15 @@ func (m *Manager) Stop(ctx context.Context, namespace, name string, grace *int64
 	return m.Get(ctx, namespace, name)
 }
 
-// Remove stops the pod if it runs and removes it with everything it created.
+// Remove stops the pod if it runs and removes it with everything it created. A static pod is
+// refused: its manifest file decides whether it exists.
 func (m *Manager) Remove(ctx context.Context, namespace, name string, grace *int64) error {
 	w, err := m.lookup(namespace, name)
 	if err != nil {
 		return err
+	}
+	if src := w.rec.Source; src != "" {
+		return fmt.Errorf("pod %q is a static pod from %s: remove or edit that file to remove it: %w", name, src, errdefs.ErrFailedPrecondition)
 	}
 	return w.request(ctx, evStop{grace: grace, remove: true})
 }

@@ -3,6 +3,7 @@ package pod
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 )
 
@@ -18,7 +19,9 @@ func LogDir(logRoot string, p *Pod) string {
 
 // BuildPlan resolves Kubernetes' semantics for one instance of a container into a runtime plan.
 func BuildPlan(p *Pod, c *Container, img *ImageConfig, sb *Sandbox, attempt int, logRoot string) (*ContainerPlan, error) {
-	env, err := ResolveEnv(p, c, img)
+	withIPs := *p // the env's status.podIP comes from the sandbox, not from a status being written
+	setAddresses(&withIPs.Status, sb)
+	env, err := ResolveEnv(&withIPs, c, img, sb.Node)
 	if err != nil {
 		return nil, err
 	}
@@ -38,6 +41,8 @@ func BuildPlan(p *Pod, c *Container, img *ImageConfig, sb *Sandbox, attempt int,
 		WorkingDir:   ResolveWorkingDir(c, img),
 		User:         img.User,
 		LogPath:      LogPath(logRoot, p, c.Name, attempt),
+		Resources:    c.Resources,
+		QOSClass:     PodQOSClass(&p.Spec),
 	}
 	if sc := c.SecurityContext; sc != nil {
 		plan.RunAsUser = sc.RunAsUser
@@ -52,7 +57,13 @@ func BuildPlan(p *Pod, c *Container, img *ImageConfig, sb *Sandbox, attempt int,
 		if vm.SubPath != "" {
 			src = filepath.Join(src, vm.SubPath)
 		}
-		plan.Mounts = append(plan.Mounts, Mount{Source: src, Destination: vm.MountPath, ReadOnly: vm.ReadOnly})
+		// podd writes a downwardAPI volume; containers only read it, as in Kubernetes.
+		ro := vm.ReadOnly || slices.ContainsFunc(p.Spec.Volumes, func(v Volume) bool { return v.Name == vm.Name && v.DownwardAPI != nil })
+		plan.Mounts = append(plan.Mounts, Mount{Source: src, Destination: vm.MountPath, ReadOnly: ro})
+	}
+	// The socket's folder, not the socket, is mounted: podd recreates the socket when it restarts.
+	if sb.APISocketDir != "" && WantsAPISocket(p, c.Name) {
+		plan.Mounts = append(plan.Mounts, Mount{Source: sb.APISocketDir, Destination: APISocketMountPath, ReadOnly: true})
 	}
 	return plan, nil
 }

@@ -20,8 +20,8 @@ import (
 // written), and valueFrom.fieldRef takes the value from the pod's metadata without expanding it.
 // A name declared twice keeps its first place and its last value; the kubelet's order is that of
 // a Go map, so any order is Kubernetes' and this one is at least stable.
-func ResolveEnv(p *Pod, c *Container, img *ImageConfig) ([]string, error) {
-	own, err := containerEnv(p, c)
+func ResolveEnv(p *Pod, c *Container, img *ImageConfig, node NodeCapacity) ([]string, error) {
+	own, err := containerEnv(p, c, node)
 	if err != nil {
 		return nil, err
 	}
@@ -32,7 +32,7 @@ func ResolveEnv(p *Pod, c *Container, img *ImageConfig) ([]string, error) {
 	return mergeEnv(base, own), nil
 }
 
-func containerEnv(p *Pod, c *Container) ([]string, error) {
+func containerEnv(p *Pod, c *Container, node NodeCapacity) ([]string, error) {
 	values := make(map[string]string, len(c.Env))
 	order := make([]string, 0, len(c.Env))
 	mapping := func(name string) (string, bool) {
@@ -46,6 +46,11 @@ func containerEnv(p *Pod, c *Container) ([]string, error) {
 		case ev.Value != "":
 			v = Expand(ev.Value, mapping)
 		case ev.ValueFrom == nil:
+		case ev.ValueFrom.ResourceFieldRef != nil:
+			var err error
+			if v, err = ResourceFieldValue(p, ev.ValueFrom.ResourceFieldRef, c.Name, node); err != nil {
+				return nil, fmt.Errorf("%s.valueFrom: %w", envFieldPath(p, c, i), err)
+			}
 		case ev.ValueFrom.FieldRef == nil:
 			return nil, fmt.Errorf("%s.valueFrom: no source podd supports: %w", envFieldPath(p, c, i), errdefs.ErrInvalidArgument)
 		default:
@@ -67,8 +72,9 @@ func containerEnv(p *Pod, c *Container) ([]string, error) {
 }
 
 // fieldRefValue is the downward API for env: the pod fields the kubelet offers there that podd
-// has. spec.nodeName, status.podIP and the like name things a single host without a cluster does
-// not have, so they are errors rather than empty strings that would hide the mistake.
+// has. spec.nodeName is the name podd runs under (podd --node-name, the hostname by default);
+// spec.serviceAccountName and the like name things a single host without a cluster does not
+// have, so they are errors rather than empty strings that would hide the mistake.
 func fieldRefValue(p *Pod, ref *ObjectFieldSelector) (string, error) {
 	if ref.APIVersion != "" && ref.APIVersion != "v1" {
 		return "", fmt.Errorf("apiVersion: unsupported %q, only v1: %w", ref.APIVersion, errdefs.ErrInvalidArgument)
@@ -96,8 +102,27 @@ func fieldRefValue(p *Pod, ref *ObjectFieldSelector) (string, error) {
 		return p.Metadata.Namespace, nil
 	case "metadata.uid":
 		return p.Metadata.UID, nil
+	case "spec.nodeName":
+		return p.Spec.NodeName, nil
+	// The addresses are known before any container is created: the sandbox comes first.
+	case "status.podIP":
+		return p.Status.PodIP, nil
+	case "status.podIPs":
+		ips := make([]string, len(p.Status.PodIPs))
+		for i, ip := range p.Status.PodIPs {
+			ips[i] = ip.IP
+		}
+		return strings.Join(ips, ","), nil
+	case "status.hostIP":
+		return p.Status.HostIP, nil
+	case "status.hostIPs":
+		ips := make([]string, len(p.Status.HostIPs))
+		for i, ip := range p.Status.HostIPs {
+			ips[i] = ip.IP
+		}
+		return strings.Join(ips, ","), nil
 	}
-	return "", fmt.Errorf("fieldPath %q: not supported in env by podd (metadata.name, metadata.namespace, metadata.uid, metadata.labels['<key>'], metadata.annotations['<key>'] are): %w",
+	return "", fmt.Errorf("fieldPath %q: not supported in env by podd (metadata.name, metadata.namespace, metadata.uid, metadata.labels['<key>'], metadata.annotations['<key>'], spec.nodeName, status.podIP(s), status.hostIP(s) are): %w",
 		ref.FieldPath, errdefs.ErrInvalidArgument)
 }
 

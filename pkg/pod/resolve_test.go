@@ -148,7 +148,7 @@ func TestResolveEnv(t *testing.T) {
 			if tt.imageEnv != nil {
 				img = &ImageConfig{Env: slices.Clone(tt.imageEnv)}
 			}
-			got, err := ResolveEnv(p, &p.Spec.Containers[0], img)
+			got, err := ResolveEnv(p, &p.Spec.Containers[0], img, NodeCapacity{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,8 +168,7 @@ func TestResolveEnvErrors(t *testing.T) {
 		env   EnvVar
 		wants []string // in the error text
 	}{
-		{"node name", field("N", "spec.nodeName"), []string{"spec.containers[1].env[1].valueFrom.fieldRef", `"spec.nodeName"`}},
-		{"pod IP", field("N", "status.podIP"), []string{`"status.podIP"`}},
+		{"service account", field("N", "spec.serviceAccountName"), []string{"spec.containers[1].env[1].valueFrom.fieldRef", `"spec.serviceAccountName"`}},
 		{"all labels", field("N", "metadata.labels"), []string{`"metadata.labels"`}},
 		{"subscript on a plain field", field("N", "metadata.name['x']"), []string{"takes no subscript"}},
 		{"empty subscript", field("N", "metadata.labels['']"), []string{`"metadata.labels['']"`}},
@@ -181,7 +180,7 @@ func TestResolveEnvErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := testPod(Container{Name: "first"}, Container{Name: "app", Env: []EnvVar{lit("A", "a"), tt.env}})
-			_, err := ResolveEnv(p, &p.Spec.Containers[1], nil)
+			_, err := ResolveEnv(p, &p.Spec.Containers[1], nil, NodeCapacity{})
 			if !errdefs.IsInvalidArgument(err) {
 				t.Fatalf("err = %v, want invalid argument", err)
 			}
@@ -253,7 +252,7 @@ func TestResolveArgs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := testPod(Container{Name: "app", Command: tt.command, Args: tt.args, Env: tt.env})
 			c := &p.Spec.Containers[0]
-			resolved, err := ResolveEnv(p, c, tt.img)
+			resolved, err := ResolveEnv(p, c, tt.img, NodeCapacity{})
 			if err != nil {
 				t.Fatal(err)
 			}

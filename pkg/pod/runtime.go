@@ -60,6 +60,10 @@ type ContainerPlan struct {
 	// gets a container ID of its own, since a task creation that failed midway (podd killed
 	// during it, say) can leave containerd's state for that ID unusable.
 	Generation int `json:"-"`
+	// Resources are the container's limits and requests (requests defaulted), QOSClass the pod's:
+	// the runtime turns them into cgroup settings and the process's oom_score_adj.
+	Resources ResourceRequirements
+	QOSClass  QOSClass
 	// Retried is set by the runtime when it recreates a leftover container once.
 	Retried bool `json:"-"`
 }
@@ -67,17 +71,25 @@ type ContainerPlan struct {
 // Sandbox is what the pod's containers share, as created on the host.
 type Sandbox struct {
 	NetNSPath    string // "" with hostNetwork
+	PodIPs       []string
+	HostIP       string
 	Hostname     string
 	HostsPath    string
 	HostnamePath string
 	ResolvPath   string
 	VolumePaths  map[string]string // volume name → host path
+	// APISocketDir is the host folder of the per-pod API socket, "" unless the pod asked for it.
+	APISocketDir string
+	// Node is the host's capacity, the limit the downward API reports for a container without one.
+	Node NodeCapacity
 }
 
 // ExitStatus is how a container's process ended.
 type ExitStatus struct {
 	Code     int32
 	ExitedAt time.Time
+	// OOMKilled: the kernel's OOM killer ended the main process.
+	OOMKilled bool
 }
 
 // Process is a started (or adopted) container process.
@@ -86,6 +98,9 @@ type Process struct {
 	StartedAt time.Time
 	// Exit delivers exactly one ExitStatus when the process ends.
 	Exit <-chan ExitStatus
+	// OOMKills delivers, while the process runs, how many of the container's other processes
+	// the OOM killer killed since the last delivery (nil: the runtime cannot tell).
+	OOMKills <-chan int
 }
 
 // ContainerState is what containerd reports of a container podd created earlier.
@@ -160,6 +175,9 @@ type Runtime interface {
 	// Exec runs a command in a running container and returns its exit code. When ctx ends first,
 	// the command and all its descendants are killed and ctx's error is returned.
 	Exec(ctx context.Context, id string, opts ExecOptions) (int, error)
+	// RefreshDownwardAPI rewrites the pod's downwardAPI volumes, atomically, from its current
+	// metadata (after a label or annotation change); a pod without a sandbox yet is left alone.
+	RefreshDownwardAPI(ctx context.Context, p *Pod) error
 	// Dial connects from inside the pod's network namespace.
 	Dial(ctx context.Context, sb *Sandbox, network, address string) (net.Conn, error)
 }

@@ -14,6 +14,7 @@ const (
 	ReasonRunContainerError          = "RunContainerError"
 	ReasonCrashLoopBackOff           = "CrashLoopBackOff"
 	ReasonPostStartHookError         = "PostStartHookError"
+	ReasonOOMKilled                  = "OOMKilled"
 	// ReasonStopped is the pod's status.reason once `podctl stop` stopped it.
 	ReasonStopped = "Stopped"
 )

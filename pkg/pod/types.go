@@ -54,24 +54,27 @@ type PodSpec struct {
 	TerminationGracePeriodSeconds *int64        `json:"terminationGracePeriodSeconds,omitempty"`
 	Hostname                      string        `json:"hostname,omitempty"`
 	HostNetwork                   bool          `json:"hostNetwork,omitempty"`
+	// NodeName is the host podd runs on (podd --node-name); podd sets it when it accepts the pod.
+	NodeName string `json:"nodeName,omitempty"`
 }
 
 // Container is the subset of Kubernetes' Container that podd implements.
 type Container struct {
-	Name            string           `json:"name"`
-	Image           string           `json:"image"`
-	ImagePullPolicy PullPolicy       `json:"imagePullPolicy,omitempty"`
-	Command         []string         `json:"command,omitempty"`
-	Args            []string         `json:"args,omitempty"`
-	WorkingDir      string           `json:"workingDir,omitempty"`
-	Env             []EnvVar         `json:"env,omitempty"`
-	Ports           []ContainerPort  `json:"ports,omitempty"`
-	VolumeMounts    []VolumeMount    `json:"volumeMounts,omitempty"`
-	SecurityContext *SecurityContext `json:"securityContext,omitempty"`
-	Lifecycle       *Lifecycle       `json:"lifecycle,omitempty"`
-	StartupProbe    *Probe           `json:"startupProbe,omitempty"`
-	LivenessProbe   *Probe           `json:"livenessProbe,omitempty"`
-	ReadinessProbe  *Probe           `json:"readinessProbe,omitempty"`
+	Name            string               `json:"name"`
+	Image           string               `json:"image"`
+	ImagePullPolicy PullPolicy           `json:"imagePullPolicy,omitempty"`
+	Command         []string             `json:"command,omitempty"`
+	Args            []string             `json:"args,omitempty"`
+	WorkingDir      string               `json:"workingDir,omitempty"`
+	Env             []EnvVar             `json:"env,omitempty"`
+	Ports           []ContainerPort      `json:"ports,omitempty"`
+	VolumeMounts    []VolumeMount        `json:"volumeMounts,omitempty"`
+	SecurityContext *SecurityContext     `json:"securityContext,omitempty"`
+	Resources       ResourceRequirements `json:"resources,omitempty"`
+	Lifecycle       *Lifecycle           `json:"lifecycle,omitempty"`
+	StartupProbe    *Probe               `json:"startupProbe,omitempty"`
+	LivenessProbe   *Probe               `json:"livenessProbe,omitempty"`
+	ReadinessProbe  *Probe               `json:"readinessProbe,omitempty"`
 	// RestartPolicy is only for init containers: Always makes one a native sidecar.
 	RestartPolicy *RestartPolicy `json:"restartPolicy,omitempty"`
 }
@@ -149,7 +152,8 @@ type EnvVar struct {
 
 // EnvVarSource names where an EnvVar's value comes from.
 type EnvVarSource struct {
-	FieldRef *ObjectFieldSelector `json:"fieldRef,omitempty"`
+	FieldRef         *ObjectFieldSelector   `json:"fieldRef,omitempty"`
+	ResourceFieldRef *ResourceFieldSelector `json:"resourceFieldRef,omitempty"`
 }
 
 // ObjectFieldSelector selects a field of the pod, such as metadata.name or metadata.labels['app'].
@@ -158,7 +162,7 @@ type ObjectFieldSelector struct {
 	FieldPath  string `json:"fieldPath"`
 }
 
-// ContainerPort is recorded, not published (publishing belongs to pod networking).
+// ContainerPort is a port of the container; with HostPort it is published on the host.
 type ContainerPort struct {
 	Name          string `json:"name,omitempty"`
 	ContainerPort int32  `json:"containerPort"`
@@ -187,6 +191,8 @@ type Volume struct {
 	Name     string                `json:"name"`
 	EmptyDir *EmptyDirVolumeSource `json:"emptyDir,omitempty"`
 	HostPath *HostPathVolumeSource `json:"hostPath,omitempty"`
+	// DownwardAPI: files holding the pod's fields (downward.go).
+	DownwardAPI *DownwardAPIVolumeSource `json:"downwardAPI,omitempty"`
 }
 
 // StorageMedium is an emptyDir's medium: "" (the node's disk) or Memory (a tmpfs).
@@ -243,13 +249,30 @@ const (
 
 // PodStatus is what podd observed of a pod, shaped like Kubernetes' PodStatus.
 type PodStatus struct {
-	Phase                 PodPhase          `json:"phase,omitempty"`
-	Conditions            []PodCondition    `json:"conditions,omitempty"`
-	Message               string            `json:"message,omitempty"`
-	Reason                string            `json:"reason,omitempty"`
-	StartTime             *time.Time        `json:"startTime,omitempty"`
+	Phase      PodPhase       `json:"phase,omitempty"`
+	Conditions []PodCondition `json:"conditions,omitempty"`
+	Message    string         `json:"message,omitempty"`
+	Reason     string         `json:"reason,omitempty"`
+	StartTime  *time.Time     `json:"startTime,omitempty"`
+	// HostIP is the host's address (its default route's), PodIP the pod's on podd's bridge (the
+	// host's with hostNetwork, none with the network "none").
+	HostIP                string            `json:"hostIP,omitempty"`
+	HostIPs               []HostIP          `json:"hostIPs,omitempty"`
+	PodIP                 string            `json:"podIP,omitempty"`
+	PodIPs                []PodIP           `json:"podIPs,omitempty"`
+	QOSClass              QOSClass          `json:"qosClass,omitempty"`
 	InitContainerStatuses []ContainerStatus `json:"initContainerStatuses,omitempty"`
 	ContainerStatuses     []ContainerStatus `json:"containerStatuses,omitempty"`
+}
+
+// PodIP is one of the pod's addresses.
+type PodIP struct {
+	IP string `json:"ip"`
+}
+
+// HostIP is one of the host's addresses.
+type HostIP struct {
+	IP string `json:"ip"`
 }
 
 // PodCondition is one of Kubernetes' pod conditions (PodScheduled, Initialized, ContainersReady, Ready).
@@ -272,6 +295,9 @@ type ContainerStatus struct {
 	RestartCount int32          `json:"restartCount"`
 	State        ContainerState `json:"state"`
 	LastState    ContainerState `json:"lastState,omitempty"`
+	// OOMKills (podd's own) counts the container's processes the kernel's OOM killer killed
+	// while its main process survived, over all its instances.
+	OOMKills int32 `json:"oomKills,omitempty"`
 }
 
 // ContainerState holds exactly one of its members, or none for lastState before any termination.

@@ -110,7 +110,10 @@ var podChecks = []func(p *Pod, errs *errorList){
 	checkMetadata,
 	checkVolumes,
 	checkContainers,
+	checkPodResources,
 	checkPodSpec,
+	checkAPISocket,
+	checkNetwork,
 }
 
 // Validate checks a pod as Kubernetes' API server would, restricted to the fields podd implements.
@@ -221,6 +224,13 @@ func checkVolumes(p *Pod, errs *errorList) {
 			}
 			checkHostPath(errs, field+".hostPath", v.HostPath)
 		}
+		if v.DownwardAPI != nil {
+			sources++
+			if sources > 1 {
+				errs.forbidden(field+".downwardAPI", "may not specify more than 1 volume type")
+			}
+			checkDownwardAPI(errs, field+".downwardAPI", v.DownwardAPI, containerNames(p))
+		}
 		if sources == 0 {
 			errs.required(field, "must specify a volume type")
 		}
@@ -274,6 +284,7 @@ func checkContainers(p *Pod, errs *errorList) {
 	for _, v := range p.Spec.Volumes {
 		s.volumes[v.Name] = true
 	}
+	s.containers = containerNames(p)
 	// Kubernetes checks the containers first, so a name taken twice is reported on the init container.
 	for i := range p.Spec.Containers {
 		s.check(errs, fmt.Sprintf("spec.containers[%d]", i), &p.Spec.Containers[i], false)
@@ -286,6 +297,7 @@ func checkContainers(p *Pod, errs *errorList) {
 // containerScope is what the checks of one container need from the pod and from the containers
 // checked before it: names and host ports are unique across init and regular containers.
 type containerScope struct {
+	containers                []string // every container's name, for references
 	volumes, names, hostPorts map[string]bool
 	hostNetwork               bool
 	grace                     *int64
@@ -318,7 +330,7 @@ func (s *containerScope) check(errs *errorList, field string, c *Container, init
 		errs.invalid(field+".workingDir", c.WorkingDir, "must be an absolute path")
 	}
 	for j, e := range c.Env {
-		checkEnv(errs, fmt.Sprintf("%s.env[%d]", field, j), e)
+		checkEnv(errs, fmt.Sprintf("%s.env[%d]", field, j), e, c.Name, s.containers)
 	}
 	checkPorts(errs, field, c.Ports, s.hostNetwork, s.hostPorts)
 	checkVolumeMounts(errs, field, c.VolumeMounts, s.volumes)
@@ -496,7 +508,7 @@ func isSpace(r rune) bool {
 	return strings.ContainsRune(" \t\n\v\f\r\u0085\u00a0", r)
 }
 
-func checkEnv(errs *errorList, field string, e EnvVar) {
+func checkEnv(errs *errorList, field string, e EnvVar, own string, containers []string) {
 	if e.Name == "" {
 		errs.required(field+".name", "")
 	} else if strings.ContainsFunc(e.Name, func(r rune) bool { return r < ' ' || r > '~' || r == '=' }) {
@@ -508,9 +520,17 @@ func checkEnv(errs *errorList, field string, e EnvVar) {
 	if e.Value != "" {
 		errs.forbidden(field+".valueFrom", "may not be specified when `value` is not empty")
 	}
+	if rf := e.ValueFrom.ResourceFieldRef; rf != nil {
+		if e.ValueFrom.FieldRef != nil {
+			errs.forbidden(field+".valueFrom", "may not have more than one field specified at a time")
+			return
+		}
+		checkResourceFieldRef(errs, field+".valueFrom.resourceFieldRef", rf, own, containers)
+		return
+	}
 	ref := e.ValueFrom.FieldRef
 	if ref == nil {
-		errs.required(field+".valueFrom", "must specify fieldRef")
+		errs.required(field+".valueFrom", "must specify fieldRef or resourceFieldRef")
 		return
 	}
 	checkConstant(errs, field+".valueFrom.fieldRef.apiVersion", ref.APIVersion, "v1")
@@ -521,8 +541,8 @@ func checkEnv(errs *errorList, field string, e EnvVar) {
 // label or annotation; kubeletOnlyFieldPaths are the ones Kubernetes also offers, which need a
 // node, a service account or a pod IP.
 var (
-	envFieldPaths         = []string{"metadata.name", "metadata.namespace", "metadata.uid"}
-	kubeletOnlyFieldPaths = []string{"spec.nodeName", "spec.serviceAccountName", "status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs"}
+	envFieldPaths         = []string{"metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", "status.podIP", "status.podIPs", "status.hostIP", "status.hostIPs"}
+	kubeletOnlyFieldPaths = []string{"spec.serviceAccountName"}
 )
 
 func checkFieldPath(errs *errorList, field, fieldPath string) {
@@ -787,4 +807,16 @@ func portNameErrors(value string) []string {
 		msgs = append(msgs, "must not begin or end with a hyphen")
 	}
 	return msgs
+}
+
+// containerNames are the names of the pod's containers, init containers included.
+func containerNames(p *Pod) []string {
+	var names []string
+	for _, c := range p.Spec.InitContainers {
+		names = append(names, c.Name)
+	}
+	for _, c := range p.Spec.Containers {
+		names = append(names, c.Name)
+	}
+	return names
 }

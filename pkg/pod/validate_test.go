@@ -120,7 +120,19 @@ func TestValidate(t *testing.T) {
 		{"env valueFrom empty", func(p *Pod) { p.Spec.Containers[0].Env[3].ValueFrom.FieldRef = nil }, "spec.containers[0].env[3].valueFrom", "must specify fieldRef"},
 		{"env fieldRef apiVersion", func(p *Pod) { p.Spec.Containers[0].Env[3].ValueFrom.FieldRef.APIVersion = "v2" }, "spec.containers[0].env[3].valueFrom.fieldRef.apiVersion", "Unsupported value"},
 		{"env fieldPath required", func(p *Pod) { p.Spec.Containers[0].Env[3].ValueFrom.FieldRef.FieldPath = "" }, "spec.containers[0].env[3].valueFrom.fieldRef.fieldPath", "Required value"},
-		{"env fieldPath kubelet only", func(p *Pod) { p.Spec.Containers[0].Env[3].ValueFrom.FieldRef.FieldPath = "status.podIP" }, "spec.containers[0].env[3].valueFrom.fieldRef.fieldPath", `Invalid value: "status.podIP": this field path is not supported by podd`},
+		{"env fieldPath kubelet only", func(p *Pod) { p.Spec.Containers[0].Env[3].ValueFrom.FieldRef.FieldPath = "spec.serviceAccountName" }, "spec.containers[0].env[3].valueFrom.fieldRef.fieldPath", `Invalid value: "spec.serviceAccountName": this field path is not supported by podd`},
+		{"network annotation", func(p *Pod) { p.Metadata.Annotations = map[string]string{AnnotationNetwork: "host"} }, "metadata.annotations[podd.io/network]", `Unsupported value: "host": supported values: "bridge", "none"`},
+		{"network none with hostNetwork", func(p *Pod) {
+			p.Metadata.Annotations = map[string]string{AnnotationNetwork: "none"}
+			p.Spec.HostNetwork = true
+			for i := range p.Spec.Containers {
+				for j := range p.Spec.Containers[i].Ports {
+					p.Spec.Containers[i].Ports[j].HostPort = 0
+				}
+			}
+		}, "metadata.annotations[podd.io/network]", "may not be set when `spec.hostNetwork` is true"},
+		{"hostPort without network", func(p *Pod) { p.Metadata.Annotations = map[string]string{AnnotationNetwork: "none"} }, "spec.containers[0].ports[0].hostPort", "may not be set in a pod without network"},
+		{"hostPort SCTP", func(p *Pod) { p.Spec.Containers[0].Ports[0].Protocol = "SCTP" }, "spec.containers[0].ports[0].protocol", `Unsupported value: "SCTP": supported values: "TCP", "UDP"`},
 		{"env fieldPath unknown", func(p *Pod) { p.Spec.Containers[0].Env[3].ValueFrom.FieldRef.FieldPath = "metadata.title" }, "spec.containers[0].env[3].valueFrom.fieldRef.fieldPath", `Unsupported value: "metadata.title": supported values: "metadata.name"`},
 		{"env fieldPath double quotes", func(p *Pod) { p.Spec.Containers[0].Env[3].ValueFrom.FieldRef.FieldPath = `metadata.labels["app"]` }, "spec.containers[0].env[3].valueFrom.fieldRef.fieldPath", "Unsupported value"},
 		{"env fieldPath bad label key", func(p *Pod) { p.Spec.Containers[0].Env[3].ValueFrom.FieldRef.FieldPath = "metadata.labels['a b']" }, "spec.containers[0].env[3].valueFrom.fieldRef.fieldPath", "name part must consist of"},

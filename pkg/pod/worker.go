@@ -72,6 +72,11 @@ type (
 		attempt int
 		st      ExitStatus
 	}
+	evOOM struct {
+		c       *ctr
+		attempt int
+		kills   int
+	}
 	evRestart struct {
 		c       *ctr
 		attempt int
@@ -88,8 +93,13 @@ type (
 	evStop         struct {
 		grace  *int64
 		remove bool
-		reply  chan error
+		// shutdown: podd is shutting down with --stop-pods-on-shutdown (or the host is). The stop
+		// is not recorded, so the next podd starts the pod again as its restart policy says.
+		shutdown bool
+		reply    chan error
 	}
+	// evPing asks the worker's loop to answer: the watchdog's proof that the loop is alive.
+	evPing struct{ done chan struct{} }
 )
 
 // worker supervises one pod: it converges the pod's containers towards the desired state on
@@ -335,7 +345,8 @@ func (w *worker) setupSandbox(ctx context.Context) bool {
 		w.event(nil, EventWarning, "FailedMount", "%v", err)
 		w.m.mu.Lock()
 		for _, c := range w.ctrs {
-			if !c.running {
+			// A finished container keeps showing how it ended; the others wait for the sandbox.
+			if !c.running && c.status.State.Terminated == nil {
 				c.status.State = ContainerState{Waiting: &ContainerStateWaiting{Reason: ReasonCreateContainerConfigError, Message: err.Error()}}
 			}
 		}
@@ -349,6 +360,10 @@ func (w *worker) setupSandbox(ctx context.Context) bool {
 	}
 	fault.Point(fault.SandboxAfterSetup)
 	w.sb = sb
+	w.m.mu.Lock()
+	setAddresses(&w.rec.Pod.Status, sb)
+	w.updateLocked()
+	w.m.mu.Unlock()
 	return true
 }
 
@@ -409,8 +424,10 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 	c.launching, c.launched, c.waitRestart = true, true, false
 	c.status.State = ContainerState{Waiting: &ContainerStateWaiting{Reason: ReasonContainerCreating}}
 	w.updateLocked()
+	// A snapshot: the launch goroutine reads the labels while a metadata update may replace them.
+	p := w.snapshotLocked()
 	w.m.mu.Unlock()
-	p, sb, attempt, spec, hooks, generation := w.rec.Pod, w.sb, c.attempt, c.spec, w.hooks, c.generation
+	sb, attempt, spec, hooks, generation := w.sb, c.attempt, c.spec, w.hooks, c.generation
 	go func() {
 		ev := evLaunched{c: c, attempt: attempt}
 		defer func() { w.post(ctx, ev) }()
@@ -465,10 +482,16 @@ func (w *worker) runningLocked(ctx context.Context, c *ctr, attempt int, proc *P
 	started := proc.StartedAt
 	c.status.State = ContainerState{Running: &ContainerStateRunning{StartedAt: timePtr(started)}}
 	go func() {
-		select {
-		case st := <-proc.Exit:
-			w.post(ctx, evExited{c: c, attempt: attempt, st: st})
-		case <-ctx.Done():
+		for {
+			select {
+			case st := <-proc.Exit:
+				w.post(ctx, evExited{c: c, attempt: attempt, st: st})
+				return
+			case n := <-proc.OOMKills:
+				w.post(ctx, evOOM{c: c, attempt: attempt, kills: n})
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
 	w.startProbes(ctx, c, attempt)
@@ -477,10 +500,15 @@ func (w *worker) runningLocked(ctx context.Context, c *ctr, attempt int, proc *P
 // handle applies one event; it returns true when the worker is done (the pod was removed).
 func (w *worker) handle(ctx context.Context, ev any) bool {
 	switch ev := ev.(type) {
+	case evPing:
+		close(ev.done)
+		return false
 	case evLaunched:
 		w.launched(ctx, ev)
 	case evExited:
 		w.exited(ctx, ev)
+	case evOOM:
+		w.oomKilled(ev)
 	case evRestart:
 		c := ev.c
 		if !w.stopping && !w.rec.Stopped && c.attempt == ev.attempt && !c.running && !c.launching {
@@ -493,6 +521,8 @@ func (w *worker) handle(ctx context.Context, ev any) bool {
 		w.converge(ctx)
 	case evStop:
 		w.beginStop(ctx, ev)
+	case evMetadata:
+		w.updateMetadata(ctx, ev)
 	}
 	if !w.stopping {
 		w.converge(ctx)
@@ -568,6 +598,10 @@ func (w *worker) exited(ctx context.Context, ev evExited) {
 	reason, message := terminatedReason(ev.st.Code), ""
 	if c.killReason != "" {
 		reason, message, c.killReason, c.killMessage = c.killReason, c.killMessage, "", ""
+	}
+	if ev.st.OOMKilled {
+		reason = ReasonOOMKilled
+		w.oomEventLocked(c, ev.st.Code)
 	}
 	c.status.State = ContainerState{Terminated: &ContainerStateTerminated{
 		ExitCode:   ev.st.Code,
@@ -675,18 +709,26 @@ func (w *worker) checkCompleted(ctx context.Context) {
 // beginStop records a stop or removal durably (not the stop of a completed pod's sidecars), then
 // starts the stop contract. A second stop with a shorter grace shortens the first, as in Kubernetes.
 func (w *worker) beginStop(ctx context.Context, ev evStop) {
-	if ev.reply != nil || ev.remove {
-		before := *w.rec
-		w.rec.Stopped = true
-		w.rec.Deleting = w.rec.Deleting || ev.remove
-		if w.rec.Stopped != before.Stopped || w.rec.Deleting != before.Deleting {
-			if err := w.m.opts.Store.Put(ctx, w.rec); err != nil {
-				*w.rec = before
+	// The record is changed under the manager's lock (status readers look at it), and only once
+	// the store has the change.
+	if ev.shutdown {
+		w.m.mu.Lock()
+		w.rec.Stopped = true // in memory only: no restarts while podd goes down
+		w.m.mu.Unlock()
+	} else if ev.reply != nil || ev.remove {
+		next := *w.rec
+		next.Stopped = true
+		next.Deleting = w.rec.Deleting || ev.remove
+		if next.Stopped != w.rec.Stopped || next.Deleting != w.rec.Deleting {
+			if err := w.m.opts.Store.Put(ctx, &next); err != nil {
 				if ev.reply != nil {
 					ev.reply <- fmt.Errorf("store pod: %w", err)
 				}
 				return
 			}
+			w.m.mu.Lock()
+			*w.rec = next
+			w.m.mu.Unlock()
 			if ev.remove {
 				fault.Point(fault.RemoveAfterMark)
 			}
@@ -923,6 +965,7 @@ func (w *worker) updateLocked() {
 			st.InitContainerStatuses = append(st.InitContainerStatuses, s)
 		}
 	}
+	st.QOSClass = PodQOSClass(&p.Spec)
 	st.Phase = Phase(p.Spec.RestartPolicy, w.rec.Stopped && !w.stopping, initialized, w.failedInit(), mains)
 	st.Conditions = Conditions(st.Phase, initialized, st.ContainerStatuses, st.Conditions, time.Now().UTC().Truncate(time.Second))
 	st.Reason, st.Message = "", ""

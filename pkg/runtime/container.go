@@ -84,11 +84,13 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb *pod.Sandbox, plan *po
 		labelGeneration:       strconv.Itoa(plan.Generation),
 	}
 	specOpts := SpecOpts(SpecInput{
-		Plan:       plan,
-		Sandbox:    sb,
-		IPCNSPath:  r.nsPath(ipcNS, plan.PodUID),
-		UTSNSPath:  utsPath,
-		CgroupPath: cgroups.ContainerPath(r.cfg.CgroupParent, plan.PodUID, id),
+		Plan:             plan,
+		Sandbox:          sb,
+		IPCNSPath:        r.nsPath(ipcNS, plan.PodUID),
+		UTSNSPath:        utsPath,
+		CgroupPath:       cgroups.ContainerPath(r.cfg.CgroupParent, plan.PodUID, id),
+		MachineMemory:    r.machineMemory,
+		OOMScoreAdjFloor: r.oomFloor,
 	})
 	_, err = r.client.NewContainer(ctx, id,
 		containerd.WithImage(img),
@@ -132,11 +134,21 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (*pod.Process, 
 		return nil, fmt.Errorf("container %s labels: %w", id, err)
 	}
 	task, err := c.NewTask(ctx, r.logIO(labels))
+	if errdefs.IsUnknown(err) {
+		// The pod's containers start at once in one shim (the runc v2 group), and containerd
+		// 1.6's shim start can lose a race with itself: the second `shim start` connects to the
+		// socket the first has bound but not yet listened on, fails, removes it as stale, and the
+		// first fails ("create new shim socket: chmod ...: no such file or directory"). Seen
+		// once in some 500 pod starts on a loaded machine (make bench). Once more: by now the shim that
+		// won serves, and the retry joins it. Unknown is all containerd says of that failure.
+		r.log.Debug("create task failed; once more", "container", id, "err", err)
+		task, err = c.NewTask(ctx, r.logIO(labels))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create task %s: %w", id, err)
 	}
 	fault.Point(fault.ContainerAfterTask)
-	proc, err := r.watch(ctx, task)
+	proc, err := r.watch(ctx, task, labels[pod.LabelPodUID])
 	if err != nil {
 		task.Delete(ctx, containerd.WithProcessKill)
 		return nil, err
@@ -173,14 +185,19 @@ func (r *Runtime) logIO(labels map[string]string) cio.Creator {
 }
 
 // watch subscribes to the task's exit before anything can make it exit. The exit is delivered
-// only if it really happened: a cancelled ctx (podd shutting down) delivers nothing.
-func (r *Runtime) watch(ctx context.Context, task containerd.Task) (*pod.Process, error) {
+// only if it really happened: a cancelled ctx (podd shutting down) delivers nothing. It also
+// watches containerd's OOM events for the container (see watchOOM).
+func (r *Runtime) watch(ctx context.Context, task containerd.Task, podUID string) (*pod.Process, error) {
 	statusC, err := task.Wait(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("wait on task %s: %w", task.ID(), err)
 	}
 	exit := make(chan pod.ExitStatus, 1)
+	rawExit := make(chan pod.ExitStatus, 1)
+	oomKills := make(chan int)
+	go r.watchOOM(ctx, task.ID(), podUID, rawExit, exit, oomKills)
 	go func() {
+		exit := rawExit
 		backoff := 100 * time.Millisecond
 		for {
 			st := <-statusC
@@ -224,7 +241,45 @@ func (r *Runtime) watch(ctx context.Context, task containerd.Task) (*pod.Process
 			}
 		}
 	}()
-	return &pod.Process{Pid: task.Pid(), Exit: exit}, nil
+	return &pod.Process{Pid: task.Pid(), Exit: exit, OOMKills: oomKills}, nil
+}
+
+// watchOOM passes the task's exit on, marked OOMKilled when the OOM killer ended the main
+// process, and reports the OOM kills of other processes that the main process survives: an OOM
+// event that no exit follows within oomGrace is such a kill.
+func (r *Runtime) watchOOM(ctx context.Context, id, podUID string, rawExit <-chan pod.ExitStatus, exit chan<- pod.ExitStatus, kills chan<- int) {
+	events, unsubscribe := r.oomSubscribe(ctx, id)
+	defer unsubscribe()
+	tracker := r.newOOMTracker(podUID, id)
+	var grace <-chan time.Time
+	for {
+		select {
+		case st := <-rawExit:
+			st.OOMKilled = st.Code >= 0 && tracker.exitOOM(uint32(st.Code))
+			exit <- st
+			return
+		case <-events:
+			if grace == nil {
+				grace = time.After(oomGrace)
+			}
+		case <-grace:
+			grace = nil
+			if n := tracker.more(); n > 0 {
+				select {
+				case kills <- int(n):
+					tracker.reported += n
+				case st := <-rawExit:
+					st.OOMKilled = st.Code >= 0 && tracker.exitOOM(uint32(st.Code))
+					exit <- st
+					return
+				case <-ctx.Done():
+					return
+				}
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // AdoptContainer watches a task that runs already, left by an earlier podd.
@@ -245,7 +300,11 @@ func (r *Runtime) AdoptContainer(ctx context.Context, id string) (*pod.Process, 
 	if err != nil {
 		return nil, fmt.Errorf("load task %s: %w", id, err)
 	}
-	proc, err := r.watch(ctx, task)
+	labels, err := c.Labels(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("container %s labels: %w", id, err)
+	}
+	proc, err := r.watch(ctx, task, labels[pod.LabelPodUID])
 	if err != nil {
 		return nil, err
 	}

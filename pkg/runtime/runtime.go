@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	containerd "github.com/containerd/containerd"
@@ -28,12 +29,16 @@ type Config struct {
 	State        string // volatile: netns/<uid>, ...
 	Snapshotter  string // default overlayfs
 	CgroupParent string // default podd
+	// PodPidsLimit is the pids limit of every pod cgroup; 0 or less: none.
+	PodPidsLimit int64
 	// Logger is the binary containerd's shims start as each container's logger (the binary log
 	// driver): podd's own, in its logger mode. Required to start containers.
 	Logger string
 	// LogMaxSize and LogMaxFiles are the containers' log rotation; 0: pkg/logs' defaults.
 	LogMaxSize  int64
 	LogMaxFiles int
+	// Network is the pods' bridge network.
+	Network NetworkConfig
 }
 
 // Runtime drives containerd. It is safe for concurrent use.
@@ -46,6 +51,14 @@ type Runtime struct {
 	// listed holds the running containers of the last ListContainers, for AdoptContainer.
 	listedMu sync.Mutex
 	listed   map[string]containerd.Container
+	net      *cniNetwork
+	// netMu orders attachments, detachments and hosts file updates.
+	netMu sync.Mutex
+	// machineMemory is the host's memory, for Burstable containers' oom_score_adj.
+	machineMemory int64
+	oomFloor      int
+	oom           oomWatch
+	closed        atomic.Bool
 }
 
 var _ pod.Runtime = (*Runtime)(nil)
@@ -63,6 +76,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 			return nil, fmt.Errorf("create %s: %w", dir, err)
 		}
 	}
+	network, err := newCNINetwork(cfg.Network, cfg.State)
+	if err != nil {
+		return nil, err
+	}
 	client, err := containerd.New(cfg.Address, containerd.WithDefaultNamespace(cfg.Namespace), containerd.WithTimeout(10*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("connect to containerd at %s: %w: %w", cfg.Address, errdefs.ErrUnavailable, err)
@@ -72,7 +89,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		client.Close()
 		return nil, fmt.Errorf("find cgroup hierarchies: %w", err)
 	}
-	r := &Runtime{client: client, cfg: cfg, log: log, cgroupFS: cgfs}
+	mem, err := machineMemory()
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	r := &Runtime{client: client, cfg: cfg, log: log, cgroupFS: cgfs, net: network, machineMemory: mem, oomFloor: oomScoreAdjFloor()}
+	if r.oomFloor > -1000 {
+		log.Warn("podd lacks CAP_SYS_RESOURCE: containers get no oom_score_adj below 0 (Guaranteed pods get 0, not -997)")
+	}
 	if _, err := client.Version(r.ns(ctx)); err != nil {
 		client.Close()
 		return nil, fmt.Errorf("containerd at %s does not answer: %w: %w", cfg.Address, errdefs.ErrUnavailable, err)
@@ -81,7 +106,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 }
 
 // Close releases the connection to containerd; containers keep running.
-func (r *Runtime) Close() error { return r.client.Close() }
+func (r *Runtime) Close() error {
+	r.closed.Store(true)
+	return r.client.Close()
+}
 
 // Client gives tests and tools the underlying containerd client.
 func (r *Runtime) Client() *containerd.Client { return r.client }

@@ -54,19 +54,27 @@ func (r *Runtime) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, e
 	} else if h, err := os.Hostname(); err == nil {
 		hostname = h // a hostNetwork pod shares the host's UTS namespace, and so its name
 	}
-	if err := r.ensureNamespaces(uid, kinds, hostname); err != nil {
+	if err := r.ensureNamespaces(ctx, uid, kinds, hostname); err != nil {
 		return nil, fmt.Errorf("create pod namespaces: %w", err)
 	}
 	fault.Point(fault.SandboxAfterNamespaces)
+	// The pod's cgroup, with the pod's sums, before any container: runc creates theirs beneath it.
+	if err := cgroups.SetupPod(r.cgroupFS, r.cfg.CgroupParent, uid, podLimits(p, r.cfg.PodPidsLimit)); err != nil {
+		return nil, fmt.Errorf("create pod cgroup: %w", err)
+	}
 	sb := &pod.Sandbox{
 		Hostname:     hostname,
 		HostsPath:    filepath.Join(dir, "etc-hosts"),
 		HostnamePath: filepath.Join(dir, "hostname"),
 		ResolvPath:   filepath.Join(dir, "resolv.conf"),
 		VolumePaths:  map[string]string{},
+		Node:         r.node(),
 	}
 	if !p.Spec.HostNetwork {
 		sb.NetNSPath = r.nsPath(netNS, uid)
+	}
+	if err := r.setupNetwork(ctx, p, sb); err != nil {
+		return nil, err
 	}
 	hosts, err := hostsFile(p, hostname)
 	if err != nil {
@@ -76,18 +84,42 @@ func (r *Runtime) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, e
 	if err != nil {
 		return nil, err
 	}
-	for path, data := range map[string][]byte{sb.HostsPath: hosts, sb.HostnamePath: []byte(hostname + "\n"), sb.ResolvPath: resolv} {
+	files := map[string][]byte{sb.HostsPath: hosts, sb.HostnamePath: []byte(hostname + "\n"), sb.ResolvPath: resolv}
+	if pod.NetworkMode(p) == pod.NetworkBridge {
+		// syncHosts writes it, with the other pods' names, into the file it finds.
+		delete(files, sb.HostsPath)
+		f, err := os.OpenFile(sb.HostsPath, os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("create %s: %w", sb.HostsPath, err)
+		}
+		f.Close()
+	}
+	for path, data := range files {
 		// Written in place, never renamed over: the files are bind-mounted into running containers.
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			return nil, fmt.Errorf("write %s: %w", path, err)
 		}
 	}
+	if pod.WantsAPISocket(p, "") {
+		sb.APISocketDir = r.PodAPIDir(uid)
+		if err := os.MkdirAll(sb.APISocketDir, 0o755); err != nil {
+			return nil, fmt.Errorf("create the pod's API socket folder: %w", err)
+		}
+	}
 	for i, v := range p.Spec.Volumes {
-		path, err := r.setupVolume(dir, v)
+		path, err := r.setupVolume(dir, p, v)
 		if err != nil {
 			return nil, fmt.Errorf("spec.volumes[%d]: %w", i, err)
 		}
 		sb.VolumePaths[v.Name] = path
+	}
+	if pod.NetworkMode(p) == pod.NetworkBridge {
+		r.netMu.Lock()
+		err := r.syncHosts()
+		r.netMu.Unlock()
+		if err != nil {
+			return nil, err
+		}
 	}
 	return sb, nil
 }
@@ -113,11 +145,8 @@ func hostsFile(p *pod.Pod, hostname string) ([]byte, error) {
 		return data, nil
 	}
 	var b bytes.Buffer
-	b.WriteString("# podd-managed hosts file.\n")
-	b.WriteString("127.0.0.1\tlocalhost\n")
-	b.WriteString("::1\tlocalhost ip6-localhost ip6-loopback\n")
-	b.WriteString("fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n")
-	// The pod has no address of its own yet: its name resolves to a loopback address of its netns.
+	writeHostsHeader(&b)
+	// A pod without network has no address of its own: its name resolves to a loopback address.
 	names := hostname
 	if hostname != p.Metadata.Name {
 		names += " " + p.Metadata.Name
@@ -141,8 +170,11 @@ func resolvConf() ([]byte, error) {
 	return data, nil
 }
 
-func (r *Runtime) setupVolume(podDir string, v pod.Volume) (string, error) {
+func (r *Runtime) setupVolume(podDir string, p *pod.Pod, v pod.Volume) (string, error) {
 	switch {
+	case v.DownwardAPI != nil:
+		path := filepath.Join(podDir, "volumes", v.Name)
+		return path, downwardAPIVolume(path, p, v, r.node())
 	case v.EmptyDir != nil:
 		path := filepath.Join(podDir, "volumes", v.Name)
 		if err := os.MkdirAll(path, 0o777); err != nil {
@@ -239,7 +271,7 @@ func checkHostPath(path string, t pod.HostPathType) error {
 }
 
 // ensureNamespaces creates the pod's namespaces unless all of them exist already.
-func (r *Runtime) ensureNamespaces(uid string, kinds []nsKind, hostname string) error {
+func (r *Runtime) ensureNamespaces(ctx context.Context, uid string, kinds []nsKind, hostname string) error {
 	missing := false
 	for _, k := range kinds {
 		if ok, _ := isNSFile(r.nsPath(k, uid)); !ok {
@@ -249,7 +281,11 @@ func (r *Runtime) ensureNamespaces(uid string, kinds []nsKind, hostname string) 
 	if !missing {
 		return nil
 	}
-	// A partial set (podd died halfway) is unusable: start again from nothing.
+	// A partial set (podd died halfway) is unusable: start again from nothing, the network
+	// attachment first (its masquerade rules are found through the netns).
+	if err := r.teardownNetwork(ctx, uid); err != nil {
+		return err
+	}
 	r.removeNamespaces(uid)
 	paths := make(map[nsKind]string, len(kinds))
 	for _, k := range kinds {
@@ -338,6 +374,10 @@ func (r *Runtime) TeardownSandbox(ctx context.Context, uid string) error {
 	if uid == "" || strings.ContainsAny(uid, "/.") {
 		return fmt.Errorf("pod uid %q: %w", uid, errdefs.ErrInvalidArgument)
 	}
+	// The network goes first and must go: CNI DEL needs the netns to find what to remove.
+	if err := r.teardownNetwork(ctx, uid); err != nil {
+		return err
+	}
 	var errs []error
 	errs = append(errs, r.removeNamespaces(uid))
 	fault.Point(fault.SandboxTeardownAfterNamespaces)
@@ -354,6 +394,9 @@ func (r *Runtime) TeardownSandbox(ctx context.Context, uid string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		errs = append(errs, fmt.Errorf("remove pod folder: %w", err))
 	}
+	if err := os.RemoveAll(r.PodStateDir(uid)); err != nil {
+		errs = append(errs, fmt.Errorf("remove pod state folder: %w", err))
+	}
 	if err := cgroups.RemovePod(ctx, r.cgroupFS, r.cfg.CgroupParent, uid); err != nil {
 		errs = append(errs, fmt.Errorf("remove pod cgroup: %w", err))
 	}
@@ -363,7 +406,7 @@ func (r *Runtime) TeardownSandbox(ctx context.Context, uid string) error {
 // ListSandboxes lists the UIDs that have a pod folder or a namespace file.
 func (r *Runtime) ListSandboxes(ctx context.Context) ([]string, error) {
 	seen := map[string]bool{}
-	for _, dir := range []string{filepath.Join(r.cfg.Root, "pods"), filepath.Join(r.cfg.State, netNS.dir), filepath.Join(r.cfg.State, ipcNS.dir), filepath.Join(r.cfg.State, utsNS.dir)} {
+	for _, dir := range []string{filepath.Join(r.cfg.Root, "pods"), filepath.Join(r.cfg.State, "pods"), filepath.Join(r.cfg.State, netNS.dir), filepath.Join(r.cfg.State, ipcNS.dir), filepath.Join(r.cfg.State, utsNS.dir)} {
 		entries, err := os.ReadDir(dir)
 		if err != nil && !os.IsNotExist(err) {
 			return nil, err
@@ -371,6 +414,9 @@ func (r *Runtime) ListSandboxes(ctx context.Context) ([]string, error) {
 		for _, e := range entries {
 			seen[e.Name()] = true
 		}
+	}
+	for _, uid := range r.net.attachedUIDs() {
+		seen[uid] = true
 	}
 	uids := make([]string, 0, len(seen))
 	for uid := range seen {

@@ -20,6 +20,11 @@ type SpecInput struct {
 	IPCNSPath  string
 	UTSNSPath  string // "" shares the host's UTS namespace (hostNetwork)
 	CgroupPath string
+	// MachineMemory is the host's memory in bytes, for a Burstable container's oom_score_adj.
+	MachineMemory int64
+	// OOMScoreAdjFloor is the lowest oom_score_adj the host lets podd set (-1000, or 0 without
+	// CAP_SYS_RESOURCE).
+	OOMScoreAdjFloor int
 }
 
 // SpecOpts builds a container's OCI spec options: a pure function of the plan and the sandbox.
@@ -33,6 +38,7 @@ func SpecOpts(in SpecInput) []oci.SpecOpts {
 		oci.WithAnnotations(map[string]string{shimGroupAnnotation: p.PodUID}),
 		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: in.IPCNSPath}),
 	}
+	opts = append(opts, resourceOpts(p, in.MachineMemory, in.OOMScoreAdjFloor)...)
 	if p.WorkingDir != "" {
 		opts = append(opts, oci.WithProcessCwd(p.WorkingDir))
 	}
@@ -62,6 +68,9 @@ func SpecOpts(in SpecInput) []oci.SpecOpts {
 		opts = append(opts, oci.WithRootFSReadonly())
 	}
 	mounts := []specs.Mount{
+		// The container's own cgroups, read-only, as the CRI runtimes mount them: runc shows each
+		// v1 controller's (or the v2) cgroup of the container there, so it can read its limits.
+		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
 		bindMount(sb.HostsPath, "/etc/hosts", false),
 		bindMount(sb.HostnamePath, "/etc/hostname", false),
 		bindMount(sb.ResolvPath, "/etc/resolv.conf", false),

@@ -11,6 +11,7 @@ import (
 	"github.com/containerd/containerd/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/podd-dev/podd/pkg/cgroups"
 	"github.com/podd-dev/podd/pkg/pod"
 )
 
@@ -106,5 +107,76 @@ func TestSpecOpts(t *testing.T) {
 				t.Errorf("readOnly volume mount options = %v", o)
 			}
 		})
+	}
+}
+
+func TestSpecResources(t *testing.T) {
+	const gi = int64(1) << 30
+	sb := &pod.Sandbox{Hostname: "r", NetNSPath: "/n", HostsPath: "/h", HostnamePath: "/hn", ResolvPath: "/r"}
+	q := pod.MustParseQuantity
+	tests := []struct {
+		name      string
+		res       pod.ResourceRequirements
+		qos       pod.QOSClass
+		shares    uint64
+		quota     int64 // 0: none
+		memory    int64 // 0: none
+		oomAdjust int
+	}{
+		{"best effort", pod.ResourceRequirements{}, pod.QOSBestEffort, 2, 0, 0, 1000},
+		{"guaranteed", pod.ResourceRequirements{
+			Limits:   pod.ResourceList{"cpu": q("500m"), "memory": q("64Mi")},
+			Requests: pod.ResourceList{"cpu": q("500m"), "memory": q("64Mi")},
+		}, pod.QOSGuaranteed, 512, 50000, 64 << 20, -997},
+		{"burstable", pod.ResourceRequirements{
+			Limits:   pod.ResourceList{"cpu": q("2")},
+			Requests: pod.ResourceList{"cpu": q("250m"), "memory": q("2Gi")},
+		}, pod.QOSBurstable, 256, 200000, 0, 750},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plan := &pod.ContainerPlan{PodUID: "u", Name: "c", Args: []string{"sh"}, Resources: tt.res, QOSClass: tt.qos}
+			s := buildSpec(t, SpecInput{Plan: plan, Sandbox: sb, IPCNSPath: "/i", CgroupPath: "/podd/podu/c", MachineMemory: 8 * gi, OOMScoreAdjFloor: -1000})
+			res := s.Linux.Resources
+			if res == nil || res.CPU == nil || res.CPU.Shares == nil || *res.CPU.Shares != tt.shares {
+				t.Fatalf("cpu shares: %+v, want %d", res.CPU, tt.shares)
+			}
+			switch {
+			case tt.quota == 0 && res.CPU.Quota != nil && *res.CPU.Quota > 0:
+				t.Errorf("quota %d, want none", *res.CPU.Quota)
+			case tt.quota > 0 && (res.CPU.Quota == nil || *res.CPU.Quota != tt.quota || res.CPU.Period == nil || *res.CPU.Period != 100000):
+				t.Errorf("quota %v period %v, want %d over 100000", res.CPU.Quota, res.CPU.Period, tt.quota)
+			}
+			switch {
+			case tt.memory == 0 && res.Memory != nil && res.Memory.Limit != nil:
+				t.Errorf("memory limit %d, want none", *res.Memory.Limit)
+			case tt.memory > 0 && (res.Memory == nil || res.Memory.Limit == nil || *res.Memory.Limit != tt.memory):
+				t.Errorf("memory limit %+v, want %d", res.Memory, tt.memory)
+			}
+			if s.Process.OOMScoreAdj == nil || *s.Process.OOMScoreAdj != tt.oomAdjust {
+				t.Errorf("oomScoreAdj %v, want %d", s.Process.OOMScoreAdj, tt.oomAdjust)
+			}
+			// Without CAP_SYS_RESOURCE nothing goes below 0.
+			s = buildSpec(t, SpecInput{Plan: plan, Sandbox: sb, IPCNSPath: "/i", CgroupPath: "/podd/podu/c", MachineMemory: 8 * gi})
+			if want := max(tt.oomAdjust, 0); *s.Process.OOMScoreAdj != want {
+				t.Errorf("oomScoreAdj without CAP_SYS_RESOURCE %d, want %d", *s.Process.OOMScoreAdj, want)
+			}
+			if s.Linux.CgroupsPath != "/podd/podu/c" {
+				t.Errorf("cgroupsPath %q", s.Linux.CgroupsPath)
+			}
+		})
+	}
+}
+
+func TestPodLimits(t *testing.T) {
+	q := pod.MustParseQuantity
+	p := &pod.Pod{Spec: pod.PodSpec{Containers: []pod.Container{
+		{Name: "a", Resources: pod.ResourceRequirements{Limits: pod.ResourceList{"cpu": q("500m"), "memory": q("64Mi")}, Requests: pod.ResourceList{"cpu": q("500m")}}},
+		{Name: "b", Resources: pod.ResourceRequirements{Limits: pod.ResourceList{"memory": q("32Mi")}, Requests: pod.ResourceList{"cpu": q("100m")}}},
+	}}}
+	got := podLimits(p, 4096)
+	want := cgroups.PodLimits{CPUShares: 614, CPUQuota: 0, CPUPeriod: 100000, MemoryLimit: 96 << 20, PidsLimit: 4096}
+	if got != want {
+		t.Errorf("podLimits = %+v, want %+v", got, want)
 	}
 }

@@ -39,6 +39,9 @@ type Pods struct {
 	Calls []string
 
 	events fakeEvents // events.go
+
+	stats map[string]*pod.PodStats            // stats.go
+	top   map[string][]pod.ContainerProcesses // stats.go
 }
 
 var _ api.Pods = (*Pods)(nil)

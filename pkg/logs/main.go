@@ -1,38 +1,39 @@
-package main
+package logs
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/podd-dev/podd/pkg/logs"
 )
 
 // The descriptors containerd's binary log driver gives its logger (runtime/v2/logging): the
 // container's stdout and stderr, and a pipe to close once ready; CONTAINER_ID and
-// CONTAINER_NAMESPACE are in the environment, which podd does not need.
+// CONTAINER_NAMESPACE are in the environment, which the logger does not need.
 const (
 	fdStdout = 3
 	fdStderr = 4
 	fdReady  = 5
 )
 
-// runLogger is podd started by a shim as a container's logger: `podd logger <config>`. It does
-// nothing else podd does; see logs.Serve.
-func runLogger(arg string) int {
-	cfg, err := logs.ParseLoggerConfig(arg)
+// LoggerMain is a container's logger as a shim starts it (`podd-logger logger <config>`, or
+// `podd logger <config>`): it serves until the shim ends the container's output, and returns the
+// process's exit code. Messages go to errOut, which the shim discards: they are for someone
+// running it by hand.
+func LoggerMain(arg string, errOut io.Writer) int {
+	cfg, err := ParseLoggerConfig(arg)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "podd logger:", err)
+		fmt.Fprintln(errOut, "podd logger:", err)
 		return 2
 	}
 	// Non-blocking descriptors make pollable files, whose reads can be given a deadline.
 	for _, fd := range []int{fdStdout, fdStderr} {
 		if err := unix.SetNonblock(fd, true); err != nil {
-			fmt.Fprintf(os.Stderr, "podd logger: descriptor %d: %v (not started by a containerd shim?)\n", fd, err)
+			fmt.Fprintf(errOut, "podd logger: descriptor %d: %v (not started by a containerd shim?)\n", fd, err)
 			return 2
 		}
 	}
@@ -42,9 +43,8 @@ func runLogger(arg string) int {
 	// The shim sends SIGTERM after it closed its ends of the pipes: read what is left, then exit.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	if err := logs.Serve(ctx, cfg, stdout, stderr, ready.Close); err != nil {
-		// The shim discards a logger's stderr; the message is for someone running it by hand.
-		fmt.Fprintln(os.Stderr, "podd logger:", err)
+	if err := Serve(ctx, cfg, stdout, stderr, ready.Close); err != nil {
+		fmt.Fprintln(errOut, "podd logger:", err)
 		return 1
 	}
 	return 0

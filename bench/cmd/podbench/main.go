@@ -1,0 +1,511 @@
+// Command podbench measures podd side by side with its peers on this machine, in one run: pod
+// start latency of podd (podctl run), podman (podman kube play) and the containerd floor (this
+// program creating and starting the same containers with the containerd client alone); podd's stop
+// precision; density with 50 pods (podd's RSS, shims per pod, memory per pod); and the time a
+// killed podd takes to answer again with all 50 pods Running.
+//
+// Everything runs privately under a temporary folder: its own containerd, its own podd and podman
+// configured through CONTAINERS_CONF, CONTAINERS_STORAGE_CONF and CONTAINERS_REGISTRIES_CONF. The
+// host's containerd, podd and podman state are not touched. It needs root. `make bench` runs it.
+//
+//	podbench [-podd bin/podd] [-podctl bin/podctl] [-runs 20] [-pods 50] [-out FILE]
+//
+// BENCH_OUT (or -out) names a file for the figures as a JSON object.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	containerd "github.com/containerd/containerd"
+)
+
+const benchImage = "localhost/podbench/busybox:1.35"
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "floor" {
+		if err := floorMain(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "podbench floor:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "podbench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	podd, podctl string
+	runs         int
+	pods         int
+	stopRuns     int
+	restoreRuns  int
+	out          string
+	keep         bool
+	only         string
+	profileDir   string
+}
+
+type bench struct {
+	opts    options
+	dir     string
+	self    string
+	address string
+	client  *containerd.Client
+	ctrd    *proc
+	podd    *poddInstance
+	podman  *podman
+	res     results
+}
+
+func run() error {
+	var o options
+	flag.StringVar(&o.podd, "podd", "bin/podd", "podd binary")
+	flag.StringVar(&o.podctl, "podctl", "bin/podctl", "podctl binary")
+	flag.IntVar(&o.runs, "runs", 20, "pod starts measured per contender")
+	flag.IntVar(&o.pods, "pods", 50, "pods for the density and restore figures")
+	flag.IntVar(&o.stopRuns, "stop-runs", 5, "stops measured")
+	flag.IntVar(&o.restoreRuns, "restore-runs", 3, "kill -9 and restarts measured")
+	flag.StringVar(&o.out, "out", os.Getenv("BENCH_OUT"), "write the figures as JSON to this file (default $BENCH_OUT)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (logs) after the run")
+	flag.StringVar(&o.only, "only", "", "comma-free selector for a partial run: start, stop, density (density includes restore)")
+	flag.StringVar(&o.profileDir, "profile", "", "with 50 pods running, save podd's heap, allocs and goroutine profiles into this folder (podd --pprof-address)")
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (containerd, runc and podman run containers)")
+	}
+	var missing []string
+	for _, bin := range []string{"containerd", "containerd-shim-runc-v2", "runc", "podman", "conmon"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			missing = append(missing, bin)
+		}
+	}
+	for _, bin := range []string{o.podd, o.podctl} {
+		if _, err := os.Stat(bin); err != nil {
+			missing = append(missing, bin+" (make build)")
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing: %v (make bench installs them: hack/install-deps.sh, hack/install-bench-deps.sh)", missing)
+	}
+	var err error
+	if o.podd, err = filepath.Abs(o.podd); err != nil {
+		return err
+	}
+	if o.podctl, err = filepath.Abs(o.podctl); err != nil {
+		return err
+	}
+
+	b := &bench{opts: o}
+	if b.self, err = os.Executable(); err != nil {
+		return err
+	}
+	// A short folder: unix socket paths must stay under 108 bytes.
+	if b.dir, err = os.MkdirTemp("/tmp", "podbench-"); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	defer func() {
+		if err := b.tearDown(); err != nil {
+			fmt.Fprintln(os.Stderr, "podbench: tear down:", err)
+		}
+	}()
+	if err := b.setUp(ctx); err != nil {
+		return err
+	}
+	b.res.LoadBefore = loadAvg()
+	b.res.CPUs = runtime.NumCPU()
+	fmt.Fprintf(os.Stderr, "podbench: %d CPUs, load average %s; folder %s\n", b.res.CPUs, b.res.LoadBefore, b.dir)
+
+	if o.only == "" || o.only == "start" {
+		if err := b.measureStart(ctx); err != nil {
+			return fmt.Errorf("pod start: %w", err)
+		}
+	}
+	if o.only == "" || o.only == "stop" {
+		if err := b.measureStop(ctx); err != nil {
+			return fmt.Errorf("stop precision: %w", err)
+		}
+	}
+	if o.only == "" || o.only == "density" {
+		if err := b.measureDensity(ctx); err != nil {
+			return fmt.Errorf("density: %w", err)
+		}
+		if err := b.measureRestore(ctx); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+	}
+	b.res.LoadAfter = loadAvg()
+	b.res.finish()
+	b.res.print(os.Stdout)
+	if o.out != "" {
+		data, err := json.MarshalIndent(b.res, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.out, append(data, '\n'), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "podbench: figures written to %s\n", o.out)
+	}
+	return nil
+}
+
+func (b *bench) setUp(ctx context.Context) error {
+	var err error
+	if b.ctrd, b.client, b.address, err = startContainerd(filepath.Join(b.dir, "containerd")); err != nil {
+		return err
+	}
+	if err := b.buildImages(ctx); err != nil {
+		return err
+	}
+	if b.podd, err = b.startPodd(ctx); err != nil {
+		return err
+	}
+	if b.podman, err = newPodman(ctx, b); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (b *bench) tearDown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var errs []error
+	if b.podman != nil {
+		if err := b.podman.reset(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if b.podd != nil {
+		b.podd.proc.stop(10 * time.Second)
+	}
+	if b.client != nil {
+		if err := removeAll(ctx, b.client); err != nil {
+			errs = append(errs, err)
+		}
+		b.client.Close()
+		// A shim left now has no task: one that lost containerd 1.6's race of two grouped
+		// `shim start` at once and kept running on an unlinked socket. Say so, and end it.
+		pids := shimsOf(listProcs(), b.address)
+		for i := 0; i < 50 && len(pids) > 0; i++ { // the others exit after their last task
+			time.Sleep(100 * time.Millisecond)
+			pids = shimsOf(listProcs(), b.address)
+		}
+		if len(pids) > 0 {
+			fmt.Fprintf(os.Stderr, "podbench: %d shim(s) outlived their tasks: killed\n", len(pids))
+			for _, pid := range pids {
+				cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+				fmt.Fprintf(os.Stderr, "  pid %d: %s\n", pid, bytes.ReplaceAll(bytes.TrimRight(cmdline, "\x00"), []byte{0}, []byte{' '}))
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	if b.ctrd != nil {
+		b.ctrd.stop(10 * time.Second)
+	}
+	if err := unmountAll(b.dir); err != nil {
+		errs = append(errs, err)
+	}
+	if b.opts.keep {
+		fmt.Fprintf(os.Stderr, "podbench: kept %s\n", b.dir)
+	} else if err := os.RemoveAll(b.dir); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// command runs a program with the bench's environment (podman's private configuration).
+func (b *bench) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = os.Environ()
+	if b.podman != nil {
+		cmd.Env = append(cmd.Env, b.podman.env...)
+	}
+	return cmd
+}
+
+// manifest is the bench's pod: two busybox containers sleeping, sharing an emptyDir, on loopback
+// only (podd.io/network: none for podd; podman runs it with --network none).
+func manifest(name string, command string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %[1]s
+  annotations:
+    podd.io/network: none
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: a
+    image: %[2]s
+    command: [%[3]s]
+    volumeMounts: [{name: shared, mountPath: /shared}]
+  - name: b
+    image: %[2]s
+    command: [%[3]s]
+    volumeMounts: [{name: shared, mountPath: /shared}]
+  volumes:
+  - name: shared
+    emptyDir: {}
+`, name, benchImage, command)
+}
+
+const sleepForever = `"sleep", "1000000"`
+
+func (b *bench) writeManifest(name, content string) (string, error) {
+	path := filepath.Join(b.dir, "manifests", name+".yaml")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(path, []byte(content), 0o644)
+}
+
+// measureStart starts the pod runs times with each contender, interleaved so that the machine's
+// load (other work on it) falls on all three alike. One unmeasured warm-up start each comes first.
+func (b *bench) measureStart(ctx context.Context) error {
+	var podd, podman, floor []time.Duration
+	for i := -1; i < b.opts.runs; i++ {
+		name := fmt.Sprintf("start-%d", i+1)
+		path, err := b.writeManifest(name, manifest(name, sleepForever))
+		if err != nil {
+			return err
+		}
+		d, err := b.podd.runTimed(ctx, path, name)
+		if err != nil {
+			return err
+		}
+		if err := b.podd.remove(ctx, name); err != nil {
+			return err
+		}
+		if i >= 0 {
+			podd = append(podd, d)
+		}
+		if d, err = b.podman.playTimed(ctx, path, name); err != nil {
+			return err
+		}
+		if err := b.podman.remove(ctx, name); err != nil {
+			return err
+		}
+		if i >= 0 {
+			podman = append(podman, d)
+		}
+		if d, err = b.floorRun(ctx, name); err != nil {
+			return err
+		}
+		if err := b.floorRemove(ctx, name); err != nil {
+			return err
+		}
+		if i >= 0 {
+			floor = append(floor, d)
+		}
+		if i < 0 {
+			continue // the warm-up
+		}
+		fmt.Fprintf(os.Stderr, "podbench: start %2d/%d  podd %6.1f ms  podman %6.1f ms  floor %6.1f ms\n",
+			i+1, b.opts.runs, ms(podd, -1), ms(podman, -1), ms(floor, -1))
+	}
+	b.res.PoddStartP50, b.res.PoddStartP90 = percentile(podd, 50), percentile(podd, 90)
+	b.res.PodmanStartP50, b.res.PodmanStartP90 = percentile(podman, 50), percentile(podman, 90)
+	b.res.FloorStartP50, b.res.FloorStartP90 = percentile(floor, 50), percentile(floor, 90)
+	b.res.StartRuns = b.opts.runs
+	return nil
+}
+
+// measureStop: a pod whose containers ignore SIGTERM (sleep as PID 1 has no handler for it),
+// stopped with a grace of 2 s; the error is |time of podctl stop − 2 s|.
+func (b *bench) measureStop(ctx context.Context) error {
+	const grace = 2 * time.Second
+	var podd, podman []time.Duration
+	for i := range b.opts.stopRuns {
+		name := fmt.Sprintf("stop-%d", i+1)
+		path, err := b.writeManifest(name, manifest(name, sleepForever))
+		if err != nil {
+			return err
+		}
+		if _, err := b.podd.runTimed(ctx, path, name); err != nil {
+			return err
+		}
+		d, err := b.podd.stopTimed(ctx, name, 2)
+		if err != nil {
+			return err
+		}
+		if err := b.podd.remove(ctx, name); err != nil {
+			return err
+		}
+		podd = append(podd, (d - grace).Abs())
+		if _, err := b.podman.playTimed(ctx, path, name); err != nil {
+			return err
+		}
+		if d, err = b.podman.stopTimed(ctx, name, 2); err != nil {
+			return err
+		}
+		if err := b.podman.remove(ctx, name); err != nil {
+			return err
+		}
+		podman = append(podman, (d - grace).Abs())
+		fmt.Fprintf(os.Stderr, "podbench: stop %d/%d  podd |t-2s| %6.1f ms  podman |t-2s| %6.1f ms\n",
+			i+1, b.opts.stopRuns, ms(podd, -1), ms(podman, -1))
+	}
+	b.res.StopError = percentile(podd, 50)
+	b.res.PodmanStopError = percentile(podman, 50)
+	b.res.StopRuns = b.opts.stopRuns
+	return nil
+}
+
+func ms(ds []time.Duration, i int) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	if i < 0 {
+		i = len(ds) + i
+	}
+	return float64(ds[i]) / float64(time.Millisecond)
+}
+
+// percentile by nearest rank, in milliseconds.
+func percentile(ds []time.Duration, p int) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	rank := (p*len(s) + 99) / 100 // ceil(p/100 × n)
+	if rank < 1 {
+		rank = 1
+	}
+	return float64(s[rank-1]) / float64(time.Millisecond)
+}
+
+// results are the figures; the JSON keys are the issue's.
+type results struct {
+	PoddStartP50    float64   `json:"pod_start_p50_ms"`
+	PoddStartP90    float64   `json:"pod_start_p90_ms"`
+	PodmanStartP50  float64   `json:"podman_pod_start_p50_ms"`
+	PodmanStartP90  float64   `json:"podman_pod_start_p90_ms"`
+	FloorStartP50   float64   `json:"floor_pod_start_p50_ms"`
+	FloorStartP90   float64   `json:"floor_pod_start_p90_ms"`
+	StopError       float64   `json:"stop_grace_error_ms"`
+	PodmanStopError float64   `json:"podman_stop_grace_error_ms"`
+	PoddRSS         float64   `json:"podd_rss_mib_50_pods"`
+	PoddRSSIdle     float64   `json:"podd_rss_mib_0_pods"`
+	PoddRSSAnon     float64   `json:"podd_rss_anon_mib_50_pods"`
+	PoddRSSFile     float64   `json:"podd_rss_file_mib_50_pods"`
+	PoddThreads     int       `json:"podd_threads_50_pods"`
+	ShimsPerPod     float64   `json:"shims_per_pod"`
+	MemPerPod       float64   `json:"mem_per_pod_mib"`
+	MemAvailPerPod  float64   `json:"mem_available_drop_per_pod_mib"`
+	Restore         float64   `json:"restore_50_pods_ms"`
+	RestoreRuns     []float64 `json:"restore_runs_ms,omitempty"`
+	DensityPods     int       `json:"density_pods"`
+	StartRuns       int       `json:"start_runs"`
+	StopRuns        int       `json:"stop_runs"`
+	CPUs            int       `json:"cpus"`
+	LoadBefore      string    `json:"load_average_before"`
+	LoadAfter       string    `json:"load_average_after"`
+	Targets         []target  `json:"targets"`
+	Pass            bool      `json:"pass"`
+}
+
+type target struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Limit float64 `json:"limit"`
+	Pass  bool    `json:"pass"`
+	Rule  string  `json:"rule"`
+}
+
+func (r *results) finish() {
+	add := func(name, rule string, v, limit float64, measured bool) {
+		if !measured {
+			return
+		}
+		r.Targets = append(r.Targets, target{Name: name, Value: v, Limit: limit, Pass: v <= limit, Rule: rule})
+	}
+	started := r.StartRuns > 0
+	add("pod_start_vs_podman", "pod start p50 ≤ 0.35 × podman's", r.PoddStartP50, 0.35*r.PodmanStartP50, started)
+	add("pod_start_vs_floor", "pod start p50 ≤ 1.3 × the floor's", r.PoddStartP50, 1.3*r.FloorStartP50, started)
+	add("stop_grace_error", "stop error ≤ 100 ms", r.StopError, 100, r.StopRuns > 0)
+	add("shims_per_pod", "1 shim per pod", r.ShimsPerPod, 1, r.DensityPods > 0)
+	add("podd_rss_50_pods", "podd RSS ≤ 40 MiB with 50 pods", r.PoddRSS, 40, r.DensityPods > 0)
+	add("restore_50_pods", "restore ≤ 1 s", r.Restore, 1000, r.DensityPods > 0)
+	r.Pass = len(r.Targets) == 6
+	for _, t := range r.Targets {
+		r.Pass = r.Pass && t.Pass
+	}
+}
+
+func (r *results) print(out io.Writer) {
+	var buf bytes.Buffer
+	defer func() {
+		// tabwriter pads the last columns of short rows with blanks.
+		for _, line := range strings.Split(strings.TrimRight(buf.String(), "\n"), "\n") {
+			fmt.Fprintln(out, strings.TrimRight(line, " "))
+		}
+	}()
+	w := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "figure\tpodd\tpodman\tfloor\ttarget\tresult\n")
+	verdict := map[bool]string{true: "PASS", false: "FAIL"}
+	find := func(name string) (target, bool) {
+		for _, t := range r.Targets {
+			if t.Name == name {
+				return t, true
+			}
+		}
+		return target{}, false
+	}
+	row := func(figure, podd, podman, floor string, names ...string) {
+		if len(names) == 0 {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t\t\n", figure, podd, podman, floor)
+			return
+		}
+		for i, n := range names {
+			t, ok := find(n)
+			if !ok {
+				continue
+			}
+			if i > 0 {
+				figure, podd, podman, floor = "", "", "", ""
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s (%s)\t%s\n", figure, podd, podman, floor, t.Rule, f1(t.Limit), verdict[t.Pass])
+		}
+	}
+	if r.StartRuns > 0 {
+		row(fmt.Sprintf("pod start p50, ms (%d runs)", r.StartRuns), f1(r.PoddStartP50), f1(r.PodmanStartP50), f1(r.FloorStartP50), "pod_start_vs_podman", "pod_start_vs_floor")
+		row("pod start p90, ms", f1(r.PoddStartP90), f1(r.PodmanStartP90), f1(r.FloorStartP90))
+	}
+	if r.StopRuns > 0 {
+		row(fmt.Sprintf("stop |t − 2 s|, ms (median of %d)", r.StopRuns), f1(r.StopError), f1(r.PodmanStopError), "", "stop_grace_error")
+	}
+	if r.DensityPods > 0 {
+		row(fmt.Sprintf("shims per pod (%d pods)", r.DensityPods), fmt.Sprintf("%.2f", r.ShimsPerPod), "", "", "shims_per_pod")
+		row(fmt.Sprintf("podd RSS, MiB (%d pods)", r.DensityPods), f1(r.PoddRSS), "", "", "podd_rss_50_pods")
+		row("  of which anonymous / file-backed, MiB", f1(r.PoddRSSAnon)+" / "+f1(r.PoddRSSFile), "", "")
+		row("podd RSS, MiB (no pods)", f1(r.PoddRSSIdle), "", "")
+		row("memory per pod, MiB (PSS: shim, loggers, containers)", f1(r.MemPerPod), "", "")
+		row("MemAvailable drop per pod, MiB", f1(r.MemAvailPerPod), "", "")
+		row(fmt.Sprintf("restore %d pods after kill -9, ms (median)", r.DensityPods), f1(r.Restore), "", "", "restore_50_pods")
+	}
+	w.Flush()
+	fmt.Fprintf(&buf, "load average before %s, after %s; %d CPUs; all targets: %s\n", r.LoadBefore, r.LoadAfter, r.CPUs, verdict[r.Pass])
+}
+
+func f1(v float64) string { return fmt.Sprintf("%.1f", v) }

@@ -1,0 +1,294 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
+
+	"github.com/podd-dev/podd/pkg/pod"
+)
+
+// PodSocketName is the per-pod API socket's name in its folder (pod.APISocketMountPath inside
+// the containers, so that podctl there finds it at its default path /run/podd/podd.sock).
+const PodSocketName = "podd.sock"
+
+// PodWatcher is what the per-pod sockets need of the pod manager: the pods, and a channel that
+// is closed at the next change of any of them.
+type PodWatcher interface {
+	Pods
+	Changed() <-chan struct{}
+}
+
+// PodSockets serves one unix socket per pod that asked for it (pod.AnnotationAPISocket), through
+// which the pod's containers read their own pod and its events, and nothing else: the socket is
+// the pod's identity, so no credentials are needed. The same endpoints as the main API answer
+// (GET /v1/namespaces/{ns}/pods/{name}, GET /v1/events, GET /v1/version) but only for the pod
+// itself, plus the short GET /pod and GET /pod/events.
+type PodSockets struct {
+	pods    PodWatcher
+	dir     func(uid string) string
+	version string
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	sockets map[string]*podSocket // pod UID →
+}
+
+type podSocket struct {
+	srv *http.Server
+	dir string
+}
+
+// NewPodSockets returns the per-pod sockets; dir gives the folder of a pod's socket, which the
+// runtime mounts into the containers (runtime.PodAPIDir).
+func NewPodSockets(pods PodWatcher, dir func(uid string) string, version string, log *slog.Logger) *PodSockets {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &PodSockets{pods: pods, dir: dir, version: version, log: log, sockets: map[string]*podSocket{}}
+}
+
+// Run opens a socket for every pod that wants one, now (after a podd restart too) and whenever
+// pods change, and closes the sockets of pods that are gone, removing their folders. When ctx
+// ends it closes every socket but leaves the folders: they are mounted into running containers,
+// and the next podd listens in them again.
+func (s *PodSockets) Run(ctx context.Context) {
+	for {
+		changed := s.pods.Changed()
+		s.reconcile(ctx)
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			s.mu.Lock()
+			for uid, ps := range s.sockets {
+				ps.srv.Close()
+				delete(s.sockets, uid)
+			}
+			s.mu.Unlock()
+			return
+		}
+	}
+}
+
+func (s *PodSockets) reconcile(ctx context.Context) {
+	pods, err := s.pods.List(ctx, "")
+	if err != nil {
+		s.log.Warn("per-pod API sockets: list pods", "err", err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	want := map[string]bool{}
+	for _, p := range pods {
+		uid := p.Metadata.UID
+		if !pod.WantsAPISocket(p, "") {
+			continue
+		}
+		want[uid] = true
+		if s.sockets[uid] != nil {
+			continue
+		}
+		ps, err := s.open(ctx, p)
+		if err != nil {
+			// Tried again at the next change of any pod.
+			s.log.Warn("per-pod API socket", "pod", p.Metadata.Namespace+"/"+p.Metadata.Name, "err", err)
+			continue
+		}
+		s.sockets[uid] = ps
+	}
+	for uid, ps := range s.sockets {
+		if want[uid] {
+			continue
+		}
+		ps.srv.Close()
+		os.RemoveAll(ps.dir)
+		os.Remove(filepath.Dir(ps.dir)) // the pod's state folder, when nothing else is left in it
+		delete(s.sockets, uid)
+	}
+}
+
+func (s *PodSockets) open(ctx context.Context, p *pod.Pod) (*podSocket, error) {
+	dir := s.dir(p.Metadata.UID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, PodSocketName)
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale socket: %w", err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	// Any user of the pod's containers may read the pod: the folder is its only way in.
+	if err := os.Chmod(path, 0o666); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	own := &ownPod{pods: s.pods, namespace: p.Metadata.Namespace, name: p.Metadata.Name, uid: p.Metadata.UID}
+	main := NewServer(own, noImages{}, s.version, s.log.With("pod", p.Metadata.Namespace+"/"+p.Metadata.Name, "socket", "pod"))
+	mux := http.NewServeMux()
+	mux.Handle("GET /pod", rewrite(main, podPath(own.namespace, own.name), nil))
+	mux.Handle("GET /pod/events", rewrite(main, "/v1/events", url.Values{"namespace": {own.namespace}, "pod": {own.name}}))
+	mux.Handle("/", main)
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	go srv.Serve(ln)
+	return &podSocket{srv: srv, dir: dir}, nil
+}
+
+// rewrite serves a short path as the main API's path (and query) for the pod.
+func rewrite(h http.Handler, path string, query url.Values) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r2 := r.Clone(r.Context())
+		r2.URL.Path, r2.URL.RawPath = path, ""
+		q := r.URL.Query()
+		for k, v := range query {
+			q[k] = v
+		}
+		r2.URL.RawQuery = q.Encode()
+		h.ServeHTTP(w, r2)
+	})
+}
+
+// ownPod is Pods restricted to one pod, read-only: what a pod's own socket may do.
+type ownPod struct {
+	pods                 Pods
+	namespace, name, uid string
+}
+
+var _ Pods = (*ownPod)(nil)
+
+func (o *ownPod) refuse(what string) error {
+	return fmt.Errorf("%s is not allowed through the pod's own API socket, which reads pod %s/%s only: %w", what, o.namespace, o.name, errdefs.ErrFailedPrecondition)
+}
+
+func (o *ownPod) notMine(namespace, name string) error {
+	return fmt.Errorf("pod %q not found in namespace %q: this socket serves only pod %s/%s: %w", name, namespace, o.namespace, o.name, errdefs.ErrNotFound)
+}
+
+func (o *ownPod) self(ctx context.Context) (*pod.Pod, error) {
+	p, err := o.pods.Get(ctx, o.namespace, o.name)
+	if err != nil {
+		return nil, err
+	}
+	if p.Metadata.UID != o.uid { // a pod of the same name made since: not this one
+		return nil, o.notMine(o.namespace, o.name)
+	}
+	return p, nil
+}
+
+func (o *ownPod) Get(ctx context.Context, namespace, name string) (*pod.Pod, error) {
+	if namespace != o.namespace || name != o.name {
+		return nil, o.notMine(namespace, name)
+	}
+	return o.self(ctx)
+}
+
+func (o *ownPod) List(ctx context.Context, namespace string) ([]*pod.Pod, error) {
+	if namespace != "" && namespace != o.namespace {
+		return nil, nil
+	}
+	p, err := o.self(ctx)
+	if errdefs.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []*pod.Pod{p}, nil
+}
+
+func (o *ownPod) WaitStarted(ctx context.Context, namespace, name string) (*pod.Pod, error) {
+	if namespace != o.namespace || name != o.name {
+		return nil, o.notMine(namespace, name)
+	}
+	if _, err := o.self(ctx); err != nil {
+		return nil, err
+	}
+	return o.pods.WaitStarted(ctx, namespace, name)
+}
+
+func (o *ownPod) mine(namespace, name string) bool {
+	return (namespace == "" || namespace == o.namespace) && (name == "" || name == o.name)
+}
+
+func (o *ownPod) Events(ctx context.Context, namespace, name string) ([]pod.Event, error) {
+	if !o.mine(namespace, name) {
+		return nil, nil
+	}
+	all, err := o.pods.Events(ctx, o.namespace, o.name)
+	if err != nil {
+		return nil, err
+	}
+	var out []pod.Event
+	for _, e := range all {
+		if e.InvolvedObject.UID == o.uid {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func (o *ownPod) WatchEvents(ctx context.Context, namespace, name string, fn func(pod.Event) error) error {
+	if !o.mine(namespace, name) {
+		<-ctx.Done()
+		return nil
+	}
+	return o.pods.WatchEvents(ctx, o.namespace, o.name, func(e pod.Event) error {
+		if e.InvolvedObject.UID != o.uid {
+			return nil
+		}
+		return fn(e)
+	})
+}
+
+func (o *ownPod) Create(context.Context, []byte) ([]*pod.Pod, error) {
+	return nil, o.refuse("creating pods")
+}
+
+func (o *ownPod) Stop(context.Context, string, string, *int64) (*pod.Pod, error) {
+	return nil, o.refuse("stopping a pod")
+}
+
+func (o *ownPod) UpdateMetadata(context.Context, string, string, pod.MetadataPatch) (*pod.Pod, error) {
+	return nil, o.refuse("changing labels or annotations")
+}
+
+func (o *ownPod) Remove(context.Context, string, string, *int64) error {
+	return o.refuse("removing a pod")
+}
+
+func (o *ownPod) Logs(context.Context, string, string, pod.LogOptions, io.Writer) error {
+	return o.refuse("reading logs")
+}
+
+func (o *ownPod) Exec(context.Context, string, string, string, pod.ExecOptions) (int, error) {
+	return 0, o.refuse("exec")
+}
+
+// noImages refuses every image operation.
+type noImages struct{}
+
+func (noImages) refuse() error {
+	return fmt.Errorf("images are not available through a pod's own API socket: %w", errdefs.ErrFailedPrecondition)
+}
+
+func (n noImages) Import(context.Context, io.Reader) ([]pod.Image, error) { return nil, n.refuse() }
+func (n noImages) List(context.Context) ([]pod.Image, error)              { return nil, n.refuse() }
+func (n noImages) Pull(context.Context, string) (*pod.Image, error)       { return nil, n.refuse() }
+func (n noImages) Remove(context.Context, string) error                   { return n.refuse() }

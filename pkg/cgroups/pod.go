@@ -1,0 +1,208 @@
+package cgroups
+
+import (
+	"errors"
+	"fmt"
+	iofs "io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/errdefs"
+)
+
+// PodLimits are what a pod cgroup carries: the sums of its containers' requests and limits and a
+// pids limit. A zero limit means none.
+type PodLimits struct {
+	CPUShares   uint64 // v1 cpu.shares; v2 gets the equivalent cpu.weight
+	CPUQuota    int64  // µs per CPUPeriod; 0: unlimited
+	CPUPeriod   uint64 // 0: CPUPeriod
+	MemoryLimit int64  // bytes; 0: unlimited
+	PidsLimit   int64  // 0: unlimited
+}
+
+// podControllers are the controllers a pod cgroup sets values in; on v1 the pod's cgroup is
+// created in cpuacct's hierarchy too (where it is mounted apart from cpu), for its stats.
+var podControllers = []string{"cpu", "memory", "pids"}
+
+// SetupPod creates the pod's cgroup, /<parent>/pod<uid>, in the cpu, memory and pids hierarchies
+// (v1) or in the unified tree (v2), and writes its limits. It is idempotent: a second call writes
+// the same values. runc later creates the containers' cgroups beneath it, in every hierarchy.
+func SetupPod(fs FS, parent, podUID string, l PodLimits) error {
+	if err := validPodUID(podUID); err != nil {
+		return err
+	}
+	if l.CPUPeriod == 0 {
+		l.CPUPeriod = CPUPeriod
+	}
+	cgroup := PodPath(parent, podUID)
+	if fs.Mode == V2 {
+		return setupPodV2(fs, cgroup, l)
+	}
+	for _, ctrl := range append(podControllers, "cpuacct") {
+		h, ok := fs.controller(ctrl)
+		if !ok {
+			if ctrl == "pids" && l.PidsLimit <= 0 || ctrl == "cpuacct" {
+				continue
+			}
+			return fmt.Errorf("cgroup controller %s is not mounted: %w", ctrl, errdefs.ErrFailedPrecondition)
+		}
+		dir := h.dir(cgroup)
+		if dir == "" {
+			return fmt.Errorf("cgroup %s is outside the %s hierarchy mounted at %s: %w", cgroup, ctrl, h.Mountpoint, errdefs.ErrFailedPrecondition)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create pod cgroup: %w", err)
+		}
+		var files [][2]string
+		switch ctrl {
+		case "cpu":
+			quota := int64(-1)
+			if l.CPUQuota > 0 {
+				quota = l.CPUQuota
+			}
+			files = [][2]string{
+				{"cpu.shares", strconv.FormatUint(max(l.CPUShares, MinShares), 10)},
+				{"cpu.cfs_period_us", strconv.FormatUint(l.CPUPeriod, 10)},
+				{"cpu.cfs_quota_us", strconv.FormatInt(quota, 10)},
+			}
+		case "memory":
+			files = [][2]string{{"memory.limit_in_bytes", limitOrUnlimited(l.MemoryLimit, "-1")}}
+		case "pids":
+			files = [][2]string{{"pids.max", limitOrUnlimited(l.PidsLimit, "max")}}
+		}
+		if err := writeFiles(dir, files); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func setupPodV2(fs FS, cgroup string, l PodLimits) error {
+	h, ok := fs.unified()
+	if !ok {
+		return fmt.Errorf("no cgroup2 hierarchy: %w", errdefs.ErrFailedPrecondition)
+	}
+	dir := h.dir(cgroup)
+	if dir == "" {
+		return fmt.Errorf("cgroup %s is outside the cgroup2 tree mounted at %s: %w", cgroup, h.Mountpoint, errdefs.ErrFailedPrecondition)
+	}
+	// A controller works in a cgroup only when every ancestor enables it for its children.
+	root := h.dir("/")
+	rel, err := filepath.Rel(root, dir)
+	if err != nil {
+		return fmt.Errorf("pod cgroup: %w", err)
+	}
+	cur := root
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		if err := enableControllers(cur, podControllers); err != nil {
+			return err
+		}
+		cur = filepath.Join(cur, part)
+		if err := os.Mkdir(cur, 0o755); err != nil && !errors.Is(err, iofs.ErrExist) {
+			return fmt.Errorf("create pod cgroup: %w", err)
+		}
+	}
+	cpuMax := "max"
+	if l.CPUQuota > 0 {
+		cpuMax = strconv.FormatInt(l.CPUQuota, 10)
+	}
+	return writeFiles(dir, [][2]string{
+		{"cpu.weight", strconv.FormatUint(SharesToWeight(max(l.CPUShares, MinShares)), 10)},
+		{"cpu.max", cpuMax + " " + strconv.FormatUint(l.CPUPeriod, 10)},
+		{"memory.max", limitOrUnlimited(l.MemoryLimit, "max")},
+		{"pids.max", limitOrUnlimited(l.PidsLimit, "max")},
+	})
+}
+
+// enableControllers writes +ctrl to dir's cgroup.subtree_control for those of want that dir has
+// (cgroup.controllers) and has not enabled yet.
+func enableControllers(dir string, want []string) error {
+	avail, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	if err != nil {
+		return fmt.Errorf("read controllers of %s: %w", dir, err)
+	}
+	enabled, _ := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
+	have := strings.Fields(string(enabled))
+	var add []string
+	for _, c := range want {
+		if contains(strings.Fields(string(avail)), c) && !contains(have, c) {
+			add = append(add, "+"+c)
+		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte(strings.Join(add, " ")), 0o644); err != nil {
+		return fmt.Errorf("enable cgroup controllers %v in %s: %w", add, dir, err)
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func limitOrUnlimited(v int64, unlimited string) string {
+	if v <= 0 {
+		return unlimited
+	}
+	return strconv.FormatInt(v, 10)
+}
+
+func writeFiles(dir string, files [][2]string) error {
+	for _, f := range files {
+		p := filepath.Join(dir, f[0])
+		if err := os.WriteFile(p, []byte(f[1]), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// controller is the v1 hierarchy that carries ctrl.
+func (fs FS) controller(ctrl string) (Hierarchy, bool) {
+	for _, h := range fs.Hierarchies {
+		if !h.Unified && contains(h.Controllers, ctrl) {
+			return h, true
+		}
+	}
+	return Hierarchy{}, false
+}
+
+func (fs FS) unified() (Hierarchy, bool) {
+	for _, h := range fs.Hierarchies {
+		if h.Unified {
+			return h, true
+		}
+	}
+	return Hierarchy{}, false
+}
+
+// dirFor is where cgroup lives for controller ctrl: its v1 hierarchy, or the unified tree on v2.
+func (fs FS) dirFor(ctrl, cgroup string) (string, error) {
+	var (
+		h  Hierarchy
+		ok bool
+	)
+	if fs.Mode == V2 {
+		h, ok = fs.unified()
+	} else {
+		h, ok = fs.controller(ctrl)
+	}
+	if !ok {
+		return "", fmt.Errorf("cgroup controller %s is not mounted: %w", ctrl, errdefs.ErrNotFound)
+	}
+	dir := h.dir(cgroup)
+	if dir == "" {
+		return "", fmt.Errorf("cgroup %s is not visible in %s: %w", path.Clean(cgroup), h.Mountpoint, errdefs.ErrNotFound)
+	}
+	return dir, nil
+}

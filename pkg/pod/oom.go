@@ -1,0 +1,27 @@
+package pod
+
+// EventOOMKilling is the reason of the Warning event podd records when the kernel's OOM killer
+// kills a process of a container: the name the kernel's and node-problem-detector's OOM events
+// carry, since Kubernetes has no per-container event for it.
+const EventOOMKilling = "OOMKilling"
+
+// oomKilled counts processes of a running container that the OOM killer killed while the
+// container's main process survived.
+func (w *worker) oomKilled(ev evOOM) {
+	c := ev.c
+	if ev.attempt != c.attempt || !c.running || ev.kills <= 0 {
+		return
+	}
+	w.m.mu.Lock()
+	c.status.OOMKills += int32(ev.kills)
+	w.updateLocked()
+	w.m.mu.Unlock()
+	w.m.log.Warn("OOM kill in container; its main process survives", append(w.log(), "container", c.name, "kills", ev.kills)...)
+	w.event(c, EventWarning, EventOOMKilling, "Memory cgroup out of memory: killed %d process(es) of container %s; its main process survives", ev.kills, c.name)
+}
+
+// oomEventLocked records the OOM kill that ended a container.
+func (w *worker) oomEventLocked(c *ctr, code int32) {
+	w.m.log.Warn("container OOM-killed", append(w.log(), "container", c.name, "exit_code", code)...)
+	w.event(c, EventWarning, EventOOMKilling, "Memory cgroup out of memory: killed the main process of container %s (exit code %d)", c.name, code)
+}

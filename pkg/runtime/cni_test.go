@@ -1,0 +1,104 @@
+package runtime
+
+import (
+	"encoding/json"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/containernetworking/cni/libcni"
+)
+
+func TestValidateNetworkConfig(t *testing.T) {
+	for _, tc := range []struct {
+		cidr, bridge, want string
+	}{
+		{"10.123.0.0/16", "podd0", ""},
+		{"10.123.0.0/24", "podd-test-12345", ""},
+		{"10.123.0.1/16", "podd0", "host bits are set"},
+		{"fd00::/64", "podd0", "IPv4"},
+		{"10.0.0.0/30", "podd0", "between 8 and 28"},
+		{"nonsense", "podd0", "--pod-cidr"},
+		{"10.123.0.0/16", "a-much-too-long-name", "--bridge"},
+		{"10.123.0.0/16", "a/b", "--bridge"},
+	} {
+		_, err := validateNetworkConfig(&NetworkConfig{PodCIDR: tc.cidr, Bridge: tc.bridge})
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s %s: %v", tc.cidr, tc.bridge, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s %s: err = %v, want one containing %q", tc.cidr, tc.bridge, err, tc.want)
+		}
+	}
+}
+
+func TestConflist(t *testing.T) {
+	for _, nat := range []bool{true, false} {
+		dir := t.TempDir()
+		n, err := newCNINetwork(NetworkConfig{PodCIDR: "10.130.7.0/24", Bridge: "pdtest0", EgressNAT: nat}, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(filepath.Join(dir, "cni", "podd.conflist"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := libcni.ConfListFromBytes(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if list.Name != "pdtest0" || len(list.Plugins) != 3 {
+			t.Fatalf("conflist %s", data)
+		}
+		var types []string
+		for _, p := range list.Plugins {
+			types = append(types, p.Network.Type)
+		}
+		if strings.Join(types, ",") != "bridge,portmap,firewall" {
+			t.Errorf("plugins %v", types)
+		}
+		var bridge struct {
+			Bridge string `json:"bridge"`
+			IPMasq bool   `json:"ipMasq"`
+			IPAM   struct {
+				DataDir string `json:"dataDir"`
+				Ranges  [][]struct {
+					Subnet  string `json:"subnet"`
+					Gateway string `json:"gateway"`
+				} `json:"ranges"`
+			} `json:"ipam"`
+		}
+		if err := json.Unmarshal(list.Plugins[0].Bytes, &bridge); err != nil {
+			t.Fatal(err)
+		}
+		if bridge.Bridge != "pdtest0" || bridge.IPMasq != nat || bridge.IPAM.DataDir != filepath.Join(dir, "cni", "ipam") ||
+			bridge.IPAM.Ranges[0][0].Subnet != "10.130.7.0/24" || bridge.IPAM.Ranges[0][0].Gateway != "10.130.7.1" {
+			t.Errorf("bridge plugin config %+v", bridge)
+		}
+		if _, err := netip.ParseAddr(n.nodeIP); err != nil {
+			t.Errorf("node IP %q: %v", n.nodeIP, err)
+		}
+	}
+}
+
+func TestPodHosts(t *testing.T) {
+	a := &netState{UID: "1", Name: "a", Namespace: "default", Hostname: "a", IPs: []string{"10.123.0.2"}}
+	b := &netState{UID: "2", Name: "b", Namespace: "default", Hostname: "bee", IPs: []string{"10.123.0.3"}}
+	c := &netState{UID: "3", Name: "c", Namespace: "other", Hostname: "c", IPs: []string{"10.123.0.4"}}
+	got := string(podHosts(b, []*netState{a, b, c}))
+	for _, want := range []string{
+		"127.0.0.1\tlocalhost\n",
+		"10.123.0.3\tbee b b.default\n",
+		"10.123.0.2\ta.default a\n",
+		"10.123.0.4\tc.other\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("hosts file lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Count(got, "10.123.0.3") != 1 {
+		t.Errorf("the pod's own address is listed twice:\n%s", got)
+	}
+}

@@ -1,0 +1,56 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+
+	"github.com/podd-dev/podd/pkg/pod"
+)
+
+// downwardAPIVolume writes a downwardAPI volume's files from the pod as it is now.
+func downwardAPIVolume(path string, p *pod.Pod, v pod.Volume, node pod.NodeCapacity) error {
+	files, err := pod.DownwardAPIFiles(p, v.DownwardAPI, node)
+	if err != nil {
+		return fmt.Errorf("downwardAPI: %w", err)
+	}
+	if err := writeAtomic(path, files); err != nil {
+		return fmt.Errorf("downwardAPI: %w", err)
+	}
+	return nil
+}
+
+// RefreshDownwardAPI rewrites the pod's downwardAPI volumes from its current metadata; the pod's
+// worker calls it, so it never races with SetupSandbox for the same pod.
+func (r *Runtime) RefreshDownwardAPI(ctx context.Context, p *pod.Pod) error {
+	dir := r.PodDir(p.Metadata.UID)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil // no sandbox yet: SetupSandbox writes the volumes when it makes one
+	}
+	var errs []error
+	for i, v := range p.Spec.Volumes {
+		if v.DownwardAPI == nil {
+			continue
+		}
+		if err := downwardAPIVolume(filepath.Join(dir, "volumes", v.Name), p, v, r.node()); err != nil {
+			errs = append(errs, fmt.Errorf("spec.volumes[%d]: %w", i, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// PodStateDir is the pod's folder under --state: runtime files that need not survive a reboot.
+func (r *Runtime) PodStateDir(uid string) string { return filepath.Join(r.cfg.State, "pods", uid) }
+
+// PodAPIDir is the folder of the pod's API socket (pkg/api's PodSockets listens there), which
+// containers that asked for it (pod.AnnotationAPISocket) get mounted at pod.APISocketMountPath.
+func (r *Runtime) PodAPIDir(uid string) string { return filepath.Join(r.PodStateDir(uid), "api") }
+
+// node is the host's capacity, as the downward API reports it for containers without a limit.
+func (r *Runtime) node() pod.NodeCapacity {
+	return pod.NodeCapacity{MilliCPU: int64(goruntime.NumCPU()) * 1000, MemoryBytes: r.machineMemory}
+}

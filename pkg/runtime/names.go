@@ -1,0 +1,132 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/containerd/errdefs"
+
+	"github.com/podd-dev/podd/pkg/pod"
+)
+
+// Pods find each other by name through their hosts files, which podd rewrites in place whenever a
+// pod on the bridge gets its address or goes: `<pod>` for pods of the same namespace and
+// `<pod>.<namespace>` for all. Unlike a DNS server inside podd, the files keep answering while podd
+// is down or restarting, cost no process and no port, and need no resolver on the bridge; the cost
+// is one small write per pod and change. libc (glibc, musl, busybox) reads /etc/hosts on every
+// lookup, so a change is seen at once; a program that caches answers itself sees it later.
+
+// syncHosts writes every bridge pod's hosts file: its own entries and one line per other pod.
+// r.netMu must be held.
+func (r *Runtime) syncHosts() error {
+	states := r.net.allStates()
+	sort.Slice(states, func(i, j int) bool {
+		a, b := states[i], states[j]
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+	var errs []error
+	for _, st := range states {
+		data := podHosts(st, states)
+		if old, err := os.ReadFile(st.HostsPath); err == nil && bytes.Equal(old, data) {
+			continue
+		} else if os.IsNotExist(err) {
+			continue // the pod's folder is being removed
+		}
+		// In place, never renamed over: the file is bind-mounted into the pod's containers.
+		f, err := os.OpenFile(st.HostsPath, os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			if !os.IsNotExist(err) {
+				errs = append(errs, fmt.Errorf("update hosts file of pod %s/%s: %w", st.Namespace, st.Name, err))
+			}
+			continue
+		}
+		_, err = f.Write(data)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("update hosts file of pod %s/%s: %w", st.Namespace, st.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// podHosts is the hosts file of the pod st, with all as the pods on the bridge.
+func podHosts(st *netState, all []*netState) []byte {
+	var b bytes.Buffer
+	writeHostsHeader(&b)
+	own := st.Hostname
+	if st.Name != st.Hostname {
+		own += " " + st.Name
+	}
+	own += " " + st.Name + "." + st.Namespace
+	for _, ip := range st.IPs {
+		fmt.Fprintf(&b, "%s\t%s\n", ip, own)
+	}
+	b.WriteString("# Other pods on podd's bridge.\n")
+	for _, o := range all {
+		if o.UID == st.UID || len(o.IPs) == 0 {
+			continue
+		}
+		names := o.Name + "." + o.Namespace
+		if o.Namespace == st.Namespace {
+			names += " " + o.Name
+		}
+		fmt.Fprintf(&b, "%s\t%s\n", o.IPs[0], names)
+	}
+	return b.Bytes()
+}
+
+func writeHostsHeader(b *bytes.Buffer) {
+	b.WriteString("# podd-managed hosts file.\n")
+	b.WriteString("127.0.0.1\tlocalhost\n")
+	b.WriteString("::1\tlocalhost ip6-localhost ip6-loopback\n")
+	b.WriteString("fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n")
+}
+
+// CheckHostPorts refuses a pod whose hostPorts a process on the host holds already, by binding
+// each one for a moment. Ports of other pods are not sockets (portmap's DNAT rules publish them):
+// pkg/pod checks those against the pods it knows.
+func (r *Runtime) CheckHostPorts(ctx context.Context, p *pod.Pod) error {
+	var errs []error
+	for _, hp := range pod.HostPorts(p) {
+		ip := hp.Port.HostIP
+		if ip == "" {
+			ip = "0.0.0.0"
+		}
+		addr := net.JoinHostPort(ip, fmt.Sprint(hp.Port.HostPort))
+		var err error
+		switch strings.ToUpper(hp.Port.Protocol) {
+		case "UDP":
+			var c net.PacketConn
+			if c, err = (&net.ListenConfig{}).ListenPacket(ctx, "udp", addr); err == nil {
+				c.Close()
+			}
+		default:
+			var l net.Listener
+			if l, err = (&net.ListenConfig{}).Listen(ctx, "tcp", addr); err == nil {
+				l.Close()
+			}
+		}
+		switch {
+		case errors.Is(err, syscall.EADDRINUSE):
+			errs = append(errs, fmt.Errorf("%s.hostPort: port %d/%s on %s is already in use: %w",
+				hp.Field, hp.Port.HostPort, hp.Port.Protocol, ip, errdefs.ErrAlreadyExists))
+		case errors.Is(err, syscall.EADDRNOTAVAIL):
+			errs = append(errs, fmt.Errorf("%s.hostIP: %s is not an address of this host: %w", hp.Field, ip, errdefs.ErrInvalidArgument))
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s.hostPort: port %d/%s on %s cannot be published: %w", hp.Field, hp.Port.HostPort, hp.Port.Protocol, ip, err))
+		}
+	}
+	return errors.Join(errs...)
+}
