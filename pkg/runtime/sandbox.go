@@ -73,6 +73,18 @@ func (r *Runtime) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, e
 	if !p.Spec.HostNetwork {
 		sb.NetNSPath = r.nsPath(netNS, uid)
 	}
+	// A pod found attached, with a hosts file written since (a restarted podd restoring it),
+	// keeps its address and every hosts file is up to date: rewriting them all for each of N
+	// restored pods would cost N² file reads and writes under netMu, a second for 100 pods.
+	hostsSynced := false
+	if pod.NetworkMode(p) == pod.NetworkBridge {
+		r.netMu.Lock()
+		st, err := r.net.readState(uid)
+		r.netMu.Unlock()
+		if fi, serr := os.Stat(sb.HostsPath); err == nil && len(st.IPs) > 0 && serr == nil && fi.Size() > 0 {
+			hostsSynced = true
+		}
+	}
 	if err := r.setupNetwork(ctx, p, sb); err != nil {
 		return nil, err
 	}
@@ -113,7 +125,7 @@ func (r *Runtime) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, e
 		}
 		sb.VolumePaths[v.Name] = path
 	}
-	if pod.NetworkMode(p) == pod.NetworkBridge {
+	if pod.NetworkMode(p) == pod.NetworkBridge && !hostsSynced {
 		r.netMu.Lock()
 		err := r.syncHosts()
 		r.netMu.Unlock()
