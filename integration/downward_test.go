@@ -188,7 +188,7 @@ func TestDownwardAPIRefused(t *testing.T) {
 	for _, tt := range []struct{ spec, want string }{
 		{"  nodeName: not-this-node\n", `spec.nodeName: Invalid value: "not-this-node"`},
 		{"  volumes:\n  - name: v\n    downwardAPI:\n      items:\n      - {path: ../x, fieldRef: {fieldPath: metadata.name}}\n", "spec.volumes[0].downwardAPI.items[0].path"},
-		{"  volumes:\n  - name: v\n    downwardAPI:\n      items:\n      - {path: cpu, resourceFieldRef: {resource: limits.cpu}}\n", "spec.volumes[0].downwardAPI.items[0].resourceFieldRef: Forbidden: not supported yet"},
+		{"  volumes:\n  - name: v\n    downwardAPI:\n      items:\n      - {path: cpu, resourceFieldRef: {resource: limits.cpu}}\n", "spec.volumes[0].downwardAPI.items[0].resourceFieldRef.containerName: Required value"},
 	} {
 		manifest := fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata: {name: %s}\nspec:\n  containers:\n  - {name: a, image: %s}\n%s", name, busyboxImage, tt.spec)
 		res := runPods(t, p, manifest)
