@@ -108,14 +108,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.Manifests != "" {
 		// The first sync is part of reconciliation: READY=1 comes after it.
 		first := make(chan struct{})
-		go manifests.Watch(workers, cfg.Manifests, cfg.ManifestsRescan, log, func(ctx context.Context, files map[string][]byte) {
-			mgr.SyncStatic(ctx, files)
-			select {
-			case <-first:
-			default:
-				close(first)
-			}
-		})
+		go manifests.Watch(workers, cfg.Manifests, cfg.ManifestsRescan, log, mgr.SyncStatic, func() { close(first) })
 		select {
 		case <-first:
 		case <-ctx.Done():
@@ -159,7 +152,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if ld, err := dialLogind(); err != nil {
 			log.Warn("no logind: a host shutdown will not wait for the pods' grace periods", "err", err)
 		} else {
-			go inhibitShutdown(workers, ld, log, mgr.StopAll)
+			go inhibitShutdown(workers, ld, log, mgr.StopAll, mgr.ResumeAll)
 		}
 	}
 

@@ -54,8 +54,8 @@ func (c *login1Conn) Close()                          { c.conn.Close() }
 // inhibitShutdown holds a logind "delay" inhibitor lock on shutdown for as long as ctx lives, so
 // that a host shutdown waits (up to logind's InhibitDelayMaxSec) while podd stops every pod with
 // its grace period; then podd releases the lock and the shutdown goes on. A cancelled shutdown
-// takes the lock again. Without logind (no systemd, no system bus) it logs once and returns.
-func inhibitShutdown(ctx context.Context, ld logind, log *slog.Logger, stopAll func(context.Context) error) {
+// starts the pods again (resumeAll) and takes the lock again. Without logind (no systemd, no system bus) it logs once and returns.
+func inhibitShutdown(ctx context.Context, ld logind, log *slog.Logger, stopAll func(context.Context) error, resumeAll func(context.Context)) {
 	defer ld.Close()
 	take := func() io.Closer {
 		lock, err := ld.Inhibit("shutdown", "podd", "podd stops its pods within their grace periods", "delay")
@@ -66,6 +66,7 @@ func inhibitShutdown(ctx context.Context, ld logind, log *slog.Logger, stopAll f
 		return lock
 	}
 	lock := take()
+	stopped := false
 	defer func() {
 		if lock != nil {
 			lock.Close()
@@ -80,6 +81,11 @@ func inhibitShutdown(ctx context.Context, ld logind, log *slog.Logger, stopAll f
 				return
 			}
 			if !start {
+				if stopped {
+					log.Info("host shutdown cancelled: the pods start again")
+					resumeAll(ctx)
+					stopped = false
+				}
 				if lock == nil {
 					lock = take()
 				}
@@ -89,6 +95,7 @@ func inhibitShutdown(ctx context.Context, ld logind, log *slog.Logger, stopAll f
 			if err := stopAll(ctx); err != nil {
 				log.Warn("stop pods for host shutdown", "err", err)
 			}
+			stopped = true
 			if lock != nil {
 				lock.Close()
 				lock = nil

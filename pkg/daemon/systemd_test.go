@@ -127,10 +127,11 @@ func (l *fakeLogind) counts() (int, int) {
 }
 
 // A host shutdown: podd stops the pods, then releases its delay lock; a cancelled shutdown
-// makes it take the lock again.
+// starts the pods again and makes it take the lock again.
 func TestInhibitShutdown(t *testing.T) {
 	ld := &fakeLogind{sigs: make(chan bool)}
 	stopped := make(chan struct{}, 2)
+	var resumed atomic.Int32
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {
@@ -140,18 +141,21 @@ func TestInhibitShutdown(t *testing.T) {
 			}
 			stopped <- struct{}{}
 			return nil
-		})
+		}, func(context.Context) { resumed.Add(1) })
 		close(done)
 	}()
 	ld.sigs <- true
 	<-stopped
-	ld.sigs <- false // cancelled: the lock is taken again
+	ld.sigs <- false // cancelled: the pods start again, the lock is taken again
 	ld.sigs <- false // (a second one changes nothing)
 	cancel()
 	<-done
 	taken, released := ld.counts()
 	if taken != 2 || released != 2 {
 		t.Errorf("lock taken %d times and released %d times; want 2 and 2 (the second at exit)", taken, released)
+	}
+	if n := resumed.Load(); n != 1 {
+		t.Errorf("pods resumed %d times after one cancelled shutdown, want 1", n)
 	}
 }
 

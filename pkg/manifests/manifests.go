@@ -71,8 +71,9 @@ func Read(dir string) (files map[string][]byte, skip map[string]error, err error
 // Watch calls sync with the folder's manifests at once, after each change (once the changes
 // settle) and every rescan, until ctx ends. An unreadable file is passed on with its last
 // content seen, or not at all if it was never read, so that a permission hiccup does not remove
-// a running pod.
-func Watch(ctx context.Context, dir string, rescan time.Duration, log *slog.Logger, sync func(context.Context, map[string][]byte)) {
+// a running pod; an unreadable folder is not synced at all. first is called once, after the
+// first look at the folder, whatever came of it.
+func Watch(ctx context.Context, dir string, rescan time.Duration, log *slog.Logger, sync func(context.Context, map[string][]byte), first func()) {
 	var (
 		w    *dirwatch.Watcher
 		ino  uint64
@@ -105,6 +106,10 @@ func Watch(ctx context.Context, dir string, rescan time.Duration, log *slog.Logg
 			}
 			last = files
 			sync(ctx, files)
+		}
+		if first != nil {
+			first()
+			first = nil
 		}
 
 		var events <-chan struct{}

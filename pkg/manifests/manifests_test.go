@@ -74,7 +74,7 @@ func TestWatch(t *testing.T) {
 			last = files
 			mu.Unlock()
 			calls <- struct{}{}
-		})
+		}, nil)
 		close(done)
 	}()
 	waitFiles := func(what string, n int) {
@@ -109,5 +109,25 @@ func TestWatch(t *testing.T) {
 	case <-done:
 	case <-time.After(2 * time.Second):
 		t.Fatal("Watch did not end with its context")
+	}
+}
+
+// An unreadable folder is never synced (that would remove every static pod), but first is still
+// called, so that podd does not wait for it forever.
+func TestWatchUnreadableFolder(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "pods.d")
+	if err := os.WriteFile(file, nil, 0o644); err != nil { // a file where the folder should be
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	first := make(chan struct{})
+	go Watch(ctx, file, time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)), func(context.Context, map[string][]byte) {
+		t.Error("synced an unreadable folder")
+	}, func() { close(first) })
+	select {
+	case <-first:
+	case <-time.After(5 * time.Second):
+		t.Fatal("first was not called")
 	}
 }

@@ -57,6 +57,7 @@ func (w *worker) name() string {
 // say. It is for a podd (or host) shutdown; podctl stop records its stop.
 func (m *Manager) StopAll(ctx context.Context) error {
 	m.mu.Lock()
+	m.shuttingDown = true // no new pods meanwhile: they would outlive the shutdown
 	ws := make([]*worker, 0, len(m.pods))
 	for _, w := range m.pods {
 		ws = append(ws, w)
@@ -80,4 +81,19 @@ func (m *Manager) StopAll(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// ResumeAll undoes StopAll when the host's shutdown was cancelled: pods are created again, and
+// each pod's containers start again as its restart policy says.
+func (m *Manager) ResumeAll(ctx context.Context) {
+	m.mu.Lock()
+	m.shuttingDown = false
+	ws := make([]*worker, 0, len(m.pods))
+	for _, w := range m.pods {
+		ws = append(ws, w)
+	}
+	m.mu.Unlock()
+	for _, w := range ws {
+		w.post(ctx, evResume{})
+	}
 }

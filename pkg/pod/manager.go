@@ -70,6 +70,8 @@ type Manager struct {
 	samples cpuSamples // previous cpu samples, for usageNanoCores
 
 	static staticPods
+	// shuttingDown: StopAll ran; no pod is created until ResumeAll. Under mu.
+	shuttingDown bool
 
 	mu      sync.Mutex
 	pods    map[string]*worker // namespace/name
@@ -268,6 +270,9 @@ func (m *Manager) createPods(ctx context.Context, pods []*Pod, source func(int, 
 	defer m.mu.Unlock()
 	if m.ctx == nil {
 		return nil, fmt.Errorf("pod manager is not started: %w", errdefs.ErrUnavailable)
+	}
+	if m.shuttingDown {
+		return nil, fmt.Errorf("podd is stopping every pod for a shutdown: %w", errdefs.ErrUnavailable)
 	}
 	seen := map[string]bool{}
 	for _, p := range pods {

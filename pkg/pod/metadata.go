@@ -40,6 +40,9 @@ func applyMetadataPatch(meta ObjectMeta, patch MetadataPatch) (ObjectMeta, strin
 			case field == "annotations" && k == AnnotationAPISocket:
 				errs = append(errs, &FieldError{Field: "metadata.annotations[" + k + "]",
 					Detail: "Forbidden: decides the containers' mounts, so it is set only when the pod is created"})
+			case field == "annotations" && k == AnnotationNetwork:
+				errs = append(errs, &FieldError{Field: "metadata.annotations[" + k + "]",
+					Detail: "Forbidden: decides the pod's network, so it is set only when the pod is created"})
 			case v == nil:
 				if exists {
 					delete(out, k)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/containerd/errdefs"
 )
@@ -57,6 +58,12 @@ func (m *Manager) SyncStatic(ctx context.Context, files map[string][]byte) {
 }
 
 func (m *Manager) syncStaticLocked(ctx context.Context) {
+	m.mu.Lock()
+	down := m.shuttingDown
+	m.mu.Unlock()
+	if down {
+		return // ResumeAll, or the next podd, syncs again
+	}
 	s := &m.static
 	if s.busy == nil {
 		s.busy = map[string]bool{}
@@ -215,7 +222,12 @@ func (m *Manager) removeStatic(ctx context.Context, k string, w *worker) {
 	m.static.busy[k] = true
 	go func() {
 		if err := w.request(ctx, evStop{remove: true}); err != nil && !errdefs.IsNotFound(err) {
+			// The worker tries again by itself; look again once it may have succeeded.
 			m.log.Warn("remove static pod", "pod", k, "err", err)
+			select {
+			case <-time.After(m.opts.RetryDelay):
+			case <-ctx.Done():
+			}
 		}
 		if ctx.Err() != nil {
 			return

@@ -137,6 +137,41 @@ func TestStopAllStopsWithoutRecording(t *testing.T) {
 	if len(recs) != 1 || recs[0].Stopped {
 		t.Errorf("StopAll recorded the stop: %+v (the next podd must start the pod again)", recs[0])
 	}
+	// No new pod while shutting down, static or not.
+	if _, err := m.Create(ctx, staticPod("late", "sleep")); !errdefs.IsUnavailable(err) {
+		t.Errorf("Create during a shutdown: %v, want unavailable", err)
+	}
+	m.SyncStatic(ctx, map[string][]byte{"/d/late.yaml": staticPod("late2", "sleep")})
+	if _, err := m.Get(ctx, "default", "late2"); !errdefs.IsNotFound(err) {
+		t.Errorf("a static pod was created during a shutdown")
+	}
+	// A user's stop during it is recorded (the shutdown's stop is not the user's).
+	if _, err := m.Stop(ctx, "default", "web", nil); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ = st.List(ctx)
+	if !recs[0].Stopped {
+		t.Errorf("podctl stop during a shutdown was not recorded")
+	}
+}
+
+// A cancelled host shutdown starts the pods again.
+func TestResumeAll(t *testing.T) {
+	m, rt, _ := runningWeb(t)
+	ctx := context.Background()
+	if err := m.StopAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := rt.running(); len(r) != 0 {
+		t.Fatalf("running after StopAll: %v", r)
+	}
+	m.ResumeAll(ctx)
+	waitFor(t, m, "web", "running again", func(p *Pod) bool {
+		return p != nil && p.Status.Phase == PodRunning && len(rt.running()) == 2
+	})
+	if _, err := m.Create(ctx, staticPod("after", "sleep")); err != nil {
+		t.Errorf("Create after ResumeAll: %v", err)
+	}
 }
 
 func TestCheck(t *testing.T) {

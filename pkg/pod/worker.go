@@ -100,6 +100,8 @@ type (
 	}
 	// evPing asks the worker's loop to answer: the watchdog's proof that the loop is alive.
 	evPing struct{ done chan struct{} }
+	// evResume undoes a shutdown stop: the host's shutdown was cancelled.
+	evResume struct{}
 )
 
 // worker supervises one pod: it converges the pod's containers towards the desired state on
@@ -113,9 +115,12 @@ type worker struct {
 	events chan any
 	done   chan struct{}
 
-	sb           *Sandbox
-	sbRetry      bool // a sandbox retry is scheduled
-	stopping     bool // stopping every container: stop, remove, or the pod completed
+	sb       *Sandbox
+	sbRetry  bool // a sandbox retry is scheduled
+	stopping bool // stopping every container: stop, remove, or the pod completed
+	// halted: stopped for a podd or host shutdown (StopAll). Unlike rec.Stopped it is never
+	// stored, so the next podd starts the pod again; written under m.mu.
+	halted       bool
 	removing     bool
 	completing   bool // the main containers completed: only sidecars are being stopped
 	stopDeadline time.Time
@@ -371,7 +376,7 @@ func (w *worker) setupSandbox(ctx context.Context) bool {
 // done once started), then every main container at once. Exits seen at startup are treated by
 // the restart policy.
 func (w *worker) converge(ctx context.Context) {
-	if w.stopping || w.completing || w.rec.Stopped || !w.setupSandbox(ctx) {
+	if w.stopping || w.completing || w.down() || !w.setupSandbox(ctx) {
 		return
 	}
 	for _, c := range w.ctrs {
@@ -498,11 +503,25 @@ func (w *worker) runningLocked(ctx context.Context, c *ctr, attempt int, proc *P
 }
 
 // handle applies one event; it returns true when the worker is done (the pod was removed).
+// down says whether the pod's containers are to stay down: a recorded stop, or a shutdown's.
+func (w *worker) down() bool { return w.rec.Stopped || w.halted }
+
 func (w *worker) handle(ctx context.Context, ev any) bool {
 	switch ev := ev.(type) {
 	case evPing:
 		close(ev.done)
 		return false
+	case evResume:
+		w.m.mu.Lock()
+		w.halted = false
+		w.updateLocked()
+		w.m.mu.Unlock()
+		// What the shutdown stopped starts again as after any exit: per the restart policy.
+		for _, c := range w.ctrs {
+			if !c.running && !c.launching && !c.done && c.status.State.Terminated != nil {
+				c.recovered = true
+			}
+		}
 	case evLaunched:
 		w.launched(ctx, ev)
 	case evExited:
@@ -511,7 +530,7 @@ func (w *worker) handle(ctx context.Context, ev any) bool {
 		w.oomKilled(ev)
 	case evRestart:
 		c := ev.c
-		if !w.stopping && !w.rec.Stopped && c.attempt == ev.attempt && !c.running && !c.launching {
+		if !w.stopping && !w.down() && c.attempt == ev.attempt && !c.running && !c.launching {
 			w.restart(ctx, c, ev.retry)
 		}
 	case evProbe:
@@ -557,7 +576,7 @@ func (w *worker) launched(ctx context.Context, ev evLaunched) {
 		w.event(c, EventWarning, "Failed", "Error: %s: %v", ev.reason, ev.err)
 		c.status.State = ContainerState{Waiting: &ContainerStateWaiting{Reason: ev.reason, Message: ev.err.Error()}}
 		w.updateLocked()
-		if !w.stopping && !w.rec.Stopped {
+		if !w.stopping && !w.down() {
 			c.waitRestart = true
 			w.after(ctx, w.m.opts.RetryDelay, evRestart{c: c, attempt: c.attempt, retry: true})
 		}
@@ -617,7 +636,7 @@ func (w *worker) exited(ctx context.Context, ev evExited) {
 	w.updateLocked()
 	w.m.mu.Unlock()
 	w.m.log.Info("container exited", append(w.log(), "container", c.name, "exit_code", ev.st.Code)...)
-	if !w.stopping && !w.rec.Stopped && !c.done {
+	if !w.stopping && !w.down() && !c.done {
 		w.afterExit(ctx, c, ev.st.Code, ran)
 	}
 }
@@ -687,7 +706,7 @@ func (w *worker) restart(ctx context.Context, c *ctr, retry bool) {
 // checkCompleted stops the sidecars once every main container has finished for good: sidecars
 // never keep a completed pod alive.
 func (w *worker) checkCompleted(ctx context.Context) {
-	if w.stopping || w.completing || w.rec.Stopped {
+	if w.stopping || w.completing || w.down() {
 		return
 	}
 	w.m.mu.Lock()
@@ -713,7 +732,7 @@ func (w *worker) beginStop(ctx context.Context, ev evStop) {
 	// the store has the change.
 	if ev.shutdown {
 		w.m.mu.Lock()
-		w.rec.Stopped = true // in memory only: no restarts while podd goes down
+		w.halted = true // in memory only, never stored: no restarts while podd or the host goes down
 		w.m.mu.Unlock()
 	} else if ev.reply != nil || ev.remove {
 		next := *w.rec
@@ -727,7 +746,7 @@ func (w *worker) beginStop(ctx context.Context, ev evStop) {
 				return
 			}
 			w.m.mu.Lock()
-			*w.rec = next
+			w.rec.Stopped, w.rec.Deleting = next.Stopped, next.Deleting
 			w.m.mu.Unlock()
 			if ev.remove {
 				fault.Point(fault.RemoveAfterMark)
@@ -878,9 +897,11 @@ func (w *worker) finishStop(ctx context.Context) bool {
 	w.stopping = false
 	if w.removing {
 		if err := w.cleanup(ctx); err != nil {
-			w.m.log.Warn("remove pod", append(w.log(), "err", err)...)
+			w.m.log.Warn("remove pod: trying again", append(w.log(), "in", w.m.opts.RetryDelay, "err", err)...)
 			w.reply(err)
 			w.removing = false
+			// The removal is recorded: finish it, whoever asked (a restarted podd, a static file).
+			w.after(ctx, w.m.opts.RetryDelay, evStop{remove: true})
 			return false
 		}
 		w.m.mu.Lock()
@@ -966,7 +987,7 @@ func (w *worker) updateLocked() {
 		}
 	}
 	st.QOSClass = PodQOSClass(&p.Spec)
-	st.Phase = Phase(p.Spec.RestartPolicy, w.rec.Stopped && !w.stopping, initialized, w.failedInit(), mains)
+	st.Phase = Phase(p.Spec.RestartPolicy, w.down() && !w.stopping, initialized, w.failedInit(), mains)
 	st.Conditions = Conditions(st.Phase, initialized, st.ContainerStatuses, st.Conditions, time.Now().UTC().Truncate(time.Second))
 	st.Reason, st.Message = "", ""
 	switch {
@@ -974,7 +995,7 @@ func (w *worker) updateLocked() {
 		st.Reason = "Terminating"
 	case w.stopping && !w.completing:
 		st.Reason = "Stopping"
-	case w.rec.Stopped:
+	case w.down():
 		st.Reason, st.Message = ReasonStopped, "stopped by request"
 	}
 	w.m.notifyLocked()

@@ -43,14 +43,19 @@ func (r *Runtime) syncHosts() error {
 			continue // the pod's folder is being removed
 		}
 		// In place, never renamed over: the file is bind-mounted into the pod's containers.
-		f, err := os.OpenFile(st.HostsPath, os.O_WRONLY|os.O_TRUNC, 0)
+		// The new content over the old, then the file cut to its length: a reader never finds
+		// it empty (as between a truncate and a write), at worst a moment's tail of old lines.
+		f, err := os.OpenFile(st.HostsPath, os.O_WRONLY, 0)
 		if err != nil {
 			if !os.IsNotExist(err) {
 				errs = append(errs, fmt.Errorf("update hosts file of pod %s/%s: %w", st.Namespace, st.Name, err))
 			}
 			continue
 		}
-		_, err = f.Write(data)
+		_, err = f.WriteAt(data, 0)
+		if err == nil {
+			err = f.Truncate(int64(len(data)))
+		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
