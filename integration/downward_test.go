@@ -388,3 +388,34 @@ spec:
 		t.Errorf("/res/cpu_request = %q, want 100", got)
 	}
 }
+
+// TestSubPathSymlinkStaysInVolume: a symlink that one container leaves in a volume (x → /) does
+// not make another container's subPath mount the host's root: podd resolves the subPath inside
+// the volume, as if the volume were /.
+func TestSubPathSymlinkStaysInVolume(t *testing.T) {
+	t.Parallel()
+	p := sharedPodd(t)
+	name := uniqueName(t)
+	mustRun(t, p, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s}
+spec:
+  terminationGracePeriodSeconds: 1
+  initContainers:
+  - name: plant
+    image: %s
+    command: ["sh", "-c", "ln -s / /data/x && echo mine > /data/marker"]
+    volumeMounts: [{name: data, mountPath: /data}]
+  containers:
+  - name: app
+    image: %s
+    command: [sleep, "3600"]
+    volumeMounts: [{name: data, mountPath: /mnt, subPath: x}]
+  volumes:
+  - {name: data, emptyDir: {}}
+`, name, busyboxImage, busyboxImage))
+	out := execOut(t, p, name, "ls", "/mnt")
+	if strings.Contains(out, "etc") || strings.Contains(out, "proc") || !strings.Contains(out, "marker") {
+		t.Errorf("subPath x (a symlink to /) mounted %q; want the volume itself (marker, x), not the host's /", out)
+	}
+}

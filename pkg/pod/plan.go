@@ -54,12 +54,9 @@ func BuildPlan(p *Pod, c *Container, img *ImageConfig, sb *Sandbox, attempt int,
 		if !ok {
 			return nil, fmt.Errorf("container %s: volumeMounts[%d].name: volume %q is not set up", c.Name, i, vm.Name)
 		}
-		if vm.SubPath != "" {
-			src = filepath.Join(src, vm.SubPath)
-		}
 		// podd writes a downwardAPI volume; containers only read it, as in Kubernetes.
 		ro := vm.ReadOnly || slices.ContainsFunc(p.Spec.Volumes, func(v Volume) bool { return v.Name == vm.Name && v.DownwardAPI != nil })
-		plan.Mounts = append(plan.Mounts, Mount{Source: src, Destination: vm.MountPath, ReadOnly: ro})
+		plan.Mounts = append(plan.Mounts, Mount{Source: src, SubPath: vm.SubPath, Destination: vm.MountPath, ReadOnly: ro})
 	}
 	// The socket's folder, not the socket, is mounted: podd recreates the socket when it restarts.
 	if sb.APISocketDir != "" && WantsAPISocket(p, c.Name) {

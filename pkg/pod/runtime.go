@@ -30,7 +30,10 @@ type ImageConfig struct {
 
 // Mount is one mount of a container, already resolved to a host path.
 type Mount struct {
-	Source      string
+	Source string
+	// SubPath, when set, is a path inside Source to mount instead; the runtime resolves it with
+	// Source as its root, so a symlink a container left in the volume cannot lead outside it.
+	SubPath     string
 	Destination string
 	ReadOnly    bool
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"io"
 	"os"
 	"path/filepath"
@@ -57,13 +58,23 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb *pod.Sandbox, plan *po
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", plan.Image.Ref, err)
 	}
-	for _, m := range plan.Mounts {
+	for i, m := range plan.Mounts {
+		if m.SubPath == "" {
+			continue
+		}
+		// Resolved inside the volume: a container may have left symlinks there (ln -s / x),
+		// which must not make another container's subPath mount the host's files.
+		src, err := securejoin.SecureJoin(m.Source, m.SubPath)
+		if err != nil {
+			return "", fmt.Errorf("subPath %s: %w", m.SubPath, err)
+		}
 		// A subPath that does not exist yet is created, as the kubelet does.
-		if _, err := os.Stat(m.Source); os.IsNotExist(err) {
-			if err := os.MkdirAll(m.Source, 0o755); err != nil {
-				return "", fmt.Errorf("create subPath %s: %w", m.Source, err)
+		if _, err := os.Stat(src); os.IsNotExist(err) {
+			if err := os.MkdirAll(src, 0o755); err != nil {
+				return "", fmt.Errorf("create subPath %s: %w", m.SubPath, err)
 			}
 		}
+		plan.Mounts[i].Source, plan.Mounts[i].SubPath = src, ""
 	}
 	if err := os.MkdirAll(filepath.Dir(plan.LogPath), 0o750); err != nil {
 		return "", fmt.Errorf("create log folder: %w", err)
