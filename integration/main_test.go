@@ -24,6 +24,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/podd-dev/podd/internal/privcontainerd"
 	"io"
 	"os"
 	"os/exec"
@@ -274,39 +275,6 @@ func cleanStaleHarnesses() {
 	}
 }
 
-// containerdConfig is the private containerd's configuration: its own root, state, temp directory
-// and sockets, no debug or metrics listeners, and none of the plugins podd does not use (CRI above
-// all, which would otherwise start a streaming server and a CNI setup). The v1 runtime
-// (io.containerd.runtime.v1.linux) stays although podd uses only runc v2: containerd 1.6's tasks
-// service fails to load without it, and every task call then answers "not implemented".
-const containerdConfig = `version = 2
-root = %[1]q
-state = %[2]q
-temp = %[3]q
-oom_score = 0
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.internal.v1.opt",
-  "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.zfs",
-]
-
-[grpc]
-  address = %[4]q
-
-[ttrpc]
-  address = %[5]q
-
-[debug]
-  address = ""
-  level = "debug"
-
-[metrics]
-  address = ""
-`
-
 func startContainerd(dir, address string) (*daemon, error) {
 	for _, sub := range []string{"root", "state", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o711); err != nil {
@@ -314,9 +282,7 @@ func startContainerd(dir, address string) (*daemon, error) {
 		}
 	}
 	config := filepath.Join(dir, "config.toml")
-	content := fmt.Sprintf(containerdConfig,
-		filepath.Join(dir, "root"), filepath.Join(dir, "state"), filepath.Join(dir, "tmp"),
-		address, address+".ttrpc")
+	content := privcontainerd.Config(dir, address, "debug")
 	if err := os.WriteFile(config, []byte(content), 0o644); err != nil {
 		return nil, err
 	}

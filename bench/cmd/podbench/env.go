@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/podd-dev/podd/internal/privcontainerd"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,37 +19,6 @@ import (
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/namespaces"
 )
-
-// containerdConfig is the bench's private containerd: its own root, state and sockets, and none of
-// the plugins nobody here uses (CRI above all). As in integration/main_test.go, the v1 runtime
-// stays: containerd 1.6's tasks service does not load without it.
-const containerdConfig = `version = 2
-root = %[1]q
-state = %[2]q
-temp = %[3]q
-oom_score = 0
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.internal.v1.opt",
-  "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.zfs",
-]
-
-[grpc]
-  address = %[4]q
-
-[ttrpc]
-  address = %[5]q
-
-[debug]
-  address = ""
-  level = "info"
-
-[metrics]
-  address = ""
-`
 
 // proc is a daemon the bench started and stops.
 type proc struct {
@@ -110,8 +80,7 @@ func startContainerd(dir string) (*proc, *containerd.Client, string, error) {
 		}
 	}
 	config := filepath.Join(dir, "config.toml")
-	content := fmt.Sprintf(containerdConfig, filepath.Join(dir, "root"), filepath.Join(dir, "state"),
-		filepath.Join(dir, "tmp"), address, address+".ttrpc")
+	content := privcontainerd.Config(dir, address, "info")
 	if err := os.WriteFile(config, []byte(content), 0o644); err != nil {
 		return nil, nil, "", err
 	}
