@@ -144,14 +144,16 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (*pod.Process, 
 	if err != nil {
 		return nil, fmt.Errorf("container %s labels: %w", id, err)
 	}
+	done, err := r.shims.enter(ctx, shimSocket(r.cfg.Address, r.cfg.Namespace, labels[pod.LabelPodUID]))
+	if err != nil {
+		return nil, fmt.Errorf("create task %s: %w", id, err)
+	}
 	task, err := c.NewTask(ctx, r.logIO(labels))
+	done()
 	if errdefs.IsUnknown(err) {
-		// The pod's containers start at once in one shim (the runc v2 group), and containerd
-		// 1.6's shim start can lose a race with itself: the second `shim start` connects to the
-		// socket the first has bound but not yet listened on, fails, removes it as stale, and the
-		// first fails ("create new shim socket: chmod ...: no such file or directory"). Seen
-		// once in some 500 pod starts on a loaded machine (make bench). Once more: by now the shim that
-		// won serves, and the retry joins it. Unknown is all containerd says of that failure.
+		// containerd 1.6's shim start can still lose a race with itself (see shimGate) when a
+		// shim of the pod was ending as this create began. Once more: by now the shim that won
+		// serves, and the retry joins it. Unknown is all containerd says of that failure.
 		r.log.Debug("create task failed; once more", "container", id, "err", err)
 		task, err = c.NewTask(ctx, r.logIO(labels))
 	}

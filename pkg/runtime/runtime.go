@@ -58,6 +58,7 @@ type Runtime struct {
 	machineMemory int64
 	oomFloor      int
 	oom           oomWatch
+	shims         shimGate
 	closed        atomic.Bool
 }
 
