@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/podd-dev/podd/internal/privcontainerd"
 	"hash/fnv"
 	"io"
 	"net"
@@ -465,7 +466,7 @@ func (p *Podd) remove() error {
 	if err := cleanPodNetwork(p); err != nil {
 		errs = append(errs, err)
 	}
-	if err := unmountAll(p.dir); err != nil {
+	if err := privcontainerd.UnmountAll(p.dir); err != nil {
 		errs = append(errs, err)
 	}
 	if err := os.RemoveAll(p.dir); err != nil {
@@ -669,7 +670,7 @@ func (p *Podd) NetnsFiles(t testing.TB) []string {
 // countMounts counts the mount points at or under path, in the tests' (and podd's) mount namespace.
 func countMounts(t testing.TB, path string) int {
 	t.Helper()
-	mounts, err := mountsUnder(path)
+	mounts, err := privcontainerd.MountsUnder(path)
 	if err != nil {
 		t.Fatalf("read mountinfo: %v", err)
 	}

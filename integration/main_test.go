@@ -459,7 +459,7 @@ func cleanHarnessDir(dir, address string) error {
 		}
 		os.Remove(runcRoot) // only when empty: another containerd may use the namespace too
 	}
-	if err := unmountAll(dir); err != nil {
+	if err := privcontainerd.UnmountAll(dir); err != nil {
 		errs = append(errs, err)
 	}
 	if err := os.RemoveAll(dir); err != nil {
@@ -517,71 +517,6 @@ func waitGone(pids []int, timeout time.Duration) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// unmountAll unmounts every mount at or under dir, deepest first.
-func unmountAll(dir string) error {
-	var errs []error
-	for range 3 { // mounts can be stacked on one another
-		mounts, err := mountsUnder(dir)
-		if err != nil {
-			return err
-		}
-		if len(mounts) == 0 {
-			return nil
-		}
-		slices.SortFunc(mounts, func(a, b string) int { return len(b) - len(a) })
-		errs = errs[:0]
-		for _, m := range mounts {
-			if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
-				errs = append(errs, fmt.Errorf("unmount %s: %w", m, err))
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// mountsUnder lists the mount points at or under dir in this process's mount namespace.
-func mountsUnder(dir string) ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	dir = filepath.Clean(dir)
-	var mounts []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescapeMountinfo(fields[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			mounts = append(mounts, mp)
-		}
-	}
-	return mounts, sc.Err()
-}
-
-// unescapeMountinfo undoes the octal escapes (\040 for a space) of mountinfo's path fields.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // dumpContainerdLog writes the end of containerd's log, for a failed run.

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"github.com/podd-dev/podd/internal/privcontainerd"
 	"maps"
 	"os"
 	"path/filepath"
@@ -61,7 +62,7 @@ var ownedKinds = []ownedKind{
 	{"mount", func(t testing.TB, p *Podd, _ map[string]bool) map[string]string {
 		out := map[string]string{}
 		for _, dir := range []string{p.State, p.Root} {
-			mounts, err := mountsUnder(dir)
+			mounts, err := privcontainerd.MountsUnder(dir)
 			if err != nil {
 				t.Fatalf("read mountinfo: %v", err)
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -134,49 +132,6 @@ func removeAll(ctx context.Context, client *containerd.Client) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// unmountAll unmounts every mount at or under dir, deepest first.
-func unmountAll(dir string) error {
-	var errs []error
-	for range 3 {
-		mounts, err := mountsUnder(dir)
-		if err != nil {
-			return err
-		}
-		if len(mounts) == 0 {
-			return nil
-		}
-		slices.SortFunc(mounts, func(a, b string) int { return len(b) - len(a) })
-		errs = errs[:0]
-		for _, m := range mounts {
-			if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
-				errs = append(errs, fmt.Errorf("unmount %s: %w", m, err))
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func mountsUnder(dir string) ([]string, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	dir = filepath.Clean(dir)
-	var mounts []string
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := fields[4]
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			mounts = append(mounts, mp)
-		}
-	}
-	return mounts, sc.Err()
 }
 
 // Processes, from /proc.

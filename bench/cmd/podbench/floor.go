@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/podd-dev/podd/internal/privcontainerd"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -157,7 +158,7 @@ func (b *bench) floorRemove(ctx context.Context, name string) error {
 		}
 	}
 	podDir := filepath.Join(b.dir, "floor", name)
-	if err := unmountAll(podDir); err != nil {
+	if err := privcontainerd.UnmountAll(podDir); err != nil {
 		errs = append(errs, err)
 	}
 	if err := os.RemoveAll(podDir); err != nil {

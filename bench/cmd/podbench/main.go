@@ -20,6 +20,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/podd-dev/podd/internal/privcontainerd"
 	"io"
 	"os"
 	"os/exec"
@@ -222,7 +223,7 @@ func (b *bench) tearDown() error {
 	if b.ctrd != nil {
 		b.ctrd.stop(10 * time.Second)
 	}
-	if err := unmountAll(b.dir); err != nil {
+	if err := privcontainerd.UnmountAll(b.dir); err != nil {
 		errs = append(errs, err)
 	}
 	if b.opts.keep {
