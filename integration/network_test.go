@@ -157,21 +157,7 @@ func TestHostPortTaken(t *testing.T) {
 	p := sharedPodd(t)
 	first, second, third := uniqueName(t, "first"), uniqueName(t, "second"), uniqueName(t, "third")
 	port := freePort(t)
-	manifest := func(name string, port int) string {
-		return fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata:
-  name: %s
-spec:
-  terminationGracePeriodSeconds: 0
-  containers:
-  - name: app
-    image: %s
-    command: ["sleep", "3600"]
-    ports:
-    - {containerPort: 8080, hostPort: %d}
-`, name, busyboxImage, port)
-	}
+	manifest := func(name string, port int) string { return hostPortPod(name, 8080, port) }
 	mustRun(t, p, manifest(first, port))
 
 	refused := func(name string, port int) {
@@ -282,21 +268,7 @@ func TestPodNetworkNoLeaks(t *testing.T) {
 	p := startPodd(t)
 	// One pod first, so that the bridge and the shared chains exist before counting.
 	warm := uniqueName(t, "warm")
-	podOf := func(name string, port int) string {
-		return fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata:
-  name: %s
-spec:
-  terminationGracePeriodSeconds: 0
-  containers:
-  - name: app
-    image: %s
-    command: ["sleep", "3600"]
-    ports:
-    - {containerPort: 80, hostPort: %d}
-`, name, busyboxImage, port)
-	}
+	podOf := func(name string, port int) string { return hostPortPod(name, 80, port) }
 	mustRun(t, p, podOf(warm, freePort(t)))
 	mustPodctl(t, p, "rm", "--force", warm)
 	before, err := countNetResources(p)
@@ -421,4 +393,21 @@ spec:
 	if after, err := countNetResources(oldNet); err != nil || after.Addresses != 0 || after.Veths != 0 || after.Rules != 0 || after.CNICache != 0 || after.Netns != 0 {
 		t.Errorf("after the removal: %+v (%v), want nothing left on the first network (with the pod: %+v)", after, err, attached)
 	}
+}
+
+// hostPortPod is a pod of one sleeping container that publishes containerPort on hostPort.
+func hostPortPod(name string, containerPort, hostPort int) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: app
+    image: %s
+    command: ["sleep", "3600"]
+    ports:
+    - {containerPort: %d, hostPort: %d}
+`, name, busyboxImage, containerPort, hostPort)
 }
