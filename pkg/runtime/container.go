@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	securejoin "github.com/cyphar/filepath-securejoin"
 	"io"
 	"os"
 	"path/filepath"
@@ -58,23 +57,19 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb *pod.Sandbox, plan *po
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", plan.Image.Ref, err)
 	}
+	// Mount points left by an earlier try of this container (a podd that died mid-create) go first.
+	if err := r.removeSubPaths(plan.PodUID, id); err != nil {
+		return "", fmt.Errorf("remove stale subPath mounts: %w", err)
+	}
 	for i, m := range plan.Mounts {
 		if m.SubPath == "" {
 			continue
 		}
-		// Resolved inside the volume: a container may have left symlinks there (ln -s / x),
-		// which must not make another container's subPath mount the host's files.
-		src, err := securejoin.SecureJoin(m.Source, m.SubPath)
-		if err != nil {
+		target := filepath.Join(r.subPathDir(plan.PodUID, id), strconv.Itoa(i))
+		if err := bindSubPath(m.Source, m.SubPath, target); err != nil {
 			return "", fmt.Errorf("subPath %s: %w", m.SubPath, err)
 		}
-		// A subPath that does not exist yet is created, as the kubelet does.
-		if _, err := os.Stat(src); os.IsNotExist(err) {
-			if err := os.MkdirAll(src, 0o755); err != nil {
-				return "", fmt.Errorf("create subPath %s: %w", m.SubPath, err)
-			}
-		}
-		plan.Mounts[i].Source, plan.Mounts[i].SubPath = src, ""
+		plan.Mounts[i].Source, plan.Mounts[i].SubPath = target, ""
 	}
 	if err := os.MkdirAll(filepath.Dir(plan.LogPath), 0o750); err != nil {
 		return "", fmt.Errorf("create log folder: %w", err)
@@ -355,6 +350,10 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("load container %s: %w", id, err)
 	}
+	labels, err := c.Labels(ctx)
+	if err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("load container %s: %w", id, err)
+	}
 	if task, err := c.Task(ctx, nil); err == nil {
 		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("delete task %s: %w", id, err)
@@ -365,6 +364,11 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	}
 	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("delete container %s: %w", id, err)
+	}
+	if uid := labels[pod.LabelPodUID]; uid != "" {
+		if err := r.removeSubPaths(uid, id); err != nil {
+			return fmt.Errorf("container %s: %w", id, err)
+		}
 	}
 	return nil
 }

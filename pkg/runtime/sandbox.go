@@ -398,13 +398,19 @@ func (r *Runtime) TeardownSandbox(ctx context.Context, uid string) error {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	unmounted := err == nil
 	for _, m := range mounts {
 		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
 			errs = append(errs, fmt.Errorf("unmount %s: %w", m, err))
+			unmounted = false
 		}
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		errs = append(errs, fmt.Errorf("remove pod folder: %w", err))
+	// Never remove through a mount that is still there: a subPath of a hostPath volume is
+	// bind-mounted under the pod's folder, and RemoveAll would delete the host's files.
+	if unmounted {
+		if err := os.RemoveAll(dir); err != nil {
+			errs = append(errs, fmt.Errorf("remove pod folder: %w", err))
+		}
 	}
 	if err := os.RemoveAll(r.PodStateDir(uid)); err != nil {
 		errs = append(errs, fmt.Errorf("remove pod state folder: %w", err))
