@@ -1,0 +1,33 @@
+// Command podd-patterns holds the container design patterns' helper programs, one subcommand per
+// helper, in one static binary that `make` packs into podd's local helper image. The helpers run
+// as native sidecars (or as a pattern's own containers) beside the user's application; none of
+// their code is linked into podd.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+func main() {
+	app := &cli.App{
+		Name:  "podd-patterns",
+		Usage: "the helpers of podd's container design patterns",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "debug", Usage: "log debug lines too"},
+		},
+		Commands:    commands(),
+		HideVersion: true,
+	}
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "podd-patterns:", err)
+		os.Exit(1)
+	}
+}
+
+// commands lists the helpers; each lives in its own package under pkg/helpers.
+func commands() []*cli.Command {
+	return []*cli.Command{}
+}
