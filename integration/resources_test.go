@@ -18,6 +18,7 @@ import (
 
 	"github.com/podd-dev/podd/pkg/cgroups"
 	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 // startPoddWithMetrics starts a podd of the test's own that serves /metrics on a free loopback
@@ -536,8 +537,8 @@ spec:
 	}
 	events := mustPodctl(t, p, "events", name).Stdout
 	for _, want := range []string{"killed the main process of container pid1 (exit code 137)", "of container child; its main process survives"} {
-		if !strings.Contains(events, want) || !strings.Contains(events, pod.EventOOMKilling) {
-			t.Errorf("events lack %s %q:\n%s", pod.EventOOMKilling, want, events)
+		if !strings.Contains(events, want) || !strings.Contains(events, supervisor.EventOOMKilling) {
+			t.Errorf("events lack %s %q:\n%s", supervisor.EventOOMKilling, want, events)
 		}
 	}
 	if n := mustScrape(t, metricsURL, "container_oom_events_total", name, "child"); n < 1 {

@@ -16,6 +16,7 @@ import (
 	"github.com/podd-dev/podd/pkg/api"
 	"github.com/podd-dev/podd/pkg/api/apitest"
 	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 type result struct {
@@ -42,7 +43,7 @@ func serve(t *testing.T) (string, *apitest.Pods) {
 		Metadata: pod.ObjectMeta{Name: "db", Namespace: "data", CreationTimestamp: &now},
 		Spec:     pod.PodSpec{Containers: []pod.Container{{Name: "pg", Image: "postgres"}}},
 	})
-	pods.ExecHook = func(ctx context.Context, ns, name, container string, opts pod.ExecOptions) (int, error) {
+	pods.ExecHook = func(ctx context.Context, ns, name, container string, opts supervisor.ExecOptions) (int, error) {
 		if opts.Cmd[0] == "fail" {
 			return -1, errdefs.ErrFailedPrecondition.WithMessage("container app is not running")
 		}

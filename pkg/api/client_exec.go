@@ -12,7 +12,7 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 // Exec runs a command in a container of a running pod and returns its exit code. With req.Stdin it
@@ -22,7 +22,7 @@ import (
 // Exec returns when the command has exited and all its output is written, or when ctx ends (the
 // server then cancels the command). A reader of stdin that blocks is left to the caller: Exec does
 // not wait for it.
-func (c *Client) Exec(ctx context.Context, namespace, name string, req ExecRequest, stdin io.Reader, stdout, stderr io.Writer, resize <-chan pod.TermSize) (int, error) {
+func (c *Client) Exec(ctx context.Context, namespace, name string, req ExecRequest, stdin io.Reader, stdout, stderr io.Writer, resize <-chan supervisor.TermSize) (int, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return -1, &Error{Class: ClassInvalid, Message: "encode exec request: " + err.Error()}

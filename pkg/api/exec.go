@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 // podExec checks the request, answers 101 and hijacks the connection, then runs the command with
@@ -65,7 +65,7 @@ func (s *server) runExec(ctx context.Context, conn net.Conn, br *bufio.Reader, n
 	defer cancel()
 
 	var wmu sync.Mutex
-	opts := pod.ExecOptions{
+	opts := supervisor.ExecOptions{
 		Cmd:    req.Command,
 		Tty:    req.TTY,
 		Stdout: &frameWriter{mu: &wmu, w: conn, stream: StreamStdout},
@@ -78,7 +78,7 @@ func (s *server) runExec(ctx context.Context, conn net.Conn, br *bufio.Reader, n
 		opts.Stdin = stdinR
 	}
 	// Only the latest size matters; the buffer lets the initial size wait for the runtime.
-	resize := make(chan pod.TermSize, 4)
+	resize := make(chan supervisor.TermSize, 4)
 	if req.TTY {
 		opts.Resize = resize
 		if req.Size != nil {
@@ -132,7 +132,7 @@ func (s *server) runExec(ctx context.Context, conn net.Conn, br *bufio.Reader, n
 const closeWait = 5 * time.Second
 
 // readExecFrames delivers the client's frames until the connection ends.
-func (s *server) readExecFrames(ctx context.Context, br *bufio.Reader, stdin *io.PipeWriter, resize chan pod.TermSize, tty bool) {
+func (s *server) readExecFrames(ctx context.Context, br *bufio.Reader, stdin *io.PipeWriter, resize chan supervisor.TermSize, tty bool) {
 	defer func() {
 		if stdin != nil {
 			stdin.CloseWithError(io.ErrUnexpectedEOF)
@@ -158,7 +158,7 @@ func (s *server) readExecFrames(ctx context.Context, br *bufio.Reader, stdin *io
 				stdin = nil
 			}
 		case StreamResize:
-			var size pod.TermSize
+			var size supervisor.TermSize
 			if err := json.Unmarshal(payload, &size); err != nil || !tty {
 				continue
 			}
@@ -170,7 +170,7 @@ func (s *server) readExecFrames(ctx context.Context, br *bufio.Reader, stdin *io
 }
 
 // sendLatest queues size, dropping the oldest queued size when the runtime lags behind.
-func sendLatest(ctx context.Context, ch chan pod.TermSize, size pod.TermSize) {
+func sendLatest(ctx context.Context, ch chan supervisor.TermSize, size supervisor.TermSize) {
 	for {
 		select {
 		case ch <- size:

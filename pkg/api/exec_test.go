@@ -14,17 +14,17 @@ import (
 
 	"github.com/podd-dev/podd/pkg/api"
 	"github.com/podd-dev/podd/pkg/api/apitest"
-	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
-func execClient(t *testing.T, hook func(ctx context.Context, ns, name, container string, opts pod.ExecOptions) (int, error)) (*api.Client, *apitest.Pods) {
+func execClient(t *testing.T, hook func(ctx context.Context, ns, name, container string, opts supervisor.ExecOptions) (int, error)) (*api.Client, *apitest.Pods) {
 	pods := apitest.NewPods(testPod("default", "web"))
 	pods.ExecHook = hook
 	return apitest.NewClient(t, pods, apitest.NewImages()), pods
 }
 
 func TestExecEcho(t *testing.T) {
-	c, pods := execClient(t, func(ctx context.Context, ns, name, container string, opts pod.ExecOptions) (int, error) {
+	c, pods := execClient(t, func(ctx context.Context, ns, name, container string, opts supervisor.ExecOptions) (int, error) {
 		if opts.Stdin == nil {
 			return -1, fmt.Errorf("no stdin")
 		}
@@ -52,7 +52,7 @@ func TestExecEcho(t *testing.T) {
 }
 
 func TestExecNoStdin(t *testing.T) {
-	c, _ := execClient(t, func(ctx context.Context, ns, name, container string, opts pod.ExecOptions) (int, error) {
+	c, _ := execClient(t, func(ctx context.Context, ns, name, container string, opts supervisor.ExecOptions) (int, error) {
 		if opts.Stdin != nil {
 			return -1, fmt.Errorf("stdin given without asking")
 		}
@@ -67,7 +67,7 @@ func TestExecNoStdin(t *testing.T) {
 
 func TestExecNegativeAndLargeOutput(t *testing.T) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 3<<20/16) // 3 MiB: more than one frame
-	c, _ := execClient(t, func(ctx context.Context, ns, name, container string, opts pod.ExecOptions) (int, error) {
+	c, _ := execClient(t, func(ctx context.Context, ns, name, container string, opts supervisor.ExecOptions) (int, error) {
 		opts.Stdout.Write(big)
 		return -2, nil
 	})
@@ -80,7 +80,7 @@ func TestExecNegativeAndLargeOutput(t *testing.T) {
 
 // A command that never reads stdin must not hang the session, however much stdin comes.
 func TestExecUnreadStdin(t *testing.T) {
-	c, _ := execClient(t, func(ctx context.Context, ns, name, container string, opts pod.ExecOptions) (int, error) {
+	c, _ := execClient(t, func(ctx context.Context, ns, name, container string, opts supervisor.ExecOptions) (int, error) {
 		return 0, nil
 	})
 	stdin := io.LimitReader(zeros{}, 8<<20)
@@ -95,7 +95,7 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 func TestExecTTYResize(t *testing.T) {
-	c, _ := execClient(t, func(ctx context.Context, ns, name, container string, opts pod.ExecOptions) (int, error) {
+	c, _ := execClient(t, func(ctx context.Context, ns, name, container string, opts supervisor.ExecOptions) (int, error) {
 		if !opts.Tty || opts.Resize == nil {
 			return -1, fmt.Errorf("tty %v resize %v", opts.Tty, opts.Resize)
 		}
@@ -109,11 +109,11 @@ func TestExecTTYResize(t *testing.T) {
 		}
 		return 0, nil
 	})
-	resize := make(chan pod.TermSize, 1)
-	resize <- pod.TermSize{Width: 120, Height: 40}
+	resize := make(chan supervisor.TermSize, 1)
+	resize <- supervisor.TermSize{Width: 120, Height: 40}
 	var stdout bytes.Buffer
 	code, err := c.Exec(t.Context(), "default", "web",
-		api.ExecRequest{Command: []string{"sh"}, TTY: true, Size: &pod.TermSize{Width: 80, Height: 24}},
+		api.ExecRequest{Command: []string{"sh"}, TTY: true, Size: &supervisor.TermSize{Width: 80, Height: 24}},
 		nil, &stdout, nil, resize)
 	if err != nil || code != 0 {
 		t.Fatalf("Exec = %d, %v", code, err)
@@ -124,7 +124,7 @@ func TestExecTTYResize(t *testing.T) {
 }
 
 func TestExecErrors(t *testing.T) {
-	c, _ := execClient(t, func(ctx context.Context, ns, name, container string, opts pod.ExecOptions) (int, error) {
+	c, _ := execClient(t, func(ctx context.Context, ns, name, container string, opts supervisor.ExecOptions) (int, error) {
 		return -1, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("container %q not found in pod %s/%s", container, ns, name))
 	})
 	ctx := t.Context()
@@ -162,7 +162,7 @@ func TestExecBadJSON(t *testing.T) {
 func TestExecCancel(t *testing.T) {
 	canceled := make(chan struct{})
 	started := make(chan struct{})
-	c, _ := execClient(t, func(ctx context.Context, ns, name, container string, opts pod.ExecOptions) (int, error) {
+	c, _ := execClient(t, func(ctx context.Context, ns, name, container string, opts supervisor.ExecOptions) (int, error) {
 		close(started)
 		<-ctx.Done()
 		close(canceled)
@@ -194,7 +194,7 @@ func mustUpgradeRequest(t *testing.T, body io.Reader) *http.Request {
 
 // Asking for stdin without a reader gives the command an empty stdin rather than one that never ends.
 func TestExecStdinWithoutReader(t *testing.T) {
-	c, _ := execClient(t, func(ctx context.Context, ns, name, container string, opts pod.ExecOptions) (int, error) {
+	c, _ := execClient(t, func(ctx context.Context, ns, name, container string, opts supervisor.ExecOptions) (int, error) {
 		b, err := io.ReadAll(opts.Stdin)
 		return len(b), err
 	})

@@ -17,7 +17,7 @@ import (
 
 	"github.com/podd-dev/podd/pkg/api"
 	"github.com/podd-dev/podd/pkg/api/apitest"
-	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 // restartable serves a handler on a unix socket and can stop and restart, as podd does.
@@ -81,7 +81,7 @@ func TestLogsResume(t *testing.T) {
 	)
 	pods := apitest.NewPods(testPod("default", "web"))
 	var srv *restartable
-	pods.LogsHook = func(ctx context.Context, ns, name string, opts pod.LogOptions, w io.Writer) error {
+	pods.LogsHook = func(ctx context.Context, ns, name string, opts supervisor.LogOptions, w io.Writer) error {
 		if !opts.Cursor || !opts.Follow {
 			return fmt.Errorf("want a framed follow, got %+v", opts)
 		}
@@ -92,7 +92,7 @@ func TestLogsResume(t *testing.T) {
 		mu.Unlock()
 		from := 0
 		if opts.After != "" {
-			cur, err := pod.ParseLogCursor(opts.After)
+			cur, err := supervisor.ParseLogCursor(opts.After)
 			if err != nil {
 				return err
 			}
@@ -154,7 +154,7 @@ func TestLogsResume(t *testing.T) {
 func TestLogsResumeGivesUp(t *testing.T) {
 	pods := apitest.NewPods(testPod("default", "web"))
 	var srv *restartable
-	pods.LogsHook = func(ctx context.Context, ns, name string, opts pod.LogOptions, w io.Writer) error {
+	pods.LogsHook = func(ctx context.Context, ns, name string, opts supervisor.LogOptions, w io.Writer) error {
 		fmt.Fprintf(w, "0/%s F line 1\n", logTime(1))
 		srv.stop() // and never back
 		<-ctx.Done()
@@ -171,7 +171,7 @@ func TestLogsResumeGivesUp(t *testing.T) {
 func TestLogsResumeStopsOnOtherErrors(t *testing.T) {
 	pods := apitest.NewPods(testPod("default", "web"))
 	calls := 0
-	pods.LogsHook = func(ctx context.Context, ns, name string, opts pod.LogOptions, w io.Writer) error {
+	pods.LogsHook = func(ctx context.Context, ns, name string, opts supervisor.LogOptions, w io.Writer) error {
 		calls++
 		if calls > 1 {
 			return fmt.Errorf("pod %q not found: %w", name, errdefs.ErrNotFound)
@@ -189,7 +189,7 @@ func TestLogsResumeStopsOnOtherErrors(t *testing.T) {
 
 func TestLogsQuery(t *testing.T) {
 	pods := apitest.NewPods(testPod("default", "web"))
-	pods.LogsHook = func(ctx context.Context, ns, name string, opts pod.LogOptions, w io.Writer) error { return nil }
+	pods.LogsHook = func(ctx context.Context, ns, name string, opts supervisor.LogOptions, w io.Writer) error { return nil }
 	c := apitest.NewClient(t, pods, apitest.NewImages())
 	tail, since := int64(5), int64(60)
 	at := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)

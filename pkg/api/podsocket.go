@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 // PodSocketName is the per-pod API socket's name in its folder (pod.APISocketMountPath inside
@@ -273,11 +274,11 @@ func (o *ownPod) Remove(context.Context, string, string, *int64) error {
 	return o.refuse("removing a pod")
 }
 
-func (o *ownPod) Logs(context.Context, string, string, pod.LogOptions, io.Writer) error {
+func (o *ownPod) Logs(context.Context, string, string, supervisor.LogOptions, io.Writer) error {
 	return o.refuse("reading logs")
 }
 
-func (o *ownPod) Exec(context.Context, string, string, string, pod.ExecOptions) (int, error) {
+func (o *ownPod) Exec(context.Context, string, string, string, supervisor.ExecOptions) (int, error) {
 	return 0, o.refuse("exec")
 }
 

@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 // Limits on request bodies that are read whole; image archives are streamed and not limited.
@@ -280,8 +280,8 @@ func (s *server) podLogs(w http.ResponseWriter, r *http.Request) error {
 
 // logOptions reads the query of a logs request: kubectl's parameters (container, follow,
 // previous, tailLines, sinceSeconds, sinceTime, timestamps) and podd's cursor and after.
-func logOptions(q url.Values, now time.Time) (pod.LogOptions, error) {
-	opts := pod.LogOptions{Container: q.Get("container"), After: q.Get("after")}
+func logOptions(q url.Values, now time.Time) (supervisor.LogOptions, error) {
+	opts := supervisor.LogOptions{Container: q.Get("container"), After: q.Get("after")}
 	var errs []error
 	for _, b := range []struct {
 		name string
@@ -320,7 +320,7 @@ func logOptions(q url.Values, now time.Time) (pod.LogOptions, error) {
 		opts.SinceTime = &t
 	}
 	if opts.After != "" {
-		if _, err := pod.ParseLogCursor(opts.After); err != nil {
+		if _, err := supervisor.ParseLogCursor(opts.After); err != nil {
 			errs = append(errs, fmt.Errorf("after: %w", err))
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/podd-dev/podd/pkg/api"
 	"github.com/podd-dev/podd/pkg/api/apitest"
 	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 func testPod(ns, name string) *pod.Pod {
@@ -285,7 +286,7 @@ func TestLogsStream(t *testing.T) {
 	ctx := t.Context()
 	release := make(chan struct{})
 	pods := apitest.NewPods(testPod("default", "web"))
-	pods.LogsHook = func(ctx context.Context, ns, name string, opts pod.LogOptions, w io.Writer) error {
+	pods.LogsHook = func(ctx context.Context, ns, name string, opts supervisor.LogOptions, w io.Writer) error {
 		switch opts.Container {
 		case "missing":
 			return errdefs.ErrNotFound.WithMessage("container missing not found in pod default/web")

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 // Pods is what the server needs from the pod manager (pkg/pod implements it).
@@ -29,9 +30,9 @@ type Pods interface {
 	Remove(ctx context.Context, namespace, name string, grace *int64) error
 	// Logs writes a container's log as opts choose (opts.Container "" = the pod's first
 	// container); with opts.Follow it returns when the log ends for good, or with ctx's error.
-	Logs(ctx context.Context, namespace, name string, opts pod.LogOptions, w io.Writer) error
+	Logs(ctx context.Context, namespace, name string, opts supervisor.LogOptions, w io.Writer) error
 	// Exec runs a command in a container (container "" = the first) and returns its exit code.
-	Exec(ctx context.Context, namespace, name, container string, opts pod.ExecOptions) (int, error)
+	Exec(ctx context.Context, namespace, name, container string, opts supervisor.ExecOptions) (int, error)
 	// Events lists the events of a pod, or of every pod of the namespace when name is "" (of every
 	// namespace when namespace is "" too), oldest first by their last occurrence.
 	Events(ctx context.Context, namespace, name string) ([]pod.Event, error)

@@ -1,6 +1,9 @@
 package api
 
-import "github.com/podd-dev/podd/pkg/pod"
+import (
+	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/supervisor"
+)
 
 // Version is the version of podd and podctl, set when building:
 //
@@ -34,7 +37,7 @@ type ExecRequest struct {
 	// TTY asks for a terminal; stdout and stderr then arrive merged on stdout.
 	TTY bool `json:"tty,omitempty"`
 	// Size is the terminal's initial size (TTY only).
-	Size *pod.TermSize `json:"size,omitempty"`
+	Size *supervisor.TermSize `json:"size,omitempty"`
 }
 
 // ErrorResponse is the body of every error response.

@@ -20,6 +20,7 @@ import (
 	"github.com/podd-dev/podd/pkg/api"
 	"github.com/podd-dev/podd/pkg/api/apitest"
 	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 var testNow = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -93,7 +94,7 @@ func TestGetTable(t *testing.T) {
 
 func TestGetAllNamespacesWide(t *testing.T) {
 	job := jobPod()
-	job.Metadata.Annotations = map[string]string{pod.AnnotationConfigFile: "/etc/podd/pods.d/job.yaml"}
+	job.Metadata.Annotations = map[string]string{supervisor.AnnotationConfigFile: "/etc/podd/pods.d/job.yaml"}
 	web := webPod()
 	web.Status.PodIP, web.Spec.NodeName = "10.123.0.7", "edge1"
 	e := newEnv(t, web, job)
@@ -352,7 +353,7 @@ func TestLogsAndExec(t *testing.T) {
 	}
 
 	e.out.Reset()
-	e.pods.ExecHook = func(ctx context.Context, ns, name, container string, opts pod.ExecOptions) (int, error) {
+	e.pods.ExecHook = func(ctx context.Context, ns, name, container string, opts supervisor.ExecOptions) (int, error) {
 		in := []byte("<none>")
 		if opts.Stdin != nil {
 			in, _ = io.ReadAll(opts.Stdin)

@@ -6,7 +6,7 @@ import (
 	"io"
 
 	"github.com/podd-dev/podd/pkg/api"
-	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 // ExecOptions are podctl exec's.
@@ -33,7 +33,7 @@ func Exec(ctx context.Context, c *api.Client, o ExecOptions, s Streams) (int, er
 	if o.Stdin {
 		stdin = s.In
 	}
-	var resize chan pod.TermSize
+	var resize chan supervisor.TermSize
 	if o.TTY {
 		in, inIsTerm := terminalOf(s.In)
 		if o.Stdin && !inIsTerm {
@@ -49,7 +49,7 @@ func Exec(ctx context.Context, c *api.Client, o ExecOptions, s Streams) (int, er
 				if size, err := sizeOf.size(); err == nil {
 					req.Size = &size
 				}
-				resize = make(chan pod.TermSize, 1)
+				resize = make(chan supervisor.TermSize, 1)
 				stop := sizeOf.watchResize(resize)
 				defer stop()
 			}

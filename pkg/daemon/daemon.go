@@ -17,9 +17,9 @@ import (
 
 	"github.com/podd-dev/podd/pkg/api"
 	"github.com/podd-dev/podd/pkg/manifests"
-	"github.com/podd-dev/podd/pkg/pod"
 	"github.com/podd-dev/podd/pkg/runtime"
 	"github.com/podd-dev/podd/pkg/store"
+	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 // Config is podd's configuration, from its flags.
@@ -93,7 +93,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// Not cancelled with ctx: with StopPodsOnShutdown the workers stop the pods after ctx ends.
 	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorkers()
-	mgr := pod.NewManager(pod.Options{
+	mgr := supervisor.NewManager(supervisor.Options{
 		Runtime:     rt,
 		Store:       st,
 		Log:         log,
@@ -115,7 +115,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 
-	var handler http.Handler = api.NewServer(mgr, rt, cfg.Version, log)
+	var handler http.Handler = api.NewServer(apiPods{mgr}, rt, cfg.Version, log)
 	if cfg.MetricsAddress != "" {
 		stopMetrics, h, err := serveMetrics(ctx, cfg.MetricsAddress, mgr, handler, log)
 		if err != nil {
@@ -141,7 +141,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	podSockets := make(chan struct{})
 	go func() {
 		defer close(podSockets)
-		api.NewPodSockets(mgr, rt.PodAPIDir, cfg.Version, log).Run(requests)
+		api.NewPodSockets(apiPods{mgr}, rt.PodAPIDir, cfg.Version, log).Run(requests)
 	}()
 	log.Info("podd is serving", "socket", cfg.Socket, "socket_activated", activated, "containerd", cfg.ContainerdAddress, "namespace", cfg.Namespace)
 	pods, _ := mgr.List(ctx, "")

@@ -17,12 +17,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 // Source is what the collector reads at scrape time; pkg/pod's Manager implements it.
 type Source interface {
 	List(ctx context.Context, namespace string) ([]*pod.Pod, error)
-	Snapshots(ctx context.Context) ([]pod.CgroupSnapshot, error)
+	Snapshots(ctx context.Context) ([]supervisor.CgroupSnapshot, error)
 }
 
 // scrapeTimeout bounds one scrape's reads.

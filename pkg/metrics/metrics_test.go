@@ -13,11 +13,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 type fakeSource struct {
 	pods  []*pod.Pod
-	snaps []pod.CgroupSnapshot
+	snaps []supervisor.CgroupSnapshot
 	err   error
 	reads int
 }
@@ -26,7 +27,7 @@ func (f *fakeSource) List(ctx context.Context, namespace string) ([]*pod.Pod, er
 	return f.pods, nil
 }
 
-func (f *fakeSource) Snapshots(ctx context.Context) ([]pod.CgroupSnapshot, error) {
+func (f *fakeSource) Snapshots(ctx context.Context) ([]supervisor.CgroupSnapshot, error) {
 	f.reads++
 	return f.snaps, f.err
 }
@@ -42,7 +43,7 @@ func source() *fakeSource {
 	job := &pod.Pod{Metadata: pod.ObjectMeta{Name: "job", Namespace: "default"}, Status: pod.PodStatus{Phase: pod.PodSucceeded}}
 	return &fakeSource{
 		pods: []*pod.Pod{web, job},
-		snaps: []pod.CgroupSnapshot{
+		snaps: []supervisor.CgroupSnapshot{
 			{Pod: web, Network: &pod.NetworkStats{Interfaces: []pod.InterfaceStats{{Name: "lo", RxBytes: u64(933), TxBytes: u64(933)}}}},
 			{Pod: web, Container: "app", Stats: &pod.ContainerStats{
 				Name: "app", StartTime: &started,

@@ -37,7 +37,7 @@ func WantsAPISocket(p *Pod, container string) bool {
 	return false
 }
 
-func checkAPISocket(p *Pod, errs *errorList) {
+func checkAPISocket(p *Pod, errs *ErrorList) {
 	v, ok := p.Metadata.Annotations[AnnotationAPISocket]
 	if !ok {
 		return
@@ -73,12 +73,4 @@ func checkAPISocket(p *Pod, errs *errorList) {
 	}
 	each(p.Spec.InitContainers, "initContainers")
 	each(p.Spec.Containers, "containers")
-}
-
-// Changed returns a channel that is closed at the next change of any pod (created, removed,
-// status or metadata changed): a watcher takes it, reads the pods, then waits on it.
-func (m *Manager) Changed() <-chan struct{} {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.changed
 }

@@ -115,7 +115,7 @@ func HasDownwardAPIVolume(p *Pod) bool {
 	return slices.ContainsFunc(p.Spec.Volumes, func(v Volume) bool { return v.DownwardAPI != nil })
 }
 
-func checkDownwardAPI(errs *errorList, field string, src *DownwardAPIVolumeSource, containers []string) {
+func checkDownwardAPI(errs *ErrorList, field string, src *DownwardAPIVolumeSource, containers []string) {
 	checkMode(errs, field+".defaultMode", src.DefaultMode)
 	paths := map[string]bool{}
 	for i, it := range src.Items {
@@ -163,7 +163,7 @@ func checkDownwardAPI(errs *errorList, field string, src *DownwardAPIVolumeSourc
 	}
 }
 
-func checkMode(errs *errorList, field string, mode *int32) {
+func checkMode(errs *ErrorList, field string, mode *int32) {
 	if mode != nil && (*mode < 0 || *mode > 0o777) {
 		errs.invalid(field, *mode, "must be a number between 0 and 0777 (octal), both inclusive")
 	}

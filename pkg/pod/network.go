@@ -1,7 +1,6 @@
 package pod
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -32,12 +31,6 @@ func NetworkMode(p *Pod) string {
 		return NetworkNone
 	}
 	return NetworkBridge
-}
-
-// HostPortsChecker is implemented by a runtime that can tell whether the host has a pod's
-// hostPorts free; CreatePods asks it before it stores anything.
-type HostPortsChecker interface {
-	CheckHostPorts(ctx context.Context, p *Pod) error
 }
 
 // HostPort is one container port published on the host, with the path of its field.
@@ -74,7 +67,7 @@ func hostPortsOverlap(a, b ContainerPort) bool {
 }
 
 // hostPortConflicts refuses hostPorts of p that one of the other pods publishes already.
-func hostPortConflicts(p *Pod, others []*Pod) error {
+func HostPortConflicts(p *Pod, others []*Pod) error {
 	var errs []error
 	for _, hp := range HostPorts(p) {
 		for _, o := range others {
@@ -93,7 +86,7 @@ func hostPortConflicts(p *Pod, others []*Pod) error {
 }
 
 // checkNetwork validates the network annotation and what depends on the network mode.
-func checkNetwork(p *Pod, errs *errorList) {
+func checkNetwork(p *Pod, errs *ErrorList) {
 	v, ok := p.Metadata.Annotations[AnnotationNetwork]
 	field := "metadata.annotations[" + AnnotationNetwork + "]"
 	if ok && !slices.Contains(networkAnnotationValues, v) {
@@ -113,7 +106,7 @@ func checkNetwork(p *Pod, errs *errorList) {
 }
 
 // setAddresses copies the sandbox's addresses into the pod's status.
-func setAddresses(st *PodStatus, sb *Sandbox) {
+func SetAddresses(st *PodStatus, sb *Sandbox) {
 	if sb == nil {
 		return
 	}
@@ -128,28 +121,4 @@ func setAddresses(st *PodStatus, sb *Sandbox) {
 	if sb.HostIP != "" {
 		st.HostIPs = []HostIP{{IP: sb.HostIP}}
 	}
-}
-
-// checkHostPortsLocked refuses pods whose hostPorts other pods (those known and those created
-// with them) or processes on the host hold. m.mu must be held, so two creations cannot both win.
-func (m *Manager) checkHostPortsLocked(ctx context.Context, pods []*Pod) error {
-	others := make([]*Pod, 0, len(m.pods)+len(pods))
-	for _, w := range m.pods {
-		others = append(others, w.rec.Pod)
-	}
-	var errs []error
-	for _, p := range pods {
-		if len(HostPorts(p)) == 0 {
-			continue
-		}
-		err := hostPortConflicts(p, others)
-		if c, ok := m.rt.(HostPortsChecker); ok && err == nil {
-			err = c.CheckHostPorts(ctx, p)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("pod %s: %w", p.Metadata.Name, err))
-		}
-		others = append(others, p)
-	}
-	return errors.Join(errs...)
 }

@@ -20,7 +20,7 @@ func LogDir(logRoot string, p *Pod) string {
 // BuildPlan resolves Kubernetes' semantics for one instance of a container into a runtime plan.
 func BuildPlan(p *Pod, c *Container, img *ImageConfig, sb *Sandbox, attempt int, logRoot string) (*ContainerPlan, error) {
 	withIPs := *p // the env's status.podIP comes from the sandbox, not from a status being written
-	setAddresses(&withIPs.Status, sb)
+	SetAddresses(&withIPs.Status, sb)
 	env, err := ResolveEnv(&withIPs, c, img, sb.Node)
 	if err != nil {
 		return nil, err

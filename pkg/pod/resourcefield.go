@@ -27,7 +27,7 @@ var (
 
 // checkResourceFieldRef validates a resourceFieldRef: own is the container the env belongs to
 // ("" in a downwardAPI volume, where containerName is required); containers are the pod's names.
-func checkResourceFieldRef(errs *errorList, field string, ref *ResourceFieldSelector, own string, containers []string) {
+func checkResourceFieldRef(errs *ErrorList, field string, ref *ResourceFieldSelector, own string, containers []string) {
 	switch {
 	case ref.ContainerName == "" && own == "":
 		errs.required(field+".containerName", "")

@@ -1,8 +1,6 @@
 package pod
 
 import (
-	"slices"
-	"strings"
 	"testing"
 )
 
@@ -51,44 +49,5 @@ func TestResourceFieldValue(t *testing.T) {
 	}
 	if _, err := ResourceFieldValue(p, &ResourceFieldSelector{ContainerName: "db", Resource: "limits.cpu"}, "", node); err == nil {
 		t.Error("a reference to no container gave a value")
-	}
-}
-
-func TestResourceFieldRefInEnv(t *testing.T) {
-	const head = `apiVersion: v1
-kind: Pod
-metadata: {name: web}
-spec:
-  containers:
-  - name: app
-    image: busybox
-    resources: {limits: {cpu: 500m, memory: 64Mi}}
-    env:
-`
-	for _, tt := range []struct{ name, env, field, detail string }{
-		{"unsupported resource", "    - {name: X, valueFrom: {resourceFieldRef: {resource: limits.ephemeral-storage}}}\n", "spec.containers[0].env[0].valueFrom.resourceFieldRef.resource", `Unsupported value: "limits.ephemeral-storage"`},
-		{"no such container", "    - {name: X, valueFrom: {resourceFieldRef: {containerName: db, resource: limits.cpu}}}\n", "spec.containers[0].env[0].valueFrom.resourceFieldRef.containerName", `Not found: "db"`},
-		{"memory divisor", "    - {name: X, valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1m}}}\n", "spec.containers[0].env[0].valueFrom.resourceFieldRef.divisor", `Unsupported value: "1m"`},
-		{"both sources", "    - {name: X, valueFrom: {fieldRef: {fieldPath: metadata.name}, resourceFieldRef: {resource: limits.cpu}}}\n", "spec.containers[0].env[0].valueFrom", "more than one field"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Decode([]byte(head + tt.env))
-			errs := fieldErrors(t, err)
-			if !slices.ContainsFunc(errs, func(e *FieldError) bool { return e.Field == tt.field && strings.Contains(e.Detail, tt.detail) }) {
-				t.Errorf("want %s: %q; got:\n%v", tt.field, tt.detail, err)
-			}
-		})
-	}
-	pods, err := Decode([]byte(head + "    - {name: CPU, valueFrom: {resourceFieldRef: {resource: limits.cpu, divisor: 1m}}}\n    - {name: MEM, valueFrom: {resourceFieldRef: {containerName: app, resource: limits.memory, divisor: 1Mi}}}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := pods[0]
-	env, err := ResolveEnv(p, &p.Spec.Containers[0], nil, NodeCapacity{MilliCPU: 2000, MemoryBytes: 1 << 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Contains(env, "CPU=500") || !slices.Contains(env, "MEM=64") {
-		t.Errorf("env %v, want CPU=500 and MEM=64", env)
 	}
 }

@@ -48,7 +48,7 @@ func setResourceDefaults(r *ResourceRequirements) {
 
 // checkResources validates one container's resources as Kubernetes does: known names, no negative
 // quantity, a request no larger than its limit.
-func checkResources(errs *errorList, field string, r ResourceRequirements) {
+func checkResources(errs *ErrorList, field string, r ResourceRequirements) {
 	for _, list := range []struct {
 		name string
 		rl   ResourceList
@@ -84,7 +84,7 @@ func sortedKeys(m ResourceList) []string {
 	return keys
 }
 
-func checkPodResources(p *Pod, errs *errorList) {
+func checkPodResources(p *Pod, errs *ErrorList) {
 	for i, c := range p.Spec.Containers {
 		checkResources(errs, fmt.Sprintf("spec.containers[%d]", i), c.Resources)
 	}

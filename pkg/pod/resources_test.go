@@ -1,7 +1,6 @@
 package pod
 
 import (
-	"strings"
 	"testing"
 )
 
@@ -105,34 +104,5 @@ func TestEffectivePodResources(t *testing.T) {
 				t.Errorf("EffectivePodResources = %+v, want %+v", got, tt.want)
 			}
 		})
-	}
-}
-
-func TestResourcesDecodeDefaultsValidate(t *testing.T) {
-	const head = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: r\nspec:\n  containers:\n  - name: app\n    image: busybox:1\n    resources:\n"
-	pods, err := Decode([]byte(head + "      limits: {cpu: 500m, memory: 64Mi}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	SetDefaults(pods[0])
-	r := pods[0].Spec.Containers[0].Resources
-	if r.Requests[ResourceCPU].MilliValue() != 500 || r.Requests[ResourceMemory].Value() != 64<<20 {
-		t.Errorf("requests not defaulted to limits: %+v", r.Requests)
-	}
-	if q := PodQOSClass(&pods[0].Spec); q != QOSGuaranteed {
-		t.Errorf("qos %s", q)
-	}
-	bad := []struct{ body, want string }{
-		{"      requests: {cpu: \"1\"}\n      limits: {cpu: 500m}\n", `spec.containers[0].resources.requests.cpu: Invalid value: "1": must be less than or equal to cpu limit of 500m`},
-		{"      limits: {cpu: -1}\n", "spec.containers[0].resources.limits.cpu: Invalid value"},
-		{"      limits: {ephemeral-storage: 1Gi}\n", `spec.containers[0].resources.limits: Unsupported value: "ephemeral-storage"`},
-		{"      limits: {memory: lots}\n", "spec.containers[0].resources.limits[memory]"},
-		{"      claims: [{name: gpu}]\n", "spec.containers[0].resources.claims"},
-	}
-	for _, b := range bad {
-		_, err := Decode([]byte(head + b.body))
-		if err == nil || !strings.Contains(err.Error(), b.want) {
-			t.Errorf("%q: error %v, want it to contain %q", b.body, err, b.want)
-		}
 	}
 }

@@ -20,7 +20,7 @@ const (
 )
 
 // shouldRestart applies the pod's restartPolicy to a container that exited with code.
-func shouldRestart(policy RestartPolicy, code int32) bool {
+func ShouldRestart(policy RestartPolicy, code int32) bool {
 	switch policy {
 	case RestartAlways:
 		return true
@@ -126,7 +126,7 @@ func Conditions(phase PodPhase, initialized bool, statuses []ContainerStatus, pr
 }
 
 // terminatedReason is Completed for exit code 0 and Error otherwise, as the kubelet says.
-func terminatedReason(code int32) string {
+func TerminatedReason(code int32) string {
 	if code == 0 {
 		return ReasonCompleted
 	}

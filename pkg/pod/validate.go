@@ -43,38 +43,38 @@ func (e *FieldError) Unwrap() error { return errdefs.ErrInvalidArgument }
 
 // errorList collects field errors with Kubernetes' phrasing (k8s.io/apimachinery's field.Error),
 // so that messages read the same as kubectl's.
-type errorList []*FieldError
+type ErrorList []*FieldError
 
-func (l *errorList) add(field, detail string) {
+func (l *ErrorList) add(field, detail string) {
 	*l = append(*l, &FieldError{Field: field, Detail: detail})
 }
 
-func (l *errorList) required(field, detail string) {
+func (l *ErrorList) required(field, detail string) {
 	l.add(field, withDetail("Required value", detail))
 }
 
-func (l *errorList) invalid(field string, value any, detail string) {
-	l.add(field, withDetail("Invalid value: "+quote(value), detail))
+func (l *ErrorList) invalid(field string, value any, detail string) {
+	l.add(field, withDetail("Invalid value: "+Quote(value), detail))
 }
 
-func (l *errorList) duplicate(field string, value any) {
-	l.add(field, "Duplicate value: "+quote(value))
+func (l *ErrorList) duplicate(field string, value any) {
+	l.add(field, "Duplicate value: "+Quote(value))
 }
 
-func (l *errorList) notFound(field string, value any) {
-	l.add(field, "Not found: "+quote(value))
+func (l *ErrorList) notFound(field string, value any) {
+	l.add(field, "Not found: "+Quote(value))
 }
 
-func (l *errorList) forbidden(field, detail string) {
+func (l *ErrorList) forbidden(field, detail string) {
 	l.add(field, withDetail("Forbidden", detail))
 }
 
-func (l *errorList) unsupported(field string, value any, supported ...string) {
+func (l *ErrorList) unsupported(field string, value any, supported ...string) {
 	quoted := make([]string, len(supported))
 	for i, s := range supported {
 		quoted[i] = strconv.Quote(s)
 	}
-	l.add(field, "Unsupported value: "+quote(value)+": supported values: "+strings.Join(quoted, ", "))
+	l.add(field, "Unsupported value: "+Quote(value)+": supported values: "+strings.Join(quoted, ", "))
 }
 
 func withDetail(kind, detail string) string {
@@ -84,15 +84,15 @@ func withDetail(kind, detail string) string {
 	return kind + ": " + detail
 }
 
-func quote(value any) string {
+func Quote(value any) string {
 	if s, ok := value.(string); ok {
-		return strconv.Quote(truncate(s))
+		return strconv.Quote(Truncate(s))
 	}
 	return fmt.Sprint(value)
 }
 
 // truncate keeps a message about a huge value from being huge itself.
-func truncate(s string) string {
+func Truncate(s string) string {
 	const limit = 256
 	if len(s) <= limit {
 		return s
@@ -105,8 +105,8 @@ func truncate(s string) string {
 }
 
 // podChecks run in order; each reports every problem it finds, so that one round of fixes suffices.
-var podChecks = []func(p *Pod, errs *errorList){
-	checkTypeMeta,
+var podChecks = []func(p *Pod, errs *ErrorList){
+	CheckTypeMeta,
 	checkMetadata,
 	checkVolumes,
 	checkContainers,
@@ -120,7 +120,7 @@ var podChecks = []func(p *Pod, errs *errorList){
 // It expects a pod that went through SetDefaults. Every error is a *FieldError naming the field;
 // they are joined with errors.Join, and each satisfies errdefs.IsInvalidArgument.
 func Validate(p *Pod) error {
-	errs := validate(p)
+	errs := ValidateFields(p)
 	joined := make([]error, len(errs))
 	for i, e := range errs {
 		joined[i] = e
@@ -128,20 +128,20 @@ func Validate(p *Pod) error {
 	return errors.Join(joined...)
 }
 
-func validate(p *Pod) errorList {
-	var errs errorList
+func ValidateFields(p *Pod) ErrorList {
+	var errs ErrorList
 	for _, check := range podChecks {
 		check(p, &errs)
 	}
 	return errs
 }
 
-func checkTypeMeta(p *Pod, errs *errorList) {
+func CheckTypeMeta(p *Pod, errs *ErrorList) {
 	checkConstant(errs, "apiVersion", p.APIVersion, "v1")
 	checkConstant(errs, "kind", p.Kind, "Pod")
 }
 
-func checkConstant(errs *errorList, field, value, want string) {
+func checkConstant(errs *ErrorList, field, value, want string) {
 	switch value {
 	case want:
 	case "":
@@ -154,7 +154,7 @@ func checkConstant(errs *errorList, field, value, want string) {
 // totalAnnotationSizeLimit is Kubernetes' limit on the summed length of annotation keys and values.
 const totalAnnotationSizeLimit = 256 * 1024
 
-func checkMetadata(p *Pod, errs *errorList) {
+func checkMetadata(p *Pod, errs *ErrorList) {
 	m := &p.Metadata
 	if m.Name == "" {
 		errs.required("metadata.name", "")
@@ -198,7 +198,7 @@ var hostPathTypes = []string{
 	string(HostPathCharDev), string(HostPathBlockDev),
 }
 
-func checkVolumes(p *Pod, errs *errorList) {
+func checkVolumes(p *Pod, errs *ErrorList) {
 	seen := map[string]bool{}
 	for i, v := range p.Spec.Volumes {
 		field := fmt.Sprintf("spec.volumes[%d]", i)
@@ -237,7 +237,7 @@ func checkVolumes(p *Pod, errs *errorList) {
 	}
 }
 
-func checkEmptyDir(errs *errorList, field string, e *EmptyDirVolumeSource) {
+func checkEmptyDir(errs *ErrorList, field string, e *EmptyDirVolumeSource) {
 	if !slices.Contains(storageMedia, string(e.Medium)) {
 		errs.unsupported(field+".medium", string(e.Medium), storageMedia...)
 	}
@@ -246,7 +246,7 @@ func checkEmptyDir(errs *errorList, field string, e *EmptyDirVolumeSource) {
 	}
 }
 
-func checkHostPath(errs *errorList, field string, h *HostPathVolumeSource) {
+func checkHostPath(errs *ErrorList, field string, h *HostPathVolumeSource) {
 	switch {
 	case h.Path == "":
 		errs.required(field+".path", "")
@@ -270,7 +270,7 @@ var (
 	protocols       = []string{"SCTP", "TCP", "UDP"}
 )
 
-func checkContainers(p *Pod, errs *errorList) {
+func checkContainers(p *Pod, errs *ErrorList) {
 	if len(p.Spec.Containers) == 0 {
 		errs.required("spec.containers", "")
 	}
@@ -303,7 +303,7 @@ type containerScope struct {
 	grace                     *int64
 }
 
-func (s *containerScope) check(errs *errorList, field string, c *Container, init bool) {
+func (s *containerScope) check(errs *ErrorList, field string, c *Container, init bool) {
 	switch {
 	case c.Name == "":
 		errs.required(field+".name", "")
@@ -375,7 +375,7 @@ func (s *containerScope) check(errs *errorList, field string, c *Container, init
 	checkProbe(errs, field+".readinessProbe", c.ReadinessProbe, c)
 }
 
-func checkHook(errs *errorList, field string, h *LifecycleHandler, c *Container, grace *int64) {
+func checkHook(errs *ErrorList, field string, h *LifecycleHandler, c *Container, grace *int64) {
 	if h == nil {
 		return
 	}
@@ -401,7 +401,7 @@ type handler struct {
 }
 
 // checkOneHandler: a probe or hook sets exactly one handler type, as Kubernetes requires.
-func checkOneHandler(errs *errorList, field string, handlers ...handler) {
+func checkOneHandler(errs *ErrorList, field string, handlers ...handler) {
 	n := 0
 	for _, h := range handlers {
 		if !h.set {
@@ -417,7 +417,7 @@ func checkOneHandler(errs *errorList, field string, handlers ...handler) {
 	}
 }
 
-func checkProbe(errs *errorList, field string, p *Probe, c *Container) {
+func checkProbe(errs *ErrorList, field string, p *Probe, c *Container) {
 	if p == nil {
 		return
 	}
@@ -459,7 +459,7 @@ func checkProbe(errs *errorList, field string, p *Probe, c *Container) {
 	}
 }
 
-func checkExec(errs *errorList, field string, e *ExecAction) {
+func checkExec(errs *ErrorList, field string, e *ExecAction) {
 	if len(e.Command) == 0 {
 		errs.required(field+".command", "")
 	}
@@ -471,7 +471,7 @@ var (
 	httpHeaderHelp = regexError("a valid HTTP header must consist of alphanumeric characters or '-'", "[-A-Za-z0-9]+", "X-Header-Name")
 )
 
-func checkHTTPGet(errs *errorList, field string, h *HTTPGetAction, c *Container) {
+func checkHTTPGet(errs *ErrorList, field string, h *HTTPGetAction, c *Container) {
 	checkPortRef(errs, field+".port", h.Port, c)
 	if !slices.Contains(httpSchemes, h.Scheme) {
 		errs.unsupported(field+".scheme", h.Scheme, httpSchemes...)
@@ -486,7 +486,7 @@ func checkHTTPGet(errs *errorList, field string, h *HTTPGetAction, c *Container)
 // checkPortRef checks a port given by number or by the name of one of the container's ports.
 // Kubernetes checks only the name's form; a name that matches no port would make the probe or
 // hook fail forever, so podd refuses it up front.
-func checkPortRef(errs *errorList, field string, port IntOrString, c *Container) {
+func checkPortRef(errs *ErrorList, field string, port IntOrString, c *Container) {
 	if !port.IsStr {
 		if port.IntVal < 1 || port.IntVal > 65535 {
 			errs.invalid(field, port.IntVal, "must be between 1 and 65535, inclusive")
@@ -508,7 +508,7 @@ func isSpace(r rune) bool {
 	return strings.ContainsRune(" \t\n\v\f\r\u0085\u00a0", r)
 }
 
-func checkEnv(errs *errorList, field string, e EnvVar, own string, containers []string) {
+func checkEnv(errs *ErrorList, field string, e EnvVar, own string, containers []string) {
 	if e.Name == "" {
 		errs.required(field+".name", "")
 	} else if strings.ContainsFunc(e.Name, func(r rune) bool { return r < ' ' || r > '~' || r == '=' }) {
@@ -545,7 +545,7 @@ var (
 	kubeletOnlyFieldPaths = []string{"spec.serviceAccountName"}
 )
 
-func checkFieldPath(errs *errorList, field, fieldPath string) {
+func checkFieldPath(errs *ErrorList, field, fieldPath string) {
 	if fieldPath == "" {
 		errs.required(field, "")
 		return
@@ -577,7 +577,7 @@ func checkFieldPath(errs *errorList, field, fieldPath string) {
 	errs.unsupported(field, fieldPath, slices.Concat(envFieldPaths, []string{"metadata.labels['<KEY>']", "metadata.annotations['<KEY>']"})...)
 }
 
-func checkPorts(errs *errorList, container string, ports []ContainerPort, hostNetwork bool, hostPorts map[string]bool) {
+func checkPorts(errs *ErrorList, container string, ports []ContainerPort, hostNetwork bool, hostPorts map[string]bool) {
 	names := map[string]bool{}
 	for i, port := range ports {
 		field := fmt.Sprintf("%s.ports[%d]", container, i)
@@ -620,7 +620,7 @@ func checkPorts(errs *errorList, container string, ports []ContainerPort, hostNe
 	}
 }
 
-func checkVolumeMounts(errs *errorList, container string, mounts []VolumeMount, volumes map[string]bool) {
+func checkVolumeMounts(errs *ErrorList, container string, mounts []VolumeMount, volumes map[string]bool) {
 	paths := map[string]bool{}
 	for i, m := range mounts {
 		field := fmt.Sprintf("%s.volumeMounts[%d]", container, i)
@@ -649,13 +649,13 @@ func checkVolumeMounts(errs *errorList, container string, mounts []VolumeMount, 
 }
 
 // checkID accepts what Kubernetes accepts as a user or group ID.
-func checkID(errs *errorList, field string, id *int64) {
+func checkID(errs *ErrorList, field string, id *int64) {
 	if id != nil && (*id < 0 || *id > 2147483647) {
 		errs.invalid(field, *id, "must be between 0 and 2147483647, inclusive")
 	}
 }
 
-func checkPodSpec(p *Pod, errs *errorList) {
+func checkPodSpec(p *Pod, errs *ErrorList) {
 	switch {
 	case p.Spec.RestartPolicy == "":
 		errs.required("spec.restartPolicy", "")
@@ -713,7 +713,7 @@ func maxLenError(n int) string {
 	return fmt.Sprintf("must be no more than %d characters", n)
 }
 
-func checkDNS1123Label(errs *errorList, field, value string) {
+func checkDNS1123Label(errs *ErrorList, field, value string) {
 	if len(value) > dns1123LabelMaxLength {
 		errs.invalid(field, value, maxLenError(dns1123LabelMaxLength))
 	}
@@ -726,7 +726,7 @@ func checkDNS1123Label(errs *errorList, field, value string) {
 	}
 }
 
-func checkDNS1123Subdomain(errs *errorList, field, value string) {
+func checkDNS1123Subdomain(errs *ErrorList, field, value string) {
 	for _, msg := range dns1123SubdomainErrors(value) {
 		errs.invalid(field, value, msg)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/podd-dev/podd/pkg/logs"
 	"github.com/podd-dev/podd/pkg/pod"
 	"github.com/podd-dev/podd/pkg/signals"
+	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 // Labels only the runtime needs.
@@ -79,15 +80,15 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb *pod.Sandbox, plan *po
 		utsPath = r.nsPath(utsNS, plan.PodUID)
 	}
 	labels := map[string]string{
-		pod.LabelPodUID:       plan.PodUID,
-		pod.LabelPodName:      plan.PodName,
-		pod.LabelPodNamespace: plan.PodNamespace,
-		pod.LabelContainer:    plan.Name,
-		pod.LabelAttempt:      strconv.Itoa(plan.Attempt),
-		labelStopSignal:       plan.Image.StopSignal,
-		labelLogPath:          plan.LogPath,
-		labelImageID:          plan.Image.ID,
-		labelGeneration:       strconv.Itoa(plan.Generation),
+		LabelPodUID:       plan.PodUID,
+		LabelPodName:      plan.PodName,
+		LabelPodNamespace: plan.PodNamespace,
+		LabelContainer:    plan.Name,
+		LabelAttempt:      strconv.Itoa(plan.Attempt),
+		labelStopSignal:   plan.Image.StopSignal,
+		labelLogPath:      plan.LogPath,
+		labelImageID:      plan.Image.ID,
+		labelGeneration:   strconv.Itoa(plan.Generation),
 	}
 	specOpts := SpecOpts(SpecInput{
 		Plan:             plan,
@@ -129,7 +130,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb *pod.Sandbox, plan *po
 }
 
 // StartContainer starts the container's task, its output going to the container's log file.
-func (r *Runtime) StartContainer(ctx context.Context, id string) (*pod.Process, error) {
+func (r *Runtime) StartContainer(ctx context.Context, id string) (*supervisor.Process, error) {
 	ctx = r.ns(ctx)
 	c, err := r.client.LoadContainer(ctx, id)
 	if err != nil {
@@ -139,7 +140,7 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (*pod.Process, 
 	if err != nil {
 		return nil, fmt.Errorf("container %s labels: %w", id, err)
 	}
-	done, err := r.shims.enter(ctx, shimSocket(r.cfg.Address, r.cfg.Namespace, labels[pod.LabelPodUID]))
+	done, err := r.shims.enter(ctx, shimSocket(r.cfg.Address, r.cfg.Namespace, labels[LabelPodUID]))
 	if err != nil {
 		return nil, fmt.Errorf("create task %s: %w", id, err)
 	}
@@ -156,7 +157,7 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (*pod.Process, 
 		return nil, fmt.Errorf("create task %s: %w", id, err)
 	}
 	fault.Point(fault.ContainerAfterTask)
-	proc, err := r.watch(ctx, task, labels[pod.LabelPodUID])
+	proc, err := r.watch(ctx, task, labels[LabelPodUID])
 	if err != nil {
 		task.Delete(ctx, containerd.WithProcessKill)
 		return nil, err
@@ -177,8 +178,8 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (*pod.Process, 
 // log and the previous one's (logs --previous), as the kubelet keeps one dead container.
 func (r *Runtime) logIO(labels map[string]string) cio.Creator {
 	path := labels[labelLogPath]
-	if attempt, err := strconv.Atoi(labels[pod.LabelAttempt]); err == nil {
-		if err := pod.PruneLogs(path, attempt); err != nil {
+	if attempt, err := strconv.Atoi(labels[LabelAttempt]); err == nil {
+		if err := supervisor.PruneLogs(path, attempt); err != nil {
 			r.log.Warn("remove old logs", "path", path, "err", err)
 		}
 	}
@@ -195,13 +196,13 @@ func (r *Runtime) logIO(labels map[string]string) cio.Creator {
 // watch subscribes to the task's exit before anything can make it exit. The exit is delivered
 // only if it really happened: a cancelled ctx (podd shutting down) delivers nothing. It also
 // watches containerd's OOM events for the container (see watchOOM).
-func (r *Runtime) watch(ctx context.Context, task containerd.Task, podUID string) (*pod.Process, error) {
+func (r *Runtime) watch(ctx context.Context, task containerd.Task, podUID string) (*supervisor.Process, error) {
 	statusC, err := task.Wait(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("wait on task %s: %w", task.ID(), err)
 	}
-	exit := make(chan pod.ExitStatus, 1)
-	rawExit := make(chan pod.ExitStatus, 1)
+	exit := make(chan supervisor.ExitStatus, 1)
+	rawExit := make(chan supervisor.ExitStatus, 1)
 	oomKills := make(chan int)
 	go r.watchOOM(ctx, task.ID(), podUID, rawExit, exit, oomKills)
 	go func() {
@@ -214,7 +215,7 @@ func (r *Runtime) watch(ctx context.Context, task containerd.Task, podUID string
 			}
 			code, at, err := st.Result()
 			if err == nil {
-				exit <- pod.ExitStatus{Code: int32(code), ExitedAt: at}
+				exit <- supervisor.ExitStatus{Code: int32(code), ExitedAt: at}
 				return
 			}
 			// The wait broke, not the process: containerd restarted or the connection dropped.
@@ -230,14 +231,14 @@ func (r *Runtime) watch(ctx context.Context, task containerd.Task, podUID string
 				backoff = min(2*backoff, 5*time.Second)
 				st, serr := task.Status(ctx)
 				if errdefs.IsNotFound(serr) {
-					exit <- pod.ExitStatus{Code: int32(containerd.UnknownExitStatus), ExitedAt: time.Now()}
+					exit <- supervisor.ExitStatus{Code: int32(containerd.UnknownExitStatus), ExitedAt: time.Now()}
 					return
 				}
 				if serr != nil {
 					continue
 				}
 				if st.Status == containerd.Stopped {
-					exit <- pod.ExitStatus{Code: int32(st.ExitStatus), ExitedAt: st.ExitTime}
+					exit <- supervisor.ExitStatus{Code: int32(st.ExitStatus), ExitedAt: st.ExitTime}
 					return
 				}
 				if statusC, err = task.Wait(ctx); err == nil {
@@ -249,13 +250,13 @@ func (r *Runtime) watch(ctx context.Context, task containerd.Task, podUID string
 			}
 		}
 	}()
-	return &pod.Process{Pid: task.Pid(), Exit: exit, OOMKills: oomKills}, nil
+	return &supervisor.Process{Pid: task.Pid(), Exit: exit, OOMKills: oomKills}, nil
 }
 
 // watchOOM passes the task's exit on, marked OOMKilled when the OOM killer ended the main
 // process, and reports the OOM kills of other processes that the main process survives: an OOM
 // event that no exit follows within oomGrace is such a kill.
-func (r *Runtime) watchOOM(ctx context.Context, id, podUID string, rawExit <-chan pod.ExitStatus, exit chan<- pod.ExitStatus, kills chan<- int) {
+func (r *Runtime) watchOOM(ctx context.Context, id, podUID string, rawExit <-chan supervisor.ExitStatus, exit chan<- supervisor.ExitStatus, kills chan<- int) {
 	events, unsubscribe := r.oomSubscribe(ctx, id)
 	defer unsubscribe()
 	tracker := r.newOOMTracker(podUID, id)
@@ -291,7 +292,7 @@ func (r *Runtime) watchOOM(ctx context.Context, id, podUID string, rawExit <-cha
 }
 
 // AdoptContainer watches a task that runs already, left by an earlier podd.
-func (r *Runtime) AdoptContainer(ctx context.Context, id string) (*pod.Process, error) {
+func (r *Runtime) AdoptContainer(ctx context.Context, id string) (*supervisor.Process, error) {
 	ctx = r.ns(ctx)
 	// The last listing loaded the running containers already: one call less per container.
 	r.listedMu.Lock()
@@ -312,7 +313,7 @@ func (r *Runtime) AdoptContainer(ctx context.Context, id string) (*pod.Process, 
 	if err != nil {
 		return nil, fmt.Errorf("container %s labels: %w", id, err)
 	}
-	proc, err := r.watch(ctx, task, labels[pod.LabelPodUID])
+	proc, err := r.watch(ctx, task, labels[LabelPodUID])
 	if err != nil {
 		return nil, err
 	}
@@ -365,7 +366,7 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("delete container %s: %w", id, err)
 	}
-	if uid := labels[pod.LabelPodUID]; uid != "" {
+	if uid := labels[LabelPodUID]; uid != "" {
 		if err := r.removeSubPaths(uid, id); err != nil {
 			return fmt.Errorf("container %s: %w", id, err)
 		}
@@ -376,9 +377,9 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 // ListContainers lists every container podd created in its namespace, with its task's state:
 // two calls to containerd in all (containers, tasks), whatever the number of containers, so that
 // a restarted podd reconciles hundreds of containers quickly.
-func (r *Runtime) ListContainers(ctx context.Context) ([]pod.ContainerRecord, error) {
+func (r *Runtime) ListContainers(ctx context.Context) ([]supervisor.ContainerRecord, error) {
 	ctx = r.ns(ctx)
-	cs, err := r.client.Containers(ctx, fmt.Sprintf("labels.%q", pod.LabelPodUID))
+	cs, err := r.client.Containers(ctx, fmt.Sprintf("labels.%q", LabelPodUID))
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
@@ -390,7 +391,7 @@ func (r *Runtime) ListContainers(ctx context.Context) ([]pod.ContainerRecord, er
 	for _, p := range resp.Tasks {
 		procs[p.ID] = p
 	}
-	out := make([]pod.ContainerRecord, 0, len(cs))
+	out := make([]supervisor.ContainerRecord, 0, len(cs))
 	listed := make(map[string]containerd.Container, len(cs))
 	for _, c := range cs {
 		info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata)
@@ -400,15 +401,15 @@ func (r *Runtime) ListContainers(ctx context.Context) ([]pod.ContainerRecord, er
 			}
 			return nil, fmt.Errorf("container %s: %w", c.ID(), err)
 		}
-		attempt, _ := strconv.Atoi(info.Labels[pod.LabelAttempt])
+		attempt, _ := strconv.Atoi(info.Labels[LabelAttempt])
 		generation, _ := strconv.Atoi(info.Labels[labelGeneration])
-		rec := pod.ContainerRecord{
+		rec := supervisor.ContainerRecord{
 			ID:         c.ID(),
-			PodUID:     info.Labels[pod.LabelPodUID],
-			Name:       info.Labels[pod.LabelContainer],
+			PodUID:     info.Labels[LabelPodUID],
+			Name:       info.Labels[LabelContainer],
 			Attempt:    attempt,
 			Generation: generation,
-			State:      pod.RecordCreated,
+			State:      supervisor.RecordCreated,
 			StopSignal: info.Labels[labelStopSignal],
 			ImageRef:   info.Image,
 			ImageID:    info.Labels[labelImageID],
@@ -416,11 +417,11 @@ func (r *Runtime) ListContainers(ctx context.Context) ([]pod.ContainerRecord, er
 		if p := procs[c.ID()]; p != nil {
 			switch p.Status {
 			case tasktypes.Status_RUNNING, tasktypes.Status_PAUSED, tasktypes.Status_PAUSING:
-				rec.State = pod.RecordRunning
+				rec.State = supervisor.RecordRunning
 				listed[c.ID()] = c
 			case tasktypes.Status_STOPPED:
-				rec.State = pod.RecordStopped
-				rec.Exit = pod.ExitStatus{Code: int32(p.ExitStatus)}
+				rec.State = supervisor.RecordStopped
+				rec.Exit = supervisor.ExitStatus{Code: int32(p.ExitStatus)}
 				if p.ExitedAt != nil {
 					rec.Exit.ExitedAt = p.ExitedAt.AsTime()
 				}
@@ -483,7 +484,7 @@ func isContainerID(s string) bool {
 var execSeq atomic.Uint64
 
 // Exec runs a command beside the container's main process, with its user, env and cwd.
-func (r *Runtime) Exec(ctx context.Context, id string, opts pod.ExecOptions) (int, error) {
+func (r *Runtime) Exec(ctx context.Context, id string, opts supervisor.ExecOptions) (int, error) {
 	ctx = r.ns(ctx)
 	if len(opts.Cmd) == 0 {
 		return 0, fmt.Errorf("exec: no command: %w", errdefs.ErrInvalidArgument)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/podd-dev/podd/pkg/cgroups"
 	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 // resourceOpts sets the container's cgroup values and oom_score_adj as the kubelet does: cpu
@@ -383,4 +384,4 @@ func (t *oomTracker) exitOOM(code uint32) bool {
 	return code == 128+9 && t.more() > 0
 }
 
-var _ pod.StatsRuntime = (*Runtime)(nil)
+var _ supervisor.StatsRuntime = (*Runtime)(nil)

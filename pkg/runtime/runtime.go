@@ -18,7 +18,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/podd-dev/podd/pkg/cgroups"
-	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 // Config locates containerd and podd's own folders.
@@ -62,7 +62,7 @@ type Runtime struct {
 	closed        atomic.Bool
 }
 
-var _ pod.Runtime = (*Runtime)(nil)
+var _ supervisor.Runtime = (*Runtime)(nil)
 
 // New connects to containerd. It fails with errdefs.ErrUnavailable when containerd does not answer.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {

@@ -8,19 +8,18 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/podd-dev/podd/pkg/supervisor"
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/podd-dev/podd/pkg/pod"
 )
 
 var podsBucket = []byte("pods")
 
-// Store is a bbolt-backed pod.Store.
+// Store is a bbolt-backed supervisor.Store.
 type Store struct {
 	db *bolt.DB
 }
 
-var _ pod.Store = (*Store)(nil)
+var _ supervisor.Store = (*Store)(nil)
 
 // Open opens (or creates) the store file. A second podd on the same file waits, then fails.
 func Open(path string) (*Store, error) {
@@ -42,7 +41,7 @@ func Open(path string) (*Store, error) {
 func (s *Store) Close() error { return s.db.Close() }
 
 // Put writes the records in one transaction: all of them or none.
-func (s *Store) Put(ctx context.Context, recs ...*pod.Record) error {
+func (s *Store) Put(ctx context.Context, recs ...*supervisor.Record) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(podsBucket)
 		for _, r := range recs {
@@ -66,11 +65,11 @@ func (s *Store) Delete(ctx context.Context, uid string) error {
 }
 
 // List returns every record.
-func (s *Store) List(ctx context.Context) ([]*pod.Record, error) {
-	var out []*pod.Record
+func (s *Store) List(ctx context.Context) ([]*supervisor.Record, error) {
+	var out []*supervisor.Record
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(podsBucket).ForEach(func(k, v []byte) error {
-			var r pod.Record
+			var r supervisor.Record
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("decode stored pod %s: %w", k, err)
 			}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/podd-dev/podd/pkg/api"
 	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 // Pods is an in-memory api.Pods. Its hooks, when set, replace the default behaviour of a method.
@@ -32,8 +33,8 @@ type Pods struct {
 
 	CreateHook func(ctx context.Context, manifest []byte) ([]*pod.Pod, error)
 	WaitHook   func(ctx context.Context, namespace, name string) (*pod.Pod, error)
-	LogsHook   func(ctx context.Context, namespace, name string, opts pod.LogOptions, w io.Writer) error
-	ExecHook   func(ctx context.Context, namespace, name, container string, opts pod.ExecOptions) (int, error)
+	LogsHook   func(ctx context.Context, namespace, name string, opts supervisor.LogOptions, w io.Writer) error
+	ExecHook   func(ctx context.Context, namespace, name, container string, opts supervisor.ExecOptions) (int, error)
 
 	// Calls records each call as "Method namespace/name ...".
 	Calls []string
@@ -199,7 +200,7 @@ func (f *Pods) Remove(ctx context.Context, namespace, name string, grace *int64)
 	return nil
 }
 
-func (f *Pods) Logs(ctx context.Context, namespace, name string, opts pod.LogOptions, w io.Writer) error {
+func (f *Pods) Logs(ctx context.Context, namespace, name string, opts supervisor.LogOptions, w io.Writer) error {
 	f.record("Logs %s/%s container=%s%s", namespace, name, opts.Container, logOptions(opts))
 	if f.LogsHook != nil {
 		return f.LogsHook(ctx, namespace, name, opts, w)
@@ -216,7 +217,7 @@ func (f *Pods) Logs(ctx context.Context, namespace, name string, opts pod.LogOpt
 }
 
 // logOptions renders the options of a Logs call that are set, for Calls.
-func logOptions(o pod.LogOptions) string {
+func logOptions(o supervisor.LogOptions) string {
 	var s string
 	for _, b := range []struct {
 		set  bool
@@ -238,7 +239,7 @@ func logOptions(o pod.LogOptions) string {
 	return s
 }
 
-func (f *Pods) Exec(ctx context.Context, namespace, name, container string, opts pod.ExecOptions) (int, error) {
+func (f *Pods) Exec(ctx context.Context, namespace, name, container string, opts supervisor.ExecOptions) (int, error) {
 	f.record("Exec %s/%s container=%s cmd=%q tty=%v", namespace, name, container, opts.Cmd, opts.Tty)
 	if f.ExecHook != nil {
 		return f.ExecHook(ctx, namespace, name, container, opts)

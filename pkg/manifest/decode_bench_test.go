@@ -1,8 +1,10 @@
-package pod
+package manifest
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 // benchManifest is the pod `make bench` runs, and a fuller one with probes, hooks and env.
@@ -81,8 +83,8 @@ func BenchmarkDecode(b *testing.B) {
 					b.Fatal(err)
 				}
 				for _, p := range pods {
-					SetDefaults(p)
-					if err := Validate(p); err != nil {
+					pod.SetDefaults(p)
+					if err := pod.Validate(p); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -1,4 +1,4 @@
-package pod
+package supervisor
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 const sidecarPod = `
@@ -37,18 +39,18 @@ func indexOf(list []string, s string) int {
 func TestInitSidecarMainOrderAndStopOrder(t *testing.T) {
 	rt := newFakeRuntime()
 	m := startManager(t, rt, newMemStore())
-	if _, err := m.Create(context.Background(), []byte(sidecarPod)); err != nil {
+	if _, err := create(context.Background(), m, []byte(sidecarPod)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, m, "web", "Init:0/4", func(p *Pod) bool { return p.Status.InitContainerStatuses[0].State.Running != nil })
-	if p, _ := m.Get(context.Background(), "default", "web"); p.Status.Phase != PodPending {
+	waitFor(t, m, "web", "Init:0/4", func(p *pod.Pod) bool { return p.Status.InitContainerStatuses[0].State.Running != nil })
+	if p, _ := m.Get(context.Background(), "default", "web"); p.Status.Phase != pod.PodPending {
 		t.Fatalf("phase during init = %s, want Pending", p.Status.Phase)
 	}
 	rt.exitByName("init1", 0)
-	waitFor(t, m, "web", "init2 running", func(p *Pod) bool { return p.Status.InitContainerStatuses[1].State.Running != nil })
+	waitFor(t, m, "web", "init2 running", func(p *pod.Pod) bool { return p.Status.InitContainerStatuses[1].State.Running != nil })
 	rt.exitByName("init2", 0)
-	p := waitFor(t, m, "web", "mains running", func(p *Pod) bool {
-		return p.Status.Phase == PodRunning && p.Status.ContainerStatuses[0].State.Running != nil && p.Status.ContainerStatuses[1].State.Running != nil
+	p := waitFor(t, m, "web", "mains running", func(p *pod.Pod) bool {
+		return p.Status.Phase == pod.PodRunning && p.Status.ContainerStatuses[0].State.Running != nil && p.Status.ContainerStatuses[1].State.Running != nil
 	})
 	if c := p.Status.Conditions[1]; c.Type != "Initialized" || c.Status != "True" {
 		t.Fatalf("Initialized condition = %+v", c)
@@ -86,12 +88,12 @@ func TestInitSidecarMainOrderAndStopOrder(t *testing.T) {
 func TestFailedInitUnderNeverFailsPod(t *testing.T) {
 	rt := newFakeRuntime()
 	m := startManager(t, rt, newMemStore())
-	if _, err := m.Create(context.Background(), []byte(sidecarPod)); err != nil {
+	if _, err := create(context.Background(), m, []byte(sidecarPod)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, m, "web", "init1 running", func(p *Pod) bool { return p.Status.InitContainerStatuses[0].State.Running != nil })
+	waitFor(t, m, "web", "init1 running", func(p *pod.Pod) bool { return p.Status.InitContainerStatuses[0].State.Running != nil })
 	rt.exitByName("init1", 2)
-	waitFor(t, m, "web", "Failed", phaseIs(PodFailed))
+	waitFor(t, m, "web", "Failed", phaseIs(pod.PodFailed))
 	time.Sleep(50 * time.Millisecond)
 	for _, e := range rt.history() {
 		if e == "start:init2" || e == "start:app" {
@@ -103,20 +105,20 @@ func TestFailedInitUnderNeverFailsPod(t *testing.T) {
 func TestSidecarsDoNotKeepCompletedPodAlive(t *testing.T) {
 	rt := newFakeRuntime()
 	m := startManager(t, rt, newMemStore())
-	if _, err := m.Create(context.Background(), []byte(sidecarPod)); err != nil {
+	if _, err := create(context.Background(), m, []byte(sidecarPod)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, m, "web", "init1 running", func(p *Pod) bool { return p.Status.InitContainerStatuses[0].State.Running != nil })
+	waitFor(t, m, "web", "init1 running", func(p *pod.Pod) bool { return p.Status.InitContainerStatuses[0].State.Running != nil })
 	rt.exitByName("init1", 0)
-	waitFor(t, m, "web", "init2 running", func(p *Pod) bool { return p.Status.InitContainerStatuses[1].State.Running != nil })
+	waitFor(t, m, "web", "init2 running", func(p *pod.Pod) bool { return p.Status.InitContainerStatuses[1].State.Running != nil })
 	rt.exitByName("init2", 0)
-	waitFor(t, m, "web", "mains running", func(p *Pod) bool {
+	waitFor(t, m, "web", "mains running", func(p *pod.Pod) bool {
 		return p.Status.ContainerStatuses[0].State.Running != nil && p.Status.ContainerStatuses[1].State.Running != nil
 	})
 	rt.exitByName("app", 0)
 	rt.exitByName("app2", 0)
-	p := waitFor(t, m, "web", "Succeeded with sidecars stopped", func(p *Pod) bool {
-		return p.Status.Phase == PodSucceeded && p.Status.InitContainerStatuses[2].State.Terminated != nil && p.Status.InitContainerStatuses[3].State.Terminated != nil
+	p := waitFor(t, m, "web", "Succeeded with sidecars stopped", func(p *pod.Pod) bool {
+		return p.Status.Phase == pod.PodSucceeded && p.Status.InitContainerStatuses[2].State.Terminated != nil && p.Status.InitContainerStatuses[3].State.Terminated != nil
 	})
 	if p.Status.Reason != "" {
 		t.Fatalf("reason = %q: a completed pod is not a stopped one", p.Status.Reason)
@@ -131,18 +133,18 @@ func TestRestartBackoffCurve(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); m.Wait() })
-	if _, err := m.Create(context.Background(), []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - {name: a, image: busybox:1}\n")); err != nil {
+	if _, err := create(context.Background(), m, []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - {name: a, image: busybox:1}\n")); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
 	for i := 0; i < 5; i++ {
-		waitFor(t, m, "web", "running", func(p *Pod) bool {
+		waitFor(t, m, "web", "running", func(p *pod.Pod) bool {
 			return p.Status.ContainerStatuses[0].State.Running != nil && p.Status.ContainerStatuses[0].RestartCount == int32(i)
 		})
 		rt.exitByName("a", 1)
-		p := waitFor(t, m, "web", "CrashLoopBackOff", func(p *Pod) bool {
+		p := waitFor(t, m, "web", "CrashLoopBackOff", func(p *pod.Pod) bool {
 			w := p.Status.ContainerStatuses[0].State.Waiting
-			return w != nil && w.Reason == ReasonCrashLoopBackOff
+			return w != nil && w.Reason == pod.ReasonCrashLoopBackOff
 		})
 		s := p.Status.ContainerStatuses[0]
 		if s.LastState.Terminated == nil || s.LastState.Terminated.ExitCode != 1 {
@@ -181,20 +183,20 @@ func TestLivenessRestartsAndReadinessToggles(t *testing.T) {
 		return 1, nil
 	}
 	m := startManager(t, rt, newMemStore())
-	if _, err := m.Create(context.Background(), []byte(probedPod)); err != nil {
+	if _, err := create(context.Background(), m, []byte(probedPod)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, m, "web", "Ready", func(p *Pod) bool {
+	waitFor(t, m, "web", "Ready", func(p *pod.Pod) bool {
 		return p.Status.ContainerStatuses[0].Ready && p.Status.Conditions[3].Status == "True"
 	})
 	ready.Store(false)
-	waitFor(t, m, "web", "not Ready", func(p *Pod) bool {
+	waitFor(t, m, "web", "not Ready", func(p *pod.Pod) bool {
 		return !p.Status.ContainerStatuses[0].Ready && p.Status.Conditions[3].Status == "False"
 	})
 	ready.Store(true)
-	waitFor(t, m, "web", "Ready again", func(p *Pod) bool { return p.Status.ContainerStatuses[0].Ready })
+	waitFor(t, m, "web", "Ready again", func(p *pod.Pod) bool { return p.Status.ContainerStatuses[0].Ready })
 	live.Store(false)
-	waitFor(t, m, "web", "restarted after liveness failure", func(p *Pod) bool { return p.Status.ContainerStatuses[0].RestartCount >= 1 })
+	waitFor(t, m, "web", "restarted after liveness failure", func(p *pod.Pod) bool { return p.Status.ContainerStatuses[0].RestartCount >= 1 })
 	live.Store(true)
 	evs, _ := m.Events(context.Background(), "default", "web")
 	var reasons []string
@@ -213,12 +215,12 @@ func TestPostStartFailureKillsContainer(t *testing.T) {
 	rt := newFakeRuntime()
 	rt.execHook = func(ctx context.Context, name string, cmd []string) (int, error) { return 3, nil }
 	m := startManager(t, rt, newMemStore())
-	pod := "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: a\n    image: busybox:1\n    lifecycle: {postStart: {exec: {command: [hook]}}}\n"
-	if _, err := m.Create(context.Background(), []byte(pod)); err != nil {
+	manifest := "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: a\n    image: busybox:1\n    lifecycle: {postStart: {exec: {command: [hook]}}}\n"
+	if _, err := create(context.Background(), m, []byte(manifest)); err != nil {
 		t.Fatal(err)
 	}
-	p := waitFor(t, m, "web", "terminated", func(p *Pod) bool { return p.Status.ContainerStatuses[0].State.Terminated != nil })
-	if r := p.Status.ContainerStatuses[0].State.Terminated.Reason; r != ReasonPostStartHookError {
+	p := waitFor(t, m, "web", "terminated", func(p *pod.Pod) bool { return p.Status.ContainerStatuses[0].State.Terminated != nil })
+	if r := p.Status.ContainerStatuses[0].State.Terminated.Reason; r != pod.ReasonPostStartHookError {
 		t.Fatalf("reason = %s, want PostStartHookError", r)
 	}
 }

@@ -1,4 +1,4 @@
-package pod
+package manifest
 
 import (
 	"errors"
@@ -9,13 +9,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/podd-dev/podd/pkg/pod"
+
 	"github.com/containerd/errdefs"
 	"gopkg.in/yaml.v3"
 )
 
 // fieldErrors flattens what Decode and Validate return, asserting that every part is a
 // *FieldError classified as invalid input.
-func fieldErrors(t *testing.T, err error) []*FieldError {
+func fieldErrors(t *testing.T, err error) []*pod.FieldError {
 	t.Helper()
 	if err == nil {
 		t.Fatal("expected an error, got nil")
@@ -29,9 +31,9 @@ func fieldErrors(t *testing.T, err error) []*FieldError {
 	} else {
 		parts = []error{err}
 	}
-	var out []*FieldError
+	var out []*pod.FieldError
 	for _, part := range parts {
-		var fe *FieldError
+		var fe *pod.FieldError
 		if !errors.As(part, &fe) {
 			t.Fatalf("error part %T is not a *FieldError: %v", part, part)
 		}
@@ -58,19 +60,19 @@ func TestDecodeGood(t *testing.T) {
 	tests := []struct {
 		name     string
 		manifest string
-		check    func(t *testing.T, pods []*Pod)
+		check    func(t *testing.T, pods []*pod.Pod)
 	}{
 		{
 			name:     "minimal",
 			manifest: head,
-			check: func(t *testing.T, pods []*Pod) {
+			check: func(t *testing.T, pods []*pod.Pod) {
 				p := pods[0]
 				if p.Metadata.Name != "web" || p.Spec.Containers[0].Image != "busybox" {
 					t.Errorf("decoded %+v", p)
 				}
 				// Decode applies the defaults.
-				if p.Metadata.Namespace != "default" || p.Spec.RestartPolicy != RestartAlways ||
-					p.Spec.Containers[0].ImagePullPolicy != PullAlways || *p.Spec.TerminationGracePeriodSeconds != 30 {
+				if p.Metadata.Namespace != "default" || p.Spec.RestartPolicy != pod.RestartAlways ||
+					p.Spec.Containers[0].ImagePullPolicy != pod.PullAlways || *p.Spec.TerminationGracePeriodSeconds != 30 {
 					t.Errorf("defaults not applied: %+v", p)
 				}
 			},
@@ -80,9 +82,9 @@ func TestDecodeGood(t *testing.T) {
 			manifest: `{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "j"},
 			 "spec": {"containers": [{"name": "a", "image": "busybox:1.36", "ports": [{"containerPort": 80}]}],
 			          "volumes": [{"name": "v", "emptyDir": {"sizeLimit": "1Gi"}}]}}`,
-			check: func(t *testing.T, pods []*Pod) {
+			check: func(t *testing.T, pods []*pod.Pod) {
 				c := pods[0].Spec.Containers[0]
-				if c.Ports[0].ContainerPort != 80 || c.Ports[0].Protocol != "TCP" || c.ImagePullPolicy != PullIfNotPresent {
+				if c.Ports[0].ContainerPort != 80 || c.Ports[0].Protocol != "TCP" || c.ImagePullPolicy != pod.PullIfNotPresent {
 					t.Errorf("decoded %+v", c)
 				}
 				if got := pods[0].Spec.Volumes[0].EmptyDir.SizeLimit.Value(); got != 1<<30 {
@@ -93,7 +95,7 @@ func TestDecodeGood(t *testing.T) {
 		{
 			name:     "multiple documents, empty ones skipped",
 			manifest: "---\n" + head + "---\n---\n# just a comment\n---\n" + strings.Replace(head, "name: web", "name: web2", 1) + "...\n",
-			check: func(t *testing.T, pods []*Pod) {
+			check: func(t *testing.T, pods []*pod.Pod) {
 				if len(pods) != 2 || pods[0].Metadata.Name != "web" || pods[1].Metadata.Name != "web2" {
 					t.Errorf("got %d pods", len(pods))
 				}
@@ -117,7 +119,7 @@ spec:
   restartPolicy: Always
 status: {}
 `,
-			check: func(t *testing.T, pods []*Pod) {
+			check: func(t *testing.T, pods []*pod.Pod) {
 				if pods[0].Metadata.Labels["run"] != "web" || pods[0].Metadata.CreationTimestamp != nil {
 					t.Errorf("decoded %+v", pods[0].Metadata)
 				}
@@ -127,7 +129,7 @@ status: {}
 			name: "server-populated fields are dropped",
 			manifest: strings.Replace(head, "  name: web\n", "  name: web\n  uid: 1234\n  resourceVersion: \"9\"\n  creationTimestamp: \"2024-01-01T00:00:00Z\"\n", 1) +
 				"status:\n  phase: Running\n  podIP: 10.0.0.1\n",
-			check: func(t *testing.T, pods []*Pod) {
+			check: func(t *testing.T, pods []*pod.Pod) {
 				p := pods[0]
 				if p.Metadata.UID != "" || p.Metadata.CreationTimestamp != nil || p.Status.Phase != "" {
 					t.Errorf("server-populated fields kept: %+v %+v", p.Metadata, p.Status)
@@ -164,8 +166,8 @@ status: {}
     terminationMessagePath: /dev/termination-log
     terminationMessagePolicy: File
 `,
-			check: func(t *testing.T, pods []*Pod) {
-				if c := pods[0].Spec.InitContainers[0]; c.Name != "init" || c.ImagePullPolicy != PullAlways {
+			check: func(t *testing.T, pods []*pod.Pod) {
+				if c := pods[0].Spec.InitContainers[0]; c.Name != "init" || c.ImagePullPolicy != pod.PullAlways {
 					t.Errorf("decoded %+v", c)
 				}
 			},
@@ -190,7 +192,7 @@ spec:
     env: *env
   - <<: [{name: c}, *base]
 `,
-			check: func(t *testing.T, pods []*Pod) {
+			check: func(t *testing.T, pods []*pod.Pod) {
 				cs := pods[0].Spec.Containers
 				if len(cs) != 3 || cs[1].Name != "b" || cs[1].Image != "busybox" || cs[2].Name != "c" || cs[1].Env[0].Value != "1" {
 					t.Errorf("decoded %+v", cs)
@@ -214,7 +216,7 @@ spec:
   - name: e
     emptyDir: {sizeLimit: 0x10}
 `,
-			check: func(t *testing.T, pods []*Pod) {
+			check: func(t *testing.T, pods []*pod.Pod) {
 				var got []int64
 				for _, v := range pods[0].Spec.Volumes {
 					got = append(got, v.EmptyDir.SizeLimit.Value())
@@ -231,7 +233,7 @@ spec:
     securityContext: {runAsUser: 1_000, readOnlyRootFilesystem: TRUE}
   terminationGracePeriodSeconds: +5
 `,
-			check: func(t *testing.T, pods []*Pod) {
+			check: func(t *testing.T, pods []*pod.Pod) {
 				c := pods[0].Spec.Containers[0]
 				if c.Ports[0].ContainerPort != 80 || *c.SecurityContext.RunAsUser != 1000 || !*c.SecurityContext.ReadOnlyRootFilesystem {
 					t.Errorf("decoded %+v %+v", c.Ports, c.SecurityContext)
@@ -264,99 +266,99 @@ func TestDecodeAllFields(t *testing.T) {
 	u, g := int64(1000), int64(1000)
 	ro := true
 	grace := int64(10)
-	memory, dirOrCreate := StorageMediumMemory, HostPathDirectoryOrCreate
-	size := MustParseQuantity("64Mi")
-	always := RestartAlways
+	memory, dirOrCreate := pod.StorageMediumMemory, pod.HostPathDirectoryOrCreate
+	size := pod.MustParseQuantity("64Mi")
+	always := pod.RestartAlways
 	five := int64(5)
 	service := "main"
-	want := &Pod{
+	want := &pod.Pod{
 		APIVersion: "v1",
 		Kind:       "Pod",
-		Metadata: ObjectMeta{
+		Metadata: pod.ObjectMeta{
 			Name:        "everything",
 			Namespace:   "tools",
 			Labels:      map[string]string{"app": "everything", "example.com/tier": "backend"},
 			Annotations: map[string]string{"Example.com/Owner": "ops team"},
 		},
-		Spec: PodSpec{
+		Spec: pod.PodSpec{
 			Hostname:                      "all-fields",
-			RestartPolicy:                 RestartOnFailure,
+			RestartPolicy:                 pod.RestartOnFailure,
 			TerminationGracePeriodSeconds: &grace,
-			InitContainers: []Container{
+			InitContainers: []pod.Container{
 				{
 					Name:            "setup",
 					Image:           "busybox:1.36",
-					ImagePullPolicy: PullIfNotPresent,
+					ImagePullPolicy: pod.PullIfNotPresent,
 					Command:         []string{"sh", "-c", "echo ready > /scratch/ready"},
-					VolumeMounts:    []VolumeMount{{Name: "scratch", MountPath: "/scratch"}},
+					VolumeMounts:    []pod.VolumeMount{{Name: "scratch", MountPath: "/scratch"}},
 				},
 				{
 					Name:            "proxy",
 					Image:           "busybox:1.36",
-					ImagePullPolicy: PullIfNotPresent,
+					ImagePullPolicy: pod.PullIfNotPresent,
 					RestartPolicy:   &always,
 					Args:            []string{"httpd", "-f", "-p", "9000"},
-					Ports:           []ContainerPort{{Name: "proxy", ContainerPort: 9000, Protocol: "TCP"}},
-					StartupProbe: &Probe{
-						TCPSocket:      &TCPSocketAction{Port: IntOrString{StrVal: "proxy", IsStr: true}},
+					Ports:           []pod.ContainerPort{{Name: "proxy", ContainerPort: 9000, Protocol: "TCP"}},
+					StartupProbe: &pod.Probe{
+						TCPSocket:      &pod.TCPSocketAction{Port: pod.IntOrString{StrVal: "proxy", IsStr: true}},
 						TimeoutSeconds: 1, PeriodSeconds: 1, SuccessThreshold: 1, FailureThreshold: 30,
 					},
-					ReadinessProbe: &Probe{
-						HTTPGet: &HTTPGetAction{
-							Port: IntOrString{IntVal: 9000}, Path: "/healthz", Host: "127.0.0.1", Scheme: "HTTP",
-							HTTPHeaders: []HTTPHeader{{Name: "X-Probe", Value: "podd"}},
+					ReadinessProbe: &pod.Probe{
+						HTTPGet: &pod.HTTPGetAction{
+							Port: pod.IntOrString{IntVal: 9000}, Path: "/healthz", Host: "127.0.0.1", Scheme: "HTTP",
+							HTTPHeaders: []pod.HTTPHeader{{Name: "X-Probe", Value: "podd"}},
 						},
 						TimeoutSeconds: 1, PeriodSeconds: 10, SuccessThreshold: 1, FailureThreshold: 3,
 					},
 				},
 			},
-			Containers: []Container{
+			Containers: []pod.Container{
 				{
 					Name:            "main",
 					Image:           "registry.local:5000/tools/main:1.4",
-					ImagePullPolicy: PullNever,
+					ImagePullPolicy: pod.PullNever,
 					Command:         []string{"/bin/sh", "-c"},
 					Args:            []string{"exec main --port=$(PORT)"},
 					WorkingDir:      "/srv",
-					Env: []EnvVar{
+					Env: []pod.EnvVar{
 						{Name: "PORT", Value: "8080"},
-						{Name: "POD_NAME", ValueFrom: &EnvVarSource{FieldRef: &ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}},
-						{Name: "TIER", ValueFrom: &EnvVarSource{FieldRef: &ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.labels['example.com/tier']"}}},
+						{Name: "POD_NAME", ValueFrom: &pod.EnvVarSource{FieldRef: &pod.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}},
+						{Name: "TIER", ValueFrom: &pod.EnvVarSource{FieldRef: &pod.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.labels['example.com/tier']"}}},
 					},
-					Ports: []ContainerPort{
+					Ports: []pod.ContainerPort{
 						{Name: "http", ContainerPort: 8080, HostPort: 18080, HostIP: "127.0.0.1", Protocol: "TCP"},
 						{ContainerPort: 5353, Protocol: "UDP"},
 					},
-					VolumeMounts: []VolumeMount{
+					VolumeMounts: []pod.VolumeMount{
 						{Name: "scratch", MountPath: "/scratch"},
 						{Name: "host", MountPath: "/etc/app/config.yaml", SubPath: "app/config.yaml", ReadOnly: true},
 					},
-					SecurityContext: &SecurityContext{RunAsUser: &u, RunAsGroup: &g, ReadOnlyRootFilesystem: &ro},
-					Lifecycle: &Lifecycle{
-						PostStart: &LifecycleHandler{Exec: &ExecAction{Command: []string{"touch", "/scratch/started"}}},
-						PreStop:   &LifecycleHandler{HTTPGet: &HTTPGetAction{Port: IntOrString{StrVal: "http", IsStr: true}, Path: "/quit", Scheme: "HTTP"}},
+					SecurityContext: &pod.SecurityContext{RunAsUser: &u, RunAsGroup: &g, ReadOnlyRootFilesystem: &ro},
+					Lifecycle: &pod.Lifecycle{
+						PostStart: &pod.LifecycleHandler{Exec: &pod.ExecAction{Command: []string{"touch", "/scratch/started"}}},
+						PreStop:   &pod.LifecycleHandler{HTTPGet: &pod.HTTPGetAction{Port: pod.IntOrString{StrVal: "http", IsStr: true}, Path: "/quit", Scheme: "HTTP"}},
 					},
-					LivenessProbe: &Probe{
-						Exec:                &ExecAction{Command: []string{"test", "-f", "/scratch/started"}},
+					LivenessProbe: &pod.Probe{
+						Exec:                &pod.ExecAction{Command: []string{"test", "-f", "/scratch/started"}},
 						InitialDelaySeconds: 5, TimeoutSeconds: 2, PeriodSeconds: 20, SuccessThreshold: 1, FailureThreshold: 5,
 						TerminationGracePeriodSeconds: &five,
 					},
-					ReadinessProbe: &Probe{
-						GRPC:           &GRPCAction{Port: 8080, Service: &service},
+					ReadinessProbe: &pod.Probe{
+						GRPC:           &pod.GRPCAction{Port: 8080, Service: &service},
 						TimeoutSeconds: 1, PeriodSeconds: 10, SuccessThreshold: 1, FailureThreshold: 3,
 					},
 				},
 				{
 					Name:            "sidecar",
 					Image:           "busybox@sha256:2376a0c12759aa1214ba83e771ff252c7b1663216b192fbe5e0fb364e952f85c",
-					ImagePullPolicy: PullIfNotPresent,
+					ImagePullPolicy: pod.PullIfNotPresent,
 					Args:            []string{"sleep", "infinity"},
-					Lifecycle:       &Lifecycle{PreStop: &LifecycleHandler{Sleep: &SleepAction{Seconds: 3}}},
+					Lifecycle:       &pod.Lifecycle{PreStop: &pod.LifecycleHandler{Sleep: &pod.SleepAction{Seconds: 3}}},
 				},
 			},
-			Volumes: []Volume{
-				{Name: "scratch", EmptyDir: &EmptyDirVolumeSource{Medium: memory, SizeLimit: &size}},
-				{Name: "host", HostPath: &HostPathVolumeSource{Path: "/etc/podd-example", Type: &dirOrCreate}},
+			Volumes: []pod.Volume{
+				{Name: "scratch", EmptyDir: &pod.EmptyDirVolumeSource{Medium: memory, SizeLimit: &size}},
+				{Name: "host", HostPath: &pod.HostPathVolumeSource{Path: "/etc/podd-example", Type: &dirOrCreate}},
 			},
 		},
 	}
@@ -472,7 +474,7 @@ func TestDecodeBad(t *testing.T) {
 				t.Errorf("Decode returned pods along with an error")
 			}
 			errs := fieldErrors(t, err)
-			found := slices.ContainsFunc(errs, func(e *FieldError) bool {
+			found := slices.ContainsFunc(errs, func(e *pod.FieldError) bool {
 				return e.Line == tt.line && e.Field == tt.field && strings.Contains(e.Detail, tt.detail)
 			})
 			if !found {
@@ -597,7 +599,7 @@ func TestDecodeTestdata(t *testing.T) {
 
 // typeAt finds the Go type behind a generic path such as "spec.containers[].env[]".
 func typeAt(generic string) (reflect.Type, bool) {
-	t := reflect.TypeFor[Pod]()
+	t := reflect.TypeFor[pod.Pod]()
 	if generic == "" {
 		return t, true
 	}
@@ -714,7 +716,7 @@ func TestUnsupportedFieldsAcceptance(t *testing.T) {
 			for _, v := range refusedValues {
 				_, err := Decode(manifestWith(t, path, v))
 				errs := fieldErrors(t, err)
-				if !slices.ContainsFunc(errs, func(e *FieldError) bool {
+				if !slices.ContainsFunc(errs, func(e *pod.FieldError) bool {
 					return e.Field == field && strings.Contains(e.Detail, "is not supported") && e.Line > 0
 				}) {
 					t.Errorf("%v: want %s refused, got %v", v, field, err)
@@ -748,7 +750,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		for _, p := range pods {
 			// Whatever Decode accepts is a valid, defaulted pod.
-			if err := Validate(p); err != nil {
+			if err := pod.Validate(p); err != nil {
 				t.Errorf("decoded pod does not validate: %v", err)
 			}
 		}

@@ -1,4 +1,4 @@
-package pod
+package supervisor
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/podd-dev/podd/pkg/pod"
+
 	"github.com/containerd/errdefs"
 
 	"github.com/podd-dev/podd/internal/fault"
@@ -21,7 +23,7 @@ import (
 
 // Record is a pod's desired state as stored.
 type Record struct {
-	Pod *Pod `json:"pod"`
+	Pod *pod.Pod `json:"pod"`
 	// Stopped: `podctl stop` stopped the pod; its containers stay down.
 	Stopped bool `json:"stopped,omitempty"`
 	// Deleting: `podctl rm` began; a restarted podd finishes it.
@@ -236,28 +238,19 @@ func (m *Manager) orphanLogs(known map[string]*Record) []string {
 // Wait returns once every worker has ended (after the Start context was cancelled).
 func (m *Manager) Wait() { m.wg.Wait() }
 
-// Create decodes a manifest and creates every pod in it, or none: all are validated and checked
-// for name conflicts first, then stored in one transaction before any starts.
-func (m *Manager) Create(ctx context.Context, manifest []byte) ([]*Pod, error) {
-	pods, err := Decode(manifest)
-	if err != nil {
-		return nil, err
-	}
-	return m.CreatePods(ctx, pods)
-}
-
-// CreatePods creates already decoded pods (validated again here); all or none.
-func (m *Manager) CreatePods(ctx context.Context, pods []*Pod) ([]*Pod, error) {
+// CreatePods creates pods, all or none: all are defaulted, validated and checked for name
+// conflicts first, then stored in one transaction before any starts.
+func (m *Manager) CreatePods(ctx context.Context, pods []*pod.Pod) ([]*pod.Pod, error) {
 	return m.createPods(ctx, pods, nil)
 }
 
 // createPods creates pods, all or none; source, when set, fills in each record before it is
 // stored (a static pod's file and hash).
-func (m *Manager) createPods(ctx context.Context, pods []*Pod, source func(int, *Record)) ([]*Pod, error) {
+func (m *Manager) createPods(ctx context.Context, pods []*pod.Pod, source func(int, *Record)) ([]*pod.Pod, error) {
 	var errs []error
 	for _, p := range pods {
-		SetDefaults(p)
-		if err := Validate(p); err != nil {
+		pod.SetDefaults(p)
+		if err := pod.Validate(p); err != nil {
 			errs = append(errs, fmt.Errorf("pod %s: %w", p.Metadata.Name, err))
 		} else if err := m.bindNode(p); err != nil {
 			errs = append(errs, fmt.Errorf("pod %s: %w", p.Metadata.Name, err))
@@ -290,7 +283,7 @@ func (m *Manager) createPods(ctx context.Context, pods []*Pod, source func(int, 
 	for i, p := range pods {
 		p.Metadata.UID = newUID()
 		p.Metadata.CreationTimestamp = &now
-		p.Status = PodStatus{}
+		p.Status = pod.PodStatus{}
 		recs[i] = &Record{Pod: p}
 		if source != nil {
 			source(i, recs[i])
@@ -301,7 +294,7 @@ func (m *Manager) createPods(ctx context.Context, pods []*Pod, source func(int, 
 		return nil, fmt.Errorf("store pods: %w", err)
 	}
 	fault.Point(fault.CreateAfterStore)
-	out := make([]*Pod, len(recs))
+	out := make([]*pod.Pod, len(recs))
 	for i, r := range recs {
 		w := newWorker(m, r, nil)
 		m.pods[key(r.Pod.Metadata.Namespace, r.Pod.Metadata.Name)] = w
@@ -338,7 +331,7 @@ func (m *Manager) lookupLocked(namespace, name string) (*worker, error) {
 }
 
 // Get returns a copy of the pod with its current status.
-func (m *Manager) Get(ctx context.Context, namespace, name string) (*Pod, error) {
+func (m *Manager) Get(ctx context.Context, namespace, name string) (*pod.Pod, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	w, err := m.lookupLocked(namespace, name)
@@ -349,10 +342,10 @@ func (m *Manager) Get(ctx context.Context, namespace, name string) (*Pod, error)
 }
 
 // List returns the pods of a namespace ("" for all), sorted by namespace and name.
-func (m *Manager) List(ctx context.Context, namespace string) ([]*Pod, error) {
+func (m *Manager) List(ctx context.Context, namespace string) ([]*pod.Pod, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := []*Pod{}
+	out := []*pod.Pod{}
 	for _, w := range m.pods {
 		if namespace == "" || w.rec.Pod.Metadata.Namespace == namespace {
 			out = append(out, w.snapshotLocked())
@@ -365,7 +358,7 @@ func (m *Manager) List(ctx context.Context, namespace string) ([]*Pod, error) {
 }
 
 // WaitStarted waits until every container of the pod has started once, or one has failed.
-func (m *Manager) WaitStarted(ctx context.Context, namespace, name string) (*Pod, error) {
+func (m *Manager) WaitStarted(ctx context.Context, namespace, name string) (*pod.Pod, error) {
 	for {
 		m.mu.Lock()
 		w, err := m.lookupLocked(namespace, name)
@@ -390,13 +383,13 @@ func (m *Manager) WaitStarted(ctx context.Context, namespace, name string) (*Pod
 
 // startOutcome says whether all containers started, or why one failed: an init container or a
 // container waiting with an error reason or terminated with a non-zero code.
-func startOutcome(p *Pod) (bool, error) {
-	if p.Status.Reason == ReasonStopped {
+func startOutcome(p *pod.Pod) (bool, error) {
+	if p.Status.Reason == pod.ReasonStopped {
 		return false, fmt.Errorf("pod %s was stopped: %w", p.Metadata.Name, errdefs.ErrFailedPrecondition)
 	}
-	for _, s := range append(append([]ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+	for _, s := range append(append([]pod.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
 		switch {
-		case s.State.Waiting != nil && s.State.Waiting.Reason != ReasonContainerCreating && s.State.Waiting.Reason != "":
+		case s.State.Waiting != nil && s.State.Waiting.Reason != pod.ReasonContainerCreating && s.State.Waiting.Reason != "":
 			msg := s.State.Waiting.Message
 			if t := s.LastState.Terminated; t != nil {
 				msg = fmt.Sprintf("last exit code %d (%s); %s", t.ExitCode, t.Reason, msg)
@@ -424,7 +417,7 @@ func suffix(msg string) string {
 }
 
 // Stop stops the pod's containers with the stop contract and keeps them down.
-func (m *Manager) Stop(ctx context.Context, namespace, name string, grace *int64) (*Pod, error) {
+func (m *Manager) Stop(ctx context.Context, namespace, name string, grace *int64) (*pod.Pod, error) {
 	w, err := m.lookup(namespace, name)
 	if err != nil {
 		return nil, err
@@ -449,7 +442,7 @@ func (m *Manager) Remove(ctx context.Context, namespace, name string, grace *int
 }
 
 // containerOf finds the container's worker state; "" means the pod's first container.
-func (m *Manager) containerOf(namespace, name, container string) (*worker, *Pod, *ctr, error) {
+func (m *Manager) containerOf(namespace, name, container string) (*worker, *pod.Pod, *ctr, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	w, err := m.lookupLocked(namespace, name)
@@ -479,4 +472,11 @@ func (m *Manager) Exec(ctx context.Context, namespace, name, container string, o
 		return 0, fmt.Errorf("container %q of pod %q is not running: %w", c.name, name, errdefs.ErrFailedPrecondition)
 	}
 	return m.rt.Exec(ctx, c.id, opts)
+}
+
+// status or metadata changed): a watcher takes it, reads the pods, then waits on it.
+func (m *Manager) Changed() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.changed
 }

@@ -1,4 +1,4 @@
-package pod
+package supervisor
 
 import (
 	"context"
@@ -6,34 +6,9 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/pod"
 )
-
-// Event types, as Kubernetes names them.
-const (
-	EventNormal  = "Normal"
-	EventWarning = "Warning"
-)
-
-// ObjectReference names what an event is about: a pod, or one of its containers (FieldPath).
-type ObjectReference struct {
-	Kind      string `json:"kind"`
-	Namespace string `json:"namespace"`
-	Name      string `json:"name"`
-	UID       string `json:"uid"`
-	FieldPath string `json:"fieldPath,omitempty"` // spec.containers{web}
-}
-
-// Event is something that happened to a pod, shaped like Kubernetes' core/v1 Event. Repeats of the
-// same event (same object, reason and message) are counted, not stored again.
-type Event struct {
-	Type           string          `json:"type"`
-	Reason         string          `json:"reason"`
-	InvolvedObject ObjectReference `json:"involvedObject"`
-	Message        string          `json:"message"`
-	Count          int32           `json:"count"`
-	FirstTimestamp time.Time       `json:"firstTimestamp"`
-	LastTimestamp  time.Time       `json:"lastTimestamp"`
-}
 
 // maxEventsPerPod bounds the memory a pod's events take: the oldest go first.
 const maxEventsPerPod = 100
@@ -41,15 +16,15 @@ const maxEventsPerPod = 100
 // events records pods' events and streams them to watchers.
 type events struct {
 	mu       sync.Mutex
-	byPod    map[string][]Event // pod UID → events, oldest first
-	watchers map[chan Event]watchFilter
+	byPod    map[string][]pod.Event // pod UID → events, oldest first
+	watchers map[chan pod.Event]watchFilter
 }
 
 type watchFilter struct{ namespace, name string }
 
 // match: a pod's events by namespace and name; the events about files (which have no
 // namespace) go to every watcher of more than one pod.
-func (f watchFilter) match(e *Event) bool {
+func (f watchFilter) match(e *pod.Event) bool {
 	if e.InvolvedObject.Kind == "File" {
 		return f.name == ""
 	}
@@ -57,12 +32,12 @@ func (f watchFilter) match(e *Event) bool {
 }
 
 func newEvents() *events {
-	return &events{byPod: map[string][]Event{}, watchers: map[chan Event]watchFilter{}}
+	return &events{byPod: map[string][]pod.Event{}, watchers: map[chan pod.Event]watchFilter{}}
 }
 
 // record adds an event about a pod (or one of its containers) and sends it to the watchers.
-func (ev *events) record(p *Pod, container, typ, reason, format string, args ...any) {
-	ref := ObjectReference{Kind: "Pod", Namespace: p.Metadata.Namespace, Name: p.Metadata.Name, UID: p.Metadata.UID}
+func (ev *events) record(p *pod.Pod, container, typ, reason, format string, args ...any) {
+	ref := pod.ObjectReference{Kind: "Pod", Namespace: p.Metadata.Namespace, Name: p.Metadata.Name, UID: p.Metadata.UID}
 	if container != "" {
 		ref.FieldPath = fieldPath(p, container)
 	}
@@ -74,13 +49,13 @@ const fileEventsKey = "files"
 
 // recordFile adds an event about a file of podd's manifests folder.
 func (ev *events) recordFile(path, typ, reason, format string, args ...any) {
-	ev.add(fileEventsKey, ObjectReference{Kind: "File", Name: path}, typ, reason, fmt.Sprintf(format, args...))
+	ev.add(fileEventsKey, pod.ObjectReference{Kind: "File", Name: path}, typ, reason, fmt.Sprintf(format, args...))
 }
 
 // add adds an event (or counts a repeat of a recent one) under key and sends it to the watchers.
-func (ev *events) add(key string, ref ObjectReference, typ, reason, message string) {
+func (ev *events) add(key string, ref pod.ObjectReference, typ, reason, message string) {
 	now := time.Now().UTC()
-	e := Event{
+	e := pod.Event{
 		Type:           typ,
 		Reason:         reason,
 		InvolvedObject: ref,
@@ -108,7 +83,7 @@ func (ev *events) add(key string, ref ObjectReference, typ, reason, message stri
 	if !found {
 		list = append(list, e)
 		if len(list) > maxEventsPerPod {
-			list = append([]Event(nil), list[len(list)-maxEventsPerPod:]...)
+			list = append([]pod.Event(nil), list[len(list)-maxEventsPerPod:]...)
 		}
 	}
 	ev.byPod[key] = list
@@ -122,7 +97,7 @@ func (ev *events) add(key string, ref ObjectReference, typ, reason, message stri
 	}
 }
 
-func fieldPath(p *Pod, container string) string {
+func fieldPath(p *pod.Pod, container string) string {
 	for _, c := range p.Spec.InitContainers {
 		if c.Name == container {
 			return "spec.initContainers{" + container + "}"
@@ -139,10 +114,10 @@ func (ev *events) forget(uid string) {
 }
 
 // list returns the events of the pods that match, oldest first by last occurrence.
-func (ev *events) list(uids []string) []Event {
+func (ev *events) list(uids []string) []pod.Event {
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
-	var out []Event
+	var out []pod.Event
 	for _, uid := range uids {
 		out = append(out, ev.byPod[uid]...)
 	}
@@ -150,13 +125,13 @@ func (ev *events) list(uids []string) []Event {
 	return out
 }
 
-func sortEvents(es []Event) {
-	slices.SortStableFunc(es, func(a, b Event) int { return a.LastTimestamp.Compare(b.LastTimestamp) })
+func sortEvents(es []pod.Event) {
+	slices.SortStableFunc(es, func(a, b pod.Event) int { return a.LastTimestamp.Compare(b.LastTimestamp) })
 }
 
 // Events lists the events of one pod, or of every pod in the namespace when name is ""
 // (every namespace when namespace is "").
-func (m *Manager) Events(ctx context.Context, namespace, name string) ([]Event, error) {
+func (m *Manager) Events(ctx context.Context, namespace, name string) ([]pod.Event, error) {
 	m.mu.Lock()
 	var uids []string
 	if name != "" {
@@ -177,15 +152,15 @@ func (m *Manager) Events(ctx context.Context, namespace, name string) ([]Event, 
 	m.mu.Unlock()
 	out := m.events.list(uids)
 	if out == nil {
-		out = []Event{}
+		out = []pod.Event{}
 	}
 	return out, nil
 }
 
 // WatchEvents calls fn with every new event that matches (namespace "" = all, name "" = all pods)
 // until ctx ends or fn fails.
-func (m *Manager) WatchEvents(ctx context.Context, namespace, name string, fn func(Event) error) error {
-	ch := make(chan Event, 256)
+func (m *Manager) WatchEvents(ctx context.Context, namespace, name string, fn func(pod.Event) error) error {
+	ch := make(chan pod.Event, 256)
 	m.events.mu.Lock()
 	m.events.watchers[ch] = watchFilter{namespace: namespace, name: name}
 	m.events.mu.Unlock()

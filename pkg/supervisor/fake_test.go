@@ -1,4 +1,4 @@
-package pod
+package supervisor
 
 import (
 	"context"
@@ -9,13 +9,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/podd-dev/podd/pkg/pod"
+
 	"github.com/containerd/errdefs"
 )
 
 // fakeRuntime is an in-memory Runtime: processes run until signalled or told to exit.
 type fakeRuntime struct {
 	mu         sync.Mutex
-	images     map[string]*ImageConfig
+	images     map[string]*pod.ImageConfig
 	containers map[string]*fakeContainer
 	sandboxes  map[string]bool
 	// ignoreTERM names containers whose process ignores SIGTERM (a shell as PID 1).
@@ -34,14 +36,14 @@ type fakeRuntime struct {
 
 type fakeContainer struct {
 	rec  ContainerRecord
-	plan *ContainerPlan
+	plan *pod.ContainerPlan
 	exit chan ExitStatus
 	oom  chan int // OOM kills of other processes (oom_test.go)
 }
 
 func newFakeRuntime() *fakeRuntime {
 	return &fakeRuntime{
-		images:     map[string]*ImageConfig{"busybox:1": {Ref: "busybox:1", ID: "sha256:b", Cmd: []string{"sh"}}},
+		images:     map[string]*pod.ImageConfig{"busybox:1": {Ref: "busybox:1", ID: "sha256:b", Cmd: []string{"sh"}}},
 		containers: map[string]*fakeContainer{},
 		sandboxes:  map[string]bool{},
 		ignoreTERM: map[string]bool{},
@@ -49,12 +51,12 @@ func newFakeRuntime() *fakeRuntime {
 	}
 }
 
-func (f *fakeRuntime) EnsureImage(ctx context.Context, ref string, policy PullPolicy) (*ImageConfig, error) {
+func (f *fakeRuntime) EnsureImage(ctx context.Context, ref string, policy pod.PullPolicy) (*pod.ImageConfig, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	img, ok := f.images[ref]
 	if !ok {
-		if policy == PullNever {
+		if policy == pod.PullNever {
 			return nil, fmt.Errorf("image %s not present: %w", ref, errdefs.ErrNotFound)
 		}
 		return nil, fmt.Errorf("pull %s: registry unreachable: %w", ref, errdefs.ErrUnavailable)
@@ -63,7 +65,7 @@ func (f *fakeRuntime) EnsureImage(ctx context.Context, ref string, policy PullPo
 	return &cp, nil
 }
 
-func (f *fakeRuntime) SetupSandbox(ctx context.Context, p *Pod) (*Sandbox, error) {
+func (f *fakeRuntime) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sandboxCalls++
@@ -71,7 +73,7 @@ func (f *fakeRuntime) SetupSandbox(ctx context.Context, p *Pod) (*Sandbox, error
 		return nil, f.failSandbox
 	}
 	f.sandboxes[p.Metadata.UID] = true
-	sb := &Sandbox{Hostname: p.Metadata.Name, VolumePaths: map[string]string{}}
+	sb := &pod.Sandbox{Hostname: p.Metadata.Name, VolumePaths: map[string]string{}}
 	for _, v := range p.Spec.Volumes {
 		sb.VolumePaths[v.Name] = "/fake/" + v.Name
 	}
@@ -98,7 +100,7 @@ func (f *fakeRuntime) ListSandboxes(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-func (f *fakeRuntime) CreateContainer(ctx context.Context, sb *Sandbox, plan *ContainerPlan) (string, error) {
+func (f *fakeRuntime) CreateContainer(ctx context.Context, sb *pod.Sandbox, plan *pod.ContainerPlan) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id := plan.PodUID + "-" + plan.Name + "-" + strconv.Itoa(plan.Attempt)
@@ -210,7 +212,7 @@ func (f *fakeRuntime) Exec(ctx context.Context, id string, opts ExecOptions) (in
 	return 0, nil
 }
 
-func (f *fakeRuntime) RefreshDownwardAPI(ctx context.Context, p *Pod) error {
+func (f *fakeRuntime) RefreshDownwardAPI(ctx context.Context, p *pod.Pod) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.refreshed = append(f.refreshed, p.Metadata.Labels)
@@ -218,7 +220,7 @@ func (f *fakeRuntime) RefreshDownwardAPI(ctx context.Context, p *Pod) error {
 }
 
 // Dial connects on the host: the fake has no network namespaces.
-func (f *fakeRuntime) Dial(ctx context.Context, sb *Sandbox, network, address string) (net.Conn, error) {
+func (f *fakeRuntime) Dial(ctx context.Context, sb *pod.Sandbox, network, address string) (net.Conn, error) {
 	var d net.Dialer
 	return d.DialContext(ctx, network, address)
 }
@@ -275,7 +277,7 @@ func (s *memStore) List(ctx context.Context) ([]*Record, error) {
 	for _, r := range s.recs {
 		cp := r
 		pcopy := *r.Pod
-		pcopy.Status = PodStatus{}
+		pcopy.Status = pod.PodStatus{}
 		cp.Pod = &pcopy
 		out = append(out, &cp)
 	}

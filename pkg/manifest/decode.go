@@ -1,4 +1,4 @@
-package pod
+package manifest
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/podd-dev/podd/pkg/pod"
 
 	"gopkg.in/yaml.v3"
 )
@@ -29,9 +31,9 @@ import (
 // Decode returns every pod or none. Its error joins one *FieldError per problem, each naming the
 // manifest line and the field's Kubernetes path ("line 12: spec.containers[1].imagee: unknown
 // field"), sorted by line; each satisfies errdefs.IsInvalidArgument.
-func Decode(data []byte) ([]*Pod, error) {
+func Decode(data []byte) ([]*pod.Pod, error) {
 	var (
-		pods []*Pod
+		pods []*pod.Pod
 		errs []error
 	)
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -59,13 +61,13 @@ func Decode(data []byte) ([]*Pod, error) {
 	}
 	if len(errs) > maxErrors {
 		more := len(errs) - maxErrors
-		errs = append(errs[:maxErrors], &FieldError{Detail: fmt.Sprintf("and %d more problems", more)})
+		errs = append(errs[:maxErrors], &pod.FieldError{Detail: fmt.Sprintf("and %d more problems", more)})
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	if len(pods) == 0 {
-		return nil, &FieldError{Detail: "the manifest holds no Pod"}
+		return nil, &pod.FieldError{Detail: "the manifest holds no Pod"}
 	}
 	return pods, nil
 }
@@ -91,7 +93,7 @@ var parserProblems = []string{
 
 // syntaxError gives yaml.v3's message a line. yaml.v3 leaves the line out when it is the first
 // one, and for an unknown anchor or bytes its reader refuses: find those ourselves.
-func syntaxError(data []byte, err error) *FieldError {
+func syntaxError(data []byte, err error) *pod.FieldError {
 	msg := err.Error()
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
@@ -100,7 +102,7 @@ func syntaxError(data []byte, err error) *FieldError {
 		}
 		// A problem found at the end of the input is reported on the line after the last.
 		lines := bytes.Count(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) + 1
-		return &FieldError{Line: min(line, lines), Detail: "invalid YAML: " + m[2]}
+		return &pod.FieldError{Line: min(line, lines), Detail: "invalid YAML: " + m[2]}
 	}
 	line := unreadableLine(data)
 	if m := unknownAnchorRE.FindStringSubmatch(msg); m != nil {
@@ -108,7 +110,7 @@ func syntaxError(data []byte, err error) *FieldError {
 			line = bytes.Count(data[:i], []byte("\n")) + 1
 		}
 	}
-	return &FieldError{Line: line, Detail: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+	return &pod.FieldError{Line: line, Detail: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
 }
 
 // problemLine narrows a parser error down to its line. The parser reports where the enclosing
@@ -166,32 +168,32 @@ func unreadableLine(data []byte) int {
 // stand for billions of nodes ("billion laughs").
 const maxDocumentNodes = 1_000_000
 
-func decodeDocument(root *yaml.Node) (*Pod, []*FieldError) {
+func decodeDocument(root *yaml.Node) (*pod.Pod, []*pod.FieldError) {
 	root = resolve(root)
 	if root.Kind != yaml.MappingNode {
-		return nil, []*FieldError{{Line: root.Line, Detail: "a manifest document must be a mapping (a Pod), got " + describe(root)}}
+		return nil, []*pod.FieldError{{Line: root.Line, Detail: "a manifest document must be a mapping (a Pod), got " + describe(root)}}
 	}
 	if _, err := expandedSize(root, map[*yaml.Node]int{}); err != nil {
-		return nil, []*FieldError{err}
+		return nil, []*pod.FieldError{err}
 	}
 
 	d := &decoder{lines: map[string]int{"": root.Line}}
-	var p Pod
+	var p pod.Pod
 	d.value(root, reflect.ValueOf(&p).Elem(), "", "")
 
 	// A manifest of another kind would drown in unknown fields: say only what it is.
-	var typeMeta errorList
-	checkTypeMeta(&p, &typeMeta)
+	var typeMeta pod.ErrorList
+	pod.CheckTypeMeta(&p, &typeMeta)
 	if len(typeMeta) > 0 {
 		if p.Kind == "List" {
 			typeMeta[len(typeMeta)-1].Detail += "; write each Pod as its own YAML document, separated by ---"
 		}
-		d.errs = slices.DeleteFunc(d.errs, func(e *FieldError) bool { return e.Field != "apiVersion" && e.Field != "kind" })
+		d.errs = slices.DeleteFunc(d.errs, func(e *pod.FieldError) bool { return e.Field != "apiVersion" && e.Field != "kind" })
 		return nil, d.finish(typeMeta)
 	}
 
-	SetDefaults(&p)
-	if errs := d.finish(validate(&p)); len(errs) > 0 {
+	pod.SetDefaults(&p)
+	if errs := d.finish(pod.ValidateFields(&p)); len(errs) > 0 {
 		return nil, errs
 	}
 	return &p, nil
@@ -199,11 +201,11 @@ func decodeDocument(root *yaml.Node) (*Pod, []*FieldError) {
 
 // expandedSize counts the nodes of n with aliases expanded, and refuses an alias that contains
 // itself (yaml.v3 builds such a cycle without complaint) or a document that grows too large.
-func expandedSize(n *yaml.Node, sizes map[*yaml.Node]int) (int, *FieldError) {
+func expandedSize(n *yaml.Node, sizes map[*yaml.Node]int) (int, *pod.FieldError) {
 	const inProgress = -1
 	if s, ok := sizes[n]; ok {
 		if s == inProgress {
-			return 0, &FieldError{Line: n.Line, Detail: "invalid YAML: an alias refers to a node that contains it"}
+			return 0, &pod.FieldError{Line: n.Line, Detail: "invalid YAML: an alias refers to a node that contains it"}
 		}
 		return s, nil
 	}
@@ -220,7 +222,7 @@ func expandedSize(n *yaml.Node, sizes map[*yaml.Node]int) (int, *FieldError) {
 		}
 		total += s
 		if total > maxDocumentNodes {
-			return 0, &FieldError{Line: n.Line, Detail: fmt.Sprintf("the document expands to more than %d YAML nodes through its aliases", maxDocumentNodes)}
+			return 0, &pod.FieldError{Line: n.Line, Detail: fmt.Sprintf("the document expands to more than %d YAML nodes through its aliases", maxDocumentNodes)}
 		}
 	}
 	sizes[n] = total
@@ -229,20 +231,20 @@ func expandedSize(n *yaml.Node, sizes map[*yaml.Node]int) (int, *FieldError) {
 
 // decoder walks a document's node tree along the Go types, by their json tags.
 type decoder struct {
-	errs []*FieldError
+	errs []*pod.FieldError
 	// lines maps the Kubernetes path of every field seen to its line, so that a validation
 	// error, which knows only the path, can be placed in the manifest.
 	lines map[string]int
 }
 
 func (d *decoder) fail(line int, field, format string, args ...any) {
-	d.errs = append(d.errs, &FieldError{Line: line, Field: field, Detail: fmt.Sprintf(format, args...)})
+	d.errs = append(d.errs, &pod.FieldError{Line: line, Field: field, Detail: fmt.Sprintf(format, args...)})
 }
 
 // finish places the validation errors in the manifest and merges them with the decoding errors.
 // A validation error on or around a field that did not decode is noise (a refused volume source
 // leaves a volume with none) and is dropped.
-func (d *decoder) finish(validation errorList) []*FieldError {
+func (d *decoder) finish(validation pod.ErrorList) []*pod.FieldError {
 	// failed holds the fields that did not decode; around, those and every field containing one.
 	failed, around := map[string]bool{}, map[string]bool{}
 	for _, e := range d.errs {
@@ -263,8 +265,8 @@ func (d *decoder) finish(validation errorList) []*FieldError {
 		errs = append(errs, v)
 	}
 	// An aliased node is walked once per alias; report each of its problems once.
-	seen := map[FieldError]bool{}
-	errs = slices.DeleteFunc(errs, func(e *FieldError) bool {
+	seen := map[pod.FieldError]bool{}
+	errs = slices.DeleteFunc(errs, func(e *pod.FieldError) bool {
 		dup := seen[*e]
 		seen[*e] = true
 		return dup
@@ -316,9 +318,9 @@ func joinPath(parent, name string) string {
 }
 
 var (
-	quantityType    = reflect.TypeFor[Quantity]()
+	quantityType    = reflect.TypeFor[pod.Quantity]()
 	timeType        = reflect.TypeFor[time.Time]()
-	intOrStringType = reflect.TypeFor[IntOrString]()
+	intOrStringType = reflect.TypeFor[pod.IntOrString]()
 )
 
 // value decodes n into v. field is the Kubernetes path ("spec.containers[1].image"); generic is
@@ -423,9 +425,9 @@ func (d *decoder) string(n *yaml.Node, v reflect.Value, field string) {
 	case scalarKinds[tag] != "":
 		// Kubernetes refuses these too (env values are the classic case): YAML reads 8080, true
 		// and 1.10 as a number, a boolean and 1.1 unless they are quoted.
-		d.fail(n.Line, field, "must be a string, got %s %s (quote it to make it a string)", scalarKinds[tag], truncate(n.Value))
+		d.fail(n.Line, field, "must be a string, got %s %s (quote it to make it a string)", scalarKinds[tag], pod.Truncate(n.Value))
 	default:
-		d.fail(n.Line, field, "must be a string, got a value tagged %s", truncate(n.Tag))
+		d.fail(n.Line, field, "must be a string, got a value tagged %s", pod.Truncate(n.Tag))
 	}
 }
 
@@ -445,9 +447,9 @@ func (d *decoder) quantity(n *yaml.Node, v reflect.Value, field string) {
 		d.fail(n.Line, field, "must be a quantity such as \"64Mi\", got %s", describe(n))
 		return
 	}
-	q, err := ParseQuantity(text)
+	q, err := pod.ParseQuantity(text)
 	if err != nil {
-		d.fail(n.Line, field, "Invalid value: %s: %v", quote(n.Value), err)
+		d.fail(n.Line, field, "Invalid value: %s: %v", pod.Quote(n.Value), err)
 		return
 	}
 	v.Set(reflect.ValueOf(q))
@@ -457,9 +459,9 @@ func (d *decoder) intOrString(n *yaml.Node, v reflect.Value, field string) {
 	var i int64
 	switch tag := n.ShortTag(); {
 	case n.Kind == yaml.ScalarNode && tag == "!!str":
-		v.Set(reflect.ValueOf(IntOrString{StrVal: n.Value, IsStr: true}))
+		v.Set(reflect.ValueOf(pod.IntOrString{StrVal: n.Value, IsStr: true}))
 	case n.Kind == yaml.ScalarNode && tag == "!!int" && n.Decode(&i) == nil && i == int64(int32(i)):
-		v.Set(reflect.ValueOf(IntOrString{IntVal: int32(i)}))
+		v.Set(reflect.ValueOf(pod.IntOrString{IntVal: int32(i)}))
 	default:
 		d.fail(n.Line, field, "must be an integer of at most 32 bits or a string, got %s", describe(n))
 	}
@@ -582,7 +584,7 @@ func describe(n *yaml.Node) string {
 	case yaml.SequenceNode:
 		return "a list"
 	}
-	return quote(n.Value)
+	return pod.Quote(n.Value)
 }
 
 // suggestion points at the known or unsupported field a misspelt name most likely means.

@@ -1,4 +1,4 @@
-package pod
+package supervisor
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podd-dev/podd/pkg/pod"
+
 	"github.com/containerd/errdefs"
 
 	"github.com/podd-dev/podd/pkg/logs"
@@ -20,9 +22,9 @@ import (
 
 // writeInstanceLog appends lines (each ending with a newline unless it is the last and has none)
 // to an instance's log as its logger would.
-func writeInstanceLog(t *testing.T, m *Manager, p *Pod, container string, attempt int, stream, text string) {
+func writeInstanceLog(t *testing.T, m *Manager, p *pod.Pod, container string, attempt int, stream, text string) {
 	t.Helper()
-	path := LogPath(m.opts.LogRoot, p, container, attempt)
+	path := pod.LogPath(m.opts.LogRoot, p, container, attempt)
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		t.Fatal(err)
 	}
@@ -36,8 +38,8 @@ func writeInstanceLog(t *testing.T, m *Manager, p *Pod, container string, attemp
 	}
 }
 
-func restarted(name string, count int32) func(*Pod) bool {
-	return func(p *Pod) bool {
+func restarted(name string, count int32) func(*pod.Pod) bool {
+	return func(p *pod.Pod) bool {
 		for _, s := range p.Status.ContainerStatuses {
 			if s.Name == name {
 				return s.RestartCount == count && s.State.Running != nil
@@ -49,11 +51,11 @@ func restarted(name string, count int32) func(*Pod) bool {
 
 // startLogPod runs the two-container pod with container a restarted once: instance 0 wrote
 // "a0 1", "a0 2" (and to stderr), instance 1 writes "a1 1".
-func startLogPod(t *testing.T) (*Manager, *fakeRuntime, *Pod) {
+func startLogPod(t *testing.T) (*Manager, *fakeRuntime, *pod.Pod) {
 	t.Helper()
 	rt, st := newFakeRuntime(), newMemStore()
 	m := startManager(t, rt, st)
-	if _, err := m.Create(context.Background(), manifest("Always")); err != nil {
+	if _, err := create(context.Background(), m, webManifest("Always")); err != nil {
 		t.Fatal(err)
 	}
 	p := waitFor(t, m, "web", "running", restarted("a", 0))
@@ -139,10 +141,10 @@ func (s *syncBuffer) String() string {
 func TestLogsFollow(t *testing.T) {
 	rt, st := newFakeRuntime(), newMemStore()
 	m := startManager(t, rt, st)
-	if _, err := m.Create(context.Background(), manifest("Always")); err != nil {
+	if _, err := create(context.Background(), m, webManifest("Always")); err != nil {
 		t.Fatal(err)
 	}
-	p := waitFor(t, m, "web", "running", func(p *Pod) bool { return restarted("a", 0)(p) && restarted("b", 0)(p) })
+	p := waitFor(t, m, "web", "running", func(p *pod.Pod) bool { return restarted("a", 0)(p) && restarted("b", 0)(p) })
 	writeInstanceLog(t, m, p, "a", 0, logs.Stdout, "a0 1\n")
 	var out syncBuffer
 	done := make(chan error, 1)
@@ -211,11 +213,11 @@ func TestLogsFollow(t *testing.T) {
 func TestLogsFollowEndsWhenPodRemoved(t *testing.T) {
 	rt, st := newFakeRuntime(), newMemStore()
 	m := startManager(t, rt, st)
-	if _, err := m.Create(context.Background(), manifest("Always")); err != nil {
+	if _, err := create(context.Background(), m, webManifest("Always")); err != nil {
 		t.Fatal(err)
 	}
 	// Both running: a stop must not meet a launch here (the worker's business, not the logs').
-	waitFor(t, m, "web", "running", func(p *Pod) bool { return restarted("a", 0)(p) && restarted("b", 0)(p) })
+	waitFor(t, m, "web", "running", func(p *pod.Pod) bool { return restarted("a", 0)(p) && restarted("b", 0)(p) })
 	done := make(chan error, 1)
 	started := &signalWriter{c: make(chan struct{})}
 	go func() {
@@ -250,7 +252,7 @@ func (s *signalWriter) Write(p []byte) (int, error) {
 func TestLogsFollowEndsWithCallersContext(t *testing.T) {
 	rt, st := newFakeRuntime(), newMemStore()
 	m := startManager(t, rt, st)
-	if _, err := m.Create(context.Background(), manifest("Always")); err != nil {
+	if _, err := create(context.Background(), m, webManifest("Always")); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, m, "web", "running", restarted("a", 0))

@@ -1,4 +1,4 @@
-package pod
+package supervisor
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 // A container created and then failed to start (its task creation broke) is tried again as a new
@@ -15,19 +17,19 @@ func TestFailedStartRetriesUnderNewID(t *testing.T) {
 	rt, st := newFakeRuntime(), newMemStore()
 	rt.failStart["a"] = errors.New("mkdir bundle: file exists")
 	m := startManager(t, rt, st)
-	pods, err := m.Create(context.Background(), manifest("Always"))
+	pods, err := create(context.Background(), m, webManifest("Always"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	uid := pods[0].Metadata.UID
-	waitFor(t, m, "web", "a failed to start", func(p *Pod) bool {
+	waitFor(t, m, "web", "a failed to start", func(p *pod.Pod) bool {
 		w := p.Status.ContainerStatuses[0].State.Waiting
-		return w != nil && w.Reason == ReasonRunContainerError
+		return w != nil && w.Reason == pod.ReasonRunContainerError
 	})
 	rt.mu.Lock()
 	delete(rt.failStart, "a")
 	rt.mu.Unlock()
-	p := waitFor(t, m, "web", "a running", func(p *Pod) bool { return p.Status.ContainerStatuses[0].State.Running != nil })
+	p := waitFor(t, m, "web", "a running", func(p *pod.Pod) bool { return p.Status.ContainerStatuses[0].State.Running != nil })
 	a := p.Status.ContainerStatuses[0]
 	if a.RestartCount != 0 {
 		t.Errorf("restartCount %d, want 0: a failed start is not a restart", a.RestartCount)
@@ -57,7 +59,7 @@ func TestRecoveredRetryKeepsItsGeneration(t *testing.T) {
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	pods, err := m.Create(context.Background(), manifest("Always"))
+	pods, err := create(context.Background(), m, webManifest("Always"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +77,7 @@ func TestRecoveredRetryKeepsItsGeneration(t *testing.T) {
 	rt.mu.Unlock()
 
 	m2 := startManager(t, rt, st)
-	p := waitFor(t, m2, "web", "a running", func(p *Pod) bool { return p.Status.ContainerStatuses[0].State.Running != nil })
+	p := waitFor(t, m2, "web", "a running", func(p *pod.Pod) bool { return p.Status.ContainerStatuses[0].State.Running != nil })
 	if got := p.Status.ContainerStatuses[0].ContainerID; got != "containerd://"+retried {
 		t.Errorf("a runs as %s, want the recovered %s", got, retried)
 	}

@@ -1,4 +1,4 @@
-package pod
+package supervisor
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/pod"
 
 	"github.com/containerd/errdefs"
 
@@ -26,7 +28,7 @@ const (
 type ctr struct {
 	kind       ctrKind
 	name       string
-	spec       *Container
+	spec       *pod.Container
 	id         string // current instance, "" before the first create
 	attempt    int
 	running    bool
@@ -34,7 +36,7 @@ type ctr struct {
 	launched   bool          // a launch was attempted at least once
 	exited     chan struct{} // closed when the running instance exits
 	stopSignal string
-	status     ContainerStatus
+	status     pod.ContainerStatus
 
 	started      bool // postStart done and startup probe (if any) passed
 	ready        bool // readiness probe's last verdict (true without a readiness probe)
@@ -62,7 +64,7 @@ type (
 		attempt   int
 		id        string
 		proc      *Process
-		img       *ImageConfig
+		img       *pod.ImageConfig
 		reason    string
 		err       error
 		postStart error
@@ -115,7 +117,7 @@ type worker struct {
 	events chan any
 	done   chan struct{}
 
-	sb       *Sandbox
+	sb       *pod.Sandbox
 	sbRetry  bool // a sandbox retry is scheduled
 	stopping bool // stopping every container: stop, remove, or the pod completed
 	// halted: stopped for a podd or host shutdown (StopAll). Unlike rec.Stopped it is never
@@ -150,16 +152,16 @@ func newWorker(m *Manager, rec *Record, found []ContainerRecord) *worker {
 		latest[f.Name] = f
 	}
 	spec := &rec.Pod.Spec
-	add := func(kind ctrKind, c *Container) {
-		w.ctrs = append(w.ctrs, &ctr{kind: kind, name: c.Name, spec: c, ready: c.ReadinessProbe == nil, status: ContainerStatus{
+	add := func(kind ctrKind, c *pod.Container) {
+		w.ctrs = append(w.ctrs, &ctr{kind: kind, name: c.Name, spec: c, ready: c.ReadinessProbe == nil, status: pod.ContainerStatus{
 			Name:  c.Name,
 			Image: c.Image,
-			State: ContainerState{Waiting: &ContainerStateWaiting{Reason: ReasonContainerCreating}},
+			State: pod.ContainerState{Waiting: &pod.ContainerStateWaiting{Reason: pod.ReasonContainerCreating}},
 		}})
 	}
 	for i := range spec.InitContainers {
 		kind := kindInit
-		if rp := spec.InitContainers[i].RestartPolicy; rp != nil && *rp == RestartAlways {
+		if rp := spec.InitContainers[i].RestartPolicy; rp != nil && *rp == pod.RestartAlways {
 			kind = kindSidecar
 		}
 		add(kind, &spec.InitContainers[i])
@@ -190,8 +192,8 @@ func newWorker(m *Manager, rec *Record, found []ContainerRecord) *worker {
 			c.adopt = true
 		case RecordStopped:
 			c.recovered = true
-			c.status.State = ContainerState{Terminated: &ContainerStateTerminated{
-				ExitCode: f.Exit.Code, Reason: terminatedReason(f.Exit.Code), FinishedAt: timePtr(f.Exit.ExitedAt),
+			c.status.State = pod.ContainerState{Terminated: &pod.ContainerStateTerminated{
+				ExitCode: f.Exit.Code, Reason: pod.TerminatedReason(f.Exit.Code), FinishedAt: timePtr(f.Exit.ExitedAt),
 			}}
 			if c.kind == kindInit && f.Exit.Code == 0 {
 				c.done = true
@@ -329,7 +331,7 @@ func (w *worker) adoptAll(ctx context.Context) {
 		if err != nil {
 			w.m.log.Warn("cannot adopt container; it counts as exited", append(w.log(), "container", c.name, "err", err)...)
 			c.recovered = true
-			c.status.State = ContainerState{Terminated: &ContainerStateTerminated{ExitCode: 255, Reason: ReasonError, Message: err.Error()}}
+			c.status.State = pod.ContainerState{Terminated: &pod.ContainerStateTerminated{ExitCode: 255, Reason: pod.ReasonError, Message: err.Error()}}
 		} else {
 			// A running sidecar or main container had passed its startup before podd restarted.
 			c.started, c.everStarted = true, true
@@ -347,12 +349,12 @@ func (w *worker) setupSandbox(ctx context.Context) bool {
 	sb, err := w.m.rt.SetupSandbox(ctx, w.rec.Pod)
 	if err != nil {
 		w.m.log.Warn("pod sandbox setup failed", append(w.log(), "err", err)...)
-		w.event(nil, EventWarning, "FailedMount", "%v", err)
+		w.event(nil, pod.EventWarning, "FailedMount", "%v", err)
 		w.m.mu.Lock()
 		for _, c := range w.ctrs {
 			// A finished container keeps showing how it ended; the others wait for the sandbox.
 			if !c.running && c.status.State.Terminated == nil {
-				c.status.State = ContainerState{Waiting: &ContainerStateWaiting{Reason: ReasonCreateContainerConfigError, Message: err.Error()}}
+				c.status.State = pod.ContainerState{Waiting: &pod.ContainerStateWaiting{Reason: pod.ReasonCreateContainerConfigError, Message: err.Error()}}
 			}
 		}
 		w.updateLocked()
@@ -366,7 +368,7 @@ func (w *worker) setupSandbox(ctx context.Context) bool {
 	fault.Point(fault.SandboxAfterSetup)
 	w.sb = sb
 	w.m.mu.Lock()
-	setAddresses(&w.rec.Pod.Status, sb)
+	pod.SetAddresses(&w.rec.Pod.Status, sb)
 	w.updateLocked()
 	w.m.mu.Unlock()
 	return true
@@ -411,7 +413,7 @@ func (w *worker) converge(ctx context.Context) {
 
 // failedInit: a regular init container failed and the pod's policy says never again.
 func (w *worker) failedInit() bool {
-	if w.rec.Pod.Spec.RestartPolicy != RestartNever {
+	if w.rec.Pod.Spec.RestartPolicy != pod.RestartNever {
 		return false
 	}
 	for _, c := range w.ctrs {
@@ -427,7 +429,7 @@ func (w *worker) failedInit() bool {
 func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 	w.m.mu.Lock()
 	c.launching, c.launched, c.waitRestart = true, true, false
-	c.status.State = ContainerState{Waiting: &ContainerStateWaiting{Reason: ReasonContainerCreating}}
+	c.status.State = pod.ContainerState{Waiting: &pod.ContainerStateWaiting{Reason: pod.ReasonContainerCreating}}
 	w.updateLocked()
 	// A snapshot: the launch goroutine reads the labels while a metadata update may replace them.
 	p := w.snapshotLocked()
@@ -443,36 +445,36 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 		}
 		img, err := w.m.rt.EnsureImage(ctx, spec.Image, spec.ImagePullPolicy)
 		if err != nil {
-			ev.reason, ev.err = ReasonErrImagePull, err
-			if errdefs.IsNotFound(err) && spec.ImagePullPolicy == PullNever {
-				ev.reason = ReasonErrImageNeverPull
+			ev.reason, ev.err = pod.ReasonErrImagePull, err
+			if errdefs.IsNotFound(err) && spec.ImagePullPolicy == pod.PullNever {
+				ev.reason = pod.ReasonErrImageNeverPull
 			}
 			return
 		}
 		ev.img = img
-		w.event(c, EventNormal, "Pulled", "Container image %q is present (imagePullPolicy %s)", spec.Image, spec.ImagePullPolicy)
-		plan, err := BuildPlan(p, spec, img, sb, attempt, w.m.opts.LogRoot)
+		w.event(c, pod.EventNormal, "Pulled", "Container image %q is present (imagePullPolicy %s)", spec.Image, spec.ImagePullPolicy)
+		plan, err := pod.BuildPlan(p, spec, img, sb, attempt, w.m.opts.LogRoot)
 		if err != nil {
-			ev.reason, ev.err = ReasonCreateContainerConfigError, err
+			ev.reason, ev.err = pod.ReasonCreateContainerConfigError, err
 			return
 		}
 		plan.Generation = generation
 		id, err := w.m.rt.CreateContainer(ctx, sb, plan)
 		if err != nil {
-			ev.reason, ev.err = ReasonCreateContainerError, err
+			ev.reason, ev.err = pod.ReasonCreateContainerError, err
 			return
 		}
 		ev.id = id
 		fault.Point(fault.ContainerAfterCreate)
-		w.event(c, EventNormal, "Created", "Created container %s", spec.Name)
+		w.event(c, pod.EventNormal, "Created", "Created container %s", spec.Name)
 		proc, err := w.m.rt.StartContainer(ctx, id)
 		if err != nil {
-			ev.reason, ev.err = ReasonRunContainerError, err
+			ev.reason, ev.err = pod.ReasonRunContainerError, err
 			return
 		}
 		ev.proc = proc
 		fault.Point(fault.ContainerAfterStart)
-		w.event(c, EventNormal, "Started", "Started container %s", spec.Name)
+		w.event(c, pod.EventNormal, "Started", "Started container %s", spec.Name)
 		if spec.Lifecycle != nil && spec.Lifecycle.PostStart != nil {
 			ev.postStart = w.runAction(hooks, hookAction(spec.Lifecycle.PostStart), target{id: id, spec: spec, sb: sb})
 		}
@@ -485,7 +487,7 @@ func (w *worker) runningLocked(ctx context.Context, c *ctr, attempt int, proc *P
 	c.exited = make(chan struct{})
 	c.runningSince = time.Now()
 	started := proc.StartedAt
-	c.status.State = ContainerState{Running: &ContainerStateRunning{StartedAt: timePtr(started)}}
+	c.status.State = pod.ContainerState{Running: &pod.ContainerStateRunning{StartedAt: timePtr(started)}}
 	go func() {
 		for {
 			select {
@@ -573,8 +575,8 @@ func (w *worker) launched(ctx context.Context, ev evLaunched) {
 			c.failedID = ev.id
 		}
 		w.m.log.Warn("container failed to start", append(w.log(), "container", c.name, "reason", ev.reason, "err", ev.err)...)
-		w.event(c, EventWarning, "Failed", "Error: %s: %v", ev.reason, ev.err)
-		c.status.State = ContainerState{Waiting: &ContainerStateWaiting{Reason: ev.reason, Message: ev.err.Error()}}
+		w.event(c, pod.EventWarning, "Failed", "Error: %s: %v", ev.reason, ev.err)
+		c.status.State = pod.ContainerState{Waiting: &pod.ContainerStateWaiting{Reason: ev.reason, Message: ev.err.Error()}}
 		w.updateLocked()
 		if !w.stopping && !w.down() {
 			c.waitRestart = true
@@ -586,8 +588,8 @@ func (w *worker) launched(ctx context.Context, ev evLaunched) {
 	w.runningLocked(ctx, c, ev.attempt, ev.proc)
 	switch {
 	case ev.postStart != nil:
-		w.event(c, EventWarning, "FailedPostStartHook", "PostStartHook failed: %v", ev.postStart)
-		w.killLocked(ctx, c, nil, ReasonPostStartHookError, fmt.Sprintf("PostStartHook failed: %v", ev.postStart),
+		w.event(c, pod.EventWarning, "FailedPostStartHook", "PostStartHook failed: %v", ev.postStart)
+		w.killLocked(ctx, c, nil, pod.ReasonPostStartHookError, fmt.Sprintf("PostStartHook failed: %v", ev.postStart),
 			fmt.Sprintf("FailedPostStartHook: container %s will be killed", c.name))
 	case c.spec.StartupProbe == nil:
 		c.started, c.everStarted = true, true
@@ -614,15 +616,15 @@ func (w *worker) exited(ctx context.Context, ev evExited) {
 	if r := c.status.State.Running; r != nil {
 		startedAt = r.StartedAt
 	}
-	reason, message := terminatedReason(ev.st.Code), ""
+	reason, message := pod.TerminatedReason(ev.st.Code), ""
 	if c.killReason != "" {
 		reason, message, c.killReason, c.killMessage = c.killReason, c.killMessage, "", ""
 	}
 	if ev.st.OOMKilled {
-		reason = ReasonOOMKilled
+		reason = pod.ReasonOOMKilled
 		w.oomEventLocked(c, ev.st.Code)
 	}
-	c.status.State = ContainerState{Terminated: &ContainerStateTerminated{
+	c.status.State = pod.ContainerState{Terminated: &pod.ContainerStateTerminated{
 		ExitCode:   ev.st.Code,
 		Reason:     reason,
 		Message:    message,
@@ -648,13 +650,13 @@ func (w *worker) afterExit(ctx context.Context, c *ctr, code int32, ran time.Dur
 	policy := w.rec.Pod.Spec.RestartPolicy
 	switch c.kind {
 	case kindSidecar:
-		policy = RestartAlways
+		policy = pod.RestartAlways
 	case kindInit:
-		if policy == RestartAlways {
-			policy = RestartOnFailure
+		if policy == pod.RestartAlways {
+			policy = pod.RestartOnFailure
 		}
 	}
-	if !shouldRestart(policy, code) {
+	if !pod.ShouldRestart(policy, code) {
 		return
 	}
 	o := w.m.opts
@@ -670,13 +672,13 @@ func (w *worker) afterExit(ctx context.Context, c *ctr, code int32, ran time.Dur
 	w.m.mu.Lock()
 	c.waitRestart = true
 	c.status.LastState = c.status.State
-	c.status.State = ContainerState{Waiting: &ContainerStateWaiting{
-		Reason:  ReasonCrashLoopBackOff,
+	c.status.State = pod.ContainerState{Waiting: &pod.ContainerStateWaiting{
+		Reason:  pod.ReasonCrashLoopBackOff,
 		Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s", c.backoff, c.name, w.rec.Pod.Metadata.Name),
 	}}
 	w.updateLocked()
 	w.m.mu.Unlock()
-	w.event(c, EventWarning, "BackOff", "Back-off restarting failed container %s in pod %s", c.name, w.rec.Pod.Metadata.Name)
+	w.event(c, pod.EventWarning, "BackOff", "Back-off restarting failed container %s in pod %s", c.name, w.rec.Pod.Metadata.Name)
 	w.after(ctx, c.backoff, evRestart{c: c, attempt: c.attempt})
 }
 
@@ -712,7 +714,7 @@ func (w *worker) checkCompleted(ctx context.Context) {
 	w.m.mu.Lock()
 	ph := w.rec.Pod.Status.Phase
 	w.m.mu.Unlock()
-	if ph != PodSucceeded && ph != PodFailed {
+	if ph != pod.PodSucceeded && ph != pod.PodFailed {
 		return
 	}
 	w.completing = true
@@ -844,13 +846,13 @@ func (w *worker) killInstanceLocked(ctx context.Context, c *ctr, deadline time.T
 	if c.stopProbes != nil {
 		c.stopProbes()
 	}
-	w.event(c, EventNormal, "Killing", "%s", event)
+	w.event(c, pod.EventNormal, "Killing", "%s", event)
 	sig, err := signals.Parse(c.stopSignal)
 	if c.stopSignal == "" || err != nil {
 		sig = syscall.SIGTERM
 	}
 	t := &stopTarget{rt: w.m.rt, id: c.id, exited: c.exited}
-	var preStop *LifecycleHandler
+	var preStop *pod.LifecycleHandler
 	if c.spec.Lifecycle != nil {
 		preStop = c.spec.Lifecycle.PreStop
 	}
@@ -862,7 +864,7 @@ func (w *worker) killInstanceLocked(ctx context.Context, c *ctr, deadline time.T
 			err := w.runAction(hookCtx, hookAction(preStop), tgt)
 			cancel()
 			if err != nil && ctx.Err() == nil {
-				w.event(c, EventWarning, "FailedPreStopHook", "PreStopHook failed: %v", err)
+				w.event(c, pod.EventWarning, "FailedPreStopHook", "PreStopHook failed: %v", err)
 			}
 		}
 		if _, err := signals.Stop(ctx, t, sig, time.Until(deadline)); err != nil && ctx.Err() == nil {
@@ -949,7 +951,7 @@ func (w *worker) cleanup(ctx context.Context) error {
 		return err
 	}
 	fault.Point(fault.RemoveAfterSandbox)
-	if err := os.RemoveAll(LogDir(w.m.opts.LogRoot, w.rec.Pod)); err != nil {
+	if err := os.RemoveAll(pod.LogDir(w.m.opts.LogRoot, w.rec.Pod)); err != nil {
 		return fmt.Errorf("remove logs: %w", err)
 	}
 	fault.Point(fault.RemoveBeforeStoreDelete)
@@ -962,7 +964,7 @@ func (w *worker) updateLocked() {
 	st := &p.Status
 	st.InitContainerStatuses, st.ContainerStatuses = nil, nil
 	initialized := true
-	var mains []ContainerStatus
+	var mains []pod.ContainerStatus
 	for _, c := range w.ctrs {
 		s := c.status
 		started := c.started
@@ -986,9 +988,9 @@ func (w *worker) updateLocked() {
 			st.InitContainerStatuses = append(st.InitContainerStatuses, s)
 		}
 	}
-	st.QOSClass = PodQOSClass(&p.Spec)
-	st.Phase = Phase(p.Spec.RestartPolicy, w.down() && !w.stopping, initialized, w.failedInit(), mains)
-	st.Conditions = Conditions(st.Phase, initialized, st.ContainerStatuses, st.Conditions, time.Now().UTC().Truncate(time.Second))
+	st.QOSClass = pod.PodQOSClass(&p.Spec)
+	st.Phase = pod.Phase(p.Spec.RestartPolicy, w.down() && !w.stopping, initialized, w.failedInit(), mains)
+	st.Conditions = pod.Conditions(st.Phase, initialized, st.ContainerStatuses, st.Conditions, time.Now().UTC().Truncate(time.Second))
 	st.Reason, st.Message = "", ""
 	switch {
 	case w.rec.Deleting:
@@ -996,17 +998,17 @@ func (w *worker) updateLocked() {
 	case w.stopping && !w.completing:
 		st.Reason = "Stopping"
 	case w.down():
-		st.Reason, st.Message = ReasonStopped, "stopped by request"
+		st.Reason, st.Message = pod.ReasonStopped, "stopped by request"
 	}
 	w.m.notifyLocked()
 }
 
 // snapshotLocked copies the pod for a reader; states are replaced, never changed in place, so
 // copying the slices is enough.
-func (w *worker) snapshotLocked() *Pod {
+func (w *worker) snapshotLocked() *pod.Pod {
 	p := *w.rec.Pod
-	p.Status.InitContainerStatuses = append([]ContainerStatus(nil), p.Status.InitContainerStatuses...)
-	p.Status.ContainerStatuses = append([]ContainerStatus(nil), p.Status.ContainerStatuses...)
-	p.Status.Conditions = append([]PodCondition(nil), p.Status.Conditions...)
+	p.Status.InitContainerStatuses = append([]pod.ContainerStatus(nil), p.Status.InitContainerStatuses...)
+	p.Status.ContainerStatuses = append([]pod.ContainerStatus(nil), p.Status.ContainerStatuses...)
+	p.Status.Conditions = append([]pod.PodCondition(nil), p.Status.Conditions...)
 	return &p
 }

@@ -1,4 +1,4 @@
-package pod
+package supervisor
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/podd-dev/podd/pkg/pod"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -20,26 +22,26 @@ import (
 
 // action is what a probe or a hook does: the union of their handlers.
 type action struct {
-	exec    *ExecAction
-	httpGet *HTTPGetAction
-	tcp     *TCPSocketAction
-	grpc    *GRPCAction
-	sleep   *SleepAction
+	exec    *pod.ExecAction
+	httpGet *pod.HTTPGetAction
+	tcp     *pod.TCPSocketAction
+	grpc    *pod.GRPCAction
+	sleep   *pod.SleepAction
 }
 
-func probeAction(p *Probe) action {
+func probeAction(p *pod.Probe) action {
 	return action{exec: p.Exec, httpGet: p.HTTPGet, tcp: p.TCPSocket, grpc: p.GRPC}
 }
 
-func hookAction(h *LifecycleHandler) action {
+func hookAction(h *pod.LifecycleHandler) action {
 	return action{exec: h.Exec, httpGet: h.HTTPGet, sleep: h.Sleep}
 }
 
 // target is the container instance an action runs against.
 type target struct {
 	id   string
-	spec *Container
-	sb   *Sandbox
+	spec *pod.Container
+	sb   *pod.Sandbox
 }
 
 // run performs the action; a nil error is success. ctx bounds it: an exec that outlives ctx is
@@ -109,7 +111,7 @@ func unwrapOp(err error) error {
 }
 
 // resolvePort turns a port number or the name of one of the container's ports into a number.
-func resolvePort(p IntOrString, c *Container) (int, error) {
+func resolvePort(p pod.IntOrString, c *pod.Container) (int, error) {
 	if !p.IsStr {
 		return int(p.IntVal), nil
 	}
@@ -124,7 +126,7 @@ func resolvePort(p IntOrString, c *Container) (int, error) {
 	return 0, fmt.Errorf("port %q is not a named port of container %s", p.StrVal, c.Name)
 }
 
-func (w *worker) httpGet(ctx context.Context, g *HTTPGetAction, t target) error {
+func (w *worker) httpGet(ctx context.Context, g *pod.HTTPGetAction, t target) error {
 	port, err := resolvePort(g.Port, t.spec)
 	if err != nil {
 		return err
@@ -176,7 +178,7 @@ func (w *worker) httpGet(ctx context.Context, g *HTTPGetAction, t target) error 
 	return nil
 }
 
-func (w *worker) grpcCheck(ctx context.Context, g *GRPCAction, t target) error {
+func (w *worker) grpcCheck(ctx context.Context, g *pod.GRPCAction, t target) error {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(g.Port)))
 	conn, err := grpc.DialContext(ctx, addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -204,7 +206,7 @@ func (w *worker) grpcCheck(ctx context.Context, g *GRPCAction, t target) error {
 }
 
 // probeTiming reads a probe's timing; SetDefaults has filled in Kubernetes' defaults.
-func probeTiming(p *Probe) (initial, period, timeout time.Duration, successes, failures int) {
+func probeTiming(p *pod.Probe) (initial, period, timeout time.Duration, successes, failures int) {
 	sec := func(n int32) time.Duration { return time.Duration(n) * time.Second }
 	return sec(p.InitialDelaySeconds), sec(p.PeriodSeconds), sec(p.TimeoutSeconds), int(p.SuccessThreshold), int(p.FailureThreshold)
 }

@@ -1,4 +1,4 @@
-package pod
+package supervisor
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/pod"
 
 	"github.com/containerd/errdefs"
 )
@@ -27,7 +29,7 @@ func TestSyncStaticCreatesReplacesAndRemoves(t *testing.T) {
 	ctx := context.Background()
 
 	m.SyncStatic(ctx, map[string][]byte{"/d/web.yaml": staticPod("web", "sleep")})
-	first := waitFor(t, m, "web", "running", phaseIs(PodRunning))
+	first := waitFor(t, m, "web", "running", phaseIs(pod.PodRunning))
 	if first.Metadata.Annotations[AnnotationConfigFile] != "/d/web.yaml" || first.Metadata.Annotations[AnnotationConfigSource] != "file" {
 		t.Errorf("annotations %v, want the static pod's source", first.Metadata.Annotations)
 	}
@@ -49,8 +51,8 @@ func TestSyncStaticCreatesReplacesAndRemoves(t *testing.T) {
 
 	// A change replaces it.
 	m.SyncStatic(ctx, map[string][]byte{"/d/web.yaml": staticPod("web", "sh")})
-	second := waitFor(t, m, "web", "replaced", func(p *Pod) bool {
-		return p != nil && p.Metadata.UID != first.Metadata.UID && p.Status.Phase == PodRunning
+	second := waitFor(t, m, "web", "replaced", func(p *pod.Pod) bool {
+		return p != nil && p.Metadata.UID != first.Metadata.UID && p.Status.Phase == pod.PodRunning
 	})
 	if got := second.Spec.Containers[0].Command; len(got) != 1 || got[0] != "sh" {
 		t.Errorf("replacement runs %v, want [sh]", got)
@@ -69,7 +71,7 @@ func TestSyncStaticCreatesReplacesAndRemoves(t *testing.T) {
 
 	// The file is gone: so is the pod.
 	m.SyncStatic(ctx, map[string][]byte{})
-	waitFor(t, m, "web", "removed", func(p *Pod) bool { return p == nil })
+	waitFor(t, m, "web", "removed", func(p *pod.Pod) bool { return p == nil })
 	if c, s := rt.counts(); c != 0 || s != 0 {
 		t.Errorf("%d containers and %d sandboxes left", c, s)
 	}
@@ -79,7 +81,7 @@ func TestSyncStaticRefusesConflicts(t *testing.T) {
 	rt, st := newFakeRuntime(), newMemStore()
 	m := startManager(t, rt, st)
 	ctx := context.Background()
-	if _, err := m.Create(ctx, staticPod("api", "sleep")); err != nil {
+	if _, err := create(ctx, m, staticPod("api", "sleep")); err != nil {
 		t.Fatal(err)
 	}
 	m.SyncStatic(ctx, map[string][]byte{
@@ -88,7 +90,7 @@ func TestSyncStaticRefusesConflicts(t *testing.T) {
 		"/d/c.yaml":   staticPod("dup", "sh"),                                               // described twice
 		"/d/bad.yaml": []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {}\n"), // invalid
 	})
-	waitFor(t, m, "dup", "running", phaseIs(PodRunning))
+	waitFor(t, m, "dup", "running", phaseIs(pod.PodRunning))
 	got, _ := m.Get(ctx, "default", "api")
 	if got.Metadata.Annotations[AnnotationConfigFile] != "" {
 		t.Errorf("a file took over a pod created through the API")
@@ -115,7 +117,7 @@ func TestSyncStaticRefusesConflicts(t *testing.T) {
 	}
 }
 
-func hasEvent(evs []Event, kind, name, reason string) bool {
+func hasEvent(evs []pod.Event, kind, name, reason string) bool {
 	for _, e := range evs {
 		if e.InvolvedObject.Kind == kind && e.InvolvedObject.Name == name && e.Reason == reason {
 			return true
@@ -138,7 +140,7 @@ func TestStopAllStopsWithoutRecording(t *testing.T) {
 		t.Errorf("StopAll recorded the stop: %+v (the next podd must start the pod again)", recs[0])
 	}
 	// No new pod while shutting down, static or not.
-	if _, err := m.Create(ctx, staticPod("late", "sleep")); !errdefs.IsUnavailable(err) {
+	if _, err := create(ctx, m, staticPod("late", "sleep")); !errdefs.IsUnavailable(err) {
 		t.Errorf("Create during a shutdown: %v, want unavailable", err)
 	}
 	m.SyncStatic(ctx, map[string][]byte{"/d/late.yaml": staticPod("late2", "sleep")})
@@ -166,10 +168,10 @@ func TestResumeAll(t *testing.T) {
 		t.Fatalf("running after StopAll: %v", r)
 	}
 	m.ResumeAll(ctx)
-	waitFor(t, m, "web", "running again", func(p *Pod) bool {
-		return p != nil && p.Status.Phase == PodRunning && len(rt.running()) == 2
+	waitFor(t, m, "web", "running again", func(p *pod.Pod) bool {
+		return p != nil && p.Status.Phase == pod.PodRunning && len(rt.running()) == 2
 	})
-	if _, err := m.Create(ctx, staticPod("after", "sleep")); err != nil {
+	if _, err := create(ctx, m, staticPod("after", "sleep")); err != nil {
 		t.Errorf("Create after ResumeAll: %v", err)
 	}
 }
@@ -195,9 +197,9 @@ func TestCheck(t *testing.T) {
 func runningWeb(t *testing.T) (*Manager, *fakeRuntime, *memStore) {
 	rt, st := newFakeRuntime(), newMemStore()
 	m := startManager(t, rt, st)
-	if _, err := m.Create(context.Background(), manifest("Always")); err != nil {
+	if _, err := create(context.Background(), m, webManifest("Always")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, m, "web", "running", phaseIs(PodRunning))
+	waitFor(t, m, "web", "running", phaseIs(pod.PodRunning))
 	return m, rt, st
 }

@@ -1,4 +1,6 @@
-package pod
+package supervisor
+
+import "github.com/podd-dev/podd/pkg/pod"
 
 // EventOOMKilling is the reason of the Warning event podd records when the kernel's OOM killer
 // kills a process of a container: the name the kernel's and node-problem-detector's OOM events
@@ -17,11 +19,11 @@ func (w *worker) oomKilled(ev evOOM) {
 	w.updateLocked()
 	w.m.mu.Unlock()
 	w.m.log.Warn("OOM kill in container; its main process survives", append(w.log(), "container", c.name, "kills", ev.kills)...)
-	w.event(c, EventWarning, EventOOMKilling, "Memory cgroup out of memory: killed %d process(es) of container %s; its main process survives", ev.kills, c.name)
+	w.event(c, pod.EventWarning, EventOOMKilling, "Memory cgroup out of memory: killed %d process(es) of container %s; its main process survives", ev.kills, c.name)
 }
 
 // oomEventLocked records the OOM kill that ended a container.
 func (w *worker) oomEventLocked(c *ctr, code int32) {
 	w.m.log.Warn("container OOM-killed", append(w.log(), "container", c.name, "exit_code", code)...)
-	w.event(c, EventWarning, EventOOMKilling, "Memory cgroup out of memory: killed the main process of container %s (exit code %d)", c.name, code)
+	w.event(c, pod.EventWarning, EventOOMKilling, "Memory cgroup out of memory: killed the main process of container %s (exit code %d)", c.name, code)
 }

@@ -1,4 +1,4 @@
-package pod
+package supervisor
 
 import (
 	"bufio"
@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/pod"
 
 	"github.com/containerd/errdefs"
 
@@ -128,7 +130,7 @@ func (m *Manager) logTarget(namespace, name, container string) (*logTarget, erro
 		if c.name == container {
 			return &logTarget{
 				namespace: namespace, name: name, uid: p.Metadata.UID, container: container,
-				dir: filepath.Join(LogDir(m.opts.LogRoot, p), container), attempt: c.attempt,
+				dir: filepath.Join(pod.LogDir(m.opts.LogRoot, p), container), attempt: c.attempt,
 			}, nil
 		}
 	}
@@ -288,7 +290,7 @@ func (m *Manager) instanceStateLocked(t *logTarget, attempt int) instanceState {
 			return instanceNext
 		case st.Running != nil:
 			return instanceRunning
-		case st.Terminated != nil, w.rec.Pod.Status.Reason == ReasonStopped:
+		case st.Terminated != nil, w.rec.Pod.Status.Reason == pod.ReasonStopped:
 			// Waiting to be restarted is neither: a stopped pod restarts nothing.
 			return instanceEnded
 		}

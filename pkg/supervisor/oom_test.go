@@ -1,4 +1,4 @@
-package pod
+package supervisor
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/pod"
 
 	"github.com/containerd/errdefs"
 )
@@ -34,13 +36,13 @@ func (f *fakeRuntime) oomExitByName(name string) {
 	}
 }
 
-func eventsWith(t *testing.T, m *Manager, reason string) []Event {
+func eventsWith(t *testing.T, m *Manager, reason string) []pod.Event {
 	t.Helper()
 	evs, err := m.Events(context.Background(), "default", "web")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []Event
+	var out []pod.Event
 	for _, e := range evs {
 		if e.Reason == reason {
 			out = append(out, e)
@@ -52,38 +54,38 @@ func eventsWith(t *testing.T, m *Manager, reason string) []Event {
 func TestOOMKills(t *testing.T) {
 	rt, st := newFakeRuntime(), newMemStore()
 	m := startManager(t, rt, st)
-	if _, err := m.Create(context.Background(), manifest("Never")); err != nil {
+	if _, err := create(context.Background(), m, webManifest("Never")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, m, "web", "running", phaseIs(PodRunning))
+	waitFor(t, m, "web", "running", phaseIs(pod.PodRunning))
 
 	// A child of a is killed; a's main process survives: counted, an event, still running.
 	rt.oomByName("a", 2)
-	p := waitFor(t, m, "web", "a's OOM kills counted", func(p *Pod) bool {
+	p := waitFor(t, m, "web", "a's OOM kills counted", func(p *pod.Pod) bool {
 		return p != nil && p.Status.ContainerStatuses[0].OOMKills == 2
 	})
 	if p.Status.ContainerStatuses[0].State.Running == nil {
 		t.Errorf("a not running after a child's OOM kill: %+v", p.Status.ContainerStatuses[0].State)
 	}
 	evs := eventsWith(t, m, EventOOMKilling)
-	if len(evs) != 1 || evs[0].Type != EventWarning || !strings.Contains(evs[0].Message, "killed 2 process(es) of container a; its main process survives") {
+	if len(evs) != 1 || evs[0].Type != pod.EventWarning || !strings.Contains(evs[0].Message, "killed 2 process(es) of container a; its main process survives") {
 		t.Errorf("events after the child's OOM kill: %+v", evs)
 	}
 
 	// b's main process is OOM-killed: OOMKilled, 137, an event.
 	rt.oomExitByName("b")
-	p = waitFor(t, m, "web", "b terminated", func(p *Pod) bool {
+	p = waitFor(t, m, "web", "b terminated", func(p *pod.Pod) bool {
 		return p != nil && p.Status.ContainerStatuses[1].State.Terminated != nil
 	})
 	term := p.Status.ContainerStatuses[1].State.Terminated
-	if term.Reason != ReasonOOMKilled || term.ExitCode != 137 {
+	if term.Reason != pod.ReasonOOMKilled || term.ExitCode != 137 {
 		t.Errorf("b terminated %s (%d), want OOMKilled (137)", term.Reason, term.ExitCode)
 	}
 	evs = eventsWith(t, m, EventOOMKilling)
 	if len(evs) != 2 || !strings.Contains(evs[1].Message, "killed the main process of container b (exit code 137)") {
 		t.Errorf("events after b's OOM kill: %+v", evs)
 	}
-	if p.Status.QOSClass != QOSBestEffort {
+	if p.Status.QOSClass != pod.QOSBestEffort {
 		t.Errorf("qosClass %q, want BestEffort", p.Status.QOSClass)
 	}
 }
@@ -96,7 +98,7 @@ type fakeStats struct {
 	calls int
 }
 
-func (f *fakeStats) CgroupStats(ctx context.Context, podUID, id string) (*ContainerStats, error) {
+func (f *fakeStats) CgroupStats(ctx context.Context, podUID, id string) (*pod.ContainerStats, error) {
 	f.mu.Lock()
 	f.calls++
 	f.mu.Unlock()
@@ -106,19 +108,19 @@ func (f *fakeStats) CgroupStats(ctx context.Context, podUID, id string) (*Contai
 	now := time.Now()
 	usage := uint64(now.Sub(f.start).Nanoseconds() / 2)
 	ws, limit := uint64(40<<20), uint64(64<<20)
-	return &ContainerStats{
-		CPU:    &CPUStats{Time: now, UsageCoreNanoSeconds: &usage},
-		Memory: &MemoryStats{Time: now, WorkingSetBytes: &ws, LimitBytes: &limit},
+	return &pod.ContainerStats{
+		CPU:    &pod.CPUStats{Time: now, UsageCoreNanoSeconds: &usage},
+		Memory: &pod.MemoryStats{Time: now, WorkingSetBytes: &ws, LimitBytes: &limit},
 	}, nil
 }
 
-func (f *fakeStats) NetworkStats(ctx context.Context, podUID string) (*NetworkStats, error) {
+func (f *fakeStats) NetworkStats(ctx context.Context, podUID string) (*pod.NetworkStats, error) {
 	rx := uint64(10)
-	return &NetworkStats{RxBytes: &rx, Interfaces: []InterfaceStats{{Name: "lo", RxBytes: &rx}}}, nil
+	return &pod.NetworkStats{RxBytes: &rx, Interfaces: []pod.InterfaceStats{{Name: "lo", RxBytes: &rx}}}, nil
 }
 
-func (f *fakeStats) Processes(ctx context.Context, podUID, id string) ([]ProcessInfo, error) {
-	return []ProcessInfo{{PID: 1, User: "root", Command: "sh"}}, nil
+func (f *fakeStats) Processes(ctx context.Context, podUID, id string) ([]pod.ProcessInfo, error) {
+	return []pod.ProcessInfo{{PID: 1, User: "root", Command: "sh"}}, nil
 }
 
 func TestStats(t *testing.T) {
@@ -129,10 +131,10 @@ func TestStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); m.Wait() })
-	if _, err := m.Create(ctx, manifest("Always")); err != nil {
+	if _, err := create(ctx, m, webManifest("Always")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, m, "web", "running", phaseIs(PodRunning))
+	waitFor(t, m, "web", "running", phaseIs(pod.PodRunning))
 
 	// The first request has no earlier sample: it samples twice.
 	st, err := m.Stats(ctx, "default", "web")

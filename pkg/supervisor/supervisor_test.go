@@ -1,4 +1,4 @@
-package pod
+package supervisor
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/pod"
 
 	"github.com/containerd/errdefs"
 )
@@ -22,13 +24,13 @@ func startManager(t *testing.T, rt *fakeRuntime, st *memStore) *Manager {
 }
 
 // waitFor waits, on status changes rather than by polling, until cond holds for the pod.
-func waitFor(t *testing.T, m *Manager, name string, what string, cond func(*Pod) bool) *Pod {
+func waitFor(t *testing.T, m *Manager, name string, what string, cond func(*pod.Pod) bool) *pod.Pod {
 	t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {
 		m.mu.Lock()
 		changed := m.changed
-		var p *Pod
+		var p *pod.Pod
 		if w := m.pods[key("default", name)]; w != nil {
 			p = w.snapshotLocked()
 		}
@@ -56,18 +58,18 @@ spec:
   - {name: b, image: "busybox:1"}
 `
 
-func manifest(policy string) []byte {
+func webManifest(policy string) []byte {
 	return []byte(strings.Replace(twoContainers, "%s", policy, 1))
 }
 
-func phaseIs(ph PodPhase) func(*Pod) bool {
-	return func(p *Pod) bool { return p != nil && p.Status.Phase == ph }
+func phaseIs(ph pod.PodPhase) func(*pod.Pod) bool {
+	return func(p *pod.Pod) bool { return p != nil && p.Status.Phase == ph }
 }
 
 func TestCreateStartsAllContainersAndStoresFirst(t *testing.T) {
 	rt, st := newFakeRuntime(), newMemStore()
 	m := startManager(t, rt, st)
-	pods, err := m.Create(context.Background(), manifest("Always"))
+	pods, err := create(context.Background(), m, webManifest("Always"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,8 +86,8 @@ func TestCreateStartsAllContainersAndStoresFirst(t *testing.T) {
 	if len(rt.running()) != 2 {
 		t.Fatalf("running = %v, want 2", rt.running())
 	}
-	p = waitFor(t, m, "web", "Running and Ready", func(p *Pod) bool {
-		return p.Status.Phase == PodRunning && p.Status.Conditions[3].Status == "True"
+	p = waitFor(t, m, "web", "Running and Ready", func(p *pod.Pod) bool {
+		return p.Status.Phase == pod.PodRunning && p.Status.Conditions[3].Status == "True"
 	})
 	for _, s := range p.Status.ContainerStatuses {
 		if s.State.Running == nil || !s.Ready || !strings.HasPrefix(s.ContainerID, "containerd://") {
@@ -97,11 +99,11 @@ func TestCreateStartsAllContainersAndStoresFirst(t *testing.T) {
 func TestCreateConflictCreatesNothing(t *testing.T) {
 	rt, st := newFakeRuntime(), newMemStore()
 	m := startManager(t, rt, st)
-	if _, err := m.Create(context.Background(), manifest("Always")); err != nil {
+	if _, err := create(context.Background(), m, webManifest("Always")); err != nil {
 		t.Fatal(err)
 	}
-	two := append(append([]byte(strings.Replace(string(manifest("Always")), "name: web", "name: other", 1)), "\n---\n"...), manifest("Always")...)
-	_, err := m.Create(context.Background(), two)
+	two := append(append([]byte(strings.Replace(string(webManifest("Always")), "name: web", "name: other", 1)), "\n---\n"...), webManifest("Always")...)
+	_, err := create(context.Background(), m, two)
 	if !errdefs.IsAlreadyExists(err) {
 		t.Fatalf("err = %v, want already exists", err)
 	}
@@ -116,7 +118,7 @@ func TestCreateConflictCreatesNothing(t *testing.T) {
 func TestInvalidManifestCreatesNothing(t *testing.T) {
 	rt, st := newFakeRuntime(), newMemStore()
 	m := startManager(t, rt, st)
-	_, err := m.Create(context.Background(), []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec:\n  containers:\n  - {name: a, image: busybox:1, bogus: 1}\n"))
+	_, err := create(context.Background(), m, []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec:\n  containers:\n  - {name: a, image: busybox:1, bogus: 1}\n"))
 	if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "spec.containers[0].bogus") {
 		t.Fatalf("err = %v, want invalid naming spec.containers[0].bogus", err)
 	}
@@ -129,19 +131,19 @@ func TestRestartPolicies(t *testing.T) {
 	for _, tc := range []struct {
 		policy       string
 		code         int32
-		wantPhase    PodPhase
+		wantPhase    pod.PodPhase
 		wantRestarts int32
 	}{
-		{"Never", 0, PodSucceeded, 0},
-		{"Never", 3, PodFailed, 0},
-		{"OnFailure", 0, PodSucceeded, 0},
-		{"OnFailure", 3, PodRunning, 1},
-		{"Always", 0, PodRunning, 1},
+		{"Never", 0, pod.PodSucceeded, 0},
+		{"Never", 3, pod.PodFailed, 0},
+		{"OnFailure", 0, pod.PodSucceeded, 0},
+		{"OnFailure", 3, pod.PodRunning, 1},
+		{"Always", 0, pod.PodRunning, 1},
 	} {
 		t.Run(tc.policy+"/"+string(rune('0'+tc.code)), func(t *testing.T) {
 			rt := newFakeRuntime()
 			m := startManager(t, rt, newMemStore())
-			pods, err := m.Create(context.Background(), manifest(tc.policy))
+			pods, err := create(context.Background(), m, webManifest(tc.policy))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,7 +153,7 @@ func TestRestartPolicies(t *testing.T) {
 			}
 			rt.exit(uid+"-a-0", tc.code)
 			rt.exit(uid+"-b-0", tc.code)
-			p := waitFor(t, m, "web", "the restart policy's outcome", func(p *Pod) bool {
+			p := waitFor(t, m, "web", "the restart policy's outcome", func(p *pod.Pod) bool {
 				if tc.wantRestarts > 0 {
 					return p.Status.ContainerStatuses[0].RestartCount == tc.wantRestarts && p.Status.ContainerStatuses[0].State.Running != nil
 				}
@@ -167,9 +169,9 @@ func TestRestartPolicies(t *testing.T) {
 				}
 				return
 			}
-			want := ReasonCompleted
+			want := pod.ReasonCompleted
 			if tc.code != 0 {
-				want = ReasonError
+				want = pod.ReasonError
 			}
 			if s.State.Terminated == nil || s.State.Terminated.Reason != want || s.State.Terminated.ExitCode != tc.code {
 				t.Fatalf("state = %+v, want terminated %s", s.State.Terminated, want)
@@ -182,7 +184,7 @@ func TestStopContract(t *testing.T) {
 	rt := newFakeRuntime()
 	rt.ignoreTERM["b"] = true
 	m := startManager(t, rt, newMemStore())
-	if _, err := m.Create(context.Background(), manifest("Always")); err != nil {
+	if _, err := create(context.Background(), m, webManifest("Always")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.WaitStarted(context.Background(), "default", "web"); err != nil {
@@ -193,7 +195,7 @@ func TestStopContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Status.Reason != ReasonStopped {
+	if p.Status.Reason != pod.ReasonStopped {
 		t.Fatalf("reason = %q, want Stopped", p.Status.Reason)
 	}
 	codes := map[string]int32{}
@@ -209,7 +211,7 @@ func TestStopContract(t *testing.T) {
 	if got := strings.Join(rt.signals, " "); !strings.Contains(got, "b:SIGTERM") || !strings.Contains(got, "b:SIGKILL") || strings.Contains(got, "a:SIGKILL") {
 		t.Fatalf("signals = %s", got)
 	}
-	if p.Status.Phase != PodFailed {
+	if p.Status.Phase != pod.PodFailed {
 		t.Fatalf("phase = %s, want Failed (non-zero exits, nothing restarts)", p.Status.Phase)
 	}
 	// A stopped pod stays down: nothing restarts it.
@@ -224,7 +226,7 @@ func TestStopWaitsForGraceThenKills(t *testing.T) {
 	rt.ignoreTERM["a"] = true
 	rt.ignoreTERM["b"] = true
 	m := startManager(t, rt, newMemStore())
-	if _, err := m.Create(context.Background(), manifest("Always")); err != nil {
+	if _, err := create(context.Background(), m, webManifest("Always")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.WaitStarted(context.Background(), "default", "web"); err != nil {
@@ -244,7 +246,7 @@ func TestStopWaitsForGraceThenKills(t *testing.T) {
 func TestRemoveRemovesEverything(t *testing.T) {
 	rt, st := newFakeRuntime(), newMemStore()
 	m := startManager(t, rt, st)
-	if _, err := m.Create(context.Background(), manifest("Always")); err != nil {
+	if _, err := create(context.Background(), m, webManifest("Always")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.WaitStarted(context.Background(), "default", "web"); err != nil {
@@ -268,8 +270,8 @@ func TestRemoveRemovesEverything(t *testing.T) {
 func TestWaitStartedReportsImagePullFailure(t *testing.T) {
 	rt := newFakeRuntime()
 	m := startManager(t, rt, newMemStore())
-	bad := strings.Replace(string(manifest("Always")), `{name: b, image: "busybox:1"}`, `{name: b, image: "nothere:2"}`, 1)
-	if _, err := m.Create(context.Background(), []byte(bad)); err != nil {
+	bad := strings.Replace(string(webManifest("Always")), `{name: b, image: "busybox:1"}`, `{name: b, image: "nothere:2"}`, 1)
+	if _, err := create(context.Background(), m, []byte(bad)); err != nil {
 		t.Fatal(err)
 	}
 	_, err := m.WaitStarted(context.Background(), "default", "web")
@@ -285,7 +287,7 @@ func TestRecoveryAdoptsRunningAndRemovesOrphans(t *testing.T) {
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	pods, err := m.Create(context.Background(), manifest("Never"))
+	pods, err := create(context.Background(), m, webManifest("Never"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,23 +322,23 @@ func TestRecoveryAdoptsRunningAndRemovesOrphans(t *testing.T) {
 	if gone {
 		t.Fatal("orphan sandbox not removed")
 	}
-	p := waitFor(t, m2, "web", "a adopted", func(p *Pod) bool { return p != nil && p.Status.ContainerStatuses[0].State.Running != nil })
+	p := waitFor(t, m2, "web", "a adopted", func(p *pod.Pod) bool { return p != nil && p.Status.ContainerStatuses[0].State.Running != nil })
 	a, b := p.Status.ContainerStatuses[0], p.Status.ContainerStatuses[1]
 	if a.State.Running == nil || a.RestartCount != 0 {
 		t.Fatalf("a not adopted as running: %+v", a)
 	}
-	if b.State.Terminated == nil || b.State.Terminated.Reason != ReasonCompleted {
+	if b.State.Terminated == nil || b.State.Terminated.Reason != pod.ReasonCompleted {
 		t.Fatalf("b = %+v, want terminated Completed", b.State)
 	}
 	// The adopted process is watched: its exit is noticed.
 	rt.exit(uid+"-a-0", 0)
-	waitFor(t, m2, "web", "Succeeded", phaseIs(PodSucceeded))
+	waitFor(t, m2, "web", "Succeeded", phaseIs(pod.PodSucceeded))
 }
 
 func TestStoreFailureLeavesPodRunning(t *testing.T) {
 	rt, st := newFakeRuntime(), newMemStore()
 	m := startManager(t, rt, st)
-	if _, err := m.Create(context.Background(), manifest("Always")); err != nil {
+	if _, err := create(context.Background(), m, webManifest("Always")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.WaitStarted(context.Background(), "default", "web"); err != nil {
@@ -356,7 +358,7 @@ func TestSandboxRetryDoesNotMultiply(t *testing.T) {
 	rt := newFakeRuntime()
 	rt.failSandbox = errors.New("hostPath /x is not a directory")
 	m := startManager(t, rt, newMemStore()) // RetryDelay 20ms
-	if _, err := m.Create(context.Background(), manifest("Always")); err != nil {
+	if _, err := create(context.Background(), m, webManifest("Always")); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -368,7 +370,7 @@ func TestSandboxRetryDoesNotMultiply(t *testing.T) {
 		t.Fatalf("SetupSandbox called %d times in 300ms with a 20ms retry delay", calls)
 	}
 	p, _ := m.Get(context.Background(), "default", "web")
-	if w := p.Status.ContainerStatuses[0].State.Waiting; w == nil || w.Reason != ReasonCreateContainerConfigError {
+	if w := p.Status.ContainerStatuses[0].State.Waiting; w == nil || w.Reason != pod.ReasonCreateContainerConfigError {
 		t.Fatalf("state = %+v, want CreateContainerConfigError", p.Status.ContainerStatuses[0].State)
 	}
 }
@@ -381,7 +383,7 @@ func TestStopRecordedBeforeCrashIsFinished(t *testing.T) {
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	pods, err := m.Create(context.Background(), manifest("Always"))
+	pods, err := create(context.Background(), m, webManifest("Always"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +397,7 @@ func TestStopRecordedBeforeCrashIsFinished(t *testing.T) {
 	rec.Stopped = true
 	st.Put(context.Background(), &rec)
 	m2 := startManager(t, rt, st)
-	waitFor(t, m2, "web", "containers terminated", func(p *Pod) bool {
+	waitFor(t, m2, "web", "containers terminated", func(p *pod.Pod) bool {
 		return p != nil && p.Status.ContainerStatuses[0].State.Terminated != nil && p.Status.ContainerStatuses[1].State.Terminated != nil
 	})
 	if r := rt.running(); len(r) != 0 {

@@ -1,9 +1,11 @@
-package pod
+package supervisor
 
 import (
 	"context"
 	"strings"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 // startProbes runs the instance's probes: the startup probe first; liveness and readiness only
@@ -28,7 +30,7 @@ func (w *worker) startProbes(ctx context.Context, c *ctr, attempt int) {
 	} else {
 		close(started)
 	}
-	for kind, p := range map[string]*Probe{"liveness": spec.LivenessProbe, "readiness": spec.ReadinessProbe} {
+	for kind, p := range map[string]*pod.Probe{"liveness": spec.LivenessProbe, "readiness": spec.ReadinessProbe} {
 		if p == nil {
 			continue
 		}
@@ -44,7 +46,7 @@ func (w *worker) startProbes(ctx context.Context, c *ctr, attempt int) {
 
 // probeLoop probes until ctx ends; a startup probe ends at its first decision (reporting
 // whether it succeeded), a liveness probe at its failure, a readiness probe never.
-func (w *worker) probeLoop(ctx context.Context, c *ctr, attempt int, kind string, p *Probe, tgt target) bool {
+func (w *worker) probeLoop(ctx context.Context, c *ctr, attempt int, kind string, p *pod.Probe, tgt target) bool {
 	initial, period, timeout, needOK, needFail := probeTiming(p)
 	timer := time.NewTimer(initial)
 	defer timer.Stop()
@@ -76,7 +78,7 @@ func (w *worker) probeLoop(ctx context.Context, c *ctr, attempt int, kind string
 		} else {
 			oks = 0
 			fails++
-			w.event(c, EventWarning, "Unhealthy", "%s probe failed: %v", title, err)
+			w.event(c, pod.EventWarning, "Unhealthy", "%s probe failed: %v", title, err)
 			if fails >= needFail && last != -1 {
 				last = -1
 				w.post(ctx, evProbe{c: c, attempt: attempt, kind: kind, ok: false, grace: p.TerminationGracePeriodSeconds})

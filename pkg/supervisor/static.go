@@ -1,4 +1,4 @@
-package pod
+package supervisor
 
 import (
 	"context"
@@ -10,6 +10,9 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/manifest"
+	"github.com/podd-dev/podd/pkg/pod"
 
 	"github.com/containerd/errdefs"
 )
@@ -38,7 +41,7 @@ type staticPods struct {
 
 type desiredStatic struct {
 	file string
-	pod  *Pod
+	pod  *pod.Pod
 	hash string
 }
 
@@ -120,7 +123,7 @@ func (m *Manager) syncStaticLocked(ctx context.Context) {
 			m.removeStatic(ctx, k, c.w)
 		case d.hash != c.hash || d.file != c.file:
 			m.log.Info("static pod's manifest changed: replacing the pod", "pod", k, "file", d.file)
-			m.events.recordFile(d.file, EventNormal, ReasonStaticReplaced, "pod %s changed: replacing it", k)
+			m.events.recordFile(d.file, pod.EventNormal, ReasonStaticReplaced, "pod %s changed: replacing it", k)
 			m.removeStatic(ctx, k, c.w)
 		}
 	}
@@ -133,7 +136,7 @@ func (m *Manager) syncStaticLocked(ctx context.Context) {
 	}
 	sort.Slice(create, func(i, j int) bool { return create[i].file < create[j].file })
 	for _, d := range create {
-		_, err := m.createPods(ctx, []*Pod{d.pod}, func(_ int, r *Record) {
+		_, err := m.createPods(ctx, []*pod.Pod{d.pod}, func(_ int, r *Record) {
 			r.Source, r.SourceHash = d.file, d.hash
 			a := map[string]string{}
 			for k, v := range r.Pod.Metadata.Annotations {
@@ -152,22 +155,22 @@ func (m *Manager) syncStaticLocked(ctx context.Context) {
 
 // decodeStatic decodes a file's pods and checks them as creation would (on copies: the pods
 // created later are the decoded ones, defaulted then).
-func decodeStatic(data []byte) ([]*Pod, error) {
-	pods, err := Decode(data)
+func decodeStatic(data []byte) ([]*pod.Pod, error) {
+	pods, err := manifest.Decode(data)
 	if err != nil {
 		return nil, err
 	}
 	var errs []error
 	for _, p := range pods {
 		if p.Metadata.Namespace == "" {
-			p.Metadata.Namespace = DefaultNamespace
+			p.Metadata.Namespace = pod.DefaultNamespace
 		}
 		c, err := clonePod(p)
 		if err != nil {
 			return nil, err
 		}
-		SetDefaults(c)
-		if err := Validate(c); err != nil {
+		pod.SetDefaults(c)
+		if err := pod.Validate(c); err != nil {
 			errs = append(errs, fmt.Errorf("pod %s: %w", p.Metadata.Name, err))
 		}
 	}
@@ -176,7 +179,7 @@ func decodeStatic(data []byte) ([]*Pod, error) {
 
 // claimStatic adds a valid file's pods to desired, or reports why the file cannot have them: a
 // pod another file describes, or a pod created through the API.
-func (m *Manager) claimStatic(desired map[string]desiredStatic, path string, pods []*Pod) error {
+func (m *Manager) claimStatic(desired map[string]desiredStatic, path string, pods []*pod.Pod) error {
 	claim := map[string]desiredStatic{}
 	for _, p := range pods {
 		k := key(p.Metadata.Namespace, p.Metadata.Name)
@@ -213,7 +216,7 @@ func (m *Manager) reportStatic(path string, err error) {
 	}
 	m.static.reports[path] = msg
 	m.log.Warn("static pod manifest refused; its pods, if any, are left as they were", "file", path, "err", err)
-	m.events.recordFile(path, EventWarning, ReasonStaticInvalid, "%s", msg)
+	m.events.recordFile(path, pod.EventWarning, ReasonStaticInvalid, "%s", msg)
 }
 
 // removeStatic stops and removes a static pod in the background, then syncs again (which
@@ -240,7 +243,7 @@ func (m *Manager) removeStatic(ctx context.Context, k string, w *worker) {
 }
 
 // hashPod identifies a pod's description: any change to what the file says of the pod changes it.
-func hashPod(p *Pod) (string, error) {
+func hashPod(p *pod.Pod) (string, error) {
 	b, err := json.Marshal(p)
 	if err != nil {
 		return "", fmt.Errorf("hash pod %s: %w", p.Metadata.Name, err)
@@ -249,12 +252,12 @@ func hashPod(p *Pod) (string, error) {
 	return hex.EncodeToString(sum[:8]), nil
 }
 
-func clonePod(p *Pod) (*Pod, error) {
+func clonePod(p *pod.Pod) (*pod.Pod, error) {
 	b, err := json.Marshal(p)
 	if err != nil {
 		return nil, err
 	}
-	var c Pod
+	var c pod.Pod
 	if err := json.Unmarshal(b, &c); err != nil {
 		return nil, err
 	}
