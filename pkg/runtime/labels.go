@@ -8,4 +8,3 @@ const (
 	LabelContainer    = "io.podd.container.name"
 	LabelAttempt      = "io.podd.container.attempt"
 )
-
