@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podd-dev/podd/pkg/controller"
 	"github.com/podd-dev/podd/pkg/pod"
-	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 // notifyListener is a fake systemd: a datagram socket that records what podd sends with
@@ -254,8 +254,8 @@ func TestStaticPods(t *testing.T) {
 	otherPod, _ := waitStatic(t, p, other, "running", running)
 
 	// Marked as static in get, describe and the pod itself.
-	if src := first.Metadata.Annotations[supervisor.AnnotationConfigFile]; src != filepath.Join(p.Manifests, "web.yaml") {
-		t.Errorf("annotation %s = %q, want the file", supervisor.AnnotationConfigFile, src)
+	if src := first.Metadata.Annotations[pod.AnnotationConfigFile]; src != filepath.Join(p.Manifests, "web.yaml") {
+		t.Errorf("annotation %s = %q, want the file", pod.AnnotationConfigFile, src)
 	}
 	if out := mustPodctl(t, p, "get", "-o", "wide").Stdout; !strings.Contains(out, "file:web.yaml") {
 		t.Errorf("podctl get -o wide does not mark the static pod:\n%s", out)
@@ -287,8 +287,8 @@ func TestStaticPods(t *testing.T) {
 	})
 	t.Logf("edit followed in %v", took)
 	waitFor(t, "the replaced pod's log to show v2", func() bool { return podLogs(t, p, web, "app") == "v2\n" })
-	if out := mustPodctl(t, p, "events", "-A").Stdout; !strings.Contains(out, supervisor.ReasonStaticReplaced) {
-		t.Errorf("no %s event:\n%s", supervisor.ReasonStaticReplaced, out)
+	if out := mustPodctl(t, p, "events", "-A").Stdout; !strings.Contains(out, controller.ReasonStaticReplaced) {
+		t.Errorf("no %s event:\n%s", controller.ReasonStaticReplaced, out)
 	}
 
 	// A bad file: reported as an event, nothing else disturbed.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/podd-dev/podd/internal/privcontainerd"
 	"hash/fnv"
 	"io"
 	"net"
@@ -18,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/podd-dev/podd/internal/privcontainerd"
 
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/containers"

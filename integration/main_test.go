@@ -24,7 +24,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/podd-dev/podd/internal/privcontainerd"
 	"io"
 	"os"
 	"os/exec"
@@ -38,6 +37,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/podd-dev/podd/internal/privcontainerd"
 
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/namespaces"

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"fmt"
-	"github.com/podd-dev/podd/internal/privcontainerd"
 	"maps"
 	"os"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/podd-dev/podd/internal/privcontainerd"
 
 	"github.com/containerd/containerd/snapshots"
 

@@ -94,7 +94,7 @@ func TestGetTable(t *testing.T) {
 
 func TestGetAllNamespacesWide(t *testing.T) {
 	job := jobPod()
-	job.Metadata.Annotations = map[string]string{supervisor.AnnotationConfigFile: "/etc/podd/pods.d/job.yaml"}
+	job.Metadata.Annotations = map[string]string{pod.AnnotationConfigFile: "/etc/podd/pods.d/job.yaml"}
 	web := webPod()
 	web.Status.PodIP, web.Spec.NodeName = "10.123.0.7", "edge1"
 	e := newEnv(t, web, job)

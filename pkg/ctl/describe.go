@@ -12,7 +12,6 @@ import (
 
 	"github.com/podd-dev/podd/pkg/api"
 	"github.com/podd-dev/podd/pkg/pod"
-	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 // DescribeOptions are podctl describe's.
@@ -76,7 +75,7 @@ func describePod(w io.Writer, p *pod.Pod, events []pod.Event) error {
 	d.value(0, "Name", m.Name)
 	d.value(0, "Namespace", m.Namespace)
 	d.value(0, "UID", orNone(m.UID))
-	if file, ok := m.Annotations[supervisor.AnnotationConfigFile]; ok {
+	if file, ok := m.Annotations[pod.AnnotationConfigFile]; ok {
 		d.value(0, "Static", "yes, from "+file+" (edit or remove the file to change or remove the pod)")
 	}
 	d.value(0, "Node", orNone(p.Spec.NodeName))

@@ -8,7 +8,6 @@ import (
 
 	"github.com/podd-dev/podd/pkg/api"
 	"github.com/podd-dev/podd/pkg/pod"
-	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 // GetOptions are podctl get's.
@@ -83,7 +82,7 @@ func podTable(pods []*pod.Pod, withNamespace bool) func(wide bool) Table {
 
 // source says where a pod comes from: "api" (podctl run), or "file:NAME" for a static pod.
 func source(p *pod.Pod) string {
-	if file, ok := p.Metadata.Annotations[supervisor.AnnotationConfigFile]; ok {
+	if file, ok := p.Metadata.Annotations[pod.AnnotationConfigFile]; ok {
 		return "file:" + filepath.Base(file)
 	}
 	return "api"

@@ -16,7 +16,8 @@ import (
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/podd-dev/podd/pkg/api"
-	"github.com/podd-dev/podd/pkg/manifests"
+	"github.com/podd-dev/podd/pkg/controller"
+	"github.com/podd-dev/podd/pkg/events"
 	"github.com/podd-dev/podd/pkg/runtime"
 	"github.com/podd-dev/podd/pkg/store"
 	"github.com/podd-dev/podd/pkg/supervisor"
@@ -93,7 +94,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// Not cancelled with ctx: with StopPodsOnShutdown the workers stop the pods after ctx ends.
 	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorkers()
+	recorder := events.New()
 	mgr := supervisor.NewManager(supervisor.Options{
+		Events:      recorder,
 		Runtime:     rt,
 		Store:       st,
 		Log:         log,
@@ -108,7 +111,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.Manifests != "" {
 		// The first sync is part of reconciliation: READY=1 comes after it.
 		first := make(chan struct{})
-		go manifests.Watch(workers, cfg.Manifests, cfg.ManifestsRescan, log, mgr.SyncStatic, func() { close(first) })
+		static := controller.NewStatic(mgr, recorder, log, 0)
+		go controller.Watch(workers, cfg.Manifests, cfg.ManifestsRescan, log, static.Sync, func() { close(first) })
 		select {
 		case <-first:
 		case <-ctx.Done():

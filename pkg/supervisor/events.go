@@ -2,132 +2,10 @@ package supervisor
 
 import (
 	"context"
-	"fmt"
-	"slices"
-	"sync"
-	"time"
 
+	"github.com/podd-dev/podd/pkg/events"
 	"github.com/podd-dev/podd/pkg/pod"
 )
-
-// maxEventsPerPod bounds the memory a pod's events take: the oldest go first.
-const maxEventsPerPod = 100
-
-// events records pods' events and streams them to watchers.
-type events struct {
-	mu       sync.Mutex
-	byPod    map[string][]pod.Event // pod UID → events, oldest first
-	watchers map[chan pod.Event]watchFilter
-}
-
-type watchFilter struct{ namespace, name string }
-
-// match: a pod's events by namespace and name; the events about files (which have no
-// namespace) go to every watcher of more than one pod.
-func (f watchFilter) match(e *pod.Event) bool {
-	if e.InvolvedObject.Kind == "File" {
-		return f.name == ""
-	}
-	return (f.namespace == "" || f.namespace == e.InvolvedObject.Namespace) && (f.name == "" || f.name == e.InvolvedObject.Name)
-}
-
-func newEvents() *events {
-	return &events{byPod: map[string][]pod.Event{}, watchers: map[chan pod.Event]watchFilter{}}
-}
-
-// record adds an event about a pod (or one of its containers) and sends it to the watchers.
-func (ev *events) record(p *pod.Pod, container, typ, reason, format string, args ...any) {
-	ref := pod.ObjectReference{Kind: "Pod", Namespace: p.Metadata.Namespace, Name: p.Metadata.Name, UID: p.Metadata.UID}
-	if container != "" {
-		ref.FieldPath = fieldPath(p, container)
-	}
-	ev.add(p.Metadata.UID, ref, typ, reason, fmt.Sprintf(format, args...))
-}
-
-// fileEventsKey keeps the events about files (static pod manifests), which belong to no pod.
-const fileEventsKey = "files"
-
-// recordFile adds an event about a file of podd's manifests folder.
-func (ev *events) recordFile(path, typ, reason, format string, args ...any) {
-	ev.add(fileEventsKey, pod.ObjectReference{Kind: "File", Name: path}, typ, reason, fmt.Sprintf(format, args...))
-}
-
-// add adds an event (or counts a repeat of a recent one) under key and sends it to the watchers.
-func (ev *events) add(key string, ref pod.ObjectReference, typ, reason, message string) {
-	now := time.Now().UTC()
-	e := pod.Event{
-		Type:           typ,
-		Reason:         reason,
-		InvolvedObject: ref,
-		Message:        message,
-		Count:          1,
-		FirstTimestamp: now,
-		LastTimestamp:  now,
-	}
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
-	list := ev.byPod[key]
-	found := false
-	for i := len(list) - 1; i >= 0 && i >= len(list)-10; i-- {
-		o := &list[i]
-		if o.Reason == e.Reason && o.Message == e.Message && o.Type == e.Type && o.InvolvedObject == e.InvolvedObject {
-			o.Count++
-			o.LastTimestamp = now
-			e = *o
-			// Keep the list in order of last occurrence.
-			list = append(append(list[:i:i], list[i+1:]...), e)
-			found = true
-			break
-		}
-	}
-	if !found {
-		list = append(list, e)
-		if len(list) > maxEventsPerPod {
-			list = append([]pod.Event(nil), list[len(list)-maxEventsPerPod:]...)
-		}
-	}
-	ev.byPod[key] = list
-	for ch, f := range ev.watchers {
-		if f.match(&e) {
-			select {
-			case ch <- e:
-			default: // a watcher that does not keep up loses events rather than stalling pods
-			}
-		}
-	}
-}
-
-func fieldPath(p *pod.Pod, container string) string {
-	for _, c := range p.Spec.InitContainers {
-		if c.Name == container {
-			return "spec.initContainers{" + container + "}"
-		}
-	}
-	return "spec.containers{" + container + "}"
-}
-
-// forget drops a removed pod's events.
-func (ev *events) forget(uid string) {
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
-	delete(ev.byPod, uid)
-}
-
-// list returns the events of the pods that match, oldest first by last occurrence.
-func (ev *events) list(uids []string) []pod.Event {
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
-	var out []pod.Event
-	for _, uid := range uids {
-		out = append(out, ev.byPod[uid]...)
-	}
-	sortEvents(out)
-	return out
-}
-
-func sortEvents(es []pod.Event) {
-	slices.SortStableFunc(es, func(a, b pod.Event) int { return a.LastTimestamp.Compare(b.LastTimestamp) })
-}
 
 // Events lists the events of one pod, or of every pod in the namespace when name is ""
 // (every namespace when namespace is "").
@@ -147,10 +25,10 @@ func (m *Manager) Events(ctx context.Context, namespace, name string) ([]pod.Eve
 				uids = append(uids, w.rec.Pod.Metadata.UID)
 			}
 		}
-		uids = append(uids, fileEventsKey)
+		uids = append(uids, events.FilesKey)
 	}
 	m.mu.Unlock()
-	out := m.events.list(uids)
+	out := m.events.List(uids)
 	if out == nil {
 		out = []pod.Event{}
 	}
@@ -160,23 +38,5 @@ func (m *Manager) Events(ctx context.Context, namespace, name string) ([]pod.Eve
 // WatchEvents calls fn with every new event that matches (namespace "" = all, name "" = all pods)
 // until ctx ends or fn fails.
 func (m *Manager) WatchEvents(ctx context.Context, namespace, name string, fn func(pod.Event) error) error {
-	ch := make(chan pod.Event, 256)
-	m.events.mu.Lock()
-	m.events.watchers[ch] = watchFilter{namespace: namespace, name: name}
-	m.events.mu.Unlock()
-	defer func() {
-		m.events.mu.Lock()
-		delete(m.events.watchers, ch)
-		m.events.mu.Unlock()
-	}()
-	for {
-		select {
-		case e := <-ch:
-			if err := fn(e); err != nil {
-				return err
-			}
-		case <-ctx.Done():
-			return nil
-		}
-	}
+	return m.events.Watch(ctx, namespace, name, fn)
 }

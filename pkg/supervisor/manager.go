@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/podd-dev/podd/pkg/events"
 	"github.com/podd-dev/podd/pkg/pod"
 
 	"github.com/containerd/errdefs"
@@ -28,8 +29,10 @@ type Record struct {
 	Stopped bool `json:"stopped,omitempty"`
 	// Deleting: `podctl rm` began; a restarted podd finishes it.
 	Deleting bool `json:"deleting,omitempty"`
-	// Source is the manifest file of a static pod ("" for a pod created through the API), and
-	// SourceHash the hash of the pod as that file described it (see SyncStatic).
+	// Owner decides whether the pod exists: the zero Owner for a pod created through the API.
+	Owner pod.Owner `json:"owner,omitzero"`
+	// Source and SourceHash are how earlier podds stored a static pod's file and hash: read at
+	// start into Owner, never written again.
 	Source     string `json:"source,omitempty"`
 	SourceHash string `json:"sourceHash,omitempty"`
 }
@@ -54,6 +57,8 @@ type Options struct {
 	BackoffBase, BackoffMax, BackoffReset time.Duration
 	// RetryDelay is the pause before a failed image pull, sandbox or create is tried again.
 	RetryDelay time.Duration
+	// Events records what happens to pods; shared with the controllers, who record theirs.
+	Events *events.Recorder
 	// NodeName is this host's name as pods see it: spec.nodeName (node.go).
 	NodeName string
 }
@@ -68,10 +73,9 @@ type Manager struct {
 	ctx context.Context // lifetime of the workers: podd's
 	wg  sync.WaitGroup
 
-	events  *events
+	events  *events.Recorder
 	samples cpuSamples // previous cpu samples, for usageNanoCores
 
-	static staticPods
 	// shuttingDown: StopAll ran; no pod is created until ResumeAll. Under mu.
 	shuttingDown bool
 
@@ -97,10 +101,13 @@ func NewManager(opts Options) *Manager {
 	if opts.RetryDelay == 0 {
 		opts.RetryDelay = 5 * time.Second
 	}
+	if opts.Events == nil {
+		opts.Events = events.New()
+	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Manager{opts: opts, rt: opts.Runtime, log: opts.Log, pods: map[string]*worker{}, changed: make(chan struct{}), events: newEvents()}
+	return &Manager{opts: opts, rt: opts.Runtime, log: opts.Log, pods: map[string]*worker{}, changed: make(chan struct{}), events: opts.Events}
 }
 
 func key(namespace, name string) string { return namespace + "/" + name }
@@ -139,6 +146,10 @@ func (m *Manager) Start(ctx context.Context) error {
 	}
 	known := map[string]*Record{}
 	for _, r := range recs {
+		if r.Source != "" && r.Owner.IsZero() {
+			r.Owner = pod.Owner{Kind: pod.OwnerFile, Name: r.Source, Hash: r.SourceHash}
+		}
+		r.Source, r.SourceHash = "", ""
 		known[r.Pod.Metadata.UID] = r
 	}
 	byPod := map[string][]ContainerRecord{}
@@ -238,15 +249,15 @@ func (m *Manager) orphanLogs(known map[string]*Record) []string {
 // Wait returns once every worker has ended (after the Start context was cancelled).
 func (m *Manager) Wait() { m.wg.Wait() }
 
-// CreatePods creates pods, all or none: all are defaulted, validated and checked for name
-// conflicts first, then stored in one transaction before any starts.
+// CreatePods creates pods through the API, all or none: all are defaulted, validated and
+// checked for name conflicts first, then stored in one transaction before any starts.
 func (m *Manager) CreatePods(ctx context.Context, pods []*pod.Pod) ([]*pod.Pod, error) {
-	return m.createPods(ctx, pods, nil)
+	return m.CreateOwned(ctx, pod.Owner{}, pods)
 }
 
-// createPods creates pods, all or none; source, when set, fills in each record before it is
-// stored (a static pod's file and hash).
-func (m *Manager) createPods(ctx context.Context, pods []*pod.Pod, source func(int, *Record)) ([]*pod.Pod, error) {
+// CreateOwned creates pods as CreatePods does, owned by owner: a controller's call. Only the
+// owner removes them (RemoveOwned).
+func (m *Manager) CreateOwned(ctx context.Context, owner pod.Owner, pods []*pod.Pod) ([]*pod.Pod, error) {
 	var errs []error
 	for _, p := range pods {
 		pod.SetDefaults(p)
@@ -284,10 +295,7 @@ func (m *Manager) createPods(ctx context.Context, pods []*pod.Pod, source func(i
 		p.Metadata.UID = newUID()
 		p.Metadata.CreationTimestamp = &now
 		p.Status = pod.PodStatus{}
-		recs[i] = &Record{Pod: p}
-		if source != nil {
-			source(i, recs[i])
-		}
+		recs[i] = &Record{Pod: p, Owner: owner}
 	}
 	fault.Point(fault.CreateBeforeStore)
 	if err := m.opts.Store.Put(ctx, recs...); err != nil {
@@ -435,10 +443,46 @@ func (m *Manager) Remove(ctx context.Context, namespace, name string, grace *int
 	if err != nil {
 		return err
 	}
-	if src := w.rec.Source; src != "" {
-		return fmt.Errorf("pod %q is a static pod from %s: remove or edit that file to remove it: %w", name, src, errdefs.ErrFailedPrecondition)
+	switch o := w.rec.Owner; {
+	case o.Kind == pod.OwnerFile:
+		return fmt.Errorf("pod %q is a static pod from %s: remove or edit that file to remove it: %w", name, o.Name, errdefs.ErrFailedPrecondition)
+	case !o.IsZero():
+		return fmt.Errorf("pod %q is owned by %s %s: change or delete that instead: %w", name, o.Kind, o.Name, errdefs.ErrFailedPrecondition)
 	}
 	return w.request(ctx, evStop{grace: grace, remove: true})
+}
+
+// RemoveOwned stops and removes a pod that owner owns, within its grace period, and returns once
+// it is gone: a controller's call.
+func (m *Manager) RemoveOwned(ctx context.Context, owner pod.Owner, namespace, name string) error {
+	w, err := m.lookup(namespace, name)
+	if err != nil {
+		return err
+	}
+	if !w.rec.Owner.Owns(owner) {
+		return fmt.Errorf("pod %q in namespace %q is not owned by %s %s: %w", name, namespace, owner.Kind, owner.Name, errdefs.ErrFailedPrecondition)
+	}
+	return w.request(ctx, evStop{remove: true})
+}
+
+// Owners lists every pod (namespace/name) with its owner; a pod created through the API has
+// the zero Owner.
+func (m *Manager) Owners() map[string]pod.Owner {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]pod.Owner, len(m.pods))
+	for k, w := range m.pods {
+		out[k] = w.rec.Owner
+	}
+	return out
+}
+
+// Accepting says whether pods can be created now: not while StopAll holds them down for a
+// shutdown (ResumeAll, or the next podd, accepts them again).
+func (m *Manager) Accepting() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.shuttingDown
 }
 
 // containerOf finds the container's worker state; "" means the pod's first container.

@@ -232,7 +232,7 @@ func (w *worker) event(c *ctr, typ, reason, format string, args ...any) {
 	if c != nil {
 		name = c.name
 	}
-	w.m.events.record(w.rec.Pod, name, typ, reason, format, args...)
+	w.m.events.Pod(w.rec.Pod, name, typ, reason, format, args...)
 }
 
 // post delivers an event unless the worker or podd is gone.
@@ -911,7 +911,7 @@ func (w *worker) finishStop(ctx context.Context) bool {
 		close(w.done)
 		w.m.notifyLocked()
 		w.m.mu.Unlock()
-		w.m.events.forget(w.rec.Pod.Metadata.UID)
+		w.m.events.Forget(w.rec.Pod.Metadata.UID)
 		w.m.log.Info("pod removed", w.log()...)
 		w.reply(nil)
 		return true

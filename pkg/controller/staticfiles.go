@@ -2,7 +2,7 @@
 // every manifest file there and hands the whole set to a sync function whenever something in the
 // folder changes (inotify), and again at every rescan, so a missed event costs at most one
 // rescan interval. It knows nothing of pods: what the files mean is the sync function's business.
-package manifests
+package controller
 
 import (
 	"context"
