@@ -22,7 +22,7 @@ import (
 	"github.com/podd-dev/podd/pkg/daemon"
 	"github.com/podd-dev/podd/pkg/logs"
 	"github.com/podd-dev/podd/pkg/pod"
-	"github.com/podd-dev/podd/pkg/runtime"
+	"github.com/podd-dev/podd/pkg/sandbox"
 )
 
 // gcPercent is podd's GOGC unless the environment sets one. podd's live heap is small (about 7 MiB
@@ -62,10 +62,10 @@ func main() {
 			&cli.StringFlag{Name: "cgroup-root", Value: cgroups.DefaultParent, Usage: "cgroup under which every pod's cgroup (pod<uid>) is created, in each hierarchy; never the host's root"},
 			&cli.Int64Flag{Name: "pod-pids-limit", Value: cgroups.DefaultPodPidsLimit, Usage: "pids limit of each pod's cgroup, so that a fork bomb cannot take the host; 0 or -1: none"},
 			&cli.StringFlag{Name: "metrics-address", Usage: "serve Prometheus metrics at http://HOST:PORT/metrics (off when empty)"},
-			&cli.StringFlag{Name: "pod-cidr", Value: runtime.DefaultPodCIDR, Usage: "IPv4 subnet of the pods' addresses on podd's bridge"},
-			&cli.StringFlag{Name: "bridge", Value: runtime.DefaultBridge, Usage: "name of podd's bridge device (and of its CNI network)"},
+			&cli.StringFlag{Name: "pod-cidr", Value: sandbox.DefaultPodCIDR, Usage: "IPv4 subnet of the pods' addresses on podd's bridge"},
+			&cli.StringFlag{Name: "bridge", Value: sandbox.DefaultBridge, Usage: "name of podd's bridge device (and of its CNI network)"},
 			&cli.BoolFlag{Name: "pod-egress-nat", Value: true, Usage: "masquerade the pods' traffic to addresses outside --pod-cidr (--pod-egress-nat=false to turn off)"},
-			&cli.StringFlag{Name: "cni-plugin-dir", Value: strings.Join(runtime.DefaultPluginDirs, ":"), Usage: "where the CNI plugins are (bridge, host-local, portmap, firewall), colon-separated"},
+			&cli.StringFlag{Name: "cni-plugin-dir", Value: strings.Join(sandbox.DefaultPluginDirs, ":"), Usage: "where the CNI plugins are (bridge, host-local, portmap, firewall), colon-separated"},
 			// For profiling only (make bench): net/http/pprof on this address, e.g. 127.0.0.1:6060.
 			&cli.StringFlag{Name: "pprof-address", Hidden: true, Usage: "serve net/http/pprof on this TCP address"},
 		},
@@ -141,7 +141,7 @@ func run(cliContext *cli.Context) error {
 		ManifestsRescan:    cliContext.Duration("manifests-rescan"),
 		StopPodsOnShutdown: cliContext.Bool("stop-pods-on-shutdown"),
 		NodeName:           nodeName,
-		Network: runtime.NetworkConfig{
+		Network: sandbox.NetworkConfig{
 			PodCIDR:    cliContext.String("pod-cidr"),
 			Bridge:     cliContext.String("bridge"),
 			EgressNAT:  cliContext.Bool("pod-egress-nat"),

@@ -19,6 +19,7 @@ import (
 	"github.com/podd-dev/podd/pkg/controller"
 	"github.com/podd-dev/podd/pkg/events"
 	"github.com/podd-dev/podd/pkg/runtime"
+	"github.com/podd-dev/podd/pkg/sandbox"
 	"github.com/podd-dev/podd/pkg/store"
 	"github.com/podd-dev/podd/pkg/supervisor"
 )
@@ -48,7 +49,7 @@ type Config struct {
 	// NodeName is the pods' spec.nodeName (podd --node-name, the hostname by default).
 	NodeName string
 	// Network is the pods' bridge network (--pod-cidr, --bridge, --pod-egress-nat, --cni-plugin-dir).
-	Network runtime.NetworkConfig
+	Network sandbox.NetworkConfig
 	// CgroupRoot is the cgroup under which every pod's cgroup lives (default podd); PodPidsLimit
 	// is each pod cgroup's pids limit (0: none).
 	CgroupRoot   string
@@ -65,18 +66,27 @@ type Config struct {
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	sd := newNotifier(log)
 	sd.status("reconciling")
-	rt, err := connect(ctx, runtime.Config{
-		Address:     cfg.ContainerdAddress,
-		Namespace:   cfg.Namespace,
-		Root:        cfg.Root,
-		State:       cfg.State,
-		Logger:      cfg.Logger,
-		LogMaxSize:  cfg.LogMaxSize,
-		LogMaxFiles: cfg.LogMaxFiles,
-		Network:     cfg.Network,
+	host, err := sandbox.New(sandbox.Config{
+		Root:    cfg.Root,
+		State:   cfg.State,
+		Network: cfg.Network,
 		// Pods never go in the host's root cgroup: cmd/podd refuses an empty or "/" root.
 		CgroupParent: cfg.CgroupRoot,
 		PodPidsLimit: cfg.PodPidsLimit,
+	}, log)
+	if err != nil {
+		return err
+	}
+	rt, err := connect(ctx, runtime.Config{
+		Address:      cfg.ContainerdAddress,
+		Namespace:    cfg.Namespace,
+		Root:         cfg.Root,
+		State:        cfg.State,
+		Logger:       cfg.Logger,
+		LogMaxSize:   cfg.LogMaxSize,
+		LogMaxFiles:  cfg.LogMaxFiles,
+		SubPaths:     host,
+		CgroupParent: cfg.CgroupRoot,
 	}, log)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -98,6 +108,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	mgr := supervisor.NewManager(supervisor.Options{
 		Events:      recorder,
 		Runtime:     rt,
+		Sandbox:     host,
 		Store:       st,
 		Log:         log,
 		LogRoot:     filepath.Join(cfg.Root, "logs"),
@@ -145,7 +156,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	podSockets := make(chan struct{})
 	go func() {
 		defer close(podSockets)
-		api.NewPodSockets(apiPods{mgr}, rt.PodAPIDir, cfg.Version, log).Run(requests)
+		api.NewPodSockets(apiPods{mgr}, host.PodAPIDir, cfg.Version, log).Run(requests)
 	}()
 	log.Info("podd is serving", "socket", cfg.Socket, "socket_activated", activated, "containerd", cfg.ContainerdAddress, "namespace", cfg.Namespace)
 	pods, _ := mgr.List(ctx, "")

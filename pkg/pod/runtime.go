@@ -62,6 +62,8 @@ type ContainerPlan struct {
 // Sandbox is what the pod's containers share, as created on the host.
 type Sandbox struct {
 	NetNSPath    string // "" with hostNetwork
+	IPCNSPath    string
+	UTSNSPath    string // "" with hostNetwork
 	PodIPs       []string
 	HostIP       string
 	Hostname     string

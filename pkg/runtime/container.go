@@ -58,26 +58,12 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb *pod.Sandbox, plan *po
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", plan.Image.Ref, err)
 	}
-	// Mount points left by an earlier try of this container (a podd that died mid-create) go first.
-	if err := r.removeSubPaths(plan.PodUID, id); err != nil {
-		return "", fmt.Errorf("remove stale subPath mounts: %w", err)
-	}
-	for i, m := range plan.Mounts {
-		if m.SubPath == "" {
-			continue
-		}
-		target := filepath.Join(r.subPathDir(plan.PodUID, id), strconv.Itoa(i))
-		if err := bindSubPath(m.Source, m.SubPath, target); err != nil {
-			return "", fmt.Errorf("subPath %s: %w", m.SubPath, err)
-		}
-		plan.Mounts[i].Source, plan.Mounts[i].SubPath = target, ""
+	// A subPath is mounted by the sandbox from a file descriptor, never handed to runc by name.
+	if err := r.cfg.SubPaths.BindSubPaths(plan.PodUID, id, plan.Mounts); err != nil {
+		return "", err
 	}
 	if err := os.MkdirAll(filepath.Dir(plan.LogPath), 0o750); err != nil {
 		return "", fmt.Errorf("create log folder: %w", err)
-	}
-	utsPath := ""
-	if sb.NetNSPath != "" {
-		utsPath = r.nsPath(utsNS, plan.PodUID)
 	}
 	labels := map[string]string{
 		LabelPodUID:       plan.PodUID,
@@ -93,8 +79,6 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb *pod.Sandbox, plan *po
 	specOpts := SpecOpts(SpecInput{
 		Plan:             plan,
 		Sandbox:          sb,
-		IPCNSPath:        r.nsPath(ipcNS, plan.PodUID),
-		UTSNSPath:        utsPath,
 		CgroupPath:       cgroups.ContainerPath(r.cfg.CgroupParent, plan.PodUID, id),
 		MachineMemory:    r.machineMemory,
 		OOMScoreAdjFloor: r.oomFloor,
@@ -367,7 +351,7 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 		return fmt.Errorf("delete container %s: %w", id, err)
 	}
 	if uid := labels[LabelPodUID]; uid != "" {
-		if err := r.removeSubPaths(uid, id); err != nil {
+		if err := r.cfg.SubPaths.ReleaseSubPaths(uid, id); err != nil {
 			return fmt.Errorf("container %s: %w", id, err)
 		}
 	}

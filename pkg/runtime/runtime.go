@@ -1,6 +1,7 @@
-// Package runtime implements pkg/pod's Runtime on containerd: images (import, pull, resolve), the
-// pod sandbox (network, IPC and UTS namespaces, /etc files, volumes), OCI spec building, containers,
-// tasks and exec. Everything it creates carries podd's labels so a restarted podd finds it again.
+// Package runtime implements the supervisor's Runtime on containerd, and only containerd: images
+// (import, pull, resolve), OCI spec building, containers, tasks, their exits and OOM kills, and
+// exec. The pod's sandbox on the host is pkg/sandbox's. Everything it creates carries podd's
+// labels so a restarted podd finds it again.
 package runtime
 
 import (
@@ -18,6 +19,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/podd-dev/podd/pkg/cgroups"
+	"github.com/podd-dev/podd/pkg/pod"
 	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
@@ -29,16 +31,14 @@ type Config struct {
 	State        string // volatile: netns/<uid>, ...
 	Snapshotter  string // default overlayfs
 	CgroupParent string // default podd
-	// PodPidsLimit is the pids limit of every pod cgroup; 0 or less: none.
-	PodPidsLimit int64
 	// Logger is the binary containerd's shims start as each container's logger (the binary log
 	// driver): podd's own, in its logger mode. Required to start containers.
 	Logger string
 	// LogMaxSize and LogMaxFiles are the containers' log rotation; 0: pkg/logs' defaults.
 	LogMaxSize  int64
 	LogMaxFiles int
-	// Network is the pods' bridge network.
-	Network NetworkConfig
+	// SubPaths mounts the subPaths of a container's volumes before runc sees them (pkg/sandbox).
+	SubPaths SubPathMounter
 }
 
 // Runtime drives containerd. It is safe for concurrent use.
@@ -51,9 +51,6 @@ type Runtime struct {
 	// listed holds the running containers of the last ListContainers, for AdoptContainer.
 	listedMu sync.Mutex
 	listed   map[string]containerd.Container
-	net      *cniNetwork
-	// netMu orders attachments, detachments and hosts file updates.
-	netMu sync.Mutex
 	// machineMemory is the host's memory, for Burstable containers' oom_score_adj.
 	machineMemory int64
 	oomFloor      int
@@ -72,14 +69,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 	if cfg.CgroupParent == "" {
 		cfg.CgroupParent = "podd"
 	}
-	for _, dir := range []string{cfg.Root, filepath.Join(cfg.Root, "pods"), filepath.Join(cfg.Root, "logs"), cfg.State, filepath.Join(cfg.State, "netns")} {
+	for _, dir := range []string{cfg.Root, filepath.Join(cfg.Root, "logs"), cfg.State} {
 		if err := os.MkdirAll(dir, 0o711); err != nil {
 			return nil, fmt.Errorf("create %s: %w", dir, err)
 		}
-	}
-	network, err := newCNINetwork(cfg.Network, cfg.State)
-	if err != nil {
-		return nil, err
 	}
 	client, err := containerd.New(cfg.Address, containerd.WithDefaultNamespace(cfg.Namespace), containerd.WithTimeout(10*time.Second))
 	if err != nil {
@@ -90,12 +83,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		client.Close()
 		return nil, fmt.Errorf("find cgroup hierarchies: %w", err)
 	}
-	mem, err := machineMemory()
+	mem, err := cgroups.MachineMemory()
 	if err != nil {
 		client.Close()
 		return nil, err
 	}
-	r := &Runtime{client: client, cfg: cfg, log: log, cgroupFS: cgfs, net: network, machineMemory: mem, oomFloor: oomScoreAdjFloor()}
+	r := &Runtime{client: client, cfg: cfg, log: log, cgroupFS: cgfs, machineMemory: mem, oomFloor: oomScoreAdjFloor()}
 	if r.oomFloor > -1000 {
 		log.Warn("podd lacks CAP_SYS_RESOURCE: containers get no oom_score_adj below 0 (Guaranteed pods get 0, not -997)")
 	}
@@ -119,5 +112,10 @@ func (r *Runtime) ns(ctx context.Context) context.Context {
 	return namespaces.WithNamespace(ctx, r.cfg.Namespace)
 }
 
-// PodDir is the pod's persistent folder: volumes and /etc files.
-func (r *Runtime) PodDir(uid string) string { return filepath.Join(r.cfg.Root, "pods", uid) }
+// SubPathMounter makes the host side of a container's subPath mounts (pkg/sandbox's Host).
+type SubPathMounter interface {
+	// BindSubPaths mounts each mount's subPath safely and points the mount at that mount.
+	BindSubPaths(podUID, containerID string, mounts []pod.Mount) error
+	// ReleaseSubPaths unmounts them once the container is removed.
+	ReleaseSubPaths(podUID, containerID string) error
+}

@@ -17,8 +17,6 @@ const shimGroupAnnotation = "io.containerd.runc.v2.group"
 type SpecInput struct {
 	Plan       *pod.ContainerPlan
 	Sandbox    *pod.Sandbox
-	IPCNSPath  string
-	UTSNSPath  string // "" shares the host's UTS namespace (hostNetwork)
 	CgroupPath string
 	// MachineMemory is the host's memory in bytes, for a Burstable container's oom_score_adj.
 	MachineMemory int64
@@ -36,7 +34,7 @@ func SpecOpts(in SpecInput) []oci.SpecOpts {
 		oci.WithEnv(append([]string{"HOSTNAME=" + sb.Hostname}, p.Env...)),
 		oci.WithCgroup(in.CgroupPath),
 		oci.WithAnnotations(map[string]string{shimGroupAnnotation: p.PodUID}),
-		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: in.IPCNSPath}),
+		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: in.Sandbox.IPCNSPath}),
 	}
 	opts = append(opts, resourceOpts(p, in.MachineMemory, in.OOMScoreAdjFloor)...)
 	if p.WorkingDir != "" {
@@ -47,10 +45,10 @@ func SpecOpts(in SpecInput) []oci.SpecOpts {
 	} else {
 		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace))
 	}
-	if in.UTSNSPath != "" {
+	if in.Sandbox.UTSNSPath != "" {
 		// runc sets a hostname only in a UTS namespace of the container's own (or the pod's).
 		opts = append(opts, oci.WithHostname(sb.Hostname),
-			oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace, Path: in.UTSNSPath}))
+			oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace, Path: in.Sandbox.UTSNSPath}))
 	} else {
 		opts = append(opts, oci.WithHostNamespace(specs.UTSNamespace))
 	}

@@ -16,12 +16,12 @@ import (
 // spec, then podd's options), without the user lookups in the image's rootfs. Compare runs with
 // benchstat (make bench-go).
 func BenchmarkSpec(b *testing.B) {
-	sb := &pod.Sandbox{Hostname: "web", NetNSPath: "/run/podd/netns/u", HostsPath: "/h", HostnamePath: "/hn", ResolvPath: "/r"}
+	sb := &pod.Sandbox{Hostname: "web", NetNSPath: "/run/podd/netns/u", IPCNSPath: "/ipc", UTSNSPath: "/uts", HostsPath: "/h", HostnamePath: "/hn", ResolvPath: "/r"}
 	plan := &pod.ContainerPlan{
 		PodUID: "u", Name: "app", Args: []string{"sleep", "1000000"}, Env: []string{"PATH=/bin", "A=1"},
 		Mounts: []pod.Mount{{Source: "/vol", Destination: "/shared"}},
 	}
-	in := SpecInput{Plan: plan, Sandbox: sb, IPCNSPath: "/ipc", UTSNSPath: "/uts", CgroupPath: "/podd/podu/c"}
+	in := SpecInput{Plan: plan, Sandbox: sb, CgroupPath: "/podd/podu/c"}
 	ctx := namespaces.WithNamespace(context.Background(), "bench")
 	ctr := &containers.Container{ID: "c"}
 	b.ReportAllocs()

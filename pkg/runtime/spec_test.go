@@ -11,7 +11,6 @@ import (
 	"github.com/containerd/containerd/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/podd-dev/podd/pkg/cgroups"
 	"github.com/podd-dev/podd/pkg/pod"
 )
 
@@ -44,7 +43,7 @@ func nsPath(s *specs.Spec, typ specs.LinuxNamespaceType) (string, bool) {
 
 func TestSpecOpts(t *testing.T) {
 	uid, gid, ro := int64(1000), int64(2000), true
-	sb := &pod.Sandbox{Hostname: "web", NetNSPath: "/run/podd/netns/u", HostsPath: "/h", HostnamePath: "/hn", ResolvPath: "/r"}
+	sb := &pod.Sandbox{Hostname: "web", NetNSPath: "/run/podd/netns/u", IPCNSPath: "/ipc", UTSNSPath: "/uts", HostsPath: "/h", HostnamePath: "/hn", ResolvPath: "/r"}
 	plan := &pod.ContainerPlan{
 		PodUID: "u", Name: "app", Args: []string{"httpd", "-f"}, Env: []string{"A=1"}, WorkingDir: "/www",
 		RunAsUser: &uid, RunAsGroup: &gid, ReadOnlyRootfs: ro,
@@ -57,8 +56,8 @@ func TestSpecOpts(t *testing.T) {
 		wantUTS     string // "" = host's (no entry)
 		wantHostame string
 	}{
-		{"pod network", SpecInput{Plan: plan, Sandbox: sb, IPCNSPath: "/ipc", UTSNSPath: "/uts", CgroupPath: "/podd/podu/c"}, "/run/podd/netns/u", "/uts", "web"},
-		{"host network", SpecInput{Plan: plan, Sandbox: &pod.Sandbox{Hostname: "host", HostsPath: "/h", HostnamePath: "/hn", ResolvPath: "/r"}, IPCNSPath: "/ipc", CgroupPath: "/podd/podu/c"}, "", "", ""},
+		{"pod network", SpecInput{Plan: plan, Sandbox: sb, CgroupPath: "/podd/podu/c"}, "/run/podd/netns/u", "/uts", "web"},
+		{"host network", SpecInput{Plan: plan, Sandbox: &pod.Sandbox{Hostname: "host", IPCNSPath: "/ipc", HostsPath: "/h", HostnamePath: "/hn", ResolvPath: "/r"}, CgroupPath: "/podd/podu/c"}, "", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := buildSpec(t, tc.in)
@@ -112,7 +111,7 @@ func TestSpecOpts(t *testing.T) {
 
 func TestSpecResources(t *testing.T) {
 	const gi = int64(1) << 30
-	sb := &pod.Sandbox{Hostname: "r", NetNSPath: "/n", HostsPath: "/h", HostnamePath: "/hn", ResolvPath: "/r"}
+	sb := &pod.Sandbox{Hostname: "r", NetNSPath: "/n", IPCNSPath: "/ipc", UTSNSPath: "/uts", HostsPath: "/h", HostnamePath: "/hn", ResolvPath: "/r"}
 	q := pod.MustParseQuantity
 	tests := []struct {
 		name      string
@@ -136,7 +135,7 @@ func TestSpecResources(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			plan := &pod.ContainerPlan{PodUID: "u", Name: "c", Args: []string{"sh"}, Resources: tt.res, QOSClass: tt.qos}
-			s := buildSpec(t, SpecInput{Plan: plan, Sandbox: sb, IPCNSPath: "/i", CgroupPath: "/podd/podu/c", MachineMemory: 8 * gi, OOMScoreAdjFloor: -1000})
+			s := buildSpec(t, SpecInput{Plan: plan, Sandbox: sb, CgroupPath: "/podd/podu/c", MachineMemory: 8 * gi, OOMScoreAdjFloor: -1000})
 			res := s.Linux.Resources
 			if res == nil || res.CPU == nil || res.CPU.Shares == nil || *res.CPU.Shares != tt.shares {
 				t.Fatalf("cpu shares: %+v, want %d", res.CPU, tt.shares)
@@ -157,7 +156,7 @@ func TestSpecResources(t *testing.T) {
 				t.Errorf("oomScoreAdj %v, want %d", s.Process.OOMScoreAdj, tt.oomAdjust)
 			}
 			// Without CAP_SYS_RESOURCE nothing goes below 0.
-			s = buildSpec(t, SpecInput{Plan: plan, Sandbox: sb, IPCNSPath: "/i", CgroupPath: "/podd/podu/c", MachineMemory: 8 * gi})
+			s = buildSpec(t, SpecInput{Plan: plan, Sandbox: sb, CgroupPath: "/podd/podu/c", MachineMemory: 8 * gi})
 			if want := max(tt.oomAdjust, 0); *s.Process.OOMScoreAdj != want {
 				t.Errorf("oomScoreAdj without CAP_SYS_RESOURCE %d, want %d", *s.Process.OOMScoreAdj, want)
 			}
@@ -165,18 +164,5 @@ func TestSpecResources(t *testing.T) {
 				t.Errorf("cgroupsPath %q", s.Linux.CgroupsPath)
 			}
 		})
-	}
-}
-
-func TestPodLimits(t *testing.T) {
-	q := pod.MustParseQuantity
-	p := &pod.Pod{Spec: pod.PodSpec{Containers: []pod.Container{
-		{Name: "a", Resources: pod.ResourceRequirements{Limits: pod.ResourceList{"cpu": q("500m"), "memory": q("64Mi")}, Requests: pod.ResourceList{"cpu": q("500m")}}},
-		{Name: "b", Resources: pod.ResourceRequirements{Limits: pod.ResourceList{"memory": q("32Mi")}, Requests: pod.ResourceList{"cpu": q("100m")}}},
-	}}}
-	got := podLimits(p, 4096)
-	want := cgroups.PodLimits{CPUShares: 614, CPUQuota: 0, CPUPeriod: 100000, MemoryLimit: 96 << 20, PidsLimit: 4096}
-	if got != want {
-		t.Errorf("podLimits = %+v, want %+v", got, want)
 	}
 }

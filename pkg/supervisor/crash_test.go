@@ -55,7 +55,7 @@ func TestFailedStartRetriesUnderNewID(t *testing.T) {
 func TestRecoveredRetryKeepsItsGeneration(t *testing.T) {
 	rt, st := newFakeRuntime(), newMemStore()
 	ctx, cancel := context.WithCancel(context.Background())
-	m := NewManager(Options{Runtime: rt, Store: st, LogRoot: t.TempDir(), RetryDelay: 20 * time.Millisecond})
+	m := NewManager(Options{Runtime: rt, Sandbox: rt, Store: st, LogRoot: t.TempDir(), RetryDelay: 20 * time.Millisecond})
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -128,7 +128,7 @@ func TestSidecarsDoNotKeepCompletedPodAlive(t *testing.T) {
 func TestRestartBackoffCurve(t *testing.T) {
 	rt := newFakeRuntime()
 	ctx, cancel := context.WithCancel(context.Background())
-	m := NewManager(Options{Runtime: rt, Store: newMemStore(), LogRoot: t.TempDir(), BackoffBase: 20 * time.Millisecond, BackoffMax: 80 * time.Millisecond})
+	m := NewManager(Options{Runtime: rt, Sandbox: rt, Store: newMemStore(), LogRoot: t.TempDir(), BackoffBase: 20 * time.Millisecond, BackoffMax: 80 * time.Millisecond})
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -47,6 +47,8 @@ type Store interface {
 // Options configure a Manager.
 type Options struct {
 	Runtime Runtime
+	// Sandbox makes the pods' sandboxes on the host (pkg/sandbox).
+	Sandbox Sandboxes
 	Store   Store
 	Log     *slog.Logger
 	// LogRoot is the folder of the containers' log files.
@@ -68,6 +70,7 @@ type Options struct {
 type Manager struct {
 	opts Options
 	rt   Runtime
+	sb   Sandboxes
 	log  *slog.Logger
 
 	ctx context.Context // lifetime of the workers: podd's
@@ -107,7 +110,7 @@ func NewManager(opts Options) *Manager {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Manager{opts: opts, rt: opts.Runtime, log: opts.Log, pods: map[string]*worker{}, changed: make(chan struct{}), events: opts.Events}
+	return &Manager{opts: opts, rt: opts.Runtime, sb: opts.Sandbox, log: opts.Log, pods: map[string]*worker{}, changed: make(chan struct{}), events: opts.Events}
 }
 
 func key(namespace, name string) string { return namespace + "/" + name }
@@ -163,7 +166,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	}
 	// What is orphaned is decided now, against the store as read: a pod created once the API
 	// serves has a new UID and is never taken for an orphan.
-	sandboxes, err := m.rt.ListSandboxes(ctx)
+	sandboxes, err := m.sb.ListSandboxes(ctx)
 	if err != nil {
 		return fmt.Errorf("list sandboxes: %w", err)
 	}
@@ -218,7 +221,7 @@ func (m *Manager) removeOrphans(ctx context.Context, ctrs []ContainerRecord, san
 	}
 	for _, uid := range sandboxes {
 		m.log.Info("removing orphan pod sandbox", "pod_uid", uid)
-		if err := m.rt.TeardownSandbox(ctx, uid); err != nil {
+		if err := m.sb.TeardownSandbox(ctx, uid); err != nil {
 			m.log.Warn("remove orphan sandbox", "pod_uid", uid, "err", err)
 		}
 	}

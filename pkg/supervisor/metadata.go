@@ -75,7 +75,7 @@ func (w *worker) updateMetadata(ctx context.Context, ev evMetadata) {
 	w.event(nil, pod.EventNormal, "MetadataUpdated", "Updated %s", changes)
 	w.m.log.Info("pod metadata updated", append(w.log(), "changes", changes)...)
 	if w.sb != nil && pod.HasDownwardAPIVolume(snap) {
-		if err := w.m.rt.RefreshDownwardAPI(ctx, snap); err != nil {
+		if err := w.m.sb.RefreshDownwardAPI(ctx, snap); err != nil {
 			w.m.log.Warn("rewrite downwardAPI volumes", append(w.log(), "err", err)...)
 			w.event(nil, pod.EventWarning, "FailedMount", "rewrite downwardAPI volumes: %v", err)
 		}

@@ -27,7 +27,7 @@ func (m *Manager) checkHostPortsLocked(ctx context.Context, pods []*pod.Pod) err
 			continue
 		}
 		err := pod.HostPortConflicts(p, others)
-		if c, ok := m.rt.(HostPortsChecker); ok && err == nil {
+		if c, ok := m.sb.(HostPortsChecker); ok && err == nil {
 			err = c.CheckHostPorts(ctx, p)
 		}
 		if err != nil {

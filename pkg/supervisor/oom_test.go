@@ -126,7 +126,7 @@ func (f *fakeStats) Processes(ctx context.Context, podUID, id string) ([]pod.Pro
 func TestStats(t *testing.T) {
 	rt := &fakeStats{fakeRuntime: newFakeRuntime(), start: time.Now()}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := NewManager(Options{Runtime: rt, Store: newMemStore(), LogRoot: t.TempDir(), BackoffBase: 10 * time.Millisecond, RetryDelay: 20 * time.Millisecond})
+	m := NewManager(Options{Runtime: rt, Sandbox: rt, Store: newMemStore(), LogRoot: t.TempDir(), BackoffBase: 10 * time.Millisecond, RetryDelay: 20 * time.Millisecond})
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,7 @@ func (w *worker) runAction(ctx context.Context, a action, t target) error {
 		if err != nil {
 			return err
 		}
-		conn, err := rt.Dial(ctx, t.sb, "tcp", net.JoinHostPort(hostOr(a.tcp.Host), strconv.Itoa(port)))
+		conn, err := w.m.sb.Dial(ctx, t.sb, "tcp", net.JoinHostPort(hostOr(a.tcp.Host), strconv.Itoa(port)))
 		if err != nil {
 			return fmt.Errorf("dial tcp %s:%d: %w", hostOr(a.tcp.Host), port, unwrapOp(err))
 		}
@@ -152,7 +152,7 @@ func (w *worker) httpGet(ctx context.Context, g *pod.HTTPGetAction, t target) er
 	client := &http.Client{
 		Transport: &http.Transport{
 			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return w.m.rt.Dial(ctx, t.sb, network, addr)
+				return w.m.sb.Dial(ctx, t.sb, network, addr)
 			},
 			// Kubernetes does not verify certificates of HTTPS probes.
 			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true},
@@ -183,7 +183,7 @@ func (w *worker) grpcCheck(ctx context.Context, g *pod.GRPCAction, t target) err
 	conn, err := grpc.DialContext(ctx, addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
-			return w.m.rt.Dial(ctx, t.sb, "tcp", a)
+			return w.m.sb.Dial(ctx, t.sb, "tcp", a)
 		}),
 		grpc.WithBlock(),
 	)

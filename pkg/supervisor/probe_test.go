@@ -19,7 +19,8 @@ import (
 
 // The network handlers against real servers on loopback (the fake runtime dials on the host).
 func TestProbeNetworkHandlers(t *testing.T) {
-	w := &worker{m: &Manager{rt: newFakeRuntime()}}
+	rt := newFakeRuntime()
+	w := &worker{m: &Manager{rt: rt, sb: rt}}
 	tgt := target{spec: &pod.Container{Name: "c", Ports: []pod.ContainerPort{{Name: "web", ContainerPort: 0}}}, sb: &pod.Sandbox{}}
 	run := func(a action) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -74,13 +74,6 @@ type TermSize struct {
 type Runtime interface {
 	// EnsureImage makes the image present according to the pull policy and returns its config.
 	EnsureImage(ctx context.Context, ref string, policy pod.PullPolicy) (*pod.ImageConfig, error)
-	// SetupSandbox creates (or finds) the pod's network namespace, /etc files and volumes.
-	SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, error)
-	// TeardownSandbox removes what SetupSandbox created for the pod of that UID, emptyDir
-	// volumes included; it needs nothing but the UID so that orphans can be cleaned too.
-	TeardownSandbox(ctx context.Context, uid string) error
-	// ListSandboxes lists the UIDs of pods that have something of a sandbox on the host.
-	ListSandboxes(ctx context.Context) ([]string, error)
 	// CreateContainer creates a container (not yet started) and returns its ID.
 	CreateContainer(ctx context.Context, sb *pod.Sandbox, plan *pod.ContainerPlan) (string, error)
 	// StartContainer starts a created container's process.
@@ -100,6 +93,18 @@ type Runtime interface {
 	// Exec runs a command in a running container and returns its exit code. When ctx ends first,
 	// the command and all its descendants are killed and ctx's error is returned.
 	Exec(ctx context.Context, id string, opts ExecOptions) (int, error)
+}
+
+// Sandboxes is what the supervisor needs of the pods' sandboxes on the host: namespaces,
+// network, /etc files, volumes, cgroup. pkg/sandbox implements it; tests use an in-memory fake.
+type Sandboxes interface {
+	// SetupSandbox creates (or finds) the pod's network namespace, /etc files and volumes.
+	SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, error)
+	// TeardownSandbox removes what SetupSandbox created for the pod of that UID, emptyDir
+	// volumes included; it needs nothing but the UID so that orphans can be cleaned too.
+	TeardownSandbox(ctx context.Context, uid string) error
+	// ListSandboxes lists the UIDs of pods that have something of a sandbox on the host.
+	ListSandboxes(ctx context.Context) ([]string, error)
 	// RefreshDownwardAPI rewrites the pod's downwardAPI volumes, atomically, from its current
 	// metadata (after a label or annotation change); a pod without a sandbox yet is left alone.
 	RefreshDownwardAPI(ctx context.Context, p *pod.Pod) error

@@ -66,7 +66,7 @@ type statsTarget struct {
 }
 
 func (m *Manager) statsRuntime() (StatsRuntime, error) {
-	sr, ok := m.rt.(StatsRuntime)
+	sr, ok := m.sb.(StatsRuntime)
 	if !ok {
 		return nil, fmt.Errorf("the runtime has no stats: %w", errdefs.ErrNotImplemented)
 	}

@@ -15,7 +15,7 @@ import (
 func startManager(t *testing.T, rt *fakeRuntime, st *memStore) *Manager {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	m := NewManager(Options{Runtime: rt, Store: st, NodeName: "node-1", LogRoot: t.TempDir(), BackoffBase: 10 * time.Millisecond, RetryDelay: 20 * time.Millisecond})
+	m := NewManager(Options{Runtime: rt, Sandbox: rt, Store: st, NodeName: "node-1", LogRoot: t.TempDir(), BackoffBase: 10 * time.Millisecond, RetryDelay: 20 * time.Millisecond})
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +283,7 @@ func TestWaitStartedReportsImagePullFailure(t *testing.T) {
 func TestRecoveryAdoptsRunningAndRemovesOrphans(t *testing.T) {
 	rt, st := newFakeRuntime(), newMemStore()
 	ctx, cancel := context.WithCancel(context.Background())
-	m := NewManager(Options{Runtime: rt, Store: st, NodeName: "node-1", LogRoot: t.TempDir(), BackoffBase: 10 * time.Millisecond})
+	m := NewManager(Options{Runtime: rt, Sandbox: rt, Store: st, NodeName: "node-1", LogRoot: t.TempDir(), BackoffBase: 10 * time.Millisecond})
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +379,7 @@ func TestSandboxRetryDoesNotMultiply(t *testing.T) {
 func TestStopRecordedBeforeCrashIsFinished(t *testing.T) {
 	rt, st := newFakeRuntime(), newMemStore()
 	ctx, cancel := context.WithCancel(context.Background())
-	m := NewManager(Options{Runtime: rt, Store: st, NodeName: "node-1", LogRoot: t.TempDir(), BackoffBase: 10 * time.Millisecond})
+	m := NewManager(Options{Runtime: rt, Sandbox: rt, Store: st, NodeName: "node-1", LogRoot: t.TempDir(), BackoffBase: 10 * time.Millisecond})
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

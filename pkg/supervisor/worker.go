@@ -346,7 +346,7 @@ func (w *worker) setupSandbox(ctx context.Context) bool {
 	if w.sb != nil {
 		return true
 	}
-	sb, err := w.m.rt.SetupSandbox(ctx, w.rec.Pod)
+	sb, err := w.m.sb.SetupSandbox(ctx, w.rec.Pod)
 	if err != nil {
 		w.m.log.Warn("pod sandbox setup failed", append(w.log(), "err", err)...)
 		w.event(nil, pod.EventWarning, "FailedMount", "%v", err)
@@ -947,7 +947,7 @@ func (w *worker) cleanup(ctx context.Context) error {
 			fault.Point(fault.RemoveAfterContainer)
 		}
 	}
-	if err := w.m.rt.TeardownSandbox(ctx, uid); err != nil {
+	if err := w.m.sb.TeardownSandbox(ctx, uid); err != nil {
 		return err
 	}
 	fault.Point(fault.RemoveAfterSandbox)

@@ -1,4 +1,4 @@
-package runtime
+package sandbox
 
 import (
 	"context"
@@ -435,7 +435,7 @@ func firstGlobalV4(link netlink.Link) string {
 }
 
 // setupNetwork attaches a bridge pod and fills in the sandbox's addresses.
-func (r *Runtime) setupNetwork(ctx context.Context, p *pod.Pod, sb *pod.Sandbox) error {
+func (r *Host) setupNetwork(ctx context.Context, p *pod.Pod, sb *pod.Sandbox) error {
 	sb.HostIP = r.net.nodeIP
 	switch pod.NetworkMode(p) {
 	case pod.NetworkHost:
@@ -458,7 +458,7 @@ func (r *Runtime) setupNetwork(ctx context.Context, p *pod.Pod, sb *pod.Sandbox)
 
 // teardownNetwork detaches the pod (whatever its mode: a DEL of nothing is fine) and takes its
 // names out of the other pods' hosts files.
-func (r *Runtime) teardownNetwork(ctx context.Context, uid string) error {
+func (r *Host) teardownNetwork(ctx context.Context, uid string) error {
 	netns := r.nsPath(netNS, uid)
 	if ok, _ := isNSFile(netns); !ok {
 		netns = ""

@@ -1,4 +1,4 @@
-package runtime
+package sandbox
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	"github.com/podd-dev/podd/pkg/pod"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,7 +22,7 @@ import (
 // into its sibling: runc follows the name again when it mounts.
 
 // subPathDir holds the bind mounts of one container's subPaths.
-func (r *Runtime) subPathDir(podUID, containerID string) string {
+func (r *Host) subPathDir(podUID, containerID string) string {
 	return filepath.Join(r.PodDir(podUID), "subpaths", containerID)
 }
 
@@ -69,7 +70,7 @@ func bindSubPath(volume, subPath, target string) error {
 // removeSubPaths unmounts a container's subPath mounts and removes their mount points. A mount
 // point is removed only once unmounted (os.Remove, never RemoveAll), so that a failed unmount can
 // never delete what the volume holds.
-func (r *Runtime) removeSubPaths(podUID, containerID string) error {
+func (r *Host) removeSubPaths(podUID, containerID string) error {
 	dir := r.subPathDir(podUID, containerID)
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -95,4 +96,28 @@ func (r *Runtime) removeSubPaths(podUID, containerID string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// BindSubPaths bind-mounts the subPath of each of a container's mounts that has one, and points
+// the mount at its bind mount instead; an earlier try's mounts of the same container go first.
+func (r *Host) BindSubPaths(podUID, containerID string, mounts []pod.Mount) error {
+	if err := r.removeSubPaths(podUID, containerID); err != nil {
+		return fmt.Errorf("remove stale subPath mounts: %w", err)
+	}
+	for i, m := range mounts {
+		if m.SubPath == "" {
+			continue
+		}
+		target := filepath.Join(r.subPathDir(podUID, containerID), strconv.Itoa(i))
+		if err := bindSubPath(m.Source, m.SubPath, target); err != nil {
+			return fmt.Errorf("subPath %s: %w", m.SubPath, err)
+		}
+		mounts[i].Source, mounts[i].SubPath = target, ""
+	}
+	return nil
+}
+
+// ReleaseSubPaths unmounts a removed container's subPath mounts.
+func (r *Host) ReleaseSubPaths(podUID, containerID string) error {
+	return r.removeSubPaths(podUID, containerID)
 }

@@ -1,4 +1,4 @@
-package runtime
+package sandbox
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
 
 	"github.com/podd-dev/podd/pkg/pod"
 )
@@ -26,7 +25,7 @@ func downwardAPIVolume(path string, p *pod.Pod, v pod.Volume, node pod.NodeCapac
 
 // RefreshDownwardAPI rewrites the pod's downwardAPI volumes from its current metadata; the pod's
 // worker calls it, so it never races with SetupSandbox for the same pod.
-func (r *Runtime) RefreshDownwardAPI(ctx context.Context, p *pod.Pod) error {
+func (r *Host) RefreshDownwardAPI(ctx context.Context, p *pod.Pod) error {
 	dir := r.PodDir(p.Metadata.UID)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		return nil // no sandbox yet: SetupSandbox writes the volumes when it makes one
@@ -41,16 +40,4 @@ func (r *Runtime) RefreshDownwardAPI(ctx context.Context, p *pod.Pod) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// PodStateDir is the pod's folder under --state: runtime files that need not survive a reboot.
-func (r *Runtime) PodStateDir(uid string) string { return filepath.Join(r.cfg.State, "pods", uid) }
-
-// PodAPIDir is the folder of the pod's API socket (pkg/api's PodSockets listens there), which
-// containers that asked for it (pod.AnnotationAPISocket) get mounted at pod.APISocketMountPath.
-func (r *Runtime) PodAPIDir(uid string) string { return filepath.Join(r.PodStateDir(uid), "api") }
-
-// node is the host's capacity, as the downward API reports it for containers without a limit.
-func (r *Runtime) node() pod.NodeCapacity {
-	return pod.NodeCapacity{MilliCPU: int64(goruntime.NumCPU()) * 1000, MemoryBytes: r.machineMemory}
 }

@@ -1,4 +1,4 @@
-package runtime
+package sandbox
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // from the node's), and the addresses are dialled one after the other on that one thread: Go's
 // dialer would otherwise resolve, and race a second address family ("happy eyeballs"), on other
 // goroutines — other threads, outside the pod's namespace.
-func (r *Runtime) Dial(ctx context.Context, sb *pod.Sandbox, network, address string) (net.Conn, error) {
+func (r *Host) Dial(ctx context.Context, sb *pod.Sandbox, network, address string) (net.Conn, error) {
 	d := net.Dialer{FallbackDelay: -1}
 	if sb == nil {
 		// Never fall back to the host's namespace: a probe would reach the host's loopback.

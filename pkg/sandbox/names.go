@@ -1,4 +1,4 @@
-package runtime
+package sandbox
 
 import (
 	"bytes"
@@ -25,7 +25,7 @@ import (
 
 // syncHosts writes every bridge pod's hosts file: its own entries and one line per other pod.
 // r.netMu must be held.
-func (r *Runtime) syncHosts() error {
+func (r *Host) syncHosts() error {
 	states := r.net.allStates()
 	sort.Slice(states, func(i, j int) bool {
 		a, b := states[i], states[j]
@@ -102,7 +102,7 @@ func writeHostsHeader(b *bytes.Buffer) {
 // CheckHostPorts refuses a pod whose hostPorts a process on the host holds already, by binding
 // each one for a moment. Ports of other pods are not sockets (portmap's DNAT rules publish them):
 // pkg/pod checks those against the pods it knows.
-func (r *Runtime) CheckHostPorts(ctx context.Context, p *pod.Pod) error {
+func (r *Host) CheckHostPorts(ctx context.Context, p *pod.Pod) error {
 	var errs []error
 	for _, hp := range pod.HostPorts(p) {
 		ip := hp.Port.HostIP

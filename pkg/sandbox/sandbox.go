@@ -1,17 +1,18 @@
-package runtime
+package sandbox
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"github.com/moby/sys/mountinfo"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/moby/sys/mountinfo"
 
 	"github.com/containerd/errdefs"
 	"github.com/vishvananda/netlink"
@@ -37,11 +38,11 @@ var (
 
 const nsfsMagic = 0x6e736673
 
-func (r *Runtime) nsPath(k nsKind, uid string) string { return filepath.Join(r.cfg.State, k.dir, uid) }
+func (r *Host) nsPath(k nsKind, uid string) string { return filepath.Join(r.cfg.State, k.dir, uid) }
 
 // SetupSandbox creates the pod's namespaces, /etc files and volumes, or finds them from an earlier
 // call: it is idempotent, so a podd that died halfway finishes the job on its next start.
-func (r *Runtime) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, error) {
+func (r *Host) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, error) {
 	uid := p.Metadata.UID
 	dir := r.PodDir(uid)
 	if err := os.MkdirAll(filepath.Join(dir, "volumes"), 0o750); err != nil {
@@ -70,8 +71,9 @@ func (r *Runtime) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, e
 		VolumePaths:  map[string]string{},
 		Node:         r.node(),
 	}
+	sb.IPCNSPath = r.nsPath(ipcNS, uid)
 	if !p.Spec.HostNetwork {
-		sb.NetNSPath = r.nsPath(netNS, uid)
+		sb.NetNSPath, sb.UTSNSPath = r.nsPath(netNS, uid), r.nsPath(utsNS, uid)
 	}
 	// A pod found attached, with a hosts file written since (a restarted podd restoring it),
 	// keeps its address and every hosts file is up to date: rewriting them all for each of N
@@ -182,7 +184,7 @@ func resolvConf() ([]byte, error) {
 	return data, nil
 }
 
-func (r *Runtime) setupVolume(podDir string, p *pod.Pod, v pod.Volume) (string, error) {
+func (r *Host) setupVolume(podDir string, p *pod.Pod, v pod.Volume) (string, error) {
 	switch {
 	case v.DownwardAPI != nil:
 		path := filepath.Join(podDir, "volumes", v.Name)
@@ -283,7 +285,7 @@ func checkHostPath(path string, t pod.HostPathType) error {
 }
 
 // ensureNamespaces creates the pod's namespaces unless all of them exist already.
-func (r *Runtime) ensureNamespaces(ctx context.Context, uid string, kinds []nsKind, hostname string) error {
+func (r *Host) ensureNamespaces(ctx context.Context, uid string, kinds []nsKind, hostname string) error {
 	missing := false
 	for _, k := range kinds {
 		if ok, _ := isNSFile(r.nsPath(k, uid)); !ok {
@@ -359,7 +361,7 @@ func newNamespaces(paths map[nsKind]string, hostname string) error {
 	return <-errc
 }
 
-func (r *Runtime) removeNamespaces(uid string) error {
+func (r *Host) removeNamespaces(uid string) error {
 	var errs []error
 	for _, k := range []nsKind{netNS, ipcNS, utsNS} {
 		path := r.nsPath(k, uid)
@@ -382,7 +384,7 @@ func isNSFile(path string) (bool, error) {
 }
 
 // TeardownSandbox removes the pod's namespaces, mounts, folder and cgroups. Missing parts are fine.
-func (r *Runtime) TeardownSandbox(ctx context.Context, uid string) error {
+func (r *Host) TeardownSandbox(ctx context.Context, uid string) error {
 	if uid == "" || strings.ContainsAny(uid, "/.") {
 		return fmt.Errorf("pod uid %q: %w", uid, errdefs.ErrInvalidArgument)
 	}
@@ -422,7 +424,7 @@ func (r *Runtime) TeardownSandbox(ctx context.Context, uid string) error {
 }
 
 // ListSandboxes lists the UIDs that have a pod folder or a namespace file.
-func (r *Runtime) ListSandboxes(ctx context.Context) ([]string, error) {
+func (r *Host) ListSandboxes(ctx context.Context) ([]string, error) {
 	seen := map[string]bool{}
 	for _, dir := range []string{filepath.Join(r.cfg.Root, "pods"), filepath.Join(r.cfg.State, "pods"), filepath.Join(r.cfg.State, netNS.dir), filepath.Join(r.cfg.State, ipcNS.dir), filepath.Join(r.cfg.State, utsNS.dir)} {
 		entries, err := os.ReadDir(dir)

@@ -1,0 +1,82 @@
+// Package sandbox makes what a pod's containers share on the host, without containerd: the pod's
+// network, IPC and UTS namespaces (bind-mounted files, no pause container), its CNI attachment and
+// hostPorts, its /etc files (hosts, hostname, resolv.conf), its volumes (emptyDir, hostPath,
+// downwardAPI) and subPath mounts, its cgroup with the pod's sums, and the figures read from them
+// (cgroup and network stats, processes). Everything lives under podd's --root and --state, named
+// by the pod's UID, so that a restarted podd finds it again and cleans what no pod owns.
+package sandbox
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"sync"
+
+	"github.com/podd-dev/podd/pkg/cgroups"
+	"github.com/podd-dev/podd/pkg/pod"
+)
+
+// Config locates podd's folders and sets the pods' network and cgroups.
+type Config struct {
+	Root         string // persistent: pods/<uid>/...
+	State        string // volatile: netns/<uid>, pods/<uid>/api, cni/
+	CgroupParent string // default podd
+	// PodPidsLimit is the pids limit of every pod cgroup; 0 or less: none.
+	PodPidsLimit int64
+	// Network is the pods' bridge network.
+	Network NetworkConfig
+}
+
+// Host makes and removes pod sandboxes on this host. It is safe for concurrent use.
+type Host struct {
+	cfg      Config
+	log      *slog.Logger
+	cgroupFS cgroups.FS
+	net      *cniNetwork
+	// netMu orders attachments, detachments and hosts file updates.
+	netMu sync.Mutex
+	// machineMemory is the host's memory: the downward API's limit of a container without one.
+	machineMemory int64
+}
+
+// New prepares podd's folders and the pod network's configuration.
+func New(cfg Config, log *slog.Logger) (*Host, error) {
+	if cfg.CgroupParent == "" {
+		cfg.CgroupParent = "podd"
+	}
+	for _, dir := range []string{cfg.Root, filepath.Join(cfg.Root, "pods"), cfg.State, filepath.Join(cfg.State, "netns")} {
+		if err := os.MkdirAll(dir, 0o711); err != nil {
+			return nil, fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
+	network, err := newCNINetwork(cfg.Network, cfg.State)
+	if err != nil {
+		return nil, err
+	}
+	cgfs, err := cgroups.Load(cgroups.MountinfoPath)
+	if err != nil {
+		return nil, fmt.Errorf("find cgroup hierarchies: %w", err)
+	}
+	mem, err := cgroups.MachineMemory()
+	if err != nil {
+		return nil, err
+	}
+	return &Host{cfg: cfg, log: log, cgroupFS: cgfs, net: network, machineMemory: mem}, nil
+}
+
+// PodDir is the pod's persistent folder: volumes, subPath mounts and /etc files.
+func (r *Host) PodDir(uid string) string { return filepath.Join(r.cfg.Root, "pods", uid) }
+
+// PodStateDir is the pod's folder under --state: runtime files that need not survive a reboot.
+func (r *Host) PodStateDir(uid string) string { return filepath.Join(r.cfg.State, "pods", uid) }
+
+// PodAPIDir is the folder of the pod's API socket (pkg/api's PodSockets listens there), which
+// containers that asked for it (pod.AnnotationAPISocket) get mounted at pod.APISocketMountPath.
+func (r *Host) PodAPIDir(uid string) string { return filepath.Join(r.PodStateDir(uid), "api") }
+
+// node is the host's capacity, as the downward API reports it for containers without a limit.
+func (r *Host) node() pod.NodeCapacity {
+	return pod.NodeCapacity{MilliCPU: int64(goruntime.NumCPU()) * 1000, MemoryBytes: r.machineMemory}
+}
