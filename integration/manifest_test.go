@@ -16,7 +16,7 @@ import (
 
 // invalidManifests is the folder of the malformed manifests that pkg/pod's unit tests decode;
 // each starts with a line "# expect: <text the error must contain>".
-const invalidManifests = "../pkg/pod/testdata/invalid"
+const invalidManifests = "../pkg/manifest/testdata/invalid"
 
 // TestMalformedManifest runs podctl run with every malformed manifest and checks that it fails,
 // says why, and creates nothing; then that a manifest is created whole or not at all, and that

@@ -262,7 +262,7 @@ func (o *ownPod) Create(context.Context, []byte) ([]*pod.Pod, error) {
 	return nil, o.refuse("creating pods")
 }
 
-func (o *ownPod) Stop(context.Context, string, string, *int64) (*pod.Pod, error) {
+func (o *ownPod) Stop(context.Context, string, string, *time.Duration) (*pod.Pod, error) {
 	return nil, o.refuse("stopping a pod")
 }
 
@@ -270,7 +270,7 @@ func (o *ownPod) UpdateMetadata(context.Context, string, string, pod.MetadataPat
 	return nil, o.refuse("changing labels or annotations")
 }
 
-func (o *ownPod) Remove(context.Context, string, string, *int64) error {
+func (o *ownPod) Remove(context.Context, string, string, *time.Duration) error {
 	return o.refuse("removing a pod")
 }
 

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/podd-dev/podd/pkg/pod"
 	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
@@ -169,8 +170,9 @@ func (s *server) noRoute(w http.ResponseWriter, r *http.Request) error {
 	return &Error{Class: ClassNotFound, Message: fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path)}
 }
 
-// grace reads the optional grace query parameter (seconds).
-func grace(r *http.Request) (*int64, error) {
+// grace reads the optional grace query parameter: whole seconds on the wire, as kubectl's
+// --grace-period, and a duration from here on.
+func grace(r *http.Request) (*time.Duration, error) {
 	v := r.URL.Query().Get("grace")
 	if v == "" {
 		return nil, nil
@@ -179,7 +181,8 @@ func grace(r *http.Request) (*int64, error) {
 	if err != nil || n < 0 {
 		return nil, invalid(fmt.Sprintf("grace %q: want a whole number of seconds, 0 or more", v))
 	}
-	return &n, nil
+	g := pod.GracePeriod(n)
+	return &g, nil
 }
 
 func (s *server) createPods(w http.ResponseWriter, r *http.Request) error {

@@ -5,6 +5,7 @@ package api
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/podd-dev/podd/pkg/pod"
 	"github.com/podd-dev/podd/pkg/supervisor"
@@ -22,12 +23,12 @@ type Pods interface {
 	// failed (errdefs.ErrFailedPrecondition).
 	WaitStarted(ctx context.Context, namespace, name string) (*pod.Pod, error)
 	// Stop stops the pod's containers (grace nil: the pod's terminationGracePeriodSeconds).
-	Stop(ctx context.Context, namespace, name string, grace *int64) (*pod.Pod, error)
+	Stop(ctx context.Context, namespace, name string, grace *time.Duration) (*pod.Pod, error)
 	// UpdateMetadata changes the pod's labels and annotations (kubectl label/annotate) without
 	// restarting it; the pod's downwardAPI volumes follow.
 	UpdateMetadata(ctx context.Context, namespace, name string, patch pod.MetadataPatch) (*pod.Pod, error)
 	// Remove stops the pod if it runs and removes it and everything it created.
-	Remove(ctx context.Context, namespace, name string, grace *int64) error
+	Remove(ctx context.Context, namespace, name string, grace *time.Duration) error
 	// Logs writes a container's log as opts choose (opts.Container "" = the pod's first
 	// container); with opts.Follow it returns when the log ends for good, or with ctx's error.
 	Logs(ctx context.Context, namespace, name string, opts supervisor.LogOptions, w io.Writer) error

@@ -1,6 +1,9 @@
 package pod
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Container state reasons, as the kubelet reports them.
 const (
@@ -131,4 +134,20 @@ func TerminatedReason(code int32) string {
 		return ReasonCompleted
 	}
 	return ReasonError
+}
+
+// maxGraceSeconds is the longest grace period a time.Duration holds (about 292 years): a longer
+// one waits that long, instead of overflowing into a negative duration, an immediate SIGKILL.
+const maxGraceSeconds = math.MaxInt64 / int64(time.Second)
+
+// GracePeriod is a grace period in seconds as a duration: negative is 0, and one too long for a
+// time.Duration is the longest one.
+func GracePeriod(seconds int64) time.Duration {
+	switch {
+	case seconds <= 0:
+		return 0
+	case seconds > maxGraceSeconds:
+		return math.MaxInt64
+	}
+	return time.Duration(seconds) * time.Second
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	containerd "github.com/containerd/containerd"
@@ -304,13 +305,9 @@ func (r *Runtime) AdoptContainer(ctx context.Context, id string) (*supervisor.Pr
 	return proc, nil
 }
 
-// SignalContainer sends a signal (a name like SIGTERM or a number) to the container's PID 1.
-func (r *Runtime) SignalContainer(ctx context.Context, id string, signal string) error {
+// SignalContainer sends a signal to the container's PID 1.
+func (r *Runtime) SignalContainer(ctx context.Context, id string, sig syscall.Signal) error {
 	ctx = r.ns(ctx)
-	sig, err := signals.Parse(signal)
-	if err != nil {
-		return err
-	}
 	c, err := r.client.LoadContainer(ctx, id)
 	if err != nil {
 		return fmt.Errorf("load container %s: %w", id, err)

@@ -7,9 +7,11 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/signals"
 
 	"github.com/containerd/errdefs"
 )
@@ -162,7 +164,8 @@ func (f *fakeRuntime) exitLocked(c *fakeContainer, code int32) {
 	c.exit <- c.rec.Exit
 }
 
-func (f *fakeRuntime) SignalContainer(ctx context.Context, id string, signal string) error {
+func (f *fakeRuntime) SignalContainer(ctx context.Context, id string, sig syscall.Signal) error {
+	signal := signals.Name(sig)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.containers[id]

@@ -55,7 +55,7 @@ func TestInitSidecarMainOrderAndStopOrder(t *testing.T) {
 	if c := p.Status.Conditions[1]; c.Type != "Initialized" || c.Status != "True" {
 		t.Fatalf("Initialized condition = %+v", c)
 	}
-	grace := int64(5)
+	grace := 5 * time.Second
 	if _, err := m.Stop(context.Background(), "default", "web", &grace); err != nil {
 		t.Fatal(err)
 	}

@@ -116,25 +116,14 @@ type logTarget struct {
 func (t *logTarget) path(attempt int) string { return filepath.Join(t.dir, logName(attempt)) }
 
 func (m *Manager) logTarget(namespace, name, container string) (*logTarget, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	w, err := m.lookupLocked(namespace, name)
+	p, c, err := m.containerOf(namespace, name, container)
 	if err != nil {
 		return nil, err
 	}
-	p := w.rec.Pod
-	if container == "" {
-		container = p.Spec.Containers[0].Name
-	}
-	for _, c := range w.ctrs {
-		if c.name == container {
-			return &logTarget{
-				namespace: namespace, name: name, uid: p.Metadata.UID, container: container,
-				dir: filepath.Join(pod.LogDir(m.opts.LogRoot, p), container), attempt: c.attempt,
-			}, nil
-		}
-	}
-	return nil, fmt.Errorf("container %q not found in pod %q: %w", container, name, errdefs.ErrNotFound)
+	return &logTarget{
+		namespace: namespace, name: name, uid: p.Metadata.UID, container: c.name,
+		dir: filepath.Join(pod.LogDir(m.opts.LogRoot, p), c.name), attempt: c.attempt,
+	}, nil
 }
 
 // Logs writes a container's log to out: by default its current instance's, as it is; see
@@ -230,10 +219,8 @@ func (m *Manager) watchInstance(ctx context.Context, t *logTarget, attempt int) 
 		defer close(iw.ended)
 		var settle <-chan time.Time
 		for {
-			m.mu.Lock()
-			state := m.instanceStateLocked(t, attempt)
-			changed := m.changed
-			m.mu.Unlock()
+			changed := m.Changed() // before the read: a change after it is not missed
+			state := m.instanceState(t, attempt)
 			switch state {
 			case instanceGone:
 				iw.gone = true
@@ -274,13 +261,14 @@ const (
 )
 
 // instanceStateLocked judges an instance from what the API may read of the worker: the
-// container's attempt and status, the pod's status. m.mu is held.
-func (m *Manager) instanceStateLocked(t *logTarget, attempt int) instanceState {
-	w := m.pods[key(t.namespace, t.name)]
-	if w == nil || w.rec.Pod.Metadata.UID != t.uid {
+// container's attempt and status, the pod's status.
+func (m *Manager) instanceState(t *logTarget, attempt int) instanceState {
+	w, err := m.lookup(t.namespace, t.name)
+	if err != nil || w.rec.Pod.Metadata.UID != t.uid {
 		return instanceGone
 	}
-	for _, c := range w.ctrs {
+	p, ctrs := w.view()
+	for _, c := range ctrs {
 		if c.name != t.container {
 			continue
 		}
@@ -290,7 +278,7 @@ func (m *Manager) instanceStateLocked(t *logTarget, attempt int) instanceState {
 			return instanceNext
 		case st.Running != nil:
 			return instanceRunning
-		case st.Terminated != nil, w.rec.Pod.Status.Reason == pod.ReasonStopped:
+		case st.Terminated != nil, p.Status.Reason == pod.ReasonStopped:
 			// Waiting to be restarted is neither: a stopped pod restarts nothing.
 			return instanceEnded
 		}

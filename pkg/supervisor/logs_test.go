@@ -161,7 +161,7 @@ func TestLogsFollow(t *testing.T) {
 		t.Fatalf("the follow ended while the container runs: %v\n%s", err, out.String())
 	case <-time.After(2 * logSettle):
 	}
-	grace := int64(0)
+	grace := 0 * time.Second
 	if _, err := m.Stop(context.Background(), "default", "web", &grace); err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestLogsFollowEndsWhenPodRemoved(t *testing.T) {
 		done <- m.Logs(context.Background(), "default", "web", LogOptions{Follow: true, Cursor: true}, started)
 	}()
 	<-started.c // the follower has caught up: "0/"
-	grace := int64(0)
+	grace := 0 * time.Second
 	if err := m.Remove(context.Background(), "default", "web", &grace); err != nil {
 		t.Fatal(err)
 	}

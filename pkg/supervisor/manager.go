@@ -63,6 +63,8 @@ type Options struct {
 	Events *events.Recorder
 	// NodeName is this host's name as pods see it: spec.nodeName (node.go).
 	NodeName string
+	// RuntimeName prefixes container IDs in pods' status (containerd:// as the kubelet's).
+	RuntimeName string
 }
 
 // Manager owns every pod: it takes API requests, writes the desired state to the store and runs
@@ -79,12 +81,18 @@ type Manager struct {
 	events  *events.Recorder
 	samples cpuSamples // previous cpu samples, for usageNanoCores
 
-	// shuttingDown: StopAll ran; no pod is created until ResumeAll. Under mu.
+	// mu guards the set of pods, never a pod's state (each worker has its own lock), and is
+	// never held across I/O: a store write or a probe of the host's ports does not hold up readers.
+	mu   sync.Mutex
+	pods map[string]*worker // namespace/name
+	// creating holds the pods of creations under way (namespace/name), between the checks of
+	// their names and host ports and their workers' start: a second creation sees them.
+	creating map[string]*pod.Pod
+	// shuttingDown: StopAll ran; no pod is created until ResumeAll.
 	shuttingDown bool
 
-	mu      sync.Mutex
-	pods    map[string]*worker // namespace/name
-	changed chan struct{}      // closed and replaced whenever any pod's status changes
+	changedMu sync.Mutex
+	changed   chan struct{} // closed and replaced whenever any pod's status changes
 }
 
 // NewManager returns a manager; Start brings it up.
@@ -104,22 +112,31 @@ func NewManager(opts Options) *Manager {
 	if opts.RetryDelay == 0 {
 		opts.RetryDelay = 5 * time.Second
 	}
+	if opts.RuntimeName == "" {
+		opts.RuntimeName = "containerd"
+	}
 	if opts.Events == nil {
 		opts.Events = events.New()
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Manager{opts: opts, rt: opts.Runtime, sb: opts.Sandbox, log: opts.Log, pods: map[string]*worker{}, changed: make(chan struct{}), events: opts.Events}
+	return &Manager{opts: opts, rt: opts.Runtime, sb: opts.Sandbox, log: opts.Log, pods: map[string]*worker{}, creating: map[string]*pod.Pod{}, changed: make(chan struct{}), events: opts.Events}
 }
 
 func key(namespace, name string) string { return namespace + "/" + name }
 
-// notifyLocked wakes everyone waiting for a status change. m.mu must be held.
-func (m *Manager) notifyLocked() {
+// notify wakes everyone waiting for a status change.
+func (m *Manager) notify() {
+	m.changedMu.Lock()
 	close(m.changed)
 	m.changed = make(chan struct{})
+	m.changedMu.Unlock()
 }
+
+
+// containerURI is a container's ID as Kubernetes' status shows it: the runtime's name, then the ID.
+func (m *Manager) containerURI(id string) string { return m.opts.RuntimeName + "://" + id }
 
 // adoptConcurrency bounds the containers adopted at once after a restart: enough to hide
 // containerd's latency, few enough not to queue hundreds of calls on it.
@@ -273,23 +290,18 @@ func (m *Manager) CreateOwned(ctx context.Context, owner pod.Owner, pods []*pod.
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.ctx == nil {
-		return nil, fmt.Errorf("pod manager is not started: %w", errdefs.ErrUnavailable)
+	keys, err := m.reserve(pods)
+	if err != nil {
+		return nil, err
 	}
-	if m.shuttingDown {
-		return nil, fmt.Errorf("podd is stopping every pod for a shutdown: %w", errdefs.ErrUnavailable)
-	}
-	seen := map[string]bool{}
-	for _, p := range pods {
-		k := key(p.Metadata.Namespace, p.Metadata.Name)
-		if m.pods[k] != nil || seen[k] {
-			return nil, fmt.Errorf("pod %q already exists in namespace %q: %w", p.Metadata.Name, p.Metadata.Namespace, errdefs.ErrAlreadyExists)
+	defer func() {
+		m.mu.Lock()
+		for _, k := range keys {
+			delete(m.creating, k)
 		}
-		seen[k] = true
-	}
-	if err := m.checkHostPortsLocked(ctx, pods); err != nil {
+		m.mu.Unlock()
+	}()
+	if err := m.probeHostPorts(ctx, pods); err != nil {
 		return nil, err
 	}
 	now := time.Now().UTC().Truncate(time.Second)
@@ -306,15 +318,48 @@ func (m *Manager) CreateOwned(ctx context.Context, owner pod.Owner, pods []*pod.
 	}
 	fault.Point(fault.CreateAfterStore)
 	out := make([]*pod.Pod, len(recs))
+	m.mu.Lock()
 	for i, r := range recs {
 		w := newWorker(m, r, nil)
 		m.pods[key(r.Pod.Metadata.Namespace, r.Pod.Metadata.Name)] = w
 		m.wg.Add(1)
 		go w.run(m.ctx)
-		out[i] = w.snapshotLocked()
+		out[i] = w.snapshot()
 	}
-	m.notifyLocked()
+	m.mu.Unlock()
+	m.notify()
 	return out, nil
+}
+
+// reserve checks the pods' names and host ports against the pods that exist and those being
+// created, and holds their names until the creation ends (the caller deletes them from creating).
+func (m *Manager) reserve(pods []*pod.Pod) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ctx == nil {
+		return nil, fmt.Errorf("pod manager is not started: %w", errdefs.ErrUnavailable)
+	}
+	if m.shuttingDown {
+		return nil, fmt.Errorf("podd is stopping every pod for a shutdown: %w", errdefs.ErrUnavailable)
+	}
+	seen := map[string]bool{}
+	for _, p := range pods {
+		k := key(p.Metadata.Namespace, p.Metadata.Name)
+		if m.pods[k] != nil || m.creating[k] != nil || seen[k] {
+			return nil, fmt.Errorf("pod %q already exists in namespace %q: %w", p.Metadata.Name, p.Metadata.Namespace, errdefs.ErrAlreadyExists)
+		}
+		seen[k] = true
+	}
+	if err := m.hostPortConflictsLocked(pods); err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(pods))
+	for _, p := range pods {
+		k := key(p.Metadata.Namespace, p.Metadata.Name)
+		m.creating[k] = p
+		keys = append(keys, k)
+	}
+	return keys, nil
 }
 
 // newUID makes a Kubernetes-style UUID (version 4).
@@ -343,24 +388,31 @@ func (m *Manager) lookupLocked(namespace, name string) (*worker, error) {
 
 // Get returns a copy of the pod with its current status.
 func (m *Manager) Get(ctx context.Context, namespace, name string) (*pod.Pod, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	w, err := m.lookupLocked(namespace, name)
+	w, err := m.lookup(namespace, name)
 	if err != nil {
 		return nil, err
 	}
-	return w.snapshotLocked(), nil
+	return w.snapshot(), nil
+}
+
+// workers lists the workers of a namespace's pods ("" for all).
+func (m *Manager) workers(namespace string) []*worker {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*worker, 0, len(m.pods))
+	for _, w := range m.pods {
+		if namespace == "" || w.rec.Pod.Metadata.Namespace == namespace {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // List returns the pods of a namespace ("" for all), sorted by namespace and name.
 func (m *Manager) List(ctx context.Context, namespace string) ([]*pod.Pod, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	out := []*pod.Pod{}
-	for _, w := range m.pods {
-		if namespace == "" || w.rec.Pod.Metadata.Namespace == namespace {
-			out = append(out, w.snapshotLocked())
-		}
+	for _, w := range m.workers(namespace) {
+		out = append(out, w.snapshot())
 	}
 	sort.Slice(out, func(i, j int) bool {
 		return key(out[i].Metadata.Namespace, out[i].Metadata.Name) < key(out[j].Metadata.Namespace, out[j].Metadata.Name)
@@ -371,15 +423,12 @@ func (m *Manager) List(ctx context.Context, namespace string) ([]*pod.Pod, error
 // WaitStarted waits until every container of the pod has started once, or one has failed.
 func (m *Manager) WaitStarted(ctx context.Context, namespace, name string) (*pod.Pod, error) {
 	for {
-		m.mu.Lock()
-		w, err := m.lookupLocked(namespace, name)
+		changed := m.Changed() // before the read: a change after it is not missed
+		w, err := m.lookup(namespace, name)
 		if err != nil {
-			m.mu.Unlock()
 			return nil, err
 		}
-		p := w.snapshotLocked()
-		changed := m.changed
-		m.mu.Unlock()
+		p := w.snapshot()
 		done, err := startOutcome(p)
 		if done || err != nil {
 			return p, err
@@ -427,8 +476,9 @@ func suffix(msg string) string {
 	return ": " + msg
 }
 
-// Stop stops the pod's containers with the stop contract and keeps them down.
-func (m *Manager) Stop(ctx context.Context, namespace, name string, grace *int64) (*pod.Pod, error) {
+// Stop stops the pod's containers with the stop contract and keeps them down; grace nil is the
+// pod's terminationGracePeriodSeconds.
+func (m *Manager) Stop(ctx context.Context, namespace, name string, grace *time.Duration) (*pod.Pod, error) {
 	w, err := m.lookup(namespace, name)
 	if err != nil {
 		return nil, err
@@ -441,7 +491,7 @@ func (m *Manager) Stop(ctx context.Context, namespace, name string, grace *int64
 
 // Remove stops the pod if it runs and removes it with everything it created. A static pod is
 // refused: its manifest file decides whether it exists.
-func (m *Manager) Remove(ctx context.Context, namespace, name string, grace *int64) error {
+func (m *Manager) Remove(ctx context.Context, namespace, name string, grace *time.Duration) error {
 	w, err := m.lookup(namespace, name)
 	if err != nil {
 		return err
@@ -488,30 +538,27 @@ func (m *Manager) Accepting() bool {
 	return !m.shuttingDown
 }
 
-// containerOf finds the container's worker state; "" means the pod's first container.
-func (m *Manager) containerOf(namespace, name, container string) (*worker, *pod.Pod, *ctr, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	w, err := m.lookupLocked(namespace, name)
+// containerOf finds a container of the pod ("" means the pod's first container), as readers see it.
+func (m *Manager) containerOf(namespace, name, container string) (*pod.Pod, ctrView, error) {
+	w, err := m.lookup(namespace, name)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, ctrView{}, err
 	}
 	if container == "" {
 		container = w.rec.Pod.Spec.Containers[0].Name
 	}
-	for _, c := range w.ctrs {
+	p, ctrs := w.view()
+	for _, c := range ctrs {
 		if c.name == container {
-			// Only what the API needs, read under the lock (the worker owns the rest).
-			cp := &ctr{name: c.name, id: c.id, attempt: c.attempt, running: c.running}
-			return w, w.snapshotLocked(), cp, nil
+			return p, c, nil
 		}
 	}
-	return nil, nil, nil, fmt.Errorf("container %q not found in pod %q: %w", container, name, errdefs.ErrNotFound)
+	return nil, ctrView{}, fmt.Errorf("container %q not found in pod %q: %w", container, name, errdefs.ErrNotFound)
 }
 
 // Exec runs a command in a running container of the pod.
 func (m *Manager) Exec(ctx context.Context, namespace, name, container string, opts ExecOptions) (int, error) {
-	_, _, c, err := m.containerOf(namespace, name, container)
+	_, c, err := m.containerOf(namespace, name, container)
 	if err != nil {
 		return 0, err
 	}
@@ -521,9 +568,10 @@ func (m *Manager) Exec(ctx context.Context, namespace, name, container string, o
 	return m.rt.Exec(ctx, c.id, opts)
 }
 
+// Changed returns a channel that is closed at the next change of any pod (created, removed,
 // status or metadata changed): a watcher takes it, reads the pods, then waits on it.
 func (m *Manager) Changed() <-chan struct{} {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.changedMu.Lock()
+	defer m.changedMu.Unlock()
 	return m.changed
 }

@@ -67,11 +67,10 @@ func (w *worker) updateMetadata(ctx context.Context, ev evMetadata) {
 		return
 	}
 	// The maps are replaced, never changed in place, so snapshots taken earlier stay valid.
-	w.m.mu.Lock()
+	w.mu.Lock()
 	w.rec.Pod.Metadata.Labels, w.rec.Pod.Metadata.Annotations = next.Labels, next.Annotations
 	snap := w.snapshotLocked()
-	w.m.notifyLocked()
-	w.m.mu.Unlock()
+	w.mu.Unlock()
 	w.event(nil, pod.EventNormal, "MetadataUpdated", "Updated %s", changes)
 	w.m.log.Info("pod metadata updated", append(w.log(), "changes", changes)...)
 	if w.sb != nil && pod.HasDownwardAPIVolume(snap) {

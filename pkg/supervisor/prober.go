@@ -81,7 +81,7 @@ func (w *worker) probeLoop(ctx context.Context, c *ctr, attempt int, kind string
 			w.event(c, pod.EventWarning, "Unhealthy", "%s probe failed: %v", title, err)
 			if fails >= needFail && last != -1 {
 				last = -1
-				w.post(ctx, evProbe{c: c, attempt: attempt, kind: kind, ok: false, grace: p.TerminationGracePeriodSeconds})
+				w.post(ctx, evProbe{c: c, attempt: attempt, kind: kind, ok: false, grace: graceOf(p.TerminationGracePeriodSeconds)})
 				if kind != "readiness" {
 					return false
 				}
@@ -94,18 +94,26 @@ func (w *worker) probeLoop(ctx context.Context, c *ctr, attempt int, kind string
 // probed applies a probe's decision to the instance it was about.
 func (w *worker) probed(ctx context.Context, ev evProbe) {
 	c := ev.c
-	if ev.attempt != c.attempt || !c.running || c.stopping {
-		return
+	if ev.attempt != c.attempt || c.state != ctrRunning {
+		return // a verdict on an instance already replaced, or being stopped
 	}
-	w.m.mu.Lock()
-	defer w.m.mu.Unlock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	switch {
 	case ev.kind == "readiness":
 		c.ready = ev.ok
 	case ev.ok: // startup
-		c.started, c.everStarted = true, true
+		c.started, c.upOnce = true, true
 	default: // startup or liveness failed: the restart policy decides what follows
 		w.killLocked(ctx, c, ev.grace, "", "", "Container "+c.name+" failed "+ev.kind+" probe, will be restarted")
 	}
-	w.updateLocked()
+}
+
+// graceOf converts a grace period in seconds, nil for none.
+func graceOf(seconds *int64) *time.Duration {
+	if seconds == nil {
+		return nil
+	}
+	g := pod.GracePeriod(*seconds)
+	return &g
 }

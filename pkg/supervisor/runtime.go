@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/podd-dev/podd/pkg/pod"
@@ -81,7 +82,7 @@ type Runtime interface {
 	// AdoptContainer watches a container that is already running (after a podd restart).
 	AdoptContainer(ctx context.Context, id string) (*Process, error)
 	// SignalContainer sends a signal to the container's main process.
-	SignalContainer(ctx context.Context, id string, signal string) error
+	SignalContainer(ctx context.Context, id string, sig syscall.Signal) error
 	// RemoveContainer kills what still runs and deletes the task, the container and its snapshot.
 	RemoveContainer(ctx context.Context, id string) error
 	// ListContainers lists every container podd created.

@@ -75,14 +75,13 @@ func (m *Manager) statsRuntime() (StatsRuntime, error) {
 
 // podTargets copies the pod and its running containers (init containers and sidecars first).
 func (m *Manager) podTargets(namespace, name string) (*pod.Pod, []statsTarget, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	w, err := m.lookupLocked(namespace, name)
+	w, err := m.lookup(namespace, name)
 	if err != nil {
 		return nil, nil, err
 	}
+	p, ctrs := w.view()
 	var out []statsTarget
-	for _, c := range w.ctrs {
+	for _, c := range ctrs {
 		if c.running && c.id != "" {
 			t := statsTarget{name: c.name, id: c.id}
 			if r := c.status.State.Running; r != nil {
@@ -91,7 +90,7 @@ func (m *Manager) podTargets(namespace, name string) (*pod.Pod, []statsTarget, e
 			out = append(out, t)
 		}
 	}
-	return w.snapshotLocked(), out, nil
+	return p, out, nil
 }
 
 // Stats reads the pod's figures: its cgroup's, its running containers' and its network's.

@@ -28,13 +28,11 @@ func waitFor(t *testing.T, m *Manager, name string, what string, cond func(*pod.
 	t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {
-		m.mu.Lock()
-		changed := m.changed
+		changed := m.Changed()
 		var p *pod.Pod
-		if w := m.pods[key("default", name)]; w != nil {
-			p = w.snapshotLocked()
+		if got, err := m.Get(context.Background(), "default", name); err == nil {
+			p = got
 		}
-		m.mu.Unlock()
 		if cond(p) {
 			return p
 		}
@@ -190,7 +188,7 @@ func TestStopContract(t *testing.T) {
 	if _, err := m.WaitStarted(context.Background(), "default", "web"); err != nil {
 		t.Fatal(err)
 	}
-	grace := int64(1)
+	grace := 1 * time.Second
 	p, err := m.Stop(context.Background(), "default", "web", &grace)
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +230,7 @@ func TestStopWaitsForGraceThenKills(t *testing.T) {
 	if _, err := m.WaitStarted(context.Background(), "default", "web"); err != nil {
 		t.Fatal(err)
 	}
-	grace := int64(1)
+	grace := 1 * time.Second
 	start := time.Now()
 	if _, err := m.Stop(context.Background(), "default", "web", &grace); err != nil {
 		t.Fatal(err)
@@ -252,7 +250,7 @@ func TestRemoveRemovesEverything(t *testing.T) {
 	if _, err := m.WaitStarted(context.Background(), "default", "web"); err != nil {
 		t.Fatal(err)
 	}
-	grace := int64(0)
+	grace := 0 * time.Second
 	if err := m.Remove(context.Background(), "default", "web", &grace); err != nil {
 		t.Fatal(err)
 	}

@@ -4,15 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 	"time"
-
-	"github.com/podd-dev/podd/pkg/pod"
 
 	"github.com/containerd/errdefs"
 
 	"github.com/podd-dev/podd/internal/fault"
-	"github.com/podd-dev/podd/pkg/signals"
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 type ctrKind int
@@ -23,38 +22,41 @@ const (
 	kindMain
 )
 
-// ctr is the worker's view of one container of the pod. Fields the API reads (id, attempt,
-// running, status) are written with the manager's lock held.
+// ctr is the worker's view of one container of the pod. The worker's goroutine alone changes it,
+// with the worker's lock held for what readers see (state, id, attempt, status).
 type ctr struct {
-	kind       ctrKind
-	name       string
-	spec       *pod.Container
-	id         string // current instance, "" before the first create
-	attempt    int
-	running    bool
-	launching  bool
-	launched   bool          // a launch was attempted at least once
-	exited     chan struct{} // closed when the running instance exits
-	stopSignal string
-	status     pod.ContainerStatus
+	kind  ctrKind
+	name  string
+	spec  *pod.Container
+	state ctrState
 
-	started      bool // postStart done and startup probe (if any) passed
-	ready        bool // readiness probe's last verdict (true without a readiness probe)
-	done         bool // a regular init container that completed
+	id       string // current instance, "" before the first create
+	attempt  int
+	status   pod.ContainerStatus
+	exited   chan struct{}  // closed when the running instance exits
+	stopSig  syscall.Signal // the image's STOPSIGNAL, or SIGTERM
+	started  bool           // the running instance is past postStart and its startup probe
+	ready    bool           // the readiness probe's last verdict (true without a readiness probe)
+	upOnce   bool           // an instance was started once: a sidecar that was counts as initialized
+	finished bool           // an init container that completed: it never runs again
+
 	backoff      time.Duration
 	runningSince time.Time
-	waitRestart  bool   // in restart backoff
-	stopping     bool   // the stop contract runs for this instance
-	everStarted  bool   // started at least once: a sidecar that did counts as initialized
+	launchFailed bool   // the last try failed to launch: the next one is a retry, not a restart
 	killReason   string // reason and message recorded when the instance we killed exits
 	killMessage  string
 	stopProbes   context.CancelFunc // ends the current instance's probes
 	generation   int                // instances of this attempt that were created and failed to start
 	failedID     string             // the last of those, removed before the next try
+}
 
-	// from a previous podd's containers, when the worker starts
-	adopt     bool
-	recovered bool
+// fire moves the container by ev; false means ev does not apply to its state (a stale event).
+func (c *ctr) fire(ev ctrEvent) bool {
+	n, ok := c.state.next(ev)
+	if ok {
+		c.state = n
+	}
+	return ok
 }
 
 // Events a worker handles, one at a time, on its own goroutine.
@@ -82,18 +84,18 @@ type (
 	evRestart struct {
 		c       *ctr
 		attempt int
-		retry   bool // a failed launch tried again: same attempt, no restart counted
 	}
 	evProbe struct {
 		c       *ctr
 		attempt int
 		kind    string // startup, liveness, readiness
 		ok      bool
-		grace   *int64
+		grace   *time.Duration
 	}
 	evSandboxRetry struct{}
+	evRemoveRetry  struct{}
 	evStop         struct {
-		grace  *int64
+		grace  *time.Duration // nil: the pod's terminationGracePeriodSeconds
 		remove bool
 		// shutdown: podd is shutting down with --stop-pods-on-shutdown (or the host is). The stop
 		// is not recorded, so the next podd starts the pod again as its restart policy says.
@@ -106,25 +108,28 @@ type (
 	evResume struct{}
 )
 
-// worker supervises one pod: it converges the pod's containers towards the desired state on
-// events — a launch finished, a process exited, a probe decided, a timer fired, a stop was asked —
-// never by polling.
+// worker supervises one pod: it brings the pod's containers towards the desired state on events —
+// a launch finished, a process exited, a probe decided, a timer fired, a stop was asked — never by
+// polling. Its goroutine alone changes the pod's state; mu guards what readers see of it.
 type worker struct {
-	m      *Manager
+	m *Manager
+	// rec's Pod metadata (name, namespace, UID), spec and Owner are fixed at creation and read
+	// without the lock; its labels, annotations, status and flags change under mu.
 	rec    *Record
 	ctrs   []*ctr // init containers (and sidecars) in order, then the main containers
 	stale  []string
 	events chan any
 	done   chan struct{}
 
-	sb       *pod.Sandbox
-	sbRetry  bool // a sandbox retry is scheduled
-	stopping bool // stopping every container: stop, remove, or the pod completed
-	// halted: stopped for a podd or host shutdown (StopAll). Unlike rec.Stopped it is never
-	// stored, so the next podd starts the pod again; written under m.mu.
-	halted       bool
-	removing     bool
-	completing   bool // the main containers completed: only sidecars are being stopped
+	mu    sync.Mutex
+	state podState
+	goal  podState // what a stop leads to: podCompleted, podStopped or podRemoving
+	// halted: stopped for a podd or host shutdown (peHalt). Unlike rec.Stopped it is never
+	// stored, so the next podd starts the pod again.
+	halted bool
+
+	sb           *pod.Sandbox
+	sbRetry      bool // a sandbox retry is scheduled
 	stopDeadline time.Time
 	waiters      []chan error
 	// hooks bounds postStart hooks: a stop cancels them, so a hung hook cannot hold a stop up.
@@ -180,37 +185,40 @@ func newWorker(m *Manager, rec *Record, found []ContainerRecord) *worker {
 		}
 		delete(latest, c.name)
 		// A container created but never started (podd died in between) is launched again: the
-		// deterministic ID makes CreateContainer replace the leftover.
-		// The generation too: a relaunch must make the same ID, to replace the leftover.
-		c.id, c.attempt, c.generation, c.stopSignal = f.ID, f.Attempt, f.Generation, f.StopSignal
-		c.launched = f.State != RecordCreated
-		c.status.ContainerID = "containerd://" + f.ID
+		// deterministic ID makes CreateContainer replace the leftover; so must the generation.
+		c.id, c.attempt, c.generation, c.stopSig = f.ID, f.Attempt, f.Generation, stopSignal(f.StopSignal)
+		c.status.ContainerID = m.containerURI(f.ID)
 		c.status.ImageID = f.ImageID
 		c.status.RestartCount = int32(f.Attempt)
 		switch f.State {
 		case RecordRunning:
-			c.adopt = true
+			c.state = ctrAdopting
 		case RecordStopped:
-			c.recovered = true
+			c.state = ctrExited
 			c.status.State = pod.ContainerState{Terminated: &pod.ContainerStateTerminated{
 				ExitCode: f.Exit.Code, Reason: pod.TerminatedReason(f.Exit.Code), FinishedAt: timePtr(f.Exit.ExitedAt),
 			}}
 			if c.kind == kindInit && f.Exit.Code == 0 {
-				c.done = true
+				c.state, c.finished = ctrDone, true
 			}
 		}
 	}
 	// Main containers exist only once initialization completed, as the kubelet reasons too.
 	for _, c := range w.ctrs {
 		if mainsExist && c.kind != kindMain {
-			c.done = c.kind == kindInit
-			c.everStarted = true
+			if c.kind == kindInit {
+				c.finished = true
+				if c.state == ctrNew || c.state == ctrExited {
+					c.state = ctrDone
+				}
+			}
+			c.upOnce = true
 		}
 	}
 	for _, f := range latest { // containers no longer in the spec
 		w.stale = append(w.stale, f.ID)
 	}
-	w.updateLocked()
+	w.refreshLocked()
 	return w
 }
 
@@ -226,13 +234,17 @@ func (w *worker) log() []any {
 	return []any{"pod", w.rec.Pod.Metadata.Namespace + "/" + w.rec.Pod.Metadata.Name}
 }
 
-// event records a pod event about a container ("" for the pod).
+// event records a pod event about a container (nil for the pod). Events are recorded before the
+// status change they explain is published, so that whoever sees the change finds its event.
 func (w *worker) event(c *ctr, typ, reason, format string, args ...any) {
 	name := ""
 	if c != nil {
 		name = c.name
 	}
-	w.m.events.Pod(w.rec.Pod, name, typ, reason, format, args...)
+	w.mu.Lock()
+	p := w.rec.Pod
+	w.mu.Unlock()
+	w.m.events.Pod(p, name, typ, reason, format, args...)
 }
 
 // post delivers an event unless the worker or podd is gone.
@@ -291,15 +303,11 @@ func (w *worker) run(ctx context.Context) {
 	default:
 		w.setupSandbox(ctx)
 		w.adoptAll(ctx)
-		w.converge(ctx)
 	}
 	if w.adopted != nil {
 		w.adopted()
 	}
-	if w.stopping {
-		w.stopStep(ctx)
-	}
-	if w.finishStop(ctx) {
+	if w.step(ctx) {
 		return
 	}
 	for {
@@ -316,10 +324,9 @@ func (w *worker) run(ctx context.Context) {
 
 func (w *worker) adoptAll(ctx context.Context) {
 	for _, c := range w.ctrs {
-		if !c.adopt {
+		if c.state != ctrAdopting {
 			continue
 		}
-		c.adopt = false
 		if w.adoptSem != nil {
 			w.adoptSem <- struct{}{}
 		}
@@ -327,19 +334,20 @@ func (w *worker) adoptAll(ctx context.Context) {
 		if w.adoptSem != nil {
 			<-w.adoptSem
 		}
-		w.m.mu.Lock()
+		w.mu.Lock()
 		if err != nil {
 			w.m.log.Warn("cannot adopt container; it counts as exited", append(w.log(), "container", c.name, "err", err)...)
-			c.recovered = true
+			c.fire(ceAdoptFailed)
 			c.status.State = pod.ContainerState{Terminated: &pod.ContainerStateTerminated{ExitCode: 255, Reason: pod.ReasonError, Message: err.Error()}}
 		} else {
 			// A running sidecar or main container had passed its startup before podd restarted.
-			c.started, c.everStarted = true, true
+			c.fire(ceAdopted)
+			c.started, c.upOnce = true, true
 			w.runningLocked(ctx, c, c.attempt, proc)
 		}
-		w.updateLocked()
-		w.m.mu.Unlock()
+		w.mu.Unlock()
 	}
+	w.publish()
 }
 
 func (w *worker) setupSandbox(ctx context.Context) bool {
@@ -350,15 +358,14 @@ func (w *worker) setupSandbox(ctx context.Context) bool {
 	if err != nil {
 		w.m.log.Warn("pod sandbox setup failed", append(w.log(), "err", err)...)
 		w.event(nil, pod.EventWarning, "FailedMount", "%v", err)
-		w.m.mu.Lock()
+		w.mu.Lock()
 		for _, c := range w.ctrs {
 			// A finished container keeps showing how it ended; the others wait for the sandbox.
-			if !c.running && c.status.State.Terminated == nil {
+			if !c.state.running() && c.status.State.Terminated == nil {
 				c.status.State = pod.ContainerState{Waiting: &pod.ContainerStateWaiting{Reason: pod.ReasonCreateContainerConfigError, Message: err.Error()}}
 			}
 		}
-		w.updateLocked()
-		w.m.mu.Unlock()
+		w.mu.Unlock()
 		if !w.sbRetry {
 			w.sbRetry = true
 			w.after(ctx, w.m.opts.RetryDelay, evSandboxRetry{})
@@ -367,26 +374,85 @@ func (w *worker) setupSandbox(ctx context.Context) bool {
 	}
 	fault.Point(fault.SandboxAfterSetup)
 	w.sb = sb
-	w.m.mu.Lock()
+	w.mu.Lock()
 	pod.SetAddresses(&w.rec.Pod.Status, sb)
-	w.updateLocked()
-	w.m.mu.Unlock()
+	w.mu.Unlock()
 	return true
 }
 
+// handle applies one event, then lets the pod take its next step; it returns true when the worker
+// is done (the pod was removed).
+func (w *worker) handle(ctx context.Context, ev any) bool {
+	switch ev := ev.(type) {
+	case evPing:
+		close(ev.done)
+		return false
+	case evResume:
+		w.resume()
+	case evLaunched:
+		w.launched(ctx, ev)
+	case evExited:
+		w.exited(ctx, ev)
+	case evOOM:
+		w.oomKilled(ev)
+	case evRestart:
+		c := ev.c
+		if w.state == podSyncing && c.attempt == ev.attempt && c.state == ctrBackOff {
+			w.restart(ctx, c)
+		}
+	case evProbe:
+		w.probed(ctx, ev)
+	case evSandboxRetry:
+		w.sbRetry = false
+	case evRemoveRetry:
+		w.beginStop(ctx, evStop{remove: true})
+	case evStop:
+		w.beginStop(ctx, ev)
+	case evMetadata:
+		w.updateMetadata(ctx, ev)
+	}
+	return w.step(ctx)
+}
+
+// step moves the pod after an event: a syncing pod's containers towards the spec, a stopping
+// pod's containers towards their end, and a quiet stop to its goal.
+func (w *worker) step(ctx context.Context) bool {
+	if w.state == podSyncing {
+		w.converge(ctx)
+		w.checkCompleted(ctx)
+	}
+	if w.state == podStopping {
+		w.stopStep(ctx)
+	}
+	gone := w.finishStop(ctx)
+	w.publish()
+	return gone
+}
+
+// resume undoes a shutdown's halt: what it stopped starts again as after any exit, per the
+// restart policies (converge applies them to the containers left Exited).
+func (w *worker) resume() {
+	if !w.halted {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if n, ok := w.state.next(peResume, w.goal); ok {
+		w.state = n
+	}
+	w.halted = false
+}
+
 // converge starts what should run next: the init containers one at a time (a sidecar counts as
-// done once started), then every main container at once. Exits seen at startup are treated by
-// the restart policy.
+// done once started), then every main container at once. The restart policy is applied first to
+// the containers that ended while it could not be (found exited at start, stopped by a shutdown).
 func (w *worker) converge(ctx context.Context) {
-	if w.stopping || w.completing || w.down() || !w.setupSandbox(ctx) {
+	if !w.setupSandbox(ctx) {
 		return
 	}
 	for _, c := range w.ctrs {
-		if c.recovered {
-			c.recovered = false
-			if t := c.status.State.Terminated; t != nil && !c.done {
-				w.afterExit(ctx, c, t.ExitCode, 0)
-			}
+		if c.state == ctrExited {
+			w.afterExit(ctx, c, 0)
 		}
 	}
 	if w.failedInit() {
@@ -396,16 +462,16 @@ func (w *worker) converge(ctx context.Context) {
 		if c.kind == kindMain {
 			break
 		}
-		if c.kind == kindInit && c.done || c.kind == kindSidecar && c.started {
+		if c.kind == kindInit && c.finished || c.kind == kindSidecar && c.started {
 			continue
 		}
-		if !c.running && !c.launching && !c.waitRestart {
+		if c.state == ctrNew {
 			w.launch(ctx, c, "")
 		}
 		return // the next one waits for this one
 	}
 	for _, c := range w.ctrs {
-		if c.kind == kindMain && !c.launched {
+		if c.kind == kindMain && c.state == ctrNew {
 			w.launch(ctx, c, "")
 		}
 	}
@@ -427,13 +493,12 @@ func (w *worker) failedInit() bool {
 // launch pulls, creates and starts one instance of a container, and runs its postStart hook,
 // off the worker goroutine.
 func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
-	w.m.mu.Lock()
-	c.launching, c.launched, c.waitRestart = true, true, false
+	w.mu.Lock()
+	c.fire(ceLaunch)
 	c.status.State = pod.ContainerState{Waiting: &pod.ContainerStateWaiting{Reason: pod.ReasonContainerCreating}}
-	w.updateLocked()
 	// A snapshot: the launch goroutine reads the labels while a metadata update may replace them.
 	p := w.snapshotLocked()
-	w.m.mu.Unlock()
+	w.mu.Unlock()
 	sb, attempt, spec, hooks, generation := w.sb, c.attempt, c.spec, w.hooks, c.generation
 	go func() {
 		ev := evLaunched{c: c, attempt: attempt}
@@ -452,7 +517,7 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 			return
 		}
 		ev.img = img
-		w.event(c, pod.EventNormal, "Pulled", "Container image %q is present (imagePullPolicy %s)", spec.Image, spec.ImagePullPolicy)
+		w.m.events.Pod(p, spec.Name, pod.EventNormal, "Pulled", "Container image %q is present (imagePullPolicy %s)", spec.Image, spec.ImagePullPolicy)
 		plan, err := pod.BuildPlan(p, spec, img, sb, attempt, w.m.opts.LogRoot)
 		if err != nil {
 			ev.reason, ev.err = pod.ReasonCreateContainerConfigError, err
@@ -466,7 +531,7 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 		}
 		ev.id = id
 		fault.Point(fault.ContainerAfterCreate)
-		w.event(c, pod.EventNormal, "Created", "Created container %s", spec.Name)
+		w.m.events.Pod(p, spec.Name, pod.EventNormal, "Created", "Created container %s", spec.Name)
 		proc, err := w.m.rt.StartContainer(ctx, id)
 		if err != nil {
 			ev.reason, ev.err = pod.ReasonRunContainerError, err
@@ -474,20 +539,18 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 		}
 		ev.proc = proc
 		fault.Point(fault.ContainerAfterStart)
-		w.event(c, pod.EventNormal, "Started", "Started container %s", spec.Name)
+		w.m.events.Pod(p, spec.Name, pod.EventNormal, "Started", "Started container %s", spec.Name)
 		if spec.Lifecycle != nil && spec.Lifecycle.PostStart != nil {
 			ev.postStart = w.runAction(hooks, hookAction(spec.Lifecycle.PostStart), target{id: id, spec: spec, sb: sb})
 		}
 	}()
 }
 
-// runningLocked records a started or adopted instance and watches for its exit.
+// runningLocked records a started or adopted instance and watches for its exit. w.mu is held.
 func (w *worker) runningLocked(ctx context.Context, c *ctr, attempt int, proc *Process) {
-	c.running = true
 	c.exited = make(chan struct{})
 	c.runningSince = time.Now()
-	started := proc.StartedAt
-	c.status.State = pod.ContainerState{Running: &pod.ContainerStateRunning{StartedAt: timePtr(started)}}
+	c.status.State = pod.ContainerState{Running: &pod.ContainerStateRunning{StartedAt: timePtr(proc.StartedAt)}}
 	go func() {
 		for {
 			select {
@@ -504,109 +567,68 @@ func (w *worker) runningLocked(ctx context.Context, c *ctr, attempt int, proc *P
 	w.startProbes(ctx, c, attempt)
 }
 
-// handle applies one event; it returns true when the worker is done (the pod was removed).
 // down says whether the pod's containers are to stay down: a recorded stop, or a shutdown's.
 func (w *worker) down() bool { return w.rec.Stopped || w.halted }
 
-func (w *worker) handle(ctx context.Context, ev any) bool {
-	switch ev := ev.(type) {
-	case evPing:
-		close(ev.done)
-		return false
-	case evResume:
-		w.m.mu.Lock()
-		w.halted = false
-		w.updateLocked()
-		w.m.mu.Unlock()
-		// What the shutdown stopped starts again as after any exit: per the restart policy.
-		for _, c := range w.ctrs {
-			if !c.running && !c.launching && !c.done && c.status.State.Terminated != nil {
-				c.recovered = true
-			}
-		}
-	case evLaunched:
-		w.launched(ctx, ev)
-	case evExited:
-		w.exited(ctx, ev)
-	case evOOM:
-		w.oomKilled(ev)
-	case evRestart:
-		c := ev.c
-		if !w.stopping && !w.down() && c.attempt == ev.attempt && !c.running && !c.launching {
-			w.restart(ctx, c, ev.retry)
-		}
-	case evProbe:
-		w.probed(ctx, ev)
-	case evSandboxRetry:
-		w.sbRetry = false
-		w.converge(ctx)
-	case evStop:
-		w.beginStop(ctx, ev)
-	case evMetadata:
-		w.updateMetadata(ctx, ev)
-	}
-	if !w.stopping {
-		w.converge(ctx)
-		w.checkCompleted(ctx)
-	}
-	if w.stopping {
-		w.stopStep(ctx)
-	}
-	return w.finishStop(ctx)
-}
-
 func (w *worker) launched(ctx context.Context, ev evLaunched) {
 	c := ev.c
-	w.m.mu.Lock()
-	defer w.m.mu.Unlock()
-	c.launching = false
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if ev.id != "" {
 		c.id = ev.id
-		c.status.ContainerID = "containerd://" + ev.id
+		c.status.ContainerID = w.m.containerURI(ev.id)
 	}
 	if ev.img != nil {
-		c.stopSignal = ev.img.StopSignal
+		c.stopSig = stopSignal(ev.img.StopSignal)
 		c.status.ImageID = ev.img.ID
 	}
 	if ev.err != nil {
+		c.fire(ceLaunchFailed)
+		c.launchFailed = true
 		if ev.id != "" && ev.proc == nil {
 			// Created and not started: the next try is a new container, this one is removed.
 			c.generation++
 			c.failedID = ev.id
 		}
 		w.m.log.Warn("container failed to start", append(w.log(), "container", c.name, "reason", ev.reason, "err", ev.err)...)
-		w.event(c, pod.EventWarning, "Failed", "Error: %s: %v", ev.reason, ev.err)
+		w.m.events.Pod(w.rec.Pod, c.name, pod.EventWarning, "Failed", "Error: %s: %v", ev.reason, ev.err)
 		c.status.State = pod.ContainerState{Waiting: &pod.ContainerStateWaiting{Reason: ev.reason, Message: ev.err.Error()}}
-		w.updateLocked()
-		if !w.stopping && !w.down() {
-			c.waitRestart = true
-			w.after(ctx, w.m.opts.RetryDelay, evRestart{c: c, attempt: c.attempt, retry: true})
+		if w.state == podSyncing {
+			w.retryLaunchLocked(ctx, c)
 		}
 		return
 	}
+	c.fire(ceStarted)
+	c.launchFailed = false
 	w.m.log.Info("container started", append(w.log(), "container", c.name, "attempt", c.attempt, "pid", ev.proc.Pid)...)
 	w.runningLocked(ctx, c, ev.attempt, ev.proc)
 	switch {
 	case ev.postStart != nil:
-		w.event(c, pod.EventWarning, "FailedPostStartHook", "PostStartHook failed: %v", ev.postStart)
+		w.m.events.Pod(w.rec.Pod, c.name, pod.EventWarning, "FailedPostStartHook", "PostStartHook failed: %v", ev.postStart)
 		w.killLocked(ctx, c, nil, pod.ReasonPostStartHookError, fmt.Sprintf("PostStartHook failed: %v", ev.postStart),
 			fmt.Sprintf("FailedPostStartHook: container %s will be killed", c.name))
 	case c.spec.StartupProbe == nil:
-		c.started, c.everStarted = true, true
+		c.started, c.upOnce = true, true
 	}
-	w.updateLocked()
-	if w.stopping && !c.stopping && (c.kind != kindSidecar || !w.mainsRunning()) {
+	if w.state == podStopping && c.state == ctrRunning && (c.kind != kindSidecar || !w.mainsRunning()) {
 		w.killInstanceLocked(ctx, c, w.stopDeadline, "Stopping container "+c.name)
 	}
 }
 
+// retryLaunchLocked schedules another try of a container that failed to launch. w.mu is held.
+func (w *worker) retryLaunchLocked(ctx context.Context, c *ctr) {
+	c.fire(ceRestart)
+	w.after(ctx, w.m.opts.RetryDelay, evRestart{c: c, attempt: c.attempt})
+}
+
 func (w *worker) exited(ctx context.Context, ev evExited) {
 	c := ev.c
-	if ev.attempt != c.attempt || !c.running {
-		return
+	if ev.attempt != c.attempt || !c.state.running() {
+		return // an instance already replaced, or an exit already seen
 	}
-	w.m.mu.Lock()
-	c.running, c.stopping, c.started = false, false, false
+	w.mu.Lock()
+	c.fire(ceExit)
+	c.started = false
 	c.ready = c.spec.ReadinessProbe == nil
 	if c.stopProbes != nil {
 		c.stopProbes()
@@ -632,21 +654,26 @@ func (w *worker) exited(ctx context.Context, ev evExited) {
 		FinishedAt: timePtr(ev.st.ExitedAt),
 	}}
 	if c.kind == kindInit && ev.st.Code == 0 {
-		c.done = true
+		c.finished = true
 	}
 	ran := time.Since(c.runningSince)
-	w.updateLocked()
-	w.m.mu.Unlock()
+	w.mu.Unlock()
 	w.m.log.Info("container exited", append(w.log(), "container", c.name, "exit_code", ev.st.Code)...)
-	if !w.stopping && !w.down() && !c.done {
-		w.afterExit(ctx, c, ev.st.Code, ran)
+	if w.state == podSyncing {
+		w.afterExit(ctx, c, ran)
 	}
 }
 
 // afterExit applies the restart policy to an exited container: a sidecar always restarts, an init
 // container as the pod's policy says (OnFailure for Always), a main container as the policy says,
-// each after the backoff.
-func (w *worker) afterExit(ctx context.Context, c *ctr, code int32, ran time.Duration) {
+// each after the backoff. A container that failed to launch is tried again after the retry delay.
+func (w *worker) afterExit(ctx context.Context, c *ctr, ran time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if c.launchFailed {
+		w.retryLaunchLocked(ctx, c)
+		return
+	}
 	policy := w.rec.Pod.Spec.RestartPolicy
 	switch c.kind {
 	case kindSidecar:
@@ -656,7 +683,12 @@ func (w *worker) afterExit(ctx context.Context, c *ctr, code int32, ran time.Dur
 			policy = pod.RestartOnFailure
 		}
 	}
-	if !pod.ShouldRestart(policy, code) {
+	code := int32(0)
+	if t := c.status.State.Terminated; t != nil {
+		code = t.ExitCode
+	}
+	if c.finished || !pod.ShouldRestart(policy, code) {
+		c.fire(ceFinal)
 		return
 	}
 	o := w.m.opts
@@ -669,27 +701,27 @@ func (w *worker) afterExit(ctx context.Context, c *ctr, code int32, ran time.Dur
 	case c.backoff < o.BackoffMax:
 		c.backoff = min(2*c.backoff, o.BackoffMax)
 	}
-	w.m.mu.Lock()
-	c.waitRestart = true
+	c.fire(ceRestart)
+	w.m.events.Pod(w.rec.Pod, c.name, pod.EventWarning, "BackOff", "Back-off restarting failed container %s in pod %s", c.name, w.rec.Pod.Metadata.Name)
 	c.status.LastState = c.status.State
 	c.status.State = pod.ContainerState{Waiting: &pod.ContainerStateWaiting{
 		Reason:  pod.ReasonCrashLoopBackOff,
 		Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s", c.backoff, c.name, w.rec.Pod.Metadata.Name),
 	}}
-	w.updateLocked()
-	w.m.mu.Unlock()
-	w.event(c, pod.EventWarning, "BackOff", "Back-off restarting failed container %s in pod %s", c.name, w.rec.Pod.Metadata.Name)
 	w.after(ctx, c.backoff, evRestart{c: c, attempt: c.attempt})
 }
 
 // restart launches the next instance of a container (or the same one again after a failed launch).
-func (w *worker) restart(ctx context.Context, c *ctr, retry bool) {
-	previous := ""
-	if retry && c.failedID != "" {
-		previous, c.failedID = c.failedID, ""
+func (w *worker) restart(ctx context.Context, c *ctr) {
+	if !w.setupSandbox(ctx) {
+		w.after(ctx, w.m.opts.RetryDelay, evRestart{c: c, attempt: c.attempt})
+		return
 	}
-	if !retry {
-		w.m.mu.Lock()
+	previous := ""
+	w.mu.Lock()
+	if c.launchFailed {
+		previous, c.failedID = c.failedID, ""
+	} else {
 		if c.status.State.Terminated != nil {
 			c.status.LastState = c.status.State
 		}
@@ -697,46 +729,58 @@ func (w *worker) restart(ctx context.Context, c *ctr, retry bool) {
 		previous = c.id
 		c.attempt++
 		c.generation = 0
-		w.m.mu.Unlock()
 	}
-	if !w.setupSandbox(ctx) {
-		return
-	}
+	w.mu.Unlock()
 	w.launch(ctx, c, previous)
 }
 
 // checkCompleted stops the sidecars once every main container has finished for good: sidecars
 // never keep a completed pod alive.
 func (w *worker) checkCompleted(ctx context.Context) {
-	if w.stopping || w.completing || w.down() {
-		return
-	}
-	w.m.mu.Lock()
+	w.mu.Lock()
+	w.refreshLocked()
 	ph := w.rec.Pod.Status.Phase
-	w.m.mu.Unlock()
+	w.mu.Unlock()
 	if ph != pod.PodSucceeded && ph != pod.PodFailed {
 		return
 	}
-	w.completing = true
 	for _, c := range w.ctrs {
-		if c.running || c.launching {
+		if c.state.busy() {
 			w.m.log.Info("pod completed; stopping its sidecars", w.log()...)
-			w.beginStop(ctx, evStop{})
-			return
+			break
 		}
 	}
+	w.stopFor(ctx, peComplete, podCompleted, nil)
 }
 
-// beginStop records a stop or removal durably (not the stop of a completed pod's sidecars), then
-// starts the stop contract. A second stop with a shorter grace shortens the first, as in Kubernetes.
+// beginStop records a stop or removal durably (not a shutdown's), then starts the stop contract. A
+// second stop with a shorter grace shortens the first, as in Kubernetes.
 func (w *worker) beginStop(ctx context.Context, ev evStop) {
-	// The record is changed under the manager's lock (status readers look at it), and only once
-	// the store has the change.
+	pe, goal := peStop, podStopped
+	switch {
+	case ev.remove:
+		pe, goal = peRemove, podRemoving
+	case ev.shutdown:
+		pe = peHalt
+	}
+	if _, ok := w.state.next(pe, w.goal); !ok {
+		switch {
+		case ev.reply == nil:
+		case ev.shutdown && w.state == podCompleted:
+			ev.reply <- nil // nothing runs, and nothing will start again
+		default:
+			// Being removed already: the request learns how the removal ends.
+			w.waiters = append(w.waiters, ev.reply)
+		}
+		return
+	}
 	if ev.shutdown {
-		w.m.mu.Lock()
+		w.mu.Lock()
 		w.halted = true // in memory only, never stored: no restarts while podd or the host goes down
-		w.m.mu.Unlock()
+		w.mu.Unlock()
 	} else if ev.reply != nil || ev.remove {
+		// The record changes under the lock (status readers look at it), and only once the store
+		// has the change.
 		next := *w.rec
 		next.Stopped = true
 		next.Deleting = w.rec.Deleting || ev.remove
@@ -747,9 +791,9 @@ func (w *worker) beginStop(ctx context.Context, ev evStop) {
 				}
 				return
 			}
-			w.m.mu.Lock()
+			w.mu.Lock()
 			w.rec.Stopped, w.rec.Deleting = next.Stopped, next.Deleting
-			w.m.mu.Unlock()
+			w.mu.Unlock()
 			if ev.remove {
 				fault.Point(fault.RemoveAfterMark)
 			}
@@ -758,51 +802,66 @@ func (w *worker) beginStop(ctx context.Context, ev evStop) {
 	if ev.reply != nil {
 		w.waiters = append(w.waiters, ev.reply)
 	}
-	w.removing = w.removing || ev.remove
-	grace := time.Duration(*w.rec.Pod.Spec.TerminationGracePeriodSeconds) * time.Second
-	if ev.grace != nil {
-		grace = time.Duration(*ev.grace) * time.Second
+	w.stopFor(ctx, pe, goal, ev.grace)
+}
+
+// stopFor moves the pod into its stop towards goal, within grace (nil: the pod's own).
+func (w *worker) stopFor(ctx context.Context, pe podEvent, goal podState, grace *time.Duration) {
+	g := pod.GracePeriod(*w.rec.Pod.Spec.TerminationGracePeriodSeconds)
+	if grace != nil {
+		g = *grace
 	}
-	deadline := time.Now().Add(grace)
-	if w.stopping && !deadline.Before(w.stopDeadline) {
+	deadline := time.Now().Add(g)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	wasStopping := w.state == podStopping
+	n, ok := w.state.next(pe, w.goal)
+	if !ok {
 		return
 	}
-	shorter := w.stopping
-	w.stopping = true
+	if n == podStopping {
+		w.goal = stopGoal(w.goal, goal)
+	}
+	w.state = n
+	if n != podStopping || wasStopping && !deadline.Before(w.stopDeadline) {
+		return
+	}
 	if w.cancelHooks != nil {
 		w.cancelHooks()
 	}
 	w.stopDeadline = deadline
-	w.m.log.Info("stopping pod", append(w.log(), "grace", grace, "remove", w.removing)...)
-	w.m.mu.Lock()
+	w.m.log.Info("stopping pod", append(w.log(), "grace", g, "remove", w.goal == podRemoving)...)
 	for _, c := range w.ctrs {
-		c.waitRestart = false
-		if shorter {
-			c.stopping = false // restarted below with the shorter deadline
+		switch {
+		case c.state == ctrBackOff:
+			c.fire(ceHold) // the policy decides again after the stop
+		case wasStopping && c.state == ctrStopping:
+			// The stop contract starts again below, with the shorter deadline.
+			w.killInstanceLocked(ctx, c, deadline, "Stopping container "+c.name)
 		}
 	}
-	w.updateLocked()
-	w.m.mu.Unlock()
 }
 
 // stopStep advances a stop: the main (and running init) containers first, all at once; then the
 // sidecars one by one in reverse order, each within what is left of the grace period.
 func (w *worker) stopStep(ctx context.Context) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.mainsRunning() {
 		for _, c := range w.ctrs {
-			if c.kind != kindSidecar && c.running && !c.stopping {
-				w.stopOne(ctx, c)
+			if c.kind != kindSidecar && c.state == ctrRunning {
+				w.killInstanceLocked(ctx, c, w.stopDeadline, "Stopping container "+c.name)
 			}
 		}
 		return
 	}
 	for i := len(w.ctrs) - 1; i >= 0; i-- {
 		c := w.ctrs[i]
-		if c.kind != kindSidecar || !(c.running || c.launching) {
+		if c.kind != kindSidecar || !c.state.busy() {
 			continue
 		}
-		if c.running && !c.stopping {
-			w.stopOne(ctx, c)
+		if c.state == ctrRunning {
+			w.killInstanceLocked(ctx, c, w.stopDeadline, "Stopping container "+c.name)
 		}
 		return
 	}
@@ -811,117 +870,106 @@ func (w *worker) stopStep(ctx context.Context) {
 // mainsRunning: a main or regular init container still runs or is being launched.
 func (w *worker) mainsRunning() bool {
 	for _, c := range w.ctrs {
-		if c.kind != kindSidecar && (c.running || c.launching) {
+		if c.kind != kindSidecar && c.state.busy() {
 			return true
 		}
 	}
 	return false
 }
 
-// stopOne applies the stop contract to one container within the stop's deadline.
-func (w *worker) stopOne(ctx context.Context, c *ctr) {
-	w.m.mu.Lock()
-	defer w.m.mu.Unlock()
-	w.killInstanceLocked(ctx, c, w.stopDeadline, "Stopping container "+c.name)
-}
-
 // killLocked stops one container so that its restart policy decides what follows (a failed
-// liveness or startup probe, a failed postStart hook). grace nil: the pod's.
-func (w *worker) killLocked(ctx context.Context, c *ctr, grace *int64, reason, message, event string) {
-	g := *w.rec.Pod.Spec.TerminationGracePeriodSeconds
+// liveness or startup probe, a failed postStart hook). grace nil: the pod's. w.mu is held.
+func (w *worker) killLocked(ctx context.Context, c *ctr, grace *time.Duration, reason, message, event string) {
+	g := pod.GracePeriod(*w.rec.Pod.Spec.TerminationGracePeriodSeconds)
 	if grace != nil {
 		g = *grace
 	}
 	c.killReason, c.killMessage = reason, message
-	w.killInstanceLocked(ctx, c, time.Now().Add(time.Duration(g)*time.Second), event)
+	w.killInstanceLocked(ctx, c, time.Now().Add(g), event)
 }
 
 // killInstanceLocked runs the preStop hook, then the stop signal, then SIGKILL at the deadline.
 // Unlike the kubelet, a preStop hook still running at the deadline is killed, not abandoned.
+// w.mu is held.
 func (w *worker) killInstanceLocked(ctx context.Context, c *ctr, deadline time.Time, event string) {
-	if c.stopping || !c.running {
+	again := c.state == ctrStopping
+	if !c.fire(ceKill) {
 		return
 	}
-	c.stopping = true
 	if c.stopProbes != nil {
 		c.stopProbes()
 	}
-	w.event(c, pod.EventNormal, "Killing", "%s", event)
-	sig, err := signals.Parse(c.stopSignal)
-	if c.stopSignal == "" || err != nil {
-		sig = syscall.SIGTERM
-	}
-	t := &stopTarget{rt: w.m.rt, id: c.id, exited: c.exited}
+	w.m.events.Pod(w.rec.Pod, c.name, pod.EventNormal, "Killing", "%s", event)
 	var preStop *pod.LifecycleHandler
-	if c.spec.Lifecycle != nil {
+	if c.spec.Lifecycle != nil && !again {
 		preStop = c.spec.Lifecycle.PreStop
 	}
+	proc := process{rt: w.m.rt, id: c.id, exited: c.exited}
 	tgt := target{id: c.id, spec: c.spec, sb: w.sb}
-	name := c.name
+	name, sig, p := c.name, c.stopSig, w.rec.Pod
 	go func() {
 		if preStop != nil {
 			hookCtx, cancel := context.WithDeadline(ctx, deadline)
 			err := w.runAction(hookCtx, hookAction(preStop), tgt)
 			cancel()
 			if err != nil && ctx.Err() == nil {
-				w.event(c, pod.EventWarning, "FailedPreStopHook", "PreStopHook failed: %v", err)
+				w.m.events.Pod(p, name, pod.EventWarning, "FailedPreStopHook", "PreStopHook failed: %v", err)
 			}
 		}
-		if _, err := signals.Stop(ctx, t, sig, time.Until(deadline)); err != nil && ctx.Err() == nil {
+		if _, err := stopProcess(ctx, proc, sig, time.Until(deadline)); err != nil && ctx.Err() == nil {
 			w.m.log.Warn("stop container", append(w.log(), "container", name, "err", err)...)
 		}
 	}()
 }
 
-type stopTarget struct {
-	rt     Runtime
-	id     string
-	exited chan struct{}
-}
-
-func (t *stopTarget) Signal(ctx context.Context, sig syscall.Signal) error {
-	return t.rt.SignalContainer(ctx, t.id, signals.Name(sig))
-}
-
-func (t *stopTarget) Exited() <-chan struct{} { return t.exited }
-
 // finishStop completes a stop once nothing runs or launches any more; for a removal it removes
 // everything of the pod and reports true.
 func (w *worker) finishStop(ctx context.Context) bool {
-	if !w.stopping {
+	if w.state != podStopping && w.state != podRemoving {
+		if w.state == podStopped || w.state == podCompleted {
+			w.reply(nil) // a stop of what was stopped already
+		}
 		return false
 	}
 	for _, c := range w.ctrs {
-		if c.running || c.launching {
+		if c.state.busy() {
 			return false
 		}
 	}
-	w.stopping = false
-	if w.removing {
-		if err := w.cleanup(ctx); err != nil {
-			w.m.log.Warn("remove pod: trying again", append(w.log(), "in", w.m.opts.RetryDelay, "err", err)...)
-			w.reply(err)
-			w.removing = false
-			// The removal is recorded: finish it, whoever asked (a restarted podd, a static file).
-			w.after(ctx, w.m.opts.RetryDelay, evStop{remove: true})
-			return false
+	w.mu.Lock()
+	if w.state == podStopping {
+		w.state, _ = w.state.next(peQuiet, w.goal)
+		if w.state == podStopped && !w.down() {
+			// The shutdown this stop was for was cancelled meanwhile: start again.
+			w.state, _ = w.state.next(peResume, w.goal)
 		}
-		w.m.mu.Lock()
-		delete(w.m.pods, key(w.rec.Pod.Metadata.Namespace, w.rec.Pod.Metadata.Name))
-		close(w.done)
-		w.m.notifyLocked()
-		w.m.mu.Unlock()
-		w.m.events.Forget(w.rec.Pod.Metadata.UID)
-		w.m.log.Info("pod removed", w.log()...)
+	}
+	state := w.state
+	w.mu.Unlock()
+	if state != podRemoving {
+		w.m.log.Info("pod stopped", w.log()...)
 		w.reply(nil)
-		return true
+		return false
 	}
+	if err := w.cleanup(ctx); err != nil {
+		w.m.log.Warn("remove pod: trying again", append(w.log(), "in", w.m.opts.RetryDelay, "err", err)...)
+		w.reply(err)
+		// The removal is recorded: finish it, whoever asked (a restarted podd, a static file).
+		w.after(ctx, w.m.opts.RetryDelay, evRemoveRetry{})
+		return false
+	}
+	w.mu.Lock()
+	w.state, _ = w.state.next(peCleaned, w.goal)
+	w.mu.Unlock()
 	w.m.mu.Lock()
-	w.updateLocked()
+	delete(w.m.pods, key(w.rec.Pod.Metadata.Namespace, w.rec.Pod.Metadata.Name))
 	w.m.mu.Unlock()
-	w.m.log.Info("pod stopped", w.log()...)
+	close(w.done)
+	w.m.notify()
+	w.m.events.Forget(w.rec.Pod.Metadata.UID)
+	w.m.log.Info("pod removed", w.log()...)
 	w.reply(nil)
-	return false
+	return true
 }
 
 func (w *worker) reply(err error) {
@@ -958,8 +1006,17 @@ func (w *worker) cleanup(ctx context.Context) error {
 	return w.m.opts.Store.Delete(ctx, uid)
 }
 
-// updateLocked recomputes the pod's status from its containers and wakes the waiters.
-func (w *worker) updateLocked() {
+// publish recomputes the pod's status from its containers and wakes whoever waits for a change.
+// It runs once after each event, after the event's own events were recorded.
+func (w *worker) publish() {
+	w.mu.Lock()
+	w.refreshLocked()
+	w.mu.Unlock()
+	w.m.notify()
+}
+
+// refreshLocked recomputes the pod's status from its containers. w.mu is held.
+func (w *worker) refreshLocked() {
 	p := w.rec.Pod
 	st := &p.Status
 	st.InitContainerStatuses, st.ContainerStatuses = nil, nil
@@ -969,7 +1026,7 @@ func (w *worker) updateLocked() {
 		s := c.status
 		started := c.started
 		s.Started = &started
-		s.Ready = c.running && c.started && c.ready
+		s.Ready = c.state.running() && c.started && c.ready
 		if st.StartTime == nil && s.State.Running != nil {
 			st.StartTime = s.State.Running.StartedAt
 		}
@@ -977,10 +1034,10 @@ func (w *worker) updateLocked() {
 		case kindMain:
 			mains = append(mains, s)
 		case kindInit:
-			initialized = initialized && c.done
-			s.Ready = c.done
+			initialized = initialized && c.finished
+			s.Ready = c.finished
 		case kindSidecar:
-			initialized = initialized && c.everStarted
+			initialized = initialized && c.upOnce
 		}
 		if c.kind == kindMain {
 			st.ContainerStatuses = append(st.ContainerStatuses, s)
@@ -988,27 +1045,54 @@ func (w *worker) updateLocked() {
 			st.InitContainerStatuses = append(st.InitContainerStatuses, s)
 		}
 	}
+	stopping := w.state == podStopping
 	st.QOSClass = pod.PodQOSClass(&p.Spec)
-	st.Phase = pod.Phase(p.Spec.RestartPolicy, w.down() && !w.stopping, initialized, w.failedInit(), mains)
+	st.Phase = pod.Phase(p.Spec.RestartPolicy, w.down() && !stopping, initialized, w.failedInit(), mains)
 	st.Conditions = pod.Conditions(st.Phase, initialized, st.ContainerStatuses, st.Conditions, time.Now().UTC().Truncate(time.Second))
 	st.Reason, st.Message = "", ""
 	switch {
 	case w.rec.Deleting:
 		st.Reason = "Terminating"
-	case w.stopping && !w.completing:
+	case stopping && w.goal != podCompleted:
 		st.Reason = "Stopping"
 	case w.down():
 		st.Reason, st.Message = pod.ReasonStopped, "stopped by request"
 	}
-	w.m.notifyLocked()
 }
 
 // snapshotLocked copies the pod for a reader; states are replaced, never changed in place, so
-// copying the slices is enough.
+// copying the slices is enough. w.mu is held.
 func (w *worker) snapshotLocked() *pod.Pod {
 	p := *w.rec.Pod
 	p.Status.InitContainerStatuses = append([]pod.ContainerStatus(nil), p.Status.InitContainerStatuses...)
 	p.Status.ContainerStatuses = append([]pod.ContainerStatus(nil), p.Status.ContainerStatuses...)
 	p.Status.Conditions = append([]pod.PodCondition(nil), p.Status.Conditions...)
 	return &p
+}
+
+// snapshot copies the pod for a reader.
+func (w *worker) snapshot() *pod.Pod {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.snapshotLocked()
+}
+
+// ctrView is what readers outside the worker (exec, logs, stats) see of a container.
+type ctrView struct {
+	name    string
+	id      string
+	attempt int
+	running bool
+	status  pod.ContainerStatus
+}
+
+// view copies the pod and its containers for a reader.
+func (w *worker) view() (*pod.Pod, []ctrView) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]ctrView, len(w.ctrs))
+	for i, c := range w.ctrs {
+		out[i] = ctrView{name: c.name, id: c.id, attempt: c.attempt, running: c.state.running(), status: c.status}
+	}
+	return w.snapshotLocked(), out
 }

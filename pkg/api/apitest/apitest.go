@@ -177,7 +177,7 @@ func (f *Pods) WaitStarted(ctx context.Context, namespace, name string) (*pod.Po
 	return f.Get(ctx, namespace, name)
 }
 
-func (f *Pods) Stop(ctx context.Context, namespace, name string, grace *int64) (*pod.Pod, error) {
+func (f *Pods) Stop(ctx context.Context, namespace, name string, grace *time.Duration) (*pod.Pod, error) {
 	f.record("Stop %s/%s grace=%s", namespace, name, graceString(grace))
 	p, err := f.Get(ctx, namespace, name)
 	if err != nil {
@@ -189,7 +189,7 @@ func (f *Pods) Stop(ctx context.Context, namespace, name string, grace *int64) (
 	return p, nil
 }
 
-func (f *Pods) Remove(ctx context.Context, namespace, name string, grace *int64) error {
+func (f *Pods) Remove(ctx context.Context, namespace, name string, grace *time.Duration) error {
 	f.record("Remove %s/%s grace=%s", namespace, name, graceString(grace))
 	if _, err := f.Get(ctx, namespace, name); err != nil {
 		return err
@@ -250,11 +250,11 @@ func (f *Pods) Exec(ctx context.Context, namespace, name, container string, opts
 	return 0, nil
 }
 
-func graceString(g *int64) string {
+func graceString(g *time.Duration) string {
 	if g == nil {
 		return "nil"
 	}
-	return fmt.Sprint(*g)
+	return fmt.Sprint(int64(*g / time.Second))
 }
 
 // Images is an in-memory api.Images.

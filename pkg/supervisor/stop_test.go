@@ -1,4 +1,4 @@
-package signals
+package supervisor
 
 import (
 	"context"
@@ -217,7 +217,7 @@ func TestStop(t *testing.T) {
 				p.die()
 			}
 
-			killed, err := Stop(ctx, p, tt.stopSignal, tt.grace)
+			killed, err := stopProcess(ctx, p, tt.stopSignal, tt.grace)
 
 			if tt.wantErr == nil && err != nil {
 				t.Fatalf("Stop: %v", err)

@@ -1,4 +1,4 @@
-package signals
+package supervisor
 
 import (
 	"context"
@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/podd-dev/podd/pkg/signals"
 )
 
-// Target is a running process as the stop contract sees it. pkg/runtime adapts a containerd task
-// (Kill, and the channel from a Wait made before Start); tests use a fake.
-type Target interface {
+// stopTarget is a running process as the stop contract sees it: a container's main process
+// (process, below), or a fake in tests.
+type stopTarget interface {
 	// Signal delivers sig to the process. An error that errdefs.IsNotFound classifies means the
 	// process is already gone.
 	Signal(ctx context.Context, sig syscall.Signal) error
@@ -20,7 +21,7 @@ type Target interface {
 	Exited() <-chan struct{}
 }
 
-// Stop ends p the way Kubernetes stops a container: stopSignal (zero means SIGTERM), then up to
+// stopProcess ends p the way Kubernetes stops a container: stopSignal (zero means SIGTERM), then up to
 // grace for the process to exit, then SIGKILL, then wait for the exit. It returns as soon as the
 // process exits rather than when the grace runs out, and killed says whether SIGKILL was sent.
 // A grace of zero or less, or a stopSignal of SIGKILL, sends SIGKILL at once.
@@ -28,7 +29,7 @@ type Target interface {
 // ctx bounds the whole call: cancelling it abandons the stop without escalating, so a caller that
 // gives up (podd shutting down) never kills a workload it did not mean to kill. A process that is
 // already gone is not an error.
-func Stop(ctx context.Context, p Target, stopSignal syscall.Signal, grace time.Duration) (killed bool, err error) {
+func stopProcess(ctx context.Context, p stopTarget, stopSignal syscall.Signal, grace time.Duration) (killed bool, err error) {
 	if stopSignal == 0 {
 		stopSignal = syscall.SIGTERM
 	}
@@ -44,7 +45,7 @@ func Stop(ctx context.Context, p Target, stopSignal syscall.Signal, grace time.D
 		case err != nil:
 			// A process we could not ask to stop must still be stopped: waiting out the grace
 			// would only delay the SIGKILL that follows anyway.
-			stopErr = fmt.Errorf("send %s: %w", Name(stopSignal), err)
+			stopErr = fmt.Errorf("send %s: %w", signals.Name(stopSignal), err)
 		default:
 			timer := time.NewTimer(grace)
 			select {
@@ -53,7 +54,7 @@ func Stop(ctx context.Context, p Target, stopSignal syscall.Signal, grace time.D
 				return false, nil
 			case <-ctx.Done():
 				timer.Stop()
-				return false, fmt.Errorf("wait for exit after %s: %w", Name(stopSignal), ctx.Err())
+				return false, fmt.Errorf("wait for exit after %s: %w", signals.Name(stopSignal), ctx.Err())
 			case <-timer.C:
 			}
 		}
@@ -74,11 +75,33 @@ func Stop(ctx context.Context, p Target, stopSignal syscall.Signal, grace time.D
 	}
 }
 
-func exited(p Target) bool {
+func exited(p stopTarget) bool {
 	select {
 	case <-p.Exited():
 		return true
 	default:
 		return false
 	}
+}
+
+// process is a container's main process: signalled through the runtime, its exit seen on the
+// channel the worker closes when the runtime reports it.
+type process struct {
+	rt     Runtime
+	id     string
+	exited chan struct{}
+}
+
+func (p process) Signal(ctx context.Context, sig syscall.Signal) error {
+	return p.rt.SignalContainer(ctx, p.id, sig)
+}
+
+func (p process) Exited() <-chan struct{} { return p.exited }
+
+// stopSignal is the image's STOPSIGNAL as a signal, SIGTERM when it names none (or none podd knows).
+func stopSignal(name string) syscall.Signal {
+	if sig, err := signals.Parse(name); name != "" && err == nil {
+		return sig
+	}
+	return syscall.SIGTERM
 }
