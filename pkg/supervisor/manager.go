@@ -134,7 +134,6 @@ func (m *Manager) notify() {
 	m.changedMu.Unlock()
 }
 
-
 // containerURI is a container's ID as Kubernetes' status shows it: the runtime's name, then the ID.
 func (m *Manager) containerURI(id string) string { return m.opts.RuntimeName + "://" + id }
 
