@@ -18,8 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podd-dev/podd/internal/privcontainerd"
-
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/containers"
 	"github.com/containerd/containerd/images"
@@ -28,6 +26,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/podd-dev/podd/internal/ociimage"
+	"github.com/podd-dev/podd/internal/privcontainerd"
 )
 
 // Snapshotter is the snapshotter podd and the tests use (containerd's default on Linux).
@@ -579,12 +578,6 @@ func manifestPods(t testing.TB, manifest string) []podRef {
 	}
 }
 
-// podctl runs podctl against the shared podd.
-func podctl(t testing.TB, args ...string) Result {
-	t.Helper()
-	return sharedPodd(t).Podctl(t, args...)
-}
-
 // runManifest runs a manifest on the shared podd (see Podd.RunManifest).
 func runManifest(t testing.TB, manifest string) Result {
 	t.Helper()
@@ -676,12 +669,6 @@ func countMounts(t testing.TB, path string) int {
 		t.Fatalf("read mountinfo: %v", err)
 	}
 	return len(mounts)
-}
-
-// countFiles counts the entries of a directory; a missing directory has none.
-func countFiles(t testing.TB, dir string) int {
-	t.Helper()
-	return len(listDir(t, dir))
 }
 
 func listDir(t testing.TB, dir string) []string {

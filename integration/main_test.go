@@ -38,12 +38,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podd-dev/podd/internal/privcontainerd"
-
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/namespaces"
 
 	"github.com/podd-dev/podd/internal/ociimage"
+	"github.com/podd-dev/podd/internal/privcontainerd"
 )
 
 // Test images, built by TestMain into archives. All are busybox from the host with a tag, so that

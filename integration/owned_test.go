@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podd-dev/podd/internal/privcontainerd"
-
 	"github.com/containerd/containerd/snapshots"
 
+	"github.com/podd-dev/podd/internal/privcontainerd"
 	"github.com/podd-dev/podd/pkg/cgroups"
 )
 

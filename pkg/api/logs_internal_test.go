@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+
 	"github.com/podd-dev/podd/pkg/supervisor"
 )
 

@@ -13,11 +13,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/containerd/errdefs"
+
 	"github.com/podd-dev/podd/pkg/events"
 	"github.com/podd-dev/podd/pkg/manifest"
 	"github.com/podd-dev/podd/pkg/pod"
-
-	"github.com/containerd/errdefs"
 )
 
 // Event reasons of static pods.

@@ -5,8 +5,9 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/podd-dev/podd/pkg/supervisor"
 	"golang.org/x/term"
+
+	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 // terminal is a stream that is a terminal.

@@ -14,9 +14,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/podd-dev/podd/pkg/pod"
-
 	"gopkg.in/yaml.v3"
+
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 // Decode reads a manifest: one or more Kubernetes v1 Pods in YAML or JSON, as YAML documents

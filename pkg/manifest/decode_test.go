@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/podd-dev/podd/pkg/pod"
-
 	"github.com/containerd/errdefs"
 	"gopkg.in/yaml.v3"
+
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 // fieldErrors flattens what Decode and Validate return, asserting that every part is a

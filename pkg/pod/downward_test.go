@@ -28,21 +28,6 @@ func TestFormatMap(t *testing.T) {
 	}
 }
 
-const downwardHead = `apiVersion: v1
-kind: Pod
-metadata:
-  name: web
-  labels: {app: web, tier: front}
-  annotations: {note: hi}
-spec:
-  containers:
-  - name: app
-    image: busybox
-  volumes:
-  - name: info
-    downwardAPI:
-`
-
 func ptr(s string) *string { return &s }
 
 func TestApplyMetadataPatch(t *testing.T) {

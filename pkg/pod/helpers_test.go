@@ -36,14 +36,3 @@ func fieldErrors(t *testing.T, err error) []*FieldError {
 	}
 	return out
 }
-
-// head is a valid pod; cases append lines to it, from line 9 on.
-const head = `apiVersion: v1
-kind: Pod
-metadata:
-  name: web
-spec:
-  containers:
-  - name: app
-    image: busybox
-`

@@ -10,8 +10,8 @@ import (
 	"github.com/containerd/containerd/content"
 	"github.com/containerd/containerd/images"
 	"github.com/containerd/containerd/images/archive"
-	"github.com/containerd/containerd/reference/docker"
 	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/podd-dev/podd/pkg/pod"
@@ -19,7 +19,7 @@ import (
 
 // NormalizeRef turns a short reference into containerd's full one (busybox → docker.io/library/busybox:latest).
 func NormalizeRef(ref string) (string, error) {
-	named, err := docker.ParseDockerRef(ref)
+	named, err := reference.ParseDockerRef(ref)
 	if err != nil {
 		return "", fmt.Errorf("image reference %q: %w: %w", ref, errdefs.ErrInvalidArgument, err)
 	}

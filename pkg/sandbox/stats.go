@@ -11,11 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
 	"github.com/podd-dev/podd/pkg/cgroups"
 	"github.com/podd-dev/podd/pkg/pod"
 	"github.com/podd-dev/podd/pkg/supervisor"
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 )
 
 // podLimits are the pod cgroup's values: the sums of the containers' (limits only when every

@@ -9,8 +9,9 @@ import (
 	"strconv"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
-	"github.com/podd-dev/podd/pkg/pod"
 	"golang.org/x/sys/unix"
+
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 // A subPath is mounted in two steps, as the kubelet does since CVE-2017-1002101. podd opens the

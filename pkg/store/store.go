@@ -8,8 +8,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/podd-dev/podd/pkg/supervisor"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 var podsBucket = []byte("pods")

@@ -10,10 +10,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containerd/errdefs"
+
 	"github.com/podd-dev/podd/pkg/pod"
 	"github.com/podd-dev/podd/pkg/signals"
-
-	"github.com/containerd/errdefs"
 )
 
 // fakeRuntime is an in-memory Runtime: processes run until signalled or told to exit.

@@ -12,11 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/podd-dev/podd/pkg/pod"
-
 	"github.com/containerd/errdefs"
 
 	"github.com/podd-dev/podd/pkg/logs"
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 // A follower decides that a container instance has ended for good only once its status stayed

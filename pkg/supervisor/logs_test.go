@@ -13,11 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podd-dev/podd/pkg/pod"
-
 	"github.com/containerd/errdefs"
 
 	"github.com/podd-dev/podd/pkg/logs"
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 // writeInstanceLog appends lines (each ending with a newline unless it is the last and has none)

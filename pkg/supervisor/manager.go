@@ -14,12 +14,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/podd-dev/podd/pkg/events"
-	"github.com/podd-dev/podd/pkg/pod"
-
 	"github.com/containerd/errdefs"
 
 	"github.com/podd-dev/podd/internal/fault"
+	"github.com/podd-dev/podd/pkg/events"
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 // Record is a pod's desired state as stored.

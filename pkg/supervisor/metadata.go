@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/podd-dev/podd/pkg/pod"
-
 	"github.com/containerd/errdefs"
+
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 // evMetadata asks the worker to apply a metadata patch; the worker owns the record, so the change

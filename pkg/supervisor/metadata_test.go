@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/podd-dev/podd/pkg/pod"
-
 	"github.com/containerd/errdefs"
+
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 func TestUpdateMetadata(t *testing.T) {

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podd-dev/podd/pkg/pod"
-
 	"github.com/containerd/errdefs"
+
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 // oomByName reports n OOM kills of other processes in the running instance of a container.

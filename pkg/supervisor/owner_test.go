@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/errdefs"
+
 	"github.com/podd-dev/podd/pkg/manifest"
 	"github.com/podd-dev/podd/pkg/pod"
-
-	"github.com/containerd/errdefs"
 )
 
 func staticPod(name, cmd string) []byte {

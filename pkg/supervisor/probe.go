@@ -13,11 +13,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/podd-dev/podd/pkg/pod"
-
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 // action is what a probe or a hook does: the union of their handlers.

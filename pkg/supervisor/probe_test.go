@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podd-dev/podd/pkg/pod"
-
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 // The network handlers against real servers on loopback (the fake runtime dials on the host).
@@ -55,7 +55,7 @@ func TestProbeNetworkHandlers(t *testing.T) {
 			rw.WriteHeader(204)
 			return
 		}
-		http.Error(rw, "nope", 503)
+		http.Error(rw, "nope", http.StatusServiceUnavailable)
 	}))
 	defer hsrv.Close()
 	hport, _ := strconv.Atoi(hsrv.URL[strings.LastIndex(hsrv.URL, ":")+1:])

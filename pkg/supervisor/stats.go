@@ -7,9 +7,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/podd-dev/podd/pkg/pod"
-
 	"github.com/containerd/errdefs"
+
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 // StatsRuntime is what stats, top and metrics need from the runtime; pkg/runtime implements it.

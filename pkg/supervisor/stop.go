@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+
 	"github.com/podd-dev/podd/pkg/signals"
 )
 

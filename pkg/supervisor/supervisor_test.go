@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podd-dev/podd/pkg/pod"
-
 	"github.com/containerd/errdefs"
+
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 func startManager(t *testing.T, rt *fakeRuntime, st *memStore) *Manager {
@@ -77,14 +77,13 @@ func TestCreateStartsAllContainersAndStoresFirst(t *testing.T) {
 	if pods[0].Metadata.UID == "" || pods[0].Metadata.Namespace != "default" {
 		t.Fatalf("uid/namespace not set: %+v", pods[0].Metadata)
 	}
-	p, err := m.WaitStarted(context.Background(), "default", "web")
-	if err != nil {
+	if _, err := m.WaitStarted(context.Background(), "default", "web"); err != nil {
 		t.Fatal(err)
 	}
 	if len(rt.running()) != 2 {
 		t.Fatalf("running = %v, want 2", rt.running())
 	}
-	p = waitFor(t, m, "web", "Running and Ready", func(p *pod.Pod) bool {
+	p := waitFor(t, m, "web", "Running and Ready", func(p *pod.Pod) bool {
 		return p.Status.Phase == pod.PodRunning && p.Status.Conditions[3].Status == "True"
 	})
 	for _, s := range p.Status.ContainerStatuses {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/podd-dev/podd/internal/privcontainerd"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/namespaces"
+
+	"github.com/podd-dev/podd/internal/privcontainerd"
 )
 
 // proc is a daemon the bench started and stops.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/podd-dev/podd/internal/privcontainerd"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -19,6 +18,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/podd-dev/podd/internal/privcontainerd"
 )
 
 // The containerd floor: what it costs at least to start the bench's pod with containerd alone. It

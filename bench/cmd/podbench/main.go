@@ -20,7 +20,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/podd-dev/podd/internal/privcontainerd"
 	"io"
 	"os"
 	"os/exec"
@@ -34,6 +33,8 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd"
+
+	"github.com/podd-dev/podd/internal/privcontainerd"
 )
 
 const benchImage = "localhost/podbench/busybox:1.35"
