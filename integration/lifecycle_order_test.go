@@ -197,8 +197,8 @@ spec:
 	start := time.Now()
 	got := waitPod(t, p, name, "a restart", func(q *pod.Pod) bool { return q.Status.ContainerStatuses[0].RestartCount >= 1 })
 	// sleep as PID 1 ignores SIGTERM: only the probe's 1s grace (not the pod's 60s) explains this.
-	if time.Since(start) > 20*time.Second {
-		t.Errorf("restart took %v: the probe's terminationGracePeriodSeconds was not used", time.Since(start))
+	if time.Since(start) >= 60*time.Second {
+		t.Errorf("restart took %v: the probe's terminationGracePeriodSeconds (1s) was not used, the pod's 60s was", time.Since(start))
 	}
 	if l := got.Status.ContainerStatuses[0].LastState.Terminated; l == nil || l.ExitCode != 137 {
 		t.Errorf("lastState = %+v, want terminated by SIGKILL (137)", got.Status.ContainerStatuses[0].LastState)
@@ -315,8 +315,8 @@ spec:
 	}
 	took := time.Since(start)
 	t.Logf("stop with a 30s preStop and a 2s grace took %v", took)
-	if took < 2*time.Second || took > 8*time.Second {
-		t.Fatalf("stop took %v, want about the 2s grace", took)
+	if took < 2*time.Second || took >= 30*time.Second {
+		t.Fatalf("stop took %v, want the 2s grace: at least that, and less than the 30s the preStop asks for", took)
 	}
 }
 

@@ -91,14 +91,14 @@ func (f *fakePods) get(name string) *pod.Pod {
 // waitPod polls until cond holds of the pod (nil when it does not exist).
 func waitPod(t *testing.T, f *fakePods, name, what string, cond func(*pod.Pod) bool) *pod.Pod {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		p := f.get(name)
 		if cond(p) {
 			return p
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("pod %s: not %s after 10s", name, what)
+			t.Fatalf("pod %s: not %s after 30s", name, what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -26,7 +26,7 @@ func startManager(t *testing.T, rt *fakeRuntime, st *memStore) *Manager {
 // waitFor waits, on status changes rather than by polling, until cond holds for the pod.
 func waitFor(t *testing.T, m *Manager, name string, what string, cond func(*pod.Pod) bool) *pod.Pod {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(30 * time.Second) // a bound on a wait, not a figure: generous for a loaded machine
 	for {
 		changed := m.Changed()
 		var p *pod.Pod
