@@ -86,7 +86,9 @@ func (ev *Recorder) add(key string, ref pod.ObjectReference, typ, reason, messag
 	}
 	if !found {
 		list = append(list, e)
-		if len(list) > maxEventsPerPod {
+		// Cut back to the newest maxEventsPerPod once the list has doubled: a copy per event
+		// would cost each event the whole list.
+		if len(list) >= 2*maxEventsPerPod {
 			list = append([]pod.Event(nil), list[len(list)-maxEventsPerPod:]...)
 		}
 	}
@@ -123,7 +125,8 @@ func (ev *Recorder) List(uids []string) []pod.Event {
 	defer ev.mu.Unlock()
 	var out []pod.Event
 	for _, uid := range uids {
-		out = append(out, ev.byPod[uid]...)
+		list := ev.byPod[uid]
+		out = append(out, list[max(0, len(list)-maxEventsPerPod):]...)
 	}
 	sortEvents(out)
 	return out

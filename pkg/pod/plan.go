@@ -18,7 +18,9 @@ func LogDir(logRoot string, p *Pod) string {
 }
 
 // BuildPlan resolves Kubernetes' semantics for one instance of a container into a runtime plan.
-func BuildPlan(p *Pod, c *Container, img *ImageConfig, sb *Sandbox, attempt int, logRoot string) (*ContainerPlan, error) {
+// qos is the pod's QoS class (PodQOSClass), derived once per pod by the caller: deriving it here
+// for each container made a pod's start quadratic in its number of containers.
+func BuildPlan(p *Pod, c *Container, img *ImageConfig, sb *Sandbox, attempt int, logRoot string, qos QOSClass) (*ContainerPlan, error) {
 	withIPs := *p // the env's status.podIP comes from the sandbox, not from a status being written
 	SetAddresses(&withIPs.Status, sb)
 	env, err := ResolveEnv(&withIPs, c, img, sb.Node)
@@ -42,7 +44,7 @@ func BuildPlan(p *Pod, c *Container, img *ImageConfig, sb *Sandbox, attempt int,
 		User:         img.User,
 		LogPath:      LogPath(logRoot, p, c.Name, attempt),
 		Resources:    c.Resources,
-		QOSClass:     PodQOSClass(&p.Spec),
+		QOSClass:     qos,
 	}
 	if sc := c.SecurityContext; sc != nil {
 		plan.RunAsUser = sc.RunAsUser

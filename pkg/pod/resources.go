@@ -97,10 +97,9 @@ func checkPodResources(p *Pod, errs *ErrorList) {
 // anything, Guaranteed when every container's cpu and memory limits are set and equal to its
 // requests, Burstable otherwise. A zero quantity counts as unset, as in Kubernetes.
 func PodQOSClass(spec *PodSpec) QOSClass {
-	all := append(append([]Container(nil), spec.InitContainers...), spec.Containers...)
 	requests, limits := map[string]bool{}, map[string]bool{}
 	guaranteed := true
-	for _, c := range all {
+	for c := range spec.AllContainers() {
 		for name, q := range c.Resources.Requests {
 			if slices.Contains(resourceNames, name) && q.MilliValue() > 0 {
 				requests[name] = true

@@ -4,7 +4,10 @@
 // It knows nothing of containerd.
 package pod
 
-import "time"
+import (
+	"iter"
+	"time"
+)
 
 // Pod is a Kubernetes v1 Pod restricted to the fields podd implements.
 type Pod struct {
@@ -326,4 +329,17 @@ type ContainerStateTerminated struct {
 	Message    string     `json:"message,omitempty"`
 	StartedAt  *time.Time `json:"startedAt,omitempty"`
 	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+}
+
+// AllContainers yields the init containers, then the main containers, in place.
+func (s *PodSpec) AllContainers() iter.Seq[*Container] {
+	return func(yield func(*Container) bool) {
+		for _, list := range [][]Container{s.InitContainers, s.Containers} {
+			for i := range list {
+				if !yield(&list[i]) {
+					return
+				}
+			}
+		}
+	}
 }

@@ -270,9 +270,23 @@ var (
 	protocols       = []string{"SCTP", "TCP", "UDP"}
 )
 
+// MaxContainers bounds a pod's init and regular containers together. Kubernetes sets no such
+// number (an object's size bounds it); podd does, because every container costs a process in the
+// pod's cgroup (whose pids are limited), a logger process and its own cgroups: a thousand is far
+// above any real pod and keeps the cost of one pod bounded.
+const MaxContainers = 1000
+
 func checkContainers(p *Pod, errs *ErrorList) {
 	if len(p.Spec.Containers) == 0 {
 		errs.required("spec.containers", "")
+	}
+	if n := len(p.Spec.InitContainers) + len(p.Spec.Containers); n > MaxContainers {
+		field := "spec.containers"
+		if len(p.Spec.InitContainers) > len(p.Spec.Containers) {
+			field = "spec.initContainers"
+		}
+		errs.add(field, fmt.Sprintf("Too many: %d: must have at most %d items (initContainers and containers together)", n, MaxContainers))
+		return // a check per container would only repeat the refusal
 	}
 	s := &containerScope{
 		volumes:     map[string]bool{},

@@ -1,6 +1,7 @@
 package pod
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -104,6 +105,11 @@ func TestValidate(t *testing.T) {
 		{"annotation key", func(p *Pod) { p.Metadata.Annotations["a b"] = "" }, "metadata.annotations[a b]", "name part must consist of"},
 		{"annotations too large", func(p *Pod) { p.Metadata.Annotations["big"] = strings.Repeat("x", 256*1024) }, "metadata.annotations", "Too long: may not be more than 262144 bytes"},
 		{"no containers", func(p *Pod) { p.Spec.Containers = nil }, "spec.containers", "Required value"},
+		{"too many containers", func(p *Pod) {
+			for i := len(p.Spec.Containers) + len(p.Spec.InitContainers); i <= MaxContainers; i++ {
+				p.Spec.Containers = append(p.Spec.Containers, Container{Name: fmt.Sprintf("c%d", i), Image: "busybox", ImagePullPolicy: PullIfNotPresent})
+			}
+		}, "spec.containers", "Too many: 1001: must have at most 1000 items (initContainers and containers together)"},
 		{"container name", func(p *Pod) { p.Spec.Containers[0].Name = "Web" }, "spec.containers[0].name",
 			`Invalid value: "Web": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`},
 		{"container name required", func(p *Pod) { p.Spec.Containers[1].Name = "" }, "spec.containers[1].name", "Required value"},

@@ -307,17 +307,11 @@ func (r *Runtime) AdoptContainer(ctx context.Context, id string) (*supervisor.Pr
 
 // SignalContainer sends a signal to the container's PID 1.
 func (r *Runtime) SignalContainer(ctx context.Context, id string, sig syscall.Signal) error {
-	ctx = r.ns(ctx)
-	c, err := r.client.LoadContainer(ctx, id)
+	// One call to the task service, not three (load the container, load its task, kill): a pod's
+	// stop signals every container at once, and each load asks the pod's one shim for a state.
+	_, err := r.client.TaskService().Kill(r.ns(ctx), &tasks.KillRequest{ContainerID: id, Signal: uint32(sig)})
 	if err != nil {
-		return fmt.Errorf("load container %s: %w", id, err)
-	}
-	task, err := c.Task(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("load task %s: %w", id, err)
-	}
-	if err := task.Kill(ctx, sig); err != nil {
-		return fmt.Errorf("signal %s to %s: %w", signals.Name(sig), id, err)
+		return fmt.Errorf("signal %s to %s: %w", signals.Name(sig), id, grpcerrs.FromGRPC(err))
 	}
 	return nil
 }

@@ -140,6 +140,9 @@ func (m *Manager) containerURI(id string) string { return m.opts.RuntimeName + "
 // containerd's latency, few enough not to queue hundreds of calls on it.
 const adoptConcurrency = 16
 
+// launchConcurrency bounds the launches (pull, create, start) of one pod running at once.
+const launchConcurrency = 8
+
 // Start reconciles the store with the runtime — orphans removed, each stored pod's containers
 // adopted or recreated — and starts a worker per pod. Workers live until ctx is cancelled.
 // It returns once the workers are started, without waiting for them to adopt their containers,
@@ -426,9 +429,16 @@ func (m *Manager) WaitStarted(ctx context.Context, namespace, name string) (*pod
 		if err != nil {
 			return nil, err
 		}
-		p := w.snapshot()
-		done, err := startOutcome(p)
+		// Decided under the worker's lock, copied only when decided: a copy per status change
+		// made waiting for a large pod quadratic in its number of containers.
+		w.mu.Lock()
+		done, err := startOutcome(w.rec.Pod)
+		var p *pod.Pod
 		if done || err != nil {
+			p = w.snapshotLocked()
+		}
+		w.mu.Unlock()
+		if p != nil {
 			return p, err
 		}
 		select {
@@ -445,22 +455,25 @@ func startOutcome(p *pod.Pod) (bool, error) {
 	if p.Status.Reason == pod.ReasonStopped {
 		return false, fmt.Errorf("pod %s was stopped: %w", p.Metadata.Name, errdefs.ErrFailedPrecondition)
 	}
-	for _, s := range append(append([]pod.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
-		switch {
-		case s.State.Waiting != nil && s.State.Waiting.Reason != pod.ReasonContainerCreating && s.State.Waiting.Reason != "":
-			msg := s.State.Waiting.Message
-			if t := s.LastState.Terminated; t != nil {
-				msg = fmt.Sprintf("last exit code %d (%s); %s", t.ExitCode, t.Reason, msg)
+	for _, list := range [][]pod.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
+		for i := range list {
+			s := &list[i]
+			switch {
+			case s.State.Waiting != nil && s.State.Waiting.Reason != pod.ReasonContainerCreating && s.State.Waiting.Reason != "":
+				msg := s.State.Waiting.Message
+				if t := s.LastState.Terminated; t != nil {
+					msg = fmt.Sprintf("last exit code %d (%s); %s", t.ExitCode, t.Reason, msg)
+				}
+				return false, fmt.Errorf("container %s: %s: %s: %w", s.Name, s.State.Waiting.Reason, msg, errdefs.ErrFailedPrecondition)
+			case s.State.Terminated != nil && s.State.Terminated.ExitCode != 0:
+				t := s.State.Terminated
+				return false, fmt.Errorf("container %s exited with code %d (%s)%s: %w", s.Name, t.ExitCode, t.Reason, suffix(t.Message), errdefs.ErrFailedPrecondition)
 			}
-			return false, fmt.Errorf("container %s: %s: %s: %w", s.Name, s.State.Waiting.Reason, msg, errdefs.ErrFailedPrecondition)
-		case s.State.Terminated != nil && s.State.Terminated.ExitCode != 0:
-			t := s.State.Terminated
-			return false, fmt.Errorf("container %s exited with code %d (%s)%s: %w", s.Name, t.ExitCode, t.Reason, suffix(t.Message), errdefs.ErrFailedPrecondition)
 		}
 	}
 	started := 0
-	for _, s := range p.Status.ContainerStatuses {
-		if s.State.Running != nil || s.State.Terminated != nil || s.RestartCount > 0 {
+	for i := range p.Status.ContainerStatuses {
+		if s := &p.Status.ContainerStatuses[i]; s.State.Running != nil || s.State.Terminated != nil || s.RestartCount > 0 {
 			started++
 		}
 	}

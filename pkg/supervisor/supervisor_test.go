@@ -12,7 +12,7 @@ import (
 	"github.com/podd-dev/podd/pkg/pod"
 )
 
-func startManager(t *testing.T, rt *fakeRuntime, st *memStore) *Manager {
+func startManager(t testing.TB, rt *fakeRuntime, st *memStore) *Manager {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	m := NewManager(Options{Runtime: rt, Sandbox: rt, Store: st, NodeName: "node-1", LogRoot: t.TempDir(), BackoffBase: 10 * time.Millisecond, RetryDelay: 20 * time.Millisecond})
@@ -24,7 +24,7 @@ func startManager(t *testing.T, rt *fakeRuntime, st *memStore) *Manager {
 }
 
 // waitFor waits, on status changes rather than by polling, until cond holds for the pod.
-func waitFor(t *testing.T, m *Manager, name string, what string, cond func(*pod.Pod) bool) *pod.Pod {
+func waitFor(t testing.TB, m *Manager, name string, what string, cond func(*pod.Pod) bool) *pod.Pod {
 	t.Helper()
 	deadline := time.After(30 * time.Second) // a bound on a wait, not a figure: generous for a loaded machine
 	for {

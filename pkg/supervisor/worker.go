@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/podd-dev/podd/internal/fault"
 	"github.com/podd-dev/podd/pkg/pod"
@@ -70,6 +71,8 @@ type (
 		reason    string
 		err       error
 		postStart error
+		// abandoned: a stop came while the launch waited for its turn; nothing was created.
+		abandoned bool
 	}
 	evExited struct {
 		c       *ctr
@@ -120,6 +123,11 @@ type worker struct {
 	stale  []string
 	events chan any
 	done   chan struct{}
+	// qos is the pod's QoS class, derived once from the fixed spec.
+	qos pod.QOSClass
+	// launchSem bounds the launches of this pod running at once, so that the first containers
+	// of a large pod start at once instead of every launch sharing containerd with all others.
+	launchSem chan struct{}
 
 	mu    sync.Mutex
 	state podState
@@ -142,7 +150,8 @@ type worker struct {
 }
 
 func newWorker(m *Manager, rec *Record, found []ContainerRecord) *worker {
-	w := &worker{m: m, rec: rec, events: make(chan any, 16), done: make(chan struct{})}
+	w := &worker{m: m, rec: rec, events: make(chan any, 16), done: make(chan struct{}),
+		qos: pod.PodQOSClass(&rec.Pod.Spec), launchSem: make(chan struct{}, launchConcurrency)}
 	latest := map[string]ContainerRecord{}
 	for _, f := range found {
 		if cur, ok := latest[f.Name]; ok {
@@ -313,10 +322,30 @@ func (w *worker) run(ctx context.Context) {
 	for {
 		select {
 		case ev := <-w.events:
-			if w.handle(ctx, ev) {
+			w.apply(ctx, ev)
+			w.drain(ctx)
+			if w.step(ctx) {
 				return
 			}
 		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// maxBatch bounds the events applied before the pod is stepped and published once.
+const maxBatch = 256
+
+// drain applies the events already waiting, so that a burst of them — a large pod's launches
+// finishing, its containers exiting — costs one step and one status publication, not one each:
+// stepping looks at every container, so stepping per event made a pod's start and stop quadratic
+// in its number of containers.
+func (w *worker) drain(ctx context.Context) {
+	for i := 0; i < maxBatch; i++ {
+		select {
+		case ev := <-w.events:
+			w.apply(ctx, ev)
+		default:
 			return
 		}
 	}
@@ -380,13 +409,11 @@ func (w *worker) setupSandbox(ctx context.Context) bool {
 	return true
 }
 
-// handle applies one event, then lets the pod take its next step; it returns true when the worker
-// is done (the pod was removed).
-func (w *worker) handle(ctx context.Context, ev any) bool {
+// apply changes the pod's state for one event; step then moves the pod on.
+func (w *worker) apply(ctx context.Context, ev any) {
 	switch ev := ev.(type) {
 	case evPing:
 		close(ev.done)
-		return false
 	case evResume:
 		w.resume()
 	case evLaunched:
@@ -411,7 +438,6 @@ func (w *worker) handle(ctx context.Context, ev any) bool {
 	case evMetadata:
 		w.updateMetadata(ctx, ev)
 	}
-	return w.step(ctx)
 }
 
 // step moves the pod after an event: a syncing pod's containers towards the spec, a stopping
@@ -496,13 +522,22 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 	w.mu.Lock()
 	c.fire(ceLaunch)
 	c.status.State = pod.ContainerState{Waiting: &pod.ContainerStateWaiting{Reason: pod.ReasonContainerCreating}}
-	// A snapshot: the launch goroutine reads the labels while a metadata update may replace them.
-	p := w.snapshotLocked()
+	// A copy: the launch goroutine reads the labels while a metadata update may replace them. Not
+	// the containers' statuses, which it does not need: copying them for each launch made a
+	// pod's start quadratic in its number of containers.
+	p := w.planSnapshotLocked()
 	w.mu.Unlock()
-	sb, attempt, spec, hooks, generation := w.sb, c.attempt, c.spec, w.hooks, c.generation
+	sb, attempt, spec, hooks, generation, qos := w.sb, c.attempt, c.spec, w.hooks, c.generation, w.qos
 	go func() {
 		ev := evLaunched{c: c, attempt: attempt}
 		defer func() { w.post(ctx, ev) }()
+		select {
+		case w.launchSem <- struct{}{}:
+			defer func() { <-w.launchSem }()
+		case <-hooks.Done(): // stopping: this launch has not begun and never will
+			ev.abandoned, ev.err = true, hooks.Err()
+			return
+		}
 		if previous != "" {
 			if err := w.m.rt.RemoveContainer(ctx, previous); err != nil {
 				w.m.log.Warn("remove previous instance", append(w.log(), "container", spec.Name, "err", err)...)
@@ -518,7 +553,7 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 		}
 		ev.img = img
 		w.m.events.Pod(p, spec.Name, pod.EventNormal, "Pulled", "Container image %q is present (imagePullPolicy %s)", spec.Image, spec.ImagePullPolicy)
-		plan, err := pod.BuildPlan(p, spec, img, sb, attempt, w.m.opts.LogRoot)
+		plan, err := pod.BuildPlan(p, spec, img, sb, attempt, w.m.opts.LogRoot, qos)
 		if err != nil {
 			ev.reason, ev.err = pod.ReasonCreateContainerConfigError, err
 			return
@@ -581,6 +616,10 @@ func (w *worker) launched(ctx context.Context, ev evLaunched) {
 	if ev.img != nil {
 		c.stopSig = stopSignal(ev.img.StopSignal)
 		c.status.ImageID = ev.img.ID
+	}
+	if ev.abandoned {
+		c.fire(ceLaunchFailed)
+		return
 	}
 	if ev.err != nil {
 		c.fire(ceLaunchFailed)
@@ -987,13 +1026,22 @@ func (w *worker) cleanup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A few at a time: one by one, a pod of thousands of containers took minutes to remove.
+	var g errgroup.Group
+	g.SetLimit(launchConcurrency)
 	for _, c := range all {
 		if c.PodUID == uid {
-			if err := w.m.rt.RemoveContainer(ctx, c.ID); err != nil {
-				return err
-			}
-			fault.Point(fault.RemoveAfterContainer)
+			g.Go(func() error {
+				if err := w.m.rt.RemoveContainer(ctx, c.ID); err != nil {
+					return err
+				}
+				fault.Point(fault.RemoveAfterContainer)
+				return nil
+			})
 		}
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	if err := w.m.sb.TeardownSandbox(ctx, uid); err != nil {
 		return err
@@ -1019,9 +1067,10 @@ func (w *worker) publish() {
 func (w *worker) refreshLocked() {
 	p := w.rec.Pod
 	st := &p.Status
-	st.InitContainerStatuses, st.ContainerStatuses = nil, nil
+	// The lists are rebuilt in place: only the worker's goroutine changes them, and readers copy
+	// them under the lock (snapshotLocked).
+	st.InitContainerStatuses, st.ContainerStatuses = st.InitContainerStatuses[:0], st.ContainerStatuses[:0]
 	initialized := true
-	var mains []pod.ContainerStatus
 	for _, c := range w.ctrs {
 		s := c.status
 		started := c.started
@@ -1031,8 +1080,6 @@ func (w *worker) refreshLocked() {
 			st.StartTime = s.State.Running.StartedAt
 		}
 		switch c.kind {
-		case kindMain:
-			mains = append(mains, s)
 		case kindInit:
 			initialized = initialized && c.finished
 			s.Ready = c.finished
@@ -1046,8 +1093,8 @@ func (w *worker) refreshLocked() {
 		}
 	}
 	stopping := w.state == podStopping
-	st.QOSClass = pod.PodQOSClass(&p.Spec)
-	st.Phase = pod.Phase(p.Spec.RestartPolicy, w.down() && !stopping, initialized, w.failedInit(), mains)
+	st.QOSClass = w.qos
+	st.Phase = pod.Phase(p.Spec.RestartPolicy, w.down() && !stopping, initialized, w.failedInit(), st.ContainerStatuses)
 	st.Conditions = pod.Conditions(st.Phase, initialized, st.ContainerStatuses, st.Conditions, time.Now().UTC().Truncate(time.Second))
 	st.Reason, st.Message = "", ""
 	switch {
@@ -1067,6 +1114,14 @@ func (w *worker) snapshotLocked() *pod.Pod {
 	p.Status.InitContainerStatuses = append([]pod.ContainerStatus(nil), p.Status.InitContainerStatuses...)
 	p.Status.ContainerStatuses = append([]pod.ContainerStatus(nil), p.Status.ContainerStatuses...)
 	p.Status.Conditions = append([]pod.PodCondition(nil), p.Status.Conditions...)
+	return &p
+}
+
+// planSnapshotLocked copies the pod without its status's per-container lists, for a launch: the
+// copy is O(1) whatever the number of containers. w.mu is held.
+func (w *worker) planSnapshotLocked() *pod.Pod {
+	p := *w.rec.Pod
+	p.Status.InitContainerStatuses, p.Status.ContainerStatuses, p.Status.Conditions = nil, nil, nil
 	return &p
 }
 
