@@ -53,58 +53,39 @@ func waitPodIn(t testing.TB, p *Podd, ns, name, what string, cond func(*pod.Pod)
 	}
 }
 
-// TestSecurityContextDefaults is finding 8's first half: a container that asks for nothing runs
-// under containerd's RuntimeDefault seccomp profile (Seccomp: 2), cannot unshare a user namespace,
-// keeps no_new_privs off as Kubernetes does unless allowPrivilegeEscalation is false, and its
-// capabilities can be dropped and added.
-func TestSecurityContextDefaults(t *testing.T) {
-	t.Parallel()
-	p := sharedPodd(t)
-	name := uniqueName(t)
+// securityProbePod is a pod whose containers (name → securityContext in flow style, "" for
+// none) print their confinement (statusLines, unshareProbe) and exit.
+func securityProbePod(name string, containers [][2]string) string {
 	probe := fmt.Sprintf(`["sh", "-c", %q]`, statusLines+"; "+unshareProbe)
-	mustRun(t, p, fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata: {name: %[1]s}
-spec:
-  restartPolicy: Never
-  containers:
-  - name: plain
-    image: %[2]s
-    command: %[3]s
-  - name: noescalation
-    image: %[2]s
-    command: %[3]s
-    securityContext: {allowPrivilegeEscalation: false}
-  - name: dropall
-    image: %[2]s
-    command: %[3]s
-    securityContext: {capabilities: {drop: [ALL]}}
-  - name: addadmin
-    image: %[2]s
-    command: %[3]s
-    securityContext: {capabilities: {add: [NET_ADMIN], drop: [CAP_CHOWN]}}
-  - name: unconfined
-    image: %[2]s
-    command: %[3]s
-    securityContext: {seccompProfile: {type: Unconfined}}
-`, name, busyboxImage, probe))
+	var b strings.Builder
+	fmt.Fprintf(&b, "apiVersion: v1\nkind: Pod\nmetadata: {name: %s}\nspec:\n  restartPolicy: Never\n  containers:\n", name)
+	for _, c := range containers {
+		fmt.Fprintf(&b, "  - name: %s\n    image: %s\n    command: %s\n", c[0], busyboxImage, probe)
+		if c[1] != "" {
+			fmt.Fprintf(&b, "    securityContext: %s\n", c[1])
+		}
+	}
+	return b.String()
+}
+
+// defaultCaps is containerd's (Docker's) default capability set, 0xa80425fb, which is what
+// Kubernetes' documentation shows for a container that asks for nothing.
+const defaultCaps = "00000000a80425fb"
+
+// probeWant is what a probe container should print.
+type probeWant struct {
+	container               string
+	seccomp, nnp, caps, uns string // uns "": not checked
+}
+
+func checkProbes(t *testing.T, p *Podd, name string, wants []probeWant) {
+	t.Helper()
 	if got := waitDone(t, p, name); got.Status.Phase != pod.PodSucceeded {
 		t.Fatalf("pod ended %s: %+v", got.Status.Phase, got.Status.ContainerStatuses)
 	}
-	// containerd's (Docker's) default set, 0xa80425fb, is what Kubernetes' documentation shows.
-	const defaultCaps = "00000000a80425fb"
-	for _, tc := range []struct {
-		container               string
-		seccomp, nnp, caps, uns string
-	}{
-		{"plain", "2", "0", defaultCaps, "unshare-refused"},
-		{"noescalation", "2", "1", defaultCaps, "unshare-refused"},
-		{"dropall", "2", "0", "0000000000000000", "unshare-refused"},
-		// + CAP_NET_ADMIN (bit 12), - CAP_CHOWN (bit 0).
-		{"addadmin", "2", "0", "00000000a80435fa", "unshare-refused"},
-		{"unconfined", "0", "0", defaultCaps, ""},
-	} {
+	for _, tc := range wants {
 		out := podLogs(t, p, name, tc.container)
+		t.Logf("%s:\n%s", tc.container, out)
 		if got := statusField(t, out, "Seccomp"); got != tc.seccomp {
 			t.Errorf("%s: Seccomp: %s, want %s", tc.container, got, tc.seccomp)
 		}
@@ -117,8 +98,41 @@ spec:
 		if tc.uns != "" && !strings.Contains(out, tc.uns) {
 			t.Errorf("%s: unshare -U -r: %q, want %s", tc.container, out, tc.uns)
 		}
-		t.Logf("%s:\n%s", tc.container, out)
 	}
+}
+
+// TestSecurityContextDefaults is finding 8's first half: a container that asks for nothing runs
+// under containerd's RuntimeDefault seccomp profile (Seccomp: 2) and so cannot unshare a user
+// namespace (where it would hold every capability), with no_new_privs off as in Kubernetes,
+// since allowPrivilegeEscalation defaults to true, and the default capabilities.
+func TestSecurityContextDefaults(t *testing.T) {
+	t.Parallel()
+	p := sharedPodd(t)
+	name := uniqueName(t)
+	mustRun(t, p, securityProbePod(name, [][2]string{{"plain", ""}}))
+	checkProbes(t, p, name, []probeWant{{"plain", "2", "0", defaultCaps, "unshare-refused"}})
+}
+
+// TestSecurityContextFields: allowPrivilegeEscalation false sets no_new_privs, capabilities are
+// dropped (ALL) and added, names with or without CAP_, and seccompProfile Unconfined turns the
+// filter off (and with it the refusal of unshare).
+func TestSecurityContextFields(t *testing.T) {
+	t.Parallel()
+	p := sharedPodd(t)
+	name := uniqueName(t)
+	mustRun(t, p, securityProbePod(name, [][2]string{
+		{"noescalation", "{allowPrivilegeEscalation: false}"},
+		{"dropall", "{capabilities: {drop: [ALL]}}"},
+		{"addadmin", "{capabilities: {add: [NET_ADMIN], drop: [CAP_CHOWN]}}"},
+		{"unconfined", "{seccompProfile: {type: Unconfined}}"},
+	}))
+	checkProbes(t, p, name, []probeWant{
+		{"noescalation", "2", "1", defaultCaps, "unshare-refused"},
+		{"dropall", "2", "0", "0000000000000000", "unshare-refused"},
+		// + CAP_NET_ADMIN (bit 12), - CAP_CHOWN (bit 0).
+		{"addadmin", "2", "0", "00000000a80435fa", "unshare-refused"},
+		{"unconfined", "0", "0", defaultCaps, "unshare-ok"},
+	})
 }
 
 // TestRunAsNonRoot: runAsNonRoot with an image that runs as root does not start, with the
