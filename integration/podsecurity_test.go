@@ -1,14 +1,12 @@
 package integration
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/podd-dev/podd/pkg/pod"
 )
@@ -28,29 +26,6 @@ func statusField(t *testing.T, out, field string) string {
 		t.Fatalf("no %s line in:\n%s", field, out)
 	}
 	return m[1]
-}
-
-// podIn gets a pod of a namespace.
-func podIn(t testing.TB, p *Podd, ns, name string) *pod.Pod {
-	t.Helper()
-	return getPod(t, p, name, "-n", ns)
-}
-
-// waitPodIn is waitPod for a pod of namespace ns.
-func waitPodIn(t testing.TB, p *Podd, ns, name, what string, cond func(*pod.Pod) bool) *pod.Pod {
-	t.Helper()
-	deadline := time.Now().Add(podWaitTimeout)
-	for {
-		got := podIn(t, p, ns, name)
-		if cond(got) {
-			return got
-		}
-		if time.Now().After(deadline) {
-			b, _ := json.MarshalIndent(got, "", "  ")
-			t.Fatalf("pod %s/%s: not %s within %v:\n%s", ns, name, what, podWaitTimeout, b)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // securityProbePod is a pod whose containers (name → securityContext in flow style, "" for
