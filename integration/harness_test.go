@@ -62,6 +62,10 @@ type Podd struct {
 	PodCIDR    string // --pod-cidr: a subnet that no other podd on this machine uses
 	// Flags are extra podd flags; later ones win over the harness's defaults.
 	Flags []string
+	// PodSecurityDefaults starts podd with its own Pod Security defaults (baseline everywhere).
+	// Without it the harness names the namespace "default" privileged, where the tests that
+	// need hostNetwork, hostPath or hostPort run.
+	PodSecurityDefaults bool
 	// Manifests is podd's static pod folder (--manifests), empty at first.
 	Manifests string
 	// Env is added to podd's environment; Wrapper, when set, is the command podd runs under
@@ -310,6 +314,9 @@ func (p *Podd) start() error {
 		"--bridge", p.Bridge,
 		"--pod-cidr", p.PodCIDR,
 	)
+	if !p.PodSecurityDefaults {
+		cmd.Args = append(cmd.Args, "--pod-security-namespace", "default=privileged")
+	}
 	cmd.Args = append(cmd.Args, p.Flags...)
 	if len(p.Wrapper) > 0 {
 		cmd = exec.Command(p.Wrapper[0], append(p.Wrapper[1:], cmd.Args...)...)

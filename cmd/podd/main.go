@@ -22,6 +22,7 @@ import (
 	"github.com/podd-dev/podd/pkg/daemon"
 	"github.com/podd-dev/podd/pkg/logs"
 	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/pod/podsecurity"
 	"github.com/podd-dev/podd/pkg/sandbox"
 )
 
@@ -67,6 +68,8 @@ func main() {
 			&cli.BoolFlag{Name: "pod-egress-nat", Value: true, Usage: "masquerade the pods' traffic to addresses outside --pod-cidr (--pod-egress-nat=false to turn off)"},
 			&cli.StringFlag{Name: "cni-plugin-dir", Value: strings.Join(sandbox.DefaultPluginDirs, ":"), Usage: "where the CNI plugins are (bridge, host-local, portmap, firewall), colon-separated"},
 			// For profiling only (make bench): net/http/pprof on this address, e.g. 127.0.0.1:6060.
+			&cli.StringFlag{Name: "pod-security", Value: string(podsecurity.Baseline), Usage: "Pod Security Standards level enforced on the pods of every namespace that --pod-security-namespace does not name: privileged, baseline or restricted (static pods are exempt)"},
+			&cli.StringSliceFlag{Name: "pod-security-namespace", Usage: "NAMESPACE=LEVEL: the Pod Security level of one namespace, such as monitoring=privileged for pods that need the host's network, paths or privilege (repeatable)"},
 			&cli.StringFlag{Name: "pprof-address", Hidden: true, Usage: "serve net/http/pprof on this TCP address"},
 		},
 		Action: run,
@@ -117,6 +120,10 @@ func run(cliContext *cli.Context) error {
 	if cliContext.Duration("manifests-rescan") <= 0 {
 		return fmt.Errorf("--manifests-rescan %v: want a duration above 0", cliContext.Duration("manifests-rescan"))
 	}
+	security, err := podSecurity(cliContext.String("pod-security"), cliContext.StringSlice("pod-security-namespace"))
+	if err != nil {
+		return err
+	}
 	log := slog.New(daemon.NewLogHandler(os.Stderr, level))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -150,7 +157,28 @@ func run(cliContext *cli.Context) error {
 		CgroupRoot:     cgroupRoot,
 		PodPidsLimit:   max(pidsLimit, 0),
 		MetricsAddress: cliContext.String("metrics-address"),
+		PodSecurity:    security,
 	}, log)
+}
+
+// podSecurity reads --pod-security and the --pod-security-namespace flags.
+func podSecurity(def string, namespaces []string) (podsecurity.Policy, error) {
+	level, err := podsecurity.ParseLevel(def)
+	if err != nil {
+		return podsecurity.Policy{}, fmt.Errorf("--pod-security: %w", err)
+	}
+	policy := podsecurity.Policy{Default: level, Namespaces: map[string]podsecurity.Level{}}
+	for _, v := range namespaces {
+		ns, l, err := podsecurity.ParseNamespaceLevel(v)
+		if err != nil {
+			return podsecurity.Policy{}, fmt.Errorf("--pod-security-namespace: %w", err)
+		}
+		if prev, ok := policy.Namespaces[ns]; ok && prev != l {
+			return podsecurity.Policy{}, fmt.Errorf("--pod-security-namespace: namespace %q given twice, as %s and as %s", ns, prev, l)
+		}
+		policy.Namespaces[ns] = l
+	}
+	return policy, nil
 }
 
 // cgroupRoot checks --cgroup-root: a relative cgroup path below the host's root ("podd",

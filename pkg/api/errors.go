@@ -16,8 +16,10 @@ const (
 	ClassNotFound           Class = "not_found"
 	ClassAlreadyExists      Class = "already_exists"
 	ClassFailedPrecondition Class = "failed_precondition"
-	ClassUnavailable        Class = "unavailable"
-	ClassInternal           Class = "internal"
+	// ClassForbidden: the request is understood and refused by policy (a Pod Security level).
+	ClassForbidden   Class = "forbidden"
+	ClassUnavailable Class = "unavailable"
+	ClassInternal    Class = "internal"
 )
 
 // Error is an error as the API carries it: the server writes it as {"error": {...}} and the client
@@ -47,6 +49,8 @@ func ClassOf(err error) Class {
 		return ClassAlreadyExists
 	case errdefs.IsFailedPrecondition(err):
 		return ClassFailedPrecondition
+	case errdefs.IsPermissionDenied(err):
+		return ClassForbidden
 	case errdefs.IsUnavailable(err),
 		// A request cut short (podd stopping, a deadline) is worth trying again.
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -66,6 +70,8 @@ func (c Class) HTTPStatus() int {
 		return http.StatusConflict
 	case ClassFailedPrecondition:
 		return http.StatusPreconditionFailed
+	case ClassForbidden:
+		return http.StatusForbidden
 	case ClassUnavailable:
 		return http.StatusServiceUnavailable
 	}
@@ -82,6 +88,8 @@ func (c Class) errdef() error {
 		return errdefs.ErrAlreadyExists
 	case ClassFailedPrecondition:
 		return errdefs.ErrFailedPrecondition
+	case ClassForbidden:
+		return errdefs.ErrPermissionDenied
 	case ClassUnavailable:
 		return errdefs.ErrUnavailable
 	}
@@ -100,6 +108,8 @@ func classOfStatus(status int) Class {
 		return ClassAlreadyExists
 	case http.StatusPreconditionFailed:
 		return ClassFailedPrecondition
+	case http.StatusForbidden:
+		return ClassForbidden
 	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
 		return ClassUnavailable
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/podd-dev/podd/pkg/api"
 	"github.com/podd-dev/podd/pkg/controller"
 	"github.com/podd-dev/podd/pkg/events"
+	"github.com/podd-dev/podd/pkg/pod/podsecurity"
 	"github.com/podd-dev/podd/pkg/runtime"
 	"github.com/podd-dev/podd/pkg/sandbox"
 	"github.com/podd-dev/podd/pkg/store"
@@ -56,6 +57,9 @@ type Config struct {
 	PodPidsLimit int64
 	// MetricsAddress is where /metrics is served over TCP; "" serves none.
 	MetricsAddress string
+	// PodSecurity is each namespace's Pod Security Standards level, enforced on the pods the
+	// API creates (--pod-security, --pod-security-namespace).
+	PodSecurity podsecurity.Policy
 }
 
 // Run serves until ctx is cancelled, then stops serving and leaves the pods running (or stops
@@ -130,7 +134,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 
-	var handler http.Handler = api.NewServer(apiPods{mgr}, rt, cfg.Version, log)
+	var handler http.Handler = api.NewServer(apiPods{mgr, cfg.PodSecurity}, rt, cfg.Version, log)
 	if cfg.MetricsAddress != "" {
 		stopMetrics, h, err := serveMetrics(ctx, cfg.MetricsAddress, mgr, handler, log)
 		if err != nil {
@@ -156,7 +160,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	podSockets := make(chan struct{})
 	go func() {
 		defer close(podSockets)
-		api.NewPodSockets(apiPods{mgr}, host.PodAPIDir, cfg.Version, log).Run(requests)
+		api.NewPodSockets(apiPods{mgr, cfg.PodSecurity}, host.PodAPIDir, cfg.Version, log).Run(requests)
 	}()
 	log.Info("podd is serving", "socket", cfg.Socket, "socket_activated", activated, "containerd", cfg.ContainerdAddress, "namespace", cfg.Namespace)
 	pods, _ := mgr.List(ctx, "")

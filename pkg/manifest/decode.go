@@ -756,7 +756,6 @@ var unsupportedFields = map[string]unsupported{
 	"spec.hostIPC":                      harmless("false"),
 	"spec.shareProcessNamespace":        harmless("false"),
 	"spec.hostUsers":                    harmless("true"),
-	"spec.securityContext":              {hint: "set runAsUser and runAsGroup in each container's securityContext"},
 	"spec.imagePullSecrets":             refused,
 	"spec.subdomain":                    refused,
 	"spec.setHostnameAsFQDN":            harmless("false"),
@@ -810,15 +809,19 @@ var unsupportedFields = map[string]unsupported{
 	"spec.containers[].volumeMounts[].subPathExpr":       refused,
 
 	// SecurityContext
-	"spec.containers[].securityContext.privileged":               harmless("false"),
-	"spec.containers[].securityContext.capabilities":             refused,
-	"spec.containers[].securityContext.allowPrivilegeEscalation": refused,
-	"spec.containers[].securityContext.runAsNonRoot":             harmless("false"),
-	"spec.containers[].securityContext.procMount":                harmless("Default"),
-	"spec.containers[].securityContext.seLinuxOptions":           refused,
-	"spec.containers[].securityContext.windowsOptions":           refused,
-	"spec.containers[].securityContext.seccompProfile":           refused,
-	"spec.containers[].securityContext.appArmorProfile":          refused,
+	"spec.containers[].securityContext.procMount":       harmless("Default"),
+	"spec.containers[].securityContext.seLinuxOptions":  refused,
+	"spec.containers[].securityContext.windowsOptions":  refused,
+	"spec.containers[].securityContext.appArmorProfile": refused,
+
+	// PodSecurityContext
+	"spec.securityContext.seLinuxOptions":           refused,
+	"spec.securityContext.windowsOptions":           refused,
+	"spec.securityContext.appArmorProfile":          refused,
+	"spec.securityContext.sysctls":                  refused,
+	"spec.securityContext.fsGroupChangePolicy":      harmless("Always"),
+	"spec.securityContext.supplementalGroupsPolicy": harmless("Merge"),
+	"spec.securityContext.seLinuxChangePolicy":      refused,
 
 	// Volume sources
 	"spec.volumes[].configMap":             {choice: true, hint: volumeHint},

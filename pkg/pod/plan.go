@@ -46,11 +46,15 @@ func BuildPlan(p *Pod, c *Container, img *ImageConfig, sb *Sandbox, attempt int,
 		Resources:    c.Resources,
 		QOSClass:     qos,
 	}
+	if err := checkRunAsNonRoot(p, c, img.User); err != nil {
+		return nil, err
+	}
+	plan.RunAsUser = EffectiveRunAsUser(&p.Spec, c)
+	plan.RunAsGroup = EffectiveRunAsGroup(&p.Spec, c)
 	if sc := c.SecurityContext; sc != nil {
-		plan.RunAsUser = sc.RunAsUser
-		plan.RunAsGroup = sc.RunAsGroup
 		plan.ReadOnlyRootfs = sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem
 	}
+	plan.Security = buildSecurityPlan(&p.Spec, c)
 	for i, vm := range c.VolumeMounts {
 		src, ok := sb.VolumePaths[vm.Name]
 		if !ok {

@@ -43,6 +43,8 @@ type ContainerPlan struct {
 	RunAsUser      *int64
 	RunAsGroup     *int64
 	ReadOnlyRootfs bool
+	// Security is the rest of the container's effective securityContext.
+	Security SecurityPlan
 	// Mounts are the container's volume mounts; a subPath source that does not exist yet is
 	// created as a directory, as the kubelet does.
 	Mounts  []Mount

@@ -57,6 +57,8 @@ type PodSpec struct {
 	TerminationGracePeriodSeconds *int64        `json:"terminationGracePeriodSeconds,omitempty"`
 	Hostname                      string        `json:"hostname,omitempty"`
 	HostNetwork                   bool          `json:"hostNetwork,omitempty"`
+	// SecurityContext holds the pod-level security settings; a container's own take precedence.
+	SecurityContext *PodSecurityContext `json:"securityContext,omitempty"`
 	// NodeName is the host podd runs on (podd --node-name); podd sets it when it accepts the pod.
 	NodeName string `json:"nodeName,omitempty"`
 }
@@ -182,11 +184,58 @@ type VolumeMount struct {
 	SubPath   string `json:"subPath,omitempty"`
 }
 
-// SecurityContext is the subset of a container's securityContext that podd implements.
+// SecurityContext is the subset of a container's securityContext that podd implements. Where a
+// field is also in the pod's securityContext, the container's value takes precedence.
 type SecurityContext struct {
 	RunAsUser              *int64 `json:"runAsUser,omitempty"`
 	RunAsGroup             *int64 `json:"runAsGroup,omitempty"`
+	RunAsNonRoot           *bool  `json:"runAsNonRoot,omitempty"`
 	ReadOnlyRootFilesystem *bool  `json:"readOnlyRootFilesystem,omitempty"`
+	// Privileged gives the container every capability, the host's devices, no seccomp filter
+	// and writable /sys; only a namespace at the privileged Pod Security level accepts it.
+	Privileged *bool `json:"privileged,omitempty"`
+	// AllowPrivilegeEscalation false sets the process's no_new_privs flag; unset means true.
+	AllowPrivilegeEscalation *bool           `json:"allowPrivilegeEscalation,omitempty"`
+	Capabilities             *Capabilities   `json:"capabilities,omitempty"`
+	SeccompProfile           *SeccompProfile `json:"seccompProfile,omitempty"`
+}
+
+// PodSecurityContext is the subset of a pod's securityContext that podd implements.
+type PodSecurityContext struct {
+	RunAsUser    *int64 `json:"runAsUser,omitempty"`
+	RunAsGroup   *int64 `json:"runAsGroup,omitempty"`
+	RunAsNonRoot *bool  `json:"runAsNonRoot,omitempty"`
+	// FSGroup is an additional group of every container's process, and the group that owns the
+	// pod's emptyDir volumes (setgid, so that files created there belong to it too).
+	FSGroup *int64 `json:"fsGroup,omitempty"`
+	// SupplementalGroups are additional groups of every container's process.
+	SupplementalGroups []int64         `json:"supplementalGroups,omitempty"`
+	SeccompProfile     *SeccompProfile `json:"seccompProfile,omitempty"`
+}
+
+// Capability is a Linux capability's name, with or without its CAP_ prefix (NET_ADMIN).
+type Capability string
+
+// Capabilities are added to and dropped from the runtime's default set.
+type Capabilities struct {
+	Add  []Capability `json:"add,omitempty"`
+	Drop []Capability `json:"drop,omitempty"`
+}
+
+// SeccompProfileType is a seccompProfile's type.
+type SeccompProfileType string
+
+const (
+	SeccompProfileRuntimeDefault SeccompProfileType = "RuntimeDefault"
+	SeccompProfileUnconfined     SeccompProfileType = "Unconfined"
+	SeccompProfileLocalhost      SeccompProfileType = "Localhost"
+)
+
+// SeccompProfile selects a seccomp filter; without one podd applies RuntimeDefault (containerd's
+// default profile, Docker's), unlike the kubelet whose default is still Unconfined.
+type SeccompProfile struct {
+	Type             SeccompProfileType `json:"type"`
+	LocalhostProfile *string            `json:"localhostProfile,omitempty"`
 }
 
 // Volume is a pod volume; exactly one source is set.

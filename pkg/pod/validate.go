@@ -349,8 +349,7 @@ func (s *containerScope) check(errs *ErrorList, field string, c *Container, init
 	checkPorts(errs, field, c.Ports, s.hostNetwork, s.hostPorts)
 	checkVolumeMounts(errs, field, c.VolumeMounts, s.volumes)
 	if sc := c.SecurityContext; sc != nil {
-		checkID(errs, field+".securityContext.runAsUser", sc.RunAsUser)
-		checkID(errs, field+".securityContext.runAsGroup", sc.RunAsGroup)
+		checkSecurityContext(errs, field+".securityContext", sc)
 	}
 
 	// Only an init container has a restartPolicy, and only Always, which makes it a sidecar:
@@ -681,6 +680,9 @@ func checkPodSpec(p *Pod, errs *ErrorList) {
 	}
 	if p.Spec.Hostname != "" {
 		checkDNS1123Label(errs, "spec.hostname", p.Spec.Hostname)
+	}
+	if sc := p.Spec.SecurityContext; sc != nil {
+		checkPodSecurityContext(errs, "spec.securityContext", sc)
 	}
 }
 

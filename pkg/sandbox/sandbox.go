@@ -213,6 +213,11 @@ func (r *Host) setupVolume(podDir string, p *pod.Pod, v pod.Volume) (string, err
 				}
 			}
 		}
+		if sc := p.Spec.SecurityContext; sc != nil && sc.FSGroup != nil {
+			if err := ownByFSGroup(path, *sc.FSGroup); err != nil {
+				return "", fmt.Errorf("emptyDir: %w", err)
+			}
+		}
 		return path, nil
 	case v.HostPath != nil:
 		t := pod.HostPathUnset
@@ -471,4 +476,18 @@ func isMountPoint(path string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// ownByFSGroup gives an emptyDir to the pod's fsGroup as the kubelet does: its group becomes
+// fsGroup and its setgid bit is set, so that what the containers create in it belongs to that
+// group too. Only the volume's own folder: podd creates it empty, and files created in it since
+// inherit the group.
+func ownByFSGroup(path string, gid int64) error {
+	if err := os.Lchown(path, -1, int(gid)); err != nil {
+		return fmt.Errorf("fsGroup: %w", err)
+	}
+	if err := os.Chmod(path, 0o777|os.ModeSetgid); err != nil {
+		return fmt.Errorf("fsGroup: %w", err)
+	}
+	return nil
 }
