@@ -2,6 +2,8 @@ package integration
 
 import (
 	"fmt"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -57,4 +59,48 @@ spec:
     command: ["sleep", "3600"]
 `, next, busyboxImage))
 	waitPhase(t, p, next, pod.PodRunning)
+}
+
+// TestLongestNamesRunAndRemove: a pod with the longest valid names — a 253-character name in a
+// 63-character namespace, a 63-character container — starts, logs and is removed. Its log folder
+// <namespace>_<name>_<uid> was once longer than a file name may be: the pod never started and
+// stayed Terminating for ever.
+func TestLongestNamesRunAndRemove(t *testing.T) {
+	t.Parallel()
+	p := sharedPodd(t)
+	base := uniqueName(t) // distinct per test, at most 63 characters
+	label := func(c string) string { return base + strings.Repeat(c, 63-len(base)) }
+	name := label("a") + "." + label("b") + "." + label("c") + "." + label("d")[:61]
+	namespace := label("n")
+	container := label("c")
+	if len(name) != 253 || len(namespace) != 63 || len(container) != 63 {
+		t.Fatalf("names of %d, %d, %d characters", len(name), len(namespace), len(container))
+	}
+	runDetached(t, p, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s, namespace: %s}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: %s
+    image: %s
+    command: ["sh", "-c", "echo hello-from-the-longest; sleep 3600"]
+`, name, namespace, container, busyboxImage))
+	waitFor(t, "the pod to run", func() bool {
+		return getPod(t, p, name, "-n", namespace).Status.Phase == pod.PodRunning
+	})
+	waitFor(t, "the container's log", func() bool {
+		res := p.Podctl(t, "logs", "-n", namespace, name, "-c", container)
+		return res.ExitCode == 0 && strings.Contains(res.Stdout, "hello-from-the-longest")
+	})
+	if res, done := podctlWithin(t, p, removeTimeout, "rm", "-n", namespace, name); !done || res.ExitCode != 0 {
+		t.Fatalf("podctl rm (returned: %v): %s", done, res)
+	}
+	waitFor(t, "the pod to be gone", func() bool {
+		res := p.Podctl(t, "get", "-n", namespace, name)
+		return res.ExitCode != 0 && strings.Contains(res.Stderr, "not found")
+	})
+	if logs := listDir(t, filepath.Join(p.Root, "logs")); slices.ContainsFunc(logs, func(n string) bool { return strings.HasPrefix(n, namespace+"_") }) {
+		t.Errorf("the pod's log folder is left: %v", logs)
+	}
 }
