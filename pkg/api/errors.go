@@ -17,7 +17,9 @@ const (
 	ClassAlreadyExists      Class = "already_exists"
 	ClassFailedPrecondition Class = "failed_precondition"
 	ClassUnavailable        Class = "unavailable"
-	ClassInternal           Class = "internal"
+	// ClassResourceExhausted: podd's --root (or another resource) is full.
+	ClassResourceExhausted Class = "resource_exhausted"
+	ClassInternal          Class = "internal"
 )
 
 // Error is an error as the API carries it: the server writes it as {"error": {...}} and the client
@@ -47,6 +49,8 @@ func ClassOf(err error) Class {
 		return ClassAlreadyExists
 	case errdefs.IsFailedPrecondition(err):
 		return ClassFailedPrecondition
+	case errdefs.IsResourceExhausted(err):
+		return ClassResourceExhausted
 	case errdefs.IsUnavailable(err),
 		// A request cut short (podd stopping, a deadline) is worth trying again.
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -68,6 +72,8 @@ func (c Class) HTTPStatus() int {
 		return http.StatusPreconditionFailed
 	case ClassUnavailable:
 		return http.StatusServiceUnavailable
+	case ClassResourceExhausted:
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
 }
@@ -84,6 +90,8 @@ func (c Class) errdef() error {
 		return errdefs.ErrFailedPrecondition
 	case ClassUnavailable:
 		return errdefs.ErrUnavailable
+	case ClassResourceExhausted:
+		return errdefs.ErrResourceExhausted
 	}
 	return errdefs.ErrInternal
 }
@@ -102,6 +110,8 @@ func classOfStatus(status int) Class {
 		return ClassFailedPrecondition
 	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
 		return ClassUnavailable
+	case http.StatusInsufficientStorage:
+		return ClassResourceExhausted
 	}
 	return ClassInternal
 }

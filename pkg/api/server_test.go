@@ -184,6 +184,7 @@ func TestErrorClasses(t *testing.T) {
 		{errdefs.ErrAlreadyExists.WithMessage("pod default/x already exists"), api.ClassAlreadyExists, 409, errdefs.IsAlreadyExists},
 		{fmt.Errorf("container app: %w", errdefs.ErrFailedPrecondition), api.ClassFailedPrecondition, 412, errdefs.IsFailedPrecondition},
 		{fmt.Errorf("containerd: %w", errdefs.ErrUnavailable), api.ClassUnavailable, 503, errdefs.IsUnavailable},
+		{fmt.Errorf("store pod x: %w: no space left on device", errdefs.ErrResourceExhausted), api.ClassResourceExhausted, 507, errdefs.IsResourceExhausted},
 		{errors.New("disk on fire"), api.ClassInternal, 500, errdefs.IsInternal},
 	}
 	for _, tt := range tests {
