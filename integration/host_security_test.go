@@ -2,11 +2,14 @@ package integration
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/podd-dev/podd/pkg/pod"
 	"github.com/podd-dev/podd/pkg/sandbox"
@@ -103,4 +106,59 @@ spec:
 	if logs := listDir(t, filepath.Join(p.Root, "logs")); slices.ContainsFunc(logs, func(n string) bool { return strings.HasPrefix(n, namespace+"_") }) {
 		t.Errorf("the pod's log folder is left: %v", logs)
 	}
+}
+
+// TestFullRootStopAndRemove: a pod whose emptyDir fills podd's --root (a 48 MiB tmpfs of the
+// test's own) can still be stopped and removed through the API: both write the store, which
+// once failed with "no space left on device".
+func TestFullRootStopAndRemove(t *testing.T) {
+	t.Parallel()
+	p := startPoddConfigured(t, func(p *Podd) {
+		if err := os.MkdirAll(p.Root, 0o711); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mount("tmpfs", p.Root, "tmpfs", 0, "size=48m,mode=0711"); err != nil {
+			t.Fatalf("mount a tmpfs on --root: %v", err)
+		}
+		t.Cleanup(func() { unix.Unmount(p.Root, unix.MNT_DETACH) })
+	})
+	name := uniqueName(t)
+	runDetached(t, p, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: fill
+    image: %s
+    command: ["sh", "-c", "dd if=/dev/zero of=/data/fill bs=1M count=100; touch /tmp/done; sleep 3600"]
+    volumeMounts: [{name: data, mountPath: /data}]
+  volumes:
+  - {name: data, emptyDir: {}}
+`, name, busyboxImage))
+	waitPhase(t, p, name, pod.PodRunning)
+	waitFor(t, "the container to fill --root", func() bool {
+		return p.Podctl(t, "exec", name, "--", "test", "-e", "/tmp/done").ExitCode == 0
+	})
+	var st unix.Statfs_t
+	if err := unix.Statfs(p.Root, &st); err != nil {
+		t.Fatal(err)
+	}
+	if free := st.Bavail * uint64(st.Bsize); free > 1<<20 {
+		t.Fatalf("--root has %d bytes free: the container did not fill it", free)
+	}
+	mustPodctl(t, p, "stop", name)
+	waitPod(t, p, name, "stopped", func(got *pod.Pod) bool {
+		for _, cs := range got.Status.ContainerStatuses {
+			if cs.State.Terminated == nil {
+				return false
+			}
+		}
+		return len(got.Status.ContainerStatuses) > 0
+	})
+	mustPodctl(t, p, "rm", name)
+	waitFor(t, "the pod to be gone", func() bool {
+		res := p.Podctl(t, "get", name)
+		return res.ExitCode != 0 && strings.Contains(res.Stderr, "not found")
+	})
 }
