@@ -162,3 +162,32 @@ spec:
 		return res.ExitCode != 0 && strings.Contains(res.Stderr, "not found")
 	})
 }
+
+// TestEmptyDirSizeLimitEvicts: a disk emptyDir's sizeLimit is enforced as the kubelet enforces
+// it: a pod that writes 5 MB into a 1Mi emptyDir is evicted (phase Failed, reason Evicted, a
+// message naming the volume and the limit) and its container stopped. podd once let it write on.
+func TestEmptyDirSizeLimitEvicts(t *testing.T) {
+	t.Parallel()
+	p := sharedPodd(t)
+	name := uniqueName(t)
+	runDetached(t, p, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: fill
+    image: %s
+    command: ["sh", "-c", "dd if=/dev/zero of=/data/fill bs=1M count=5; sleep 3600"]
+    volumeMounts: [{name: scratch, mountPath: /data}]
+  volumes:
+  - {name: scratch, emptyDir: {sizeLimit: 1Mi}}
+`, name, busyboxImage))
+	got := waitPod(t, p, name, "evicted", func(got *pod.Pod) bool { return got.Status.Phase == pod.PodFailed })
+	if got.Status.Reason != "Evicted" || !strings.Contains(got.Status.Message, `"scratch"`) || !strings.Contains(got.Status.Message, "1Mi") {
+		t.Errorf("status reason %q, message %q: want Evicted, naming the volume scratch and the limit 1Mi", got.Status.Reason, got.Status.Message)
+	}
+	waitPod(t, p, name, "with its container stopped", func(got *pod.Pod) bool {
+		return len(got.Status.ContainerStatuses) == 1 && got.Status.ContainerStatuses[0].State.Terminated != nil
+	})
+}

@@ -303,6 +303,9 @@ func (w *worker) run(ctx context.Context) {
 	default:
 		w.setupSandbox(ctx)
 		w.adoptAll(ctx)
+		if len(limitedVolumes(w.rec.Pod)) > 0 {
+			w.after(ctx, VolumeCheckInterval, evVolumeCheck{})
+		}
 	}
 	if w.adopted != nil {
 		w.adopted()
@@ -404,6 +407,8 @@ func (w *worker) handle(ctx context.Context, ev any) bool {
 		w.probed(ctx, ev)
 	case evSandboxRetry:
 		w.sbRetry = false
+	case evVolumeCheck:
+		w.checkVolumes(ctx)
 	case evRemoveRetry:
 		w.beginStop(ctx, evStop{remove: true})
 	case evStop:
@@ -1050,9 +1055,14 @@ func (w *worker) refreshLocked() {
 	st.Phase = pod.Phase(p.Spec.RestartPolicy, w.down() && !stopping, initialized, w.failedInit(), mains)
 	st.Conditions = pod.Conditions(st.Phase, initialized, st.ContainerStatuses, st.Conditions, time.Now().UTC().Truncate(time.Second))
 	st.Reason, st.Message = "", ""
+	if w.rec.Evicted != "" {
+		st.Phase = pod.PodFailed
+	}
 	switch {
 	case w.rec.Deleting:
 		st.Reason = "Terminating"
+	case w.rec.Evicted != "":
+		st.Reason, st.Message = ReasonEvicted, w.rec.Evicted
 	case stopping && w.goal != podCompleted:
 		st.Reason = "Stopping"
 	case w.down():
