@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/podd-dev/podd/pkg/cgroups"
 	"github.com/podd-dev/podd/pkg/pod"
 	"github.com/podd-dev/podd/pkg/sandbox"
 )
@@ -190,4 +191,58 @@ spec:
 	waitPod(t, p, name, "with its container stopped", func(got *pod.Pod) bool {
 		return len(got.Status.ContainerStatuses) == 1 && got.Status.ContainerStatuses[0].State.Terminated != nil
 	})
+}
+
+// TestPidsLimitAllPods: --pids-limit caps the processes of all pods together, in podd's parent
+// cgroup (--cgroup-root): a pod that tries to start 80 processes, under a per-pod limit of 4096,
+// is refused forks at 50. There was no cap across pods.
+func TestPidsLimitAllPods(t *testing.T) {
+	t.Parallel()
+	p := startPoddWith(t, "--pids-limit", "50")
+	fs, err := cgroups.Load(cgroups.MountinfoPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dir string
+	for _, h := range fs.Hierarchies {
+		if h.Root == "/" && (slices.Contains(h.Controllers, "pids") || h.Unified && fs.Mode == cgroups.V2) {
+			dir = filepath.Join(h.Mountpoint, p.CgroupRoot)
+		}
+	}
+	if dir == "" {
+		t.Fatal("no pids hierarchy")
+	}
+	read := func(name string) string {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(data))
+	}
+	if got := read("pids.max"); got != "50" {
+		t.Errorf("pids.max of %s = %s, want 50", dir, got)
+	}
+	name := uniqueName(t)
+	runDetached(t, p, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: fork
+    image: %s
+    command: ["sh", "-c", "for i in $(seq 80); do sleep 3600 & done; wait"]
+`, name, busyboxImage))
+	// The pod's shell forks until the kernel refuses: all pods' count reaches the cap and stays.
+	cur := 0
+	waitFor(t, "the pods' processes to reach the limit of all pods", func() bool {
+		cur, err = strconv.Atoi(read("pids.current"))
+		return err == nil && cur >= 50
+	})
+	if got := getPod(t, p, name); got.Status.Phase != pod.PodRunning {
+		t.Errorf("pod phase %s, want Running", got.Status.Phase)
+	}
+	if cur > 50 {
+		t.Errorf("pids.current of all pods = %d, above the limit 50", cur)
+	}
 }

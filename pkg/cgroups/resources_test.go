@@ -225,3 +225,12 @@ func TestMilliCPUToQuotaSaturates(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultPidsLimit: all pods together get half of pid_max unless --pids-limit says otherwise.
+func TestDefaultPidsLimit(t *testing.T) {
+	for pidMax, want := range map[int64]int64{32768: 16384, 4194304: 2097152, 1: 1} {
+		if got := DefaultPidsLimit(pidMax); got != want {
+			t.Errorf("DefaultPidsLimit(%d) = %d, want %d", pidMax, got, want)
+		}
+	}
+}

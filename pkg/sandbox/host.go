@@ -26,6 +26,8 @@ type Config struct {
 	CgroupParent string // default podd
 	// PodPidsLimit is the pids limit of every pod cgroup; 0 or less: none.
 	PodPidsLimit int64
+	// PidsLimit is the pids limit of CgroupParent, all pods together; 0 or less: none.
+	PidsLimit int64
 	// Network is the pods' bridge network.
 	Network NetworkConfig
 }
@@ -62,6 +64,9 @@ func New(cfg Config, log *slog.Logger) (*Host, error) {
 	cgfs, err := cgroups.Load(cgroups.MountinfoPath)
 	if err != nil {
 		return nil, fmt.Errorf("find cgroup hierarchies: %w", err)
+	}
+	if err := cgroups.SetupParent(cgfs, cfg.CgroupParent, cfg.PidsLimit); err != nil {
+		return nil, fmt.Errorf("set the pids limit of all pods (--pids-limit): %w", err)
 	}
 	mem, err := cgroups.MachineMemory()
 	if err != nil {
