@@ -61,6 +61,7 @@ func main() {
 			&cli.DurationFlag{Name: "manifests-rescan", Value: 10 * time.Second, Usage: "how often the static pod folder is read even without a change notification"},
 			&cli.BoolFlag{Name: "stop-pods-on-shutdown", Usage: "on SIGTERM or SIGINT, stop every pod within its grace period before exiting (default: leave them running)"},
 			&cli.StringFlag{Name: "cgroup-root", Value: cgroups.DefaultParent, Usage: "cgroup under which every pod's cgroup (pod<uid>) is created, in each hierarchy; never the host's root"},
+			&cli.Int64Flag{Name: "pids-limit", Value: 0, Usage: "pids limit of --cgroup-root, all pods' processes together; 0: half of the kernel's pid_max; -1: none"},
 			&cli.Int64Flag{Name: "pod-pids-limit", Value: cgroups.DefaultPodPidsLimit, Usage: "pids limit of each pod's cgroup, so that a fork bomb cannot take the host; 0 or -1: none"},
 			&cli.StringFlag{Name: "metrics-address", Usage: "serve Prometheus metrics at http://HOST:PORT/metrics (off when empty)"},
 			&cli.StringFlag{Name: "pod-cidr", Value: sandbox.DefaultPodCIDR, Usage: "IPv4 subnet of the pods' addresses on podd's bridge"},
@@ -100,6 +101,17 @@ func run(cliContext *cli.Context) error {
 	pidsLimit := cliContext.Int64("pod-pids-limit")
 	if pidsLimit < -1 {
 		return fmt.Errorf("--pod-pids-limit %d: want a number of processes, or 0 or -1 for none", pidsLimit)
+	}
+	totalPids := cliContext.Int64("pids-limit")
+	switch {
+	case totalPids < -1:
+		return fmt.Errorf("--pids-limit %d: want a number of processes, 0 for half of pid_max or -1 for none", totalPids)
+	case totalPids == 0:
+		pidMax, err := cgroups.PidMax()
+		if err != nil {
+			return fmt.Errorf("--pids-limit: read the kernel's pid_max: %w", err)
+		}
+		totalPids = cgroups.DefaultPidsLimit(pidMax)
 	}
 	// The shims start podd-logger, installed beside podd, as each container's logger; without
 	// it, podd's own binary in its logger mode (slower to start, larger).
@@ -156,6 +168,7 @@ func run(cliContext *cli.Context) error {
 		},
 		CgroupRoot:     cgroupRoot,
 		PodPidsLimit:   max(pidsLimit, 0),
+		PidsLimit:      max(totalPids, 0),
 		MetricsAddress: cliContext.String("metrics-address"),
 		PodSecurity:    security,
 	}, log)

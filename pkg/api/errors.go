@@ -16,10 +16,13 @@ const (
 	ClassNotFound           Class = "not_found"
 	ClassAlreadyExists      Class = "already_exists"
 	ClassFailedPrecondition Class = "failed_precondition"
-	// ClassForbidden: the request is understood and refused by policy (a Pod Security level).
+	// ClassForbidden: the request is understood and refused by policy (a Pod Security level, a
+	// process that is not the pod's on a pod's socket).
 	ClassForbidden   Class = "forbidden"
 	ClassUnavailable Class = "unavailable"
-	ClassInternal    Class = "internal"
+	// ClassResourceExhausted: podd's --root (or another resource) is full.
+	ClassResourceExhausted Class = "resource_exhausted"
+	ClassInternal          Class = "internal"
 )
 
 // Error is an error as the API carries it: the server writes it as {"error": {...}} and the client
@@ -51,6 +54,8 @@ func ClassOf(err error) Class {
 		return ClassFailedPrecondition
 	case errdefs.IsPermissionDenied(err):
 		return ClassForbidden
+	case errdefs.IsResourceExhausted(err):
+		return ClassResourceExhausted
 	case errdefs.IsUnavailable(err),
 		// A request cut short (podd stopping, a deadline) is worth trying again.
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -74,6 +79,8 @@ func (c Class) HTTPStatus() int {
 		return http.StatusForbidden
 	case ClassUnavailable:
 		return http.StatusServiceUnavailable
+	case ClassResourceExhausted:
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
 }
@@ -92,6 +99,8 @@ func (c Class) errdef() error {
 		return errdefs.ErrPermissionDenied
 	case ClassUnavailable:
 		return errdefs.ErrUnavailable
+	case ClassResourceExhausted:
+		return errdefs.ErrResourceExhausted
 	}
 	return errdefs.ErrInternal
 }
@@ -112,6 +121,8 @@ func classOfStatus(status int) Class {
 		return ClassForbidden
 	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
 		return ClassUnavailable
+	case http.StatusInsufficientStorage:
+		return ClassResourceExhausted
 	}
 	return ClassInternal
 }

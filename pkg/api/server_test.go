@@ -185,6 +185,7 @@ func TestErrorClasses(t *testing.T) {
 		{fmt.Errorf("container app: %w", errdefs.ErrFailedPrecondition), api.ClassFailedPrecondition, 412, errdefs.IsFailedPrecondition},
 		{fmt.Errorf("containerd: %w", errdefs.ErrUnavailable), api.ClassUnavailable, 503, errdefs.IsUnavailable},
 		{fmt.Errorf("pods \"x\" is forbidden: %w", errdefs.ErrPermissionDenied), api.ClassForbidden, 403, errdefs.IsPermissionDenied},
+		{fmt.Errorf("store pod x: %w: no space left on device", errdefs.ErrResourceExhausted), api.ClassResourceExhausted, 507, errdefs.IsResourceExhausted},
 		{errors.New("disk on fire"), api.ClassInternal, 500, errdefs.IsInternal},
 	}
 	for _, tt := range tests {

@@ -206,3 +206,66 @@ func (fs FS) dirFor(ctrl, cgroup string) (string, error) {
 	}
 	return dir, nil
 }
+
+// SetupParent creates the parent of the pods' cgroups (--cgroup-root) and sets its pids limit,
+// which bounds the processes of all pods together (0 or less: none). Each pod's own pids limit
+// bounds one pod; this one keeps many pods from taking the host's every pid between them.
+func SetupParent(fs FS, parent string, pidsLimit int64) error {
+	cgroup := "/" + strings.Trim(parent, "/")
+	if fs.Mode == V2 {
+		h, ok := fs.unified()
+		if !ok {
+			return fmt.Errorf("no cgroup2 hierarchy: %w", errdefs.ErrFailedPrecondition)
+		}
+		dir := h.dir(cgroup)
+		if dir == "" {
+			return fmt.Errorf("cgroup %s is outside the cgroup2 tree mounted at %s: %w", cgroup, h.Mountpoint, errdefs.ErrFailedPrecondition)
+		}
+		root := h.dir("/")
+		rel, err := filepath.Rel(root, dir)
+		if err != nil {
+			return err
+		}
+		cur := root
+		for _, part := range strings.Split(rel, string(filepath.Separator)) {
+			if err := enableControllers(cur, podControllers); err != nil {
+				return err
+			}
+			cur = filepath.Join(cur, part)
+			if err := os.Mkdir(cur, 0o755); err != nil && !errors.Is(err, iofs.ErrExist) {
+				return fmt.Errorf("create cgroup %s: %w", cgroup, err)
+			}
+		}
+		return writeFiles(dir, [][2]string{{"pids.max", limitOrUnlimited(pidsLimit, "max")}})
+	}
+	h, ok := fs.controller("pids")
+	if !ok {
+		if pidsLimit <= 0 {
+			return nil
+		}
+		return fmt.Errorf("cgroup controller pids is not mounted: %w", errdefs.ErrFailedPrecondition)
+	}
+	dir := h.dir(cgroup)
+	if dir == "" {
+		return fmt.Errorf("cgroup %s is outside the pids hierarchy mounted at %s: %w", cgroup, h.Mountpoint, errdefs.ErrFailedPrecondition)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create cgroup %s: %w", cgroup, err)
+	}
+	return writeFiles(dir, [][2]string{{"pids.max", limitOrUnlimited(pidsLimit, "max")}})
+}
+
+// DefaultPidsLimit is the pids limit of all pods together when none is given: half of the
+// kernel's pid_max, so that the host keeps the other half whatever the pods do.
+func DefaultPidsLimit(pidMax int64) int64 {
+	return max(pidMax/2, 1)
+}
+
+// PidMax reads the kernel's pid_max.
+func PidMax() (int64, error) {
+	data, err := os.ReadFile("/proc/sys/kernel/pid_max")
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+}

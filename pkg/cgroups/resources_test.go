@@ -1,6 +1,7 @@
 package cgroups
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -206,5 +207,30 @@ func TestReadStatsV2(t *testing.T) {
 	}
 	if pids, err := Procs(h.fs, cg); err != nil || !slices.Equal(pids, []int{7}) {
 		t.Errorf("Procs = %v, %v", pids, err)
+	}
+}
+
+// TestMilliCPUToQuotaSaturates: a cpu limit of 1e18 (its millicores saturate at MaxInt64) once
+// overflowed the quota's product and became the kernel's 1 ms minimum, a cap of 10m.
+func TestMilliCPUToQuotaSaturates(t *testing.T) {
+	for _, tc := range []struct{ milli, want int64 }{
+		{math.MaxInt64, MaxQuota},                // 1e18 cpus, as pod.Quantity's MilliValue gives it
+		{1_000_000_000_000_000, MaxQuota},        // 1e12 cpus: the product overflows int64
+		{175_921_860_444, 175_921_860_444 * 100}, // the largest limit under the kernel's ceiling
+		{175_921_860_445, MaxQuota},
+		{64_000, 6_400_000}, // 64 cpus, as before
+	} {
+		if got := MilliCPUToQuota(tc.milli, CPUPeriod); got != tc.want {
+			t.Errorf("MilliCPUToQuota(%d) = %d, want %d", tc.milli, got, tc.want)
+		}
+	}
+}
+
+// TestDefaultPidsLimit: all pods together get half of pid_max unless --pids-limit says otherwise.
+func TestDefaultPidsLimit(t *testing.T) {
+	for pidMax, want := range map[int64]int64{32768: 16384, 4194304: 2097152, 1: 1} {
+		if got := DefaultPidsLimit(pidMax); got != want {
+			t.Errorf("DefaultPidsLimit(%d) = %d, want %d", pidMax, got, want)
+		}
 	}
 }

@@ -55,6 +55,8 @@ type Config struct {
 	// is each pod cgroup's pids limit (0: none).
 	CgroupRoot   string
 	PodPidsLimit int64
+	// PidsLimit is the pids limit of CgroupRoot: all pods' processes together; 0: none.
+	PidsLimit int64
 	// MetricsAddress is where /metrics is served over TCP; "" serves none.
 	MetricsAddress string
 	// PodSecurity is each namespace's Pod Security Standards level, enforced on the pods the
@@ -77,6 +79,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// Pods never go in the host's root cgroup: cmd/podd refuses an empty or "/" root.
 		CgroupParent: cfg.CgroupRoot,
 		PodPidsLimit: cfg.PodPidsLimit,
+		PidsLimit:    cfg.PidsLimit,
 	}, log)
 	if err != nil {
 		return err

@@ -1,6 +1,8 @@
 package pod
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -12,9 +14,30 @@ func LogPath(logRoot string, p *Pod, container string, attempt int) string {
 	return filepath.Join(LogDir(logRoot, p), container, strconv.Itoa(attempt)+".log")
 }
 
-// LogDir is the pod's log folder: <namespace>_<name>_<uid>, as the kubelet names it.
+// LogDir is the pod's log folder, under the logs root.
 func LogDir(logRoot string, p *Pod) string {
-	return filepath.Join(logRoot, p.Metadata.Namespace+"_"+p.Metadata.Name+"_"+p.Metadata.UID)
+	return filepath.Join(logRoot, LogDirName(p.Metadata.Namespace, p.Metadata.Name, p.Metadata.UID))
+}
+
+// MaxFileName is the longest name of a file that Linux's file systems take (NAME_MAX).
+const MaxFileName = 255
+
+// LogDirName is <namespace>_<name>_<uid>, as the kubelet names it, when that fits in a file name.
+// A longer one (a 253-character name in a 63-character namespace) keeps the namespace, the uid
+// and the start of the name, followed by a hash of the whole name so that two long names with
+// the same start stay apart. Names that fit are unchanged, so an upgraded podd finds its folders.
+func LogDirName(namespace, name, uid string) string {
+	full := namespace + "_" + name + "_" + uid
+	if len(full) <= MaxFileName {
+		return full
+	}
+	sum := sha256.Sum256([]byte(name))
+	hash := hex.EncodeToString(sum[:])[:16]
+	keep := MaxFileName - len(namespace) - len(uid) - 2 - len(hash) - 1
+	if keep < 0 {
+		keep = 0
+	}
+	return namespace + "_" + name[:min(keep, len(name))] + "-" + hash + "_" + uid
 }
 
 // BuildPlan resolves Kubernetes' semantics for one instance of a container into a runtime plan.

@@ -169,6 +169,10 @@ func sameContent(root string, files map[string]pod.VolumeFile) bool {
 		if err != nil {
 			return err
 		}
+		// Never read more than podd wrote: the folder may be a container's to write into.
+		if !info.Mode().IsRegular() || info.Size() != int64(len(f.Data)) {
+			return fs.ErrInvalid
+		}
 		data, err := os.ReadFile(p)
 		if err != nil {
 			return err

@@ -472,8 +472,9 @@ func (r *Host) teardownNetwork(ctx context.Context, uid string) error {
 	if err := r.net.detach(ctx, uid, netns); err != nil {
 		return err
 	}
+	delete(r.hostsWritten, uid)
 	if st != nil {
-		if err := r.syncHosts(); err != nil {
+		if err := r.syncHosts(""); err != nil {
 			r.log.Warn("update hosts files", "err", err)
 		}
 	}

@@ -7,6 +7,7 @@
 package sandbox
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"os"
@@ -25,6 +26,8 @@ type Config struct {
 	CgroupParent string // default podd
 	// PodPidsLimit is the pids limit of every pod cgroup; 0 or less: none.
 	PodPidsLimit int64
+	// PidsLimit is the pids limit of CgroupParent, all pods together; 0 or less: none.
+	PidsLimit int64
 	// Network is the pods' bridge network.
 	Network NetworkConfig
 }
@@ -37,6 +40,9 @@ type Host struct {
 	net      *cniNetwork
 	// netMu orders attachments, detachments and hosts file updates.
 	netMu sync.Mutex
+	// hostsWritten is a digest of what podd last wrote into each bridge pod's hosts file, by pod
+	// UID, under netMu: podd never reads the file back (its containers can write into it).
+	hostsWritten map[string][sha256.Size]byte
 	// machineMemory is the host's memory: the downward API's limit of a container without one.
 	machineMemory int64
 }
@@ -59,11 +65,14 @@ func New(cfg Config, log *slog.Logger) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find cgroup hierarchies: %w", err)
 	}
+	if err := cgroups.SetupParent(cgfs, cfg.CgroupParent, cfg.PidsLimit); err != nil {
+		return nil, fmt.Errorf("set the pids limit of all pods (--pids-limit): %w", err)
+	}
 	mem, err := cgroups.MachineMemory()
 	if err != nil {
 		return nil, err
 	}
-	return &Host{cfg: cfg, log: log, cgroupFS: cgfs, net: network, machineMemory: mem}, nil
+	return &Host{cfg: cfg, log: log, cgroupFS: cgfs, net: network, machineMemory: mem, hostsWritten: map[string][sha256.Size]byte{}}, nil
 }
 
 // PodDir is the pod's persistent folder: volumes, subPath mounts and /etc files.

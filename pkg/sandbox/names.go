@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -24,8 +25,9 @@ import (
 // lookup, so a change is seen at once; a program that caches answers itself sees it later.
 
 // syncHosts writes every bridge pod's hosts file: its own entries and one line per other pod.
-// r.netMu must be held.
-func (r *Host) syncHosts() error {
+// Only the failure to write the file of pod self ("" for none) is returned: another pod whose
+// container filled its own /etc files' tmpfs must not stop this one. r.netMu must be held.
+func (r *Host) syncHosts(self string) error {
 	states := r.net.allStates()
 	sort.Slice(states, func(i, j int) bool {
 		a, b := states[i], states[j]
@@ -37,33 +39,48 @@ func (r *Host) syncHosts() error {
 	var errs []error
 	for _, st := range states {
 		data := podHosts(st, states)
-		if old, err := os.ReadFile(st.HostsPath); err == nil && bytes.Equal(old, data) {
-			continue
-		} else if os.IsNotExist(err) {
-			continue // the pod's folder is being removed
-		}
-		// In place, never renamed over: the file is bind-mounted into the pod's containers.
-		// The new content over the old, then the file cut to its length: a reader never finds
-		// it empty (as between a truncate and a write), at worst a moment's tail of old lines.
-		f, err := os.OpenFile(st.HostsPath, os.O_WRONLY, 0)
-		if err != nil {
-			if !os.IsNotExist(err) {
-				errs = append(errs, fmt.Errorf("update hosts file of pod %s/%s: %w", st.Namespace, st.Name, err))
-			}
+		sum := sha256.Sum256(data)
+		if old, ok := r.hostsWritten[st.UID]; ok && old == sum {
 			continue
 		}
-		_, err = f.WriteAt(data, 0)
-		if err == nil {
-			err = f.Truncate(int64(len(data)))
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
+		err := writeInPlace(st.HostsPath, data)
+		switch {
+		case err == nil:
+			r.hostsWritten[st.UID] = sum
+		case os.IsNotExist(err):
+			// the pod's folder is being removed
+		case st.UID == self:
 			errs = append(errs, fmt.Errorf("update hosts file of pod %s/%s: %w", st.Namespace, st.Name, err))
+		default:
+			r.log.Warn("update hosts file", "pod", st.Namespace+"/"+st.Name, "err", err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// writeInPlace makes the file at path hold data without reading it (a container can write into
+// it) and without renaming over it (it is bind-mounted into containers). The new content goes
+// over the old, then the file is cut to its length: a reader never finds it empty (as between a
+// truncate and a write), at worst a moment's tail of old lines. When that finds no space (a
+// container filled the file's tmpfs), the file is emptied first.
+func writeInPlace(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(data, 0)
+	if errors.Is(err, syscall.ENOSPC) {
+		if err = f.Truncate(0); err == nil {
+			_, err = f.WriteAt(data, 0)
+		}
+	}
+	if err == nil {
+		err = f.Truncate(int64(len(data)))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // podHosts is the hosts file of the pod st, with all as the pods on the bridge.

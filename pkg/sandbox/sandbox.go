@@ -63,11 +63,15 @@ func (r *Host) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, erro
 	if err := cgroups.SetupPod(r.cgroupFS, r.cfg.CgroupParent, uid, podLimits(p, r.cfg.PodPidsLimit)); err != nil {
 		return nil, fmt.Errorf("create pod cgroup: %w", err)
 	}
+	etc, err := r.etcFilesDir(dir)
+	if err != nil {
+		return nil, err
+	}
 	sb := &pod.Sandbox{
 		Hostname:     hostname,
-		HostsPath:    filepath.Join(dir, "etc-hosts"),
-		HostnamePath: filepath.Join(dir, "hostname"),
-		ResolvPath:   filepath.Join(dir, "resolv.conf"),
+		HostsPath:    filepath.Join(etc, hostsFileName(etc, dir)),
+		HostnamePath: filepath.Join(etc, "hostname"),
+		ResolvPath:   filepath.Join(etc, "resolv.conf"),
 		VolumePaths:  map[string]string{},
 		Node:         r.node(),
 	}
@@ -109,6 +113,12 @@ func (r *Host) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, erro
 		f.Close()
 	}
 	for path, data := range files {
+		// Written once, when the pod's sandbox is made: a restored pod's containers may have
+		// written into theirs since (and may have filled the tmpfs), which is theirs to keep.
+		// An empty file is one that podd died before writing.
+		if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+			continue
+		}
 		// Written in place, never renamed over: the files are bind-mounted into running containers.
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			return nil, fmt.Errorf("write %s: %w", path, err)
@@ -129,13 +139,56 @@ func (r *Host) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, erro
 	}
 	if pod.NetworkMode(p) == pod.NetworkBridge && !hostsSynced {
 		r.netMu.Lock()
-		err := r.syncHosts()
+		err := r.syncHosts(uid)
 		r.netMu.Unlock()
 		if err != nil {
 			return nil, err
 		}
 	}
 	return sb, nil
+}
+
+// EtcFilesSize bounds the tmpfs that holds a pod's /etc/hosts, /etc/hostname and
+// /etc/resolv.conf. The files are bind-mounted writable into the containers (as the kubelet and
+// containerd's CRI do), so a container can grow them: on their own small tmpfs it can neither fill
+// --root nor make podd read much back (podd never reads them: it keeps what it wrote). The pages
+// are charged to the memory cgroup of whoever writes them. A hosts file line takes at most about
+// 600 bytes (a 253-character name, its namespace, an address), so 4 MiB hold some 7,000 pods at
+// the longest names.
+const EtcFilesSize = 4 << 20
+
+// etcFilesDir is the folder of the pod's /etc files: <pod>/etc, a tmpfs of EtcFilesSize. A pod
+// made by an earlier podd, whose files lie in the pod folder itself (and are bind-mounted into its
+// running containers), keeps them there until it is removed.
+func (r *Host) etcFilesDir(dir string) (string, error) {
+	if fi, err := os.Lstat(filepath.Join(dir, legacyHostsName)); err == nil && fi.Mode().IsRegular() {
+		return dir, nil
+	}
+	etc := filepath.Join(dir, "etc")
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		return "", fmt.Errorf("create the pod's /etc files folder: %w", err)
+	}
+	mounted, err := isMountPoint(etc)
+	if err != nil {
+		return "", err
+	}
+	if !mounted {
+		opts := "mode=0755,nr_inodes=16,size=" + strconv.Itoa(EtcFilesSize)
+		if err := unix.Mount("tmpfs", etc, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
+			return "", fmt.Errorf("mount a tmpfs for the pod's /etc files on %s: %w", etc, err)
+		}
+	}
+	return etc, nil
+}
+
+// legacyHostsName is the hosts file's name in a pod folder of an earlier podd.
+const legacyHostsName = "etc-hosts"
+
+func hostsFileName(etc, podDir string) string {
+	if etc == podDir {
+		return legacyHostsName
+	}
+	return "hosts"
 }
 
 // podHostname is spec.hostname or the pod's name, cut to a DNS label as Kubernetes does.

@@ -5,14 +5,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/podd-dev/podd/pkg/cgroups"
 	"github.com/podd-dev/podd/pkg/pod"
@@ -172,7 +175,7 @@ func processInfo(pid int, users map[string]string) (pod.ProcessInfo, bool) {
 		info.User = name
 	} else if uid != "" {
 		// The name as the container knows it: its own /etc/passwd, seen through /proc/<pid>/root.
-		if name := lookupUser(filepath.Join(proc, "root", "etc", "passwd"), uid); name != "" {
+		if name := lookupUser(filepath.Join(proc, "root"), uid); name != "" {
 			info.User = name
 		}
 		users[uid] = info.User
@@ -180,8 +183,14 @@ func processInfo(pid int, users map[string]string) (pod.ProcessInfo, bool) {
 	return info, true
 }
 
-func lookupUser(passwd, uid string) string {
-	data, err := os.ReadFile(passwd)
+// maxPasswd bounds how much of a container's /etc/passwd podd reads: the container can write it.
+const maxPasswd = 1 << 20
+
+// lookupUser finds uid's name in root's /etc/passwd. The file is resolved inside root (a symlink
+// of the container's cannot send podd to the host's files) and must be a regular file, of which
+// at most maxPasswd bytes are read.
+func lookupUser(root, uid string) string {
+	data, err := readInRoot(root, "etc/passwd", maxPasswd)
 	if err != nil {
 		return ""
 	}
@@ -192,6 +201,33 @@ func lookupUser(passwd, uid string) string {
 		}
 	}
 	return ""
+}
+
+// readInRoot reads at most limit bytes of the regular file at path, resolved inside root.
+func readInRoot(root, path string, limit int64) ([]byte, error) {
+	dir, err := os.OpenFile(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer dir.Close()
+	handle, err := pathrs.OpenatInRoot(dir, path)
+	if err != nil {
+		return nil, err
+	}
+	defer handle.Close()
+	f, err := pathrs.Reopen(handle, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	return io.ReadAll(io.LimitReader(f, limit))
 }
 
 var _ supervisor.StatsRuntime = (*Host)(nil)

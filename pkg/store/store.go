@@ -5,9 +5,14 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"sync"
+	"syscall"
 	"time"
 
+	"github.com/containerd/errdefs"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/podd-dev/podd/pkg/supervisor"
@@ -15,9 +20,16 @@ import (
 
 var podsBucket = []byte("pods")
 
+// ReserveSize is the room the store keeps for itself on --root: a file of that size, written
+// out, that is deleted when a write finds no space, so that stopping and removing pods (which
+// write the store) still work on a full --root, and written again once there is room.
+const ReserveSize = 4 << 20
+
 // Store is a bbolt-backed supervisor.Store.
 type Store struct {
-	db *bolt.DB
+	db      *bolt.DB
+	reserve string
+	mu      sync.Mutex // orders the reserve's removal and recreation
 }
 
 var _ supervisor.Store = (*Store)(nil)
@@ -35,7 +47,58 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("init store %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db, reserve: path + ".reserve"}
+	s.ensureReserve()
+	return s, nil
+}
+
+// ensureReserve writes the reserve file unless it is there; on a full disk it is left for later.
+func (s *Store) ensureReserve() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fi, err := os.Stat(s.reserve); err == nil && fi.Size() == ReserveSize {
+		return
+	}
+	if err := writeReserve(s.reserve); err != nil {
+		os.Remove(s.reserve)
+	}
+}
+
+func writeReserve(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	// Written, not fallocated: tmpfs and some file systems would count a hole as free.
+	_, err = f.Write(make([]byte, ReserveSize))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// update runs fn in a write transaction. When the disk is full it frees the reserve and tries
+// once more; an error that remains is of errdefs' class ResourceExhausted.
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	err := s.db.Update(fn)
+	if errors.Is(err, syscall.ENOSPC) {
+		s.mu.Lock()
+		rerr := os.Remove(s.reserve)
+		s.mu.Unlock()
+		if rerr == nil {
+			err = s.db.Update(fn)
+		}
+	}
+	if errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w: %w", errdefs.ErrResourceExhausted, err)
+	}
+	if err == nil {
+		s.ensureReserve()
+	}
+	return err
 }
 
 // Close closes the file.
@@ -43,7 +106,7 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // Put writes the records in one transaction: all of them or none.
 func (s *Store) Put(ctx context.Context, recs ...*supervisor.Record) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(podsBucket)
 		for _, r := range recs {
 			data, err := json.Marshal(r)
@@ -60,7 +123,7 @@ func (s *Store) Put(ctx context.Context, recs ...*supervisor.Record) error {
 
 // Delete removes a pod's record; a missing one is fine.
 func (s *Store) Delete(ctx context.Context, uid string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(podsBucket).Delete([]byte(uid))
 	})
 }

@@ -28,6 +28,8 @@ type Record struct {
 	Stopped bool `json:"stopped,omitempty"`
 	// Deleting: `podctl rm` began; a restarted podd finishes it.
 	Deleting bool `json:"deleting,omitempty"`
+	// Evicted: why podd evicted the pod (an emptyDir over its sizeLimit); it stays stopped, Failed.
+	Evicted string `json:"evicted,omitempty"`
 	// Owner decides whether the pod exists: the zero Owner for a pod created through the API.
 	Owner pod.Owner `json:"owner,omitzero"`
 	// Source and SourceHash are how earlier podds stored a static pod's file and hash: read at

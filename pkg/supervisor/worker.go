@@ -312,6 +312,9 @@ func (w *worker) run(ctx context.Context) {
 	default:
 		w.setupSandbox(ctx)
 		w.adoptAll(ctx)
+		if len(limitedVolumes(w.rec.Pod)) > 0 {
+			w.after(ctx, VolumeCheckInterval, evVolumeCheck{})
+		}
 	}
 	if w.adopted != nil {
 		w.adopted()
@@ -431,6 +434,8 @@ func (w *worker) apply(ctx context.Context, ev any) {
 		w.probed(ctx, ev)
 	case evSandboxRetry:
 		w.sbRetry = false
+	case evVolumeCheck:
+		w.checkVolumes(ctx)
 	case evRemoveRetry:
 		w.beginStop(ctx, evStop{remove: true})
 	case evStop:
@@ -1097,9 +1102,14 @@ func (w *worker) refreshLocked() {
 	st.Phase = pod.Phase(p.Spec.RestartPolicy, w.down() && !stopping, initialized, w.failedInit(), st.ContainerStatuses)
 	st.Conditions = pod.Conditions(st.Phase, initialized, st.ContainerStatuses, st.Conditions, time.Now().UTC().Truncate(time.Second))
 	st.Reason, st.Message = "", ""
+	if w.rec.Evicted != "" {
+		st.Phase = pod.PodFailed
+	}
 	switch {
 	case w.rec.Deleting:
 		st.Reason = "Terminating"
+	case w.rec.Evicted != "":
+		st.Reason, st.Message = ReasonEvicted, w.rec.Evicted
 	case stopping && w.goal != podCompleted:
 		st.Reason = "Stopping"
 	case w.down():
