@@ -17,6 +17,7 @@ const (
 	ClassAlreadyExists      Class = "already_exists"
 	ClassFailedPrecondition Class = "failed_precondition"
 	ClassUnavailable        Class = "unavailable"
+	ClassPermissionDenied   Class = "permission_denied"
 	ClassInternal           Class = "internal"
 )
 
@@ -47,6 +48,8 @@ func ClassOf(err error) Class {
 		return ClassAlreadyExists
 	case errdefs.IsFailedPrecondition(err):
 		return ClassFailedPrecondition
+	case errdefs.IsPermissionDenied(err):
+		return ClassPermissionDenied
 	case errdefs.IsUnavailable(err),
 		// A request cut short (podd stopping, a deadline) is worth trying again.
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -68,6 +71,8 @@ func (c Class) HTTPStatus() int {
 		return http.StatusPreconditionFailed
 	case ClassUnavailable:
 		return http.StatusServiceUnavailable
+	case ClassPermissionDenied:
+		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }
@@ -84,6 +89,8 @@ func (c Class) errdef() error {
 		return errdefs.ErrFailedPrecondition
 	case ClassUnavailable:
 		return errdefs.ErrUnavailable
+	case ClassPermissionDenied:
+		return errdefs.ErrPermissionDenied
 	}
 	return errdefs.ErrInternal
 }
@@ -100,6 +107,8 @@ func classOfStatus(status int) Class {
 		return ClassAlreadyExists
 	case http.StatusPreconditionFailed:
 		return ClassFailedPrecondition
+	case http.StatusForbidden:
+		return ClassPermissionDenied
 	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
 		return ClassUnavailable
 	}
