@@ -10,7 +10,7 @@ BIN     := bin
 LDFLAGS := -X github.com/podd-dev/podd/pkg/api.Version=$(VERSION)
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build deps test unit unit-race integration lint tools up down example-image fmt vet clean install uninstall bench bench-deps bench-go
+.PHONY: all build deps test unit unit-race integration lint tools up down example-image fmt vet clean install uninstall bench bench-deps bench-go fuzz
 
 all: build
 
@@ -111,3 +111,17 @@ bench: bench-deps build
 # Go benchmarks of manifest decoding and OCI spec building; compare two runs with benchstat.
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count 10 ./pkg/manifest/ ./pkg/runtime/
+
+# Every fuzz target, one after the other, FUZZTIME each (a duration, or 10000000x for a count of
+# executions); FUZZFLAGS e.g. -parallel 1 on a shared machine. A crasher is kept under the
+# package's testdata/fuzz and then replays as a seed in every go test run.
+FUZZTIME  ?= 60s
+FUZZFLAGS ?=
+FUZZ_TARGETS := ./pkg/manifest:FuzzDecode ./pkg/pod:FuzzParseQuantity \
+	./pkg/api:FuzzReadFrame ./pkg/api:FuzzExecRequest ./pkg/api:FuzzMetadataPatch ./pkg/api:FuzzQuery
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t#*:}; echo "== $$fn ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg; \
+	done

@@ -23,18 +23,13 @@ func (s *server) podExec(w http.ResponseWriter, r *http.Request) error {
 	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", ExecUpgrade) {
 		return invalid("exec needs the headers Connection: Upgrade and Upgrade: " + ExecUpgrade)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxExecBodyBytes))
+	body, err := readBody(w, r, maxExecBodyBytes, "exec request")
 	if err != nil {
-		return invalid("read exec request: " + err.Error())
+		return err
 	}
-	var req ExecRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return invalid("exec request: " + err.Error())
-	}
-	if len(req.Command) == 0 {
-		return invalid("exec request: command is required")
+	req, err := decodeExecRequest(body)
+	if err != nil {
+		return err
 	}
 	ns, name := r.PathValue("namespace"), r.PathValue("name")
 	// A missing pod is still a plain 404; what only Exec can tell arrives in an error frame.
@@ -58,6 +53,20 @@ func (s *server) podExec(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.runExec(r.Context(), conn, brw.Reader, ns, name, req)
 	return nil
+}
+
+// decodeExecRequest reads an exec request's JSON body: no unknown fields, a command.
+func decodeExecRequest(body []byte) (ExecRequest, error) {
+	var req ExecRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return ExecRequest{}, invalid("exec request: " + err.Error())
+	}
+	if len(req.Command) == 0 {
+		return ExecRequest{}, invalid("exec request: command is required")
+	}
+	return req, nil
 }
 
 func (s *server) runExec(ctx context.Context, conn net.Conn, br *bufio.Reader, ns, name string, req ExecRequest) {

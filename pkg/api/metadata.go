@@ -1,9 +1,8 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/podd-dev/podd/pkg/pod"
@@ -13,15 +12,13 @@ import (
 const maxPatchBytes = 1 << 20
 
 func (s *server) patchMetadata(w http.ResponseWriter, r *http.Request) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxPatchBytes))
-	dec.DisallowUnknownFields()
-	var patch pod.MetadataPatch
-	if err := dec.Decode(&patch); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return invalid(fmt.Sprintf("metadata patch is larger than %d bytes", tooLarge.Limit))
-		}
-		return invalid("metadata patch: " + err.Error() + ` (want {"labels": {"k": "v", "gone": null}, "annotations": {...}, "overwrite": false})`)
+	body, err := readBody(w, r, maxPatchBytes, "metadata patch")
+	if err != nil {
+		return err
+	}
+	patch, err := decodePatch(body)
+	if err != nil {
+		return err
 	}
 	p, err := s.pods.UpdateMetadata(r.Context(), r.PathValue("namespace"), r.PathValue("name"), patch)
 	if err != nil {
@@ -29,4 +26,15 @@ func (s *server) patchMetadata(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, p)
 	return nil
+}
+
+// decodePatch reads a metadata patch: one JSON object, no unknown fields, nothing after it.
+func decodePatch(body []byte) (pod.MetadataPatch, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var patch pod.MetadataPatch
+	if err := dec.Decode(&patch); err != nil {
+		return pod.MetadataPatch{}, invalid("metadata patch: " + err.Error() + ` (want {"labels": {"k": "v", "gone": null}, "annotations": {...}, "overwrite": false})`)
+	}
+	return patch, nil
 }

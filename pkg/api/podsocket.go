@@ -33,12 +33,15 @@ type PodWatcher interface {
 
 // PodSockets serves one unix socket per pod that asked for it (pod.AnnotationAPISocket), through
 // which the pod's containers read their own pod and its events, and nothing else: the socket is
-// the pod's identity, so no credentials are needed. The same endpoints as the main API answer
+// the pod's identity, so no credentials are needed. A connection from a process that is not one
+// of the pod's (peer, by SO_PEERCRED and the pod's cgroup) is refused before any request is read. The same endpoints as the main API answer
 // (GET /v1/namespaces/{ns}/pods/{name}, GET /v1/events, GET /v1/version) but only for the pod
 // itself, plus the short GET /pod and GET /pod/events.
 type PodSockets struct {
 	pods    PodWatcher
 	dir     func(uid string) string
+	peer    PeerCheck
+	limits  Limits
 	version string
 	log     *slog.Logger
 
@@ -52,12 +55,18 @@ type podSocket struct {
 }
 
 // NewPodSockets returns the per-pod sockets; dir gives the folder of a pod's socket, which the
-// runtime mounts into the containers (runtime.PodAPIDir).
-func NewPodSockets(pods PodWatcher, dir func(uid string) string, version string, log *slog.Logger) *PodSockets {
+// runtime mounts into the containers (runtime.PodAPIDir); peer admits the pod's own processes
+// (CgroupPeers), and nil admits none. Each socket has PodLimits.
+func NewPodSockets(pods PodWatcher, dir func(uid string) string, peer PeerCheck, version string, log *slog.Logger) *PodSockets {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &PodSockets{pods: pods, dir: dir, version: version, log: log, sockets: map[string]*podSocket{}}
+	if peer == nil {
+		peer = func(string, int32) error {
+			return fmt.Errorf("podd was started without a check of the pod's processes: %w", errdefs.ErrPermissionDenied)
+		}
+	}
+	return &PodSockets{pods: pods, dir: dir, peer: peer, limits: PodLimits, version: version, log: log, sockets: map[string]*podSocket{}}
 }
 
 // Run opens a socket for every pod that wants one, now (after a podd restart too) and whenever
@@ -132,24 +141,34 @@ func (s *PodSockets) open(ctx context.Context, p *pod.Pod) (*podSocket, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Any user of the pod's containers may read the pod: the folder is its only way in.
+	// Any user of the pod's containers may connect, whatever its uid: the mode lets them, and
+	// peerListener then admits only the pod's processes.
 	if err := os.Chmod(path, 0o666); err != nil {
 		ln.Close()
 		return nil, err
 	}
 	own := &ownPod{pods: s.pods, namespace: p.Metadata.Namespace, name: p.Metadata.Name, uid: p.Metadata.UID}
-	main := NewServer(own, noImages{}, s.version, s.log.With("pod", p.Metadata.Namespace+"/"+p.Metadata.Name, "socket", "pod"))
+	log := s.log.With("pod", p.Metadata.Namespace+"/"+p.Metadata.Name, "socket", "pod")
+	main := NewServer(own, noImages{}, s.version, log)
 	mux := http.NewServeMux()
 	mux.Handle("GET /pod", rewrite(main, podPath(own.namespace, own.name), nil))
 	mux.Handle("GET /pod/events", rewrite(main, "/v1/events", url.Values{"namespace": {own.namespace}, "pod": {own.name}}))
-	mux.Handle("/", main)
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-	go srv.Serve(ln)
+	mux.Handle("GET /", main)
+	// Everything but GET is refused by its method, before a byte of its body is read.
+	mux.Handle("/", http.HandlerFunc(own.refuseMethod))
+	srv := NewHTTPServer(mux, s.limits, context.WithoutCancel(ctx))
+	peers := &peerListener{Listener: ln, uid: own.uid, pod: own.namespace + "/" + own.name, check: s.peer, log: log}
+	go srv.Serve(Listen(peers, s.limits))
 	return &podSocket{srv: srv, dir: dir}, nil
+}
+
+// refuseMethod answers a request the pod's socket does not take, without reading its body, and
+// closes the connection so that the body is not read after the answer either.
+func (o *ownPod) refuseMethod(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Connection", "close")
+	w.Header().Set("Allow", http.MethodGet)
+	writeError(w, &Error{Class: ClassFailedPrecondition, Message: fmt.Sprintf(
+		"%s %s is not allowed through the pod's own API socket, which reads pod %s/%s only (GET)", r.Method, r.URL.Path, o.namespace, o.name)})
 }
 
 // rewrite serves a short path as the main API's path (and query) for the pod.

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -47,6 +48,14 @@ func socketPod(name, uid, annotation string) *pod.Pod {
 	return p
 }
 
+// selfPeer admits this test process, as CgroupPeers admits the pod's processes.
+func selfPeer(_ string, pid int32) error {
+	if int(pid) != os.Getpid() {
+		return fmt.Errorf("pid %d is not this test's: %w", pid, errdefs.ErrPermissionDenied)
+	}
+	return nil
+}
+
 func waitPath(t *testing.T, path string, exists bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -74,7 +83,7 @@ func TestPodSockets(t *testing.T) {
 	pods := &watchedPods{Pods: fake, changed: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); api.NewPodSockets(pods, dir, "v-test", nil).Run(ctx) }()
+	go func() { defer close(done); api.NewPodSockets(pods, dir, selfPeer, "v-test", nil).Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
 	sock := filepath.Join(dir("u-web"), api.PodSocketName)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -186,13 +185,9 @@ func grace(r *http.Request) (*time.Duration, error) {
 }
 
 func (s *server) createPods(w http.ResponseWriter, r *http.Request) error {
-	manifest, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxManifestBytes))
+	manifest, err := readBody(w, r, maxManifestBytes, "manifest")
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return invalid(fmt.Sprintf("manifest is larger than %d bytes", tooLarge.Limit))
-		}
-		return fmt.Errorf("read manifest: %w", err)
+		return err
 	}
 	if len(manifest) == 0 {
 		return invalid("the request body is empty: send a pod manifest (YAML or JSON)")
@@ -362,7 +357,7 @@ func (lw *logWriter) Write(p []byte) (int, error) {
 }
 
 func (s *server) importImages(w http.ResponseWriter, r *http.Request) error {
-	images, err := s.images.Import(r.Context(), r.Body)
+	images, err := s.images.Import(r.Context(), streamBody(w, r))
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/podd-dev/podd/pkg/api"
+	"github.com/podd-dev/podd/pkg/cgroups"
 	"github.com/podd-dev/podd/pkg/controller"
 	"github.com/podd-dev/podd/pkg/events"
 	"github.com/podd-dev/podd/pkg/pod/podsecurity"
@@ -153,17 +154,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// Long requests (exec sessions, waits) end with the daemon: hijacked connections outlive Shutdown.
 	requests, endRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer endRequests()
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return requests },
-	}
+	srv := api.NewHTTPServer(handler, api.MainLimits, requests)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(api.Listen(ln, api.MainLimits)) }()
 	podSockets := make(chan struct{})
 	go func() {
 		defer close(podSockets)
-		api.NewPodSockets(apiPods{mgr, cfg.PodSecurity}, host.PodAPIDir, cfg.Version, log).Run(requests)
+		podCgroup := func(uid string) string { return cgroups.PodPath(cfg.CgroupRoot, uid) }
+		api.NewPodSockets(apiPods{mgr, cfg.PodSecurity}, host.PodAPIDir, api.CgroupPeers(podCgroup), cfg.Version, log).Run(requests)
 	}()
 	log.Info("podd is serving", "socket", cfg.Socket, "socket_activated", activated, "containerd", cfg.ContainerdAddress, "namespace", cfg.Namespace)
 	pods, _ := mgr.List(ctx, "")

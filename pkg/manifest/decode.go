@@ -36,6 +36,9 @@ func Decode(data []byte) ([]*pod.Pod, error) {
 		pods []*pod.Pod
 		errs []error
 	)
+	if err := checkTokens(data); err != nil {
+		return nil, err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for {
 		var doc yaml.Node
@@ -164,6 +167,55 @@ func unreadableLine(data []byte) int {
 	return 1
 }
 
+// maxTokens bounds a manifest before it is parsed: yaml.v3 builds the whole node tree of a
+// document (some 200 bytes a node) before podd can look at it, so a flat 16 MiB manifest of short
+// keys cost over a gigabyte. checkTokens counts, in one pass and no memory, more than yaml.v3 can
+// make nodes of: every word after a space or line break, and three for every character that can
+// open a collection or stand for an empty value (, [ { : ? -), quoted or not. Real pods count a
+// few thousand; a manifest just under the limit allocates some 60 to 80 MiB in all (measured).
+const maxTokens = 250_000
+
+func checkTokens(data []byte) *pod.FieldError {
+	if n, line := scanTokens(data, maxTokens); n > maxTokens {
+		return &pod.FieldError{Line: line, Detail: fmt.Sprintf(
+			"the manifest is too large to decode: more than %d YAML tokens (words, and 3 for each of , [ { : ? -) by this line; podd's limit bounds the memory decoding takes", maxTokens)}
+	}
+	return nil
+}
+
+func countTokens(data []byte) int {
+	n, _ := scanTokens(data, -1)
+	return n
+}
+
+// scanTokens counts data's tokens, stopping past stop (unless -1), and the line it stopped on.
+func scanTokens(data []byte, stop int) (int, int) {
+	tokens, line, boundary := 1, 1, true
+	for _, c := range data {
+		switch c {
+		case '\n':
+			line++
+			boundary = true
+		case ' ', '\t', '\r':
+			boundary = true
+		case ',', '[', '{', ':', '?', '-':
+			tokens += 3
+			boundary = true
+		case ']', '}':
+			boundary = true
+		default:
+			if boundary {
+				tokens++
+			}
+			boundary = false
+		}
+		if stop >= 0 && tokens > stop {
+			break
+		}
+	}
+	return tokens, line
+}
+
 // maxDocumentNodes bounds the work spent on one document: through aliases a few lines of YAML can
 // stand for billions of nodes ("billion laughs").
 const maxDocumentNodes = 1_000_000
@@ -222,7 +274,7 @@ func expandedSize(n *yaml.Node, sizes map[*yaml.Node]int) (int, *pod.FieldError)
 		}
 		total += s
 		if total > maxDocumentNodes {
-			return 0, &pod.FieldError{Line: n.Line, Detail: fmt.Sprintf("the document expands to more than %d YAML nodes through its aliases", maxDocumentNodes)}
+			return 0, &pod.FieldError{Line: n.Line, Detail: fmt.Sprintf("the document expands to more than %d YAML nodes through its aliases (the limit on aliases' expansion)", maxDocumentNodes)}
 		}
 	}
 	sizes[n] = total
