@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -114,9 +115,10 @@ func peerPID(c net.Conn) (int32, error) {
 // refusing bounds the refusals in progress; past it a refused connection is closed unanswered.
 var refusing = make(chan struct{}, 16)
 
-// refuse answers a connection with e and closes it, in the background: the answer is written at
-// once (it fits the socket's buffer), then what the client sends is read for at most a second, so
-// that its request is taken before the close and it reads the answer rather than a reset.
+// refuse answers a connection with e and closes it, in the background, within a second: it reads
+// the request's head first (at most 64 KiB), because an HTTP client that gets an answer before it
+// sent its request discards it as unsolicited; then it writes the answer, shuts its side down and
+// reads what the client still sends, so that the close does not reset the answer away.
 func refuse(c net.Conn, e *Error) {
 	select {
 	case refusing <- struct{}{}:
@@ -127,13 +129,31 @@ func refuse(c net.Conn, e *Error) {
 	go func() {
 		defer func() { <-refusing }()
 		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(time.Second))
+		readHead(c, 64<<10)
 		body, _ := json.Marshal(ErrorResponse{Error: e})
 		status := e.Class.HTTPStatus()
-		_ = c.SetDeadline(time.Now().Add(time.Second))
 		if _, err := fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s\n",
 			status, http.StatusText(status), len(body)+1, body); err != nil {
 			return
 		}
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
 		_, _ = io.CopyN(io.Discard, c, 64<<10)
 	}()
+}
+
+// readHead reads from c until the end of an HTTP request head (an empty line), limit bytes, an
+// error or the deadline, whichever comes first.
+func readHead(c net.Conn, limit int) {
+	buf := make([]byte, 4096)
+	var seen []byte
+	for len(seen) < limit {
+		n, err := c.Read(buf)
+		seen = append(seen, buf[:n]...)
+		if bytes.Contains(seen, []byte("\r\n\r\n")) || err != nil {
+			return
+		}
+	}
 }
