@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/podd-dev/podd/internal/fault"
 	"github.com/podd-dev/podd/pkg/pod"
@@ -1031,22 +1030,15 @@ func (w *worker) cleanup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// A few at a time: one by one, a pod of thousands of containers took minutes to remove.
-	var g errgroup.Group
-	g.SetLimit(launchConcurrency)
+	// One at a time: the containers of a pod share one shim, which ends with its last task, and
+	// containerd 1.6 answers a task delete that races that end with "ttrpc: closed".
 	for _, c := range all {
 		if c.PodUID == uid {
-			g.Go(func() error {
-				if err := w.m.rt.RemoveContainer(ctx, c.ID); err != nil {
-					return err
-				}
-				fault.Point(fault.RemoveAfterContainer)
-				return nil
-			})
+			if err := w.m.rt.RemoveContainer(ctx, c.ID); err != nil {
+				return err
+			}
+			fault.Point(fault.RemoveAfterContainer)
 		}
-	}
-	if err := g.Wait(); err != nil {
-		return err
 	}
 	if err := w.m.sb.TeardownSandbox(ctx, uid); err != nil {
 		return err
