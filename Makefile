@@ -113,7 +113,7 @@ bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count 10 ./pkg/manifest/ ./pkg/runtime/
 
 # Every fuzz target, one after the other, FUZZTIME each (a duration, or 10000000x for a count of
-# executions); FUZZFLAGS e.g. -parallel 1 on a shared machine. A crasher is kept under the
+# executions; no test timeout cuts a long run); FUZZFLAGS e.g. -parallel 1 on a shared machine. A crasher is kept under the
 # package's testdata/fuzz and then replays as a seed in every go test run.
 FUZZTIME  ?= 60s
 FUZZFLAGS ?=
@@ -123,5 +123,5 @@ FUZZ_TARGETS := ./pkg/manifest:FuzzDecode ./pkg/pod:FuzzParseQuantity \
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t#*:}; echo "== $$fn ($$pkg, $(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg; \
+		$(GO) test -timeout 0 -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg; \
 	done
