@@ -4,11 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/containerd/errdefs"
-
-	"github.com/podd-dev/podd/pkg/signals"
 )
 
 // ResolveEnv is the environment of the container's process: the image's Env, with the container's
@@ -247,18 +244,4 @@ func ResolveWorkingDir(c *Container, img *ImageConfig) string {
 		return img.WorkingDir
 	}
 	return "/"
-}
-
-// StopSignal is the signal that asks the image's program to stop: its STOPSIGNAL, else SIGTERM.
-// An image whose STOPSIGNAL cannot be parsed is an error, as in containerd, rather than a silent
-// SIGTERM that the program may not expect.
-func StopSignal(img *ImageConfig) (syscall.Signal, error) {
-	if img == nil || img.StopSignal == "" {
-		return syscall.SIGTERM, nil
-	}
-	sig, err := signals.Parse(img.StopSignal)
-	if err != nil {
-		return 0, fmt.Errorf("image %s STOPSIGNAL: %w", img.Ref, err)
-	}
-	return sig, nil
 }

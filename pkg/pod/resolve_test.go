@@ -3,7 +3,6 @@ package pod
 import (
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/containerd/errdefs"
@@ -326,29 +325,6 @@ func TestResolveWorkingDir(t *testing.T) {
 		if got := ResolveWorkingDir(c, tt.img); got != tt.want {
 			t.Errorf("%s: ResolveWorkingDir = %q, want %q", tt.name, got, tt.want)
 		}
-	}
-}
-
-func TestStopSignal(t *testing.T) {
-	tests := []struct {
-		img  *ImageConfig
-		want syscall.Signal
-	}{
-		{nil, syscall.SIGTERM},
-		{&ImageConfig{}, syscall.SIGTERM},
-		{&ImageConfig{StopSignal: "SIGQUIT"}, syscall.SIGQUIT},
-		{&ImageConfig{StopSignal: "USR1"}, syscall.SIGUSR1},
-		{&ImageConfig{StopSignal: "9"}, syscall.SIGKILL},
-		{&ImageConfig{StopSignal: "SIGRTMIN+3"}, 37},
-	}
-	for _, tt := range tests {
-		got, err := StopSignal(tt.img)
-		if err != nil || got != tt.want {
-			t.Errorf("StopSignal(%+v) = %v, %v; want %v", tt.img, got, err, tt.want)
-		}
-	}
-	if _, err := StopSignal(&ImageConfig{Ref: "x", StopSignal: "SIGNOPE"}); !errdefs.IsInvalidArgument(err) {
-		t.Errorf("StopSignal of a bad STOPSIGNAL: err = %v", err)
 	}
 }
 

@@ -3,8 +3,6 @@ package pod
 import (
 	"fmt"
 	"slices"
-
-	"github.com/containerd/containerd/pkg/cap"
 )
 
 // seccompTypes are the seccompProfile types podd implements: Localhost (a profile file on the
@@ -55,13 +53,25 @@ func checkSeccompProfile(errs *ErrorList, field string, sp *SeccompProfile) {
 	}
 }
 
+// KnownCapabilities are Linux's capabilities, as containerd's pkg/cap knows them (a test holds the
+// two equal): the model keeps its own copy so that it imports only the standard library.
+var KnownCapabilities = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+	"CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+	"CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
+	"CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
+	"CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+	"CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
+	"CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+	"CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+}
+
 // checkCapabilities refuses a name that is not a Linux capability (runc would refuse it when the
 // container starts); ALL stands for every one.
 func checkCapabilities(errs *ErrorList, field string, caps []Capability) {
-	known := cap.Known()
 	for i, c := range caps {
 		name := CapabilityName(c)
-		if name != "ALL" && !slices.Contains(known, name) {
+		if name != "ALL" && !slices.Contains(KnownCapabilities, name) {
 			errs.invalid(fmt.Sprintf("%s[%d]", field, i), string(c), "not a Linux capability: want a name such as NET_ADMIN or CAP_NET_ADMIN, or ALL")
 		}
 	}
