@@ -81,29 +81,9 @@ func SetupPod(fs FS, parent, podUID string, l PodLimits) error {
 }
 
 func setupPodV2(fs FS, cgroup string, l PodLimits) error {
-	h, ok := fs.unified()
-	if !ok {
-		return fmt.Errorf("no cgroup2 hierarchy: %w", errdefs.ErrFailedPrecondition)
-	}
-	dir := h.dir(cgroup)
-	if dir == "" {
-		return fmt.Errorf("cgroup %s is outside the cgroup2 tree mounted at %s: %w", cgroup, h.Mountpoint, errdefs.ErrFailedPrecondition)
-	}
-	// A controller works in a cgroup only when every ancestor enables it for its children.
-	root := h.dir("/")
-	rel, err := filepath.Rel(root, dir)
+	dir, err := makeV2(fs, cgroup)
 	if err != nil {
-		return fmt.Errorf("pod cgroup: %w", err)
-	}
-	cur := root
-	for _, part := range strings.Split(rel, string(filepath.Separator)) {
-		if err := enableControllers(cur, podControllers); err != nil {
-			return err
-		}
-		cur = filepath.Join(cur, part)
-		if err := os.Mkdir(cur, 0o755); err != nil && !errors.Is(err, iofs.ErrExist) {
-			return fmt.Errorf("create pod cgroup: %w", err)
-		}
+		return err
 	}
 	cpuMax := "max"
 	if l.CPUQuota > 0 {
@@ -115,6 +95,36 @@ func setupPodV2(fs FS, cgroup string, l PodLimits) error {
 		{"memory.max", limitOrUnlimited(l.MemoryLimit, "max")},
 		{"pids.max", limitOrUnlimited(l.PidsLimit, "max")},
 	})
+}
+
+// makeV2 creates cgroup in the cgroup2 tree, each ancestor enabling podd's controllers for its
+// children on the way (a controller works in a cgroup only when every ancestor enables it), and
+// returns its folder.
+func makeV2(fs FS, cgroup string) (string, error) {
+	h, ok := fs.unified()
+	if !ok {
+		return "", fmt.Errorf("no cgroup2 hierarchy: %w", errdefs.ErrFailedPrecondition)
+	}
+	dir := h.dir(cgroup)
+	if dir == "" {
+		return "", fmt.Errorf("cgroup %s is outside the cgroup2 tree mounted at %s: %w", cgroup, h.Mountpoint, errdefs.ErrFailedPrecondition)
+	}
+	root := h.dir("/")
+	rel, err := filepath.Rel(root, dir)
+	if err != nil {
+		return "", fmt.Errorf("cgroup %s: %w", cgroup, err)
+	}
+	cur := root
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		if err := enableControllers(cur, podControllers); err != nil {
+			return "", err
+		}
+		cur = filepath.Join(cur, part)
+		if err := os.Mkdir(cur, 0o755); err != nil && !errors.Is(err, iofs.ErrExist) {
+			return "", fmt.Errorf("create cgroup %s: %w", cgroup, err)
+		}
+	}
+	return dir, nil
 }
 
 // enableControllers writes +ctrl to dir's cgroup.subtree_control for those of want that dir has
@@ -213,28 +223,9 @@ func (fs FS) dirFor(ctrl, cgroup string) (string, error) {
 func SetupParent(fs FS, parent string, pidsLimit int64) error {
 	cgroup := "/" + strings.Trim(parent, "/")
 	if fs.Mode == V2 {
-		h, ok := fs.unified()
-		if !ok {
-			return fmt.Errorf("no cgroup2 hierarchy: %w", errdefs.ErrFailedPrecondition)
-		}
-		dir := h.dir(cgroup)
-		if dir == "" {
-			return fmt.Errorf("cgroup %s is outside the cgroup2 tree mounted at %s: %w", cgroup, h.Mountpoint, errdefs.ErrFailedPrecondition)
-		}
-		root := h.dir("/")
-		rel, err := filepath.Rel(root, dir)
+		dir, err := makeV2(fs, cgroup)
 		if err != nil {
 			return err
-		}
-		cur := root
-		for _, part := range strings.Split(rel, string(filepath.Separator)) {
-			if err := enableControllers(cur, podControllers); err != nil {
-				return err
-			}
-			cur = filepath.Join(cur, part)
-			if err := os.Mkdir(cur, 0o755); err != nil && !errors.Is(err, iofs.ErrExist) {
-				return fmt.Errorf("create cgroup %s: %w", cgroup, err)
-			}
 		}
 		return writeFiles(dir, [][2]string{{"pids.max", limitOrUnlimited(pidsLimit, "max")}})
 	}
