@@ -119,4 +119,3 @@ func (f *fakePods) setStatus(namespace, name string, change func(*pod.PodStatus)
 		f.notifyLocked()
 	}
 }
-

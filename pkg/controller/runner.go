@@ -99,6 +99,9 @@ func (c *PodCollector) Sync(ctx context.Context) (time.Duration, error) {
 	if c.busy == nil {
 		c.busy, c.done = map[string]bool{}, make(chan string, 64)
 	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
 	for drained := false; !drained; {
 		select {
 		case k := <-c.done:
