@@ -73,7 +73,6 @@ func TestCommands(t *testing.T) {
 		{[]string{"completion", "bash"}, 0, "# podctl completion for bash", ""},
 		{[]string{"completion", "fish"}, 2, "", "error: completion: want bash or zsh"},
 		{[]string{"get", "--generate-bash-completion"}, 0, "pods\npersistentvolumeclaims\nconfigmaps\n", ""},
-		{[]string{"--generate-bash-completion"}, 0, "run\napply\nget\n", ""},
 		{[]string{"get", "-o", "xml"}, 2, "", `error: --output "xml": want table, wide, json or yaml`},
 		{[]string{"describe", "web"}, 0, "Name:         web\n", ""},
 		{[]string{"describe"}, 2, "", "error: describe: missing POD argument"},
