@@ -15,11 +15,14 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/podd-dev/podd/internal/fault"
 	"github.com/podd-dev/podd/pkg/pod"
 )
 
@@ -125,7 +128,10 @@ func newCNINetwork(cfg NetworkConfig, state string) (*cniNetwork, error) {
 	if n.list, err = libcni.ConfListFromBytes(data); err != nil {
 		return nil, fmt.Errorf("CNI config: %w", err)
 	}
-	n.cni = libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, filepath.Join(n.dir, "cache"), nil)
+	n.cni = libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, filepath.Join(n.dir, "cache"), &crashExec{
+		Exec: &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: os.Stderr}, PluginDecoder: version.PluginDecoder{}},
+		last: n.list.Plugins[len(n.list.Plugins)-1].Network.Type,
+	})
 	n.nodeIP = nodeIP(cfg.Bridge, n.gateway.String())
 	return n, nil
 }
@@ -257,6 +263,21 @@ func (n *cniNetwork) attach(ctx context.Context, p *pod.Pod, netns, hostname, ho
 		return nil, fmt.Errorf("record pod network state: %w", err)
 	}
 	return ips, nil
+}
+
+// crashExec runs the CNI plugins, with a crash point after the ADD of the chain's last plugin:
+// the instant before libcni caches the result.
+type crashExec struct {
+	invoke.Exec
+	last string // the type of the chain's last plugin
+}
+
+func (e *crashExec) ExecPlugin(ctx context.Context, pluginPath string, stdin []byte, environ []string) ([]byte, error) {
+	out, err := e.Exec.ExecPlugin(ctx, pluginPath, stdin, environ)
+	if err == nil && filepath.Base(pluginPath) == e.last && slices.Contains(environ, "CNI_COMMAND=ADD") {
+		fault.Point(fault.NetworkAfterAdd)
+	}
+	return out, err
 }
 
 func resultIPs(r types.Result) ([]string, error) {
