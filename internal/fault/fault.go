@@ -20,7 +20,7 @@ const Env = "PODD_CRASH_AT"
 // removal pass them; the crash-safety test iterates over all of them.
 var Points = []string{
 	CreateBeforeStore, CreateAfterStore,
-	SandboxAfterNamespaces, SandboxAfterSetup,
+	SandboxAfterNamespaces, NetworkAfterAdd, SandboxAfterSetup,
 	ContainerAfterSnapshot, ContainerAfterCreate, ContainerAfterTask, ContainerAfterStart,
 	RemoveAfterMark, ContainerRemoveAfterTask, RemoveAfterContainer,
 	SandboxTeardownAfterNamespaces, RemoveAfterSandbox, RemoveBeforeStoreDelete,
@@ -31,6 +31,7 @@ const (
 	CreateBeforeStore              = "create/before-store"               // pods validated, not yet stored
 	CreateAfterStore               = "create/after-store"                // stored, the API has not answered
 	SandboxAfterNamespaces         = "sandbox/after-namespaces"          // namespaces bind-mounted, /etc files not written
+	NetworkAfterAdd                = "network/after-add"                 // the CNI plugins' ADD ran (addresses, iptables rules), libcni has not cached its result
 	SandboxAfterSetup              = "sandbox/after-setup"               // sandbox complete, no container yet
 	ContainerAfterSnapshot         = "container/after-snapshot"          // rootfs snapshot prepared, no container record
 	ContainerAfterCreate           = "container/after-create"            // container created, no task

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -259,4 +260,64 @@ func PidMax() (int64, error) {
 		return 0, err
 	}
 	return strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+}
+
+// LogsLeaf is the cgroup, beside the containers' cgroups of a pod, that the loggers of the pod's
+// containers join (see SetupLogs). Container cgroups are named by 64-hex container IDs, so the
+// name cannot collide with one.
+const LogsLeaf = "podd-logs"
+
+// LogsPath is the cgroup of a pod's container loggers: /<parent>/pod<uid>/podd-logs.
+func LogsPath(parent, podUID string) string {
+	return path.Join(PodPath(parent, podUID), LogsLeaf)
+}
+
+// SetupLogs creates the pod's logs cgroup in every hierarchy where SetupPod made the pod's cgroup
+// (cpu, cpuacct, memory and pids on v1; the unified tree on v2) and returns their cgroup.procs
+// files, for each logger to write its PID into. The loggers then count in the pod's cpu, memory
+// and pids accounting and under its limits; the leaf has no limits of its own. The pod's cgroup
+// must exist: a missing one is an error, never created here without its limits. Idempotent.
+func SetupLogs(fs FS, parent, podUID string) ([]string, error) {
+	if err := validPodUID(podUID); err != nil {
+		return nil, err
+	}
+	pod, leaf := PodPath(parent, podUID), LogsPath(parent, podUID)
+	if fs.Mode == V2 {
+		h, ok := fs.unified()
+		if !ok {
+			return nil, fmt.Errorf("no cgroup2 hierarchy: %w", errdefs.ErrFailedPrecondition)
+		}
+		if dir := h.dir(pod); dir == "" || !isDir(dir) {
+			return nil, fmt.Errorf("pod cgroup %s does not exist: %w", pod, errdefs.ErrFailedPrecondition)
+		}
+		dir, err := makeV2(fs, leaf)
+		if err != nil {
+			return nil, err
+		}
+		return []string{filepath.Join(dir, "cgroup.procs")}, nil
+	}
+	var procs []string
+	for _, ctrl := range append(podControllers, "cpuacct") {
+		h, ok := fs.controller(ctrl)
+		if !ok {
+			continue // SetupPod made no pod cgroup there either
+		}
+		dir, podDir := h.dir(leaf), h.dir(pod)
+		if dir == "" || slices.Contains(procs, filepath.Join(dir, "cgroup.procs")) {
+			continue // cpu and cpuacct mounted together
+		}
+		if !isDir(podDir) {
+			return nil, fmt.Errorf("pod cgroup %s does not exist in the %s hierarchy: %w", pod, ctrl, errdefs.ErrFailedPrecondition)
+		}
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, iofs.ErrExist) {
+			return nil, fmt.Errorf("create cgroup %s: %w", leaf, err)
+		}
+		procs = append(procs, filepath.Join(dir, "cgroup.procs"))
+	}
+	return procs, nil
+}
+
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }

@@ -1,6 +1,7 @@
 package cgroups
 
 import (
+	"context"
 	"math"
 	"os"
 	"path/filepath"
@@ -232,5 +233,71 @@ func TestDefaultPidsLimit(t *testing.T) {
 		if got := DefaultPidsLimit(pidMax); got != want {
 			t.Errorf("DefaultPidsLimit(%d) = %d, want %d", pidMax, got, want)
 		}
+	}
+}
+
+// TestSetupLogs: the loggers' cgroup is made beside the containers' under the pod's, in every
+// hierarchy that has the pod's cgroup (once where cpu and cpuacct are mounted together), with no
+// limits of its own; never where the pod has no cgroup.
+func TestSetupLogs(t *testing.T) {
+	h := newFakeHost(t, layoutHybrid)
+	if _, err := SetupLogs(h.fs, "podd", "u1"); !errdefs.IsFailedPrecondition(err) {
+		t.Errorf("before the pod's cgroup: %v, want a failed precondition", err)
+	}
+	if _, err := os.Stat(filepath.Join(h.root, "memory", "podd", "podu1")); !os.IsNotExist(err) {
+		t.Errorf("SetupLogs created the pod's cgroup: %v", err)
+	}
+	if err := SetupPod(h.fs, "podd", "u1", PodLimits{CPUQuota: 50000, MemoryLimit: 64 << 20, PidsLimit: 100}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // idempotent
+		procs, err := SetupLogs(h.fs, "podd", "u1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, hier := range []string{"cpu,cpuacct", "memory", "pids"} {
+			want = append(want, filepath.Join(h.root, hier, "podd", "podu1", "podd-logs", "cgroup.procs"))
+		}
+		if !slices.Equal(procs, want) {
+			t.Errorf("procs files %v, want %v", procs, want)
+		}
+		for _, p := range procs {
+			if st, err := os.Stat(filepath.Dir(p)); err != nil || !st.IsDir() {
+				t.Errorf("%s: %v", filepath.Dir(p), err)
+			}
+			if entries, _ := os.ReadDir(filepath.Dir(p)); len(entries) != 0 {
+				t.Errorf("%s has files %v: want no limits of its own", filepath.Dir(p), entries)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(h.root, "cpuset", "podd", "podu1", "podd-logs")); !os.IsNotExist(err) {
+		t.Errorf("logs cgroup in cpuset: %v", err)
+	}
+	if _, err := SetupLogs(h.fs, "podd", "../x"); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("bad uid: %v", err)
+	}
+	// The pod's removal takes the leaf with it.
+	if err := RemovePod(context.Background(), h.fs, "podd", "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := PodExists(h.fs, "podd", "u1"); ok || err != nil {
+		t.Errorf("after RemovePod: exists %v, %v", ok, err)
+	}
+
+	v2 := newFakeHost(t, layoutV2)
+	uni := filepath.Join(v2.root, "unified")
+	for _, dir := range []string{uni, filepath.Join(uni, "podd"), filepath.Join(uni, "podd", "podu2")} {
+		writeCgroup(t, dir, map[string]string{"cgroup.controllers": "cpu memory pids\n"})
+	}
+	procs, err := SetupLogs(v2.fs, "podd", "u2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(uni, "podd", "podu2", "podd-logs", "cgroup.procs"); len(procs) != 1 || procs[0] != want {
+		t.Errorf("v2 procs files %v, want [%s]", procs, want)
+	}
+	if got := readTrim(t, filepath.Join(uni, "podd", "podu2", "cgroup.subtree_control")); got != "+cpu +memory +pids" {
+		t.Errorf("v2 pod subtree_control %q: want the controllers enabled for the leaf", got)
 	}
 }

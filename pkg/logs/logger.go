@@ -21,11 +21,16 @@ const LoggerArg = "logger"
 // logger after 12 seconds.
 var drainTimeout = 5 * time.Second
 
-// LoggerConfig is what a logger process is told: the instance's log file and its rotation.
+// LoggerConfig is what a logger process is told: the instance's log file and its rotation, and
+// the cgroups to join.
 type LoggerConfig struct {
 	Path     string `json:"path"`
 	MaxSize  int64  `json:"maxSize,omitempty"`
 	MaxFiles int    `json:"maxFiles,omitempty"`
+	// Cgroups are the cgroup.procs files of the pod's logs cgroup, one per hierarchy: the logger
+	// writes its PID into each before it reads a byte, so that what it costs to log the
+	// container's output counts in the pod's accounting and limits, not in the shim's.
+	Cgroups []string `json:"cgroups,omitempty"`
 }
 
 // Encode gives the config as the logger's argument.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -630,9 +631,10 @@ func TestServe(t *testing.T) {
 }
 
 func TestLoggerConfig(t *testing.T) {
-	c := LoggerConfig{Path: "/var/lib/podd/logs/default_web_u/app/0.log", MaxSize: 10 << 20, MaxFiles: 5}
+	c := LoggerConfig{Path: "/var/lib/podd/logs/default_web_u/app/0.log", MaxSize: 10 << 20, MaxFiles: 5,
+		Cgroups: []string{"/sys/fs/cgroup/cpu/podd/podu/podd-logs/cgroup.procs", "/sys/fs/cgroup/memory/podd/podu/podd-logs/cgroup.procs"}}
 	got, err := ParseLoggerConfig(c.Encode())
-	if err != nil || got != c {
+	if err != nil || !reflect.DeepEqual(got, c) {
 		t.Errorf("ParseLoggerConfig(Encode()) = %+v, %v; want %+v", got, err, c)
 	}
 	for _, bad := range []string{"", "{}", "not json"} {

@@ -2,10 +2,12 @@ package logs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -37,6 +39,12 @@ func LoggerMain(arg string, errOut io.Writer) int {
 			return 2
 		}
 	}
+	// Before readiness, so before the container starts: all the logger does for it is the pod's.
+	// A cgroup that cannot be joined is reported (to whoever runs it by hand) but stops nothing:
+	// losing the container's output would be worse.
+	if err := JoinCgroups(cfg.Cgroups, os.Getpid()); err != nil {
+		fmt.Fprintln(errOut, "podd logger:", err)
+	}
 	stdout := os.NewFile(fdStdout, "container-stdout")
 	stderr := os.NewFile(fdStderr, "container-stderr")
 	ready := os.NewFile(fdReady, "ready")
@@ -48,4 +56,16 @@ func LoggerMain(arg string, errOut io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// JoinCgroups moves the process pid (all its threads) into the cgroups whose cgroup.procs files
+// are procs.
+func JoinCgroups(procs []string, pid int) error {
+	var errs []error
+	for _, p := range procs {
+		if err := os.WriteFile(p, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+			errs = append(errs, fmt.Errorf("join cgroup: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -172,7 +172,13 @@ func (r *Runtime) logIO(labels map[string]string) cio.Creator {
 		if r.cfg.Logger == "" {
 			return nil, fmt.Errorf("no logger binary configured: %w", errdefs.ErrFailedPrecondition)
 		}
-		cfg := logs.LoggerConfig{Path: path, MaxSize: r.cfg.LogMaxSize, MaxFiles: r.cfg.LogMaxFiles}
+		// The logger joins the pod's logs cgroup: its cpu and memory are the pod's (security
+		// finding 9: a container flooding its stdout made an unaccounted logger burn cpu).
+		procs, err := cgroups.SetupLogs(r.cgroupFS, r.cfg.CgroupParent, labels[LabelPodUID])
+		if err != nil {
+			return nil, fmt.Errorf("logger cgroup: %w", err)
+		}
+		cfg := logs.LoggerConfig{Path: path, MaxSize: r.cfg.LogMaxSize, MaxFiles: r.cfg.LogMaxFiles, Cgroups: procs}
 		// One query key: the shim turns each into two arguments, in no particular order.
 		return cio.BinaryIO(r.cfg.Logger, map[string]string{logs.LoggerArg: cfg.Encode()})(id)
 	}

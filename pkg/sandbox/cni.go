@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,11 +16,14 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/podd-dev/podd/internal/fault"
 	"github.com/podd-dev/podd/pkg/pod"
 )
 
@@ -58,7 +62,11 @@ type cniNetwork struct {
 }
 
 // netState is what podd keeps of a pod's attachment besides the CNI cache: enough to answer
-// status.podIP without a new ADD after a restart and to write the other pods' hosts files.
+// status.podIP without a new ADD after a restart and to write the other pods' hosts files, and
+// enough for a DEL that libcni's cache cannot feed. It is written before the CNI ADD (without
+// IPs) and again after it: libcni caches the ADD's config and result only once every plugin has
+// run, so a podd killed in between would otherwise leave the plugins' iptables rules with no
+// record of the config, port mappings and address a DEL needs to remove them.
 type netState struct {
 	UID       string   `json:"uid"`
 	Name      string   `json:"name"`
@@ -66,6 +74,10 @@ type netState struct {
 	Hostname  string   `json:"hostname"`
 	IPs       []string `json:"ips"`
 	HostsPath string   `json:"hostsPath"`
+	// Config is the conflist of the ADD and Ports its port mappings (the portmap plugin's
+	// runtimeConfig), for a DEL without a cached result.
+	Config json.RawMessage `json:"config,omitempty"`
+	Ports  []portMapping   `json:"ports,omitempty"`
 }
 
 // portMapping is the portmap plugin's runtimeConfig entry.
@@ -125,7 +137,10 @@ func newCNINetwork(cfg NetworkConfig, state string) (*cniNetwork, error) {
 	if n.list, err = libcni.ConfListFromBytes(data); err != nil {
 		return nil, fmt.Errorf("CNI config: %w", err)
 	}
-	n.cni = libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, filepath.Join(n.dir, "cache"), nil)
+	n.cni = libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, filepath.Join(n.dir, "cache"), &crashExec{
+		Exec: &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: os.Stderr}, PluginDecoder: version.PluginDecoder{}},
+		last: n.list.Plugins[len(n.list.Plugins)-1].Network.Type,
+	})
 	n.nodeIP = nodeIP(cfg.Bridge, n.gateway.String())
 	return n, nil
 }
@@ -231,19 +246,25 @@ func (n *cniNetwork) attach(ctx context.Context, p *pod.Pod, netns, hostname, ho
 	if st, err := n.readState(uid); err == nil && len(st.IPs) > 0 {
 		return st.IPs, nil
 	}
-	rt := n.runtimeConf(uid, netns, portMappings(p))
+	ports := portMappings(p)
+	rt := n.runtimeConf(uid, netns, ports)
 	var ips []string
 	if cached, err := n.cni.GetNetworkListCachedResult(n.list, rt); err == nil && cached != nil {
 		ips, _ = resultIPs(cached)
 	}
+	st := &netState{UID: uid, Name: p.Metadata.Name, Namespace: p.Metadata.Namespace, Hostname: hostname, HostsPath: hostsPath, Config: n.list.Bytes, Ports: ports}
 	if len(ips) == 0 {
-		// Whatever a crash mid-ADD left (a veth, an address, rules) goes first.
+		// Whatever a crash mid-ADD left (a veth, an address, rules) goes first, with the config
+		// and ports that ADD recorded.
 		if n.hasAttachment(uid) || hasLink(netns, podIfName) {
-			_ = n.cni.DelNetworkList(ctx, n.list, rt)
+			_ = n.del(ctx, uid, netns, ports)
+		}
+		if err := n.writeState(st); err != nil {
+			return nil, fmt.Errorf("record pod network state: %w", err)
 		}
 		res, err := n.cni.AddNetworkList(ctx, n.list, rt)
 		if err != nil {
-			if derr := n.cni.DelNetworkList(context.WithoutCancel(ctx), n.list, rt); derr != nil {
+			if derr := n.detach(context.WithoutCancel(ctx), uid, netns); derr != nil {
 				err = errors.Join(err, fmt.Errorf("undo: %w", derr))
 			}
 			return nil, fmt.Errorf("attach to network %s (CNI ADD): %w", n.cfg.Bridge, err)
@@ -252,11 +273,26 @@ func (n *cniNetwork) attach(ctx context.Context, p *pod.Pod, netns, hostname, ho
 			return nil, err
 		}
 	}
-	st := &netState{UID: uid, Name: p.Metadata.Name, Namespace: p.Metadata.Namespace, Hostname: hostname, IPs: ips, HostsPath: hostsPath}
+	st.IPs = ips
 	if err := n.writeState(st); err != nil {
 		return nil, fmt.Errorf("record pod network state: %w", err)
 	}
 	return ips, nil
+}
+
+// crashExec runs the CNI plugins, with a crash point after the ADD of the chain's last plugin:
+// the instant before libcni caches the result.
+type crashExec struct {
+	invoke.Exec
+	last string // the type of the chain's last plugin
+}
+
+func (e *crashExec) ExecPlugin(ctx context.Context, pluginPath string, stdin []byte, environ []string) ([]byte, error) {
+	out, err := e.Exec.ExecPlugin(ctx, pluginPath, stdin, environ)
+	if err == nil && filepath.Base(pluginPath) == e.last && slices.Contains(environ, "CNI_COMMAND=ADD") {
+		fault.Point(fault.NetworkAfterAdd)
+	}
+	return out, err
 }
 
 func resultIPs(r types.Result) ([]string, error) {
@@ -274,11 +310,24 @@ func resultIPs(r types.Result) ([]string, error) {
 	return ips, nil
 }
 
-// detach undoes attach; it is idempotent. The CNI cache supplies the config and port mappings each
-// ADD used, under whatever network name podd had then (so a podd restarted with another --bridge
-// or --pod-cidr still removes the right rules); without a cache entry the DEL of the current
-// network still releases the address and the veth by container ID.
+// detach undoes attach; it is idempotent.
 func (n *cniNetwork) detach(ctx context.Context, uid, netns string) error {
+	if err := n.del(ctx, uid, netns, nil); err != nil {
+		return err
+	}
+	if err := os.Remove(n.statePath(uid)); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}
+
+// del runs the CNI DEL of the pod's attachment. The CNI cache supplies the config, port mappings
+// and result of each ADD that completed, under whatever network name podd had then (so a podd
+// restarted with another --bridge or --pod-cidr still removes the right rules). An ADD that podd
+// did not see complete has no cache entry: then the config and ports come from the state file
+// written before that ADD (else the current network's, with ports), and the result that the
+// firewall plugin needs to find its rules is made of the addresses host-local holds for the pod.
+func (n *cniNetwork) del(ctx context.Context, uid, netns string, ports []portMapping) error {
 	type del struct {
 		list *libcni.NetworkConfigList
 		rt   *libcni.RuntimeConf
@@ -298,17 +347,125 @@ func (n *cniNetwork) detach(ctx context.Context, uid, netns string) error {
 		dels = append(dels, del{list, rt})
 	}
 	if len(dels) == 0 {
-		dels = append(dels, del{n.list, n.runtimeConf(uid, netns, nil)})
+		list := n.list
+		if st, err := n.readState(uid); err == nil && len(st.Config) > 0 {
+			if l, err := libcni.ConfListFromBytes(st.Config); err == nil {
+				list, ports = l, st.Ports
+			}
+		}
+		list, err := withPrevResult(list, n.reservedAddresses(list, uid))
+		if err != nil {
+			return fmt.Errorf("detach from network %s: %w", n.cfg.Bridge, err)
+		}
+		dels = append(dels, del{list, n.runtimeConf(uid, netns, ports)})
 	}
 	for _, d := range dels {
 		if err := n.cni.DelNetworkList(ctx, d.list, d.rt); err != nil {
 			return fmt.Errorf("detach from network %s (CNI DEL): %w", d.list.Name, err)
 		}
 	}
-	if err := os.Remove(n.statePath(uid)); err != nil && !os.IsNotExist(err) {
-		return err
-	}
 	return nil
+}
+
+// ipamConf is what podd reads of a host-local IPAM config.
+type ipamConf struct {
+	Type    string `json:"type"`
+	DataDir string `json:"dataDir"`
+	Ranges  [][]struct {
+		Subnet string `json:"subnet"`
+	} `json:"ranges"`
+}
+
+// reservedAddresses lists the addresses (with their subnet's prefix length) that the host-local
+// IPAM of list holds for the container id: one file per address in <dataDir>/<network>, holding
+// "<containerID>\r\n<ifname>".
+func (n *cniNetwork) reservedAddresses(list *libcni.NetworkConfigList, id string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range list.Plugins {
+		var conf struct {
+			IPAM ipamConf `json:"ipam"`
+		}
+		if json.Unmarshal(p.Bytes, &conf) != nil || conf.IPAM.Type != "host-local" || conf.IPAM.DataDir == "" {
+			continue
+		}
+		var subnets []netip.Prefix
+		for _, rs := range conf.IPAM.Ranges {
+			for _, r := range rs {
+				if pfx, err := netip.ParsePrefix(r.Subnet); err == nil {
+					subnets = append(subnets, pfx)
+				}
+			}
+		}
+		for addr, owner := range hostLocalReservations(filepath.Join(conf.IPAM.DataDir, list.Name)) {
+			if owner != id {
+				continue
+			}
+			bits := addr.BitLen()
+			for _, s := range subnets {
+				if s.Contains(addr) {
+					bits = s.Bits()
+				}
+			}
+			out = append(out, netip.PrefixFrom(addr, bits))
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	return out
+}
+
+// hostLocalReservations maps the addresses host-local has handed out in dir to their container IDs.
+func hostLocalReservations(dir string) map[netip.Addr]string {
+	out := map[netip.Addr]string{}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		addr, err := netip.ParseAddr(e.Name())
+		if err != nil {
+			continue // last_reserved_ip.0, lock
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		if id, _, _ := strings.Cut(string(data), "\n"); strings.TrimSpace(id) != "" {
+			out[addr] = strings.TrimSpace(id)
+		}
+	}
+	return out
+}
+
+// withPrevResult returns list with a CNI result holding addrs as every plugin's prevResult, as
+// libcni passes a cached result on DEL. Without addresses list is returned as it is.
+func withPrevResult(list *libcni.NetworkConfigList, addrs []netip.Prefix) (*libcni.NetworkConfigList, error) {
+	if len(addrs) == 0 {
+		return list, nil
+	}
+	res := &types100.Result{CNIVersion: types100.ImplementedSpecVersion}
+	for _, a := range addrs {
+		res.IPs = append(res.IPs, &types100.IPConfig{Address: net.IPNet{IP: a.Addr().AsSlice(), Mask: net.CIDRMask(a.Bits(), a.Addr().BitLen())}})
+	}
+	converted, err := res.GetAsVersion(list.CNIVersion)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := converted.PrintTo(&buf); err != nil {
+		return nil, err
+	}
+	var conf map[string]any
+	if err := json.Unmarshal(list.Bytes, &conf); err != nil {
+		return nil, err
+	}
+	plugins, _ := conf["plugins"].([]any)
+	for _, p := range plugins {
+		if m, ok := p.(map[string]any); ok {
+			m["prevResult"] = json.RawMessage(buf.Bytes())
+		}
+	}
+	data, err := json.Marshal(conf)
+	if err != nil {
+		return nil, err
+	}
+	return libcni.ConfListFromBytes(data)
 }
 
 // cacheEntries maps libcni's cached results, named <network>-<containerID>-<ifname>, to the pod
@@ -375,18 +532,8 @@ func (n *cniNetwork) attachedUIDs() []string {
 	// host-local keeps one file per address, named by it, holding "<containerID>\r\n<ifname>".
 	nets, _ := os.ReadDir(filepath.Join(n.dir, "ipam"))
 	for _, nd := range nets {
-		ipam, _ := os.ReadDir(filepath.Join(n.dir, "ipam", nd.Name()))
-		for _, e := range ipam {
-			if net.ParseIP(e.Name()) == nil {
-				continue // last_reserved_ip.0, lock
-			}
-			data, err := os.ReadFile(filepath.Join(n.dir, "ipam", nd.Name(), e.Name()))
-			if err != nil {
-				continue
-			}
-			if id, _, _ := strings.Cut(strings.TrimSpace(string(data)), "\n"); strings.TrimSpace(id) != "" {
-				uids = append(uids, strings.TrimSpace(id))
-			}
+		for _, id := range hostLocalReservations(filepath.Join(n.dir, "ipam", nd.Name())) {
+			uids = append(uids, id)
 		}
 	}
 	return uids

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -100,5 +101,66 @@ func TestPodHosts(t *testing.T) {
 	}
 	if strings.Count(got, "10.123.0.3") != 1 {
 		t.Errorf("the pod's own address is listed twice:\n%s", got)
+	}
+}
+
+// TestDelWithoutCache: the DEL of an ADD that libcni did not cache gets the addresses host-local
+// holds for the pod (and only those) as every plugin's prevResult, so that the firewall plugin
+// finds its rules.
+func TestDelWithoutCache(t *testing.T) {
+	dir := t.TempDir()
+	n, err := newCNINetwork(NetworkConfig{PodCIDR: "10.130.7.0/24", Bridge: "pdtest0"}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ipam := filepath.Join(dir, "cni", "ipam", "pdtest0")
+	if err := os.MkdirAll(ipam, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{
+		"10.130.7.2":         "pod-a\r\neth0",
+		"10.130.7.3":         "pod-b\r\neth0",
+		"last_reserved_ip.0": "10.130.7.3",
+		"lock":               "",
+	} {
+		if err := os.WriteFile(filepath.Join(ipam, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addrs := n.reservedAddresses(n.list, "pod-b")
+	if len(addrs) != 1 || addrs[0].String() != "10.130.7.3/24" {
+		t.Fatalf("reserved for pod-b: %v, want [10.130.7.3/24]", addrs)
+	}
+	if got := n.reservedAddresses(n.list, "pod-c"); len(got) != 0 {
+		t.Errorf("reserved for pod-c: %v, want none", got)
+	}
+	list, err := withPrevResult(n.list, addrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Plugins) != 3 || list.Name != "pdtest0" {
+		t.Fatalf("list %s", list.Bytes)
+	}
+	for _, p := range list.Plugins {
+		var conf struct {
+			Type       string `json:"type"`
+			PrevResult struct {
+				IPs []struct {
+					Address string `json:"address"`
+				} `json:"ips"`
+			} `json:"prevResult"`
+		}
+		if err := json.Unmarshal(p.Bytes, &conf); err != nil {
+			t.Fatal(err)
+		}
+		if len(conf.PrevResult.IPs) != 1 || conf.PrevResult.IPs[0].Address != "10.130.7.3/24" {
+			t.Errorf("plugin %s: prevResult %+v, want 10.130.7.3/24", conf.Type, conf.PrevResult)
+		}
+	}
+	if same, err := withPrevResult(n.list, nil); err != nil || same != n.list {
+		t.Errorf("without addresses: %v, %v; want the list as it is", same, err)
+	}
+	if uids := n.attachedUIDs(); !slices.Contains(uids, "pod-a") || !slices.Contains(uids, "pod-b") || len(uids) != 2 {
+		t.Errorf("attached: %v, want pod-a and pod-b", uids)
 	}
 }

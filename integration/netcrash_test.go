@@ -1,0 +1,131 @@
+package integration
+
+import (
+	"context"
+	"crypto/sha512"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/podd-dev/podd/internal/fault"
+	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/store"
+)
+
+// TestCrashAfterCNIAdd (security audit, finding 9): podd is killed after the CNI plugins' ADD
+// installed a pod's address and iptables rules (bridge masquerade, portmap's DNAT chain and rule,
+// the firewall's CNI-FORWARD accepts) but before libcni cached the result. Once the restarted podd
+// has removed the pod — a pod it kept (adopted, attached again, then `podctl rm`) and a pod that
+// left the store meanwhile (an orphan that the start-up reconciliation removes) — no iptables rule
+// or chain names the pod's first address or its container ID, and host-local holds nothing for it.
+func TestCrashAfterCNIAdd(t *testing.T) {
+	t.Parallel()
+	p := startPodd(t)
+	for _, orphan := range []bool{false, true} {
+		name := uniqueName(t, fmt.Sprint(orphan))
+		p.Kill9(t)
+		p.Env = []string{fault.Env + "=" + fault.NetworkAfterAdd}
+		p.Start(t)
+		p.Podctl(t, "run", "-d", writeManifest(t, hostPortPod(name, 80, freePort(t)))) // podd dies meanwhile
+		if !p.waitExit(podWaitTimeout) {
+			t.Fatalf("podd did not crash at %s", fault.NetworkAfterAdd)
+		}
+		p.Env = nil
+		addr, uid := onlyReservation(t, p)
+		left := netLeftovers(t, p, addr, uid)
+		if len(left) < 3 {
+			// The window is real: the plugins' rules are there, uncached.
+			t.Fatalf("after the crash, want the plugins' rules for %s (uid %s), found only:\n%s", addr, uid, strings.Join(left, "\n"))
+		}
+		t.Logf("left by the crash (orphan=%v):\n%s", orphan, strings.Join(left, "\n"))
+		if orphan {
+			st, err := store.Open(filepath.Join(p.Root, "podd.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Delete(context.Background(), uid); err != nil {
+				t.Fatal(err)
+			}
+			st.Close()
+			p.Start(t)
+		} else {
+			p.Start(t)
+			if got := waitPhase(t, p, name, pod.PodRunning); got.Status.PodIP == addr.String() {
+				t.Fatalf("the pod kept %s: want a new attachment after the crash", addr)
+			}
+			mustPodctl(t, p, "rm", "--force", name)
+		}
+		deadline := time.Now().Add(podWaitTimeout)
+		for {
+			left = netLeftovers(t, p, addr, uid)
+			if len(left) == 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if len(left) > 0 {
+			t.Errorf("orphan=%v: after the pod's removal, left of %s (uid %s):\n%s", orphan, addr, uid, strings.Join(left, "\n"))
+		}
+	}
+}
+
+// onlyReservation is the one address host-local has handed out on the podd's network, and the
+// container ID (the pod's UID) it holds it for.
+func onlyReservation(t *testing.T, p *Podd) (netip.Addr, string) {
+	t.Helper()
+	dir := filepath.Join(p.State, "cni", "ipam", p.Bridge)
+	var found []string
+	var addr netip.Addr
+	var uid string
+	for _, name := range listDir(t, dir) {
+		a, err := netip.ParseAddr(name)
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr, uid = a, strings.TrimSpace(strings.SplitN(string(data), "\n", 2)[0])
+		found = append(found, name+"="+uid)
+	}
+	if len(found) != 1 {
+		t.Fatalf("host-local reservations in %s: %v, want one", dir, found)
+	}
+	return addr, uid
+}
+
+// netLeftovers lists what of an attachment (address addr, container ID uid) is on the host: the
+// iptables rules that name the address or the ID, the per-pod chains the plugins name from a hash
+// of network and ID (the bridge's masquerade chain, portmap's DNAT chain), and host-local's
+// reservation of the address or for the ID.
+func netLeftovers(t *testing.T, p *Podd, addr netip.Addr, uid string) []string {
+	t.Helper()
+	out, err := exec.Command("iptables-save").Output()
+	if err != nil {
+		t.Fatalf("iptables-save: %v", err)
+	}
+	sum := fmt.Sprintf("%x", sha512.Sum512([]byte(p.Bridge+uid)))
+	masq, dnat := ("CNI-" + sum)[:28], ("CNI-DN-" + sum)[:28]
+	named := regexp.MustCompile(regexp.QuoteMeta(addr.String()) + `([/:\s]|$)|` + regexp.QuoteMeta(uid) + `|` + masq + `|` + dnat)
+	var left []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if named.MatchString(line) {
+			left = append(left, "iptables: "+line)
+		}
+	}
+	dir := filepath.Join(p.State, "cni", "ipam", p.Bridge)
+	for _, name := range listDir(t, dir) {
+		data, _ := os.ReadFile(filepath.Join(dir, name))
+		if name == addr.String() || strings.Contains(string(data), uid) {
+			left = append(left, fmt.Sprintf("host-local: %s holds %q", name, data))
+		}
+	}
+	return left
+}
