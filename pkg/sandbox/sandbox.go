@@ -337,7 +337,7 @@ func checkHostPath(path string, t pod.HostPathType) error {
 			return fail("block device")
 		}
 	default:
-		return fmt.Errorf("hostPath type %q: %w", t, errdefs.ErrInvalidArgument)
+		return fmt.Errorf("hostPath type %q is not a type podd knows: %w", t, errdefs.ErrInvalidArgument)
 	}
 	return nil
 }
@@ -444,7 +444,7 @@ func isNSFile(path string) (bool, error) {
 // TeardownSandbox removes the pod's namespaces, mounts, folder and cgroups. Missing parts are fine.
 func (r *Host) TeardownSandbox(ctx context.Context, uid string) error {
 	if uid == "" || strings.ContainsAny(uid, "/.") {
-		return fmt.Errorf("pod uid %q: %w", uid, errdefs.ErrInvalidArgument)
+		return fmt.Errorf("pod uid %q is not a valid uid: %w", uid, errdefs.ErrInvalidArgument)
 	}
 	// The network goes first and must go: CNI DEL needs the netns to find what to remove.
 	if err := r.teardownNetwork(ctx, uid); err != nil {
