@@ -62,7 +62,7 @@ func (w *worker) runAction(ctx context.Context, a action, t target) error {
 			return err
 		}
 		if code != 0 {
-			return fmt.Errorf("command %q exited with %d: %s", strings.Join(a.exec.Command, " "), code, strings.TrimSpace(limit(out.String())))
+			return &execExitError{cmd: a.exec.Command, code: code, output: strings.TrimSpace(limit(out.String()))}
 		}
 		return nil
 	case a.httpGet != nil:
@@ -89,6 +89,20 @@ func (w *worker) runAction(ctx context.Context, a action, t target) error {
 	}
 	return errors.New("no handler")
 }
+
+// execExitError is an exec handler's command that ended with a code other than 0.
+type execExitError struct {
+	cmd    []string
+	code   int
+	output string
+}
+
+func (e *execExitError) Error() string {
+	return fmt.Sprintf("command %q exited with %d: %s", strings.Join(e.cmd, " "), e.code, e.output)
+}
+
+// killedBySIGKILL: the shell's and the runtime's 128+9 for a command that SIGKILL ended.
+func (e *execExitError) killedBySIGKILL() bool { return e.code == 128+9 }
 
 // outputBuffer collects an exec's stdout and stderr together. Its writes are locked, and it has
 // no ReadFrom: containerd's cio copies each stream with io.CopyBuffer in its own goroutine, and
