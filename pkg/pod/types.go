@@ -61,6 +61,13 @@ type PodSpec struct {
 	SecurityContext *PodSecurityContext `json:"securityContext,omitempty"`
 	// NodeName is the host podd runs on (podd --node-name); podd sets it when it accepts the pod.
 	NodeName string `json:"nodeName,omitempty"`
+	// ServiceAccountName names the pod's service account, "default" unless set, as Kubernetes'
+	// API server defaults it. podd has no ServiceAccount objects and no API server: it mounts no
+	// token and checks no account; the name is only the pod's, for the downward API.
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+	// DeprecatedServiceAccount is serviceAccount, Kubernetes' deprecated alias of
+	// serviceAccountName: read when serviceAccountName is empty, then kept equal to it.
+	DeprecatedServiceAccount string `json:"serviceAccount,omitempty"`
 }
 
 // Container is the subset of Kubernetes' Container that podd implements.

@@ -551,11 +551,9 @@ func checkEnv(errs *ErrorList, field string, e EnvVar, own string, containers []
 }
 
 // envFieldPaths are the pod fields podd can put in an environment variable, besides a single
-// label or annotation; kubeletOnlyFieldPaths are the ones Kubernetes also offers, which need a
-// node, a service account or a pod IP.
+// label or annotation: all that Kubernetes offers there.
 var (
-	envFieldPaths         = []string{"metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", "status.podIP", "status.podIPs", "status.hostIP", "status.hostIPs"}
-	kubeletOnlyFieldPaths = []string{"spec.serviceAccountName"}
+	envFieldPaths = []string{"metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", "spec.serviceAccountName", "status.podIP", "status.podIPs", "status.hostIP", "status.hostIPs"}
 )
 
 func checkFieldPath(errs *ErrorList, field, fieldPath string) {
@@ -564,10 +562,6 @@ func checkFieldPath(errs *ErrorList, field, fieldPath string) {
 		return
 	}
 	if slices.Contains(envFieldPaths, fieldPath) {
-		return
-	}
-	if slices.Contains(kubeletOnlyFieldPaths, fieldPath) {
-		errs.invalid(field, fieldPath, "this field path is not supported by podd")
 		return
 	}
 	for _, prefix := range []string{"metadata.labels", "metadata.annotations"} {
@@ -680,6 +674,9 @@ func checkPodSpec(p *Pod, errs *ErrorList) {
 	}
 	if p.Spec.Hostname != "" {
 		checkDNS1123Label(errs, "spec.hostname", p.Spec.Hostname)
+	}
+	if p.Spec.ServiceAccountName != "" {
+		checkDNS1123Subdomain(errs, "spec.serviceAccountName", p.Spec.ServiceAccountName)
 	}
 	if sc := p.Spec.SecurityContext; sc != nil {
 		checkPodSecurityContext(errs, "spec.securityContext", sc)
