@@ -805,7 +805,6 @@ var unsupportedFields = map[string]unsupported{
 	"spec.automountServiceAccountToken": {harmless: []string{"false"}, hint: "podd has no API server and mounts no service account token"},
 	"spec.hostPID":                      harmless("false"),
 	"spec.hostIPC":                      harmless("false"),
-	"spec.shareProcessNamespace":        harmless("false"),
 	"spec.hostUsers":                    harmless("true"),
 	"spec.imagePullSecrets":             refused,
 	"spec.subdomain":                    refused,
@@ -840,9 +839,6 @@ var unsupportedFields = map[string]unsupported{
 	// podd reads no termination message, so only the default place and policy ask for nothing.
 	"spec.containers[].terminationMessagePath":   harmless("/dev/termination-log"),
 	"spec.containers[].terminationMessagePolicy": harmless("File"),
-	"spec.containers[].stdin":                    harmless("false"),
-	"spec.containers[].stdinOnce":                harmless("false"),
-	"spec.containers[].tty":                      harmless("false"),
 
 	// Lifecycle. Kubernetes keeps tcpSocket in LifecycleHandler only for compatibility and refuses it.
 	"spec.containers[].lifecycle.stopSignal":          refused,

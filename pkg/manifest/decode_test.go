@@ -404,7 +404,7 @@ func TestDecodeBad(t *testing.T) {
 		{"unsupported list", head + "  tolerations:\n  - key: a\n", 9, "spec.tolerations", "field is not supported by podd"},
 		{"unsupported container field", head + "    envFrom:\n    - configMapRef: {name: x}\n", 9, "spec.containers[0].envFrom", "not supported"},
 		{"unsupported value of a defaulted field", head + "  dnsPolicy: None\n", 9, "spec.dnsPolicy", `accepted only as "ClusterFirst"`},
-		{"unsupported true", head + "    tty: true\n", 9, "spec.containers[0].tty", "not supported"},
+		{"unsupported true", head + "  hostPID: true\n", 9, "spec.hostPID", "not supported"},
 		{"unsupported volume source even empty", head + "  volumes:\n  - name: cfg\n    configMap: {}\n", 11, "spec.volumes[0].configMap", "use an emptyDir or hostPath volume"},
 		{"unsupported env source", head + "    env:\n    - name: P\n      valueFrom:\n        secretKeyRef: {name: s, key: k}\n", 12, "spec.containers[0].env[0].valueFrom.secretKeyRef", "not supported"},
 		{"unsupported securityContext field", head + "    securityContext:\n      seLinuxOptions: {level: s0}\n", 10, "spec.containers[0].securityContext.seLinuxOptions", "not supported"},

@@ -343,6 +343,11 @@ func (s *containerScope) check(errs *ErrorList, field string, c *Container, init
 	if c.WorkingDir != "" && !path.IsAbs(c.WorkingDir) {
 		errs.invalid(field+".workingDir", c.WorkingDir, "must be an absolute path")
 	}
+	if c.Stdin && !c.TTY {
+		// containerd's binary log driver, which keeps the logs through podd restarts, gives a
+		// process without a terminal no stdin: it would read an end of file at once.
+		errs.invalid(field+".stdin", true, "podd keeps a container's stdin open only with tty: true (a terminal)")
+	}
 	for j, e := range c.Env {
 		checkEnv(errs, fmt.Sprintf("%s.env[%d]", field, j), e, c.Name, s.containers)
 	}
