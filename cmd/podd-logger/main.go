@@ -10,9 +10,14 @@ import (
 	"os"
 
 	"github.com/podd-dev/podd/pkg/logs"
+	"github.com/podd-dev/podd/pkg/pidinit"
 )
 
 func main() {
+	// It is also PID 1 of the pods' shared PID namespaces: small, and installed beside podd.
+	if len(os.Args) == 2 && os.Args[1] == pidinit.Arg {
+		os.Exit(pidinit.Main())
+	}
 	if len(os.Args) != 3 || os.Args[1] != logs.LoggerArg {
 		fmt.Fprintf(os.Stderr, "usage: %s %s CONFIG (containerd's shim starts it; see podd)\n", os.Args[0], logs.LoggerArg)
 		os.Exit(2)

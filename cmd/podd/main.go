@@ -21,6 +21,7 @@ import (
 	"github.com/podd-dev/podd/pkg/cgroups"
 	"github.com/podd-dev/podd/pkg/daemon"
 	"github.com/podd-dev/podd/pkg/logs"
+	"github.com/podd-dev/podd/pkg/pidinit"
 	"github.com/podd-dev/podd/pkg/pod"
 	"github.com/podd-dev/podd/pkg/pod/podsecurity"
 	"github.com/podd-dev/podd/pkg/sandbox"
@@ -37,6 +38,10 @@ func main() {
 	// decided before anything else, so that the logger sets up nothing of the daemon.
 	if len(os.Args) == 3 && os.Args[1] == logs.LoggerArg {
 		os.Exit(logs.LoggerMain(os.Args[2], os.Stderr))
+	}
+	// PID 1 of a pod's shared PID namespace, when podd-logger is not installed beside podd.
+	if len(os.Args) == 2 && os.Args[1] == pidinit.Arg {
+		os.Exit(pidinit.Main())
 	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)

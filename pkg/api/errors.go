@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/containerd/errdefs"
 )
@@ -127,13 +128,88 @@ func classOfStatus(status int) Class {
 	return ClassInternal
 }
 
-// toError turns any error into the API's Error, keeping the message intact.
+// toError turns any error into the API's Error: its class, and its message as a sentence, without the
+// class's name that wrapping a bare errdefs error appends (see plainMessage).
 func toError(err error) *Error {
 	var apiErr *Error
 	if errors.As(err, &apiErr) && apiErr.Error() == err.Error() {
 		return apiErr
 	}
-	return &Error{Class: ClassOf(err), Message: err.Error()}
+	return &Error{Class: ClassOf(err), Message: plainMessage(err)}
+}
+
+// classNames are errdefs' bare class errors, whose Error() is only the class's name.
+var classNames = []error{
+	errdefs.ErrUnknown, errdefs.ErrInvalidArgument, errdefs.ErrNotFound, errdefs.ErrAlreadyExists,
+	errdefs.ErrPermissionDenied, errdefs.ErrResourceExhausted, errdefs.ErrFailedPrecondition,
+	errdefs.ErrConflict, errdefs.ErrNotModified, errdefs.ErrAborted, errdefs.ErrOutOfRange,
+	errdefs.ErrNotImplemented, errdefs.ErrInternal, errdefs.ErrUnavailable, errdefs.ErrDataLoss,
+	errdefs.ErrUnauthenticated,
+}
+
+// predicate tells the classes whose names read as the end of a sentence ("image x: not found",
+// as kubectl's `pods "x" not found`); the others ("failed precondition", "invalid argument",
+// "unavailable") are status words that no sentence needs.
+func predicate(class error) bool {
+	return class == errdefs.ErrNotFound || class == errdefs.ErrAlreadyExists
+}
+
+func isClassName(err error) bool {
+	for _, c := range classNames {
+		if err == c {
+			return true
+		}
+	}
+	return false
+}
+
+// plainMessage is err's message without the names of the errdefs classes that classify it:
+// fmt.Errorf("container app exited with code 1: %w", errdefs.ErrFailedPrecondition) reads
+// "container app exited with code 1", as kubectl's errors read, because the class travels in
+// Error.Class (and the HTTP status) already. "not found" and "already exists" go only where the
+// sentence says so already (`pod "x" not found in namespace "y": not found`), since they are
+// often its only predicate (containerd's "content digest sha256:…: not found"). Only the text a
+// wrapper wrote for a bare class error it wraps is removed, found by walking the chain
+// (errors.Join's too), so a message that merely contains a class's words keeps them.
+func plainMessage(err error) string {
+	msg := err.Error()
+	var walk func(e error)
+	walk = func(e error) {
+		var children []error
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			if c := u.Unwrap(); c != nil {
+				children = []error{c}
+			}
+		case interface{ Unwrap() []error }:
+			children = u.Unwrap()
+		}
+		for _, c := range children {
+			if !isClassName(c) {
+				walk(c)
+				continue
+			}
+			own, name := e.Error(), c.Error()
+			plain := own
+			switch {
+			case strings.HasSuffix(own, ": "+name):
+				plain = strings.TrimSuffix(own, ": "+name)
+			case strings.HasPrefix(own, name+": "):
+				plain = strings.TrimPrefix(own, name+": ")
+			case strings.Contains(own, ": "+name+": "):
+				plain = strings.Replace(own, ": "+name+": ", ": ", 1)
+			}
+			if predicate(c) && !strings.Contains(plain, name) {
+				// "image x: not found" says what happened only with its class's name.
+				continue
+			}
+			if plain != own && plain != "" {
+				msg = strings.Replace(msg, own, plain, 1)
+			}
+		}
+	}
+	walk(err)
+	return msg
 }
 
 // invalid is a request error of class invalid.

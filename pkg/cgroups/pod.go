@@ -321,3 +321,45 @@ func isDir(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && st.IsDir()
 }
+
+// PodInitCgroup is the leaf cgroup under a pod's where podd puts the pod's own processes (the
+// PID 1 of a shared PID namespace): a leaf, since cgroup v2 allows no process in a cgroup whose
+// controllers are enabled for its children.
+func PodInitCgroup(parent, podUID string) string {
+	return path.Join(PodPath(parent, podUID), "pidinit")
+}
+
+// AddPodProcess moves pid into the pod's PodInitCgroup, in every hierarchy where the pod's
+// cgroup is (SetupPod made it), so that the pod's limits and accounting count it.
+func AddPodProcess(fs FS, parent, podUID string, pid int) error {
+	if err := validPodUID(podUID); err != nil {
+		return err
+	}
+	cgroup := PodInitCgroup(parent, podUID)
+	var dirs []string
+	if fs.Mode == V2 {
+		dir, err := makeV2(fs, cgroup)
+		if err != nil {
+			return err
+		}
+		dirs = append(dirs, dir)
+	} else {
+		for _, ctrl := range append(podControllers, "cpuacct") {
+			h, ok := fs.controller(ctrl)
+			if !ok || h.dir(cgroup) == "" {
+				continue
+			}
+			dir := h.dir(cgroup)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("create cgroup %s: %w", dir, err)
+			}
+			dirs = append(dirs, dir)
+		}
+	}
+	for _, dir := range dirs {
+		if err := writeFiles(dir, [][2]string{{"cgroup.procs", strconv.Itoa(pid)}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -262,7 +262,7 @@ func TestRunFailure(t *testing.T) {
 	if err == nil {
 		t.Fatal("run succeeded with a pod that failed to start")
 	}
-	if want := `pod/b: container app: image "nope": pull: failed precondition`; err.Error() != want {
+	if want := `pod/b: container app: image "nope": pull`; err.Error() != want {
 		t.Errorf("error %q, want %q", err, want)
 	}
 	if !errdefs.IsFailedPrecondition(err) {

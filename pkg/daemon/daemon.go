@@ -81,6 +81,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		CgroupParent: cfg.CgroupRoot,
 		PodPidsLimit: cfg.PodPidsLimit,
 		PidsLimit:    cfg.PidsLimit,
+		PIDInit:      cfg.Logger,
 	}, log)
 	if err != nil {
 		return err

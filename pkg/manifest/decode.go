@@ -913,15 +913,13 @@ var unsupportedFields = map[string]unsupported{
 	"spec.activeDeadlineSeconds": refused,
 	// Without cluster DNS the kubelet falls back from ClusterFirst to the host's resolv.conf,
 	// which is what podd gives every pod.
-	"spec.dnsPolicy":                    harmless("ClusterFirst", "ClusterFirstWithHostNet", "Default"),
-	"spec.dnsConfig":                    refused,
-	"spec.nodeSelector":                 refused,
-	"spec.serviceAccountName":           refused,
-	"spec.serviceAccount":               refused,
-	"spec.automountServiceAccountToken": harmless("false"),
+	"spec.dnsPolicy":    harmless("ClusterFirst", "ClusterFirstWithHostNet", "Default"),
+	"spec.dnsConfig":    refused,
+	"spec.nodeSelector": refused,
+	// podd has no API server to give a token for: a pod that asks for one would find none.
+	"spec.automountServiceAccountToken": {harmless: []string{"false"}, hint: "podd has no API server and mounts no service account token"},
 	"spec.hostPID":                      harmless("false"),
 	"spec.hostIPC":                      harmless("false"),
-	"spec.shareProcessNamespace":        harmless("false"),
 	"spec.hostUsers":                    harmless("true"),
 	"spec.imagePullSecrets":             refused,
 	"spec.subdomain":                    refused,
@@ -957,9 +955,6 @@ var unsupportedFields = map[string]unsupported{
 	// podd reads no termination message, so only the default place and policy ask for nothing.
 	"spec.containers[].terminationMessagePath":   harmless("/dev/termination-log"),
 	"spec.containers[].terminationMessagePolicy": harmless("File"),
-	"spec.containers[].stdin":                    harmless("false"),
-	"spec.containers[].stdinOnce":                harmless("false"),
-	"spec.containers[].tty":                      harmless("false"),
 
 	// Lifecycle. Kubernetes keeps tcpSocket in LifecycleHandler only for compatibility and refuses it.
 	"spec.containers[].lifecycle.stopSignal":          refused,

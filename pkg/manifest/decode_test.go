@@ -284,6 +284,8 @@ func TestDecodeAllFields(t *testing.T) {
 			Hostname:                      "all-fields",
 			RestartPolicy:                 pod.RestartOnFailure,
 			TerminationGracePeriodSeconds: &grace,
+			ServiceAccountName:            "builder",
+			DeprecatedServiceAccount:      "builder",
 			InitContainers: []pod.Container{
 				{
 					Name:            "setup",
@@ -402,7 +404,7 @@ func TestDecodeBad(t *testing.T) {
 		{"unsupported list", head + "  tolerations:\n  - key: a\n", 9, "spec.tolerations", "field is not supported by podd"},
 		{"unsupported container field", head + "    envFrom:\n    - configMapRef: {name: x}\n", 9, "spec.containers[0].envFrom", "not supported"},
 		{"unsupported value of a defaulted field", head + "  dnsPolicy: None\n", 9, "spec.dnsPolicy", `accepted only as "ClusterFirst"`},
-		{"unsupported true", head + "    tty: true\n", 9, "spec.containers[0].tty", "not supported"},
+		{"unsupported true", head + "  hostPID: true\n", 9, "spec.hostPID", "not supported"},
 		{"unsupported volume source even empty", head + "  volumes:\n  - name: cfg\n    configMap: {}\n", 11, "spec.volumes[0].configMap", "use an emptyDir or hostPath volume"},
 		{"unsupported env source", head + "    env:\n    - name: P\n      valueFrom:\n        secretKeyRef: {name: s, key: k}\n", 12, "spec.containers[0].env[0].valueFrom.secretKeyRef", "not supported"},
 		{"unsupported securityContext field", head + "    securityContext:\n      seLinuxOptions: {level: s0}\n", 10, "spec.containers[0].securityContext.seLinuxOptions", "not supported"},
@@ -432,7 +434,9 @@ func TestDecodeBad(t *testing.T) {
 		{"relative workingDir", head + "    workingDir: srv\n", 9, "spec.containers[0].workingDir", "must be an absolute path"},
 		{"env name with =", head + "    env:\n    - name: A=B\n", 10, "spec.containers[0].env[0].name", "other than '='"},
 		{"env value and valueFrom", head + "    env:\n    - name: A\n      value: x\n      valueFrom:\n        fieldRef: {fieldPath: metadata.name}\n", 12, "spec.containers[0].env[0].valueFrom", "may not be specified when `value` is not empty"},
-		{"env fieldPath podd lacks", head + "    env:\n    - name: A\n      valueFrom:\n        fieldRef:\n          fieldPath: spec.serviceAccountName\n", 13, "spec.containers[0].env[0].valueFrom.fieldRef.fieldPath", "not supported by podd"},
+		{"env fieldPath only for volumes", head + "    env:\n    - name: A\n      valueFrom:\n        fieldRef:\n          fieldPath: metadata.annotations\n", 13, "spec.containers[0].env[0].valueFrom.fieldRef.fieldPath", "Unsupported value"},
+		{"bad serviceAccountName", head + "  serviceAccountName: Build_Bot\n", 9, "spec.serviceAccountName", "a lowercase RFC 1123 subdomain"},
+		{"automountServiceAccountToken true", head + "  automountServiceAccountToken: true\n", 9, "spec.automountServiceAccountToken", "mounts no service account token"},
 		{"env fieldPath unknown", head + "    env:\n    - name: A\n      valueFrom:\n        fieldRef:\n          fieldPath: metadata.labels\n", 13, "spec.containers[0].env[0].valueFrom.fieldRef.fieldPath", "Unsupported value"},
 		{"port out of range", head + "    ports:\n    - containerPort: 70000\n", 10, "spec.containers[0].ports[0].containerPort", "must be between 1 and 65535"},
 		{"bad protocol", head + "    ports:\n    - containerPort: 80\n      protocol: tcp\n", 11, "spec.containers[0].ports[0].protocol", `supported values: "SCTP", "TCP", "UDP"`},

@@ -6,6 +6,7 @@ import "strings"
 const (
 	DefaultNamespace                     = "default"
 	DefaultTerminationGracePeriodSeconds = int64(30)
+	DefaultServiceAccountName            = "default"
 )
 
 // SetDefaults fills in what Kubernetes' API server fills in when a pod is created, so that a pod
@@ -24,6 +25,15 @@ func SetDefaults(p *Pod) {
 	if p.Spec.RestartPolicy == "" {
 		p.Spec.RestartPolicy = RestartAlways
 	}
+	// As the API server's conversion (serviceAccountName wins over its deprecated alias) and its
+	// ServiceAccount admission (an empty name is "default") do.
+	if p.Spec.ServiceAccountName == "" {
+		p.Spec.ServiceAccountName = p.Spec.DeprecatedServiceAccount
+	}
+	if p.Spec.ServiceAccountName == "" {
+		p.Spec.ServiceAccountName = DefaultServiceAccountName
+	}
+	p.Spec.DeprecatedServiceAccount = p.Spec.ServiceAccountName
 	if p.Spec.TerminationGracePeriodSeconds == nil {
 		grace := DefaultTerminationGracePeriodSeconds
 		p.Spec.TerminationGracePeriodSeconds = &grace

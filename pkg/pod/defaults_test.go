@@ -53,6 +53,8 @@ func TestSetDefaults(t *testing.T) {
 		Spec: PodSpec{
 			RestartPolicy:                 RestartAlways,
 			TerminationGracePeriodSeconds: &grace,
+			ServiceAccountName:            "default",
+			DeprecatedServiceAccount:      "default",
 			Containers: []Container{{
 				Name:            "app",
 				Image:           "busybox:1.36",
@@ -134,5 +136,23 @@ func TestSetDefaultsProbesAndInitContainers(t *testing.T) {
 	}
 	if h := c.Lifecycle.PreStop.HTTPGet; h.Path != "/" || h.Scheme != "HTTPS" {
 		t.Errorf("preStop httpGet = %+v", *h)
+	}
+}
+
+// serviceAccountName defaults as the API server's conversion and ServiceAccount admission make it:
+// the new field wins over its deprecated alias, which then repeats it; neither gives "default".
+func TestServiceAccountNameDefaults(t *testing.T) {
+	for _, tt := range []struct{ name, alias, want string }{
+		{"", "", "default"},
+		{"builder", "", "builder"},
+		{"", "builder", "builder"},
+		{"builder", "legacy", "builder"},
+	} {
+		p := &Pod{Spec: PodSpec{ServiceAccountName: tt.name, DeprecatedServiceAccount: tt.alias}}
+		SetDefaults(p)
+		if p.Spec.ServiceAccountName != tt.want || p.Spec.DeprecatedServiceAccount != tt.want {
+			t.Errorf("serviceAccountName %q, serviceAccount %q: defaulted to %q, %q; want %q for both",
+				tt.name, tt.alias, p.Spec.ServiceAccountName, p.Spec.DeprecatedServiceAccount, tt.want)
+		}
 	}
 }

@@ -68,6 +68,7 @@ func BuildPlan(p *Pod, c *Container, img *ImageConfig, sb *Sandbox, attempt int,
 		LogPath:      LogPath(logRoot, p, c.Name, attempt),
 		Resources:    c.Resources,
 		QOSClass:     qos,
+		TTY:          c.TTY,
 	}
 	if err := checkRunAsNonRoot(p, c, img.User); err != nil {
 		return nil, err

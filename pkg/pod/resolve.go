@@ -70,8 +70,7 @@ func containerEnv(p *Pod, c *Container, node NodeCapacity) ([]string, error) {
 
 // fieldRefValue is the downward API for env: the pod fields the kubelet offers there that podd
 // has. spec.nodeName is the name podd runs under (podd --node-name, the hostname by default);
-// spec.serviceAccountName and the like name things a single host without a cluster does not
-// have, so they are errors rather than empty strings that would hide the mistake.
+// spec.serviceAccountName the pod's own (SetDefaults makes it "default").
 func fieldRefValue(p *Pod, ref *ObjectFieldSelector) (string, error) {
 	if ref.APIVersion != "" && ref.APIVersion != "v1" {
 		return "", fmt.Errorf("apiVersion: unsupported %q, only v1: %w", ref.APIVersion, errdefs.ErrInvalidArgument)
@@ -101,6 +100,8 @@ func fieldRefValue(p *Pod, ref *ObjectFieldSelector) (string, error) {
 		return p.Metadata.UID, nil
 	case "spec.nodeName":
 		return p.Spec.NodeName, nil
+	case "spec.serviceAccountName":
+		return p.Spec.ServiceAccountName, nil
 	// The addresses are known before any container is created: the sandbox comes first.
 	case "status.podIP":
 		return p.Status.PodIP, nil
@@ -119,7 +120,7 @@ func fieldRefValue(p *Pod, ref *ObjectFieldSelector) (string, error) {
 		}
 		return strings.Join(ips, ","), nil
 	}
-	return "", fmt.Errorf("fieldPath %q: not supported in env by podd (metadata.name, metadata.namespace, metadata.uid, metadata.labels['<key>'], metadata.annotations['<key>'], spec.nodeName, status.podIP(s), status.hostIP(s) are): %w",
+	return "", fmt.Errorf("fieldPath %q: not supported in env by podd (metadata.name, metadata.namespace, metadata.uid, metadata.labels['<key>'], metadata.annotations['<key>'], spec.nodeName, spec.serviceAccountName, status.podIP(s), status.hostIP(s) are): %w",
 		ref.FieldPath, errdefs.ErrInvalidArgument)
 }
 

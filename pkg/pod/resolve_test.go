@@ -17,7 +17,7 @@ func testPod(containers ...Container) *Pod {
 			Labels:      map[string]string{"app": "shop", "tier": "front"},
 			Annotations: map[string]string{"example.com/owner": "team-a", "note": "$(A)"},
 		},
-		Spec: PodSpec{Containers: containers},
+		Spec: PodSpec{Containers: containers, ServiceAccountName: "shop-bot"},
 	}
 }
 
@@ -116,8 +116,9 @@ func TestResolveEnv(t *testing.T) {
 				field("POD_UID", "metadata.uid"),
 				field("APP", "metadata.labels['app']"),
 				field("OWNER", "metadata.annotations['example.com/owner']"),
+				field("SA", "spec.serviceAccountName"),
 			},
-			want: []string{"POD_NAME=web", "POD_NAMESPACE=shop", "POD_UID=0b6f-11aa", "APP=shop", "OWNER=team-a"},
+			want: []string{"POD_NAME=web", "POD_NAMESPACE=shop", "POD_UID=0b6f-11aa", "APP=shop", "OWNER=team-a", "SA=shop-bot"},
 		},
 		{
 			name: "missing label or annotation is empty",
@@ -167,7 +168,7 @@ func TestResolveEnvErrors(t *testing.T) {
 		env   EnvVar
 		wants []string // in the error text
 	}{
-		{"service account", field("N", "spec.serviceAccountName"), []string{"spec.containers[1].env[1].valueFrom.fieldRef", `"spec.serviceAccountName"`}},
+		{"scheduler name", field("N", "spec.schedulerName"), []string{"spec.containers[1].env[1].valueFrom.fieldRef", `"spec.schedulerName"`}},
 		{"all labels", field("N", "metadata.labels"), []string{`"metadata.labels"`}},
 		{"subscript on a plain field", field("N", "metadata.name['x']"), []string{"takes no subscript"}},
 		{"empty subscript", field("N", "metadata.labels['']"), []string{`"metadata.labels['']"`}},

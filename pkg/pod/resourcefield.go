@@ -87,7 +87,7 @@ func ResourceFieldValue(p *Pod, ref *ResourceFieldSelector, own string, node Nod
 	case "requests.cpu", "requests.memory":
 		q, set = c.Resources.Requests[ref.Resource[len("requests."):]]
 	default:
-		return "", fmt.Errorf("resourceFieldRef: resource %q: %w", ref.Resource, errdefs.ErrInvalidArgument)
+		return "", fmt.Errorf("resourceFieldRef: resource %q is not supported: %w", ref.Resource, errdefs.ErrInvalidArgument)
 	}
 	switch ref.Resource {
 	case "limits.cpu":

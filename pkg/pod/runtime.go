@@ -57,6 +57,8 @@ type ContainerPlan struct {
 	// the runtime turns them into cgroup settings and the process's oom_score_adj.
 	Resources ResourceRequirements
 	QOSClass  QOSClass
+	// TTY gives the process a terminal (the container's tty), which is its stdin too.
+	TTY bool
 	// Retried is set by the runtime when it recreates a leftover container once.
 	Retried bool `json:"-"`
 }
@@ -65,6 +67,7 @@ type ContainerPlan struct {
 type Sandbox struct {
 	NetNSPath    string // "" with hostNetwork
 	IPCNSPath    string
+	PIDNSPath    string // "" unless shareProcessNamespace
 	UTSNSPath    string // "" with hostNetwork
 	PodIPs       []string
 	HostIP       string

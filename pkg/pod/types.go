@@ -65,6 +65,17 @@ type PodSpec struct {
 	SecurityContext *PodSecurityContext `json:"securityContext,omitempty"`
 	// NodeName is the host podd runs on (podd --node-name); podd sets it when it accepts the pod.
 	NodeName string `json:"nodeName,omitempty"`
+	// ServiceAccountName names the pod's service account, "default" unless set, as Kubernetes'
+	// API server defaults it. podd has no ServiceAccount objects and no API server: it mounts no
+	// token and checks no account; the name is only the pod's, for the downward API.
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+	// ShareProcessNamespace puts all the pod's containers in one PID namespace, whose PID 1 is a
+	// small process of podd's that reaps orphans (the kubelet's pause container), so that each
+	// container sees and can signal the others' processes.
+	ShareProcessNamespace *bool `json:"shareProcessNamespace,omitempty"`
+	// DeprecatedServiceAccount is serviceAccount, Kubernetes' deprecated alias of
+	// serviceAccountName: read when serviceAccountName is empty, then kept equal to it.
+	DeprecatedServiceAccount string `json:"serviceAccount,omitempty"`
 }
 
 // Container is the subset of Kubernetes' Container that podd implements.
@@ -86,6 +97,15 @@ type Container struct {
 	ReadinessProbe  *Probe               `json:"readinessProbe,omitempty"`
 	// RestartPolicy is only for init containers: Always makes one a native sidecar.
 	RestartPolicy *RestartPolicy `json:"restartPolicy,omitempty"`
+	// Stdin keeps the container's stdin open, as the kubelet does: with nothing attached it
+	// never delivers a byte nor an end of file. podd does it with the terminal, so it needs
+	// TTY. StdinOnce closes stdin after the first attach, which podd does not offer: accepted, it
+	// changes nothing.
+	Stdin     bool `json:"stdin,omitempty"`
+	StdinOnce bool `json:"stdinOnce,omitempty"`
+	// TTY gives the container a terminal as its stdin, stdout and stderr; its output is logged
+	// as stdout.
+	TTY bool `json:"tty,omitempty"`
 }
 
 // Lifecycle holds a container's postStart and preStop hooks.

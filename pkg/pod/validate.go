@@ -343,6 +343,11 @@ func (s *containerScope) check(errs *ErrorList, field string, c *Container, init
 	if c.WorkingDir != "" && !path.IsAbs(c.WorkingDir) {
 		errs.invalid(field+".workingDir", c.WorkingDir, "must be an absolute path")
 	}
+	if c.Stdin && !c.TTY {
+		// containerd's binary log driver, which keeps the logs through podd restarts, gives a
+		// process without a terminal no stdin: it would read an end of file at once.
+		errs.invalid(field+".stdin", true, "podd keeps a container's stdin open only with tty: true (a terminal)")
+	}
 	for j, e := range c.Env {
 		checkEnv(errs, fmt.Sprintf("%s.env[%d]", field, j), e, c.Name, s.containers)
 	}
@@ -551,11 +556,9 @@ func checkEnv(errs *ErrorList, field string, e EnvVar, own string, containers []
 }
 
 // envFieldPaths are the pod fields podd can put in an environment variable, besides a single
-// label or annotation; kubeletOnlyFieldPaths are the ones Kubernetes also offers, which need a
-// node, a service account or a pod IP.
+// label or annotation: all that Kubernetes offers there.
 var (
-	envFieldPaths         = []string{"metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", "status.podIP", "status.podIPs", "status.hostIP", "status.hostIPs"}
-	kubeletOnlyFieldPaths = []string{"spec.serviceAccountName"}
+	envFieldPaths = []string{"metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", "spec.serviceAccountName", "status.podIP", "status.podIPs", "status.hostIP", "status.hostIPs"}
 )
 
 func checkFieldPath(errs *ErrorList, field, fieldPath string) {
@@ -564,10 +567,6 @@ func checkFieldPath(errs *ErrorList, field, fieldPath string) {
 		return
 	}
 	if slices.Contains(envFieldPaths, fieldPath) {
-		return
-	}
-	if slices.Contains(kubeletOnlyFieldPaths, fieldPath) {
-		errs.invalid(field, fieldPath, "this field path is not supported by podd")
 		return
 	}
 	for _, prefix := range []string{"metadata.labels", "metadata.annotations"} {
@@ -680,6 +679,9 @@ func checkPodSpec(p *Pod, errs *ErrorList) {
 	}
 	if p.Spec.Hostname != "" {
 		checkDNS1123Label(errs, "spec.hostname", p.Spec.Hostname)
+	}
+	if p.Spec.ServiceAccountName != "" {
+		checkDNS1123Subdomain(errs, "spec.serviceAccountName", p.Spec.ServiceAccountName)
 	}
 	if sc := p.Spec.SecurityContext; sc != nil {
 		checkPodSecurityContext(errs, "spec.securityContext", sc)

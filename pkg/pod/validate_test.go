@@ -126,7 +126,9 @@ func TestValidate(t *testing.T) {
 		{"env valueFrom empty", func(p *Pod) { p.Spec.Containers[0].Env[3].ValueFrom.FieldRef = nil }, "spec.containers[0].env[3].valueFrom", "must specify fieldRef"},
 		{"env fieldRef apiVersion", func(p *Pod) { p.Spec.Containers[0].Env[3].ValueFrom.FieldRef.APIVersion = "v2" }, "spec.containers[0].env[3].valueFrom.fieldRef.apiVersion", "Unsupported value"},
 		{"env fieldPath required", func(p *Pod) { p.Spec.Containers[0].Env[3].ValueFrom.FieldRef.FieldPath = "" }, "spec.containers[0].env[3].valueFrom.fieldRef.fieldPath", "Required value"},
-		{"env fieldPath kubelet only", func(p *Pod) { p.Spec.Containers[0].Env[3].ValueFrom.FieldRef.FieldPath = "spec.serviceAccountName" }, "spec.containers[0].env[3].valueFrom.fieldRef.fieldPath", `Invalid value: "spec.serviceAccountName": this field path is not supported by podd`},
+		{"env fieldPath of a volume only", func(p *Pod) { p.Spec.Containers[0].Env[3].ValueFrom.FieldRef.FieldPath = "metadata.labels" }, "spec.containers[0].env[3].valueFrom.fieldRef.fieldPath", `Unsupported value: "metadata.labels"`},
+		{"stdin without tty", func(p *Pod) { p.Spec.Containers[0].Stdin = true }, "spec.containers[0].stdin", "Invalid value: true: podd keeps a container's stdin open only with tty: true"},
+		{"serviceAccountName", func(p *Pod) { p.Spec.ServiceAccountName = "ci/bot" }, "spec.serviceAccountName", `Invalid value: "ci/bot": a lowercase RFC 1123 subdomain`},
 		{"network annotation", func(p *Pod) { p.Metadata.Annotations = map[string]string{AnnotationNetwork: "host"} }, "metadata.annotations[podd.io/network]", `Unsupported value: "host": supported values: "bridge", "none"`},
 		{"network none with hostNetwork", func(p *Pod) {
 			p.Metadata.Annotations = map[string]string{AnnotationNetwork: "none"}

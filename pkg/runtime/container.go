@@ -39,6 +39,8 @@ const (
 	labelLogPath    = "io.podd.container.log-path"
 	labelImageID    = "io.podd.container.image-id"
 	labelGeneration = "io.podd.container.generation"
+	// labelTTY is "true" for a container with a terminal (tty: true).
+	labelTTY = "io.podd.container.tty"
 )
 
 // ContainerID is deterministic, so that a podd that died between creating a container and
@@ -76,6 +78,9 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb *pod.Sandbox, plan *po
 		labelLogPath:      plan.LogPath,
 		labelImageID:      plan.Image.ID,
 		labelGeneration:   strconv.Itoa(plan.Generation),
+	}
+	if plan.TTY {
+		labels[labelTTY] = "true"
 	}
 	specOpts := SpecOpts(SpecInput{
 		Plan:             plan,
@@ -180,8 +185,24 @@ func (r *Runtime) logIO(labels map[string]string) cio.Creator {
 		}
 		cfg := logs.LoggerConfig{Path: path, MaxSize: r.cfg.LogMaxSize, MaxFiles: r.cfg.LogMaxFiles, Cgroups: procs}
 		// One query key: the shim turns each into two arguments, in no particular order.
-		return cio.BinaryIO(r.cfg.Logger, map[string]string{logs.LoggerArg: cfg.Encode()})(id)
+		logged, err := cio.BinaryIO(r.cfg.Logger, map[string]string{logs.LoggerArg: cfg.Encode()})(id)
+		if err != nil || labels[labelTTY] != "true" {
+			return logged, err
+		}
+		return &ttyIO{IO: logged}, nil
 	}
+}
+
+// ttyIO asks the shim for a terminal. The shim copies the terminal to the logger as stdout, and
+// the terminal is the process's stdin too: open, with nothing to read, so a shell waits on it as
+// under the kubelet with nothing attached. (Without a terminal the binary log driver gives a
+// process no stdin, which is why Validate takes stdin: true only with tty: true.)
+type ttyIO struct{ cio.IO }
+
+func (t *ttyIO) Config() cio.Config {
+	c := t.IO.Config()
+	c.Terminal, c.Stderr = true, ""
+	return c
 }
 
 // watch subscribes to the task's exit before anything can make it exit. The exit is delivered

@@ -160,7 +160,7 @@ func (r *Runtime) Remove(ctx context.Context, ref string) error {
 	}
 	if err := r.client.ImageService().Delete(ctx, name, images.SynchronousDelete()); err != nil {
 		if errdefs.IsNotFound(err) {
-			return fmt.Errorf("image %s: %w", ref, errdefs.ErrNotFound)
+			return fmt.Errorf("image %s not found: %w", ref, errdefs.ErrNotFound)
 		}
 		return fmt.Errorf("remove image %s: %w", ref, err)
 	}

@@ -46,6 +46,13 @@ func SpecOpts(in SpecInput) []oci.SpecOpts {
 	if p.WorkingDir != "" {
 		opts = append(opts, oci.WithProcessCwd(p.WorkingDir))
 	}
+	if sb.PIDNSPath != "" {
+		// shareProcessNamespace: the pod's PID namespace, whose PID 1 is podd's (pkg/pidinit).
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.PIDNamespace, Path: sb.PIDNSPath}))
+	}
+	if p.TTY {
+		opts = append(opts, oci.WithTTY)
+	}
 	if sb.NetNSPath != "" {
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: sb.NetNSPath}))
 	} else {

@@ -30,6 +30,9 @@ type Config struct {
 	PidsLimit int64
 	// Network is the pods' bridge network.
 	Network NetworkConfig
+	// PIDInit is the binary started, with pidinit.Arg, as PID 1 of a pod's shared PID namespace
+	// (shareProcessNamespace): podd-logger, or podd.
+	PIDInit string
 }
 
 // Host makes and removes pod sandboxes on this host. It is safe for concurrent use.

@@ -63,6 +63,13 @@ func (r *Host) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, erro
 	if err := cgroups.SetupPod(r.cgroupFS, r.cfg.CgroupParent, uid, podLimits(p, r.cfg.PodPidsLimit)); err != nil {
 		return nil, fmt.Errorf("create pod cgroup: %w", err)
 	}
+	sharePID := p.Spec.ShareProcessNamespace != nil && *p.Spec.ShareProcessNamespace
+	if sharePID {
+		// After the pod's cgroup, which its PID 1 joins.
+		if err := r.ensurePIDNamespace(uid); err != nil {
+			return nil, fmt.Errorf("create the pod's PID namespace: %w", err)
+		}
+	}
 	etc, err := r.etcFilesDir(dir)
 	if err != nil {
 		return nil, err
@@ -76,6 +83,9 @@ func (r *Host) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, erro
 		Node:         r.node(),
 	}
 	sb.IPCNSPath = r.nsPath(ipcNS, uid)
+	if sharePID {
+		sb.PIDNSPath = r.nsPath(pidNS, uid)
+	}
 	if !p.Spec.HostNetwork {
 		sb.NetNSPath, sb.UTSNSPath = r.nsPath(netNS, uid), r.nsPath(utsNS, uid)
 	}
@@ -337,7 +347,7 @@ func checkHostPath(path string, t pod.HostPathType) error {
 			return fail("block device")
 		}
 	default:
-		return fmt.Errorf("hostPath type %q: %w", t, errdefs.ErrInvalidArgument)
+		return fmt.Errorf("hostPath type %q is not a type podd knows: %w", t, errdefs.ErrInvalidArgument)
 	}
 	return nil
 }
@@ -444,14 +454,14 @@ func isNSFile(path string) (bool, error) {
 // TeardownSandbox removes the pod's namespaces, mounts, folder and cgroups. Missing parts are fine.
 func (r *Host) TeardownSandbox(ctx context.Context, uid string) error {
 	if uid == "" || strings.ContainsAny(uid, "/.") {
-		return fmt.Errorf("pod uid %q: %w", uid, errdefs.ErrInvalidArgument)
+		return fmt.Errorf("pod uid %q is not a valid uid: %w", uid, errdefs.ErrInvalidArgument)
 	}
 	// The network goes first and must go: CNI DEL needs the netns to find what to remove.
 	if err := r.teardownNetwork(ctx, uid); err != nil {
 		return err
 	}
 	var errs []error
-	errs = append(errs, r.removeNamespaces(uid))
+	errs = append(errs, r.removeNamespaces(uid), r.removePIDNamespace(uid))
 	fault.Point(fault.SandboxTeardownAfterNamespaces)
 	dir := r.PodDir(uid)
 	mounts, err := mountsUnder(dir)
@@ -484,7 +494,7 @@ func (r *Host) TeardownSandbox(ctx context.Context, uid string) error {
 // ListSandboxes lists the UIDs that have a pod folder or a namespace file.
 func (r *Host) ListSandboxes(ctx context.Context) ([]string, error) {
 	seen := map[string]bool{}
-	for _, dir := range []string{filepath.Join(r.cfg.Root, "pods"), filepath.Join(r.cfg.State, "pods"), filepath.Join(r.cfg.State, netNS.dir), filepath.Join(r.cfg.State, ipcNS.dir), filepath.Join(r.cfg.State, utsNS.dir)} {
+	for _, dir := range []string{filepath.Join(r.cfg.Root, "pods"), filepath.Join(r.cfg.State, "pods"), filepath.Join(r.cfg.State, netNS.dir), filepath.Join(r.cfg.State, ipcNS.dir), filepath.Join(r.cfg.State, utsNS.dir), filepath.Join(r.cfg.State, pidNS.dir)} {
 		entries, err := os.ReadDir(dir)
 		if err != nil && !os.IsNotExist(err) {
 			return nil, err

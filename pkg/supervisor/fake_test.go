@@ -32,6 +32,8 @@ type fakeRuntime struct {
 	sandboxCalls int
 	// execHook answers Exec (probes, hooks) by container name and command.
 	execHook func(ctx context.Context, name string, cmd []string) (int, error)
+	// execHookOpts, when set, answers Exec with the whole options (the output writers).
+	execHookOpts func(ctx context.Context, opts ExecOptions) (int, error)
 	// refreshed records the labels each RefreshDownwardAPI saw.
 	refreshed []map[string]string
 }
@@ -204,10 +206,13 @@ func (f *fakeRuntime) ListContainers(ctx context.Context) ([]ContainerRecord, er
 func (f *fakeRuntime) Exec(ctx context.Context, id string, opts ExecOptions) (int, error) {
 	f.mu.Lock()
 	c := f.containers[id]
-	hook := f.execHook
+	hook, hookOpts := f.execHook, f.execHookOpts
 	f.mu.Unlock()
 	if c == nil {
 		return 0, errdefs.ErrNotFound
+	}
+	if hookOpts != nil {
+		return hookOpts(ctx, opts)
 	}
 	if hook != nil {
 		return hook(ctx, c.rec.Name, opts.Cmd)

@@ -224,3 +224,49 @@ func TestPostStartFailureKillsContainer(t *testing.T) {
 		t.Fatalf("reason = %s, want PostStartHookError", r)
 	}
 }
+
+// A preStop hook whose exec is SIGKILLed because the container it stopped ended (exit 137: the
+// runtime kills what remains in a container whose main process is gone) did its job: no
+// FailedPreStopHook. The same exit while the container still runs is a failed hook.
+func TestPreStopHookKilledWithItsContainer(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		stopsApp   bool
+		wantFailed bool
+	}{
+		{"hook stops the container", true, false},
+		{"hook killed, container runs", false, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rt := newFakeRuntime()
+			rt.execHook = func(ctx context.Context, name string, cmd []string) (int, error) {
+				if tt.stopsApp {
+					rt.exitByName("a", 0)
+				}
+				return 137, nil
+			}
+			m := startManager(t, rt, newMemStore())
+			manifest := "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  terminationGracePeriodSeconds: 30\n  containers:\n  - name: a\n    image: busybox:1\n    lifecycle: {preStop: {exec: {command: [sh, -c, 'kill 1; sleep 30']}}}\n"
+			if _, err := create(context.Background(), m, []byte(manifest)); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, m, "web", "running", func(p *pod.Pod) bool { return p.Status.ContainerStatuses[0].State.Running != nil })
+			if _, err := m.Stop(context.Background(), "default", "web", nil); err != nil {
+				t.Fatal(err)
+			}
+			evs, _ := m.Events(context.Background(), "default", "web")
+			var failed []string
+			for _, e := range evs {
+				if e.Reason == "FailedPreStopHook" {
+					failed = append(failed, e.Message)
+				}
+			}
+			if got := len(failed) > 0; got != tt.wantFailed {
+				t.Errorf("FailedPreStopHook events %q, want some: %v", failed, tt.wantFailed)
+			}
+			if tt.stopsApp && indexOf(rt.history(), "signal:a:SIGTERM") >= 0 {
+				t.Errorf("container a was signalled after its hook stopped it: %q", rt.history())
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -50,7 +51,9 @@ func (w *worker) runAction(ctx context.Context, a action, t target) error {
 	rt := w.m.rt
 	switch {
 	case a.exec != nil:
-		var out bytes.Buffer
+		// One buffer for both streams, as the kubelet's combined output: the runtime copies each
+		// stream in its own goroutine, so it is locked (see outputBuffer).
+		var out outputBuffer
 		code, err := rt.Exec(ctx, t.id, ExecOptions{Cmd: a.exec.Command, Stdout: &out, Stderr: &out})
 		if ctx.Err() != nil {
 			return fmt.Errorf("command %q timed out", strings.Join(a.exec.Command, " "))
@@ -59,7 +62,7 @@ func (w *worker) runAction(ctx context.Context, a action, t target) error {
 			return err
 		}
 		if code != 0 {
-			return fmt.Errorf("command %q exited with %d: %s", strings.Join(a.exec.Command, " "), code, strings.TrimSpace(limit(out.String())))
+			return &execExitError{cmd: a.exec.Command, code: code, output: strings.TrimSpace(limit(out.String()))}
 		}
 		return nil
 	case a.httpGet != nil:
@@ -85,6 +88,42 @@ func (w *worker) runAction(ctx context.Context, a action, t target) error {
 		}
 	}
 	return errors.New("no handler")
+}
+
+// execExitError is an exec handler's command that ended with a code other than 0.
+type execExitError struct {
+	cmd    []string
+	code   int
+	output string
+}
+
+func (e *execExitError) Error() string {
+	return fmt.Sprintf("command %q exited with %d: %s", strings.Join(e.cmd, " "), e.code, e.output)
+}
+
+// killedBySIGKILL: the shell's and the runtime's 128+9 for a command that SIGKILL ended.
+func (e *execExitError) killedBySIGKILL() bool { return e.code == 128+9 }
+
+// outputBuffer collects an exec's stdout and stderr together. Its writes are locked, and it has
+// no ReadFrom: containerd's cio copies each stream with io.CopyBuffer in its own goroutine, and
+// on a shared bytes.Buffer the two ReadFroms would read into one slice and set its length each in
+// turn — a stream that ended empty after the other wrote cut the output back to nothing, or left
+// NUL bytes of its length where the buffer had grown meanwhile.
+type outputBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *outputBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *outputBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func hostOr(h string) string {

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -955,6 +956,10 @@ func (w *worker) killInstanceLocked(ctx context.Context, c *ctr, deadline time.T
 			hookCtx, cancel := context.WithDeadline(ctx, deadline)
 			err := w.runAction(hookCtx, hookAction(preStop), tgt)
 			cancel()
+			if err != nil && hookEndedWithContainer(ctx, err, proc.exited, deadline) {
+				w.m.log.Info("preStop hook ended with its container", append(w.log(), "container", name, "err", err)...)
+				err = nil
+			}
 			if err != nil && ctx.Err() == nil {
 				w.m.events.Pod(p, name, pod.EventWarning, "FailedPreStopHook", "PreStopHook failed: %v", err)
 			}
@@ -963,6 +968,33 @@ func (w *worker) killInstanceLocked(ctx context.Context, c *ctr, deadline time.T
 			w.m.log.Warn("stop container", append(w.log(), "container", name, "err", err)...)
 		}
 	}()
+}
+
+// hookExitWait bounds how long a preStop hook's SIGKILLed exec waits for its container's exit to
+// be seen: the runtime kills the exec because the container's main process ended, and the two
+// exits arrive apart.
+const hookExitWait = 2 * time.Second
+
+// hookEndedWithContainer tells a preStop hook whose exec was SIGKILLed because the container it was
+// stopping ended (`nginx -s quit; sleep 5`, `kill 1; sleep 30`: the runtime kills what is left in
+// a container whose main process exited) from a hook that failed: the hook did its job, and the
+// container is stopped. The kubelet records FailedPreStopHook for both; podd reports only the
+// second. A SIGKILL while the container still runs (an OOM kill of the hook) stays a failure.
+func hookEndedWithContainer(ctx context.Context, err error, exited <-chan struct{}, deadline time.Time) bool {
+	var exit *execExitError
+	if !errors.As(err, &exit) || !exit.killedBySIGKILL() {
+		return false
+	}
+	timer := time.NewTimer(min(hookExitWait, max(time.Until(deadline), 0)))
+	defer timer.Stop()
+	select {
+	case <-exited:
+		return true
+	case <-timer.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // finishStop completes a stop once nothing runs or launches any more; for a removal it removes
