@@ -63,6 +63,12 @@ type Config struct {
 	// PodSecurity is each namespace's Pod Security Standards level, enforced on the pods the
 	// API creates (--pod-security, --pod-security-namespace).
 	PodSecurity podsecurity.Policy
+	// ClusterDNS serves the cluster DNS on the bridge's gateway, port 53 (--cluster-dns), for
+	// ClusterDomain (--cluster-domain), forwarding other names to DNSUpstreams (--dns-upstream;
+	// empty: the host's /etc/resolv.conf).
+	ClusterDNS    bool
+	ClusterDomain string
+	DNSUpstreams  []string
 }
 
 // Run serves until ctx is cancelled, then stops serving and leaves the pods running (or stops
@@ -73,10 +79,15 @@ type Config struct {
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	sd := newNotifier(log)
 	sd.status("reconciling")
+	clusterDomain := ""
+	if cfg.ClusterDNS {
+		clusterDomain = cfg.ClusterDomain
+	}
 	host, err := sandbox.New(sandbox.Config{
-		Root:    cfg.Root,
-		State:   cfg.State,
-		Network: cfg.Network,
+		Root:          cfg.Root,
+		State:         cfg.State,
+		Network:       cfg.Network,
+		ClusterDomain: clusterDomain,
 		// Pods never go in the host's root cgroup: cmd/podd refuses an empty or "/" root.
 		CgroupParent: cfg.CgroupRoot,
 		PodPidsLimit: cfg.PodPidsLimit,
@@ -112,6 +123,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// Not cancelled with ctx: with StopPodsOnShutdown the workers stop the pods after ctx ends.
 	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorkers()
+	// The cluster DNS answers as long as pods may run under this podd: until Run returns.
+	if cfg.ClusterDNS {
+		resolver, err := startClusterDNS(workers, cfg, host, log)
+		if err != nil {
+			return err
+		}
+		defer resolver.Shutdown()
+	}
 	recorder := events.New()
 	mgr := supervisor.NewManager(supervisor.Options{
 		Events:      recorder,

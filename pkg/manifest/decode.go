@@ -794,12 +794,8 @@ var unsupportedFields = map[string]unsupported{
 	"metadata.clusterName":                refused,
 
 	// PodSpec
-	"spec.ephemeralContainers":   refused,
-	"spec.activeDeadlineSeconds": refused,
-	// Without cluster DNS the kubelet falls back from ClusterFirst to the host's resolv.conf,
-	// which is what podd gives every pod.
-	"spec.dnsPolicy":                    harmless("ClusterFirst", "ClusterFirstWithHostNet", "Default"),
-	"spec.dnsConfig":                    refused,
+	"spec.ephemeralContainers":          refused,
+	"spec.activeDeadlineSeconds":        refused,
 	"spec.nodeSelector":                 refused,
 	"spec.serviceAccountName":           refused,
 	"spec.serviceAccount":               refused,

@@ -57,6 +57,9 @@ type PodSpec struct {
 	TerminationGracePeriodSeconds *int64        `json:"terminationGracePeriodSeconds,omitempty"`
 	Hostname                      string        `json:"hostname,omitempty"`
 	HostNetwork                   bool          `json:"hostNetwork,omitempty"`
+	// DNSPolicy and DNSConfig make the pod's /etc/resolv.conf (see PodResolvConf).
+	DNSPolicy DNSPolicy     `json:"dnsPolicy,omitempty"`
+	DNSConfig *PodDNSConfig `json:"dnsConfig,omitempty"`
 	// SecurityContext holds the pod-level security settings; a container's own take precedence.
 	SecurityContext *PodSecurityContext `json:"securityContext,omitempty"`
 	// NodeName is the host podd runs on (podd --node-name); podd sets it when it accepts the pod.

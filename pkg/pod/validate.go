@@ -114,6 +114,7 @@ var podChecks = []func(p *Pod, errs *ErrorList){
 	checkPodSpec,
 	checkAPISocket,
 	checkNetwork,
+	checkDNS,
 }
 
 // Validate checks a pod as Kubernetes' API server would, restricted to the fields podd implements.
