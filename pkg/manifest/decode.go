@@ -16,14 +16,16 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/podd-dev/podd/pkg/object"
 	"github.com/podd-dev/podd/pkg/pod"
 )
 
-// Decode reads a manifest: one or more Kubernetes v1 Pods in YAML or JSON, as YAML documents
-// separated by "---" (empty documents are skipped). Decoding is strict: a field podd does not
-// know, a Kubernetes field podd does not implement (unless its value asks for what podd does
-// anyway, see unsupportedFields), a value of the wrong type and a duplicate key are all errors.
-// The pods are then defaulted (SetDefaults) and validated (Validate).
+// Decode reads a manifest of Pods: one or more Kubernetes v1 Pods in YAML or JSON, as YAML
+// documents separated by "---" (empty documents are skipped). Decoding is strict: a field podd
+// does not know, a Kubernetes field podd does not implement (unless its value asks for what podd
+// does anyway, see unsupportedFields), a value of the wrong type and a duplicate key are all
+// errors. The pods are then defaulted (SetDefaults) and validated (Validate). A document of
+// another kind is refused: DecodeObjects reads those.
 //
 // Server-populated fields (metadata.uid, metadata.creationTimestamp, metadata.resourceVersion,
 // status, ...) are accepted and dropped: podd assigns a pod's identity, not its manifest.
@@ -32,12 +34,53 @@ import (
 // manifest line and the field's Kubernetes path ("line 12: spec.containers[1].imagee: unknown
 // field"), sorted by line; each satisfies errdefs.IsInvalidArgument.
 func Decode(data []byte) ([]*pod.Pod, error) {
+	objs, lines, err := decodeAll(data)
+	if err != nil {
+		return nil, err
+	}
 	var (
 		pods []*pod.Pod
 		errs []error
 	)
-	if err := checkTokens(data); err != nil {
+	for i, o := range objs {
+		p, ok := o.(*pod.Pod)
+		if !ok {
+			errs = append(errs, &pod.FieldError{Line: lines[i], Field: "kind", Detail: fmt.Sprintf("a %s is not a Pod: this takes only Pods; podctl apply takes every kind", o.GetKind())})
+			continue
+		}
+		pods = append(pods, p)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if len(pods) == 0 {
+		return nil, &pod.FieldError{Detail: "the manifest holds no Pod"}
+	}
+	return pods, nil
+}
+
+// DecodeObjects reads a manifest of any of the kinds podd runs — Pods and the kinds of
+// pkg/object — as strictly as Decode reads Pods, defaulting and validating each. It returns every
+// object, in the manifest's order, or none.
+func DecodeObjects(data []byte) ([]object.Object, error) {
+	objs, _, err := decodeAll(data)
+	if err != nil {
 		return nil, err
+	}
+	if len(objs) == 0 {
+		return nil, &pod.FieldError{Detail: "the manifest holds no object"}
+	}
+	return objs, nil
+}
+
+func decodeAll(data []byte) ([]object.Object, []int, error) {
+	var (
+		objs  []object.Object
+		lines []int
+		errs  []error
+	)
+	if err := checkTokens(data); err != nil {
+		return nil, nil, err
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for {
@@ -54,12 +97,13 @@ func Decode(data []byte) ([]*pod.Pod, error) {
 		if len(doc.Content) == 0 || isNull(resolve(doc.Content[0])) {
 			continue
 		}
-		pod, docErrs := decodeDocument(doc.Content[0])
+		o, docErrs := decodeDocument(doc.Content[0])
 		for _, e := range docErrs {
 			errs = append(errs, e)
 		}
-		if pod != nil {
-			pods = append(pods, pod)
+		if o != nil {
+			objs = append(objs, o)
+			lines = append(lines, resolve(doc.Content[0]).Line)
 		}
 	}
 	if len(errs) > maxErrors {
@@ -67,12 +111,9 @@ func Decode(data []byte) ([]*pod.Pod, error) {
 		errs = append(errs[:maxErrors], &pod.FieldError{Detail: fmt.Sprintf("and %d more problems", more)})
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, nil, errors.Join(errs...)
 	}
-	if len(pods) == 0 {
-		return nil, &pod.FieldError{Detail: "the manifest holds no Pod"}
-	}
-	return pods, nil
+	return objs, lines, nil
 }
 
 // maxErrors bounds the report: past a few screens more detail helps nobody, and a large broken
@@ -220,13 +261,17 @@ func scanTokens(data []byte, stop int) (int, int) {
 // stand for billions of nodes ("billion laughs").
 const maxDocumentNodes = 1_000_000
 
-func decodeDocument(root *yaml.Node) (*pod.Pod, []*pod.FieldError) {
+func decodeDocument(root *yaml.Node) (object.Object, []*pod.FieldError) {
 	root = resolve(root)
 	if root.Kind != yaml.MappingNode {
-		return nil, []*pod.FieldError{{Line: root.Line, Detail: "a manifest document must be a mapping (a Pod), got " + describe(root)}}
+		return nil, []*pod.FieldError{{Line: root.Line, Detail: "a manifest document must be a mapping (a Pod or another kind), got " + describe(root)}}
 	}
 	if _, err := expandedSize(root, map[*yaml.Node]int{}); err != nil {
 		return nil, []*pod.FieldError{err}
+	}
+	apiVersion, kind := typeMeta(root)
+	if kind != "Pod" && kind != "" {
+		return decodeObject(root, apiVersion, kind)
 	}
 
 	d := &decoder{lines: map[string]int{"": root.Line}}
@@ -237,9 +282,6 @@ func decodeDocument(root *yaml.Node) (*pod.Pod, []*pod.FieldError) {
 	var typeMeta pod.ErrorList
 	pod.CheckTypeMeta(&p, &typeMeta)
 	if len(typeMeta) > 0 {
-		if p.Kind == "List" {
-			typeMeta[len(typeMeta)-1].Detail += "; write each Pod as its own YAML document, separated by ---"
-		}
 		d.errs = slices.DeleteFunc(d.errs, func(e *pod.FieldError) bool { return e.Field != "apiVersion" && e.Field != "kind" })
 		return nil, d.finish(typeMeta)
 	}
@@ -250,6 +292,66 @@ func decodeDocument(root *yaml.Node) (*pod.Pod, []*pod.FieldError) {
 	}
 	return &p, nil
 }
+
+// typeMeta reads apiVersion and kind off a document's mapping, where they are plain strings.
+func typeMeta(root *yaml.Node) (apiVersion, kind string) {
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := resolve(root.Content[i]), resolve(root.Content[i+1])
+		if v.Kind != yaml.ScalarNode {
+			continue
+		}
+		switch k.Value {
+		case "apiVersion":
+			apiVersion = v.Value
+		case "kind":
+			kind = v.Value
+		}
+	}
+	return apiVersion, kind
+}
+
+// decodeObject decodes a document of one of pkg/object's kinds. Its fields are looked up in
+// unsupportedFields under the kind's own root (kindRoot), and a pod template's under a Pod's.
+func decodeObject(root *yaml.Node, apiVersion, kind string) (object.Object, []*pod.FieldError) {
+	line := func(key string) int {
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			if resolve(root.Content[i]).Value == key {
+				return root.Content[i].Line
+			}
+		}
+		return root.Line
+	}
+	k, ok := object.Lookup(apiVersion, kind)
+	if !ok {
+		if known, found := object.KindOf(kind); found {
+			return nil, []*pod.FieldError{{Line: line("apiVersion"), Field: "apiVersion", Detail: fmt.Sprintf("Unsupported value: %q: a %s is %q", apiVersion, kind, known.APIVersion)}}
+		}
+		if kind == "List" {
+			return nil, []*pod.FieldError{{Line: line("kind"), Field: "kind", Detail: `Unsupported value: "List": write each object as its own YAML document, separated by ---`}}
+		}
+		var names []string
+		names = append(names, "Pod")
+		for _, k := range object.Kinds {
+			names = append(names, k.Kind)
+		}
+		return nil, []*pod.FieldError{{Line: line("kind"), Field: "kind", Detail: fmt.Sprintf("Unsupported value: %q: podd runs %s", kind, strings.Join(names, ", "))}}
+	}
+	d := &decoder{lines: map[string]int{"": root.Line}}
+	o := k.New()
+	d.value(root, reflect.ValueOf(o).Elem(), "", kindRoot(kind))
+	if len(d.errs) > 0 {
+		return nil, d.finish(nil)
+	}
+	k.Default(o)
+	if errs := d.finish(k.Validate(o)); len(errs) > 0 {
+		return nil, errs
+	}
+	return o, nil
+}
+
+// kindRoot is the generic path of a kind's document in unsupportedFields: "deployment" for a
+// Deployment's fields ("deployment.spec.paused"), where a Pod's are at the root.
+func kindRoot(kind string) string { return strings.ToLower(kind) }
 
 // expandedSize counts the nodes of n with aliases expanded, and refuses an alias that contains
 // itself (yaml.v3 builds such a cycle without complaint) or a document that grows too large.
@@ -369,6 +471,13 @@ func joinPath(parent, name string) string {
 	return parent + "." + name
 }
 
+// shapeRoots are types that other kinds embed: their fields are looked up in unsupportedFields
+// as those of the kind they are, a pod template's as a Pod's.
+var shapeRoots = map[reflect.Type]string{
+	reflect.TypeFor[pod.PodTemplateSpec]():          "",
+	reflect.TypeFor[object.PersistentVolumeClaim](): kindRoot("PersistentVolumeClaim"),
+}
+
 var (
 	quantityType    = reflect.TypeFor[pod.Quantity]()
 	timeType        = reflect.TypeFor[time.Time]()
@@ -405,6 +514,9 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, field, generic string) {
 		if n.Kind != yaml.MappingNode {
 			d.fail(n.Line, field, "must be a mapping, got %s", describe(n))
 			return
+		}
+		if root, ok := shapeRoots[v.Type()]; ok {
+			generic = root
 		}
 		d.object(n, v, field, generic)
 	case reflect.Slice:
@@ -537,6 +649,9 @@ func (d *decoder) object(n *yaml.Node, v reflect.Value, field, generic string) {
 		name := kv.key.Value
 		fieldPath, genericPath := joinPath(field, name), joinPath(generic, name)
 		u, known := unsupportedFields[genericPath]
+		if !known {
+			u, known = kindUnsupported[genericPath]
+		}
 		if known && u.dropped {
 			continue
 		}
@@ -789,7 +904,7 @@ var unsupportedFields = map[string]unsupported{
 	"metadata.generateName":               refused,
 	"metadata.deletionTimestamp":          refused,
 	"metadata.deletionGracePeriodSeconds": refused,
-	"metadata.ownerReferences":            refused,
+	"metadata.ownerReferences":            dropped,
 	"metadata.finalizers":                 refused,
 	"metadata.clusterName":                refused,
 

@@ -26,6 +26,10 @@ type ObjectMeta struct {
 	Labels            map[string]string `json:"labels,omitempty"`
 	Annotations       map[string]string `json:"annotations,omitempty"`
 	CreationTimestamp *time.Time        `json:"creationTimestamp,omitempty"`
+	// Generation counts the changes of an object's spec (workloads); podd sets it.
+	Generation int64 `json:"generation,omitempty"`
+	// OwnerReferences name the workload a pod belongs to; podd sets them.
+	OwnerReferences []OwnerReference `json:"ownerReferences,omitempty"`
 }
 
 // RestartPolicy is a pod's restartPolicy.
