@@ -920,7 +920,6 @@ var unsupportedFields = map[string]unsupported{
 	"spec.shareProcessNamespace":        harmless("false"),
 	"spec.hostUsers":                    harmless("true"),
 	"spec.imagePullSecrets":             refused,
-	"spec.subdomain":                    refused,
 	"spec.setHostnameAsFQDN":            harmless("false"),
 	"spec.hostnameOverride":             refused,
 	"spec.hostAliases":                  refused,

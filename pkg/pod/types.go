@@ -61,6 +61,9 @@ type PodSpec struct {
 	TerminationGracePeriodSeconds *int64        `json:"terminationGracePeriodSeconds,omitempty"`
 	Hostname                      string        `json:"hostname,omitempty"`
 	HostNetwork                   bool          `json:"hostNetwork,omitempty"`
+	// Subdomain with Hostname gives the pod the name <hostname>.<subdomain>.<ns>.svc.<domain>
+	// in the cluster DNS when a headless Service named <subdomain> selects it.
+	Subdomain string `json:"subdomain,omitempty"`
 	// DNSPolicy and DNSConfig make the pod's /etc/resolv.conf (see PodResolvConf).
 	DNSPolicy DNSPolicy     `json:"dnsPolicy,omitempty"`
 	DNSConfig *PodDNSConfig `json:"dnsConfig,omitempty"`

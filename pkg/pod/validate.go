@@ -682,6 +682,9 @@ func checkPodSpec(p *Pod, errs *ErrorList) {
 	if p.Spec.Hostname != "" {
 		checkDNS1123Label(errs, "spec.hostname", p.Spec.Hostname)
 	}
+	if p.Spec.Subdomain != "" {
+		checkDNS1123Label(errs, "spec.subdomain", p.Spec.Subdomain)
+	}
 	if sc := p.Spec.SecurityContext; sc != nil {
 		checkPodSecurityContext(errs, "spec.securityContext", sc)
 	}
