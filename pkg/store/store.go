@@ -18,7 +18,10 @@ import (
 	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
-var podsBucket = []byte("pods")
+var (
+	podsBucket    = []byte("pods")
+	objectsBucket = []byte("objects")
+)
 
 // ReserveSize is the room the store keeps for itself on --root: a file of that size, written
 // out, that is deleted when a write finds no space, so that stopping and removing pods (which
@@ -41,7 +44,10 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(podsBucket)
+		if _, err := tx.CreateBucketIfNotExists(podsBucket); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucketIfNotExists(objectsBucket)
 		return err
 	}); err != nil {
 		db.Close()
@@ -138,6 +144,38 @@ func (s *Store) List(ctx context.Context) ([]*supervisor.Record, error) {
 				return fmt.Errorf("decode stored pod %s: %w", k, err)
 			}
 			out = append(out, &r)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// PutObjects writes the objects of the kinds beside Pod (pkg/controller's Objects), by key, in one
+// transaction: all of them or none. A nil value deletes its key.
+func (s *Store) PutObjects(ctx context.Context, objs map[string][]byte) error {
+	return s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(objectsBucket)
+		for k, v := range objs {
+			var err error
+			if v == nil {
+				err = b.Delete([]byte(k))
+			} else {
+				err = b.Put([]byte(k), v)
+			}
+			if err != nil {
+				return fmt.Errorf("store object %s: %w", k, err)
+			}
+		}
+		return nil
+	})
+}
+
+// ListObjects returns every object, by key.
+func (s *Store) ListObjects(ctx context.Context) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(objectsBucket).ForEach(func(k, v []byte) error {
+			out[string(k)] = append([]byte(nil), v...)
 			return nil
 		})
 	})

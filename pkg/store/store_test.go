@@ -113,3 +113,31 @@ func TestStopAndRemoveOnFullDisk(t *testing.T) {
 		t.Fatalf("a write on a full disk: %v, want ResourceExhausted and ENOSPC", full)
 	}
 }
+
+// TestObjects: objects are written together, survive a reopen, and a nil value deletes.
+func TestObjects(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "podd.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutObjects(ctx, map[string][]byte{"Deployment/default/web": []byte(`{"a":1}`), "ConfigMap/default/c": []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutObjects(ctx, map[string][]byte{"ConfigMap/default/c": nil}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.ListObjects(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || string(got["Deployment/default/web"]) != `{"a":1}` {
+		t.Errorf("objects = %q", got)
+	}
+}
