@@ -66,6 +66,9 @@ type netState struct {
 	Hostname  string   `json:"hostname"`
 	IPs       []string `json:"ips"`
 	HostsPath string   `json:"hostsPath"`
+	// FQDN is <hostname>.<subdomain>.<namespace>.svc.<cluster domain> for a pod with a
+	// spec.subdomain, first among its own names in its hosts file, as the kubelet writes it.
+	FQDN string `json:"fqdn,omitempty"`
 }
 
 // portMapping is the portmap plugin's runtimeConfig entry.
@@ -226,7 +229,7 @@ func (n *cniNetwork) runtimeConf(uid, netns string, ports []portMapping) *libcni
 // attach returns the pod's addresses: from its state file when it is attached already (a podd
 // restart must not ADD twice), else from the CNI cache (podd died right after an ADD), else by a
 // CNI ADD. A failed ADD is undone.
-func (n *cniNetwork) attach(ctx context.Context, p *pod.Pod, netns, hostname, hostsPath string) ([]string, error) {
+func (n *cniNetwork) attach(ctx context.Context, p *pod.Pod, netns, hostname, fqdn, hostsPath string) ([]string, error) {
 	uid := p.Metadata.UID
 	if st, err := n.readState(uid); err == nil && len(st.IPs) > 0 {
 		return st.IPs, nil
@@ -252,7 +255,7 @@ func (n *cniNetwork) attach(ctx context.Context, p *pod.Pod, netns, hostname, ho
 			return nil, err
 		}
 	}
-	st := &netState{UID: uid, Name: p.Metadata.Name, Namespace: p.Metadata.Namespace, Hostname: hostname, IPs: ips, HostsPath: hostsPath}
+	st := &netState{UID: uid, Name: p.Metadata.Name, Namespace: p.Metadata.Namespace, Hostname: hostname, IPs: ips, HostsPath: hostsPath, FQDN: fqdn}
 	if err := n.writeState(st); err != nil {
 		return nil, fmt.Errorf("record pod network state: %w", err)
 	}
@@ -447,7 +450,7 @@ func (r *Host) setupNetwork(ctx context.Context, p *pod.Pod, sb *pod.Sandbox) er
 	r.netMu.Lock()
 	defer r.netMu.Unlock()
 	start := time.Now()
-	ips, err := r.net.attach(ctx, p, sb.NetNSPath, sb.Hostname, sb.HostsPath)
+	ips, err := r.net.attach(ctx, p, sb.NetNSPath, sb.Hostname, r.podFQDN(p, sb.Hostname), sb.HostsPath)
 	if err != nil {
 		return err
 	}
