@@ -5,10 +5,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	mdns "github.com/miekg/dns"
 
@@ -169,4 +172,198 @@ func containsName(names []string, name string) bool {
 		}
 	}
 	return false
+}
+
+// readyPod is a pod labelled app=<label> that serves nothing and is ready while /tmp/ready
+// exists (probed every second); ready says whether the file is there from the start.
+func readyPod(name, label string, ready bool, extra string) string {
+	touch := ""
+	if ready {
+		touch = "touch /tmp/ready && "
+	}
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+  labels: {app: %s}
+spec:
+  terminationGracePeriodSeconds: 0
+%s  containers:
+  - name: app
+    image: %s
+    command: ["sh", "-c", "%sexec sleep 3600"]
+    ports:
+    - {name: http, containerPort: 80}
+    readinessProbe:
+      exec: {command: ["test", "-e", "/tmp/ready"]}
+      periodSeconds: 1
+`, name, label, extra, busyboxImage, touch)
+}
+
+func serviceManifest(name, label, extra string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Service
+metadata:
+  name: %s
+spec:
+%s  selector: {app: %s}
+  ports:
+  - {name: http, port: 80}
+`, name, extra, label)
+}
+
+// applyManifest applies a manifest with `podctl apply -f`; cleanup deletes what it made.
+func applyManifest(t testing.TB, p *Podd, manifest string) {
+	t.Helper()
+	path := writeManifest(t, manifest)
+	t.Cleanup(func() {
+		if p.Running() {
+			p.Podctl(t, "delete", "-f", path, "--grace-period", "0")
+		}
+	})
+	mustPodctl(t, p, "apply", "-f", path)
+}
+
+// nslookup runs busybox nslookup of name in pod from and returns the addresses of its answer,
+// sorted, and its output; no address for NXDOMAIN.
+func nslookup(t testing.TB, p *Podd, from, name string) ([]string, Result) {
+	t.Helper()
+	res := p.Podctl(t, "exec", from, "--", "nslookup", "-type=a", name)
+	var out []string
+	named := false
+	for line := range strings.Lines(res.Stdout) {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 2 && f[0] == "Name:":
+			named = true
+		case named && len(f) >= 2 && f[0] == "Address:":
+			out = append(out, strings.TrimSuffix(f[len(f)-1], ":53"))
+		}
+	}
+	slices.Sort(out)
+	return out, res
+}
+
+// waitLookup waits until nslookup of name in pod from answers exactly want (nil: NXDOMAIN).
+func waitLookup(t testing.TB, p *Podd, from, name string, want []string) {
+	t.Helper()
+	want = slices.Sorted(slices.Values(want))
+	deadline := time.Now().Add(podWaitTimeout)
+	for {
+		got, res := nslookup(t, p, from, name)
+		if slices.Equal(got, want) && (len(want) > 0 || strings.Contains(res.Stdout+res.Stderr, "NXDOMAIN")) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nslookup %s in pod %s: %v after %v, want %v; last:\n%s", name, from, got, podWaitTimeout, want, res)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestServiceDNSFollowsReadiness: a Service's name resolves in every pod, under each of its three
+// spellings, to exactly its ready pods' addresses, as readiness flips both ways; a headless
+// Service's member with hostname and subdomain has a name of its own; SRV follows named ports.
+// With PODD_DNS_FOLLOW_ROUNDS=N it also measures, N times each way, the time from a readiness
+// flip (the probe's file made or removed, `podctl exec` returned) to podd's DNS answering the new
+// set, asked directly from the host every 5 ms, and logs the medians (a figure for the notes,
+// asserted nowhere).
+func TestServiceDNSFollowsReadiness(t *testing.T) {
+	t.Parallel()
+	p := sharedPodd(t)
+	svc, headless := uniqueName(t, "svc"), uniqueName(t, "hl")
+	a, b, member, client := uniqueName(t, "a"), uniqueName(t, "b"), uniqueName(t, "member"), uniqueName(t, "client")
+	applyManifest(t, p, strings.Join([]string{
+		serviceManifest(svc, svc, ""),
+		serviceManifest(headless, headless, "  clusterIP: None\n"),
+		readyPod(a, svc, false, ""),
+		readyPod(b, svc, true, ""),
+		readyPod(member, headless, true, fmt.Sprintf("  hostname: m0\n  subdomain: %s\n", headless)),
+		dnsPod(client, ""),
+	}, "---\n"))
+	ips := map[string]string{}
+	for _, name := range []string{a, b, member} {
+		ips[name] = waitPod(t, p, name, "an address", func(got *pod.Pod) bool { return got.Status.PodIP != "" }).Status.PodIP
+	}
+	waitPod(t, p, client, "running", func(got *pod.Pod) bool { return got.Status.Phase == pod.PodRunning })
+
+	for _, name := range []string{svc, svc + ".default", svc + ".default.svc.cluster.local"} {
+		waitLookup(t, p, client, name, []string{ips[b]})
+	}
+	mustPodctl(t, p, "exec", a, "--", "touch", "/tmp/ready")
+	waitLookup(t, p, client, svc, []string{ips[a], ips[b]})
+	mustPodctl(t, p, "exec", b, "--", "rm", "/tmp/ready")
+	waitLookup(t, p, client, svc+".default", []string{ips[a]})
+	mustPodctl(t, p, "exec", a, "--", "rm", "/tmp/ready")
+	waitLookup(t, p, client, svc, nil)
+	mustPodctl(t, p, "exec", b, "--", "touch", "/tmp/ready")
+	waitLookup(t, p, client, svc, []string{ips[b]})
+
+	waitLookup(t, p, client, headless, []string{ips[member]})
+	waitLookup(t, p, client, "m0."+headless, []string{ips[member]})
+	if hosts := mustPodctl(t, p, "exec", member, "--", "cat", "/etc/hosts").Stdout; !strings.Contains(hosts, ips[member]+"\tm0."+headless+".default.svc.cluster.local m0 ") {
+		t.Errorf("/etc/hosts of a pod with a subdomain lacks its FQDN:\n%s", hosts)
+	}
+
+	server := net.JoinHostPort(gatewayOf(p), "53")
+	srv := askHost(t, server, "_http._tcp."+svc+".default.svc.cluster.local.", mdns.TypeSRV)
+	if len(srv.Answer) != 1 || srv.Answer[0].(*mdns.SRV).Port != 80 || srv.Answer[0].(*mdns.SRV).Target != svc+".default.svc.cluster.local." {
+		t.Errorf("SRV of the Service's named port: %v", srv.Answer)
+	}
+
+	rounds, _ := strconv.Atoi(os.Getenv("PODD_DNS_FOLLOW_ROUNDS"))
+	if rounds <= 0 {
+		return
+	}
+	var up, down []time.Duration
+	follow := func(cmd string, want []string) time.Duration {
+		mustPodctl(t, p, "exec", a, "--", cmd, "/tmp/ready")
+		start := time.Now()
+		deadline := start.Add(podWaitTimeout)
+		for {
+			if got := hostAddrs(askHost(t, server, svc+".default.svc.cluster.local.", mdns.TypeA)); slices.Equal(got, want) {
+				return time.Since(start)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s /tmp/ready in %s: the DNS did not answer %v within %v", cmd, a, want, podWaitTimeout)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	both := slices.Sorted(slices.Values([]string{ips[a], ips[b]}))
+	for range rounds {
+		up = append(up, follow("touch", both))
+		down = append(down, follow("rm", []string{ips[b]}))
+	}
+	t.Logf("readiness flip to DNS answer, %d rounds each (probe periodSeconds 1): ready median %v (%v), unready median %v (%v)",
+		rounds, median(up), up, median(down), down)
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Sorted(slices.Values(d))
+	return s[len(s)/2]
+}
+
+// askHost asks podd's DNS from the host (whose address on the bridge is the gateway's, inside
+// --pod-cidr, so podd answers it).
+func askHost(t testing.TB, server, name string, qtype uint16) *mdns.Msg {
+	t.Helper()
+	q := new(mdns.Msg)
+	q.SetQuestion(name, qtype)
+	m, _, err := (&mdns.Client{Timeout: 10 * time.Second}).Exchange(q, server)
+	if err != nil {
+		t.Fatalf("ask %s %s of %s: %v", name, mdns.TypeToString[qtype], server, err)
+	}
+	return m
+}
+
+func hostAddrs(m *mdns.Msg) []string {
+	var out []string
+	for _, rr := range m.Answer {
+		if a, ok := rr.(*mdns.A); ok {
+			out = append(out, a.A.String())
+		}
+	}
+	slices.Sort(out)
+	return out
 }
