@@ -31,6 +31,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			runCommand(),
+			applyCommand(),
 			getCommand(),
 			describeCommand(),
 			eventsCommand(),
@@ -40,6 +41,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			execCommand(),
 			stopCommand(),
 			rmCommand(),
+			deleteCommand(),
 			labelCommand(),
 			annotateCommand(),
 			imageCommand(),

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/podd-dev/podd/pkg/ctl"
@@ -10,14 +12,18 @@ func getCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "get",
 		Aliases:   []string{"ps"},
-		Usage:     "list pods, or show one",
-		ArgsUsage: "[POD]",
+		Usage:     "list objects of one or more kinds, or show one (pods when no kind is given)",
+		ArgsUsage: "[KIND[,KIND...]] [NAME] | KIND/NAME | POD",
+		Description: "KIND is any of kubectl's names: pods (po), deployments (deploy), replicasets (rs), statefulsets (sts),\n" +
+			"jobs, configmaps (cm), secrets, services (svc), persistentvolumeclaims (pvc).",
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "all-namespaces", Aliases: []string{"A"}, Usage: "list the pods of every namespace"},
+			&cli.BoolFlag{Name: "all-namespaces", Aliases: []string{"A"}, Usage: "list the objects of every namespace"},
+			&cli.StringFlag{Name: "selector", Aliases: []string{"l"}, Usage: "filter by label (kubectl's syntax: app=web,tier!=db,env in (a,b))"},
 		},
 		Action: func(cliContext *cli.Context) error {
-			if cliContext.NArg() > 1 {
-				return ctl.Usagef("get: want at most one POD argument, got %q", cliContext.Args().Slice())
+			kinds, name, err := getArgs(cliContext.Args().Slice())
+			if err != nil {
+				return err
 			}
 			out, err := outputFormat(cliContext)
 			if err != nil {
@@ -26,9 +32,33 @@ func getCommand() *cli.Command {
 			return ctl.Get(cliContext.Context, newClient(cliContext), ctl.GetOptions{
 				Namespace:     namespace(cliContext),
 				AllNamespaces: cliContext.Bool("all-namespaces"),
-				Name:          cliContext.Args().First(),
+				Kinds:         kinds,
+				Name:          name,
+				Selector:      cliContext.String("selector"),
 				Output:        out,
 			}, streams(cliContext))
 		},
 	}
+}
+
+// getArgs reads get's arguments: KIND[,KIND] [NAME], KIND/NAME, or (as before kinds) POD.
+func getArgs(args []string) (kinds []string, name string, err error) {
+	switch len(args) {
+	case 0:
+		return nil, "", nil
+	case 1:
+		if k, n, ok := strings.Cut(args[0], "/"); ok {
+			return []string{k}, n, nil
+		}
+		if strings.Contains(args[0], ",") {
+			return strings.Split(args[0], ","), "", nil
+		}
+		if _, err := ctl.ResolveKind(args[0]); err == nil {
+			return []string{args[0]}, "", nil
+		}
+		return nil, args[0], nil
+	case 2:
+		return strings.Split(args[0], ","), args[1], nil
+	}
+	return nil, "", ctl.Usagef("get: want [KIND[,KIND]] [NAME], got %q", args)
 }

@@ -23,6 +23,7 @@ const (
 
 type server struct {
 	pods    Pods
+	objects Objects
 	images  Images
 	version string
 	log     *slog.Logger
@@ -31,15 +32,15 @@ type server struct {
 
 // NewServer returns the HTTP handler of podd's API (specs/api.md) over pods and images. log may be
 // nil; every request is logged at debug level.
-func NewServer(pods Pods, images Images, version string, log *slog.Logger) http.Handler {
+func NewServer(pods Pods, images Images, version string, log *slog.Logger, opts ...Option) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &server{pods: pods, images: images, version: version, log: log, mux: http.NewServeMux()}
-	routes := []struct {
-		pattern string
-		handle  func(http.ResponseWriter, *http.Request) error
-	}{
+	for _, opt := range opts {
+		opt(s)
+	}
+	routes := []route{
 		{"POST /v1/pods", s.createPods},
 		{"GET /v1/pods", s.listPods},
 		{"GET /v1/namespaces/{namespace}/pods/{name}", s.getPod},
@@ -60,10 +61,16 @@ func NewServer(pods Pods, images Images, version string, log *slog.Logger) http.
 		{"GET /v1/version", s.getVersion},
 		{"/", s.noRoute},
 	}
+	routes = append(routes, s.objectRoutes()...)
 	for _, r := range routes {
 		s.mux.Handle(r.pattern, s.handler(r.handle))
 	}
 	return s
+}
+
+type route struct {
+	pattern string
+	handle  func(http.ResponseWriter, *http.Request) error
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

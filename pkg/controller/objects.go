@@ -327,7 +327,7 @@ func (o *Objects) applyPod(ctx context.Context, p *pod.Pod) (string, func() erro
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	if string(ja) != string(jb) {
-		return "", nil, fmt.Errorf("Pod %s/%s: spec: Forbidden: pod updates may not change fields other than labels and annotations; remove the pod first (podctl delete pod %s): %w",
+		return "", nil, fmt.Errorf("pod %s/%s: spec: Forbidden: pod updates may not change fields other than labels and annotations; remove the pod first (podctl delete pod %s): %w",
 			p.Metadata.Namespace, p.Metadata.Name, p.Metadata.Name, errdefs.ErrInvalidArgument)
 	}
 	if sameMeta(&cur.Metadata, &p.Metadata) {

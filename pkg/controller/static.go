@@ -39,6 +39,11 @@ type Pods interface {
 	Owners() map[string]pod.Owner
 	// Accepting is false while podd holds every pod down for a shutdown.
 	Accepting() bool
+	// List returns the pods of namespace ("" for all) with their status.
+	List(ctx context.Context, namespace string) ([]*pod.Pod, error)
+	// Changed returns a channel closed at the next change of any pod (created, removed, status or
+	// metadata changed): a controller takes it, reads the pods, then waits on it.
+	Changed() <-chan struct{}
 }
 
 // Static is the static pods' controller: the files of podd's manifests folder own the pods they

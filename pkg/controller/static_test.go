@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/containerd/errdefs"
 
 	"github.com/podd-dev/podd/pkg/events"
 	"github.com/podd-dev/podd/pkg/pod"
@@ -17,77 +14,6 @@ import (
 
 // fakePods is the supervisor as a controller sees it: pods by namespace/name with their owners.
 // A removal takes a moment, as a grace period does, so that syncs meanwhile see it under way.
-type fakePods struct {
-	mu        sync.Mutex
-	pods      map[string]*pod.Pod
-	owners    map[string]pod.Owner
-	uids      int
-	refusing  bool
-	removeFor time.Duration
-}
-
-func newFakePods() *fakePods {
-	return &fakePods{pods: map[string]*pod.Pod{}, owners: map[string]pod.Owner{}, removeFor: 10 * time.Millisecond}
-}
-
-func (f *fakePods) CreateOwned(ctx context.Context, owner pod.Owner, pods []*pod.Pod) ([]*pod.Pod, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.refusing {
-		return nil, fmt.Errorf("shutting down: %w", errdefs.ErrUnavailable)
-	}
-	for _, p := range pods {
-		if f.pods[key(p.Metadata.Namespace, p.Metadata.Name)] != nil {
-			return nil, fmt.Errorf("pod %s exists: %w", p.Metadata.Name, errdefs.ErrAlreadyExists)
-		}
-	}
-	for _, p := range pods {
-		f.uids++
-		p.Metadata.UID = fmt.Sprint(f.uids)
-		k := key(p.Metadata.Namespace, p.Metadata.Name)
-		f.pods[k], f.owners[k] = p, owner
-	}
-	return pods, nil
-}
-
-func (f *fakePods) RemoveOwned(ctx context.Context, owner pod.Owner, namespace, name string) error {
-	time.Sleep(f.removeFor)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	k := key(namespace, name)
-	if f.pods[k] == nil {
-		return fmt.Errorf("pod %s: %w", name, errdefs.ErrNotFound)
-	}
-	if !f.owners[k].Owns(owner) {
-		return fmt.Errorf("pod %s is not %s's: %w", name, owner.Name, errdefs.ErrFailedPrecondition)
-	}
-	delete(f.pods, k)
-	delete(f.owners, k)
-	return nil
-}
-
-func (f *fakePods) Owners() map[string]pod.Owner {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := map[string]pod.Owner{}
-	for k, o := range f.owners {
-		out[k] = o
-	}
-	return out
-}
-
-func (f *fakePods) Accepting() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return !f.refusing
-}
-
-func (f *fakePods) get(name string) *pod.Pod {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.pods[key("default", name)]
-}
-
 // waitPod polls until cond holds of the pod (nil when it does not exist).
 func waitPod(t *testing.T, f *fakePods, name, what string, cond func(*pod.Pod) bool) *pod.Pod {
 	t.Helper()

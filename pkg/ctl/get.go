@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/podd-dev/podd/pkg/api"
+	"github.com/podd-dev/podd/pkg/object"
 	"github.com/podd-dev/podd/pkg/pod"
 )
 
@@ -14,17 +15,60 @@ import (
 type GetOptions struct {
 	Namespace     string
 	AllNamespaces bool
-	// Name is the pod to show; "" lists pods.
-	Name   string
-	Output Format
+	// Kinds are the kinds to list, as typed (deploy, po, ...); none means pods.
+	Kinds []string
+	// Name is the object to show; "" lists them.
+	Name string
+	// Selector filters by label, in kubectl's -l syntax.
+	Selector string
+	Output   Format
 }
 
-// Get prints one pod or lists pods.
+// Get prints one object or lists objects of one or several kinds, as kubectl get does.
 func Get(ctx context.Context, c *api.Client, o GetOptions, s Streams) error {
-	if o.Name != "" {
-		if o.AllNamespaces {
-			return Usagef("a pod cannot be got by name across all namespaces: drop --all-namespaces or POD")
+	if o.Name != "" && o.AllNamespaces {
+		return Usagef("an object cannot be got by name across all namespaces: drop --all-namespaces or NAME")
+	}
+	var sel *pod.LabelSelector
+	if o.Selector != "" {
+		var err error
+		if sel, err = pod.ParseSelector(o.Selector); err != nil {
+			return Usagef("-l: %v", err)
 		}
+	}
+	kinds := o.Kinds
+	if len(kinds) == 0 {
+		kinds = []string{"Pod"}
+	}
+	if len(kinds) > 1 && o.Name != "" {
+		return Usagef("a NAME can be got for one kind only")
+	}
+	if len(kinds) > 1 && o.Output.structured() {
+		return Usagef("-o json|yaml prints one kind at a time")
+	}
+	for i, name := range kinds {
+		kind, err := ResolveKind(name)
+		if err != nil {
+			return err
+		}
+		if i > 0 && !o.Output.structured() {
+			fmt.Fprintln(s.Out)
+		}
+		if kind == "Pod" {
+			err = getPods(ctx, c, o, sel, s)
+		} else {
+			k, _ := object.KindOf(kind)
+			err = getObjects(ctx, c, k, o, sel, s, len(kinds) > 1)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func getPods(ctx context.Context, c *api.Client, o GetOptions, sel *pod.LabelSelector, s Streams) error {
+	if o.Name != "" {
 		p, err := c.GetPod(ctx, o.Namespace, o.Name)
 		if err != nil {
 			return err
@@ -35,12 +79,15 @@ func Get(ctx context.Context, c *api.Client, o GetOptions, s Streams) error {
 	if o.AllNamespaces {
 		ns = ""
 	}
-	pods, err := c.ListPods(ctx, ns)
+	all, err := c.ListPods(ctx, ns)
 	if err != nil {
 		return err
 	}
-	if pods == nil {
-		pods = []*pod.Pod{}
+	pods := []*pod.Pod{}
+	for _, p := range all {
+		if sel == nil || sel.Matches(p.Metadata.Labels) {
+			pods = append(pods, p)
+		}
 	}
 	if len(pods) == 0 && !o.Output.structured() {
 		if o.AllNamespaces {

@@ -157,7 +157,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 
-	var handler http.Handler = api.NewServer(apiPods{mgr, cfg.PodSecurity}, rt, cfg.Version, log)
+	objects, err := controller.NewObjects(ctx, st, mgr, cfg.PodSecurity.Admit, log)
+	if err != nil {
+		return err
+	}
+	controller.Run(workers, objects, mgr, log, controllers(objects, mgr, recorder, log)...)
+	var handler http.Handler = api.NewServer(apiPods{mgr, cfg.PodSecurity}, rt, cfg.Version, log, api.WithObjects(apiObjects{objects}))
 	if cfg.MetricsAddress != "" {
 		stopMetrics, h, err := serveMetrics(ctx, cfg.MetricsAddress, mgr, handler, log)
 		if err != nil {

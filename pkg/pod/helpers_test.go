@@ -36,3 +36,38 @@ func fieldErrors(t *testing.T, err error) []*FieldError {
 	}
 	return out
 }
+
+func TestParseSelector(t *testing.T) {
+	labels := map[string]string{"app": "web", "tier": "front"}
+	tests := []struct {
+		sel  string
+		want bool
+	}{
+		{"", true},
+		{"app=web", true},
+		{"app==web", true},
+		{"app=db", false},
+		{"app!=db", true},
+		{"app=web,tier=back", false},
+		{"tier in (front, back)", true},
+		{"tier notin (front)", false},
+		{"app", true},
+		{"!app", false},
+		{"!zone,app in (web),tier", true},
+	}
+	for _, tt := range tests {
+		s, err := ParseSelector(tt.sel)
+		if err != nil {
+			t.Errorf("%q: %v", tt.sel, err)
+			continue
+		}
+		if got := s.Matches(labels); got != tt.want {
+			t.Errorf("%q matches %v = %v, want %v", tt.sel, labels, got, tt.want)
+		}
+	}
+	for _, bad := range []string{"app in web", "a b=c", ",", "Bad Key"} {
+		if _, err := ParseSelector(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}

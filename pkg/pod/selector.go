@@ -156,3 +156,63 @@ func (l *ErrorList) CheckDNS1123Label(field, value string) { checkDNS1123Label(l
 func (l *ErrorList) CheckDNS1123Subdomain(field, value string) {
 	checkDNS1123Subdomain(l, field, value)
 }
+
+// ParseSelector reads kubectl's -l syntax: comma-separated requirements, each `k=v`, `k==v`,
+// `k!=v`, `k`, `!k`, `k in (a,b)` or `k notin (a,b)`.
+func ParseSelector(s string) (*LabelSelector, error) {
+	sel := &LabelSelector{}
+	s = strings.TrimSpace(s)
+	for len(s) > 0 {
+		// A requirement ends at a comma outside parentheses.
+		end, depth := len(s), 0
+		for i, r := range s {
+			if r == '(' {
+				depth++
+			} else if r == ')' {
+				depth--
+			} else if r == ',' && depth == 0 {
+				end = i
+				break
+			}
+		}
+		req := strings.TrimSpace(s[:end])
+		s = strings.TrimSpace(strings.TrimPrefix(s[end:], ","))
+		if req == "" {
+			return nil, fmt.Errorf("invalid selector: an empty requirement")
+		}
+		var r LabelSelectorRequirement
+		switch {
+		case strings.HasPrefix(req, "!"):
+			r = LabelSelectorRequirement{Key: strings.TrimSpace(req[1:]), Operator: SelectorDoesNotExist}
+		case strings.Contains(req, "!="):
+			k, v, _ := strings.Cut(req, "!=")
+			r = LabelSelectorRequirement{Key: strings.TrimSpace(k), Operator: SelectorNotIn, Values: []string{strings.TrimSpace(v)}}
+		case strings.Contains(req, "="):
+			k, v, _ := strings.Cut(req, "=")
+			v = strings.TrimPrefix(v, "=")
+			r = LabelSelectorRequirement{Key: strings.TrimSpace(k), Operator: SelectorIn, Values: []string{strings.TrimSpace(v)}}
+		case strings.Contains(req, " in ") || strings.Contains(req, " notin "):
+			op, sep := SelectorIn, " in "
+			if strings.Contains(req, " notin ") {
+				op, sep = SelectorNotIn, " notin "
+			}
+			k, rest, _ := strings.Cut(req, sep)
+			rest = strings.TrimSpace(rest)
+			if !strings.HasPrefix(rest, "(") || !strings.HasSuffix(rest, ")") {
+				return nil, fmt.Errorf("invalid selector %q: want (value,...) after %s", req, strings.TrimSpace(sep))
+			}
+			var values []string
+			for _, v := range strings.Split(rest[1:len(rest)-1], ",") {
+				values = append(values, strings.TrimSpace(v))
+			}
+			r = LabelSelectorRequirement{Key: strings.TrimSpace(k), Operator: op, Values: values}
+		default:
+			r = LabelSelectorRequirement{Key: req, Operator: SelectorExists}
+		}
+		if msgs := qualifiedNameErrors(r.Key); len(msgs) > 0 {
+			return nil, fmt.Errorf("invalid selector key %q: %s", r.Key, msgs[0])
+		}
+		sel.MatchExpressions = append(sel.MatchExpressions, r)
+	}
+	return sel, nil
+}
