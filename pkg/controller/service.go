@@ -4,76 +4,64 @@ import (
 	"context"
 	"log/slog"
 	"reflect"
+	"time"
 
 	"github.com/podd-dev/podd/pkg/dns"
 	"github.com/podd-dev/podd/pkg/object"
 	"github.com/podd-dev/podd/pkg/pod"
 )
 
-// PodStatuses is what the Service controller reads of the pods: all of them with their status,
-// and a channel closed at the next change of any (the supervisor's Manager implements it).
-type PodStatuses interface {
+// PodLister is what the Service controller reads of the pods: all of them, with their status.
+type PodLister interface {
 	List(ctx context.Context, namespace string) ([]*pod.Pod, error)
-	Changed() <-chan struct{}
 }
 
 // ObjectLister is what the Service controller reads of the objects (Objects implements it).
 type ObjectLister interface {
 	List(kind, namespace string) []object.Object
-	Changed() <-chan struct{}
 }
 
-// Services is the Services' controller: whenever a Service or any pod changes, it computes every
-// Service's endpoints again (ServiceRecords) and hands the cluster DNS its new table. podd gives
-// Services no virtual IP, so their endpoints live only there: a readiness change is in the DNS
-// answers as soon as the supervisor publishes it.
+// Services is the Services' controller: at every change of a Service or of any pod (Run wakes it),
+// it computes every Service's endpoints again (ServiceRecords) and hands the cluster DNS its new
+// table when they differ. podd gives Services no virtual IP, so their endpoints live only there: a
+// readiness change is in the DNS answers as soon as the supervisor publishes it.
 type Services struct {
-	objects ObjectLister
-	pods    PodStatuses
-	set     func(dns.Records)
-	log     *slog.Logger
+	Objects ObjectLister
+	Pods    PodLister
+	// Set receives every new table (dns.Server's SetRecords).
+	Set func(dns.Records)
+	Log *slog.Logger
+
+	last *dns.Records
 }
 
-// NewServices makes the controller; set receives every new table (dns.Server's SetRecords).
-func NewServices(objects ObjectLister, pods PodStatuses, set func(dns.Records), log *slog.Logger) *Services {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Services{objects: objects, pods: pods, set: set, log: log}
-}
+// Name names the controller in logs.
+func (c *Services) Name() string { return "services" }
 
-// Run follows the Services and the pods until ctx ends.
-func (c *Services) Run(ctx context.Context) {
-	var last *dns.Records
-	for {
-		// Taken before the reads: a change after them is not missed.
-		objectsChanged, podsChanged := c.objects.Changed(), c.pods.Changed()
-		if r, err := c.records(ctx); err != nil {
-			c.log.Warn("services: list pods", "err", err)
-		} else if last == nil || !reflect.DeepEqual(*last, r) {
-			c.set(r)
-			last = &r
-			c.log.Debug("services: endpoints changed", "services", len(r.Services))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-objectsChanged:
-		case <-podsChanged:
-		}
-	}
-}
-
-func (c *Services) records(ctx context.Context) (dns.Records, error) {
-	pods, err := c.pods.List(ctx, "")
+// Sync publishes the endpoints as they are now.
+func (c *Services) Sync(ctx context.Context) (time.Duration, error) {
+	pods, err := c.Pods.List(ctx, "")
 	if err != nil {
-		return dns.Records{}, err
+		return 0, err
 	}
 	var services []*object.Service
-	for _, o := range c.objects.List("Service", "") {
+	for _, o := range c.Objects.List("Service", "") {
 		if s, ok := o.(*object.Service); ok {
 			services = append(services, s)
 		}
 	}
-	return ServiceRecords(services, pods), nil
+	r := ServiceRecords(services, pods)
+	if c.last != nil && reflect.DeepEqual(*c.last, r) {
+		return 0, nil
+	}
+	c.Set(r)
+	c.last = &r
+	if c.Log != nil {
+		n := 0
+		for _, s := range r.Services {
+			n += len(s.Endpoints)
+		}
+		c.Log.Debug("services: endpoints changed", "services", len(r.Services), "endpoints", n)
+	}
+	return 0, nil
 }

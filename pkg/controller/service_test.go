@@ -2,53 +2,22 @@ package controller
 
 import (
 	"context"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/podd-dev/podd/pkg/dns"
 	"github.com/podd-dev/podd/pkg/object"
 	"github.com/podd-dev/podd/pkg/pod"
 )
 
-// changing is a list of things with a Changed channel, as the supervisor and Objects give them.
-type changing[T any] struct {
-	mu      sync.Mutex
-	items   []T
-	changed chan struct{}
-}
+type listedPods []*pod.Pod
 
-func newChanging[T any]() *changing[T] { return &changing[T]{changed: make(chan struct{})} }
+func (l *listedPods) List(context.Context, string) ([]*pod.Pod, error) { return *l, nil }
 
-func (c *changing[T]) Changed() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.changed
-}
+type listedObjects []object.Object
 
-func (c *changing[T]) replace(items ...T) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.items = items
-	close(c.changed)
-	c.changed = make(chan struct{})
-}
-
-func (c *changing[T]) get() []T {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]T(nil), c.items...)
-}
-
-type fakeStatuses struct{ *changing[*pod.Pod] }
-
-func (f fakeStatuses) List(context.Context, string) ([]*pod.Pod, error) { return f.get(), nil }
-
-type fakeObjects struct{ *changing[object.Object] }
-
-func (f fakeObjects) List(kind, namespace string) []object.Object {
+func (l *listedObjects) List(kind, namespace string) []object.Object {
 	var out []object.Object
-	for _, o := range f.get() {
+	for _, o := range *l {
 		if o.GetKind() == kind {
 			out = append(out, o)
 		}
@@ -56,45 +25,40 @@ func (f fakeObjects) List(kind, namespace string) []object.Object {
 	return out
 }
 
-// TestServicesFollow: the controller hands the DNS a new table whenever a pod's readiness or a
-// Service changes.
-func TestServicesFollow(t *testing.T) {
-	pods, objects := fakeStatuses{newChanging[*pod.Pod]()}, fakeObjects{newChanging[object.Object]()}
-	tables := make(chan dns.Records, 16)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		NewServices(objects, pods, func(r dns.Records) { tables <- r }, nil).Run(ctx)
-	}()
-	next := func(what string) dns.Records {
+// TestServicesSync: each sync hands the DNS the endpoints as they are, once per change.
+func TestServicesSync(t *testing.T) {
+	pods, objects := &listedPods{}, &listedObjects{}
+	var tables []dns.Records
+	c := &Services{Objects: objects, Pods: pods, Set: func(r dns.Records) { tables = append(tables, r) }}
+	sync := func() []string {
 		t.Helper()
-		select {
-		case r := <-tables:
-			return r
-		case <-time.After(30 * time.Second):
-			t.Fatalf("no new table after %s", what)
-			return dns.Records{}
+		before := len(tables)
+		if _, err := c.Sync(context.Background()); err != nil {
+			t.Fatal(err)
 		}
-	}
-	endpoints := func(r dns.Records) []string {
+		if len(tables) == before {
+			return nil
+		}
 		var out []string
-		for _, s := range r.Services {
+		for _, s := range tables[len(tables)-1].Services {
+			out = append(out, s.Name)
 			for _, e := range s.Endpoints {
-				out = append(out, s.Name+"="+e.IP.String())
+				out = append(out, e.IP.String())
 			}
 		}
-		return out
+		return append(out, "set")
 	}
-	if r := next("start"); len(r.Services) != 0 {
-		t.Errorf("first table %v, want empty", r)
+	if got := sync(); len(got) != 1 {
+		t.Errorf("first sync: %v, want an empty table set", got)
+	}
+	if got := sync(); got != nil {
+		t.Errorf("a sync with no change set %v", got)
 	}
 	svc := &object.Service{Kind: "Service", Metadata: pod.ObjectMeta{Namespace: "default", Name: "web"}}
 	svc.Spec.Selector = map[string]string{"app": "web"}
-	objects.replace(svc)
-	if r := next("a Service"); len(r.Services) != 1 || len(r.Services[0].Endpoints) != 0 {
-		t.Errorf("a Service without pods: %v", r)
+	*objects = listedObjects{svc, &object.ConfigMap{Kind: "ConfigMap"}}
+	if got := sync(); len(got) != 2 || got[0] != "web" {
+		t.Errorf("a Service without pods: %v", got)
 	}
 	ready := func(ok bool) *pod.Pod {
 		p := &pod.Pod{Metadata: pod.ObjectMeta{Namespace: "default", Name: "web-1", Labels: map[string]string{"app": "web"}}}
@@ -102,16 +66,16 @@ func TestServicesFollow(t *testing.T) {
 		p.Status.Conditions = []pod.PodCondition{{Type: "Ready", Status: map[bool]string{true: "True", false: "False"}[ok]}}
 		return p
 	}
-	pods.replace(ready(false))
-	pods.replace(ready(true))
-	// The unready pod changes nothing of the table: the next table is the ready one's.
-	if got := endpoints(next("readiness")); len(got) != 1 || got[0] != "web=10.1.0.2" {
+	*pods = listedPods{ready(false)}
+	if got := sync(); got != nil {
+		t.Errorf("an unready pod changed the table: %v", got)
+	}
+	*pods = listedPods{ready(true)}
+	if got := sync(); len(got) != 3 || got[1] != "10.1.0.2" {
 		t.Errorf("a ready pod: %v", got)
 	}
-	pods.replace(ready(false))
-	if got := endpoints(next("readiness lost")); len(got) != 0 {
-		t.Errorf("an unready pod: %v", got)
+	*pods = listedPods{ready(false)}
+	if got := sync(); len(got) != 2 {
+		t.Errorf("readiness lost: %v", got)
 	}
-	cancel()
-	<-done
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/podd-dev/podd/pkg/api"
 	"github.com/podd-dev/podd/pkg/cgroups"
 	"github.com/podd-dev/podd/pkg/controller"
+	"github.com/podd-dev/podd/pkg/dns"
 	"github.com/podd-dev/podd/pkg/events"
 	"github.com/podd-dev/podd/pkg/pod/podsecurity"
 	"github.com/podd-dev/podd/pkg/runtime"
@@ -124,9 +125,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorkers()
 	// The cluster DNS answers as long as pods may run under this podd: until Run returns.
+	var resolver *dns.Server
 	if cfg.ClusterDNS {
-		resolver, err := startClusterDNS(workers, cfg, host, log)
-		if err != nil {
+		if resolver, err = startClusterDNS(workers, cfg, host, log); err != nil {
 			return err
 		}
 		defer resolver.Shutdown()
@@ -161,7 +162,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	controller.Run(workers, objects, mgr, log, controllers(objects, mgr, recorder, log)...)
+	reconcilers := controllers(objects, mgr, recorder, log)
+	if resolver != nil {
+		reconcilers = append(reconcilers, &controller.Services{Objects: objects, Pods: mgr, Set: resolver.SetRecords, Log: log})
+	}
+	controller.Run(workers, objects, mgr, log, reconcilers...)
 	var handler http.Handler = api.NewServer(apiPods{mgr, cfg.PodSecurity}, rt, cfg.Version, log, api.WithObjects(apiObjects{objects}))
 	if cfg.MetricsAddress != "" {
 		stopMetrics, h, err := serveMetrics(ctx, cfg.MetricsAddress, mgr, handler, log)
