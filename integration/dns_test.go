@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -218,7 +219,7 @@ func applyManifest(t testing.TB, p *Podd, manifest string) {
 	path := writeManifest(t, manifest)
 	t.Cleanup(func() {
 		if p.Running() {
-			p.Podctl(t, "delete", "-f", path, "--grace-period", "0")
+			p.Podctl(t, "delete", "--grace-period", "0", "--ignore-not-found", "-f", path)
 		}
 	})
 	mustPodctl(t, p, "apply", "-f", path)
@@ -261,6 +262,28 @@ func waitLookup(t testing.TB, p *Podd, from, name string, want []string) {
 	}
 }
 
+// waitResolved waits until the pod's libc resolver (busybox ping, which follows resolv.conf's
+// search path) resolves name to one of want's addresses.
+func waitResolved(t testing.TB, p *Podd, from, name string, want []string) {
+	t.Helper()
+	deadline := time.Now().Add(podWaitTimeout)
+	for {
+		// One packet to a pod of this podd's own bridge (or none, when the name does not resolve).
+		res := p.Podctl(t, "exec", from, "--", "ping", "-c", "1", "-W", "1", name)
+		got := ""
+		if _, rest, ok := strings.Cut(res.Stdout, "PING "+name+" ("); ok {
+			got, _, _ = strings.Cut(rest, ")")
+		}
+		if slices.Contains(want, got) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s in pod %s resolved to %q after %v, want one of %v; last:\n%s", name, from, got, podWaitTimeout, want, res)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // TestServiceDNSFollowsReadiness: a Service's name resolves in every pod, under each of its three
 // spellings, to exactly its ready pods' addresses, as readiness flips both ways; a headless
 // Service's member with hostname and subdomain has a name of its own; SRV follows named ports.
@@ -270,7 +293,10 @@ func waitLookup(t testing.TB, p *Podd, from, name string, want []string) {
 // asserted nowhere).
 func TestServiceDNSFollowsReadiness(t *testing.T) {
 	t.Parallel()
-	p := sharedPodd(t)
+	// A podd of its own, forwarding to a fake upstream: busybox nslookup sends a dotted name
+	// (svc.default) as it is, which podd forwards, and a test never asks outside resolvers.
+	up := startFakeUpstream(t)
+	p := startPoddWith(t, "--dns-upstream", up.addr)
 	svc, headless := uniqueName(t, "svc"), uniqueName(t, "hl")
 	a, b, member, client := uniqueName(t, "a"), uniqueName(t, "b"), uniqueName(t, "member"), uniqueName(t, "client")
 	applyManifest(t, p, strings.Join([]string{
@@ -287,20 +313,32 @@ func TestServiceDNSFollowsReadiness(t *testing.T) {
 	}
 	waitPod(t, p, client, "running", func(got *pod.Pod) bool { return got.Status.Phase == pod.PodRunning })
 
-	for _, name := range []string{svc, svc + ".default", svc + ".default.svc.cluster.local"} {
-		waitLookup(t, p, client, name, []string{ips[b]})
-	}
+	fqdn := svc + ".default.svc.cluster.local"
+	waitLookup(t, p, client, svc, []string{ips[b]})
+	waitLookup(t, p, client, fqdn, []string{ips[b]})
+	// <svc>.<ns> through the libc resolver's search path (busybox nslookup has none for a name
+	// with a dot): ping prints the address it resolved.
+	waitResolved(t, p, client, svc+".default", []string{ips[b]})
 	mustPodctl(t, p, "exec", a, "--", "touch", "/tmp/ready")
 	waitLookup(t, p, client, svc, []string{ips[a], ips[b]})
+	waitLookup(t, p, client, fqdn, []string{ips[a], ips[b]})
 	mustPodctl(t, p, "exec", b, "--", "rm", "/tmp/ready")
-	waitLookup(t, p, client, svc+".default", []string{ips[a]})
+	waitLookup(t, p, client, fqdn, []string{ips[a]})
+	waitResolved(t, p, client, svc+".default", []string{ips[a]})
 	mustPodctl(t, p, "exec", a, "--", "rm", "/tmp/ready")
 	waitLookup(t, p, client, svc, nil)
+	waitLookup(t, p, client, fqdn, nil)
 	mustPodctl(t, p, "exec", b, "--", "touch", "/tmp/ready")
 	waitLookup(t, p, client, svc, []string{ips[b]})
 
 	waitLookup(t, p, client, headless, []string{ips[member]})
-	waitLookup(t, p, client, "m0."+headless, []string{ips[member]})
+	waitLookup(t, p, client, "m0."+headless+".default.svc.cluster.local", []string{ips[member]})
+	waitResolved(t, p, client, "m0."+headless, []string{ips[member]})
+	for _, n := range up.asked() {
+		if strings.HasSuffix(n, ".cluster.local.") {
+			t.Errorf("podd forwarded %s of the cluster domain", n)
+		}
+	}
 	if hosts := mustPodctl(t, p, "exec", member, "--", "cat", "/etc/hosts").Stdout; !strings.Contains(hosts, ips[member]+"\tm0."+headless+".default.svc.cluster.local m0 ") {
 		t.Errorf("/etc/hosts of a pod with a subdomain lacks its FQDN:\n%s", hosts)
 	}
@@ -315,14 +353,45 @@ func TestServiceDNSFollowsReadiness(t *testing.T) {
 	if rounds <= 0 {
 		return
 	}
-	var up, down []time.Duration
-	follow := func(cmd string, want []string) time.Duration {
+	api := unixHTTPClient(p.Socket)
+	podReady := func() (bool, error) {
+		resp, err := api.Get("http://podd/v1/namespaces/default/pods/" + a)
+		if err != nil {
+			return false, err
+		}
+		defer resp.Body.Close()
+		var got pod.Pod
+		if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+			return false, err
+		}
+		for _, c := range got.Status.Conditions {
+			if c.Type == "Ready" {
+				return c.Status == "True", nil
+			}
+		}
+		return false, nil
+	}
+	// follow flips a's readiness and returns the time until the DNS answers want, and how much
+	// later than the API's Ready condition it did (both polled every 5 ms, in turn).
+	follow := func(cmd string, want []string) (flipToDNS, apiToDNS time.Duration) {
 		mustPodctl(t, p, "exec", a, "--", cmd, "/tmp/ready")
 		start := time.Now()
 		deadline := start.Add(podWaitTimeout)
+		var apiSeen time.Duration = -1
 		for {
-			if got := hostAddrs(askHost(t, server, svc+".default.svc.cluster.local.", mdns.TypeA)); slices.Equal(got, want) {
-				return time.Since(start)
+			if apiSeen < 0 {
+				if ready, err := podReady(); err != nil {
+					t.Fatalf("read pod %s: %v", a, err)
+				} else if ready == (cmd == "touch") {
+					apiSeen = time.Since(start)
+				}
+			}
+			if got := hostAddrs(askHost(t, server, fqdn+".", mdns.TypeA)); slices.Equal(got, want) {
+				d := time.Since(start)
+				if apiSeen < 0 {
+					apiSeen = d
+				}
+				return d, d - apiSeen
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("%s /tmp/ready in %s: the DNS did not answer %v within %v", cmd, a, want, podWaitTimeout)
@@ -331,12 +400,15 @@ func TestServiceDNSFollowsReadiness(t *testing.T) {
 		}
 	}
 	both := slices.Sorted(slices.Values([]string{ips[a], ips[b]}))
+	var toReady, toUnready, lag []time.Duration
 	for range rounds {
-		up = append(up, follow("touch", both))
-		down = append(down, follow("rm", []string{ips[b]}))
+		d, l := follow("touch", both)
+		toReady, lag = append(toReady, d), append(lag, l)
+		d, l = follow("rm", []string{ips[b]})
+		toUnready, lag = append(toUnready, d), append(lag, l)
 	}
-	t.Logf("readiness flip to DNS answer, %d rounds each (probe periodSeconds 1): ready median %v (%v), unready median %v (%v)",
-		rounds, median(up), up, median(down), down)
+	t.Logf("readiness flip to DNS answer, %d rounds each way (exec probe, periodSeconds 1, failureThreshold 3): to ready median %v %v; to unready median %v %v; DNS after the API's Ready condition: median %v %v",
+		rounds, median(toReady), toReady, median(toUnready), toUnready, median(lag), lag)
 }
 
 func median(d []time.Duration) time.Duration {
