@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -438,4 +439,55 @@ func hostAddrs(m *mdns.Msg) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestDNSExample runs specs/examples/dns.yaml as specs/dns.md shows it.
+func TestDNSExample(t *testing.T) {
+	t.Parallel()
+	up := startFakeUpstream(t)
+	p := startPoddWith(t, "--dns-upstream", up.addr)
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "specs", "examples", "dns.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyManifest(t, p, strings.ReplaceAll(string(data), "localhost/podd/busybox:1.35", busyboxImage))
+	ips := map[string]string{}
+	for _, name := range []string{"web-1", "web-2", "client"} {
+		ips[name] = waitPod(t, p, name, "running with an address", func(got *pod.Pod) bool {
+			return got.Status.Phase == pod.PodRunning && got.Status.PodIP != ""
+		}).Status.PodIP
+	}
+	want := fmt.Sprintf("search default.svc.cluster.local svc.cluster.local cluster.local%s\nnameserver %s\noptions ndots:5\n",
+		strings.TrimRight(" "+strings.Join(hostSearches(t), " "), " "), gatewayOf(p))
+	if got := mustPodctl(t, p, "exec", "client", "--", "cat", "/etc/resolv.conf").Stdout; got != want {
+		t.Errorf("client's /etc/resolv.conf:\n%s\nwant:\n%s", got, want)
+	}
+	waitLookup(t, p, "client", "web", []string{ips["web-2"]})
+	mustPodctl(t, p, "exec", "web-1", "--", "touch", "/tmp/ready")
+	waitLookup(t, p, "client", "web", []string{ips["web-1"], ips["web-2"]})
+	srv := mustPodctl(t, p, "exec", "client", "--", "nslookup", "-type=srv", "_http._tcp.web.default.svc.cluster.local").Stdout
+	if !strings.Contains(srv, "80 web.default.svc.cluster.local") {
+		t.Errorf("nslookup -type=srv _http._tcp.web.default.svc.cluster.local:\n%s", srv)
+	}
+	mustPodctl(t, p, "exec", "web-2", "--", "rm", "/tmp/ready")
+	waitLookup(t, p, "client", "web", []string{ips["web-1"]})
+	waitResolved(t, p, "client", "web.default", []string{ips["web-1"]})
+}
+
+// hostSearches is the host's search path, which ClusterFirst pods get after the cluster's.
+func hostSearches(t testing.TB) []string {
+	data, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), "nameserver 127.0.0.53") {
+		if up, err := os.ReadFile("/run/systemd/resolve/resolv.conf"); err == nil {
+			data = up
+		}
+	}
+	return pod.ParseResolvConf(data).Searches
 }
