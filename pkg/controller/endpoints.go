@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"fmt"
 	"net/netip"
 	"sort"
 
@@ -19,13 +20,16 @@ import (
 //   - of those, the ready ones (condition Ready True) are its endpoints; with
 //     spec.publishNotReadyAddresses all of them are;
 //   - an endpoint's hostname is the pod's spec.hostname when its spec.subdomain is the Service's
-//     name (a StatefulSet's members, with the headless Service as serviceName).
-func ServiceRecords(services []*object.Service, pods []*pod.Pod) dns.Records {
+//     name (a StatefulSet's members, with the headless Service as serviceName);
+//   - a named targetPort is looked up among the pod's container ports, as Kubernetes does per pod.
+//     podd has no virtual IP to map the Service's port to it, so a pod whose port of that name is
+//     another number than the Service's port (or that has none) is left out, and said in mismatches
+//     rather than reached at a wrong port.
+func ServiceRecords(services []*object.Service, pods []*pod.Pod) (records dns.Records, mismatches []string) {
 	byNamespace := map[string][]*pod.Pod{}
 	for _, p := range pods {
 		byNamespace[p.Metadata.Namespace] = append(byNamespace[p.Metadata.Namespace], p)
 	}
-	var out dns.Records
 	for _, svc := range services {
 		s := dns.Service{
 			Namespace: svc.Metadata.Namespace,
@@ -40,6 +44,10 @@ func ServiceRecords(services []*object.Service, pods []*pod.Pod) dns.Records {
 				if !selects(svc.Spec.Selector, p.Metadata.Labels) || !serving(p, svc.Spec.PublishNotReadyAddresses) {
 					continue
 				}
+				if m := namedPortMismatch(svc, p); m != "" {
+					mismatches = append(mismatches, m)
+					continue
+				}
 				hostname := ""
 				if p.Spec.Subdomain == svc.Metadata.Name && p.Spec.Hostname != "" {
 					hostname = p.Spec.Hostname
@@ -50,9 +58,37 @@ func ServiceRecords(services []*object.Service, pods []*pod.Pod) dns.Records {
 			}
 			sort.Slice(s.Endpoints, func(i, j int) bool { return s.Endpoints[i].IP.Less(s.Endpoints[j].IP) })
 		}
-		out.Services = append(out.Services, s)
+		records.Services = append(records.Services, s)
 	}
-	return out
+	return records, mismatches
+}
+
+// namedPortMismatch says why pod p cannot serve one of svc's named targetPorts at the Service's
+// port number; "" when it can.
+func namedPortMismatch(svc *object.Service, p *pod.Pod) string {
+	for i, sp := range svc.Spec.Ports {
+		if sp.TargetPort == nil || !sp.TargetPort.IsStr {
+			continue
+		}
+		name := sp.TargetPort.StrVal
+		var found *pod.ContainerPort
+		for _, c := range append(append([]pod.Container(nil), p.Spec.InitContainers...), p.Spec.Containers...) {
+			for j := range c.Ports {
+				if c.Ports[j].Name == name {
+					found = &c.Ports[j]
+				}
+			}
+		}
+		switch {
+		case found == nil:
+			return fmt.Sprintf("service %s/%s: spec.ports[%d].targetPort %q: pod %s has no port of that name; it is not an endpoint",
+				svc.Metadata.Namespace, svc.Metadata.Name, i, name, p.Metadata.Name)
+		case found.ContainerPort != sp.Port:
+			return fmt.Sprintf("service %s/%s: spec.ports[%d].targetPort %q is port %d of pod %s, not the Service's port %d: podd gives Services no virtual IP to map one to the other, so the pod is not an endpoint",
+				svc.Metadata.Namespace, svc.Metadata.Name, i, name, found.ContainerPort, p.Metadata.Name, sp.Port)
+		}
+	}
+	return ""
 }
 
 // selects: a Service's selector is a plain map, every pair of which must be among the labels.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/podd-dev/podd/pkg/dns"
@@ -49,7 +50,7 @@ func TestServiceRecords(t *testing.T) {
 	}
 	ep := func(ip, host string) dns.Endpoint { return dns.Endpoint{IP: netip.MustParseAddr(ip), Hostname: host} }
 	port := []dns.Port{{Name: "http", Protocol: "TCP", Port: 80}}
-	got := ServiceRecords([]*object.Service{
+	got, mismatches := ServiceRecords([]*object.Service{
 		svc("web", web, nil),
 		svc("all", web, func(s *object.Service) { s.Spec.PublishNotReadyAddresses = true }),
 		svc("db", map[string]string{"app": "db"}, func(s *object.Service) { s.Spec.ClusterIP = "None" }),
@@ -63,6 +64,36 @@ func TestServiceRecords(t *testing.T) {
 	}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ServiceRecords:\n got %s\nwant %s", show(got), show(want))
+	}
+	if len(mismatches) != 0 {
+		t.Errorf("mismatches %v, want none", mismatches)
+	}
+}
+
+// TestServiceRecordsNamedTargetPort: a named targetPort is found among each pod's ports; a pod
+// whose port of that name is another number than the Service's port, or that has none, is no
+// endpoint, and is said.
+func TestServiceRecordsNamedTargetPort(t *testing.T) {
+	mkPod := func(name, ip string, port int32) *pod.Pod {
+		p := &pod.Pod{Metadata: pod.ObjectMeta{Namespace: "default", Name: name, Labels: map[string]string{"app": "web"}}}
+		p.Spec.Containers = []pod.Container{{Name: "app"}}
+		if port > 0 {
+			p.Spec.Containers[0].Ports = []pod.ContainerPort{{Name: "http", ContainerPort: port}}
+		}
+		p.Status.Phase, p.Status.PodIP = pod.PodRunning, ip
+		p.Status.Conditions = []pod.PodCondition{{Type: "Ready", Status: "True"}}
+		return p
+	}
+	svc := &object.Service{Metadata: pod.ObjectMeta{Namespace: "default", Name: "web"}}
+	svc.Spec.Selector = map[string]string{"app": "web"}
+	svc.Spec.Ports = []object.ServicePort{{Name: "http", Protocol: "TCP", Port: 80, TargetPort: &pod.IntOrString{StrVal: "http", IsStr: true}}}
+	got, mismatches := ServiceRecords([]*object.Service{svc}, []*pod.Pod{mkPod("right", "10.1.0.2", 80), mkPod("wrong", "10.1.0.3", 8080), mkPod("none", "10.1.0.4", 0)})
+	if eps := got.Services[0].Endpoints; len(eps) != 1 || eps[0].IP.String() != "10.1.0.2" {
+		t.Errorf("endpoints %v, want only the pod whose port http is 80", eps)
+	}
+	if len(mismatches) != 2 || !strings.Contains(mismatches[0], `spec.ports[0].targetPort "http" is port 8080 of pod wrong, not the Service's port 80`) ||
+		!strings.Contains(mismatches[1], "pod none has no port of that name") {
+		t.Errorf("mismatches:\n%s", strings.Join(mismatches, "\n"))
 	}
 }
 

@@ -32,7 +32,8 @@ type Services struct {
 	Set func(dns.Records)
 	Log *slog.Logger
 
-	last *dns.Records
+	last       *dns.Records
+	mismatches map[string]bool // those logged already
 }
 
 // Name names the controller in logs.
@@ -50,7 +51,8 @@ func (c *Services) Sync(ctx context.Context) (time.Duration, error) {
 			services = append(services, s)
 		}
 	}
-	r := ServiceRecords(services, pods)
+	r, mismatches := ServiceRecords(services, pods)
+	c.report(mismatches)
 	if c.last != nil && reflect.DeepEqual(*c.last, r) {
 		return 0, nil
 	}
@@ -64,4 +66,16 @@ func (c *Services) Sync(ctx context.Context) (time.Duration, error) {
 		c.Log.Debug("services: endpoints changed", "services", len(r.Services), "endpoints", n)
 	}
 	return 0, nil
+}
+
+// report logs each pod left out of a Service for its named targetPort, once while it lasts.
+func (c *Services) report(mismatches []string) {
+	now := map[string]bool{}
+	for _, m := range mismatches {
+		now[m] = true
+		if !c.mismatches[m] && c.Log != nil {
+			c.Log.Warn("services: a pod left out of a Service's endpoints", "reason", m)
+		}
+	}
+	c.mismatches = now
 }
