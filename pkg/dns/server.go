@@ -77,8 +77,9 @@ type Server struct {
 	done    sync.WaitGroup
 }
 
-// New makes a server with an empty table: every name of the cluster domain is NXDOMAIN until
-// SetRecords.
+// New makes a server without a table: until the first SetRecords, questions of the cluster domain
+// get SERVFAIL ("try again"), not NXDOMAIN, which resolvers would cache as a Service's absence
+// while podd is still starting.
 func New(cfg Config) (*Server, error) {
 	if cfg.Domain == "" {
 		cfg.Domain = DefaultDomain
@@ -107,9 +108,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("upstream %q: want host:port: %w", u, err)
 		}
 	}
-	s := &Server{cfg: cfg, domain: domain, forwards: make(chan struct{}, cfg.MaxForwards), log: cfg.Log}
-	s.table.Store(build(Records{}, domain, 0))
-	return s, nil
+	return &Server{cfg: cfg, domain: domain, forwards: make(chan struct{}, cfg.MaxForwards), log: cfg.Log}, nil
 }
 
 // HostUpstreams reads the resolvers of a resolv.conf file (the host's /etc/resolv.conf) as
@@ -258,9 +257,14 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, r *mdns.Msg) {
 	name := strings.ToLower(q.Name)
 	t := s.table.Load()
 	switch {
+	case mdns.IsSubDomain(s.domain, name) && t == nil:
+		m := new(mdns.Msg)
+		m.SetRcode(r, mdns.RcodeServerFailure)
+		m.RecursionAvailable = true
+		s.write(w, r, m)
 	case mdns.IsSubDomain(s.domain, name):
 		s.write(w, r, s.answer(t, r, name))
-	case q.Qtype == mdns.TypePTR && len(t.ptr[name]) > 0:
+	case t != nil && q.Qtype == mdns.TypePTR && len(t.ptr[name]) > 0:
 		m := new(mdns.Msg)
 		m.SetReply(r)
 		m.Authoritative, m.RecursionAvailable = true, true

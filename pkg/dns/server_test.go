@@ -252,9 +252,13 @@ func TestHeadlessService(t *testing.T) {
 	}
 }
 
-// TestSetRecordsFollows: the answers are the table last set, at once.
+// TestSetRecordsFollows: the answers are the table last set, at once; before the first, the
+// cluster domain is SERVFAIL (try again), not NXDOMAIN (which resolvers cache).
 func TestSetRecordsFollows(t *testing.T) {
 	s, addr := startServer(t, Config{})
+	if m := ask(t, addr, "udp", "web.default.svc.cluster.local.", mdns.TypeA); m.Rcode != mdns.RcodeServerFailure {
+		t.Errorf("before the first table: %s, want SERVFAIL", mdns.RcodeToString[m.Rcode])
+	}
 	sets := [][]string{{"10.1.0.2"}, {"10.1.0.2", "10.1.0.3"}, {"10.1.0.3"}, nil, {"10.1.0.4"}}
 	for _, set := range sets {
 		s.SetRecords(Records{Services: []Service{{Namespace: "default", Name: "web", Endpoints: eps(set...)}}})
