@@ -18,11 +18,20 @@ const hostResolvConf = "/etc/resolv.conf"
 // (the host itself asks from the gateway's own address, which is one of them); anyone else who
 // can route to the gateway is refused, so that podd is no open resolver.
 func startClusterDNS(ctx context.Context, cfg Config, host *sandbox.Host, log *slog.Logger) (*dns.Server, error) {
+	addr := net.JoinHostPort(host.Gateway().String(), "53")
 	upstreams := cfg.DNSUpstreams
 	if len(upstreams) == 0 {
-		var err error
-		if upstreams, err = dns.HostUpstreams(hostResolvConf); err != nil {
+		hosts, err := dns.HostUpstreams(hostResolvConf)
+		if err != nil {
 			log.Warn("cluster DNS: no upstream resolvers; names outside the cluster domain will fail", "err", err)
+		}
+		// A host that asks podd itself would make every forwarded question come back: a loop.
+		for _, u := range hosts {
+			if u == addr {
+				log.Warn("cluster DNS: the host's resolv.conf names podd's own address; it is not forwarded to", "upstream", u)
+				continue
+			}
+			upstreams = append(upstreams, u)
 		}
 	}
 	srv, err := dns.New(dns.Config{
@@ -34,7 +43,6 @@ func startClusterDNS(ctx context.Context, cfg Config, host *sandbox.Host, log *s
 	if err != nil {
 		return nil, fmt.Errorf("--cluster-domain: %w", err)
 	}
-	addr := net.JoinHostPort(host.Gateway().String(), "53")
 	if _, err := srv.Start(ctx, addr); err != nil {
 		return nil, fmt.Errorf("serve the cluster DNS on %s (--cluster-dns=false turns it off): %w", addr, err)
 	}
