@@ -4,11 +4,12 @@
 // whole whenever Services or their endpoints change, and forwards every other name to the host's
 // resolvers. It is built on github.com/miekg/dns.
 //
-// What a pod can make podd do is bounded: forwarded queries are capped (MaxForwards at once; the
-// next ones get SERVFAIL at once rather than a queue), each upstream exchange has a timeout,
+// What a pod can make podd do is bounded: forwarded queries are capped (MaxForwards at once, and
+// a share of them per asker; the next ones get SERVFAIL at once rather than a queue), each
+// upstream exchange has a timeout,
 // nothing of the cluster domain is ever forwarded and no upstream may be the server itself (no
-// loops), UDP answers are cut to the asker's buffer (TC set), TCP connections are capped and
-// time out, and only askers from Clients are answered at all.
+// loops), UDP answers are cut to the asker's buffer (TC set), TCP connections are capped (all
+// together and per asker) and time out, and only askers from Clients are answered at all.
 package dns
 
 import (
@@ -39,6 +40,8 @@ const (
 	DefaultForwardTimeout = 2 * time.Second
 	// DefaultMaxTCPConns caps the TCP connections open at once, all askers together.
 	DefaultMaxTCPConns = 128
+	// DefaultPerClientShare is the part of MaxForwards and of MaxTCPConns one asker may hold.
+	DefaultPerClientShare = 4
 	// SchemaVersion is the version of Kubernetes' DNS specification answered at
 	// dns-version.<domain> TXT.
 	SchemaVersion = "1.1.0"
@@ -57,6 +60,9 @@ type Config struct {
 	MaxForwards    int
 	ForwardTimeout time.Duration
 	MaxTCPConns    int
+	// MaxForwardsPerClient and MaxTCPConnsPerClient are one asker's share (default: a quarter).
+	MaxForwardsPerClient int
+	MaxTCPConnsPerClient int
 	// Clients are the addresses answered; others get REFUSED. Empty: everyone.
 	Clients []netip.Prefix
 	Log     *slog.Logger
@@ -68,9 +74,12 @@ type Server struct {
 	domain string // fully qualified, lower case
 	table  atomic.Pointer[table]
 	serial atomic.Uint32
-	// forwards holds a token per forwarded query in flight.
-	forwards chan struct{}
-	log      *slog.Logger
+	// forwards holds a token per forwarded query in flight; clientForwards and clientConns count
+	// each asker's forwards and TCP connections.
+	forwards       chan struct{}
+	clientForwards *perClient
+	clientConns    *perClient
+	log            *slog.Logger
 
 	mu      sync.Mutex
 	servers []*mdns.Server
@@ -100,6 +109,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxTCPConns <= 0 {
 		cfg.MaxTCPConns = DefaultMaxTCPConns
 	}
+	if cfg.MaxForwardsPerClient <= 0 {
+		cfg.MaxForwardsPerClient = max(1, cfg.MaxForwards/DefaultPerClientShare)
+	}
+	if cfg.MaxTCPConnsPerClient <= 0 {
+		cfg.MaxTCPConnsPerClient = max(1, cfg.MaxTCPConns/DefaultPerClientShare)
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
@@ -108,7 +123,12 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("upstream %q: want host:port: %w", u, err)
 		}
 	}
-	return &Server{cfg: cfg, domain: domain, forwards: make(chan struct{}, cfg.MaxForwards), log: cfg.Log}, nil
+	return &Server{
+		cfg: cfg, domain: domain, log: cfg.Log,
+		forwards:       make(chan struct{}, cfg.MaxForwards),
+		clientForwards: newPerClient(cfg.MaxForwardsPerClient),
+		clientConns:    newPerClient(cfg.MaxTCPConnsPerClient),
+	}, nil
 }
 
 // HostUpstreams reads the resolvers of a resolv.conf file (the host's /etc/resolv.conf) as
@@ -173,7 +193,7 @@ func (s *Server) Start(ctx context.Context, addr string) (string, error) {
 	}
 	udp := &mdns.Server{PacketConn: pc, Handler: s, UDPSize: mdns.MaxMsgSize}
 	tcp := &mdns.Server{
-		Listener: netutil.LimitListener(ln, s.cfg.MaxTCPConns), Handler: s,
+		Listener: &clientLimitListener{Listener: netutil.LimitListener(ln, s.cfg.MaxTCPConns), clients: s.clientConns}, Handler: s,
 		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
 		IdleTimeout:   func() time.Duration { return 8 * time.Second },
 		MaxTCPQueries: 128,
@@ -281,14 +301,7 @@ func (s *Server) allowed(addr net.Addr) bool {
 	if len(s.cfg.Clients) == 0 {
 		return true
 	}
-	var ip netip.Addr
-	switch a := addr.(type) {
-	case *net.UDPAddr:
-		ip, _ = netip.AddrFromSlice(a.IP)
-	case *net.TCPAddr:
-		ip, _ = netip.AddrFromSlice(a.IP)
-	}
-	ip = ip.Unmap()
+	ip := addrOf(addr)
 	for _, p := range s.cfg.Clients {
 		if p.Contains(ip) {
 			return true
@@ -392,6 +405,12 @@ func (s *Server) forward(w mdns.ResponseWriter, r *mdns.Msg) {
 		fail()
 		return
 	}
+	asker := addrOf(w.RemoteAddr())
+	if !s.clientForwards.take(asker) {
+		fail()
+		return
+	}
+	defer s.clientForwards.release(asker)
 	select {
 	case s.forwards <- struct{}{}:
 		defer func() { <-s.forwards }()

@@ -311,7 +311,7 @@ func TestForwardNoUpstreamAnswers(t *testing.T) {
 // waiting; the cluster domain is still answered.
 func TestForwardCap(t *testing.T) {
 	up := startUpstream(t, true)
-	s, addr := startServer(t, Config{Upstreams: []string{up.addr}, MaxForwards: 2, ForwardTimeout: time.Minute})
+	s, addr := startServer(t, Config{Upstreams: []string{up.addr}, MaxForwards: 2, MaxForwardsPerClient: 2, ForwardTimeout: time.Minute})
 	s.SetRecords(Records{Services: []Service{{Namespace: "default", Name: "web", Endpoints: eps("10.1.0.2")}}})
 	var held sync.WaitGroup
 	for i := range 2 {
@@ -341,6 +341,92 @@ func TestForwardCap(t *testing.T) {
 	held.Wait()
 	if m := ask(t, addr, "udp", "fourth.outside.test.", mdns.TypeA); m.Rcode != mdns.RcodeSuccess {
 		t.Errorf("a forward once the held ones ended: %s", mdns.RcodeToString[m.Rcode])
+	}
+}
+
+// queryFrom asks from a loopback address of the test's choice.
+func queryFrom(from, addr, network, name string) (*mdns.Msg, error) {
+	c := &mdns.Client{Net: network, Timeout: 10 * time.Second}
+	if network == "tcp" {
+		c.Dialer = &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
+	} else {
+		c.Dialer = &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
+	}
+	q := new(mdns.Msg)
+	q.SetQuestion(name, mdns.TypeA)
+	m, _, err := c.Exchange(q, addr)
+	return m, err
+}
+
+// TestPerClientCaps: one asker cannot take all the forwards in flight, nor all the TCP
+// connections: another asker still gets its share.
+func TestPerClientCaps(t *testing.T) {
+	up := startUpstream(t, true)
+	s, addr := startServer(t, Config{Upstreams: []string{up.addr}, MaxForwards: 8, MaxForwardsPerClient: 2, MaxTCPConns: 8, MaxTCPConnsPerClient: 2, ForwardTimeout: time.Minute})
+	s.SetRecords(Records{Services: []Service{{Namespace: "default", Name: "web", Endpoints: eps("10.1.0.2")}}})
+	var held sync.WaitGroup
+	for i := range 2 {
+		held.Add(1)
+		go func() {
+			defer held.Done()
+			_, _ = queryFrom("127.0.0.1", addr, "udp", fmt.Sprintf("h%d.outside.test.", i))
+		}()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for up.queries.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if m, err := queryFrom("127.0.0.1", addr, "udp", "third.outside.test."); err != nil || m.Rcode != mdns.RcodeServerFailure {
+		t.Errorf("a third forward of the same asker: %v %v, want SERVFAIL", m, err)
+	}
+	if up.queries.Load() != 2 {
+		t.Errorf("the upstream got %d queries, want the same asker's third never sent", up.queries.Load())
+	}
+	// Another asker's forward goes out (and is held too, so it is counted, then released).
+	other := make(chan *mdns.Msg, 1)
+	go func() {
+		m, _ := queryFrom("127.0.0.2", addr, "udp", "other.outside.test.")
+		other <- m
+	}()
+	for up.queries.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if up.queries.Load() != 3 {
+		t.Errorf("another asker's forward was not sent: the upstream got %d queries", up.queries.Load())
+	}
+	close(up.hold)
+	held.Wait()
+	if m := <-other; m == nil || m.Rcode != mdns.RcodeSuccess {
+		t.Errorf("another asker's forward: %v", m)
+	}
+
+	// TCP: two connections of 127.0.0.1 held open; its third is closed at once, 127.0.0.2's served.
+	var conns []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	// The server has accepted both once it answers on them.
+	for _, c := range conns {
+		dc := &mdns.Conn{Conn: c}
+		q := new(mdns.Msg)
+		q.SetQuestion("web.default.svc.cluster.local.", mdns.TypeA)
+		if err := dc.WriteMsg(q); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dc.ReadMsg(); err != nil {
+			t.Fatalf("a held connection: %v", err)
+		}
+	}
+	if _, err := queryFrom("127.0.0.1", addr, "tcp", "web.default.svc.cluster.local."); err == nil {
+		t.Errorf("a third TCP connection of the same asker was served")
+	}
+	if m, err := queryFrom("127.0.0.2", addr, "tcp", "web.default.svc.cluster.local."); err != nil || len(m.Answer) != 1 {
+		t.Errorf("another asker over TCP: %v %v", m, err)
 	}
 }
 
