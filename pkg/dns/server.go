@@ -6,10 +6,10 @@
 //
 // What a pod can make podd do is bounded: forwarded queries are capped (MaxForwards at once, and
 // a share of them per asker; the next ones get SERVFAIL at once rather than a queue), each
-// upstream exchange has a timeout,
-// nothing of the cluster domain is ever forwarded and no upstream may be the server itself (no
-// loops), UDP answers are cut to the asker's buffer (TC set), TCP connections are capped (all
-// together and per asker) and time out, and only askers from Clients are answered at all.
+// upstream exchange has a timeout, nothing of the cluster domain is ever forwarded and no upstream
+// may be the server itself (no loops), UDP answers are cut to the asker's buffer (TC set), TCP
+// connections are capped (all together and per asker) and time out, and only askers from Clients
+// are answered at all.
 package dns
 
 import (
