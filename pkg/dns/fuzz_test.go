@@ -21,7 +21,7 @@ func (r *recorder) RemoteAddr() net.Addr {
 	}
 	return &net.UDPAddr{IP: net.IPv4(10, 123, 0, 7), Port: 40000}
 }
-func (r *recorder) WriteMsg(m *mdns.Msg) error { r.msg = m; return nil }
+func (r *recorder) WriteMsg(m *mdns.Msg) error  { r.msg = m; return nil }
 func (r *recorder) Write(b []byte) (int, error) { return len(b), nil }
 func (r *recorder) Close() error                { return nil }
 func (r *recorder) TsigStatus() error           { return nil }
