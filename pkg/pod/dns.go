@@ -155,9 +155,9 @@ func ParseResolvConf(data []byte) ResolvConf {
 //
 // dnsConfig is then added: nameservers and searches appended without duplicates, options merged
 // by name (the pod's win). The result is cut to the limits: 3 nameservers, 32 search paths of
-// 2048 characters in all.
-func PodResolvConf(p *Pod, host ResolvConf, cluster ClusterDNS) ResolvConf {
-	var rc ResolvConf
+// 2048 characters in all; omitted says what was cut, for a warning (the kubelet's
+// DNSConfigForming event).
+func PodResolvConf(p *Pod, host ResolvConf, cluster ClusterDNS) (rc ResolvConf, omitted []string) {
 	policy := p.Spec.DNSPolicy
 	if policy == "" {
 		policy = DNSClusterFirst
@@ -192,15 +192,21 @@ func PodResolvConf(p *Pod, host ResolvConf, cluster ClusterDNS) ResolvConf {
 		rc.Options = mergeOptions(rc.Options, opts)
 	}
 	if len(rc.Nameservers) > MaxDNSNameservers {
+		omitted = append(omitted, "nameservers "+strings.Join(rc.Nameservers[MaxDNSNameservers:], " "))
 		rc.Nameservers = rc.Nameservers[:MaxDNSNameservers]
 	}
-	if len(rc.Searches) > MaxDNSSearchPaths {
-		rc.Searches = rc.Searches[:MaxDNSSearchPaths]
+	cut := len(rc.Searches)
+	if cut > MaxDNSSearchPaths {
+		cut = MaxDNSSearchPaths
 	}
-	for len(rc.Searches) > 0 && len(strings.Join(rc.Searches, " ")) > MaxDNSSearchListChars {
-		rc.Searches = rc.Searches[:len(rc.Searches)-1]
+	for cut > 0 && len(strings.Join(rc.Searches[:cut], " ")) > MaxDNSSearchListChars {
+		cut--
 	}
-	return rc
+	if cut < len(rc.Searches) {
+		omitted = append(omitted, "search paths "+strings.Join(rc.Searches[cut:], " "))
+		rc.Searches = rc.Searches[:cut]
+	}
+	return rc, omitted
 }
 
 // Bytes is the resolv.conf file, as containerd's CRI writes it.

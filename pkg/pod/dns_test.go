@@ -93,8 +93,16 @@ func TestPodResolvConf(t *testing.T) {
 			p := validPod()
 			p.Metadata.Namespace = "shop"
 			p.Spec.DNSPolicy, p.Spec.HostNetwork, p.Spec.DNSConfig = tt.policy, tt.hostNet, tt.config
-			if got := PodResolvConf(p, host, tt.cluster); !equalRC(got, tt.want) {
+			got, omitted := PodResolvConf(p, host, tt.cluster)
+			if !equalRC(got, tt.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+			if tt.name == "Default with dnsConfig" {
+				if len(omitted) != 1 || omitted[0] != "nameservers 192.0.2.10" {
+					t.Errorf("omitted %q, want the fourth nameserver", omitted)
+				}
+			} else if len(omitted) != 0 {
+				t.Errorf("omitted %q, want nothing", omitted)
 			}
 		})
 	}
@@ -105,7 +113,10 @@ func TestPodResolvConf(t *testing.T) {
 		}
 		p := validPod()
 		p.Spec.DNSConfig = &PodDNSConfig{Searches: many}
-		got := PodResolvConf(p, host, cluster)
+		got, omitted := PodResolvConf(p, host, cluster)
+		if len(omitted) != 1 || !strings.HasPrefix(omitted[0], "search paths ") {
+			t.Errorf("omitted %q, want the search paths past the limits", omitted)
+		}
 		if len(got.Searches) > MaxDNSSearchPaths || len(strings.Join(got.Searches, " ")) > MaxDNSSearchListChars {
 			t.Errorf("%d search paths of %d characters", len(got.Searches), len(strings.Join(got.Searches, " ")))
 		}

@@ -234,7 +234,12 @@ func (r *Host) podResolvConf(p *pod.Pod) ([]byte, error) {
 	if r.cfg.ClusterDomain != "" {
 		cluster = pod.ClusterDNS{Nameserver: r.net.gateway.String(), Domain: r.cfg.ClusterDomain}
 	}
-	return pod.PodResolvConf(p, pod.ParseResolvConf(host), cluster).Bytes(), nil
+	rc, omitted := pod.PodResolvConf(p, pod.ParseResolvConf(host), cluster)
+	for _, o := range omitted {
+		// The kubelet's DNSConfigForming warning: Kubernetes' limits cut what the pod would get.
+		r.log.Warn("pod resolv.conf: over Kubernetes' limits (3 nameservers, 32 search paths, 2048 characters), omitted "+o, "pod", p.Metadata.Namespace+"/"+p.Metadata.Name)
+	}
+	return rc.Bytes(), nil
 }
 
 // hostResolvConf is the host's, or systemd-resolved's upstream list when the host points at its
