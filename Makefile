@@ -118,7 +118,8 @@ bench-go:
 FUZZTIME  ?= 60s
 FUZZFLAGS ?=
 FUZZ_TARGETS := ./pkg/manifest:FuzzDecode ./pkg/pod:FuzzParseQuantity \
-	./pkg/api:FuzzReadFrame ./pkg/api:FuzzExecRequest ./pkg/api:FuzzMetadataPatch ./pkg/api:FuzzQuery
+	./pkg/api:FuzzReadFrame ./pkg/api:FuzzExecRequest ./pkg/api:FuzzMetadataPatch ./pkg/api:FuzzQuery \
+	./pkg/dns:FuzzServeDNS
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path"
@@ -20,6 +21,7 @@ import (
 	"github.com/podd-dev/podd/pkg/api"
 	"github.com/podd-dev/podd/pkg/cgroups"
 	"github.com/podd-dev/podd/pkg/daemon"
+	"github.com/podd-dev/podd/pkg/dns"
 	"github.com/podd-dev/podd/pkg/logs"
 	"github.com/podd-dev/podd/pkg/pidinit"
 	"github.com/podd-dev/podd/pkg/pod"
@@ -73,6 +75,9 @@ func main() {
 			&cli.StringFlag{Name: "bridge", Value: sandbox.DefaultBridge, Usage: "name of podd's bridge device (and of its CNI network)"},
 			&cli.BoolFlag{Name: "pod-egress-nat", Value: true, Usage: "masquerade the pods' traffic to addresses outside --pod-cidr (--pod-egress-nat=false to turn off)"},
 			&cli.StringFlag{Name: "cni-plugin-dir", Value: strings.Join(sandbox.DefaultPluginDirs, ":"), Usage: "where the CNI plugins are (bridge, host-local, portmap, firewall), colon-separated"},
+			&cli.BoolFlag{Name: "cluster-dns", Value: true, Usage: "serve the cluster DNS (Services' names) to the pods on the bridge's gateway, port 53 (--cluster-dns=false: pods with dnsPolicy ClusterFirst get the host's resolvers)"},
+			&cli.StringFlag{Name: "cluster-domain", Value: dns.DefaultDomain, Usage: "the cluster DNS's domain: Services are <svc>.<namespace>.svc.<domain>"},
+			&cli.StringSliceFlag{Name: "dns-upstream", Usage: "IP or IP:PORT of a resolver the cluster DNS forwards other names to (repeatable; default: the nameservers of the host's /etc/resolv.conf)"},
 			// For profiling only (make bench): net/http/pprof on this address, e.g. 127.0.0.1:6060.
 			&cli.StringFlag{Name: "pod-security", Value: string(podsecurity.Baseline), Usage: "Pod Security Standards level enforced on the pods of every namespace that --pod-security-namespace does not name: privileged, baseline or restricted (static pods are exempt)"},
 			&cli.StringSliceFlag{Name: "pod-security-namespace", Usage: "NAMESPACE=LEVEL: the Pod Security level of one namespace, such as monitoring=privileged for pods that need the host's network, paths or privilege (repeatable)"},
@@ -141,6 +146,10 @@ func run(cliContext *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	upstreams, err := dnsUpstreams(cliContext.StringSlice("dns-upstream"))
+	if err != nil {
+		return err
+	}
 	log := slog.New(daemon.NewLogHandler(os.Stderr, level))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -176,7 +185,27 @@ func run(cliContext *cli.Context) error {
 		PidsLimit:      max(totalPids, 0),
 		MetricsAddress: cliContext.String("metrics-address"),
 		PodSecurity:    security,
+		ClusterDNS:     cliContext.Bool("cluster-dns"),
+		ClusterDomain:  cliContext.String("cluster-domain"),
+		DNSUpstreams:   upstreams,
 	}, log)
+}
+
+// dnsUpstreams reads the --dns-upstream flags: IP or IP:PORT (port 53 when left out).
+func dnsUpstreams(values []string) ([]string, error) {
+	var out []string
+	for _, v := range values {
+		if ip, err := netip.ParseAddr(v); err == nil {
+			out = append(out, netip.AddrPortFrom(ip, 53).String())
+			continue
+		}
+		ap, err := netip.ParseAddrPort(v)
+		if err != nil || ap.Port() == 0 {
+			return nil, fmt.Errorf("--dns-upstream %q: want an IP address or IP:PORT, such as 127.0.0.1:5353", v)
+		}
+		out = append(out, ap.String())
+	}
+	return out, nil
 }
 
 // podSecurity reads --pod-security and the --pod-security-namespace flags.

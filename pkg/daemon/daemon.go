@@ -18,6 +18,7 @@ import (
 	"github.com/podd-dev/podd/pkg/api"
 	"github.com/podd-dev/podd/pkg/cgroups"
 	"github.com/podd-dev/podd/pkg/controller"
+	"github.com/podd-dev/podd/pkg/dns"
 	"github.com/podd-dev/podd/pkg/events"
 	"github.com/podd-dev/podd/pkg/pod/podsecurity"
 	"github.com/podd-dev/podd/pkg/runtime"
@@ -63,6 +64,12 @@ type Config struct {
 	// PodSecurity is each namespace's Pod Security Standards level, enforced on the pods the
 	// API creates (--pod-security, --pod-security-namespace).
 	PodSecurity podsecurity.Policy
+	// ClusterDNS serves the cluster DNS on the bridge's gateway, port 53 (--cluster-dns), for
+	// ClusterDomain (--cluster-domain), forwarding other names to DNSUpstreams (--dns-upstream;
+	// empty: the host's /etc/resolv.conf).
+	ClusterDNS    bool
+	ClusterDomain string
+	DNSUpstreams  []string
 }
 
 // Run serves until ctx is cancelled, then stops serving and leaves the pods running (or stops
@@ -73,10 +80,15 @@ type Config struct {
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	sd := newNotifier(log)
 	sd.status("reconciling")
+	clusterDomain := ""
+	if cfg.ClusterDNS {
+		clusterDomain = cfg.ClusterDomain
+	}
 	host, err := sandbox.New(sandbox.Config{
-		Root:    cfg.Root,
-		State:   cfg.State,
-		Network: cfg.Network,
+		Root:          cfg.Root,
+		State:         cfg.State,
+		Network:       cfg.Network,
+		ClusterDomain: clusterDomain,
 		// Pods never go in the host's root cgroup: cmd/podd refuses an empty or "/" root.
 		CgroupParent: cfg.CgroupRoot,
 		PodPidsLimit: cfg.PodPidsLimit,
@@ -113,6 +125,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// Not cancelled with ctx: with StopPodsOnShutdown the workers stop the pods after ctx ends.
 	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorkers()
+	// The cluster DNS answers as long as pods may run under this podd: until Run returns.
+	var resolver *dns.Server
+	if cfg.ClusterDNS {
+		if resolver, err = startClusterDNS(workers, cfg, host, log); err != nil {
+			return err
+		}
+		defer resolver.Shutdown()
+	}
 	recorder := events.New()
 	mgr := supervisor.NewManager(supervisor.Options{
 		Events:      recorder,
@@ -143,7 +163,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	controller.Run(workers, objects, mgr, log, controllers(objects, mgr, recorder, log)...)
+	reconcilers := controllers(objects, mgr, recorder, log)
+	if resolver != nil {
+		reconcilers = append(reconcilers, &controller.Services{Objects: objects, Pods: mgr, Set: resolver.SetRecords, Log: log})
+	}
+	controller.Run(workers, objects, mgr, log, reconcilers...)
 	var handler http.Handler = api.NewServer(apiPods{mgr, cfg.PodSecurity}, rt, cfg.Version, log, api.WithObjects(apiObjects{objects}))
 	if cfg.MetricsAddress != "" {
 		stopMetrics, h, err := serveMetrics(ctx, cfg.MetricsAddress, mgr, handler, log)

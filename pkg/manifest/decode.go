@@ -911,18 +911,13 @@ var unsupportedFields = map[string]unsupported{
 	// PodSpec
 	"spec.ephemeralContainers":   refused,
 	"spec.activeDeadlineSeconds": refused,
-	// Without cluster DNS the kubelet falls back from ClusterFirst to the host's resolv.conf,
-	// which is what podd gives every pod.
-	"spec.dnsPolicy":    harmless("ClusterFirst", "ClusterFirstWithHostNet", "Default"),
-	"spec.dnsConfig":    refused,
-	"spec.nodeSelector": refused,
+	"spec.nodeSelector":          refused,
 	// podd has no API server to give a token for: a pod that asks for one would find none.
 	"spec.automountServiceAccountToken": {harmless: []string{"false"}, hint: "podd has no API server and mounts no service account token"},
 	"spec.hostPID":                      harmless("false"),
 	"spec.hostIPC":                      harmless("false"),
 	"spec.hostUsers":                    harmless("true"),
 	"spec.imagePullSecrets":             refused,
-	"spec.subdomain":                    refused,
 	"spec.setHostnameAsFQDN":            harmless("false"),
 	"spec.hostnameOverride":             refused,
 	"spec.hostAliases":                  refused,

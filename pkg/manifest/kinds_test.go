@@ -100,7 +100,7 @@ func TestDecodeObjectsBad(t *testing.T) {
 		detail    string
 	}{
 		{"unknown field in a template", strings.Replace(deploymentYAML, "        image: busybox\n", "        image: busybox\n        imagee: x\n", 1), 17, "spec.template.spec.containers[0].imagee", "unknown field"},
-		{"unsupported pod field in a template", strings.Replace(deploymentYAML, "      containers:\n", "      dnsPolicy: None\n      containers:\n", 1), 14, "spec.template.spec.dnsPolicy", `accepted only as "ClusterFirst"`},
+		{"unsupported pod field in a template", strings.Replace(deploymentYAML, "      containers:\n", "      hostPID: true\n      containers:\n", 1), 14, "spec.template.spec.hostPID", `accepted only as "false"`},
 		{"a pod field at the workload's level", strings.Replace(deploymentYAML, "  replicas: 3\n", "  replicas: 3\n  dnsPolicy: ClusterFirst\n", 1), 8, "spec.dnsPolicy", "unknown field"},
 		{"selector does not match", strings.Replace(deploymentYAML, "    matchLabels: {app: web}", "    matchLabels: {app: other}", 1), 12, "spec.template.metadata.labels", "`selector` does not match template `labels`"},
 		{"restartPolicy Never", strings.Replace(deploymentYAML, "      containers:\n", "      restartPolicy: Never\n      containers:\n", 1), 14, "spec.template.spec.restartPolicy", `Unsupported value: "Never"`},

@@ -61,6 +61,12 @@ type PodSpec struct {
 	TerminationGracePeriodSeconds *int64        `json:"terminationGracePeriodSeconds,omitempty"`
 	Hostname                      string        `json:"hostname,omitempty"`
 	HostNetwork                   bool          `json:"hostNetwork,omitempty"`
+	// Subdomain with Hostname gives the pod the name <hostname>.<subdomain>.<ns>.svc.<domain>
+	// in the cluster DNS when a headless Service named <subdomain> selects it.
+	Subdomain string `json:"subdomain,omitempty"`
+	// DNSPolicy and DNSConfig make the pod's /etc/resolv.conf (see PodResolvConf).
+	DNSPolicy DNSPolicy     `json:"dnsPolicy,omitempty"`
+	DNSConfig *PodDNSConfig `json:"dnsConfig,omitempty"`
 	// SecurityContext holds the pod-level security settings; a container's own take precedence.
 	SecurityContext *PodSecurityContext `json:"securityContext,omitempty"`
 	// NodeName is the host podd runs on (podd --node-name); podd sets it when it accepts the pod.

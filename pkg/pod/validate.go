@@ -114,6 +114,7 @@ var podChecks = []func(p *Pod, errs *ErrorList){
 	checkPodSpec,
 	checkAPISocket,
 	checkNetwork,
+	checkDNS,
 }
 
 // Validate checks a pod as Kubernetes' API server would, restricted to the fields podd implements.
@@ -682,6 +683,9 @@ func checkPodSpec(p *Pod, errs *ErrorList) {
 	}
 	if p.Spec.ServiceAccountName != "" {
 		checkDNS1123Subdomain(errs, "spec.serviceAccountName", p.Spec.ServiceAccountName)
+	}
+	if p.Spec.Subdomain != "" {
+		checkDNS1123Label(errs, "spec.subdomain", p.Spec.Subdomain)
 	}
 	if sc := p.Spec.SecurityContext; sc != nil {
 		checkPodSecurityContext(errs, "spec.securityContext", sc)

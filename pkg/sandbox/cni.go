@@ -78,6 +78,9 @@ type netState struct {
 	// runtimeConfig), for a DEL without a cached result.
 	Config json.RawMessage `json:"config,omitempty"`
 	Ports  []portMapping   `json:"ports,omitempty"`
+	// FQDN is <hostname>.<subdomain>.<namespace>.svc.<cluster domain> for a pod with a
+	// spec.subdomain, first among its own names in its hosts file, as the kubelet writes it.
+	FQDN string `json:"fqdn,omitempty"`
 }
 
 // portMapping is the portmap plugin's runtimeConfig entry.
@@ -241,7 +244,7 @@ func (n *cniNetwork) runtimeConf(uid, netns string, ports []portMapping) *libcni
 // attach returns the pod's addresses: from its state file when it is attached already (a podd
 // restart must not ADD twice), else from the CNI cache (podd died right after an ADD), else by a
 // CNI ADD. A failed ADD is undone.
-func (n *cniNetwork) attach(ctx context.Context, p *pod.Pod, netns, hostname, hostsPath string) ([]string, error) {
+func (n *cniNetwork) attach(ctx context.Context, p *pod.Pod, netns, hostname, fqdn, hostsPath string) ([]string, error) {
 	uid := p.Metadata.UID
 	if st, err := n.readState(uid); err == nil && len(st.IPs) > 0 {
 		return st.IPs, nil
@@ -252,7 +255,7 @@ func (n *cniNetwork) attach(ctx context.Context, p *pod.Pod, netns, hostname, ho
 	if cached, err := n.cni.GetNetworkListCachedResult(n.list, rt); err == nil && cached != nil {
 		ips, _ = resultIPs(cached)
 	}
-	st := &netState{UID: uid, Name: p.Metadata.Name, Namespace: p.Metadata.Namespace, Hostname: hostname, HostsPath: hostsPath, Config: n.list.Bytes, Ports: ports}
+	st := &netState{UID: uid, Name: p.Metadata.Name, Namespace: p.Metadata.Namespace, Hostname: hostname, HostsPath: hostsPath, FQDN: fqdn, Config: n.list.Bytes, Ports: ports}
 	if len(ips) == 0 {
 		// Whatever a crash mid-ADD left (a veth, an address, rules) goes first, with the config
 		// and ports that ADD recorded.
@@ -594,7 +597,7 @@ func (r *Host) setupNetwork(ctx context.Context, p *pod.Pod, sb *pod.Sandbox) er
 	r.netMu.Lock()
 	defer r.netMu.Unlock()
 	start := time.Now()
-	ips, err := r.net.attach(ctx, p, sb.NetNSPath, sb.Hostname, sb.HostsPath)
+	ips, err := r.net.attach(ctx, p, sb.NetNSPath, sb.Hostname, r.podFQDN(p, sb.Hostname), sb.HostsPath)
 	if err != nil {
 		return err
 	}

@@ -86,12 +86,12 @@ func TestConflist(t *testing.T) {
 
 func TestPodHosts(t *testing.T) {
 	a := &netState{UID: "1", Name: "a", Namespace: "default", Hostname: "a", IPs: []string{"10.123.0.2"}}
-	b := &netState{UID: "2", Name: "b", Namespace: "default", Hostname: "bee", IPs: []string{"10.123.0.3"}}
+	b := &netState{UID: "2", Name: "b", Namespace: "default", Hostname: "bee", IPs: []string{"10.123.0.3"}, FQDN: "bee.db.default.svc.cluster.local"}
 	c := &netState{UID: "3", Name: "c", Namespace: "other", Hostname: "c", IPs: []string{"10.123.0.4"}}
 	got := string(podHosts(b, []*netState{a, b, c}))
 	for _, want := range []string{
 		"127.0.0.1\tlocalhost\n",
-		"10.123.0.3\tbee b b.default\n",
+		"10.123.0.3\tbee.db.default.svc.cluster.local bee b b.default\n",
 		"10.123.0.2\ta.default a\n",
 		"10.123.0.4\tc.other\n",
 	} {

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -33,6 +34,10 @@ type Config struct {
 	// PIDInit is the binary started, with pidinit.Arg, as PID 1 of a pod's shared PID namespace
 	// (shareProcessNamespace): podd-logger, or podd.
 	PIDInit string
+	// ClusterDomain is the cluster DNS's domain (cluster.local): pods with dnsPolicy ClusterFirst
+	// get the bridge's gateway as their nameserver and the cluster's search path. Empty: podd
+	// serves no cluster DNS, and such pods get the host's resolvers, as under a kubelet without one.
+	ClusterDomain string
 }
 
 // Host makes and removes pod sandboxes on this host. It is safe for concurrent use.
@@ -77,6 +82,12 @@ func New(cfg Config, log *slog.Logger) (*Host, error) {
 	}
 	return &Host{cfg: cfg, log: log, cgroupFS: cgfs, net: network, machineMemory: mem, hostsWritten: map[string][sha256.Size]byte{}}, nil
 }
+
+// Gateway is the pods' gateway on the bridge: the address of the cluster DNS.
+func (r *Host) Gateway() netip.Addr { return r.net.gateway }
+
+// PodCIDR is the subnet of the pods' addresses.
+func (r *Host) PodCIDR() netip.Prefix { return netip.MustParsePrefix(r.net.cfg.PodCIDR) }
 
 // PodDir is the pod's persistent folder: volumes, subPath mounts and /etc files.
 func (r *Host) PodDir(uid string) string { return filepath.Join(r.cfg.Root, "pods", uid) }

@@ -88,6 +88,9 @@ func podHosts(st *netState, all []*netState) []byte {
 	var b bytes.Buffer
 	writeHostsHeader(&b)
 	own := st.Hostname
+	if st.FQDN != "" {
+		own = st.FQDN + " " + own
+	}
 	if st.Name != st.Hostname {
 		own += " " + st.Name
 	}
@@ -107,6 +110,15 @@ func podHosts(st *netState, all []*netState) []byte {
 		fmt.Fprintf(&b, "%s\t%s\n", o.IPs[0], names)
 	}
 	return b.Bytes()
+}
+
+// podFQDN is the pod's fully qualified name when it has a spec.subdomain and podd serves a
+// cluster domain (the kubelet's rule for the hosts file): <hostname>.<subdomain>.<ns>.svc.<domain>.
+func (r *Host) podFQDN(p *pod.Pod, hostname string) string {
+	if p.Spec.Subdomain == "" || r.cfg.ClusterDomain == "" {
+		return ""
+	}
+	return hostname + "." + p.Spec.Subdomain + "." + p.Metadata.Namespace + ".svc." + strings.TrimSuffix(r.cfg.ClusterDomain, ".")
 }
 
 func writeHostsHeader(b *bytes.Buffer) {

@@ -108,7 +108,7 @@ func (r *Host) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, erro
 	if err != nil {
 		return nil, err
 	}
-	resolv, err := resolvConf()
+	resolv, err := r.podResolvConf(p)
 	if err != nil {
 		return nil, err
 	}
@@ -232,9 +232,29 @@ func hostsFile(p *pod.Pod, hostname string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// resolvConf is the host's, or systemd-resolved's upstream list when the host points at its stub,
-// which a pod in its own netns cannot reach (as the kubelet does).
-func resolvConf() ([]byte, error) {
+// podResolvConf is the pod's /etc/resolv.conf, as the kubelet makes it from the pod's dnsPolicy
+// and dnsConfig (pod.PodResolvConf): the cluster DNS on the bridge's gateway with the cluster's
+// search path for ClusterFirst, the host's resolvers for Default.
+func (r *Host) podResolvConf(p *pod.Pod) ([]byte, error) {
+	host, err := hostResolvConf()
+	if err != nil {
+		return nil, err
+	}
+	var cluster pod.ClusterDNS
+	if r.cfg.ClusterDomain != "" {
+		cluster = pod.ClusterDNS{Nameserver: r.net.gateway.String(), Domain: r.cfg.ClusterDomain}
+	}
+	rc, omitted := pod.PodResolvConf(p, pod.ParseResolvConf(host), cluster)
+	for _, o := range omitted {
+		// The kubelet's DNSConfigForming warning: Kubernetes' limits cut what the pod would get.
+		r.log.Warn("pod resolv.conf: over Kubernetes' limits (3 nameservers, 32 search paths, 2048 characters), omitted "+o, "pod", p.Metadata.Namespace+"/"+p.Metadata.Name)
+	}
+	return rc.Bytes(), nil
+}
+
+// hostResolvConf is the host's, or systemd-resolved's upstream list when the host points at its
+// stub, which a pod in its own netns cannot reach (as the kubelet does).
+func hostResolvConf() ([]byte, error) {
 	data, err := os.ReadFile("/etc/resolv.conf")
 	if err != nil && !os.IsNotExist(err) {
 		return nil, fmt.Errorf("read the host's /etc/resolv.conf: %w", err)
