@@ -73,7 +73,9 @@ type Config struct {
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	sd := newNotifier(log)
 	sd.status("reconciling")
+	configs := &objectConfigs{} // its objects are loaded before the supervisor starts
 	host, err := sandbox.New(sandbox.Config{
+		Configs: configs,
 		Root:    cfg.Root,
 		State:   cfg.State,
 		Network: cfg.Network,
@@ -123,7 +125,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		BackoffBase: cfg.BackoffBase,
 		BackoffMax:  cfg.BackoffMax,
 		NodeName:    cfg.NodeName,
+		Configs:     configs,
 	})
+	objects, err := controller.NewObjects(ctx, st, mgr, cfg.PodSecurity.Admit, log)
+	if err != nil {
+		return err
+	}
+	configs.objs = objects
 	if err := mgr.Start(workers); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
@@ -138,10 +146,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 
-	objects, err := controller.NewObjects(ctx, st, mgr, cfg.PodSecurity.Admit, log)
-	if err != nil {
-		return err
-	}
 	controller.Run(workers, objects, mgr, log, controllers(objects, mgr, recorder, log)...)
 	var handler http.Handler = api.NewServer(apiPods{mgr, cfg.PodSecurity}, rt, cfg.Version, log, api.WithObjects(apiObjects{objects}))
 	if cfg.MetricsAddress != "" {

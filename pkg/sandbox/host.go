@@ -30,6 +30,8 @@ type Config struct {
 	PidsLimit int64
 	// Network is the pods' bridge network.
 	Network NetworkConfig
+	// Configs holds the ConfigMaps and Secrets of configMap, secret and projected volumes.
+	Configs pod.ConfigSource
 }
 
 // Host makes and removes pod sandboxes on this host. It is safe for concurrent use.
