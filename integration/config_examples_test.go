@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -595,6 +597,76 @@ spec:
 `))
 		if res.ExitCode == 0 || !strings.Contains(res.Stderr, "spec.volumes[0].projected.sources[0].serviceAccountToken") {
 			t.Errorf("a serviceAccountToken source: want a refusal naming it:\n%s", res)
+		}
+	})
+}
+
+// workloadsExample reads one of specs/examples/workloads with the test's busybox image.
+func workloadsExample(t *testing.T, file string) string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "specs", "examples", "workloads", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.ReplaceAll(string(b), "localhost/podd/busybox:1.35", busyboxImage)
+}
+
+// TestConfigSpecExamples runs specs/examples/workloads/configmap.yaml and secret.yaml and checks
+// what their comments say.
+func TestConfigSpecExamples(t *testing.T) {
+	p := sharedPodd(t)
+	t.Run("configmap.yaml", func(t *testing.T) {
+		manifest := workloadsExample(t, "configmap.yaml")
+		p.ApplyManifest(t, manifest)
+		waitPhase(t, p, "config-demo", pod.PodRunning)
+		if got := execOut(t, p, "config-demo", "sh", "-c", "echo $COLOR $APP_size"); got != "blue large\n" {
+			t.Errorf("COLOR and APP_size: %q, want blue large", got)
+		}
+		if got := execOut(t, p, "config-demo", "cat", "/etc/app/color", "/etc/app/conf/app.properties"); got != "bluegreeting=hello\nretries=3\n" {
+			t.Errorf("the files: %q", got)
+		}
+		if got := execOut(t, p, "config-demo", "stat", "-L", "-c", "%a", "/etc/app/color", "/etc/app/conf/app.properties"); got != "440\n400\n" {
+			t.Errorf("the files' modes: %q, want 440 and 400", got)
+		}
+		res := p.PodctlInput(t, strings.NewReader(strings.ReplaceAll(manifest, "color: blue", "color: green")), "apply", "-f", "-")
+		if res.ExitCode != 0 || !strings.Contains(res.Stdout, "configmap/app-config configured") {
+			t.Fatalf("apply of the edit: %s", res)
+		}
+		waitFile(t, p, "config-demo", "/etc/app/color", "green")
+		if got := execOut(t, p, "config-demo", "sh", "-c", "echo $COLOR"); got != "blue\n" {
+			t.Errorf("COLOR after the edit: %q, want blue", got)
+		}
+		if out := mustPodctl(t, p, "describe", "cm", "app-config").Stdout; !strings.Contains(out, "color:\n----\ngreen\n") {
+			t.Errorf("describe cm app-config:\n%s", out)
+		}
+	})
+	t.Run("secret.yaml", func(t *testing.T) {
+		p.ApplyManifest(t, workloadsExample(t, "secret.yaml"))
+		waitPhase(t, p, "secret-demo", pod.PodRunning)
+		if out := mustPodctl(t, p, "get", "secret", "db-credentials").Stdout; !strings.Contains(out, "Opaque") || !strings.Contains(out, "  2  ") {
+			t.Errorf("get secret: want TYPE Opaque and DATA 2:\n%s", out)
+		}
+		if out := mustPodctl(t, p, "describe", "secret", "db-credentials").Stdout; !strings.Contains(out, "password:  11 bytes") || strings.Contains(out, "s3cr3t-pass") {
+			t.Errorf("describe secret: want the size, not the value:\n%s", out)
+		}
+		if got := execOut(t, p, "secret-demo", "cat", "/etc/db/username"); got != "app" {
+			t.Errorf("/etc/db/username = %q", got)
+		}
+		if got := execOut(t, p, "secret-demo", "sh", "-c", "echo $DB_PASSWORD"); got != "s3cr3t-pass\n" {
+			t.Errorf("DB_PASSWORD = %q", got)
+		}
+		if got := execOut(t, p, "secret-demo", "grep", "/etc/db", "/proc/mounts"); !strings.HasPrefix(got, "tmpfs /etc/db tmpfs ro,") {
+			t.Errorf("/etc/db in /proc/mounts: %q, want a read-only tmpfs", got)
+		}
+		if got := execOut(t, p, "secret-demo", "stat", "-L", "-c", "%a", "/etc/db/password"); got != "400\n" {
+			t.Errorf("mode of /etc/db/password: %q", got)
+		}
+		if out := mustPodctl(t, p, "get", "secret", "db-credentials", "-o", "yaml").Stdout; !strings.Contains(out, "czNjcjN0LXBhc3M=") {
+			t.Errorf("get secret -o yaml: want the base64 data:\n%s", out)
 		}
 	})
 }
