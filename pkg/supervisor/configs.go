@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 
 	"github.com/podd-dev/podd/pkg/pod"
@@ -66,7 +67,13 @@ func (w *worker) configsChanged(ctx context.Context) {
 		w.mu.Lock()
 		snap := w.snapshotLocked()
 		w.mu.Unlock()
-		if err := w.m.sb.RefreshConfigVolumes(ctx, snap); err != nil {
+		// Every change of any object wakes the pod: a problem is reported once, not at each.
+		err := w.m.sb.RefreshConfigVolumes(ctx, snap)
+		switch msg := fmt.Sprint(err); {
+		case err == nil:
+			w.lastConfigErr = ""
+		case msg != w.lastConfigErr:
+			w.lastConfigErr = msg
 			w.m.log.Warn("update configMap, secret and projected volumes", append(w.log(), "err", err)...)
 			w.event(nil, pod.EventWarning, "FailedMount", "%v", err)
 		}
@@ -89,4 +96,5 @@ func (w *worker) configsChanged(ctx context.Context) {
 type configWaiter struct {
 	usesConfig     bool
 	configsPending atomic.Bool
+	lastConfigErr  string // the last volume update's error, reported once
 }
