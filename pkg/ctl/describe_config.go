@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -164,4 +165,5 @@ func describeConfigVolume(d *describer, v pod.Volume) bool {
 	return true
 }
 
-func optionalString(b *bool) string { return boolString(b != nil && *b) }
+// optionalString is kubectl's "Optional: false" (Go's %t, where Ready says True).
+func optionalString(b *bool) string { return strconv.FormatBool(b != nil && *b) }
