@@ -336,7 +336,7 @@ func decodeObject(root *yaml.Node, apiVersion, kind string) (object.Object, []*p
 		}
 		return nil, []*pod.FieldError{{Line: line("kind"), Field: "kind", Detail: fmt.Sprintf("Unsupported value: %q: podd runs %s", kind, strings.Join(names, ", "))}}
 	}
-	d := &decoder{lines: map[string]int{"": root.Line}}
+	d := &decoder{lines: map[string]int{"": root.Line}, secret: k.Kind == "Secret"}
 	o := k.New()
 	d.value(root, reflect.ValueOf(o).Elem(), "", kindRoot(kind))
 	if len(d.errs) > 0 {
@@ -389,6 +389,16 @@ type decoder struct {
 	// lines maps the Kubernetes path of every field seen to its line, so that a validation
 	// error, which knows only the path, can be placed in the manifest.
 	lines map[string]int
+	// secret: the document is a Secret, whose data and stringData values no message shows.
+	secret bool
+}
+
+// shown is a scalar's value as a message may show it: "<secret>" for a Secret's value.
+func (d *decoder) shown(field, value string) string {
+	if d.secret && (strings.HasPrefix(field, "data[") || strings.HasPrefix(field, "stringData[")) {
+		return "<secret>"
+	}
+	return pod.Truncate(value)
 }
 
 func (d *decoder) fail(line int, field, format string, args ...any) {
@@ -589,7 +599,7 @@ func (d *decoder) string(n *yaml.Node, v reflect.Value, field string) {
 	case scalarKinds[tag] != "":
 		// Kubernetes refuses these too (env values are the classic case): YAML reads 8080, true
 		// and 1.10 as a number, a boolean and 1.1 unless they are quoted.
-		d.fail(n.Line, field, "must be a string, got %s %s (quote it to make it a string)", scalarKinds[tag], pod.Truncate(n.Value))
+		d.fail(n.Line, field, "must be a string, got %s %s (quote it to make it a string)", scalarKinds[tag], d.shown(field, n.Value))
 	default:
 		d.fail(n.Line, field, "must be a string, got a value tagged %s", pod.Truncate(n.Tag))
 	}
