@@ -98,7 +98,7 @@ spec:
       sources:
       - configMap: {name: %[1]s-cfg, items: [{key: color, path: color}]}
       - secret: {name: %[1]s-sec, items: [{key: user, path: auth/user}]}
-      - downwardAPI: {items: [{path: name, fieldRef: {fieldPath: metadata.name}}]}
+      - downwardAPI: {items: [{path: name, fieldRef: {fieldPath: metadata.name}}, {path: labels, fieldRef: {fieldPath: metadata.labels}}]}
   - name: whole
     configMap: {name: %[1]s-cfg}
 `, name, password, busyboxImage, untilTerm))
@@ -144,6 +144,14 @@ spec:
 		}
 		if res := p.Podctl(t, "exec", name, "--", "touch", "/etc/config/x"); res.ExitCode == 0 {
 			t.Errorf("the configMap volume is writable from the container")
+		}
+	})
+
+	t.Run("projected downwardAPI follows labels", func(t *testing.T) {
+		mustPodctl(t, p, "label", name, "tier=front")
+		waitFile(t, p, name, "/etc/all/labels", `tier="front"`)
+		if got := execOut(t, p, name, "cat", "/etc/all/auth/user"); got != "admin" {
+			t.Errorf("/etc/all/auth/user = %q after the label change", got)
 		}
 	})
 
@@ -419,4 +427,57 @@ spec:
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("podd.db, which holds the Secrets, has mode %v, want 0600", fi.Mode().Perm())
 	}
+}
+
+// TestConfigAfterPoddRestart: a restarted podd finds the ConfigMaps before it adopts the pods —
+// the running container is kept, not restarted, no FailedMount is recorded — and an edit after
+// the restart still reaches the file.
+func TestConfigAfterPoddRestart(t *testing.T) {
+	t.Parallel()
+	p := startPodd(t)
+	name := uniqueName(t)
+	cm := func(color string) string {
+		return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s-cfg}\ndata: {color: %s}\n", name, color)
+	}
+	p.ApplyManifest(t, cm("blue")+fmt.Sprintf(`---
+apiVersion: v1
+kind: Secret
+metadata: {name: %[1]s-sec}
+stringData: {password: pw}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: %[1]s}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: app
+    image: %[2]s
+    command: ["sh", "-c", %[3]q]
+    env:
+    - name: COLOR
+      valueFrom: {configMapKeyRef: {name: %[1]s-cfg, key: color}}
+    volumeMounts:
+    - {name: config, mountPath: /etc/config}
+    - {name: secret, mountPath: /etc/secret}
+  volumes:
+  - name: config
+    configMap: {name: %[1]s-cfg}
+  - name: secret
+    secret: {secretName: %[1]s-sec}
+`, name, busyboxImage, untilTerm))
+	before := containerStatus(t, waitPhase(t, p, name, pod.PodRunning), "app")
+	p.Restart(t)
+	after := containerStatus(t, waitPhase(t, p, name, pod.PodRunning), "app")
+	if after.ContainerID != before.ContainerID || after.RestartCount != 0 {
+		t.Errorf("the container changed across the restart: %s (%d restarts), was %s", after.ContainerID, after.RestartCount, before.ContainerID)
+	}
+	if events := mustPodctl(t, p, "events", name).Stdout; strings.Contains(events, "FailedMount") || strings.Contains(events, "not found") {
+		t.Errorf("events after the restart:\n%s", events)
+	}
+	if got := execOut(t, p, name, "cat", "/etc/secret/password"); got != "pw" {
+		t.Errorf("/etc/secret/password = %q after the restart", got)
+	}
+	mustPodctl(t, p, "apply", "-f", writeManifest(t, cm("green")))
+	waitFile(t, p, name, "/etc/config/color", "green")
 }
