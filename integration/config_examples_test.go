@@ -44,15 +44,28 @@ func deletePod(t *testing.T, p *Podd, name string) {
 }
 
 // exampleOutput runs an example pod that prints and ends (restartPolicy Never), and returns its
-// output once it succeeded; the pod is deleted.
-func exampleOutput(t *testing.T, p *Podd, manifest, name, container string) string {
+// output once it succeeded and the output holds every one of want (or logsWait passed: the
+// logger writes a last line without a newline a moment after the container exits); the pod is
+// deleted.
+func exampleOutput(t *testing.T, p *Podd, manifest, name, container string, want ...string) string {
 	t.Helper()
 	applyExample(t, p, manifest)
 	defer deletePod(t, p, name)
 	if got := waitDone(t, p, name); got.Status.Phase != pod.PodSucceeded {
 		t.Fatalf("example pod %s ended %s:\n%s", name, got.Status.Phase, mustPodctl(t, p, "describe", name).Stdout)
 	}
-	return podLogs(t, p, name, container)
+	deadline := time.Now().Add(logsWait)
+	for {
+		out := podLogs(t, p, name, container)
+		complete := true
+		for _, w := range want {
+			complete = complete && strings.Contains(out, w)
+		}
+		if complete || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // TestKubernetesConfigExamples runs the documentation's ConfigMap, Secret and projected volume
@@ -114,7 +127,7 @@ func TestKubernetesConfigExamples(t *testing.T) {
     restartPolicy: "Never",
   },
 }
-`, "dapi-test-pod", "test-container")
+`, "dapi-test-pod", "test-container", "very charm\n")
 		if out != "very charm\n" {
 			t.Errorf("pod-configmap-env-var-valueFrom printed %q, want \"very charm\"", out)
 		}
@@ -133,7 +146,7 @@ spec:
       - configMapRef:
           name: special-config
   restartPolicy: Never
-`, "dapi-test-pod", "test-container")
+`, "dapi-test-pod", "test-container", "SPECIAL_LEVEL=very\n", "SPECIAL_TYPE=charm\n")
 		for _, want := range []string{"SPECIAL_LEVEL=very\n", "SPECIAL_TYPE=charm\n"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("pod-configmap-envFrom's env lacks %q:\n%s", want, out)
@@ -173,7 +186,7 @@ spec:
     restartPolicy: "Never",
   },
 }
-`, "dapi-test-pod", "test-container")
+`, "dapi-test-pod", "test-container", "SPECIAL_LEVEL\nSPECIAL_TYPE\n")
 		if out != "SPECIAL_LEVEL\nSPECIAL_TYPE\n" {
 			t.Errorf("pod-configmap-volume listed %q, want SPECIAL_LEVEL and SPECIAL_TYPE", out)
 		}
@@ -213,7 +226,7 @@ spec:
     restartPolicy: "Never",
   },
 }
-`, "dapi-test-pod", "test-container")
+`, "dapi-test-pod", "test-container", "very")
 		if out != "very" {
 			t.Errorf("pod-configmap-volume-specific-key printed %q, want \"very\"", out)
 		}
@@ -284,7 +297,7 @@ spec:
     restartPolicy: "Never",
   },
 }
-`, "dapi-test-pod", "test-container")
+`, "dapi-test-pod", "test-container", "SPECIAL_LEVEL_KEY=very\n", "LOG_LEVEL=INFO\n")
 		for _, want := range []string{"SPECIAL_LEVEL_KEY=very\n", "LOG_LEVEL=INFO\n"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("pod-multiple-configmap-env-variable's env lacks %q:\n%s", want, out)
