@@ -381,3 +381,27 @@ func processName(pid int) string {
 	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	return strings.TrimSpace(string(comm))
 }
+
+// TestLogsLastLineWithoutNewline: a container that ends its output without a newline (printf)
+// and exits has that output in podctl logs while the pod stays, as kubectl logs shows it: the
+// shim keeps the output pipes open until the task is deleted, so the logger writes a begun line
+// out once it waited a moment, rather than when the pipe closes.
+func TestLogsLastLineWithoutNewline(t *testing.T) {
+	t.Parallel()
+	p := sharedPodd(t)
+	name := uniqueName(t)
+	runDetached(t, p, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: c, image: %s, command: [sh, -c, 'echo one; printf very']}
+`, name, busyboxImage))
+	waitDone(t, p, name)
+	var out string
+	logsWaitFor(t, "the last output in podctl logs", func() bool {
+		out = podLogs(t, p, name, "c")
+		return out == "one\nvery"
+	})
+}

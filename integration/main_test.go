@@ -58,6 +58,9 @@ const (
 	// dockerImage is busyboxImage's content under another name, as a `docker save` archive, and
 	// is not preloaded: tests import it (podctl image import) to see that format work.
 	dockerImage = "localhost/podd-test/busybox-docker:1"
+	// serverImage: CMD runs until SIGTERM, as a server's image does (it stands in for nginx in
+	// the Kubernetes documentation's examples).
+	serverImage = "localhost/podd-test/busybox-server:1"
 )
 
 // testImage is one image TestMain builds.
@@ -78,6 +81,9 @@ var testImages = []*testImage{
 		ociimage.WithStopSignal("SIGUSR1"), ociimage.WithWorkingDir("/tmp"), ociimage.WithEnv("FOO=bar"),
 	}},
 	{ref: dockerImage, format: ociimage.FormatDocker},
+	{ref: serverImage, format: ociimage.FormatOCI, preload: true, opts: []ociimage.Option{
+		ociimage.WithCmd("sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"),
+	}},
 }
 
 // Timeouts. They bound waits for things that should happen, so generous values cost nothing when

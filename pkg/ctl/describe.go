@@ -176,7 +176,12 @@ func describeContainer(d *describer, c pod.Container, cs pod.ContainerStatus, ha
 	describeResources(d, c, cs, hasStatus)
 	describeProbesAndHooks(d, c)
 	var env []string
+	describeEnvFrom(d, c.EnvFrom)
 	for _, e := range c.Env {
+		if line, ok := envConfigRef(e); ok {
+			env = append(env, line)
+			continue
+		}
 		switch {
 		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil:
 			v := e.ValueFrom.FieldRef.APIVersion
@@ -270,6 +275,9 @@ func describeVolumes(d *describer, volumes []pod.Volume) {
 				}
 			}
 		default:
+			if describeConfigVolume(d, v) {
+				continue
+			}
 			d.value(2, "Type", "<unknown>")
 		}
 	}

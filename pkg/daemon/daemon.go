@@ -84,7 +84,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.ClusterDNS {
 		clusterDomain = cfg.ClusterDomain
 	}
+	configs := &objectConfigs{} // its objects are loaded before the supervisor starts
 	host, err := sandbox.New(sandbox.Config{
+		Configs:       configs,
 		Root:          cfg.Root,
 		State:         cfg.State,
 		Network:       cfg.Network,
@@ -144,7 +146,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		BackoffBase: cfg.BackoffBase,
 		BackoffMax:  cfg.BackoffMax,
 		NodeName:    cfg.NodeName,
+		Configs:     configs,
 	})
+	objects, err := controller.NewObjects(ctx, st, mgr, cfg.PodSecurity.Admit, log)
+	if err != nil {
+		return err
+	}
+	configs.objs = objects
 	if err := mgr.Start(workers); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
@@ -159,10 +167,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 
-	objects, err := controller.NewObjects(ctx, st, mgr, cfg.PodSecurity.Admit, log)
-	if err != nil {
-		return err
-	}
 	reconcilers := controllers(objects, mgr, recorder, log)
 	if resolver != nil {
 		reconcilers = append(reconcilers, &controller.Services{Objects: objects, Pods: mgr, Set: resolver.SetRecords, Log: log})

@@ -70,18 +70,19 @@ func Serve(ctx context.Context, cfg LoggerConfig, stdout, stderr *os.File, ready
 		err = errors.Join(err, fmt.Errorf("signal readiness: %w", rerr))
 	}
 	drain := drainTimeout
+	out, serr := newPartialReader(stdout), newPartialReader(stderr)
 	stop := context.AfterFunc(ctx, func() {
 		deadline := time.Now().Add(drain)
-		stdout.SetReadDeadline(deadline)
-		stderr.SetReadDeadline(deadline)
+		out.drain(deadline)
+		serr.drain(deadline)
 	})
 	defer stop()
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, s := range []struct {
 		name string
-		f    *os.File
-	}{{Stdout, stdout}, {Stderr, stderr}} {
+		f    *partialReader
+	}{{Stdout, out}, {Stderr, serr}} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -678,3 +678,39 @@ func BenchmarkRead(b *testing.B) {
 		}
 	}
 }
+
+// TestServeWritesABegunLine: output that does not end a line reaches the log while the pipe
+// stays open — the shim keeps it open until the task is deleted, long after the container
+// exited — as a partial line, which the reader joins to the rest of the line when it comes.
+func TestServeWritesABegunLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "0.log")
+	outR, outW, _ := os.Pipe()
+	errR, errW, _ := os.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- Serve(ctx, LoggerConfig{Path: path}, outR, errR, func() error { return nil })
+	}()
+	fmt.Fprint(outW, "one\nvery")
+	deadline := time.Now().Add(30 * time.Second) // a bound on a wait, not a figure
+	for {
+		got, _ := readAll(t, path, ReadOptions{Tail: -1})
+		if slices.Equal(got, []string{"stdout one", "stdout very (partial)"}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log %q while the pipe is open, want one and the partial very", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fmt.Fprint(outW, " much\n")
+	outW.Close()
+	errW.Close()
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readAll(t, path, ReadOptions{Tail: -1}); !slices.Equal(got, []string{"stdout one", "stdout very much"}) {
+		t.Errorf("log %q, want the begun line joined to its end", got)
+	}
+}

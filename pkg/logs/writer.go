@@ -145,14 +145,15 @@ func (w *Writer) name(k int) string {
 
 // Copy copies the lines read from r into the log as lines of stream, until r ends: EOF, or an
 // error such as a read deadline passed (it is returned; EOF is not). What r gave without a newline
-// at its end is written as a partial line.
+// at its end is written as a partial line, and so is a begun line that r gives up waiting for
+// (errPartial, partialReader's).
 func (w *Writer) Copy(stream string, r io.Reader) error {
 	br := bufio.NewReaderSize(r, MaxLineSize)
 	for {
 		line, err := br.ReadSlice('\n')
 		full := err == nil
-		if errors.Is(err, bufio.ErrBufferFull) {
-			err = nil // a line longer than MaxLineSize: this part is a partial line
+		if errors.Is(err, bufio.ErrBufferFull) || errors.Is(err, errPartial) {
+			err = nil // a line longer than MaxLineSize, or one not ended yet: this part is a partial line
 		}
 		w.mu.Lock()
 		if len(line) > 0 {

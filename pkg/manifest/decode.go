@@ -336,7 +336,7 @@ func decodeObject(root *yaml.Node, apiVersion, kind string) (object.Object, []*p
 		}
 		return nil, []*pod.FieldError{{Line: line("kind"), Field: "kind", Detail: fmt.Sprintf("Unsupported value: %q: podd runs %s", kind, strings.Join(names, ", "))}}
 	}
-	d := &decoder{lines: map[string]int{"": root.Line}}
+	d := &decoder{lines: map[string]int{"": root.Line}, secret: k.Kind == "Secret"}
 	o := k.New()
 	d.value(root, reflect.ValueOf(o).Elem(), "", kindRoot(kind))
 	if len(d.errs) > 0 {
@@ -389,6 +389,16 @@ type decoder struct {
 	// lines maps the Kubernetes path of every field seen to its line, so that a validation
 	// error, which knows only the path, can be placed in the manifest.
 	lines map[string]int
+	// secret: the document is a Secret, whose data and stringData values no message shows.
+	secret bool
+}
+
+// shown is a scalar's value as a message may show it: "<secret>" for a Secret's value.
+func (d *decoder) shown(field, value string) string {
+	if d.secret && (strings.HasPrefix(field, "data[") || strings.HasPrefix(field, "stringData[")) {
+		return "<secret>"
+	}
+	return pod.Truncate(value)
 }
 
 func (d *decoder) fail(line int, field, format string, args ...any) {
@@ -589,7 +599,7 @@ func (d *decoder) string(n *yaml.Node, v reflect.Value, field string) {
 	case scalarKinds[tag] != "":
 		// Kubernetes refuses these too (env values are the classic case): YAML reads 8080, true
 		// and 1.10 as a number, a boolean and 1.1 unless they are quoted.
-		d.fail(n.Line, field, "must be a string, got %s %s (quote it to make it a string)", scalarKinds[tag], pod.Truncate(n.Value))
+		d.fail(n.Line, field, "must be a string, got %s %s (quote it to make it a string)", scalarKinds[tag], d.shown(field, n.Value))
 	default:
 		d.fail(n.Line, field, "must be a string, got a value tagged %s", pod.Truncate(n.Tag))
 	}
@@ -942,7 +952,6 @@ var unsupportedFields = map[string]unsupported{
 	"spec.resources":          refused,
 
 	// Container
-	"spec.containers[].envFrom":            refused,
 	"spec.containers[].resources.claims":   refused,
 	"spec.containers[].resizePolicy":       refused,
 	"spec.containers[].restartPolicyRules": refused,
@@ -957,9 +966,7 @@ var unsupportedFields = map[string]unsupported{
 	"spec.containers[].lifecycle.preStop.tcpSocket":   choice,
 
 	// EnvVarSource
-	"spec.containers[].env[].valueFrom.configMapKeyRef": choice,
-	"spec.containers[].env[].valueFrom.secretKeyRef":    choice,
-	"spec.containers[].env[].valueFrom.fileKeyRef":      choice,
+	"spec.containers[].env[].valueFrom.fileKeyRef": choice,
 
 	// VolumeMount
 	"spec.containers[].volumeMounts[].mountPropagation":  harmless("None"),
@@ -982,31 +989,33 @@ var unsupportedFields = map[string]unsupported{
 	"spec.securityContext.seLinuxChangePolicy":      refused,
 
 	// Volume sources
-	"spec.volumes[].configMap":             {choice: true, hint: volumeHint},
-	"spec.volumes[].secret":                {choice: true, hint: volumeHint},
 	"spec.volumes[].persistentVolumeClaim": {choice: true, hint: volumeHint},
-	"spec.volumes[].projected":             choice,
-	"spec.volumes[].ephemeral":             choice,
-	"spec.volumes[].image":                 choice,
-	"spec.volumes[].csi":                   choice,
-	"spec.volumes[].nfs":                   choice,
-	"spec.volumes[].iscsi":                 choice,
-	"spec.volumes[].fc":                    choice,
-	"spec.volumes[].rbd":                   choice,
-	"spec.volumes[].cephfs":                choice,
-	"spec.volumes[].glusterfs":             choice,
-	"spec.volumes[].gitRepo":               choice,
-	"spec.volumes[].flexVolume":            choice,
-	"spec.volumes[].flocker":               choice,
-	"spec.volumes[].cinder":                choice,
-	"spec.volumes[].gcePersistentDisk":     choice,
-	"spec.volumes[].awsElasticBlockStore":  choice,
-	"spec.volumes[].azureDisk":             choice,
-	"spec.volumes[].azureFile":             choice,
-	"spec.volumes[].vsphereVolume":         choice,
-	"spec.volumes[].photonPersistentDisk":  choice,
-	"spec.volumes[].portworxVolume":        choice,
-	"spec.volumes[].quobyte":               choice,
-	"spec.volumes[].scaleIO":               choice,
-	"spec.volumes[].storageos":             choice,
+	// A projected volume's sources beside configMap, secret and downwardAPI: podd has no
+	// service accounts, cluster trust bundles or pod certificates.
+	"spec.volumes[].projected.sources[].serviceAccountToken": {choice: true, hint: "podd has no service accounts, and so no tokens; put the token in a Secret"},
+	"spec.volumes[].projected.sources[].clusterTrustBundle":  choice,
+	"spec.volumes[].projected.sources[].podCertificate":      choice,
+	"spec.volumes[].ephemeral":                               choice,
+	"spec.volumes[].image":                                   choice,
+	"spec.volumes[].csi":                                     choice,
+	"spec.volumes[].nfs":                                     choice,
+	"spec.volumes[].iscsi":                                   choice,
+	"spec.volumes[].fc":                                      choice,
+	"spec.volumes[].rbd":                                     choice,
+	"spec.volumes[].cephfs":                                  choice,
+	"spec.volumes[].glusterfs":                               choice,
+	"spec.volumes[].gitRepo":                                 choice,
+	"spec.volumes[].flexVolume":                              choice,
+	"spec.volumes[].flocker":                                 choice,
+	"spec.volumes[].cinder":                                  choice,
+	"spec.volumes[].gcePersistentDisk":                       choice,
+	"spec.volumes[].awsElasticBlockStore":                    choice,
+	"spec.volumes[].azureDisk":                               choice,
+	"spec.volumes[].azureFile":                               choice,
+	"spec.volumes[].vsphereVolume":                           choice,
+	"spec.volumes[].photonPersistentDisk":                    choice,
+	"spec.volumes[].portworxVolume":                          choice,
+	"spec.volumes[].quobyte":                                 choice,
+	"spec.volumes[].scaleIO":                                 choice,
+	"spec.volumes[].storageos":                               choice,
 }

@@ -402,13 +402,13 @@ func TestDecodeBad(t *testing.T) {
 		{"not a mapping", "- a\n- b\n", 1, "", "must be a mapping (a Pod or another kind), got a list"},
 		{"unsupported field", head + "  affinity:\n    nodeAffinity: {x: 1}\n", 9, "spec.affinity", "field is not supported by podd"},
 		{"unsupported list", head + "  tolerations:\n  - key: a\n", 9, "spec.tolerations", "field is not supported by podd"},
-		{"unsupported container field", head + "    envFrom:\n    - configMapRef: {name: x}\n", 9, "spec.containers[0].envFrom", "not supported"},
+		{"unsupported container field", head + "    volumeDevices:\n    - {name: x, devicePath: /dev/x}\n", 9, "spec.containers[0].volumeDevices", "not supported"},
 		{"unsupported value of a defaulted field", head + "  hostPID: true\n", 9, "spec.hostPID", `accepted only as "false"`},
 		{"dnsPolicy None without dnsConfig", head + "  dnsPolicy: None\n", 5, "spec.dnsConfig", "must provide `dnsConfig` when `dnsPolicy` is None"},
 		{"dnsPolicy unknown", head + "  dnsPolicy: Cluster\n", 9, "spec.dnsPolicy", `Unsupported value: "Cluster"`},
 		{"dnsConfig nameserver", head + "  dnsConfig:\n    nameservers: [1.2.3.4, x]\n", 10, "spec.dnsConfig.nameservers[1]", "must be a valid IP address"},
-		{"unsupported volume source even empty", head + "  volumes:\n  - name: cfg\n    configMap: {}\n", 11, "spec.volumes[0].configMap", "use an emptyDir or hostPath volume"},
-		{"unsupported env source", head + "    env:\n    - name: P\n      valueFrom:\n        secretKeyRef: {name: s, key: k}\n", 12, "spec.containers[0].env[0].valueFrom.secretKeyRef", "not supported"},
+		{"unsupported volume source even empty", head + "  volumes:\n  - name: cfg\n    nfs: {}\n", 11, "spec.volumes[0].nfs", "not supported"},
+		{"unsupported env source", head + "    env:\n    - name: P\n      valueFrom:\n        fileKeyRef: {volumeName: v, path: p, key: k}\n", 12, "spec.containers[0].env[0].valueFrom.fileKeyRef", "not supported"},
 		{"unsupported securityContext field", head + "    securityContext:\n      seLinuxOptions: {level: s0}\n", 10, "spec.containers[0].securityContext.seLinuxOptions", "not supported"},
 		{"unsupported pod securityContext field", head + "  securityContext:\n    sysctls: [{name: net.core.somaxconn, value: '1024'}]\n", 10, "spec.securityContext.sysctls", "not supported"},
 		{"bad capability", head + "    securityContext:\n      capabilities: {add: [NET_ADMIN, NET_WIZARD]}\n", 10, "spec.containers[0].securityContext.capabilities.add[1]", `Invalid value: "NET_WIZARD": not a Linux capability`},
@@ -466,7 +466,7 @@ func TestDecodeBad(t *testing.T) {
 		{"non-scalar key", head + "    ? [a]\n    : b\n", 9, "spec.containers[0]", "keys must be strings"},
 		{"alias cycle", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers: &c\n  - *c\n", 5, "", "refers to a node that contains it"},
 		{"no pod", "---\n# nothing\n---\n", 0, "", "the manifest holds no Pod"},
-		{"init container unsupported field", head + "  initContainers:\n  - name: init\n    image: busybox\n    envFrom: [{configMapRef: {name: c}}]\n", 12, "spec.initContainers[0].envFrom", "field is not supported by podd"},
+		{"init container unsupported field", head + "  initContainers:\n  - name: init\n    image: busybox\n    volumeDevices: [{name: x, devicePath: /dev/x}]\n", 12, "spec.initContainers[0].volumeDevices", "field is not supported by podd"},
 		{"init container unknown field", head + "  initContainers:\n  - name: init\n    imagee: busybox\n", 11, "spec.initContainers[0].imagee", `unknown field (did you mean "image"?)`},
 		{"init container name taken", head + "  initContainers:\n  - name: app\n    image: busybox\n", 10, "spec.initContainers[0].name", `Duplicate value: "app"`},
 		{"init container probe without restartPolicy", head + "  initContainers:\n  - name: init\n    image: busybox\n    livenessProbe: {exec: {command: [\"true\"]}}\n", 12, "spec.initContainers[0].livenessProbe", "may not be set for init containers without restartPolicy=Always"},
@@ -511,7 +511,7 @@ spec:
     - containerPort: eighty
   volumes:
   - name: cfg
-    secret: {secretName: s}
+    nfs: {server: nfs.example, path: /}
 ---
 apiVersion: v1
 kind: Pod
@@ -533,7 +533,7 @@ spec:
 		"spec.containers[0].image",                  // line 7: the required image, placed at its container
 		"spec.containers[0].imagee",                 // line 8
 		"spec.containers[0].ports[0].containerPort", // line 10, and no "must be between 1 and 65535"
-		"spec.volumes[0].secret",                    // line 13, and no "must specify a volume type"
+		"spec.volumes[0].nfs",                       // line 13, and no "must specify a volume type"
 		"spec.restartPolicy",                        // line 20
 	}
 	if !slices.Equal(got, want) {
@@ -683,8 +683,15 @@ func manifestWith(t *testing.T, generic string, value any) []byte {
 			m[name] = value
 			break
 		}
+		if name == "volumes" && strings.HasPrefix(generic, "spec.volumes[].projected.") {
+			// A projected volume with one valid source, which the field is added to.
+			m[name] = []any{map[string]any{"name": "v", "projected": map[string]any{"sources": []any{map[string]any{"configMap": map[string]any{"name": "c"}}}}}}
+		}
 		if m[name] == nil {
 			m[name] = map[string]any{}
+			if list {
+				m[name] = []any{map[string]any{}}
+			}
 		}
 		node = m[name]
 		if list {

@@ -155,3 +155,30 @@ func TestDecodeObjectsAllOrNone(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestSecretValueNotInErrors: a refused Secret's message names the field, never the value — a
+// PIN written unquoted is an integer to YAML, and the type error used to quote it.
+func TestSecretValueNotInErrors(t *testing.T) {
+	for _, tt := range []struct{ doc, field string }{
+		{"stringData: {pin: 987654}", "stringData[pin]"},
+		{"data: {pin: 987654}", "data[pin]"},
+		{"stringData: {pin: 9876.54}", "stringData[pin]"},
+		{"stringData: {pin: true}", "stringData[pin]"},
+		{"data: {pin: 'not base64: 987654'}", "data[pin]"},
+	} {
+		_, err := DecodeObjects([]byte("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n" + tt.doc + "\n"))
+		if err == nil || !strings.Contains(err.Error(), tt.field+": ") {
+			t.Errorf("%s: err = %v, want a refusal naming %s", tt.doc, err, tt.field)
+			continue
+		}
+		for _, v := range []string{"987654", "9876.54", "true"} {
+			if strings.Contains(err.Error(), v) {
+				t.Errorf("%s: the refusal shows the value: %v", tt.doc, err)
+			}
+		}
+	}
+	// A ConfigMap's values are no secret: its messages keep showing them.
+	if _, err := DecodeObjects([]byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {port: 8080}\n")); err == nil || !strings.Contains(err.Error(), "8080") {
+		t.Errorf("ConfigMap: err = %v, want the value shown", err)
+	}
+}

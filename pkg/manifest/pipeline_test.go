@@ -136,7 +136,7 @@ spec:
 		t.Fatal(err)
 	}
 	sb := &pod.Sandbox{PodIPs: []string{"10.123.0.5", "fd00::5"}, HostIP: "192.0.2.2"}
-	plan, err := pod.BuildPlan(p, &p.Spec.Containers[0], &pod.ImageConfig{Cmd: []string{"sh"}}, sb, 0, t.TempDir(), pod.PodQOSClass(&p.Spec))
+	plan, err := pod.BuildPlan(p, &p.Spec.Containers[0], &pod.ImageConfig{Cmd: []string{"sh"}}, sb, 0, t.TempDir(), pod.PodQOSClass(&p.Spec), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

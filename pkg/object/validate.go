@@ -242,22 +242,15 @@ func validateJob(o Object) pod.ErrorList {
 	return errs
 }
 
-// configKeyRE is Kubernetes' rule for ConfigMap and Secret keys.
-var configKeyRE = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
-
 // MaxDataSize is Kubernetes' bound on a ConfigMap's or a Secret's data.
 const MaxDataSize = 1 << 20
 
+// checkKeys checks ConfigMap and Secret keys with Kubernetes' rule (pod.ConfigKeyErrors, which
+// env and volume items use too).
 func checkKeys(errs *pod.ErrorList, field string, keys []string) {
 	for _, k := range keys {
-		f := field + "[" + k + "]"
-		switch {
-		case len(k) > 253:
-			errs.Invalid(f, k, "must be no more than 253 characters")
-		case !configKeyRE.MatchString(k):
-			errs.Invalid(f, k, "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")
-		case k == "." || k == ".." || strings.HasPrefix(k, ".."):
-			errs.Invalid(f, k, "must not be '.' or '..' or start with '..'")
+		for _, msg := range pod.ConfigKeyErrors(k) {
+			errs.Invalid(field+"["+k+"]", k, msg)
 		}
 	}
 }

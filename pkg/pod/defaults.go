@@ -52,6 +52,7 @@ func SetDefaults(p *Pod) {
 		if d := p.Spec.Volumes[i].DownwardAPI; d != nil {
 			setDownwardAPIDefaults(d)
 		}
+		setConfigVolumeDefaults(&p.Spec.Volumes[i])
 	}
 }
 

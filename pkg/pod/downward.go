@@ -111,8 +111,11 @@ func FormatMap(m map[string]string) string {
 }
 
 // HasDownwardAPIVolume reports whether the pod has a volume that follows its metadata.
+// A projected volume with a downwardAPI source counts.
 func HasDownwardAPIVolume(p *Pod) bool {
-	return slices.ContainsFunc(p.Spec.Volumes, func(v Volume) bool { return v.DownwardAPI != nil })
+	return slices.ContainsFunc(p.Spec.Volumes, func(v Volume) bool {
+		return v.DownwardAPI != nil || v.Projected != nil && slices.ContainsFunc(v.Projected.Sources, func(s VolumeProjection) bool { return s.DownwardAPI != nil })
+	})
 }
 
 func checkDownwardAPI(errs *ErrorList, field string, src *DownwardAPIVolumeSource, containers []string) {

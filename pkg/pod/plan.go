@@ -43,10 +43,11 @@ func LogDirName(namespace, name, uid string) string {
 // BuildPlan resolves Kubernetes' semantics for one instance of a container into a runtime plan.
 // qos is the pod's QoS class (PodQOSClass), derived once per pod by the caller: deriving it here
 // for each container made a pod's start quadratic in its number of containers.
-func BuildPlan(p *Pod, c *Container, img *ImageConfig, sb *Sandbox, attempt int, logRoot string, qos QOSClass) (*ContainerPlan, error) {
+// configs holds the ConfigMaps and Secrets the container's env refers to (nil: none).
+func BuildPlan(p *Pod, c *Container, img *ImageConfig, sb *Sandbox, attempt int, logRoot string, qos QOSClass, configs ConfigSource) (*ContainerPlan, error) {
 	withIPs := *p // the env's status.podIP comes from the sandbox, not from a status being written
 	SetAddresses(&withIPs.Status, sb)
-	env, err := ResolveEnv(&withIPs, c, img, sb.Node)
+	env, err := ResolveEnvFrom(&withIPs, c, img, sb.Node, configs)
 	if err != nil {
 		return nil, err
 	}
@@ -84,8 +85,9 @@ func BuildPlan(p *Pod, c *Container, img *ImageConfig, sb *Sandbox, attempt int,
 		if !ok {
 			return nil, fmt.Errorf("container %s: volumeMounts[%d].name: volume %q is not set up", c.Name, i, vm.Name)
 		}
-		// podd writes a downwardAPI volume; containers only read it, as in Kubernetes.
-		ro := vm.ReadOnly || slices.ContainsFunc(p.Spec.Volumes, func(v Volume) bool { return v.Name == vm.Name && v.DownwardAPI != nil })
+		// podd writes downwardAPI, configMap, secret and projected volumes; containers only
+		// read them, as in Kubernetes.
+		ro := vm.ReadOnly || slices.ContainsFunc(p.Spec.Volumes, func(v Volume) bool { return v.Name == vm.Name && IsFileVolume(v) })
 		plan.Mounts = append(plan.Mounts, Mount{Source: src, SubPath: vm.SubPath, Destination: vm.MountPath, ReadOnly: ro})
 	}
 	// The socket's folder, not the socket, is mounted: podd recreates the socket when it restarts.

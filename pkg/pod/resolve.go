@@ -18,7 +18,17 @@ import (
 // A name declared twice keeps its first place and its last value; the kubelet's order is that of
 // a Go map, so any order is Kubernetes' and this one is at least stable.
 func ResolveEnv(p *Pod, c *Container, img *ImageConfig, node NodeCapacity) ([]string, error) {
-	own, err := containerEnv(p, c, node)
+	return ResolveEnvFrom(p, c, img, node, nil)
+}
+
+// ResolveEnvFrom is ResolveEnv with the ConfigMaps and Secrets of envFrom, configMapKeyRef and
+// secretKeyRef taken from configs, as the kubelet does: envFrom first (each source's keys in
+// order, the prefix before each), then env, whose values may refer to envFrom's with $(VAR). An
+// optional reference that is missing leaves its variables unset; a missing one that is not
+// optional is an error wrapping ErrConfigMissing (the container waits for it). The error never
+// holds a value.
+func ResolveEnvFrom(p *Pod, c *Container, img *ImageConfig, node NodeCapacity, configs ConfigSource) ([]string, error) {
+	own, err := containerEnv(p, c, node, configs)
 	if err != nil {
 		return nil, err
 	}
@@ -29,12 +39,24 @@ func ResolveEnv(p *Pod, c *Container, img *ImageConfig, node NodeCapacity) ([]st
 	return mergeEnv(base, own), nil
 }
 
-func containerEnv(p *Pod, c *Container, node NodeCapacity) ([]string, error) {
+func containerEnv(p *Pod, c *Container, node NodeCapacity, configs ConfigSource) ([]string, error) {
 	values := make(map[string]string, len(c.Env))
 	order := make([]string, 0, len(c.Env))
 	mapping := func(name string) (string, bool) {
 		v, ok := values[name]
 		return v, ok
+	}
+	if len(c.EnvFrom) > 0 {
+		from, err := envFromConfigs(p, c, configs)
+		if err != nil {
+			return nil, err
+		}
+		for _, kv := range from {
+			if _, seen := values[kv[0]]; !seen {
+				order = append(order, kv[0])
+			}
+			values[kv[0]] = kv[1]
+		}
 	}
 	for i, ev := range c.Env {
 		var v string
@@ -43,6 +65,17 @@ func containerEnv(p *Pod, c *Container, node NodeCapacity) ([]string, error) {
 		case ev.Value != "":
 			v = Expand(ev.Value, mapping)
 		case ev.ValueFrom == nil:
+		case ev.ValueFrom.ConfigMapKeyRef != nil || ev.ValueFrom.SecretKeyRef != nil:
+			var (
+				ok  bool
+				err error
+			)
+			if v, ok, err = keyRefValue(p, ev.ValueFrom, configs); err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue // optional and missing: unset, as the kubelet leaves it
+			}
 		case ev.ValueFrom.ResourceFieldRef != nil:
 			var err error
 			if v, err = ResourceFieldValue(p, ev.ValueFrom.ResourceFieldRef, c.Name, node); err != nil {

@@ -93,6 +93,7 @@ type Container struct {
 	Args            []string             `json:"args,omitempty"`
 	WorkingDir      string               `json:"workingDir,omitempty"`
 	Env             []EnvVar             `json:"env,omitempty"`
+	EnvFrom         []EnvFromSource      `json:"envFrom,omitempty"`
 	Ports           []ContainerPort      `json:"ports,omitempty"`
 	VolumeMounts    []VolumeMount        `json:"volumeMounts,omitempty"`
 	SecurityContext *SecurityContext     `json:"securityContext,omitempty"`
@@ -189,6 +190,9 @@ type EnvVar struct {
 type EnvVarSource struct {
 	FieldRef         *ObjectFieldSelector   `json:"fieldRef,omitempty"`
 	ResourceFieldRef *ResourceFieldSelector `json:"resourceFieldRef,omitempty"`
+	// ConfigMapKeyRef and SecretKeyRef: config.go.
+	ConfigMapKeyRef *ConfigMapKeySelector `json:"configMapKeyRef,omitempty"`
+	SecretKeyRef    *SecretKeySelector    `json:"secretKeyRef,omitempty"`
 }
 
 // ObjectFieldSelector selects a field of the pod, such as metadata.name or metadata.labels['app'].
@@ -275,6 +279,10 @@ type Volume struct {
 	HostPath *HostPathVolumeSource `json:"hostPath,omitempty"`
 	// DownwardAPI: files holding the pod's fields (downward.go).
 	DownwardAPI *DownwardAPIVolumeSource `json:"downwardAPI,omitempty"`
+	// ConfigMap, Secret, Projected: files from ConfigMaps and Secrets (config.go).
+	ConfigMap *ConfigMapVolumeSource `json:"configMap,omitempty"`
+	Secret    *SecretVolumeSource    `json:"secret,omitempty"`
+	Projected *ProjectedVolumeSource `json:"projected,omitempty"`
 }
 
 // StorageMedium is an emptyDir's medium: "" (the node's disk) or Memory (a tmpfs).

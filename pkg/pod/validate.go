@@ -232,6 +232,20 @@ func checkVolumes(p *Pod, errs *ErrorList) {
 			}
 			checkDownwardAPI(errs, field+".downwardAPI", v.DownwardAPI, containerNames(p))
 		}
+		for _, src := range []struct {
+			name string
+			set  bool
+		}{{"configMap", v.ConfigMap != nil}, {"secret", v.Secret != nil}, {"projected", v.Projected != nil}} {
+			if !src.set {
+				continue
+			}
+			if sources++; sources > 1 {
+				errs.forbidden(field+"."+src.name, "may not specify more than 1 volume type")
+			}
+		}
+		if sources == 1 {
+			checkConfigVolume(errs, field, v, containerNames(p))
+		}
 		if sources == 0 {
 			errs.required(field, "must specify a volume type")
 		}
@@ -352,6 +366,7 @@ func (s *containerScope) check(errs *ErrorList, field string, c *Container, init
 	for j, e := range c.Env {
 		checkEnv(errs, fmt.Sprintf("%s.env[%d]", field, j), e, c.Name, s.containers)
 	}
+	checkEnvFrom(errs, field, c.EnvFrom)
 	checkPorts(errs, field, c.Ports, s.hostNetwork, s.hostPorts)
 	checkVolumeMounts(errs, field, c.VolumeMounts, s.volumes)
 	if sc := c.SecurityContext; sc != nil {
@@ -539,19 +554,23 @@ func checkEnv(errs *ErrorList, field string, e EnvVar, own string, containers []
 	if e.Value != "" {
 		errs.forbidden(field+".valueFrom", "may not be specified when `value` is not empty")
 	}
+	switch n := envSources(e.ValueFrom); {
+	case n > 1:
+		errs.forbidden(field+".valueFrom", "may not have more than one field specified at a time")
+		return
+	case n == 0:
+		errs.required(field+".valueFrom", "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`")
+		return
+	}
+	if e.ValueFrom.ConfigMapKeyRef != nil || e.ValueFrom.SecretKeyRef != nil {
+		checkEnvConfigRef(errs, field+".valueFrom", e.ValueFrom)
+		return
+	}
 	if rf := e.ValueFrom.ResourceFieldRef; rf != nil {
-		if e.ValueFrom.FieldRef != nil {
-			errs.forbidden(field+".valueFrom", "may not have more than one field specified at a time")
-			return
-		}
 		checkResourceFieldRef(errs, field+".valueFrom.resourceFieldRef", rf, own, containers)
 		return
 	}
 	ref := e.ValueFrom.FieldRef
-	if ref == nil {
-		errs.required(field+".valueFrom", "must specify fieldRef or resourceFieldRef")
-		return
-	}
 	checkConstant(errs, field+".valueFrom.fieldRef.apiVersion", ref.APIVersion, "v1")
 	checkFieldPath(errs, field+".valueFrom.fieldRef.fieldPath", ref.FieldPath)
 }

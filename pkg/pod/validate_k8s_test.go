@@ -35,6 +35,7 @@ func TestNameValidationMatchesApimachinery(t *testing.T) {
 		{"qualified name", qualifiedNameErrors, validation.IsQualifiedName, true},
 		{"label value", labelValueErrors, validation.IsValidLabelValue, true},
 		{"port name", portNameErrors, validation.IsValidPortName, false},
+		{"config key", ConfigKeyErrors, validation.IsConfigMapKey, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, s := range nameSamples() {
@@ -61,7 +62,8 @@ func nameSamples() []string {
 	out := []string{"", "a", "A", "-", "a-", "-a", "a--b", "a.b", "a..b", ".a", "a.", "a_b", "_a", "a/b", "/a", "a/", "a/b/c",
 		"example.com/Name", "Example.com/name", "a.b/c_d", "123", "1-2", "web", "my-svc", "ab" + strings.Repeat("c", 61),
 		strings.Repeat("a", 63), strings.Repeat("a", 64), strings.Repeat("a", 15), strings.Repeat("a", 16),
-		strings.Repeat("a.", 126) + "a", strings.Repeat("a", 253), strings.Repeat("a", 254), "a b", "a\tb", "ü", "a_", "a.b.c/d"}
+		strings.Repeat("a.", 126) + "a", strings.Repeat("a", 253), strings.Repeat("a", 254), "a b", "a\tb", "ü", "a_", "a.b.c/d",
+		"..", "..a", "...", "a..", "KEY_NAME", "key.name", ".env", strings.Repeat(".", 254)}
 	r := rand.New(rand.NewSource(1))
 	const chars = "ab9-._/AZ "
 	for range 3000 {

@@ -123,7 +123,7 @@ func TestValidate(t *testing.T) {
 		{"env name =", func(p *Pod) { p.Spec.Containers[0].Env[0].Name = "A=B" }, "spec.containers[0].env[0].name", "printable ASCII characters other than '='"},
 		{"env name control", func(p *Pod) { p.Spec.Containers[0].Env[0].Name = "A\tB" }, "spec.containers[0].env[0].name", "printable ASCII"},
 		{"env value and valueFrom", func(p *Pod) { p.Spec.Containers[0].Env[3].Value = "x" }, "spec.containers[0].env[3].valueFrom", "may not be specified when `value` is not empty"},
-		{"env valueFrom empty", func(p *Pod) { p.Spec.Containers[0].Env[3].ValueFrom.FieldRef = nil }, "spec.containers[0].env[3].valueFrom", "must specify fieldRef"},
+		{"env valueFrom empty", func(p *Pod) { p.Spec.Containers[0].Env[3].ValueFrom.FieldRef = nil }, "spec.containers[0].env[3].valueFrom", "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`"},
 		{"env fieldRef apiVersion", func(p *Pod) { p.Spec.Containers[0].Env[3].ValueFrom.FieldRef.APIVersion = "v2" }, "spec.containers[0].env[3].valueFrom.fieldRef.apiVersion", "Unsupported value"},
 		{"env fieldPath required", func(p *Pod) { p.Spec.Containers[0].Env[3].ValueFrom.FieldRef.FieldPath = "" }, "spec.containers[0].env[3].valueFrom.fieldRef.fieldPath", "Required value"},
 		{"env fieldPath of a volume only", func(p *Pod) { p.Spec.Containers[0].Env[3].ValueFrom.FieldRef.FieldPath = "metadata.labels" }, "spec.containers[0].env[3].valueFrom.fieldRef.fieldPath", `Unsupported value: "metadata.labels"`},

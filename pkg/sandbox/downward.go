@@ -32,6 +32,13 @@ func (r *Host) RefreshDownwardAPI(ctx context.Context, p *pod.Pod) error {
 	}
 	var errs []error
 	for i, v := range p.Spec.Volumes {
+		if v.Projected != nil && pod.HasDownwardAPIVolume(&pod.Pod{Spec: pod.PodSpec{Volumes: []pod.Volume{v}}}) {
+			// A projected volume's downwardAPI files follow the metadata too.
+			if err := r.configVolume(filepath.Join(dir, "volumes", v.Name), p, v); err != nil {
+				errs = append(errs, fmt.Errorf("spec.volumes[%d]: %w", i, err))
+			}
+			continue
+		}
 		if v.DownwardAPI == nil {
 			continue
 		}

@@ -38,6 +38,8 @@ type Config struct {
 	// get the bridge's gateway as their nameserver and the cluster's search path. Empty: podd
 	// serves no cluster DNS, and such pods get the host's resolvers, as under a kubelet without one.
 	ClusterDomain string
+	// Configs holds the ConfigMaps and Secrets of configMap, secret and projected volumes.
+	Configs pod.ConfigSource
 }
 
 // Host makes and removes pod sandboxes on this host. It is safe for concurrent use.

@@ -272,6 +272,9 @@ func (r *Host) setupVolume(podDir string, p *pod.Pod, v pod.Volume) (string, err
 	case v.DownwardAPI != nil:
 		path := filepath.Join(podDir, "volumes", v.Name)
 		return path, downwardAPIVolume(path, p, v, r.node())
+	case pod.IsConfigVolume(v):
+		path := filepath.Join(podDir, "volumes", v.Name)
+		return path, r.configVolume(path, p, v)
 	case v.EmptyDir != nil:
 		path := filepath.Join(podDir, "volumes", v.Name)
 		if err := os.MkdirAll(path, 0o777); err != nil {

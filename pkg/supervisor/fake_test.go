@@ -227,6 +227,8 @@ func (f *fakeRuntime) RefreshDownwardAPI(ctx context.Context, p *pod.Pod) error 
 	return nil
 }
 
+func (f *fakeRuntime) RefreshConfigVolumes(ctx context.Context, p *pod.Pod) error { return nil }
+
 // Dial connects on the host: the fake has no network namespaces.
 func (f *fakeRuntime) Dial(ctx context.Context, sb *pod.Sandbox, network, address string) (net.Conn, error) {
 	var d net.Dialer

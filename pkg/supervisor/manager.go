@@ -66,6 +66,8 @@ type Options struct {
 	NodeName string
 	// RuntimeName prefixes container IDs in pods' status (containerd:// as the kubelet's).
 	RuntimeName string
+	// Configs holds the ConfigMaps and Secrets pods refer to (configs.go); nil: none exist.
+	Configs Configs
 }
 
 // Manager owns every pod: it takes API requests, writes the desired state to the store and runs
@@ -221,6 +223,7 @@ func (m *Manager) Start(ctx context.Context) error {
 		go w.run(ctx)
 	}
 	listed := time.Since(begin)
+	go m.watchConfigs(ctx)
 	go func() {
 		adopted.Wait()
 		if ctx.Err() == nil {

@@ -109,6 +109,10 @@ type Sandboxes interface {
 	// RefreshDownwardAPI rewrites the pod's downwardAPI volumes, atomically, from its current
 	// metadata (after a label or annotation change); a pod without a sandbox yet is left alone.
 	RefreshDownwardAPI(ctx context.Context, p *pod.Pod) error
+	// RefreshConfigVolumes rewrites the pod's configMap, secret and projected volumes,
+	// atomically, from the ConfigMaps and Secrets as they are now; a pod without a sandbox yet
+	// is left alone.
+	RefreshConfigVolumes(ctx context.Context, p *pod.Pod) error
 	// Dial connects from inside the pod's network namespace.
 	Dial(ctx context.Context, sb *pod.Sandbox, network, address string) (net.Conn, error)
 }

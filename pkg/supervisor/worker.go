@@ -147,11 +147,14 @@ type worker struct {
 	// adopted is called once this worker has adopted (or given up on) its containers.
 	adoptSem chan struct{}
 	adopted  func()
+	// configWaiter: whether the pod refers to ConfigMaps or Secrets, and a wake-up is pending.
+	configWaiter
 }
 
 func newWorker(m *Manager, rec *Record, found []ContainerRecord) *worker {
 	w := &worker{m: m, rec: rec, events: make(chan any, 16), done: make(chan struct{}),
 		qos: pod.PodQOSClass(&rec.Pod.Spec), launchSem: make(chan struct{}, launchConcurrency)}
+	w.usesConfig = pod.UsesConfig(rec.Pod)
 	latest := map[string]ContainerRecord{}
 	for _, f := range found {
 		if cur, ok := latest[f.Name]; ok {
@@ -442,6 +445,8 @@ func (w *worker) apply(ctx context.Context, ev any) {
 		w.beginStop(ctx, ev)
 	case evMetadata:
 		w.updateMetadata(ctx, ev)
+	case evConfigs:
+		w.configsChanged(ctx)
 	}
 }
 
@@ -558,7 +563,7 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 		}
 		ev.img = img
 		w.m.events.Pod(p, spec.Name, pod.EventNormal, "Pulled", "Container image %q is present (imagePullPolicy %s)", spec.Image, spec.ImagePullPolicy)
-		plan, err := pod.BuildPlan(p, spec, img, sb, attempt, w.m.opts.LogRoot, qos)
+		plan, err := pod.BuildPlan(p, spec, img, sb, attempt, w.m.opts.LogRoot, qos, w.m.configs())
 		if err != nil {
 			ev.reason, ev.err = pod.ReasonCreateContainerConfigError, err
 			return
