@@ -553,7 +553,13 @@ func (c *Jobs) backoffRemaining(j *object.Job, finished []*pod.Pod, now time.Tim
 	for _, p := range finished {
 		ends = append(ends, end{finishedAt(p), p.Status.Phase == pod.PodSucceeded})
 	}
-	sort.SliceStable(ends, func(a, b int) bool { return ends[a].at.Before(ends[b].at) })
+	// At the same instant a success comes first: a failure beside it still holds the next pod.
+	sort.SliceStable(ends, func(a, b int) bool {
+		if ends[a].at.Equal(ends[b].at) {
+			return ends[a].ok && !ends[b].ok
+		}
+		return ends[a].at.Before(ends[b].at)
+	})
 	failures := 0
 	var last time.Time
 	for _, e := range ends {
