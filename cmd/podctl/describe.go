@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/podd-dev/podd/pkg/ctl"
@@ -9,16 +11,26 @@ import (
 func describeCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "describe",
-		Usage:     "show a pod in detail",
-		ArgsUsage: "POD",
+		Usage:     "show a pod, or a job (describe job NAME), in detail",
+		ArgsUsage: "POD | KIND NAME | KIND/NAME",
 		Action: func(cliContext *cli.Context) error {
-			name, err := oneArg(cliContext, "POD")
-			if err != nil {
-				return err
+			kind, name := "", ""
+			if cliContext.NArg() == 2 {
+				kind, name = cliContext.Args().Get(0), cliContext.Args().Get(1)
+			} else {
+				arg, err := oneArg(cliContext, "POD")
+				if err != nil {
+					return err
+				}
+				name = arg
+				if k, n, ok := strings.Cut(arg, "/"); ok {
+					kind, name = k, n
+				}
 			}
 			return ctl.Describe(cliContext.Context, newClient(cliContext), ctl.DescribeOptions{
 				Namespace: namespace(cliContext),
 				Name:      name,
+				Kind:      kind,
 			}, streams(cliContext))
 		},
 	}
