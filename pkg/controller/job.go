@@ -420,7 +420,7 @@ func (c *Jobs) decide(s *jobState, jp jobPods) {
 		s.after = sooner(s.after, max(end.Sub(now), time.Millisecond))
 	}
 
-	active := jp.active
+	var active []*pod.Pod
 	if s.indexed {
 		active = c.manageIndexed(s, jp)
 	} else {
