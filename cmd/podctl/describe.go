@@ -11,25 +11,31 @@ import (
 func describeCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "describe",
-		Usage:     "show a pod (or a ConfigMap or Secret: describe cm|secret NAME) in detail",
-		ArgsUsage: "POD",
+		Usage:     "show an object in detail: a pod, or describe KIND NAME (job, cm, secret, ...)",
+		ArgsUsage: "POD | KIND NAME | KIND/NAME",
 		Action: func(cliContext *cli.Context) error {
-			args := cliContext.Args().Slice()
-			if len(args) == 1 && strings.Contains(args[0], "/") { // KIND/NAME
-				args = strings.SplitN(args[0], "/", 2)
-			}
-			if len(args) == 2 {
-				if ok, err := ctl.DescribeConfig(cliContext.Context, newClient(cliContext), args[0], namespace(cliContext), args[1], streams(cliContext)); ok {
+			kind, name := "", ""
+			if cliContext.NArg() == 2 {
+				kind, name = cliContext.Args().Get(0), cliContext.Args().Get(1)
+			} else {
+				arg, err := oneArg(cliContext, "POD")
+				if err != nil {
 					return err
 				}
+				name = arg
+				if k, n, ok := strings.Cut(arg, "/"); ok {
+					kind, name = k, n
+				}
 			}
-			name, err := oneArg(cliContext, "POD")
-			if err != nil {
-				return err
+			if kind != "" {
+				if ok, err := ctl.DescribeConfig(cliContext.Context, newClient(cliContext), kind, namespace(cliContext), name, streams(cliContext)); ok {
+					return err
+				}
 			}
 			return ctl.Describe(cliContext.Context, newClient(cliContext), ctl.DescribeOptions{
 				Namespace: namespace(cliContext),
 				Name:      name,
+				Kind:      kind,
 			}, streams(cliContext))
 		},
 	}

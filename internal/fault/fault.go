@@ -45,6 +45,15 @@ const (
 	RemoveBeforeStoreDelete        = "remove/before-store-delete"        // everything gone but the record
 )
 
+// JobPoints are the crash points of the Job controller's steps, in the order a sync passes them.
+var JobPoints = []string{JobAfterStatus, JobAfterCreate}
+
+// The Job controller's crash points.
+const (
+	JobAfterStatus = "job/after-status" // a Job's counts and settled pods stored, its pods not yet created or removed
+	JobAfterCreate = "job/after-create" // one pod of a Job created, the next not yet
+)
+
 var (
 	armed atomic.Bool
 	mu    sync.Mutex

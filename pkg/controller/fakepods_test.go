@@ -21,6 +21,8 @@ type fakePods struct {
 	uids      int
 	refusing  bool
 	removeFor time.Duration
+	// failRemove, when set, fails every removal and leaves the pod: a crash before it.
+	failRemove error
 }
 
 func newFakePods() *fakePods {
@@ -52,6 +54,9 @@ func (f *fakePods) RemoveOwned(ctx context.Context, owner pod.Owner, namespace, 
 	time.Sleep(f.removeFor)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.failRemove != nil {
+		return f.failRemove
+	}
 	k := key(namespace, name)
 	if f.pods[k] == nil {
 		return fmt.Errorf("pod %s: %w", name, errdefs.ErrNotFound)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/podd-dev/podd/pkg/api"
+	"github.com/podd-dev/podd/pkg/object"
 	"github.com/podd-dev/podd/pkg/pod"
 )
 
@@ -18,10 +19,21 @@ import (
 type DescribeOptions struct {
 	Namespace string
 	Name      string
+	// Kind is the kind to describe (kubectl's spelling: job, jobs, Job); "" or pod for a pod.
+	Kind string
 }
 
 // Describe prints a pod for people, as kubectl describe does.
 func Describe(ctx context.Context, c *api.Client, o DescribeOptions, s Streams) error {
+	switch strings.ToLower(o.Kind) {
+	case "", "pod", "pods", "po":
+	default:
+		k, ok := object.Resolve(o.Kind)
+		if !ok {
+			return Usagef("describe: the server doesn't have a resource type %q", o.Kind)
+		}
+		return describeObject(ctx, c, k, o, s)
+	}
 	p, err := c.GetPod(ctx, o.Namespace, o.Name)
 	if err != nil {
 		return err

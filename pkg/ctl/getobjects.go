@@ -209,23 +209,20 @@ func accessModes(modes []string) string {
 	return strings.Join(out, ",")
 }
 
-// jobStatus is kubectl's STATUS column of a Job.
+// jobStatus is kubectl's STATUS column of a Job: its conditions by precedence (a complete Job
+// also has SuccessCriteriaMet, a failed one FailureTarget), not by their order.
 func jobStatus(j *object.Job) string {
-	for _, c := range j.Status.Conditions {
-		if c.Status != "True" {
-			continue
+	has := func(typ string) bool {
+		for _, c := range j.Status.Conditions {
+			if c.Type == typ && c.Status == "True" {
+				return true
+			}
 		}
-		switch c.Type {
-		case "Complete":
-			return "Complete"
-		case "Failed":
-			return "Failed"
-		case "Suspended":
-			return "Suspended"
-		case "FailureTarget":
-			return "FailureTarget"
-		case "SuccessCriteriaMet":
-			return "SuccessCriteriaMet"
+		return false
+	}
+	for _, typ := range []string{"Complete", "Failed", "Suspended", "FailureTarget", "SuccessCriteriaMet"} {
+		if has(typ) {
+			return typ
 		}
 	}
 	return "Running"

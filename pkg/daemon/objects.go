@@ -55,5 +55,6 @@ func (o apiObjects) DeleteManifest(ctx context.Context, data []byte, grace *time
 func controllers(objs *controller.Objects, pods controller.Pods, ev *events.Recorder, log *slog.Logger) []controller.Reconciler {
 	return []controller.Reconciler{
 		&controller.PodCollector{Objects: objs, Pods: pods, Log: log},
+		&controller.Jobs{Objects: objs, Pods: pods, Log: log},
 	}
 }

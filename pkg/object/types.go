@@ -221,6 +221,12 @@ type JobStatus struct {
 	Ready            *int32      `json:"ready,omitempty"`
 	CompletedIndexes string      `json:"completedIndexes,omitempty"`
 	FailedIndexes    *string     `json:"failedIndexes,omitempty"`
+	// SettledPods (podd's own) are the UIDs of the Job's pods, still present, whose outcome the
+	// counters above already hold, or that are being removed without counting (a suspended
+	// Job's): the pods whose tracking finalizer Kubernetes would have removed. It is stored with
+	// the counters in one write before any of these pods is removed, so that a crash can neither
+	// count a pod twice nor lose one.
+	SettledPods []string `json:"settledPods,omitempty"`
 }
 
 // ConfigMap is v1 ConfigMap.

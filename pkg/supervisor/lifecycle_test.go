@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -266,6 +267,47 @@ func TestPreStopHookKilledWithItsContainer(t *testing.T) {
 			}
 			if tt.stopsApp && indexOf(rt.history(), "signal:a:SIGTERM") >= 0 {
 				t.Errorf("container a was signalled after its hook stopped it: %q", rt.history())
+			}
+		})
+	}
+}
+
+// TestSidecarsDoNotKeepJobPodAlive: a Job's pod (restartPolicy Never or OnFailure) whose main
+// containers all ended for good finishes — Succeeded or Failed — with its native sidecars
+// stopped, whatever the mains' exit codes, so that a Job is never held up by a sidecar.
+func TestSidecarsDoNotKeepJobPodAlive(t *testing.T) {
+	for _, tc := range []struct {
+		policy    string
+		codes     [2]int32
+		wantPhase pod.PodPhase
+	}{
+		{"Never", [2]int32{0, 0}, pod.PodSucceeded},
+		{"Never", [2]int32{0, 3}, pod.PodFailed},
+		{"OnFailure", [2]int32{0, 0}, pod.PodSucceeded},
+	} {
+		t.Run(fmt.Sprintf("%s %v", tc.policy, tc.codes), func(t *testing.T) {
+			rt := newFakeRuntime()
+			m := startManager(t, rt, newMemStore())
+			manifest := strings.Replace(sidecarPod, "restartPolicy: Never", "restartPolicy: "+tc.policy, 1)
+			if _, err := create(context.Background(), m, []byte(manifest)); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, m, "web", "init1 running", func(p *pod.Pod) bool { return p.Status.InitContainerStatuses[0].State.Running != nil })
+			rt.exitByName("init1", 0)
+			waitFor(t, m, "web", "init2 running", func(p *pod.Pod) bool { return p.Status.InitContainerStatuses[1].State.Running != nil })
+			rt.exitByName("init2", 0)
+			waitFor(t, m, "web", "mains running", func(p *pod.Pod) bool {
+				return p.Status.ContainerStatuses[0].State.Running != nil && p.Status.ContainerStatuses[1].State.Running != nil
+			})
+			rt.exitByName("app", tc.codes[0])
+			rt.exitByName("app2", tc.codes[1])
+			p := waitFor(t, m, "web", string(tc.wantPhase)+" with sidecars stopped", func(p *pod.Pod) bool {
+				return p.Status.Phase == tc.wantPhase && p.Status.InitContainerStatuses[2].State.Terminated != nil && p.Status.InitContainerStatuses[3].State.Terminated != nil
+			})
+			for _, st := range p.Status.ContainerStatuses {
+				if st.RestartCount != 0 {
+					t.Errorf("main %s restarted %d times", st.Name, st.RestartCount)
+				}
 			}
 		})
 	}
