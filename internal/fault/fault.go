@@ -54,6 +54,23 @@ const (
 	JobAfterCreate = "job/after-create" // one pod of a Job created, the next not yet
 )
 
+// ControllerPoints are the crash points of the workload controllers, in the order a Deployment's
+// rollout passes them; the controllers' crash test iterates over them.
+var ControllerPoints = []string{
+	DeploymentAfterRevision, DeploymentAfterNewReplicaSet, DeploymentAfterScale,
+	ReplicaSetBeforeCreate, ReplicaSetAfterCreate, ReplicaSetBeforeDelete,
+}
+
+// The crash points of the Deployment and ReplicaSet controllers.
+const (
+	DeploymentAfterRevision      = "deployment/after-revision"       // an existing ReplicaSet's new revision stored, nothing scaled
+	DeploymentAfterNewReplicaSet = "deployment/after-new-replicaset" // the new ReplicaSet stored, with no pod yet
+	DeploymentAfterScale         = "deployment/after-scale"          // one ReplicaSet's new replicas stored, the others' not yet
+	ReplicaSetBeforeCreate       = "replicaset/before-create"        // pods named, not yet created
+	ReplicaSetAfterCreate        = "replicaset/after-create"         // pods stored by the supervisor, status not written
+	ReplicaSetBeforeDelete       = "replicaset/before-delete"        // a scale-down chose its pod, nothing removed
+)
+
 var (
 	armed atomic.Bool
 	mu    sync.Mutex

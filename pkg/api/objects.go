@@ -25,6 +25,37 @@ type Objects interface {
 	Delete(ctx context.Context, kind, namespace, name string, grace *time.Duration) error
 	Get(kind, namespace, name string) (object.Object, error)
 	List(kind, namespace string) []object.Object
+	// Scale sets the replicas of a Deployment, ReplicaSet or StatefulSet, stored before it returns.
+	Scale(ctx context.Context, kind, namespace, name string, replicas int32) (object.Object, error)
+	// RolloutRestart, RolloutUndo and RolloutPause are `kubectl rollout restart|undo|pause|resume`
+	// of a Deployment.
+	RolloutRestart(ctx context.Context, namespace, name string, now time.Time) (object.Object, error)
+	RolloutUndo(ctx context.Context, namespace, name string, toRevision int64) (string, error)
+	RolloutPause(ctx context.Context, namespace, name string, paused bool) (string, error)
+}
+
+// ScaleRequest is the body of PUT /v1/objects/{resource}/{namespace}/{name}/scale.
+type ScaleRequest struct {
+	Replicas *int32 `json:"replicas"`
+}
+
+// Rollout actions.
+const (
+	RolloutRestart = "restart"
+	RolloutUndo    = "undo"
+	RolloutPause   = "pause"
+	RolloutResume  = "resume"
+)
+
+// RolloutRequest is the body of POST /v1/objects/deployments/{namespace}/{name}/rollout.
+type RolloutRequest struct {
+	Action     string `json:"action"`
+	ToRevision int64  `json:"toRevision,omitempty"`
+}
+
+// RolloutResponse says what a rollout request did, in kubectl's words.
+type RolloutResponse struct {
+	Message string `json:"message"`
 }
 
 // ApplyResponse is the answer to apply and to delete of a manifest.
@@ -50,6 +81,8 @@ func (s *server) objectRoutes() []route {
 		{"GET /v1/objects/{resource}", s.listObjects},
 		{"GET /v1/objects/{resource}/{namespace}/{name}", s.getObject},
 		{"DELETE /v1/objects/{resource}/{namespace}/{name}", s.deleteObject},
+		{"PUT /v1/objects/{resource}/{namespace}/{name}/scale", s.scaleObject},
+		{"POST /v1/objects/{resource}/{namespace}/{name}/rollout", s.rolloutObject},
 	}
 }
 
@@ -155,6 +188,93 @@ func (s *server) deleteObject(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// maxSmallBody bounds the JSON bodies of scale and rollout requests.
+const maxSmallBody = 4096
+
+func (s *server) scaleObject(w http.ResponseWriter, r *http.Request) error {
+	k, err := s.kind(r)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(w, r, maxSmallBody, "scale request")
+	if err != nil {
+		return err
+	}
+	var req ScaleRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return invalid(fmt.Sprintf("scale request: %v", err))
+	}
+	if req.Replicas == nil {
+		return invalid("scale request: replicas is required")
+	}
+	obj, err := s.objects.Scale(r.Context(), k.Kind, r.PathValue("namespace"), r.PathValue("name"), *req.Replicas)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, obj)
+	return nil
+}
+
+func (s *server) rolloutObject(w http.ResponseWriter, r *http.Request) error {
+	k, err := s.kind(r)
+	if err != nil {
+		return err
+	}
+	if k.Kind != "Deployment" {
+		return invalid(fmt.Sprintf("rollout of %s is not supported: only deployments", k.Resource))
+	}
+	body, err := readBody(w, r, maxSmallBody, "rollout request")
+	if err != nil {
+		return err
+	}
+	var req RolloutRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return invalid(fmt.Sprintf("rollout request: %v", err))
+	}
+	ns, name := r.PathValue("namespace"), r.PathValue("name")
+	var msg string
+	switch req.Action {
+	case RolloutRestart:
+		if _, err = s.objects.RolloutRestart(r.Context(), ns, name, time.Now().UTC()); err == nil {
+			msg = "deployment.apps/" + name + " restarted"
+		}
+	case RolloutUndo:
+		msg, err = s.objects.RolloutUndo(r.Context(), ns, name, req.ToRevision)
+	case RolloutPause, RolloutResume:
+		msg, err = s.objects.RolloutPause(r.Context(), ns, name, req.Action == RolloutPause)
+	default:
+		return invalid(fmt.Sprintf("rollout request: action %q: want restart, undo, pause or resume", req.Action))
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, RolloutResponse{Message: msg})
+	return nil
+}
+
+// Scale sets the replicas of a Deployment, ReplicaSet or StatefulSet.
+func (c *Client) Scale(ctx context.Context, k object.Kind, namespace, name string, replicas int32) (object.Object, error) {
+	body, _ := json.Marshal(ScaleRequest{Replicas: &replicas})
+	o := k.New()
+	err := c.do(ctx, request{method: http.MethodPut, path: objectPath(k, namespace, name) + "/scale", body: bytes.NewReader(body), contentType: "application/json"}, o)
+	if err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// Rollout asks for a rollout action on a Deployment and returns kubectl's sentence about it.
+func (c *Client) Rollout(ctx context.Context, k object.Kind, namespace, name string, req RolloutRequest) (string, error) {
+	body, _ := json.Marshal(req)
+	var resp RolloutResponse
+	err := c.do(ctx, request{method: http.MethodPost, path: objectPath(k, namespace, name) + "/rollout", body: bytes.NewReader(body), contentType: "application/json"}, &resp)
+	return resp.Message, err
 }
 
 // Apply creates or updates the objects of a manifest, all or none.

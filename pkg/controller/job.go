@@ -354,10 +354,10 @@ func (c *Jobs) decide(s *jobState, jp jobPods) {
 		}
 		if reason != "" {
 			target = JobFailureTarget
-			setCondition(&s.status.Conditions, JobFailureTarget, jobConditionTrue, reason, message, now)
+			setJobCondition(&s.status.Conditions, JobFailureTarget, jobConditionTrue, reason, message, now)
 		} else if succeeded(s, jp) {
 			target = JobSuccessCriteriaMet
-			setCondition(&s.status.Conditions, JobSuccessCriteriaMet, jobConditionTrue, jobReasonCompletionsReached, jobMessageCompletionsReached, now)
+			setJobCondition(&s.status.Conditions, JobSuccessCriteriaMet, jobConditionTrue, jobReasonCompletionsReached, jobMessageCompletionsReached, now)
 		}
 	}
 
@@ -378,11 +378,11 @@ func (c *Jobs) decide(s *jobState, jp jobPods) {
 		if jp.terminating == 0 && len(s.remove) == 0 {
 			cond := findCondition(s.status.Conditions, target)
 			if target == JobSuccessCriteriaMet {
-				setCondition(&s.status.Conditions, JobComplete, jobConditionTrue, cond.Reason, cond.Message, now)
+				setJobCondition(&s.status.Conditions, JobComplete, jobConditionTrue, cond.Reason, cond.Message, now)
 				t := now.UTC().Truncate(time.Second)
 				s.status.CompletionTime = &t
 			} else {
-				setCondition(&s.status.Conditions, JobFailed, jobConditionTrue, cond.Reason, cond.Message, now)
+				setJobCondition(&s.status.Conditions, JobFailed, jobConditionTrue, cond.Reason, cond.Message, now)
 			}
 			s.after = sooner(s.after, ttlDelay(j, now))
 			if s.after == 0 && j.Spec.TTLSecondsAfterFinished != nil {
@@ -393,7 +393,7 @@ func (c *Jobs) decide(s *jobState, jp jobPods) {
 	}
 
 	if suspended {
-		if setCondition(&s.status.Conditions, JobSuspended, jobConditionTrue, "JobSuspended", "Job suspended", now) {
+		if setJobCondition(&s.status.Conditions, JobSuspended, jobConditionTrue, "JobSuspended", "Job suspended", now) {
 			c.Log.Info("job suspended: removing its running pods", "job", j.Metadata.Namespace+"/"+j.Metadata.Name, "pods", len(jp.active))
 		}
 		// Pods removed because the Job is suspended are not failures (KEP-2232).
@@ -407,7 +407,7 @@ func (c *Jobs) decide(s *jobState, jp jobPods) {
 		return
 	}
 	if cond := findCondition(s.status.Conditions, JobSuspended); cond != nil && cond.Status == jobConditionTrue {
-		setCondition(&s.status.Conditions, JobSuspended, jobConditionFalse, "JobResumed", "Job resumed", now)
+		setJobCondition(&s.status.Conditions, JobSuspended, jobConditionFalse, "JobResumed", "Job resumed", now)
 		t := now.UTC().Truncate(time.Second)
 		s.status.StartTime = &t // a resumed Job's deadline starts again, as in Kubernetes
 	}
@@ -664,7 +664,7 @@ func findCondition(conds []object.Condition, typ string) *object.Condition {
 
 // setCondition sets a condition's status, reason and message, its transition time when its status
 // changes; it says whether anything changed.
-func setCondition(conds *[]object.Condition, typ, status, reason, message string, now time.Time) bool {
+func setJobCondition(conds *[]object.Condition, typ, status, reason, message string, now time.Time) bool {
 	t := now.UTC().Truncate(time.Second)
 	if c := findCondition(*conds, typ); c != nil {
 		if c.Status == status && c.Reason == reason && c.Message == message {

@@ -497,3 +497,50 @@ func newUID() string {
 	h := hex.EncodeToString(b[:])
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
+
+// Update changes one stored object with change, as the API server's update does: the object's
+// identity (UID, creation time) is kept, a change of its spec is a new generation, the result
+// is validated as apply would (immutable fields, the kind's rules), and it is stored before
+// Update returns. change sees a copy of the current object, under the lock of every write, so
+// that two writers (a controller's status, podctl scale) never lose each other's change. An
+// error from change, or a refused result, changes nothing. Unchanged objects are not written.
+func (o *Objects) Update(ctx context.Context, kind, namespace, name string, change func(object.Object) error) (object.Object, error) {
+	o.apply.Lock()
+	defer o.apply.Unlock()
+	key := object.Key(kind, namespace, name)
+	o.mu.Lock()
+	old, ok := o.objs[key]
+	o.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%s %q not found in namespace %q: %w", strings.ToLower(kind), name, namespace, errdefs.ErrNotFound)
+	}
+	next := object.Copy(old)
+	if err := change(next); err != nil {
+		return nil, err
+	}
+	om, nm := old.GetMetadata(), next.GetMetadata()
+	nm.UID, nm.CreationTimestamp, nm.Name, nm.Namespace, nm.Generation = om.UID, om.CreationTimestamp, om.Name, om.Namespace, om.Generation
+	k, _ := object.KindOf(kind)
+	if verrs := append(object.ValidateUpdate(old, next), k.Validate(next)...); len(verrs) > 0 {
+		return nil, fieldErrors(next, verrs)
+	}
+	before, _ := json.Marshal(old)
+	if !object.SameSpec(old, next) {
+		nm.Generation = om.Generation + 1
+	}
+	data, err := json.Marshal(next)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", key, err)
+	}
+	if string(data) == string(before) {
+		return object.Copy(old), nil
+	}
+	if err := o.store.PutObjects(ctx, map[string][]byte{key: data}); err != nil {
+		return nil, err
+	}
+	o.mu.Lock()
+	o.objs[key] = next
+	o.notifyLocked()
+	o.mu.Unlock()
+	return object.Copy(next), nil
+}

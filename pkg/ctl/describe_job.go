@@ -129,6 +129,10 @@ func keyValuesLine(m map[string]string) string {
 
 // describeObject describes an object of a kind beside Pod (the hook of podctl describe KIND NAME).
 func describeObject(ctx context.Context, c *api.Client, k object.Kind, o DescribeOptions, s Streams) error {
+	switch k.Kind {
+	case "Deployment", "ReplicaSet":
+		return DescribeObject(ctx, c, k.Kind, o, s)
+	}
 	obj, err := c.GetObject(ctx, k, o.Namespace, o.Name)
 	if err != nil {
 		return err
@@ -150,5 +154,5 @@ func describeObject(ctx context.Context, c *api.Client, k object.Kind, o Describ
 		sort.Slice(pods, func(i, j int) bool { return pods[i].Metadata.Name < pods[j].Metadata.Name })
 		return describeJob(s.Out, obj, pods)
 	}
-	return Usagef("describe: %s: not supported yet (pods and jobs are)", k.Resource)
+	return Usagef("describe: %s: not supported yet (pods, deployments, replicasets, jobs, configmaps and secrets are)", k.Resource)
 }

@@ -55,6 +55,8 @@ func (o apiObjects) DeleteManifest(ctx context.Context, data []byte, grace *time
 func controllers(objs *controller.Objects, pods controller.Pods, ev *events.Recorder, log *slog.Logger) []controller.Reconciler {
 	return []controller.Reconciler{
 		&controller.PodCollector{Objects: objs, Pods: pods, Log: log},
+		&controller.ReplicaSets{Objects: objs, Pods: pods, Events: ev, Log: log},
+		&controller.Deployments{Objects: objs, Pods: pods, Events: ev, Log: log},
 		&controller.Jobs{Objects: objs, Pods: pods, Log: log},
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,6 +55,32 @@ const FilesKey = "files"
 // File adds an event about a file of podd's manifests folder.
 func (ev *Recorder) File(path, typ, reason, format string, args ...any) {
 	ev.add(FilesKey, pod.ObjectReference{Kind: "File", Name: path}, typ, reason, fmt.Sprintf(format, args...))
+}
+
+// objectPrefix starts the keys of the events about workload objects: objectPrefix+namespace+"/"+uid.
+const objectPrefix = "object/"
+
+// Object adds an event about a workload object (a Deployment, a ReplicaSet, ...): ref names it by
+// kind, namespace, name and UID. Its events are kept by UID, as a pod's are.
+func (ev *Recorder) Object(ref pod.ObjectReference, typ, reason, format string, args ...any) {
+	ev.add(objectPrefix+ref.Namespace+"/"+ref.UID, ref, typ, reason, fmt.Sprintf(format, args...))
+}
+
+// ObjectKeys are the keys (for List) of the events about the objects of namespace ("": all).
+func (ev *Recorder) ObjectKeys(namespace string) []string {
+	prefix := objectPrefix
+	if namespace != "" {
+		prefix += namespace + "/"
+	}
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	var out []string
+	for k := range ev.byPod {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // add adds an event (or counts a repeat of a recent one) under key and sends it to the watchers.

@@ -26,6 +26,7 @@ func (m *Manager) Events(ctx context.Context, namespace, name string) ([]pod.Eve
 			}
 		}
 		uids = append(uids, events.FilesKey)
+		uids = append(uids, m.events.ObjectKeys(namespace)...)
 	}
 	m.mu.Unlock()
 	out := m.events.List(uids)
