@@ -30,6 +30,10 @@ type ObjectMeta struct {
 	Generation int64 `json:"generation,omitempty"`
 	// OwnerReferences name the workload a pod belongs to; podd sets them.
 	OwnerReferences []OwnerReference `json:"ownerReferences,omitempty"`
+	// Finalizers hold an object's deletion until its controller has let it go (a claim in use);
+	// DeletionTimestamp is set when it is deleted meanwhile: it is Terminating. podd sets both.
+	Finalizers        []string   `json:"finalizers,omitempty"`
+	DeletionTimestamp *time.Time `json:"deletionTimestamp,omitempty"`
 }
 
 // RestartPolicy is a pod's restartPolicy.
@@ -60,6 +64,7 @@ type PodSpec struct {
 	RestartPolicy                 RestartPolicy `json:"restartPolicy,omitempty"`
 	TerminationGracePeriodSeconds *int64        `json:"terminationGracePeriodSeconds,omitempty"`
 	Hostname                      string        `json:"hostname,omitempty"`
+	Subdomain                     string        `json:"subdomain,omitempty"` // the pod's FQDN is <hostname>.<subdomain>.<namespace>.svc
 	HostNetwork                   bool          `json:"hostNetwork,omitempty"`
 	// SecurityContext holds the pod-level security settings; a container's own take precedence.
 	SecurityContext *PodSecurityContext `json:"securityContext,omitempty"`
@@ -249,6 +254,14 @@ type Volume struct {
 	HostPath *HostPathVolumeSource `json:"hostPath,omitempty"`
 	// DownwardAPI: files holding the pod's fields (downward.go).
 	DownwardAPI *DownwardAPIVolumeSource `json:"downwardAPI,omitempty"`
+	// PersistentVolumeClaim: the folder podd bound the claim to (specs/workloads/statefulset.md).
+	PersistentVolumeClaim *PersistentVolumeClaimVolumeSource `json:"persistentVolumeClaim,omitempty"`
+}
+
+// PersistentVolumeClaimVolumeSource mounts a claim of the pod's namespace.
+type PersistentVolumeClaimVolumeSource struct {
+	ClaimName string `json:"claimName"`
+	ReadOnly  bool   `json:"readOnly,omitempty"`
 }
 
 // StorageMedium is an emptyDir's medium: "" (the node's disk) or Memory (a tmpfs).

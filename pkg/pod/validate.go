@@ -166,6 +166,13 @@ func checkMetadata(p *Pod, errs *ErrorList) {
 	} else {
 		checkDNS1123Label(errs, "metadata.namespace", m.Namespace)
 	}
+	// podd alone sets them: a claim's protection, and its deletion while in use.
+	if len(m.Finalizers) > 0 {
+		errs.forbidden("metadata.finalizers", "podd sets finalizers itself (kubernetes.io/pvc-protection on claims)")
+	}
+	if m.DeletionTimestamp != nil {
+		errs.forbidden("metadata.deletionTimestamp", "podd sets it when the object is deleted")
+	}
 
 	for _, k := range slices.Sorted(maps.Keys(m.Labels)) {
 		field := "metadata.labels[" + k + "]"
@@ -230,6 +237,17 @@ func checkVolumes(p *Pod, errs *ErrorList) {
 				errs.forbidden(field+".downwardAPI", "may not specify more than 1 volume type")
 			}
 			checkDownwardAPI(errs, field+".downwardAPI", v.DownwardAPI, containerNames(p))
+		}
+		if c := v.PersistentVolumeClaim; c != nil {
+			sources++
+			if sources > 1 {
+				errs.forbidden(field+".persistentVolumeClaim", "may not specify more than 1 volume type")
+			}
+			if c.ClaimName == "" {
+				errs.required(field+".persistentVolumeClaim.claimName", "")
+			} else {
+				checkDNS1123Subdomain(errs, field+".persistentVolumeClaim.claimName", c.ClaimName)
+			}
 		}
 		if sources == 0 {
 			errs.required(field, "must specify a volume type")
@@ -677,6 +695,9 @@ func checkPodSpec(p *Pod, errs *ErrorList) {
 	}
 	if g := p.Spec.TerminationGracePeriodSeconds; g != nil && *g < 0 {
 		errs.invalid("spec.terminationGracePeriodSeconds", *g, "must be greater than or equal to 0")
+	}
+	if p.Spec.Subdomain != "" {
+		checkDNS1123Label(errs, "spec.subdomain", p.Spec.Subdomain)
 	}
 	if p.Spec.Hostname != "" {
 		checkDNS1123Label(errs, "spec.hostname", p.Spec.Hostname)
