@@ -124,6 +124,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		BackoffMax:  cfg.BackoffMax,
 		NodeName:    cfg.NodeName,
 	})
+	// The objects are loaded before the pods start: a pod's claims are found through them.
+	objects, err := controller.NewObjects(ctx, st, mgr, cfg.PodSecurity.Admit, log)
+	if err != nil {
+		return err
+	}
+	host.SetClaims(controller.ClaimPaths{Objects: objects, Root: cfg.Root})
 	if err := mgr.Start(workers); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
@@ -138,11 +144,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 
-	objects, err := controller.NewObjects(ctx, st, mgr, cfg.PodSecurity.Admit, log)
-	if err != nil {
-		return err
-	}
-	controller.Run(workers, objects, mgr, log, controllers(objects, mgr, recorder, log)...)
+	controller.Run(workers, objects, mgr, log, append(controllers(objects, mgr, recorder, log), statefulControllers(objects, mgr, cfg.Root, log)...)...)
 	var handler http.Handler = api.NewServer(apiPods{mgr, cfg.PodSecurity}, rt, cfg.Version, log, api.WithObjects(apiObjects{objects}))
 	if cfg.MetricsAddress != "" {
 		stopMetrics, h, err := serveMetrics(ctx, cfg.MetricsAddress, mgr, handler, log)
