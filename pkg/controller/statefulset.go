@@ -485,8 +485,9 @@ func (c *StatefulSets) ensureClaims(ctx context.Context, set *object.StatefulSet
 // newClaim is a claim made from a template, labelled with the set's selector, owned by the set
 // when the set's claims go with it (whenDeleted: Delete).
 func newClaim(set *object.StatefulSet, ct *object.PersistentVolumeClaim, name string) *object.PersistentVolumeClaim {
-	claim := object.Copy(ct).(*object.PersistentVolumeClaim)
-	claim.APIVersion, claim.Kind = "v1", "PersistentVolumeClaim"
+	tmpl := *ct
+	tmpl.APIVersion, tmpl.Kind = "v1", "PersistentVolumeClaim" // a template has neither
+	claim := object.Copy(&tmpl).(*object.PersistentVolumeClaim)
 	claim.Metadata = pod.ObjectMeta{Name: name, Namespace: set.Metadata.Namespace, Labels: map[string]string{}, Annotations: ct.Metadata.Annotations}
 	for k, val := range ct.Metadata.Labels {
 		claim.Metadata.Labels[k] = val
