@@ -22,11 +22,6 @@ const (
 	ClaimBound   = "Bound"
 )
 
-// StorageClassName is the one storage class podd has: a folder per claim under --root, as k3s'
-// local-path provisioner makes them. A claim may name any class; this is what podctl shows for
-// one that names none.
-const StorageClassName = "local-path"
-
 // ClaimDir is the folder of the claim of that UID under podd's --root.
 func ClaimDir(root, uid string) string { return filepath.Join(root, "volumes", "pvc-"+uid) }
 
