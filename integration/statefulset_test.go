@@ -35,7 +35,7 @@ spec:
       containers:
       - name: app
         image: %[3]s
-        command: [sh, -c, 'hostname >> /data/hostnames; %[4]s']
+        command: ["sh", "-c", %[4]q]
         volumeMounts:
         - {name: data, mountPath: /data}
   volumeClaimTemplates:
@@ -45,7 +45,7 @@ spec:
       accessModes: [ReadWriteOnce]
       resources:
         requests: {storage: 10Mi}
-`, name, replicas, busyboxImage, untilTerm)
+`, name, replicas, busyboxImage, "hostname >> /data/hostnames; "+untilTerm)
 }
 
 // maybePod is the pod, or nil when podd has none of that name.
@@ -234,7 +234,7 @@ spec:
   containers:
   - name: app
     image: ` + busyboxImage + `
-    command: [sh, -c, 'echo hi > /data/f; ` + untilTerm + `']
+    command: ["sh", "-c", ` + fmt.Sprintf("%q", "echo hi > /data/f; "+untilTerm) + `]
     volumeMounts: [{name: d, mountPath: /data}]
   volumes:
   - name: d
