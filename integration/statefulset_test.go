@@ -386,6 +386,15 @@ func TestStatefulSetCrashPoints(t *testing.T) {
 			if len(claimNames) > 0 {
 				mustPodctl(t, p, append([]string{"delete", "pvc"}, claimNames...)...)
 			}
+			waitFor(t, "the claims to go", func() bool {
+				cl := claims(t, p)
+				for _, n := range claimNames {
+					if cl[n] != nil {
+						return false
+					}
+				}
+				return true
+			})
 		})
 	}
 }
