@@ -158,6 +158,13 @@ func TestStatefulSetKeepsNamesAndClaims(t *testing.T) {
 		return strings.Contains(mustPodctl(t, p, "get", "sts", name).Stdout, "3/3")
 	})
 
+	if res := mustPodctl(t, p, "describe", "sts", name); !strings.Contains(res.Stdout, "3 desired | 3 total") || !strings.Contains(res.Stdout, "3 Running") {
+		t.Errorf("podctl describe sts %s:\n%s", name, res)
+	}
+	if res := mustPodctl(t, p, "describe", "pvc/data-"+pods[0]); !strings.Contains(res.Stdout, "Bound") || !strings.Contains(res.Stdout, pods[0]) {
+		t.Errorf("podctl describe pvc/data-%s:\n%s", pods[0], res)
+	}
+
 	// A deleted pod comes back with its name, hostname and claim.
 	old := created[1].Metadata.UID
 	mustPodctl(t, p, "delete", "pod", pods[1])
