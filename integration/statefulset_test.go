@@ -405,3 +405,49 @@ func TestStatefulSetCrashPoints(t *testing.T) {
 		})
 	}
 }
+
+// TestStatefulSetExample runs specs/examples/workloads/statefulset.yaml as specs/workloads/statefulset.md
+// shows it (with the test's busybox image): three pods Ready in order, each with its hostname in
+// its claim, a deleted one back with its data, and the claims' folders gone with the claims.
+func TestStatefulSetExample(t *testing.T) {
+	p := sharedPodd(t)
+	data, err := os.ReadFile("../specs/examples/workloads/statefulset.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := strings.ReplaceAll(string(data), "localhost/podd/busybox:1.35", busyboxImage)
+	p.ApplyManifest(t, manifest)
+	for _, n := range []string{"db-0", "db-1", "db-2"} {
+		waitRunningReady(t, p, n)
+	}
+	if got := strings.TrimSpace(mustPodctl(t, p, "exec", "db-1", "--", "hostname").Stdout); got != "db-1" {
+		t.Errorf("db-1's hostname: %q", got)
+	}
+	if got := strings.TrimSpace(mustPodctl(t, p, "exec", "db-1", "--", "cat", "/data/boots").Stdout); got != "db-1" {
+		t.Errorf("db-1's /data/boots: %q", got)
+	}
+	old := maybePod(t, p, "db-1").Metadata.UID
+	mustPodctl(t, p, "delete", "pod", "db-1")
+	waitPod(t, p, "db-1", "made again and Ready", func(got *pod.Pod) bool {
+		return got.Metadata.UID != old && got.Status.Phase == pod.PodRunning
+	})
+	waitFor(t, "db-1 to boot twice", func() bool {
+		return slices.Equal(strings.Fields(mustPodctl(t, p, "exec", "db-1", "--", "cat", "/data/boots").Stdout), []string{"db-1", "db-1"})
+	})
+	if res := mustPodctl(t, p, "describe", "pvc", "data-db-1"); !strings.Contains(res.Stdout, "Used By") || !strings.Contains(res.Stdout, "db-1") {
+		t.Errorf("describe pvc data-db-1:\n%s", res)
+	}
+	cl := claims(t, p)
+	mustPodctl(t, p, "delete", "sts", "db")
+	for _, n := range []string{"db-0", "db-1", "db-2"} {
+		waitPodGone(t, p, n)
+	}
+	mustPodctl(t, p, "delete", "pvc", "data-db-0", "data-db-1", "data-db-2")
+	for _, n := range []string{"data-db-0", "data-db-1", "data-db-2"} {
+		dir := claimDir(p, cl[n])
+		waitFor(t, n+"'s folder to go", func() bool {
+			_, err := os.Stat(dir)
+			return os.IsNotExist(err)
+		})
+	}
+}
