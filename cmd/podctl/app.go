@@ -46,7 +46,9 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			annotateCommand(),
 			imageCommand(),
 			versionCommand(),
+			completionCommand(),
 		},
+		EnableBashCompletion:   true,
 		Action:                 unknownCommand,
 		HideVersion:            true,
 		UseShortOptionHandling: true,
@@ -64,7 +66,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 // run runs podctl with args (os.Args) and returns its exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdin, stdout, stderr)
-	if len(args) > 1 {
+	if len(args) > 1 && args[len(args)-1] != completionFlag {
 		args = append([]string{args[0]}, hoistFlags(app, args[1:])...)
 	}
 	err := app.RunContext(ctx, args)

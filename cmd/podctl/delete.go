@@ -17,6 +17,7 @@ func deleteCommand() *cli.Command {
 			&cli.Int64Flag{Name: "grace-period", Aliases: []string{"grace"}, Value: -1, Usage: "seconds between a pod's stop signal and SIGKILL (default: the pod's terminationGracePeriodSeconds)"},
 			&cli.BoolFlag{Name: "ignore-not-found", Usage: "treat a missing object as deleted"},
 		},
+		BashComplete: completeKinds,
 		Action: func(cliContext *cli.Context) error {
 			var grace *int64
 			if g := cliContext.Int64("grace-period"); g >= 0 {

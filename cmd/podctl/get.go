@@ -20,6 +20,7 @@ func getCommand() *cli.Command {
 			&cli.BoolFlag{Name: "all-namespaces", Aliases: []string{"A"}, Usage: "list the objects of every namespace"},
 			&cli.StringFlag{Name: "selector", Aliases: []string{"l"}, Usage: "filter by label (kubectl's syntax: app=web,tier!=db,env in (a,b))"},
 		},
+		BashComplete: completeKinds,
 		Action: func(cliContext *cli.Context) error {
 			kinds, name, err := getArgs(cliContext.Args().Slice())
 			if err != nil {

@@ -930,6 +930,7 @@ var unsupportedFields = map[string]unsupported{
 	"spec.tolerations":                  refused,
 	"spec.topologySpreadConstraints":    refused,
 	"spec.schedulingGates":              refused,
+	"spec.schedulingGroup":              refused,
 	"spec.priorityClassName":            refused,
 	// All podd's pods have priority 0, so no pod can preempt another whatever it may do.
 	"spec.priority":         harmless("0"),
