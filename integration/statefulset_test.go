@@ -87,8 +87,9 @@ func claimDir(p *Podd, c *object.PersistentVolumeClaim) string {
 }
 
 // waitRunningReady waits until the pod runs and is Ready.
-func waitRunningReady(t testing.TB, p *Podd, name string) *pod.Pod {
+func waitRunningReady(t *testing.T, p *Podd, name string) *pod.Pod {
 	t.Helper()
+	waitFor(t, "pod "+name+" to be made", func() bool { return maybePod(t, p, name) != nil })
 	return waitPod(t, p, name, "Running and Ready", func(got *pod.Pod) bool {
 		if got.Status.Phase != pod.PodRunning {
 			return false
@@ -301,6 +302,58 @@ func TestStatefulSetCrashPoints(t *testing.T) {
 		t.Errorf("a third pod after the restart")
 	}
 	mustPodctl(t, p, "delete", "sts", "restore")
+
+	// A rolling update: podd dies right after it made the first updated pod; the restarted podd
+	// finishes the rollout with exactly three pods, all at the new revision, on their claims.
+	t.Run("rollout", func(t *testing.T) {
+		name := "crash-roll"
+		p.ApplyManifest(t, stsManifest(name, 3))
+		pods := []string{name + "-0", name + "-1", name + "-2"}
+		for _, n := range pods {
+			waitRunningReady(t, p, n)
+		}
+		before := claims(t, p)
+		p.Kill9(t)
+		p.Env = []string{fault.Env + "=" + fault.StatefulSetAfterPod}
+		p.Start(t)
+		mustPodctl(t, p, "apply", "-f", writeManifest(t, strings.Replace(stsManifest(name, 3), "hostname >> /data/hostnames", "hostname >> /data/hostnames; true", 1)))
+		if !p.waitExit(podWaitTimeout) {
+			t.Fatalf("podd did not crash at %s during the rollout", fault.StatefulSetAfterPod)
+		}
+		p.Env = nil
+		p.Start(t)
+		var set object.StatefulSet
+		waitFor(t, "the rollout to finish", func() bool {
+			if err := json.Unmarshal([]byte(mustPodctl(t, p, "get", "sts", name, "-o", "json").Stdout), &set); err != nil {
+				t.Fatal(err)
+			}
+			st := set.Status
+			return st.UpdatedReplicas == 3 && st.ReadyReplicas == 3 && st.CurrentRevision == st.UpdateRevision
+		})
+		var mine []string
+		for n, got := range listPods(t, p) {
+			if strings.HasPrefix(n, name+"-") {
+				mine = append(mine, n)
+				if rev := got.Metadata.Labels["controller-revision-hash"]; rev != set.Status.UpdateRevision {
+					t.Errorf("%s at revision %s, want %s", n, rev, set.Status.UpdateRevision)
+				}
+			}
+		}
+		sort.Strings(mine)
+		if !slices.Equal(mine, pods) {
+			t.Errorf("pods after the rollout: %v, want %v", mine, pods)
+		}
+		after := claims(t, p)
+		for _, n := range pods {
+			if after["data-"+n] == nil || after["data-"+n].Metadata.UID != before["data-"+n].Metadata.UID {
+				t.Errorf("claim data-%s changed in the rollout", n)
+			}
+		}
+		mustPodctl(t, p, "delete", "sts", name)
+		for _, n := range pods {
+			waitPodGone(t, p, n)
+		}
+	})
 
 	for i, point := range fault.StatefulSetPoints {
 		t.Run(point, func(t *testing.T) {

@@ -91,6 +91,17 @@ func (c *StatefulSets) Sync(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	// A removal whose pod is gone is over, even if its goroutine has not said so yet: the pod's
+	// change may wake this sync first, and its ordinal should not wait for the next.
+	listed := map[string]bool{}
+	for _, p := range pods {
+		listed[key(p.Metadata.Namespace, p.Metadata.Name)] = true
+	}
+	for k := range c.busy {
+		if !listed[k] {
+			delete(c.busy, k)
+		}
+	}
 	owners := c.Pods.Owners()
 	claims := map[string]*object.PersistentVolumeClaim{}
 	for _, obj := range c.Objects.List("PersistentVolumeClaim", "") {

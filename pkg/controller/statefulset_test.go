@@ -92,7 +92,15 @@ func (e *stsEnv) sync() {
 	if _, err := e.sts.Sync(e.ctx); err != nil {
 		e.t.Fatal(err)
 	}
-	waitFor(e.t, "the removals to end", func() bool { return len(e.sts.done) == len(e.sts.busy) })
+	waitFor(e.t, "the removals to end", func() bool {
+		for k := range e.sts.busy {
+			ns, name, _ := strings.Cut(k, "/")
+			if p, _ := e.pods.List(e.ctx, ns); slices.ContainsFunc(p, func(p *pod.Pod) bool { return p.Metadata.Name == name }) {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func (e *stsEnv) names() []string {
