@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podd-dev/podd/pkg/ctl"
+	"github.com/podd-dev/podd/pkg/object"
 )
 
 func describeCommand() *cli.Command {
@@ -28,6 +29,9 @@ func describeCommand() *cli.Command {
 				}
 			}
 			if kind != "" {
+				if handled, err := describeStateful(cliContext, kind, name); handled {
+					return err
+				}
 				if ok, err := ctl.DescribeConfig(cliContext.Context, newClient(cliContext), kind, namespace(cliContext), name, streams(cliContext)); ok {
 					return err
 				}
@@ -41,29 +45,11 @@ func describeCommand() *cli.Command {
 	}
 }
 
-// describeArgs reads POD, KIND NAME or KIND/NAME.
-func describeArgs(args []string) (string, string, error) {
-	var kind, name string
-	switch len(args) {
-	case 0:
-		return "", "", ctl.Usagef("describe: missing POD argument")
-	case 1:
-		k, n, ok := strings.Cut(args[0], "/")
-		if !ok {
-			return "Pod", args[0], nil
-		}
-		kind, name = k, n
-	case 2:
-		kind, name = args[0], args[1]
-	default:
-		return "", "", ctl.Usagef("describe: want POD, KIND NAME or KIND/NAME, got %q", args)
+// describeStateful describes a StatefulSet or a claim; handled is false for anything else.
+func describeStateful(cliContext *cli.Context, kind, name string) (bool, error) {
+	k, ok := object.Resolve(kind)
+	if !ok {
+		return false, nil
 	}
-	k, err := ctl.ResolveKind(kind)
-	if err != nil {
-		return "", "", err
-	}
-	if name == "" {
-		return "", "", ctl.Usagef("describe: want KIND/NAME, got %q", args[0])
-	}
-	return k, name, nil
+	return ctl.DescribeStateful(cliContext.Context, newClient(cliContext), k, namespace(cliContext), name, streams(cliContext))
 }

@@ -262,6 +262,7 @@ func (o *Objects) merge(old, in object.Object) (object.Object, string, error) {
 	candidate := object.Copy(in)
 	cm := candidate.GetMetadata()
 	cm.UID, cm.CreationTimestamp, cm.Generation, cm.OwnerReferences = om.UID, om.CreationTimestamp, om.Generation, om.OwnerReferences
+	cm.Finalizers, cm.DeletionTimestamp = om.Finalizers, om.DeletionTimestamp
 	object.SetServerFields(candidate, om.UID)
 	if verrs := object.ValidateUpdate(old, candidate); len(verrs) > 0 {
 		return nil, "", fieldErrors(in, verrs)
@@ -415,12 +416,37 @@ func (o *Objects) Delete(ctx context.Context, kind, namespace, name string, grac
 			}
 		}
 	}
+	// An object with finalizers is only marked Terminating: its controller removes it once it
+	// has let it go (a claim no pod uses any more), as Kubernetes does.
+	terminating := map[string]object.Object{}
+	now := o.now().UTC().Truncate(time.Second)
+	for k := range gone {
+		other := o.objs[k]
+		if len(other.GetMetadata().Finalizers) == 0 {
+			continue
+		}
+		c := object.Copy(other)
+		if c.GetMetadata().DeletionTimestamp == nil {
+			c.GetMetadata().DeletionTimestamp = &now
+		}
+		data, err := json.Marshal(c)
+		if err != nil {
+			o.mu.Unlock()
+			return fmt.Errorf("encode %s: %w", k, err)
+		}
+		gone[k] = data
+		terminating[k] = c
+	}
 	o.mu.Unlock()
 	if err := o.store.PutObjects(ctx, gone); err != nil {
 		return err
 	}
 	o.mu.Lock()
 	for k := range gone {
+		if c, ok := terminating[k]; ok {
+			o.objs[k] = c
+			continue
+		}
 		delete(o.objs, k)
 	}
 	o.notifyLocked()
@@ -439,6 +465,17 @@ func (o *Objects) Put(ctx context.Context, objs ...object.Object) error {
 	for _, in := range objs {
 		obj := object.Copy(in)
 		m := obj.GetMetadata()
+		key := object.KeyOf(obj)
+		if m.UID != "" {
+			// A controller's write about an object deleted (or deleted and made again) since it
+			// read it must not bring the old one back.
+			o.mu.Lock()
+			cur, ok := o.objs[key]
+			o.mu.Unlock()
+			if !ok || cur.GetMetadata().UID != m.UID {
+				return fmt.Errorf("%s %s/%s was deleted: %w", obj.GetKind(), m.Namespace, m.Name, errdefs.ErrNotFound)
+			}
+		}
 		if m.UID == "" {
 			m.UID = newUID()
 			now := o.now().UTC().Truncate(time.Second)
@@ -447,7 +484,6 @@ func (o *Objects) Put(ctx context.Context, objs ...object.Object) error {
 				m.Generation = 1
 			}
 		}
-		key := object.KeyOf(obj)
 		data, err := json.Marshal(obj)
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", key, err)
@@ -465,6 +501,45 @@ func (o *Objects) Put(ctx context.Context, objs ...object.Object) error {
 	o.notifyLocked()
 	o.mu.Unlock()
 	return nil
+}
+
+// PutStatus stores the status of obj onto the object as it is now, leaving its spec and metadata
+// as they are: a controller's status write never undoes an apply that came after its read. An
+// object deleted since (or made again: another UID) is left alone, with an error of class
+// NotFound.
+func (o *Objects) PutStatus(ctx context.Context, obj object.Object) error {
+	o.apply.Lock()
+	defer o.apply.Unlock()
+	key := object.KeyOf(obj)
+	o.mu.Lock()
+	cur, ok := o.objs[key]
+	o.mu.Unlock()
+	m := obj.GetMetadata()
+	if !ok || cur.GetMetadata().UID != m.UID {
+		return fmt.Errorf("%s %s/%s was deleted: %w", obj.GetKind(), m.Namespace, m.Name, errdefs.ErrNotFound)
+	}
+	next := object.Copy(cur)
+	copyStatus(obj, next)
+	data, err := json.Marshal(next)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	if string(data) == mustJSON(cur) {
+		return nil
+	}
+	if err := o.store.PutObjects(ctx, map[string][]byte{key: data}); err != nil {
+		return err
+	}
+	o.mu.Lock()
+	o.objs[key] = next
+	o.notifyLocked()
+	o.mu.Unlock()
+	return nil
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // Remove deletes objects a controller owns (an old ReplicaSet), without following owners.

@@ -286,6 +286,10 @@ func describeVolumes(d *describer, volumes []pod.Volume) {
 					d.line(3, "%s -> %s", it.FieldRef.FieldPath, it.Path)
 				}
 			}
+		case v.PersistentVolumeClaim != nil:
+			d.value(2, "Type", "PersistentVolumeClaim (a reference to a PersistentVolumeClaim in the same namespace)")
+			d.value(2, "ClaimName", v.PersistentVolumeClaim.ClaimName)
+			d.value(2, "ReadOnly", boolString(v.PersistentVolumeClaim.ReadOnly))
 		default:
 			if describeConfigVolume(d, v) {
 				continue

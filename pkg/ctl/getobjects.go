@@ -171,7 +171,11 @@ func objectCells(obj object.Object) (cells, wide []string) {
 		if o.Status.Phase == "Bound" {
 			volume = "pvc-" + o.Metadata.UID
 		}
-		return []string{orNone(o.Status.Phase), volume, capacity, accessModes(o.Spec.AccessModes), class}, nil
+		phase := o.Status.Phase
+		if o.Metadata.DeletionTimestamp != nil {
+			phase = "Terminating" // as kubectl shows a claim held by its protection finalizer
+		}
+		return []string{orNone(phase), volume, capacity, accessModes(o.Spec.AccessModes), class}, nil
 	}
 	return nil, nil
 }

@@ -148,11 +148,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		NodeName:    cfg.NodeName,
 		Configs:     configs,
 	})
+	// The objects are loaded before the pods start: a pod's claims are found through them.
 	objects, err := controller.NewObjects(ctx, st, mgr, cfg.PodSecurity.Admit, log)
 	if err != nil {
 		return err
 	}
 	configs.objs = objects
+	host.SetClaims(controller.ClaimPaths{Objects: objects, Root: cfg.Root})
 	if err := mgr.Start(workers); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
@@ -167,7 +169,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 
-	reconcilers := controllers(objects, mgr, recorder, log)
+	reconcilers := append(controllers(objects, mgr, recorder, log), statefulControllers(objects, mgr, cfg.Root, log)...)
 	if resolver != nil {
 		reconcilers = append(reconcilers, &controller.Services{Objects: objects, Pods: mgr, Set: resolver.SetRecords, Log: log})
 	}

@@ -912,10 +912,8 @@ var unsupportedFields = map[string]unsupported{
 	"metadata.selfLink":                   dropped,
 	"metadata.managedFields":              dropped,
 	"metadata.generateName":               refused,
-	"metadata.deletionTimestamp":          refused,
 	"metadata.deletionGracePeriodSeconds": refused,
 	"metadata.ownerReferences":            dropped,
-	"metadata.finalizers":                 refused,
 	"metadata.clusterName":                refused,
 
 	// PodSpec
@@ -989,7 +987,6 @@ var unsupportedFields = map[string]unsupported{
 	"spec.securityContext.seLinuxChangePolicy":      refused,
 
 	// Volume sources
-	"spec.volumes[].persistentVolumeClaim": {choice: true, hint: volumeHint},
 	// A projected volume's sources beside configMap, secret and downwardAPI: podd has no
 	// service accounts, cluster trust bundles or pod certificates.
 	"spec.volumes[].projected.sources[].serviceAccountToken": {choice: true, hint: "podd has no service accounts, and so no tokens; put the token in a Secret"},

@@ -94,6 +94,9 @@ func defaultStatefulSet(o Object) {
 	pod.SetTemplateDefaults(&s.Template)
 }
 
+// LocalStorageClass is the storage class of podd's claims: a folder each under --root.
+const LocalStorageClass = "local-path"
+
 // Claim retention policies.
 const (
 	RetainClaims = "Retain"
@@ -168,5 +171,10 @@ func defaultPVC(o Object) {
 	defaultMeta(&c.Metadata)
 	if c.Spec.VolumeMode == nil {
 		c.Spec.VolumeMode = ptr("Filesystem")
+	}
+	// podd's one storage class is the default one, as local-path is k3s': Kubernetes' admission
+	// writes the default class into a claim that names none.
+	if c.Spec.StorageClassName == nil {
+		c.Spec.StorageClassName = ptr(LocalStorageClass)
 	}
 }

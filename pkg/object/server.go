@@ -29,5 +29,21 @@ func SetServerFields(o Object, uid string) {
 		l[LabelJobName], l[LabelLegacyJobName] = o.Metadata.Name, o.Metadata.Name
 	case *Secret:
 		FoldStringData(o)
+	case *PersistentVolumeClaim:
+		AddFinalizer(&o.Metadata, PVCProtectionFinalizer)
 	}
+}
+
+// PVCProtectionFinalizer keeps a claim, Terminating, while a pod uses it (Kubernetes'
+// admission plugin puts it on every claim).
+const PVCProtectionFinalizer = "kubernetes.io/pvc-protection"
+
+// AddFinalizer adds f to m's finalizers once.
+func AddFinalizer(m *pod.ObjectMeta, f string) {
+	for _, have := range m.Finalizers {
+		if have == f {
+			return
+		}
+	}
+	m.Finalizers = append(m.Finalizers, f)
 }

@@ -175,6 +175,10 @@ type StatefulSetStatus struct {
 	UpdateRevision     string      `json:"updateRevision,omitempty"`
 	CollisionCount     *int32      `json:"collisionCount,omitempty"`
 	Conditions         []Condition `json:"conditions,omitempty"`
+	// CurrentTemplate is podd's stand-in for the ControllerRevision that currentRevision names:
+	// the template of the pods below a rolling update's partition, made again from it when
+	// deleted. Kubernetes keeps it in a ControllerRevision object, which podd does not have.
+	CurrentTemplate *pod.PodTemplateSpec `json:"currentTemplate,omitempty"`
 }
 
 // Job is batch/v1 Job.

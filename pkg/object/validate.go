@@ -131,7 +131,20 @@ func validateStatefulSet(o Object) pod.ErrorList {
 	st := o.(*StatefulSet)
 	errs := validateMeta(&st.Metadata)
 	s := &st.Spec
-	workload(&errs, &st.Metadata, s.Replicas, s.Selector, &s.Template, s.MinReadySeconds)
+	// The pods' volumes include one per volumeClaimTemplate, which their mounts may name.
+	t := s.Template
+	t.Spec.Volumes = nil
+	for _, v := range s.Template.Spec.Volumes {
+		if !slices.ContainsFunc(s.VolumeClaimTemplates, func(c PersistentVolumeClaim) bool { return c.Metadata.Name == v.Name }) {
+			t.Spec.Volumes = append(t.Spec.Volumes, v)
+		}
+	}
+	for _, c := range s.VolumeClaimTemplates {
+		if c.Metadata.Name != "" {
+			t.Spec.Volumes = append(t.Spec.Volumes, pod.Volume{Name: c.Metadata.Name, PersistentVolumeClaim: &pod.PersistentVolumeClaimVolumeSource{ClaimName: c.Metadata.Name}})
+		}
+	}
+	workload(&errs, &st.Metadata, s.Replicas, s.Selector, &t, s.MinReadySeconds)
 	switch s.PodManagementPolicy {
 	case OrderedReadyPodManagement, ParallelPodManagement:
 	default:

@@ -86,8 +86,10 @@ func BuildPlan(p *Pod, c *Container, img *ImageConfig, sb *Sandbox, attempt int,
 			return nil, fmt.Errorf("container %s: volumeMounts[%d].name: volume %q is not set up", c.Name, i, vm.Name)
 		}
 		// podd writes downwardAPI, configMap, secret and projected volumes; containers only
-		// read them, as in Kubernetes.
-		ro := vm.ReadOnly || slices.ContainsFunc(p.Spec.Volumes, func(v Volume) bool { return v.Name == vm.Name && IsFileVolume(v) })
+		// read them, as in Kubernetes. A claim mounted readOnly is read-only in every container.
+		ro := vm.ReadOnly || slices.ContainsFunc(p.Spec.Volumes, func(v Volume) bool {
+			return v.Name == vm.Name && (IsFileVolume(v) || v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ReadOnly)
+		})
 		plan.Mounts = append(plan.Mounts, Mount{Source: src, SubPath: vm.SubPath, Destination: vm.MountPath, ReadOnly: ro})
 	}
 	// The socket's folder, not the socket, is mounted: podd recreates the socket when it restarts.

@@ -30,6 +30,10 @@ type ObjectMeta struct {
 	Generation int64 `json:"generation,omitempty"`
 	// OwnerReferences name the workload a pod belongs to; podd sets them.
 	OwnerReferences []OwnerReference `json:"ownerReferences,omitempty"`
+	// Finalizers hold an object's deletion until its controller has let it go (a claim in use);
+	// DeletionTimestamp is set when it is deleted meanwhile: it is Terminating. podd sets both.
+	Finalizers        []string   `json:"finalizers,omitempty"`
+	DeletionTimestamp *time.Time `json:"deletionTimestamp,omitempty"`
 }
 
 // RestartPolicy is a pod's restartPolicy.
@@ -283,6 +287,14 @@ type Volume struct {
 	ConfigMap *ConfigMapVolumeSource `json:"configMap,omitempty"`
 	Secret    *SecretVolumeSource    `json:"secret,omitempty"`
 	Projected *ProjectedVolumeSource `json:"projected,omitempty"`
+	// PersistentVolumeClaim: the folder podd bound the claim to (specs/workloads/statefulset.md).
+	PersistentVolumeClaim *PersistentVolumeClaimVolumeSource `json:"persistentVolumeClaim,omitempty"`
+}
+
+// PersistentVolumeClaimVolumeSource mounts a claim of the pod's namespace.
+type PersistentVolumeClaimVolumeSource struct {
+	ClaimName string `json:"claimName"`
+	ReadOnly  bool   `json:"readOnly,omitempty"`
 }
 
 // StorageMedium is an emptyDir's medium: "" (the node's disk) or Memory (a tmpfs).

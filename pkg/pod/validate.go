@@ -167,6 +167,13 @@ func checkMetadata(p *Pod, errs *ErrorList) {
 	} else {
 		checkDNS1123Label(errs, "metadata.namespace", m.Namespace)
 	}
+	// podd alone sets them: a claim's protection, and its deletion while in use.
+	if len(m.Finalizers) > 0 {
+		errs.forbidden("metadata.finalizers", "podd sets finalizers itself (kubernetes.io/pvc-protection on claims)")
+	}
+	if m.DeletionTimestamp != nil {
+		errs.forbidden("metadata.deletionTimestamp", "podd sets it when the object is deleted")
+	}
 
 	for _, k := range slices.Sorted(maps.Keys(m.Labels)) {
 		field := "metadata.labels[" + k + "]"
@@ -245,6 +252,17 @@ func checkVolumes(p *Pod, errs *ErrorList) {
 		}
 		if sources == 1 {
 			checkConfigVolume(errs, field, v, containerNames(p))
+		}
+		if c := v.PersistentVolumeClaim; c != nil {
+			sources++
+			if sources > 1 {
+				errs.forbidden(field+".persistentVolumeClaim", "may not specify more than 1 volume type")
+			}
+			if c.ClaimName == "" {
+				errs.required(field+".persistentVolumeClaim.claimName", "")
+			} else {
+				checkDNS1123Subdomain(errs, field+".persistentVolumeClaim.claimName", c.ClaimName)
+			}
 		}
 		if sources == 0 {
 			errs.required(field, "must specify a volume type")

@@ -1,7 +1,7 @@
 // Package sandbox makes what a pod's containers share on the host, without containerd: the pod's
 // network, IPC and UTS namespaces (bind-mounted files, no pause container), its CNI attachment and
 // hostPorts, its /etc files (hosts, hostname, resolv.conf), its volumes (emptyDir, hostPath,
-// downwardAPI) and subPath mounts, its cgroup with the pod's sums, and the figures read from them
+// downwardAPI, persistentVolumeClaim) and subPath mounts, its cgroup with the pod's sums, and the figures read from them
 // (cgroup and network stats, processes). Everything lives under podd's --root and --state, named
 // by the pod's UID, so that a restarted podd finds it again and cleans what no pod owns.
 package sandbox
@@ -55,7 +55,19 @@ type Host struct {
 	hostsWritten map[string][sha256.Size]byte
 	// machineMemory is the host's memory: the downward API's limit of a container without one.
 	machineMemory int64
+	// claims finds the folders of persistentVolumeClaim volumes (SetClaims).
+	claims Claims
 }
+
+// Claims finds the folder a PersistentVolumeClaim of a namespace is bound to; an error when the
+// claim is missing (NotFound) or not bound yet (Unavailable): the pod waits and tries again.
+// pkg/controller's ClaimPaths implements it; the sandbox declares it so as not to import it.
+type Claims interface {
+	ClaimPath(namespace, name string) (string, error)
+}
+
+// SetClaims gives the host the claims' folders, before any pod's sandbox is set up.
+func (r *Host) SetClaims(c Claims) { r.claims = c }
 
 // New prepares podd's folders and the pod network's configuration.
 func New(cfg Config, log *slog.Logger) (*Host, error) {

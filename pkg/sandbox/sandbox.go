@@ -314,6 +314,18 @@ func (r *Host) setupVolume(podDir string, p *pod.Pod, v pod.Volume) (string, err
 			return "", fmt.Errorf("hostPath.path: %w", err)
 		}
 		return v.HostPath.Path, nil
+	case v.PersistentVolumeClaim != nil:
+		if r.claims == nil {
+			return "", fmt.Errorf("persistentVolumeClaim: podd has no claims here: %w", errdefs.ErrUnavailable)
+		}
+		path, err := r.claims.ClaimPath(p.Metadata.Namespace, v.PersistentVolumeClaim.ClaimName)
+		if err != nil {
+			return "", fmt.Errorf("persistentVolumeClaim: %w", err)
+		}
+		if fi, err := os.Stat(path); err != nil || !fi.IsDir() {
+			return "", fmt.Errorf("persistentVolumeClaim: the folder of claim %q is missing (%s): %w", v.PersistentVolumeClaim.ClaimName, path, errdefs.ErrUnavailable)
+		}
+		return path, nil
 	}
 	return "", fmt.Errorf("volume %q has no source: %w", v.Name, errdefs.ErrInvalidArgument)
 }

@@ -506,17 +506,16 @@ func (m *Manager) Stop(ctx context.Context, namespace, name string, grace *time.
 }
 
 // Remove stops the pod if it runs and removes it with everything it created. A static pod is
-// refused: its manifest file decides whether it exists.
+// refused: its manifest file decides whether it exists. A workload's pod is removed, as
+// Kubernetes deletes it, and its controller makes what its spec asks for again (a StatefulSet
+// the pod of the same name, with the same claims).
 func (m *Manager) Remove(ctx context.Context, namespace, name string, grace *time.Duration) error {
 	w, err := m.lookup(namespace, name)
 	if err != nil {
 		return err
 	}
-	switch o := w.rec.Owner; {
-	case o.Kind == pod.OwnerFile:
+	if o := w.rec.Owner; o.Kind == pod.OwnerFile {
 		return fmt.Errorf("pod %q is a static pod from %s: remove or edit that file to remove it: %w", name, o.Name, errdefs.ErrFailedPrecondition)
-	case !o.IsZero():
-		return fmt.Errorf("pod %q is owned by %s %s: change or delete that instead: %w", name, o.Kind, o.Name, errdefs.ErrFailedPrecondition)
 	}
 	return w.request(ctx, evStop{grace: grace, remove: true})
 }

@@ -24,6 +24,30 @@ spec:
 `, name, cmd)
 }
 
+// TestRemoveWorkloadPod: a workload's pod is removed through the API, as kubectl delete pod
+// does in Kubernetes (its controller makes it again); it was refused ("owned by StatefulSet
+// default/web: change or delete that instead"), so a StatefulSet's pod could not be deleted.
+func TestRemoveWorkloadPod(t *testing.T) {
+	rt, st := newFakeRuntime(), newMemStore()
+	m := startManager(t, rt, st)
+	ctx := context.Background()
+	pods, err := manifest.Decode(staticPod("web-1", "sleep"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := pod.Owner{Kind: "StatefulSet", Name: "default/web", Hash: "h1"}
+	if _, err := m.CreateOwned(ctx, owner, pods); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, m, "web-1", "running", phaseIs(pod.PodRunning))
+	if err := m.Remove(ctx, "default", "web-1", nil); err != nil {
+		t.Fatalf("Remove of a StatefulSet's pod: %v", err)
+	}
+	if _, err := m.Get(ctx, "default", "web-1"); !errdefs.IsNotFound(err) {
+		t.Errorf("the pod is still there after Remove: %v", err)
+	}
+}
+
 // A pod created by an owner keeps its owner in the store, and only its owner removes it.
 func TestOwnedPods(t *testing.T) {
 	rt, st := newFakeRuntime(), newMemStore()
