@@ -9,10 +9,10 @@ import (
 )
 
 const (
-	initialBuf   = 16 << 10
-	keepBuf      = 256 << 10 // a buffer grown past this is dropped once idle
+	initialBuf    = 16 << 10
+	keepBuf       = 256 << 10 // a buffer grown past this is dropped once idle
 	maxReplyBytes = 512 << 20 // one reply, as redis-server's proto-max-bulk-len
-	asyncWriteAt = 32 << 10  // a batch this large for one server is written beside the reads (memcached stops reading while its answers wait)
+	asyncWriteAt  = 32 << 10  // a batch this large for one server is written beside the reads (memcached stops reading while its answers wait)
 )
 
 // backend is one client connection's connection to one server: each client connection has its

@@ -4,13 +4,13 @@ package ambassador
 type redisKind uint8
 
 const (
-	rkKey   redisKind = iota + 1 // the key is the first argument
-	rkEval                       // EVAL/EVALSHA script numkeys key...: the first key
-	rkMget                       // MGET: split by server, the arrays merged in the keys' order
-	rkSum                        // DEL, UNLINK, EXISTS, TOUCH: split, the counts added up
-	rkMset                       // MSET: split, OK when every part says OK
-	rkPing                       // answered by the ambassador
-	rkQuit                       // answered, then the connection is closed
+	rkKey  redisKind = iota + 1 // the key is the first argument
+	rkEval                      // EVAL/EVALSHA script numkeys key...: the first key
+	rkMget                      // MGET: split by server, the arrays merged in the keys' order
+	rkSum                       // DEL, UNLINK, EXISTS, TOUCH: split, the counts added up
+	rkMset                      // MSET: split, OK when every part says OK
+	rkPing                      // answered by the ambassador
+	rkQuit                      // answered, then the connection is closed
 )
 
 // redisCommands are the commands the ambassador forwards: the ones whose keys it can find, as
