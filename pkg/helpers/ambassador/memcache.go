@@ -133,6 +133,13 @@ func parseMCRequest(b []byte, req *mcRequest, words [][]byte, maxBytes int) (int
 		if len(k) > mcMaxKey {
 			return 0, words, protoErrorf("CLIENT_ERROR key longer than %d bytes", mcMaxKey)
 		}
+		// The protocol forbids control characters in keys (a CR inside a line ended by a bare LF
+		// would otherwise reach the server as part of a key).
+		for _, c := range k {
+			if c < 0x20 || c == 0x7f {
+				return 0, words, protoErrorf("CLIENT_ERROR key with a control character")
+			}
+		}
 	}
 	return adv, words, nil
 }
