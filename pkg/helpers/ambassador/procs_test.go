@@ -17,7 +17,7 @@ import (
 // Tests against real servers: redis-server, memcached and nutcracker started by the test on
 // loopback ports. Without them the tests are skipped, except under CI=true, where that fails.
 
-func needBinaries(t *testing.T, bins ...string) {
+func needBinaries(t testing.TB, bins ...string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: no real servers")
@@ -38,7 +38,7 @@ func needBinaries(t *testing.T, bins ...string) {
 	t.Skip(msg)
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -50,7 +50,7 @@ func freePort(t *testing.T) int {
 
 // startProcess runs a server in the background until the test ends, and waits until addr
 // accepts connections.
-func startProcess(t *testing.T, addr string, name string, args ...string) {
+func startProcess(t testing.TB, addr string, name string, args ...string) {
 	t.Helper()
 	log, err := os.Create(filepath.Join(t.TempDir(), filepath.Base(name)+".log"))
 	if err != nil {
@@ -88,7 +88,7 @@ func startProcess(t *testing.T, addr string, name string, args ...string) {
 	}
 }
 
-func startRedis(t *testing.T) string {
+func startRedis(t testing.TB) string {
 	port := freePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	startProcess(t, addr, "redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
@@ -96,7 +96,7 @@ func startRedis(t *testing.T) string {
 	return addr
 }
 
-func startMemcached(t *testing.T) string {
+func startMemcached(t testing.TB) string {
 	port := freePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	args := []string{"-p", strconv.Itoa(port), "-U", "0", "-l", "127.0.0.1", "-m", "64"}
@@ -108,7 +108,7 @@ func startMemcached(t *testing.T) string {
 }
 
 // startNutcracker runs nutcracker with conf (a YAML pool file whose listen is addr).
-func startNutcracker(t *testing.T, conf, addr string) {
+func startNutcracker(t testing.TB, conf, addr string) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "nutcracker.yml")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
@@ -119,7 +119,7 @@ func startNutcracker(t *testing.T, conf, addr string) {
 }
 
 // startAmbassador serves pools in this process until the test ends and returns their addresses.
-func startAmbassador(t *testing.T, pools []*PoolConfig, opts Options) (*Ambassador, []string) {
+func startAmbassador(t testing.TB, pools []*PoolConfig, opts Options) (*Ambassador, []string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := New(ctx, pools, opts)
@@ -144,13 +144,13 @@ func startAmbassador(t *testing.T, pools []*PoolConfig, opts Options) (*Ambassad
 
 // conn is a test client speaking either protocol: it sends a pipeline and reads its replies.
 type conn struct {
-	t     *testing.T
+	t     testing.TB
 	c     net.Conn
 	redis bool
 	buf   []byte
 }
 
-func dialConn(t *testing.T, addr string, redis bool) *conn {
+func dialConn(t testing.TB, addr string, redis bool) *conn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
