@@ -10,7 +10,7 @@ BIN     := bin
 LDFLAGS := -X github.com/podd-dev/podd/pkg/api.Version=$(VERSION)
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build deps test unit unit-race integration lint tools up down example-image fmt vet clean install uninstall bench bench-deps bench-go fuzz
+.PHONY: all build deps test unit unit-race integration lint tools up down example-image fmt vet clean install uninstall bench bench-deps bench-go bench-ambassador fuzz
 
 all: build
 
@@ -106,7 +106,14 @@ bench-deps: deps
 bench: bench-deps build
 	$(GO) build -o $(BIN)/podbench ./bench/cmd/podbench
 	$(BIN)/podbench -podd $(BIN)/podd -podctl $(BIN)/podctl
+	$(MAKE) --no-print-directory bench-ambassador
 	@echo "Go benchmarks of the hot pure paths (decode, OCI spec): make bench-go"
+
+# The ambassador against nutcracker (twemproxy) and redis directly: redis-benchmark -P 16 through
+# each, same pool of three redis-servers; adds its keys to BENCH_OUT. See specs/patterns/ambassador.md.
+bench-ambassador: bench-deps
+	$(GO) build -o $(BIN)/ ./cmd/podd-patterns ./bench/cmd/ambassadorbench
+	$(BIN)/ambassadorbench -ambassador $(BIN)/podd-patterns
 
 # Go benchmarks of manifest decoding and OCI spec building; compare two runs with benchstat.
 bench-go:
@@ -119,7 +126,9 @@ FUZZTIME  ?= 60s
 FUZZFLAGS ?=
 FUZZ_TARGETS := ./pkg/manifest:FuzzDecode ./pkg/pod:FuzzParseQuantity \
 	./pkg/api:FuzzReadFrame ./pkg/api:FuzzExecRequest ./pkg/api:FuzzMetadataPatch ./pkg/api:FuzzQuery \
-	./pkg/dns:FuzzServeDNS
+	./pkg/dns:FuzzServeDNS \
+	./pkg/helpers/ambassador:FuzzRESPRequest ./pkg/helpers/ambassador:FuzzRESPReply \
+	./pkg/helpers/ambassador:FuzzMemcacheRequest ./pkg/helpers/ambassador:FuzzMemcacheResponse
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -12,6 +12,12 @@ command -v systemd-socket-activate >/dev/null || need+=(systemd)
 # program iptables.
 [ -x /usr/lib/cni/bridge ] || [ -x /opt/cni/bin/bridge ] || need+=(containernetworking-plugins)
 command -v iptables >/dev/null || need+=(iptables)
+# The ambassador helper's tests run real servers and nutcracker (twemproxy) to compare with;
+# make bench runs redis-benchmark (redis-tools).
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v redis-benchmark >/dev/null || need+=(redis-tools)
+command -v memcached >/dev/null || need+=(memcached)
+command -v nutcracker >/dev/null || need+=(nutcracker)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "podd needs: ${need[*]} — run as root (or install them with apt-get)" >&2

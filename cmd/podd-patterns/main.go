@@ -9,6 +9,8 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/podd-dev/podd/pkg/helpers/ambassador"
 )
 
 func main() {
@@ -29,5 +31,7 @@ func main() {
 
 // commands lists the helpers; each lives in its own package under pkg/helpers.
 func commands() []*cli.Command {
-	return []*cli.Command{}
+	return []*cli.Command{
+		ambassador.Command(),
+	}
 }

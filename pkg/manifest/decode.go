@@ -885,10 +885,9 @@ func isEmpty(n *yaml.Node) bool {
 }
 
 var (
-	refused    = unsupported{}
-	choice     = unsupported{choice: true}
-	dropped    = unsupported{dropped: true}
-	volumeHint = "use an emptyDir or hostPath volume"
+	refused = unsupported{}
+	choice  = unsupported{choice: true}
+	dropped = unsupported{dropped: true}
 )
 
 func harmless(values ...string) unsupported { return unsupported{harmless: values} }
