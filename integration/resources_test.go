@@ -668,3 +668,48 @@ func loadAverage() string {
 	}
 	return strings.Join(f[:3], " ")
 }
+
+// TestPodLevelResources: spec.resources (Kubernetes' pod-level resources) bounds the pod's cgroup
+// and decides its QoS class, and a container without a limit of its own reads the pod's through
+// the downward API. Before, the manifest was refused at spec.resources.
+func TestPodLevelResources(t *testing.T) {
+	t.Parallel()
+	p := sharedPodd(t)
+	name := uniqueName(t)
+	mustRun(t, p, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %[1]s
+spec:
+  terminationGracePeriodSeconds: 1
+  resources:
+    limits: {cpu: 500m, memory: 64Mi}
+  containers:
+  - name: a
+    image: %[2]s
+    command: ["sh", "-c", %[3]q]
+    env:
+    - name: MEM
+      valueFrom: {resourceFieldRef: {resource: limits.memory}}
+`, name, busyboxImage, untilTerm))
+	got := getPod(t, p, name)
+	if got.Status.QOSClass != pod.QOSGuaranteed {
+		t.Errorf("qosClass %q, want Guaranteed (pod-level limits, requests defaulted to them)", got.Status.QOSClass)
+	}
+	podCgroup := "/" + p.CgroupRoot + "/pod" + got.Metadata.UID
+	if cgroupMode(t) == cgroups.V2 {
+		if got := hostCgroupFile(t, "", podCgroup, "memory.max"); got != strconv.Itoa(64<<20) {
+			t.Errorf("pod memory.max %q, want %d", got, 64<<20)
+		}
+	} else {
+		if got := hostCgroupFile(t, "memory", podCgroup, "memory.limit_in_bytes"); got != strconv.Itoa(64<<20) {
+			t.Errorf("pod memory.limit_in_bytes %q, want %d", got, 64<<20)
+		}
+		if got := hostCgroupFile(t, "cpu", podCgroup, "cpu.cfs_quota_us"); got != "50000" {
+			t.Errorf("pod cpu.cfs_quota_us %q, want 50000", got)
+		}
+	}
+	if got := execIn(t, p, name, "a", "sh", "-c", "echo $MEM"); got != strconv.Itoa(64<<20) {
+		t.Errorf("MEM = %q, want the pod's limit %d", got, 64<<20)
+	}
+}

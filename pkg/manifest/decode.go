@@ -946,7 +946,7 @@ var unsupportedFields = map[string]unsupported{
 	"spec.overhead":           refused,
 	"spec.os":                 refused,
 	"spec.resourceClaims":     refused,
-	"spec.resources":          refused,
+	"spec.resources.claims":   refused,
 
 	// Container
 	"spec.containers[].resources.claims":   refused,

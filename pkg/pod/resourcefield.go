@@ -89,6 +89,13 @@ func ResourceFieldValue(p *Pod, ref *ResourceFieldSelector, own string, node Nod
 	default:
 		return "", fmt.Errorf("resourceFieldRef: resource %q is not supported: %w", ref.Resource, errdefs.ErrInvalidArgument)
 	}
+	// Without a limit of its own, a container may use the pod's (pod-level resources), and
+	// without that the node's.
+	if !set || q.MilliValue() == 0 {
+		if r := p.Spec.Resources; r != nil && (ref.Resource == "limits.cpu" || ref.Resource == "limits.memory") {
+			q, set = r.Limits[ref.Resource[len("limits."):]]
+		}
+	}
 	switch ref.Resource {
 	case "limits.cpu":
 		milli := q.MilliValue()

@@ -85,6 +85,7 @@ func sortedKeys(m ResourceList) []string {
 }
 
 func checkPodResources(p *Pod, errs *ErrorList) {
+	checkPodLevelResources(p, errs)
 	for i, c := range p.Spec.Containers {
 		checkResources(errs, fmt.Sprintf("spec.containers[%d]", i), c.Resources)
 	}
@@ -97,6 +98,9 @@ func checkPodResources(p *Pod, errs *ErrorList) {
 // anything, Guaranteed when every container's cpu and memory limits are set and equal to its
 // requests, Burstable otherwise. A zero quantity counts as unset, as in Kubernetes.
 func PodQOSClass(spec *PodSpec) QOSClass {
+	if spec.Resources != nil && (len(spec.Resources.Requests) > 0 || len(spec.Resources.Limits) > 0) {
+		return podLevelQOS(spec.Resources)
+	}
 	requests, limits := map[string]bool{}, map[string]bool{}
 	guaranteed := true
 	for c := range spec.AllContainers() {
@@ -179,6 +183,7 @@ func EffectivePodResources(spec *PodSpec) PodResources {
 	if v, ok := effective(spec, func(r ResourceRequirements) (int64, bool) { return value(r.Limits, ResourceMemory) }); ok {
 		out.MemoryLimit = v
 	}
+	podLevelOverrides(spec, &out)
 	return out
 }
 
@@ -220,4 +225,86 @@ func effective(spec *PodSpec, get func(ResourceRequirements) (int64, bool)) (int
 		mains += v
 	}
 	return max(mains+sidecars, initMax), all
+}
+
+// Pod-level resources (Kubernetes' PodLevelResources): spec.resources bounds the whole pod.
+
+// checkPodLevelResources validates spec.resources as Kubernetes does: cpu and memory only,
+// requests no more than limits, requests at least the containers' requests together, and limits
+// at least each container's limit.
+func checkPodLevelResources(p *Pod, errs *ErrorList) {
+	r := p.Spec.Resources
+	if r == nil {
+		return
+	}
+	checkResources(errs, "spec", *r)
+	for _, name := range resourceNames {
+		if req, ok := r.Requests[name]; ok {
+			var sum int64
+			for _, c := range p.Spec.Containers {
+				if q, ok := c.Resources.Requests[name]; ok {
+					sum += q.MilliValue()
+				}
+			}
+			if req.MilliValue() < sum {
+				errs.invalid("spec.resources.requests."+name, req.String(), "must be greater than or equal to aggregate container requests of "+formatMilli(sum, name))
+			}
+		}
+		if limit, ok := r.Limits[name]; ok {
+			for c := range p.Spec.AllContainers() {
+				if q, ok := c.Resources.Limits[name]; ok && q.MilliValue() > limit.MilliValue() {
+					errs.invalid("spec.resources.limits."+name, limit.String(), fmt.Sprintf("must be greater than or equal to container %s's limit of %s", c.Name, q.String()))
+				}
+			}
+		}
+	}
+}
+
+// podLevelQOS is the QoS class of a pod with pod-level resources: Guaranteed when cpu and memory
+// limits are set and equal to the requests, BestEffort with neither, Burstable otherwise.
+func podLevelQOS(r *ResourceRequirements) QOSClass {
+	guaranteed := true
+	for _, name := range resourceNames {
+		limit, ok := r.Limits[name]
+		if !ok || limit.MilliValue() <= 0 {
+			guaranteed = false
+			continue
+		}
+		if req, ok := r.Requests[name]; ok && req.MilliValue() != limit.MilliValue() {
+			guaranteed = false
+		}
+	}
+	if guaranteed {
+		return QOSGuaranteed
+	}
+	return QOSBurstable
+}
+
+// podLevelOverrides puts the pod-level values in place of the containers' sums.
+func podLevelOverrides(spec *PodSpec, out *PodResources) {
+	r := spec.Resources
+	if r == nil {
+		return
+	}
+	if v, ok := milli(r.Requests, ResourceCPU); ok {
+		out.CPURequestMilli = v
+	}
+	if v, ok := milli(r.Limits, ResourceCPU); ok {
+		out.CPULimitMilli = v
+		if _, hasRequest := r.Requests[ResourceCPU]; !hasRequest {
+			out.CPURequestMilli = v // a request defaults to its limit, as Kubernetes defaults it
+		}
+	}
+	if v, ok := value(r.Limits, ResourceMemory); ok {
+		out.MemoryLimit = v
+	}
+}
+
+// formatMilli writes a sum of milli-units as Kubernetes would print it: millicores for cpu, bytes
+// for memory.
+func formatMilli(sum int64, name string) string {
+	if name == ResourceCPU {
+		return fmt.Sprintf("%dm", sum)
+	}
+	return fmt.Sprint(sum / 1000)
 }

@@ -73,6 +73,9 @@ type PodSpec struct {
 	DNSConfig *PodDNSConfig `json:"dnsConfig,omitempty"`
 	// SecurityContext holds the pod-level security settings; a container's own take precedence.
 	SecurityContext *PodSecurityContext `json:"securityContext,omitempty"`
+	// Resources are the pod's own cpu and memory requests and limits (Kubernetes' pod-level
+	// resources): they bound the pod's cgroup and decide its QoS class, whatever its containers ask.
+	Resources *ResourceRequirements `json:"resources,omitempty"`
 	// NodeName is the host podd runs on (podd --node-name); podd sets it when it accepts the pod.
 	NodeName string `json:"nodeName,omitempty"`
 	// ServiceAccountName names the pod's service account, "default" unless set, as Kubernetes'
