@@ -50,6 +50,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			imageCommand(),
 			versionCommand(),
 			completionCommand(),
+			selfScaleCommand(),
 		},
 		EnableBashCompletion:   true,
 		Action:                 unknownCommand,

@@ -44,6 +44,8 @@ type PodSockets struct {
 	limits  Limits
 	version string
 	log     *slog.Logger
+	// selfScale, when set, serves POST /scale (WithSelfScale).
+	selfScale SelfScaler
 
 	mu      sync.Mutex
 	sockets map[string]*podSocket // pod UID →
@@ -154,7 +156,10 @@ func (s *PodSockets) open(ctx context.Context, p *pod.Pod) (*podSocket, error) {
 	mux.Handle("GET /pod", rewrite(main, podPath(own.namespace, own.name), nil))
 	mux.Handle("GET /pod/events", rewrite(main, "/v1/events", url.Values{"namespace": {own.namespace}, "pod": {own.name}}))
 	mux.Handle("GET /", main)
-	// Everything but GET is refused by its method, before a byte of its body is read.
+	if s.selfScale != nil {
+		mux.Handle("POST /scale", own.scale(s.selfScale))
+	}
+	// Everything else but GET is refused by its method, before a byte of its body is read.
 	mux.Handle("/", http.HandlerFunc(own.refuseMethod))
 	srv := NewHTTPServer(mux, s.limits, context.WithoutCancel(ctx))
 	peers := &peerListener{Listener: ln, uid: own.uid, pod: own.namespace + "/" + own.name, check: s.peer, log: log}

@@ -233,7 +233,7 @@ func (c *ReplicaSets) syncOne(ctx context.Context, rs *object.ReplicaSet, view p
 		}
 		act = append(act, created...)
 	case diff > 0:
-		victims := podsToDelete(act, min(diff, burstReplicas), c.Now())
+		victims := podsToDelete(act, min(diff, burstReplicas), c.Now(), rs.Metadata.Annotations[AnnotationScaleDownVictim])
 		for _, p := range victims {
 			c.remove(ctx, rs, owner, p)
 		}
@@ -387,8 +387,9 @@ func deref32(p *int32) int32 {
 
 // podsToDelete picks the n pods a scale-down removes first, as Kubernetes ranks them: pending
 // before running, not ready before ready, ready for less time before longer, more restarts
-// before fewer, newer before older.
-func podsToDelete(pods []*pod.Pod, n int, now time.Time) []*pod.Pod {
+// before fewer, newer before older. The pod named first (a replica that asked to go, see
+// SelfScale) goes before all.
+func podsToDelete(pods []*pod.Pod, n int, now time.Time, first string) []*pod.Pod {
 	ranked := append([]*pod.Pod(nil), pods...)
 	phaseRank := func(p *pod.Pod) int {
 		switch p.Status.Phase {
@@ -416,6 +417,9 @@ func podsToDelete(pods []*pod.Pod, n int, now time.Time) []*pod.Pod {
 	}
 	sort.SliceStable(ranked, func(i, j int) bool {
 		a, b := ranked[i], ranked[j]
+		if fa, fb := a.Metadata.Name == first, b.Metadata.Name == first; fa != fb {
+			return fa
+		}
 		if ra, rb := phaseRank(a), phaseRank(b); ra != rb {
 			return ra < rb
 		}

@@ -197,7 +197,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	go func() {
 		defer close(podSockets)
 		podCgroup := func(uid string) string { return cgroups.PodPath(cfg.CgroupRoot, uid) }
-		api.NewPodSockets(apiPods{mgr, cfg.PodSecurity}, host.PodAPIDir, api.CgroupPeers(podCgroup), cfg.Version, log).Run(requests)
+		selfScale := &controller.SelfScale{Objects: objects, Events: recorder}
+		api.NewPodSockets(apiPods{mgr, cfg.PodSecurity}, host.PodAPIDir, api.CgroupPeers(podCgroup), cfg.Version, log).WithSelfScale(selfScale).Run(requests)
 	}()
 	log.Info("podd is serving", "socket", cfg.Socket, "socket_activated", activated, "containerd", cfg.ContainerdAddress, "namespace", cfg.Namespace)
 	pods, _ := mgr.List(ctx, "")
