@@ -10,7 +10,7 @@ BIN     := bin
 LDFLAGS := -X github.com/podd-dev/podd/pkg/api.Version=$(VERSION)
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build deps test unit unit-race integration lint tools up down example-image fmt vet clean install uninstall bench bench-deps bench-go bench-ambassador fuzz
+.PHONY: all build deps test unit unit-race integration lint tools up down example-image example-image-podctl fmt vet clean install uninstall bench bench-deps bench-go bench-ambassador fuzz
 
 all: build
 
@@ -73,6 +73,11 @@ down:
 
 example-image:
 	$(GO) run ./hack/mkimage -name localhost/podd/busybox:1.35 -format oci -o $(BIN)/busybox-image.tar
+
+# busybox with a static podctl, for pods that talk to their own API socket (replicate yourself).
+example-image-podctl:
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/podctl-static ./cmd/podctl
+	$(GO) run ./hack/mkimage -name localhost/podd/busybox-podctl:1 -format oci -file $(BIN)/podctl-static:/bin/podctl:0755 -o $(BIN)/busybox-podctl-image.tar
 
 # Binaries, the systemd units (podd.service, podd.socket), logind's delay for graceful host
 # shutdown and the static pod folder. DESTDIR stages into a folder (packaging); PREFIX moves the
