@@ -419,3 +419,44 @@ func TestDeploymentCrash(t *testing.T) {
 		mustPodctl(t, p, "delete", "deploy", name)
 	})
 }
+
+// TestDeploymentCrashSweep kills podd with SIGKILL at swept delays after a scale and after a
+// rolling update are asked for, then restarts it: each time the Deployment settles at exactly the
+// replicas and version asked, with no pod left over.
+func TestDeploymentCrashSweep(t *testing.T) {
+	t.Parallel()
+	p := startPodd(t)
+	strategy := "{type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}"
+	name := "dsweep"
+	apply := func(n int, version string) {
+		if res := p.Podctl(t, "apply", "-f", writeManifest(t, deploymentManifest(name, n, version, strategy))); res.ExitCode != 0 {
+			t.Fatalf("apply: %s", res)
+		}
+	}
+	apply(2, "v1")
+	waitDeploymentSettled(t, p, name, 2, "v1")
+	replicas, version := 2, "v1"
+	for i, delay := range []time.Duration{50 * time.Millisecond, 400 * time.Millisecond, 1500 * time.Millisecond} {
+		for _, change := range []string{"scale", "rollout"} {
+			if change == "scale" {
+				replicas = 4 - replicas + 1 // 3, then 2, then 3 …
+				if res := p.Podctl(t, "scale", "deploy/"+name, "--replicas", fmt.Sprint(replicas)); res.ExitCode != 0 {
+					t.Fatalf("scale: %s", res)
+				}
+			} else {
+				version = fmt.Sprintf("v%d", i+2)
+				apply(replicas, version)
+			}
+			time.Sleep(delay)
+			p.Kill9(t)
+			p.Start(t)
+			live := waitDeploymentSettled(t, p, name, replicas, version)
+			t.Logf("%s, kill after %v: settled at %d pods of %s", change, delay, len(live), version)
+		}
+	}
+	// Settled means settled: a few more seconds change nothing.
+	time.Sleep(3 * time.Second)
+	if live := waitDeploymentSettled(t, p, name, replicas, version); len(live) != replicas {
+		t.Errorf("%d pods, want %d", len(live), replicas)
+	}
+}
