@@ -259,7 +259,7 @@ spec:
 		{args: []string{"-c", "steady", "--timestamps", "--tail", "1"}, stdout: "^" + ts + "three\n$", re: true},
 		{args: []string{"-c", "steady", "--since", "1h"}, stdout: "one\ntwo\nthree\n"},
 		{args: []string{"-c", "steady", "--since-time", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}, stdout: ""},
-		{args: []string{"-c", "nosuch"}, code: 1, stderr: fmt.Sprintf("error: container \"nosuch\" not found in pod %q: not found\n", name)},
+		{args: []string{"-c", "nosuch"}, code: 1, stderr: fmt.Sprintf("error: container \"nosuch\" not found in pod %q\n", name)},
 	}
 	for _, tt := range tests {
 		res := p.Podctl(t, append([]string{"logs", name}, tt.args...)...)
