@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -318,6 +319,11 @@ func (p *Podd) start() error {
 		cmd.Args = append(cmd.Args, "--pod-security-namespace", "default=privileged")
 	}
 	cmd.Args = append(cmd.Args, p.Flags...)
+	if !slices.Contains(p.Flags, "--dns-upstream") {
+		// Names the cluster DNS does not know go nowhere off this machine: to a loopback port
+		// where nothing listens, so that a test never resolves an outside name.
+		cmd.Args = append(cmd.Args, "--dns-upstream", "127.0.0.1:9")
+	}
 	if len(p.Wrapper) > 0 {
 		cmd = exec.Command(p.Wrapper[0], append(p.Wrapper[1:], cmd.Args...)...)
 	}
