@@ -74,6 +74,10 @@ spec:
 	if err := json.Unmarshal([]byte(res.Stdout), &cm); err != nil || cm.Data["greeting"] != "hello" || cm.Metadata.UID == "" {
 		t.Errorf("get configmap -o json: %v\n%s", err, res)
 	}
+	// One empty kind says so, as kubectl does.
+	if res := p.Podctl(t, "-n", "apply-empty", "get", "cm"); res.ExitCode != 0 || res.Stderr != "No resources found in apply-empty namespace.\n" {
+		t.Errorf("get cm in an empty namespace:\n%s", res)
+	}
 	res = p.Podctl(t, "get", "po", "-l", "app=apply")
 	if !strings.Contains(res.Stdout, "apply-pod") {
 		t.Errorf("get po -l app=apply:\n%s", res)

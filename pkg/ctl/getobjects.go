@@ -44,7 +44,7 @@ func getObjects(ctx context.Context, c *api.Client, k object.Kind, o GetOptions,
 			return Print(s.Out, o.Output, map[string]any{"apiVersion": "v1", "kind": "List", "items": nonNilObjects(objs)}, nil)
 		}
 		if len(objs) == 0 {
-			if header {
+			if !header { // one kind asked: say so; among several, an empty kind prints nothing
 				noResources(o, s)
 			}
 			return nil
