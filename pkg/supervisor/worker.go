@@ -1028,6 +1028,8 @@ func (w *worker) finishStop(ctx context.Context) bool {
 	w.mu.Unlock()
 	if state != podRemoving {
 		w.m.log.Info("pod stopped", w.log()...)
+		// The status a stop's caller reads next must say Stopped: publish before the reply.
+		w.publish()
 		w.reply(nil)
 		return false
 	}
