@@ -503,45 +503,6 @@ func (o *Objects) Put(ctx context.Context, objs ...object.Object) error {
 	return nil
 }
 
-// PutStatus stores the status of obj onto the object as it is now, leaving its spec and metadata
-// as they are: a controller's status write never undoes an apply that came after its read. An
-// object deleted since (or made again: another UID) is left alone, with an error of class
-// NotFound.
-func (o *Objects) PutStatus(ctx context.Context, obj object.Object) error {
-	o.apply.Lock()
-	defer o.apply.Unlock()
-	key := object.KeyOf(obj)
-	o.mu.Lock()
-	cur, ok := o.objs[key]
-	o.mu.Unlock()
-	m := obj.GetMetadata()
-	if !ok || cur.GetMetadata().UID != m.UID {
-		return fmt.Errorf("%s %s/%s was deleted: %w", obj.GetKind(), m.Namespace, m.Name, errdefs.ErrNotFound)
-	}
-	next := object.Copy(cur)
-	copyStatus(obj, next)
-	data, err := json.Marshal(next)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", key, err)
-	}
-	if string(data) == mustJSON(cur) {
-		return nil
-	}
-	if err := o.store.PutObjects(ctx, map[string][]byte{key: data}); err != nil {
-		return err
-	}
-	o.mu.Lock()
-	o.objs[key] = next
-	o.notifyLocked()
-	o.mu.Unlock()
-	return nil
-}
-
-func mustJSON(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
-}
-
 // Remove deletes objects a controller owns (an old ReplicaSet), without following owners.
 func (o *Objects) Remove(ctx context.Context, objs ...object.Object) error {
 	o.apply.Lock()

@@ -14,7 +14,7 @@ import (
 // UpdateStatus stores obj's status on the stored object of the same kind, namespace and name,
 // keeping the stored spec and metadata: an apply between a controller's read and this write (a
 // Job suspended, a parallelism changed) is kept, not overwritten. It is stored (fsynced) before
-// it returns. An object that is gone, or was deleted and made again (another UID), is NotFound:
+// it returns; a status that did not change writes nothing. An object that is gone, or was deleted and made again (another UID), is NotFound:
 // a controller never brings back what was deleted.
 func (o *Objects) UpdateStatus(ctx context.Context, obj object.Object) error {
 	o.apply.Lock()
@@ -32,6 +32,9 @@ func (o *Objects) UpdateStatus(ctx context.Context, obj object.Object) error {
 	data, err := json.Marshal(next)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	if old, _ := json.Marshal(cur); string(data) == string(old) {
+		return nil
 	}
 	if err := o.store.PutObjects(ctx, map[string][]byte{key: data}); err != nil {
 		return err

@@ -103,7 +103,7 @@ func (c *PVCs) bind(ctx context.Context, claim *object.PersistentVolumeClaim, di
 	if q, ok := claim.Spec.Resources.Requests["storage"]; ok {
 		claim.Status.Capacity["storage"] = q
 	}
-	if err := c.Objects.PutStatus(ctx, claim); err != nil && !errdefs.IsNotFound(err) {
+	if err := c.Objects.UpdateStatus(ctx, claim); err != nil && !errdefs.IsNotFound(err) {
 		return err
 	}
 	c.Log.Info("claim bound", "claim", claim.Metadata.Namespace+"/"+claim.Metadata.Name, "path", dir)

@@ -216,7 +216,7 @@ func (c *StatefulSets) syncSet(ctx context.Context, v *setView) (time.Duration, 
 	defer func() {
 		// The status is observed before acting, as Kubernetes reports it; the next sync (woken
 		// by what the actions change) reports their outcome.
-		if err := c.Objects.PutStatus(context.WithoutCancel(ctx), statusOnly(set, status)); err != nil && !errdefs.IsNotFound(err) {
+		if err := c.Objects.UpdateStatus(context.WithoutCancel(ctx), statusOnly(set, status)); err != nil && !errdefs.IsNotFound(err) {
 			c.Log.Warn("store statefulset status", "statefulset", set.Metadata.Namespace+"/"+set.Metadata.Name, "err", err)
 		}
 		fault.Point(fault.StatefulSetAfterStatus)

@@ -511,26 +511,26 @@ func TestPutRefusesDeletedObject(t *testing.T) {
 	if err := e.objs.Put(e.ctx, set); !errdefs.IsNotFound(err) {
 		t.Errorf("Put of a deleted object: %v, want NotFound", err)
 	}
-	if err := e.objs.PutStatus(e.ctx, set); !errdefs.IsNotFound(err) {
-		t.Errorf("PutStatus of a deleted object: %v, want NotFound", err)
+	if err := e.objs.UpdateStatus(e.ctx, set); !errdefs.IsNotFound(err) {
+		t.Errorf("UpdateStatus of a deleted object: %v, want NotFound", err)
 	}
 	if _, err := e.objs.Get("StatefulSet", "default", "web"); !errdefs.IsNotFound(err) {
 		t.Errorf("the deleted StatefulSet is back: %v", err)
 	}
 }
 
-// TestPutStatusKeepsSpec: a status written from an old read does not undo an apply since.
-func TestPutStatusKeepsSpec(t *testing.T) {
+// TestUpdateStatusKeepsSpecAfterApply: a status written from an old read does not undo an apply since.
+func TestUpdateStatusKeepsSpecAfterApply(t *testing.T) {
 	e := newSTSEnv(t)
 	e.apply(stsManifest)
 	old := e.set()
 	e.apply(stsManifest, "replicas: 3", "replicas: 5")
 	old.Status.ReadyReplicas = 2
-	if err := e.objs.PutStatus(e.ctx, old); err != nil {
+	if err := e.objs.UpdateStatus(e.ctx, old); err != nil {
 		t.Fatal(err)
 	}
 	now := e.set()
 	if *now.Spec.Replicas != 5 || now.Status.ReadyReplicas != 2 || now.Metadata.Generation != 2 {
-		t.Errorf("after PutStatus: replicas %d ready %d generation %d, want 5, 2, 2", *now.Spec.Replicas, now.Status.ReadyReplicas, now.Metadata.Generation)
+		t.Errorf("after UpdateStatus: replicas %d ready %d generation %d, want 5, 2, 2", *now.Spec.Replicas, now.Status.ReadyReplicas, now.Metadata.Generation)
 	}
 }
