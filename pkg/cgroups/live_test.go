@@ -1,11 +1,14 @@
 package cgroups
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/containerd/errdefs"
@@ -90,5 +93,69 @@ func TestRemovePodLiveHost(t *testing.T) {
 	uids, err := ListPods(fs, parent)
 	if err != nil || len(uids) != 0 {
 		t.Errorf("ListPods after removal = %v, %v", uids, err)
+	}
+}
+
+// A process left in the pod's logs leaf (a logger whose shim died) keeps RemovePod failing until
+// KillHelpers ends it; a process in a container's cgroup is not podd's to kill.
+func TestKillHelpersLiveHost(t *testing.T) {
+	requireRoot(t)
+	fs, err := Load(MountinfoPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := fmt.Sprintf("podd-test-kh-%d", os.Getpid())
+	const uid = "live"
+	var logDirs, ctrDirs []string
+	for _, h := range fs.Hierarchies {
+		ld, cd := h.dir(LogsPath(parent, uid)), h.dir(ContainerPath(parent, uid, "c1"))
+		if ld == "" {
+			continue
+		}
+		for _, d := range []string{ld, cd} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatalf("create test cgroup: %v", err)
+			}
+		}
+		logDirs, ctrDirs = append(logDirs, ld), append(ctrDirs, cd)
+	}
+	t.Cleanup(func() {
+		_ = RemovePod(context.Background(), fs, parent, uid)
+		_ = os.Remove(filepath.Dir(filepath.Dir(logDirs[0])))
+	})
+	start := func(dir string) *exec.Cmd {
+		cmd := exec.Command("sleep", "60")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+			t.Fatalf("move process into %s: %v", dir, err)
+		}
+		return cmd
+	}
+	logger, user := start(logDirs[0]), start(ctrDirs[0])
+	done := make(chan error, 1)
+	go func() { done <- logger.Wait() }()
+
+	n, err := KillHelpers(fs, parent, uid)
+	if err != nil || n != 1 {
+		t.Fatalf("KillHelpers = %d, %v; want the 1 process of the logs leaf", n, err)
+	}
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("logger ended with %v, want killed", err)
+	}
+	if user.ProcessState != nil || user.Process.Signal(syscall.Signal(0)) != nil {
+		t.Fatal("KillHelpers killed the process in the container's cgroup")
+	}
+	fastRetries(t)
+	if err := RemovePod(t.Context(), fs, parent, uid); !errdefs.IsFailedPrecondition(err) {
+		t.Fatalf("RemovePod with the container's process inside: err = %v, want failed precondition", err)
+	}
+	_ = user.Process.Kill()
+	_ = user.Wait()
+	removeDelays = removeDelaysDefault
+	if err := RemovePod(t.Context(), fs, parent, uid); err != nil {
+		t.Fatalf("RemovePod after both ended: %v", err)
 	}
 }

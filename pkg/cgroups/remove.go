@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -158,4 +159,48 @@ func validPodUID(uid string) error {
 		return fmt.Errorf("invalid pod uid %q: %w", uid, errdefs.ErrInvalidArgument)
 	}
 	return nil
+}
+
+// KillHelpers sends SIGKILL to every process left in the pod's own leaf cgroups — the loggers'
+// (LogsLeaf) and the shared PID namespace's init (PodInitCgroup) — in every hierarchy, and
+// returns how many it signalled. Those are podd's processes, not the user's: once the pod's
+// containers are deleted they have nothing left to do, but a logger whose shim was killed (a
+// crash in the middle of a task create) can wait on its pipes for ever and keep the pod's cgroup
+// busy. The kubelet likewise kills what is left in a pod's cgroup before it removes it; podd
+// limits that to its own leaves, so that a container process that outlives its container is
+// still reported by RemovePod rather than killed silently.
+func KillHelpers(fs FS, parent, podUID string) (int, error) {
+	if err := validPodUID(podUID); err != nil {
+		return 0, err
+	}
+	var errs []error
+	killed := map[int]bool{}
+	for _, cgroup := range []string{LogsPath(parent, podUID), PodInitCgroup(parent, podUID)} {
+		for _, h := range fs.Hierarchies {
+			dir := h.dir(cgroup)
+			if dir == "" {
+				continue
+			}
+			data, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+			if errors.Is(err, iofs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			for _, f := range strings.Fields(string(data)) {
+				pid, err := strconv.Atoi(f)
+				if err != nil || pid <= 0 || killed[pid] {
+					continue
+				}
+				if err := unix.Kill(pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+					errs = append(errs, fmt.Errorf("kill %d in %s: %w", pid, dir, err))
+					continue
+				}
+				killed[pid] = true
+			}
+		}
+	}
+	return len(killed), errors.Join(errs...)
 }

@@ -520,6 +520,13 @@ func (r *Host) TeardownSandbox(ctx context.Context, uid string) error {
 	if err := os.RemoveAll(r.PodStateDir(uid)); err != nil {
 		errs = append(errs, fmt.Errorf("remove pod state folder: %w", err))
 	}
+	// The containers are gone: what is left in the pod's own leaves (a logger orphaned by a shim
+	// killed mid-create) would keep the cgroup busy for ever.
+	if n, err := cgroups.KillHelpers(r.cgroupFS, r.cfg.CgroupParent, uid); err != nil {
+		errs = append(errs, err)
+	} else if n > 0 {
+		r.log.Info("killed podd helpers left in the pod's cgroup", "uid", uid, "processes", n)
+	}
 	if err := cgroups.RemovePod(ctx, r.cgroupFS, r.cfg.CgroupParent, uid); err != nil {
 		errs = append(errs, fmt.Errorf("remove pod cgroup: %w", err))
 	}
