@@ -420,4 +420,3 @@ func (s *Saver) readFile(t *tracked, size int64, now time.Time) {
 		t.readOff = off
 	}
 }
-
