@@ -86,7 +86,9 @@ func printable(s string, max int) string {
 }
 
 // appendSyslog appends one RFC 5424 message in RFC 6587 octet-counting framing:
-// "LEN <PRI>1 TIMESTAMP HOSTNAME APP-NAME - - [podd@32473 seq="N"] MSG".
+// "LEN <PRI>1 TIMESTAMP HOSTNAME APP-NAME - - [podd@32473 seq="N"] MSG", N in 20 digits, zero
+// padded, so that comparing them as strings compares the numbers (rsyslog's RainerScript
+// compares numbers by the low 32 bits of their difference: wrong for numbers this large).
 // hostname and app must already be printable (see printable).
 func appendSyslog(dst []byte, pri int, hostname string, m message) []byte {
 	var hdr [128]byte
@@ -96,7 +98,7 @@ func appendSyslog(dst []byte, pri int, hostname string, m message) []byte {
 	h = append(h, ">1 "...)
 	h = m.ts.UTC().AppendFormat(h, "2006-01-02T15:04:05.000000Z07:00")
 	n := len(h) + 1 + len(hostname) + 1 + len(m.app) + len(` - - [`+sdID+` seq="`) +
-		len(strconv.FormatUint(m.seq, 10)) + len(`"] `) + len(m.text)
+		seqDigits + len(`"] `) + len(m.text)
 	dst = strconv.AppendInt(dst, int64(n), 10)
 	dst = append(dst, ' ')
 	dst = append(dst, h...)
@@ -105,9 +107,21 @@ func appendSyslog(dst []byte, pri int, hostname string, m message) []byte {
 	dst = append(dst, ' ')
 	dst = append(dst, m.app...)
 	dst = append(dst, ` - - [`+sdID+` seq="`...)
-	dst = strconv.AppendUint(dst, m.seq, 10)
+	dst = appendSeq(dst, m.seq)
 	dst = append(dst, `"] `...)
 	return append(dst, m.text...)
+}
+
+// seqDigits: a uint64 has at most 20.
+const seqDigits = 20
+
+func appendSeq(dst []byte, seq uint64) []byte {
+	var d [seqDigits]byte
+	for i := seqDigits - 1; i >= 0; i-- {
+		d[i] = byte('0' + seq%10)
+		seq /= 10
+	}
+	return append(dst, d[:]...)
 }
 
 // syslogSink ships over TCP to a syslog server (rsyslog's imtcp, syslog-ng's network()).

@@ -97,9 +97,9 @@ func TestAppendSyslog(t *testing.T) {
 		want string
 	}{
 		{"plain", message{app: "access.log", text: []byte("GET / 200"), ts: ts, seq: 7}, 14,
-			`<14>1 2026-12-05T11:00:00.123456Z web access.log - - [podd@32473 seq="7"] GET / 200`},
+			`<14>1 2026-12-05T11:00:00.123456Z web access.log - - [podd@32473 seq="00000000000000000007"] GET / 200`},
 		{"empty line", message{app: "a", text: nil, ts: ts, seq: 1}, 134,
-			`<134>1 2026-12-05T11:00:00.123456Z web a - - [podd@32473 seq="1"] `},
+			`<134>1 2026-12-05T11:00:00.123456Z web a - - [podd@32473 seq="00000000000000000001"] `},
 		{"utf-8", message{app: "a", text: []byte("héllo"), ts: ts, seq: 18446744073709551615}, 14,
 			`<14>1 2026-12-05T11:00:00.123456Z web a - - [podd@32473 seq="18446744073709551615"] héllo`},
 	} {
