@@ -22,7 +22,7 @@ func main() {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "debug", Usage: "log debug lines too"},
 		},
-		Commands:    commands(),
+		Commands: commands(),
 		// Once the helper has started, drop its mappings of the binary's start-up pages: see
 		// helper.TrimAfter (idle RSS 11.3 → 4.6 MiB for the ambassador).
 		Before: func(*cli.Context) error {
