@@ -45,7 +45,7 @@ func (e *expansion) container(h *Helper, settings map[string]string) (pod.Contai
 		case keyVolumes, keyCPU, keyMemory, keyImage, keyConfig:
 			continue
 		}
-		f, ok := h.flag(setting)
+		f, ok := h.Flag(setting)
 		if !ok {
 			fail(setting, "unknown setting of %s: want a flag (%s) or %s", h.Name, flagNames(h), strings.Join([]string{keyVolumes, keyCPU, keyMemory, keyImage, keyConfig}, ", "))
 			continue
@@ -151,7 +151,7 @@ func (e *expansion) container(h *Helper, settings map[string]string) (pod.Contai
 	for _, p := range h.Ports {
 		addr, ok := values[p.Flag]
 		if !ok {
-			f, _ := h.flag(p.Flag)
+			f, _ := h.Flag(p.Flag)
 			addr = f.Default
 		}
 		if addr == "" {

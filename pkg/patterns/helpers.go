@@ -150,7 +150,8 @@ func Lookup(name string) (*Helper, bool) {
 	return nil, false
 }
 
-func (h *Helper) flag(name string) (*Flag, bool) {
+// Flag finds one of the helper's flags by name.
+func (h *Helper) Flag(name string) (*Flag, bool) {
 	for i := range h.Flags {
 		if h.Flags[i].Name == name {
 			return &h.Flags[i], true
