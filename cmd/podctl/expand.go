@@ -15,7 +15,7 @@ func expandCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "filename", Aliases: []string{"f"}, Usage: "a manifest, a folder of manifests, or - for stdin (repeatable)"},
 			&cli.BoolFlag{Name: "recursive", Aliases: []string{"R"}, Usage: "read the folders' subfolders too"},
-			&cli.StringFlag{Name: "patterns-image", Value: patternsImage(), Usage: "the helpers' image written into the injected containers"},
+			&cli.StringFlag{Name: "patterns-image", Value: api.PatternsImage(), Usage: "the helpers' image written into the injected containers"},
 		},
 		Action: func(cliContext *cli.Context) error {
 			if cliContext.NArg() > 0 {
@@ -34,6 +34,3 @@ func expandCommand() *cli.Command {
 		},
 	}
 }
-
-// patternsImage is the helper image of podctl's own version, as podd names it.
-func patternsImage() string { return "localhost/podd/patterns:" + api.Version }

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"github.com/podd-dev/podd/pkg/api"
 	"github.com/podd-dev/podd/pkg/manifest"
 	"github.com/podd-dev/podd/pkg/object"
 	"github.com/podd-dev/podd/pkg/patterns"
@@ -17,13 +18,11 @@ type admission struct {
 	patterns patterns.Options
 }
 
-// newAdmission expands with the helper image of podd's version: localhost/podd/patterns:<version>.
-func newAdmission(version string) admission {
-	return admission{patterns: patterns.Options{Image: patternsImage(version)}}
+// newAdmission expands with the helper image of podd's version (api.PatternsImage), the one
+// podd imports from its archive on first use and podctl expand names by default.
+func newAdmission() admission {
+	return admission{patterns: patterns.Options{Image: api.PatternsImage()}}
 }
-
-// patternsImage names the helper image of a version of podd (and podctl, which prints the same).
-func patternsImage(version string) string { return "localhost/podd/patterns:" + version }
 
 // pods decodes a manifest of Pods and expands them.
 func (a admission) pods(data []byte) ([]*pod.Pod, error) {

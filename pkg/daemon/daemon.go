@@ -158,7 +158,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	configs.objs = objects
-	admit := newAdmission(cfg.Version)
+	admit := newAdmission()
 	host.SetClaims(controller.ClaimPaths{Objects: objects, Root: cfg.Root})
 	if err := mgr.Start(workers); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
