@@ -196,9 +196,10 @@ func (e *expansion) container(h *Helper, settings map[string]string) (pod.Contai
 	return c, volumes, nil
 }
 
-// portOwner finds a container of the user's that declares port.
+// portOwner finds a container of the user's, or a helper's injected before, that declares port:
+// the pod's containers share one network namespace.
 func (e *expansion) portOwner(port int32) (string, bool) {
-	for _, list := range [][]pod.Container{e.spec.InitContainers, e.spec.Containers} {
+	for _, list := range [][]pod.Container{e.injected, e.spec.InitContainers, e.spec.Containers} {
 		for _, c := range list {
 			for _, p := range c.Ports {
 				if p.ContainerPort == port && (p.Protocol == "" || p.Protocol == "TCP") {

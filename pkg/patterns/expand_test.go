@@ -251,6 +251,7 @@ spec:
 		{"config of a helper without a file", pod(ann("podd.io/inject", "log-saver", "log-saver.podd.io/config", "cm/k"), ""), `metadata.annotations[log-saver.podd.io/config]: log-saver reads no configuration file`},
 		{"config and its flag", pod(ann("podd.io/inject", "adapter", "adapter.podd.io/config", "cm/rules.yaml", "adapter.podd.io/rules", "/x.yaml"), ""), `metadata.annotations[adapter.podd.io/config]: not with adapter.podd.io/rules`},
 		{"port clash with the app", pod(ann("podd.io/inject", "adapter"), ""), `metadata.annotations[adapter.podd.io/listen]: port 9466 is already a port of container app`},
+		{"port clash between helpers", pod(ann("podd.io/inject", "log-saver,content-sync", "content-sync.podd.io/listen", "127.0.0.1:9465"), ""), `metadata.annotations[content-sync.podd.io/listen]: port 9465 is already a port of container podd-log-saver`},
 		{"listen malformed", pod(ann("podd.io/inject", "ambassador", "ambassador.podd.io/listen", "6380"), ""), `metadata.annotations[ambassador.podd.io/listen]: "6380": want host:port`},
 		{"image empty", pod(ann("podd.io/inject", "log-saver", "log-saver.podd.io/image", ""), ""), `metadata.annotations[log-saver.podd.io/image]: "": not an image reference`},
 		{"on the workload's metadata", deployment, `Deployment default/d: metadata.annotations[podd.io/inject]: the helpers run in the pods: put it in spec.template.metadata.annotations`},

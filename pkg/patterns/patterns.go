@@ -235,6 +235,8 @@ type expansion struct {
 	meta  *pod.ObjectMeta
 	spec  *pod.PodSpec
 	field string // the annotations' path: metadata.annotations or spec.template.metadata.annotations
+	// injected are the helpers' containers made so far, in order.
+	injected []pod.Container
 }
 
 func (e *expansion) fail(key string, format string, args ...any) error {
@@ -270,6 +272,7 @@ func (e *expansion) run() error {
 			continue
 		}
 		containers = append(containers, c)
+		e.injected = containers
 		volumes = append(volumes, v...)
 	}
 	if err := errors.Join(errs...); err != nil {
