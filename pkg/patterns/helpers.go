@@ -86,14 +86,26 @@ var Helpers = []Helper{
 	},
 	{
 		Name: "log-saver",
-		// /work/briefs/logsaver.md.
+		// /work/briefs/logsaver.md, as its branch h-logsaver spells the flags (pkg/helpers/logsaver).
+		// --paths is one string of comma-separated globs, which the helper splits itself.
 		Flags: []Flag{
-			{Name: "paths", Kind: List},
-			{Name: "state-dir", Kind: String},
+			{Name: "paths", Kind: String},
 			{Name: "to", Kind: String},
+			{Name: "state-dir", Kind: String},
 			{Name: "batch-lines", Kind: Int},
+			{Name: "batch-bytes", Kind: Int},
 			{Name: "batch-wait", Kind: Duration},
 			{Name: "flush-timeout", Kind: Duration},
+			{Name: "max-line-bytes", Kind: Int},
+			{Name: "rotate-wait", Kind: Duration},
+			{Name: "poll-interval", Kind: Duration},
+			{Name: "send-timeout", Kind: Duration},
+			{Name: "min-backoff", Kind: Duration},
+			{Name: "max-backoff", Kind: Duration},
+			{Name: "hostname", Kind: String},
+			{Name: "app-name", Kind: String},
+			{Name: "facility", Kind: String},
+			{Name: "severity", Kind: String},
 			{Name: "listen", Kind: String, Default: "127.0.0.1:9465"},
 		},
 		Ports: []Port{{Name: "metrics", Flag: "listen"}},
@@ -102,19 +114,26 @@ var Helpers = []Helper{
 	},
 	{
 		Name: "content-sync",
-		// /work/briefs/contentsync.md.
+		// /work/briefs/contentsync.md, as its branch h-contentsync spells the flags
+		// (pkg/helpers/contentsync). --max-bytes takes a size such as 256Mi.
 		Flags: []Flag{
 			{Name: "source", Kind: String},
 			{Name: "source-kind", Kind: String},
+			{Name: "file-name", Kind: String},
 			{Name: "root", Kind: String},
 			{Name: "link", Kind: String},
 			{Name: "period", Kind: Duration},
-			{Name: "max-bytes", Kind: Int},
+			{Name: "http-timeout", Kind: Duration},
+			{Name: "max-bytes", Kind: String},
+			{Name: "max-entries", Kind: Int},
 			{Name: "signal-process", Kind: String},
 			{Name: "signal", Kind: String},
 			{Name: "webhook", Kind: String},
+			{Name: "webhook-timeout", Kind: Duration},
+			{Name: "webhook-retries", Kind: Int},
 			{Name: "one-time", Kind: Bool},
 			{Name: "listen", Kind: String, Default: "127.0.0.1:9467"},
+			{Name: "health-periods", Kind: Int},
 		},
 		Ports: []Port{{Name: "metrics", Flag: "listen"}},
 		// A readiness probe, not a startup one: its /healthz fails until a first sync, and a
@@ -124,12 +143,14 @@ var Helpers = []Helper{
 	},
 	{
 		Name: "adapter",
-		// /work/briefs/adapter.md.
+		// /work/briefs/adapter.md, as its branch h-adapter spells the flags (pkg/helpers/adapter).
 		Flags: []Flag{
-			{Name: "source", Kind: String},
-			{Name: "rules", Kind: String},
-			{Name: "scrape-timeout", Kind: Duration},
+			{Name: "source", Kind: List},
 			{Name: "listen", Kind: String, Default: ":9466"},
+			{Name: "scrape-timeout", Kind: Duration},
+			{Name: "probe-interval", Kind: Duration},
+			{Name: "rules", Kind: String},
+			{Name: "statsd-max-series", Kind: Int},
 		},
 		ConfigFlag: "rules",
 		Ports:      []Port{{Name: "metrics", Flag: "listen"}},
