@@ -25,7 +25,9 @@ type Flag struct {
 
 // Port is a port a helper listens on, taken from the host:port value of one of its flags.
 type Port struct {
-	// Name is the containerPort's name (an IANA service name: at most 15 characters).
+	// Name is the containerPort's name (an IANA service name: at most 15 characters), unique
+	// among the helpers and named after its helper, so that a Service's or a probe's named
+	// port is never ambiguous (Kubernetes warns of a name two containers of a pod share).
 	Name string
 	// Flag holds the helper's host:port; an empty value means the helper does not listen.
 	Flag string
@@ -80,8 +82,8 @@ var Helpers = []Helper{
 			{Name: "metrics-address", Kind: String, Default: ":22222"},
 		},
 		ConfigFlag: "config",
-		Ports:      []Port{{Name: "proxy", Flag: "listen"}, {Name: "metrics", Flag: "metrics-address"}},
-		Probe:      &Probe{Startup: true, Path: "/metrics", Port: "metrics"},
+		Ports:      []Port{{Name: "amb-proxy", Flag: "listen"}, {Name: "amb-metrics", Flag: "metrics-address"}},
+		Probe:      &Probe{Startup: true, Path: "/metrics", Port: "amb-metrics"},
 		CPU:        "100m", Memory: "32Mi",
 	},
 	{
@@ -108,8 +110,8 @@ var Helpers = []Helper{
 			{Name: "severity", Kind: String},
 			{Name: "listen", Kind: String, Default: "127.0.0.1:9465"},
 		},
-		Ports: []Port{{Name: "metrics", Flag: "listen"}},
-		Probe: &Probe{Startup: true, Path: "/healthz", Port: "metrics"},
+		Ports: []Port{{Name: "logsaver-http", Flag: "listen"}},
+		Probe: &Probe{Startup: true, Path: "/healthz", Port: "logsaver-http"},
 		CPU:   "50m", Memory: "32Mi",
 	},
 	{
@@ -135,10 +137,10 @@ var Helpers = []Helper{
 			{Name: "listen", Kind: String, Default: "127.0.0.1:9467"},
 			{Name: "health-periods", Kind: Int},
 		},
-		Ports: []Port{{Name: "metrics", Flag: "listen"}},
+		Ports: []Port{{Name: "csync-http", Flag: "listen"}},
 		// A readiness probe, not a startup one: its /healthz fails until a first sync, and a
 		// source that is down must not keep the application from starting.
-		Probe: &Probe{Path: "/healthz", Port: "metrics"},
+		Probe: &Probe{Path: "/healthz", Port: "csync-http"},
 		CPU:   "50m", Memory: "32Mi",
 	},
 	{
@@ -153,10 +155,10 @@ var Helpers = []Helper{
 			{Name: "statsd-max-series", Kind: Int},
 		},
 		ConfigFlag: "rules",
-		Ports:      []Port{{Name: "metrics", Flag: "listen"}},
+		Ports:      []Port{{Name: "adapter-metrics", Flag: "listen"}},
 		// /healthz is the adapter's own health: /readyz follows the application, which starts
 		// only after the sidecar has.
-		Probe: &Probe{Startup: true, Path: "/healthz", Port: "metrics"},
+		Probe: &Probe{Startup: true, Path: "/healthz", Port: "adapter-metrics"},
 		CPU:   "50m", Memory: "32Mi",
 	},
 }
