@@ -52,8 +52,8 @@ func TestInjectionTable(t *testing.T) {
 			}
 		}
 		if h.ConfigFlag != "" {
-			if f, ok := h.Flag(h.ConfigFlag); !ok || f.Kind != patterns.String {
-				t.Errorf("%s: the configuration flag --%s is not a string flag of the table", h.Name, h.ConfigFlag)
+			if f, ok := flags[h.ConfigFlag]; !ok || kindOf(f) != patterns.String {
+				t.Errorf("%s: the configuration flag --%s is not a string flag of the command", h.Name, h.ConfigFlag)
 			}
 		}
 	}

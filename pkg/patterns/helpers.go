@@ -48,8 +48,9 @@ type Probe struct {
 type Helper struct {
 	Name  string
 	Flags []Flag
-	// ConfigFlag is the flag that takes the helper's configuration file, set from the
-	// <helper>.podd.io/config setting; "" when the helper reads none.
+	// ConfigFlag is the flag (a string flag of the helper's command) that takes the helper's
+	// configuration file, set from the <helper>.podd.io/config setting; "" when the helper reads
+	// none. When the flag is also one of Flags, the two settings exclude each other.
 	ConfigFlag string
 	Ports      []Port
 	Probe      *Probe
@@ -64,8 +65,8 @@ var Helpers = []Helper{
 	{
 		Name: "ambassador",
 		// pkg/helpers/ambassador/command.go.
+		// Its --config is set by the reserved setting config (a ConfigMap's file), not directly.
 		Flags: []Flag{
-			{Name: "config", Kind: String},
 			{Name: "listen", Kind: String},
 			{Name: "protocol", Kind: String},
 			{Name: "server", Kind: List},
