@@ -307,3 +307,22 @@ func TestKindsOtherThanWorkloads(t *testing.T) {
 }
 
 func isInvalidArgument(err error) bool { return errdefs.IsInvalidArgument(err) }
+
+// BenchmarkExpand is the cost of expanding one Deployment with two helpers, as podd pays it on
+// every apply: go test -run '^$' -bench Expand ./pkg/patterns/
+func BenchmarkExpand(b *testing.B) {
+	data, err := os.ReadFile("testdata/deployment-two-helpers.in.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	objs, err := manifest.DecodeObjects(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := patterns.Expand(objs[0], patterns.Options{Image: testImage}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
