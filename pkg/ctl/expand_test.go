@@ -18,6 +18,7 @@ metadata:
   annotations:
     podd.io/inject: log-saver
     log-saver.podd.io/paths: /var/log/*.log
+    log-saver.podd.io/to: syslog+tcp://127.0.0.1:514
 spec:
   containers: [{name: app, image: busybox}]
 `

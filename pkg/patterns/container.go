@@ -129,6 +129,20 @@ func (e *expansion) container(h *Helper, settings map[string]string) (pod.Contai
 		}
 	}
 
+	for _, group := range h.Required {
+		set := false
+		for _, name := range group {
+			set = set || values[name] != ""
+		}
+		if !set {
+			alternatives := make([]string, len(group))
+			for i, name := range group {
+				alternatives[i] = key(name)
+			}
+			fail(group[0], "missing: %s does not start without %s", h.Name, strings.Join(alternatives, " or "))
+		}
+	}
+
 	// Arguments: the subcommand, then the flags in the table's order.
 	c.Args = []string{h.Name}
 	for _, f := range h.Flags {

@@ -52,8 +52,12 @@ type Helper struct {
 	// configuration file, set from the <helper>.podd.io/config setting; "" when the helper reads
 	// none. When the flag is also one of Flags, the two settings exclude each other.
 	ConfigFlag string
-	Ports      []Port
-	Probe      *Probe
+	// Required are the flags without which the helper refuses to start, each a list of
+	// alternatives (ConfigFlag among them when a configuration file will do): a pod that would
+	// only crash-loop its sidecar is refused at admission instead.
+	Required [][]string
+	Ports    []Port
+	Probe    *Probe
 	// CPU and Memory are the container's requests and limits unless the settings say otherwise.
 	CPU, Memory string
 }
@@ -83,6 +87,7 @@ var Helpers = []Helper{
 			{Name: "metrics-address", Kind: String, Default: ":22222"},
 		},
 		ConfigFlag: "config",
+		Required:   [][]string{{"listen", "config"}},
 		Ports:      []Port{{Name: "amb-proxy", Flag: "listen"}, {Name: "amb-metrics", Flag: "metrics-address"}},
 		Probe:      &Probe{Startup: true, Path: "/metrics", Port: "amb-metrics"},
 		CPU:        "100m", Memory: "32Mi",
@@ -111,9 +116,10 @@ var Helpers = []Helper{
 			{Name: "severity", Kind: String},
 			{Name: "listen", Kind: String, Default: "127.0.0.1:9465"},
 		},
-		Ports: []Port{{Name: "logsaver-http", Flag: "listen"}},
-		Probe: &Probe{Startup: true, Path: "/healthz", Port: "logsaver-http"},
-		CPU:   "50m", Memory: "32Mi",
+		Required: [][]string{{"paths"}, {"to"}},
+		Ports:    []Port{{Name: "logsaver-http", Flag: "listen"}},
+		Probe:    &Probe{Startup: true, Path: "/healthz", Port: "logsaver-http"},
+		CPU:      "50m", Memory: "32Mi",
 	},
 	{
 		Name: "content-sync",
@@ -138,7 +144,8 @@ var Helpers = []Helper{
 			{Name: "listen", Kind: String, Default: "127.0.0.1:9467"},
 			{Name: "health-periods", Kind: Int},
 		},
-		Ports: []Port{{Name: "csync-http", Flag: "listen"}},
+		Required: [][]string{{"source"}},
+		Ports:    []Port{{Name: "csync-http", Flag: "listen"}},
 		// A readiness probe, not a startup one: its /healthz fails until a first sync, and a
 		// source that is down must not keep the application from starting.
 		Probe: &Probe{Path: "/healthz", Port: "csync-http"},

@@ -48,6 +48,13 @@ func TestHelperTable(t *testing.T) {
 				t.Errorf("%s: port %s reads --%s, not a string flag of the entry", h.Name, p.Name, p.Flag)
 			}
 		}
+		for _, group := range h.Required {
+			for _, name := range group {
+				if _, ok := h.Flag(name); !ok && name != h.ConfigFlag {
+					t.Errorf("%s: required --%s is neither a flag of the entry nor its file flag", h.Name, name)
+				}
+			}
+		}
 		if h.Probe != nil {
 			found := false
 			for _, p := range h.Ports {
