@@ -57,8 +57,9 @@ type Options struct {
 	Image string
 }
 
-// Expand returns obj with the helpers its annotations ask for injected, or obj itself (a copy)
-// when it asks for none. obj is a decoded, defaulted object (pkg/manifest.DecodeObjects); the
+// Expand returns a copy of a Pod or workload with the helpers its annotations ask for injected
+// (none asked: the copy as it was); another kind is returned as it is, since it runs no pods.
+// obj is a decoded, defaulted object (pkg/manifest.DecodeObjects); the
 // result is defaulted and validated again. Expanding an expanded object recomputes it from its
 // annotations: the same input gives the same output, byte for byte once encoded. A problem is an
 // error of class InvalidArgument naming the object and the annotation's key; obj is never changed.
