@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podd-dev/podd/pkg/helpers/ambassador"
+	"github.com/podd-dev/podd/pkg/helpers/contentsync"
 )
 
 func main() {
@@ -33,5 +34,6 @@ func main() {
 func commands() []*cli.Command {
 	return []*cli.Command{
 		ambassador.Command(),
+		contentsync.Command(),
 	}
 }
