@@ -30,7 +30,9 @@ type entry struct {
 	noBody bool
 }
 
-func file(name, body string) entry   { return entry{name: name, typ: tar.TypeReg, body: body, mode: 0o644} }
+func file(name, body string) entry {
+	return entry{name: name, typ: tar.TypeReg, body: body, mode: 0o644}
+}
 func dir(name string) entry          { return entry{name: name, typ: tar.TypeDir, mode: 0o755} }
 func symlink(name, to string) entry  { return entry{name: name, typ: tar.TypeSymlink, link: to} }
 func hardlink(name, to string) entry { return entry{name: name, typ: tar.TypeLink, link: to} }
