@@ -99,7 +99,7 @@ func extractTar(r io.Reader, gz bool, b *Builder) error {
 		switch h.Typeflag {
 		case tar.TypeDir:
 			err = b.Dir(h.Name, h.FileInfo().Mode())
-		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeReg: // the reader reports an old-style regular file (TypeRegA) as TypeReg
 			if b.limits.MaxBytes > 0 && h.Size > b.limits.MaxBytes-b.bytes {
 				return refused("entry %q: %d bytes: more than %d bytes of files (--max-bytes)", h.Name, h.Size, b.limits.MaxBytes)
 			}

@@ -21,13 +21,11 @@ import (
 
 // entry is one tar entry of a test archive.
 type entry struct {
-	name   string
-	typ    byte
-	body   string
-	link   string
-	mode   int64
-	size   int64 // header size when it differs from len(body) (a lying header)
-	noBody bool
+	name string
+	typ  byte
+	body string
+	link string
+	mode int64
 }
 
 func file(name, body string) entry {
