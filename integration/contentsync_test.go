@@ -228,6 +228,11 @@ spec:
 		t.Errorf("content-sync logged %d publications, want 3:\n%s", n, logs)
 	}
 
+	// Measured, not asserted: the sidecar's memory, idle between looks (the web container sees
+	// its process through the shared PID namespace).
+	rss := mustPodctl(t, p, "exec", name, "-c", "web", "--", "sh", "-c", `grep -E "VmRSS|RssAnon|RssFile" /proc/$(pidof podd-patterns)/status`).Stdout
+	t.Logf("content-sync's memory, idle in the pod: %s", strings.Join(strings.Fields(rss), " "))
+
 	mustPodctl(t, p, "stop", name, "--grace", "10")
 	got := getPod(t, p, name)
 	for _, cs := range got.Status.InitContainerStatuses {

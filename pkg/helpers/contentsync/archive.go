@@ -98,12 +98,12 @@ func extractTar(r io.Reader, gz bool, b *Builder) error {
 		}
 		switch h.Typeflag {
 		case tar.TypeDir:
-			err = b.Dir(h.Name, h.FileInfo().Mode())
+			err = b.Dir(h.Name, h.FileInfo().Mode(), h.ModTime)
 		case tar.TypeReg: // the reader reports an old-style regular file (TypeRegA) as TypeReg
 			if b.limits.MaxBytes > 0 && h.Size > b.limits.MaxBytes-b.bytes {
 				return refused("entry %q: %d bytes: more than %d bytes of files (--max-bytes)", h.Name, h.Size, b.limits.MaxBytes)
 			}
-			err = b.File(h.Name, h.FileInfo().Mode(), tr)
+			err = b.File(h.Name, h.FileInfo().Mode(), h.ModTime, tr)
 		case tar.TypeSymlink:
 			err = b.Symlink(h.Name, h.Linkname)
 		case tar.TypeLink:

@@ -1,6 +1,8 @@
 package contentsync
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -392,5 +394,39 @@ func TestFlags(t *testing.T) {
 		if got, err := ParseSignal(s.in); err != nil || got != s.want {
 			t.Errorf("ParseSignal(%q) = %v, %v", s.in, got, err)
 		}
+	}
+}
+
+// TestModTimes: files and folders keep the archive's modification times (a web server's
+// Last-Modified and ETag of an unchanged file stay), and times alone are no change.
+func TestModTimes(t *testing.T) {
+	t1 := time.Date(2025, 6, 7, 8, 9, 10, 0, time.UTC)
+	t2 := t1.Add(time.Hour)
+	mk := func(mtime time.Time) []byte {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		tw.WriteHeader(&tar.Header{Name: "d/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mtime})
+		tw.WriteHeader(&tar.Header{Name: "d/f", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1, ModTime: mtime})
+		tw.Write([]byte("x"))
+		tw.Close()
+		return buf.Bytes()
+	}
+	srv := &server{}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	s, root := newHTTPSyncer(t, ts.URL+"/site.tar", KindAuto, defaultLimits)
+	srv.set(mk(t1), "", time.Time{})
+	if out, err := s.SyncOnce(context.Background()); out != Published {
+		t.Fatalf("%s %v", out, err)
+	}
+	for _, p := range []string{"d", "d/f"} {
+		fi, err := os.Stat(filepath.Join(root, "current", p))
+		if err != nil || !fi.ModTime().Equal(t1) {
+			t.Errorf("%s: mtime %v (%v), want %v", p, fi.ModTime(), err, t1)
+		}
+	}
+	srv.set(mk(t2), "", time.Time{})
+	if out, err := s.SyncOnce(context.Background()); out != Unchanged {
+		t.Errorf("the same content with other times: %s %v, want unchanged", out, err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The published tree, as git-sync publishes a checkout:
@@ -187,11 +188,12 @@ type Builder struct {
 	kinds   map[string]byte // clean path → 'd', 'f', 'l'
 	links   []string
 	dirMode map[string]fs.FileMode
+	dirTime map[string]time.Time
 	buf     []byte
 }
 
 func newBuilder(limits Limits) *Builder {
-	return &Builder{limits: limits, h: sha256.New(), kinds: map[string]byte{".": 'd'}, dirMode: map[string]fs.FileMode{}}
+	return &Builder{limits: limits, h: sha256.New(), kinds: map[string]byte{".": 'd'}, dirMode: map[string]fs.FileMode{}, dirTime: map[string]time.Time{}}
 }
 
 // NewHasher is a Builder that writes nothing: it computes the id content would get.
@@ -300,9 +302,10 @@ func (b *Builder) record(kind byte, n string, mode fs.FileMode, extra string) {
 	}
 }
 
-// Dir adds a folder. Its mode is applied when the version is complete (so that a read-only
-// folder can still be filled).
-func (b *Builder) Dir(name string, mode fs.FileMode) error {
+// Dir adds a folder. Its mode and modification time (unless zero) are applied when the version
+// is complete (so that a read-only folder can still be filled, and its time is not the time of
+// its files' writing).
+func (b *Builder) Dir(name string, mode fs.FileMode, mtime time.Time) error {
 	existed := false
 	if n, err := cleanName(name); err == nil {
 		existed = b.kinds[n] == 'd'
@@ -313,6 +316,9 @@ func (b *Builder) Dir(name string, mode fs.FileMode) error {
 	}
 	mode = mode.Perm()
 	b.record('d', n, mode, "")
+	if !mtime.IsZero() {
+		b.dirTime[n] = mtime
+	}
 	if n == "." || existed {
 		b.dirMode[n] = mode
 		return nil
@@ -320,8 +326,10 @@ func (b *Builder) Dir(name string, mode fs.FileMode) error {
 	return b.mkdir(n, mode)
 }
 
-// File adds a regular file with r's content.
-func (b *Builder) File(name string, mode fs.FileMode, r io.Reader) error {
+// File adds a regular file with r's content and modification time mtime (unless zero): kept,
+// so that a web server's Last-Modified and ETag of an unchanged file stay the same across
+// versions. Times are not part of the id.
+func (b *Builder) File(name string, mode fs.FileMode, mtime time.Time, r io.Reader) error {
 	n, err := b.add(name, 'f')
 	if err != nil {
 		return err
@@ -363,6 +371,11 @@ func (b *Builder) File(name string, mode fs.FileMode, r io.Reader) error {
 		}
 		if err := f.Close(); err != nil {
 			return fmt.Errorf("write %s: %w", n, err)
+		}
+		if !mtime.IsZero() {
+			if err := b.root.Chtimes(n, mtime, mtime); err != nil {
+				return err
+			}
 		}
 	}
 	b.record('f', n, mode, hex.EncodeToString(fh.Sum(nil)))
@@ -432,6 +445,11 @@ func (b *Builder) finish() error {
 	for _, d := range dirs {
 		if err := b.root.Chmod(d, b.dirMode[d]); err != nil {
 			return err
+		}
+		if t, ok := b.dirTime[d]; ok {
+			if err := b.root.Chtimes(d, t, t); err != nil {
+				return err
+			}
 		}
 	}
 	if _, ok := b.dirMode["."]; !ok {

@@ -139,7 +139,8 @@ func (s *HTTPSource) write(body io.Reader, b *Builder) error {
 		}
 		return nil
 	}
-	return b.File(s.FileName, 0o644, br)
+	mtime, _ := http.ParseTime(s.pendingModTime) // zero without a Last-Modified
+	return b.File(s.FileName, 0o644, mtime, br)
 }
 
 // DirSource copies a folder: a mounted ConfigMap or Secret volume (whose files are published by
@@ -248,14 +249,14 @@ func copyTree(ctx context.Context, base string, b *Builder) error {
 		}
 		switch {
 		case d.IsDir():
-			return b.Dir(rel, fi.Mode())
+			return b.Dir(rel, fi.Mode(), fi.ModTime())
 		case fi.Mode().IsRegular():
 			f, err := os.Open(p)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			return b.File(rel, fi.Mode(), f)
+			return b.File(rel, fi.Mode(), fi.ModTime(), f)
 		case fi.Mode()&fs.ModeSymlink != 0:
 			t, err := os.Readlink(p)
 			if err != nil {

@@ -356,7 +356,7 @@ func TestPublisher(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, f := range files {
-			if err := b.File(f, 0o644, strings.NewReader(f)); err != nil {
+			if err := b.File(f, 0o644, time.Time{}, strings.NewReader(f)); err != nil {
 				t.Fatal(err)
 			}
 		}
