@@ -430,3 +430,38 @@ func TestModTimes(t *testing.T) {
 		t.Errorf("the same content with other times: %s %v, want unchanged", out, err)
 	}
 }
+
+// TestHealthAfterRefusal: a source that keeps serving a refused archive (304s after it) is not a
+// success: the last-success time stays where it was, so /healthz fails after a while; a good
+// archive makes it a success again.
+func TestHealthAfterRefusal(t *testing.T) {
+	srv := &server{}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	s, _ := newHTTPSyncer(t, ts.URL+"/site.tar", KindAuto, defaultLimits)
+	last := func() time.Time { s.metrics.mu.Lock(); defer s.metrics.mu.Unlock(); return s.metrics.last }
+	srv.set(mkTar(t, false, file("a", "1")), `"1"`, time.Time{})
+	if out, _ := s.SyncOnce(context.Background()); out != Published {
+		t.Fatal(out)
+	}
+	good := last()
+	srv.set(mkTar(t, false, file("/abs", "1")), `"bad"`, time.Time{})
+	for i, want := range []string{Refused, Unchanged, Unchanged} {
+		if out, _ := s.SyncOnce(context.Background()); out != want {
+			t.Fatalf("look %d: %s, want %s", i, out, want)
+		}
+	}
+	if got := last(); !got.Equal(good) {
+		t.Errorf("the last success moved to %v while the source serves a refused archive (was %v)", got, good)
+	}
+	if err := s.Healthy(good.Add(4 * time.Second)); err == nil {
+		t.Error("healthy 4s after the last success, more than 3 periods of 1s")
+	}
+	srv.set(mkTar(t, false, file("a", "2")), `"2"`, time.Time{})
+	if out, _ := s.SyncOnce(context.Background()); out != Published {
+		t.Fatal(out)
+	}
+	if out, _ := s.SyncOnce(context.Background()); out != Unchanged || !last().After(good) {
+		t.Errorf("%s, last success %v: want a success again", out, last())
+	}
+}

@@ -36,7 +36,10 @@ type Syncer struct {
 	log     *slog.Logger
 	started time.Time
 	current string
-	metrics *metrics
+	// refusedNow: the source's content is one that was refused; a look that finds it unchanged
+	// (a 304) is then no success for /healthz and the last-success time.
+	refusedNow bool
+	metrics    *metrics
 	ln      net.Listener
 }
 
@@ -94,6 +97,7 @@ func (s *Syncer) SyncOnce(ctx context.Context) (string, error) {
 		}
 		if IsRefused(err) {
 			s.o.Source.Settle()
+			s.refusedNow = true
 			s.metrics.check(Refused)
 			s.log.Error("content refused, nothing changed", "source", s.o.Source.String(), "version", s.current, "err", err)
 			return Refused, err
@@ -104,6 +108,16 @@ func (s *Syncer) SyncOnce(ctx context.Context) (string, error) {
 	}
 	if b == nil {
 		s.o.Source.Settle()
+		if _, ok := s.o.Source.(*DirSource); ok {
+			// A folder's nil is "the same as the published version" (an HTTP source's is a 304:
+			// the same as the content last fetched, which may have been refused).
+			s.refusedNow = false
+		}
+		if s.refusedNow {
+			s.metrics.check(Unchanged)
+			s.log.Debug("unchanged, still the refused content", "source", s.o.Source.String(), "version", s.current)
+			return Unchanged, nil
+		}
 		s.success(Unchanged)
 		s.log.Debug("unchanged", "source", s.o.Source.String(), "version", s.current)
 		return Unchanged, nil
@@ -113,6 +127,7 @@ func (s *Syncer) SyncOnce(ctx context.Context) (string, error) {
 	if err != nil {
 		if IsRefused(err) {
 			s.o.Source.Settle()
+			s.refusedNow = true
 			s.metrics.check(Refused)
 			s.log.Error("content refused, nothing changed", "source", s.o.Source.String(), "version", s.current, "err", err)
 			return Refused, err
@@ -122,6 +137,7 @@ func (s *Syncer) SyncOnce(ctx context.Context) (string, error) {
 		return Failed, err
 	}
 	s.o.Source.Settle()
+	s.refusedNow = false
 	if !changed {
 		s.success(Unchanged)
 		s.log.Debug("unchanged (same content)", "source", s.o.Source.String(), "version", id)
