@@ -40,7 +40,7 @@ type Syncer struct {
 	// (a 304) is then no success for /healthz and the last-success time.
 	refusedNow bool
 	metrics    *metrics
-	ln      net.Listener
+	ln         net.Listener
 }
 
 // New prepares the root (removing what a killed run left) and opens the listener; nothing is
