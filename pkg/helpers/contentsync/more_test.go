@@ -465,3 +465,23 @@ func TestHealthAfterRefusal(t *testing.T) {
 		t.Errorf("%s, last success %v: want a success again", out, last())
 	}
 }
+
+// TestVersionFolderMode: an archive's "./" entry of mode 0700 (a tar made from a private
+// temporary folder) does not hide the version from an application running as another user;
+// the modes of the entries below are kept.
+func TestVersionFolderMode(t *testing.T) {
+	srv := &server{}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	s, root := newHTTPSyncer(t, ts.URL+"/site.tar", KindAuto, defaultLimits)
+	srv.set(mkTar(t, false, entry{name: "./", typ: tar.TypeDir, mode: 0o700}, entry{name: "./private/", typ: tar.TypeDir, mode: 0o700}, file("./a", "1")), "", time.Time{})
+	if out, err := s.SyncOnce(context.Background()); out != Published {
+		t.Fatalf("%s %v", out, err)
+	}
+	for p, want := range map[string]os.FileMode{".": 0o755, "private": 0o700, "a": 0o644} {
+		fi, err := os.Stat(filepath.Join(root, "current", p))
+		if err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v (%v), want %v", p, fi.Mode().Perm(), err, want)
+		}
+	}
+}

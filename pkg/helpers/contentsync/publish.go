@@ -314,12 +314,18 @@ func (b *Builder) Dir(name string, mode fs.FileMode, mtime time.Time) error {
 	if err != nil {
 		return err
 	}
+	if n == "." {
+		// The version's own folder stays 0755 whatever the archive says of "./" (often the
+		// mode of a private temporary folder it was made from): a 0700 there would hide the
+		// whole version from an application running as another user.
+		return nil
+	}
 	mode = mode.Perm()
 	b.record('d', n, mode, "")
 	if !mtime.IsZero() {
 		b.dirTime[n] = mtime
 	}
-	if n == "." || existed {
+	if existed {
 		b.dirMode[n] = mode
 		return nil
 	}
@@ -451,9 +457,6 @@ func (b *Builder) finish() error {
 				return err
 			}
 		}
-	}
-	if _, ok := b.dirMode["."]; !ok {
-		return os.Chmod(b.dir, 0o755)
 	}
 	return nil
 }
