@@ -99,7 +99,7 @@ func extractTar(r io.Reader, gz bool, b *Builder) error {
 		switch h.Typeflag {
 		case tar.TypeDir:
 			err = b.Dir(h.Name, h.FileInfo().Mode(), h.ModTime)
-		case tar.TypeReg: // the reader reports an old-style regular file (TypeRegA) as TypeReg
+		case tar.TypeReg, tar.TypeGNUSparse: // the reader reports an old-style file (TypeRegA) as TypeReg and expands a sparse one
 			if b.limits.MaxBytes > 0 && h.Size > b.limits.MaxBytes-b.bytes {
 				return refused("entry %q: %d bytes: more than %d bytes of files (--max-bytes)", h.Name, h.Size, b.limits.MaxBytes)
 			}

@@ -149,7 +149,7 @@ func run(c *cli.Context) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", outcome, err)
+			return fmt.Errorf("--one-time: %w", err)
 		}
 		log.Info("one-time sync done", "outcome", outcome, "version", s.Current())
 		return nil

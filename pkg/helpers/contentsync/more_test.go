@@ -485,3 +485,24 @@ func TestVersionFolderMode(t *testing.T) {
 		}
 	}
 }
+
+// TestGNUSparse: an old-style GNU sparse file (type 'S', as `tar --sparse --format=gnu` writes
+// it; testdata/gnu-sparse.tar: 64 KiB of hole then "hi\n") is published whole.
+func TestGNUSparse(t *testing.T) {
+	body, err := os.ReadFile("testdata/gnu-sparse.tar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &server{}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	s, root := newHTTPSyncer(t, ts.URL+"/site.tar", KindTar, defaultLimits)
+	srv.set(body, "", time.Time{})
+	if out, err := s.SyncOnce(context.Background()); out != Published {
+		t.Fatalf("%s %v", out, err)
+	}
+	got, err := os.ReadFile(filepath.Join(root, "current", "sparse"))
+	if want := string(make([]byte, 64<<10)) + "hi\n"; err != nil || string(got) != want {
+		t.Errorf("sparse: %d bytes (%v), want 64 KiB of zeros and hi", len(got), err)
+	}
+}
