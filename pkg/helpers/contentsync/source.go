@@ -102,6 +102,9 @@ func (s *HTTPSource) Fetch(ctx context.Context, current string, stage func() (*B
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNotModified:
+		// Still the content settled last: keep its validators (not those of a fetch that
+		// failed since).
+		s.pendingTag, s.pendingModTime = s.etag, s.lastModified
 		return nil, nil
 	case resp.StatusCode != http.StatusOK:
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -129,19 +130,20 @@ type server struct {
 	etag     string
 	modTime  time.Time
 	status   int
+	cut      bool // send half the body, then close the connection
 	requests []http.Header
 }
 
 func (s *server) set(body []byte, etag string, mod time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.body, s.etag, s.modTime, s.status = body, etag, mod, 0
+	s.body, s.etag, s.modTime, s.status, s.cut = body, etag, mod, 0, false
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests = append(s.requests, r.Header.Clone())
-	body, etag, mod, status := s.body, s.etag, s.modTime, s.status
+	body, etag, mod, status, cut := s.body, s.etag, s.modTime, s.status, s.cut
 	s.mu.Unlock()
 	if status != 0 {
 		http.Error(w, "down", status)
@@ -160,6 +162,11 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
+	}
+	if cut {
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		w.Write(body[:len(body)/2])
+		return // the server closes the connection: the client reads an unexpected EOF
 	}
 	w.Write(body)
 }
@@ -467,6 +474,7 @@ func TestConditionalRequests(t *testing.T) {
 		etag    string
 		mod     time.Time
 		status  int
+		cut     bool
 		outcome string
 		ifNone  string // the If-None-Match the request must carry
 		ifMod   string
@@ -497,6 +505,12 @@ func TestConditionalRequests(t *testing.T) {
 			{status: 503, outcome: Failed, ifNone: `"v1"`, content: "1"},
 			{body: v1, etag: `"v1"`, outcome: Unchanged, ifNone: `"v1"`, content: "1"},
 		}},
+		{"a body cut by the network is a failure, and its validators are not kept", []step{
+			{body: v1, etag: `"v1"`, outcome: Published, content: "1"},
+			{body: v2, etag: `"v2"`, cut: true, outcome: Failed, ifNone: `"v1"`, content: "1"},
+			{body: v1, etag: `"v1"`, outcome: Unchanged, ifNone: `"v1"`, content: "1"},
+			{body: v2, etag: `"v2"`, outcome: Published, ifNone: `"v1"`, content: "2"},
+		}},
 		{"a refusal takes the bad archive's validators", []step{
 			{body: v1, etag: `"v1"`, outcome: Published, content: "1"},
 			{body: bad, etag: `"bad"`, outcome: Refused, ifNone: `"v1"`, content: "1"},
@@ -514,7 +528,7 @@ func TestConditionalRequests(t *testing.T) {
 			for i, st := range tc.steps {
 				srv.set(st.body, st.etag, st.mod)
 				srv.mu.Lock()
-				srv.status = st.status
+				srv.status, srv.cut = st.status, st.cut
 				srv.mu.Unlock()
 				out, err := s.SyncOnce(context.Background())
 				if out != st.outcome {
