@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podd-dev/podd/pkg/helpers/ambassador"
+	"github.com/podd-dev/podd/pkg/helpers/contentsync"
 	"github.com/podd-dev/podd/pkg/helpers/helper"
 )
 
@@ -41,5 +42,6 @@ func main() {
 func commands() []*cli.Command {
 	return []*cli.Command{
 		ambassador.Command(),
+		contentsync.Command(),
 	}
 }
