@@ -34,11 +34,14 @@ func (s *Saver) deliver(ctx context.Context) error {
 	msgs := s.msgs[:0]
 	for i, sp := range b.texts {
 		t := b.files[i]
-		app := s.opts.AppName
-		if app == "" {
-			app = filepath.Base(t.path)
+		if t.app == "" || t.appOf != t.path {
+			app := s.opts.AppName
+			if app == "" {
+				app = filepath.Base(t.path)
+			}
+			t.app, t.appOf = printable(app, 48), t.path
 		}
-		msgs = append(msgs, message{path: t.path, app: printable(app, 48), text: b.arena[sp.from:sp.to], ts: b.stamps[i], seq: b.seqs[i]})
+		msgs = append(msgs, message{path: t.path, app: t.app, text: b.arena[sp.from:sp.to], ts: b.stamps[i], seq: b.seqs[i]})
 	}
 	s.msgs = msgs
 	s.body = s.sink.encode(s.body[:0], msgs)

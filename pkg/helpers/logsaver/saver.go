@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"time"
 
 	"github.com/podd-dev/podd/pkg/dirwatch"
+	"github.com/podd-dev/podd/pkg/helpers/helper"
 )
 
 // safetyRescan is how often the files are looked at even when inotify says nothing (it can
@@ -55,6 +57,8 @@ type Saver struct {
 	body    []byte
 	msgs    []message
 	shipped uint64
+	// shippedAtTrim: shipped at the last trim after a busy spell.
+	shippedAtTrim uint64
 }
 
 // batch is the batch being built, or in flight.
@@ -164,11 +168,7 @@ func (s *Saver) Run(ctx context.Context) error {
 			if err := s.saveIfDirty(); err != nil {
 				return err
 			}
-			select {
-			case <-ctx.Done():
-			case <-wake:
-			case <-ticker.C:
-			}
+			s.idleWait(ctx, wake, ticker.C)
 			continue
 		case !s.full():
 			// Wait for more lines until the first one is --batch-wait old; writes meanwhile
@@ -190,6 +190,37 @@ func (s *Saver) Run(ctx context.Context) error {
 		}
 		if err := s.deliver(sendCtx); err != nil {
 			return s.finish(err)
+		}
+	}
+}
+
+// idleTrim: after this long without anything to read, following a busy spell, the log saver
+// gives back what the spell took: the Go heap's free pages and the binary's pages (see
+// helper.TrimSelf), so that its idle RSS is its idle RSS again.
+const idleTrim = 5 * time.Second
+
+// idleWait waits for a change, a poll tick or the end; after idleTrim without one, following
+// shipments, it trims itself.
+func (s *Saver) idleWait(ctx context.Context, wake <-chan struct{}, tick <-chan time.Time) {
+	var trim <-chan time.Time
+	if s.shipped != s.shippedAtTrim {
+		t := time.NewTimer(idleTrim)
+		defer t.Stop()
+		trim = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+			return
+		case <-tick:
+			return
+		case <-trim:
+			s.shippedAtTrim = s.shipped
+			debug.FreeOSMemory()
+			helper.TrimSelf()
+			trim = nil
 		}
 	}
 }
