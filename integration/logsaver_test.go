@@ -34,8 +34,11 @@ exec sleep 100000
 
 // TestLogSaverSidecar: the log saver as a native sidecar beside a busybox writer, sharing an
 // emptyDir, shipping to a real rsyslogd on the host (on the bridge gateway) over TCP. The
-// sidecar's process is killed with SIGKILL twice mid-stream (podd restarts it), the file is
-// rotated many times, and in the end every line is in rsyslog's file exactly once.
+// sidecar's process is killed with SIGKILL twice mid-stream (podd restarts it after its
+// back-off, while the writer goes on rotating), the file is rotated many times, and in the end
+// every line is in rsyslog's file exactly once. The glob takes the rotated names in
+// (access.log*), as the spec advises for rename rotations: a file renamed out of the globs
+// while the sidecar is down is never seen.
 func TestLogSaverSidecar(t *testing.T) {
 	t.Parallel()
 	rsyslogd, err := exec.LookPath("rsyslogd")
@@ -61,7 +64,7 @@ spec:
   - name: log-saver
     image: %[2]s
     restartPolicy: Always
-    args: [log-saver, --paths, "/var/log/app/*.log", --to, "syslog+tcp://%[3]s:%[4]d",
+    args: [log-saver, --paths, "/var/log/app/access.log*", --to, "syslog+tcp://%[3]s:%[4]d",
            --batch-wait, 50ms, --rotate-wait, 1s, --max-backoff, 1s]
     volumeMounts: [{name: logs, mountPath: /var/log/app}]
   containers:
