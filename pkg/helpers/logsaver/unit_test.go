@@ -2,12 +2,16 @@ package logsaver
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -301,5 +305,74 @@ func TestBatchSegments(t *testing.T) {
 	}
 	if !bytes.Equal(bt.arena[bt.texts[3].from:bt.texts[3].to], []byte("thr")) {
 		t.Fatalf("arena %q", bt.arena)
+	}
+}
+
+// TestHTTPRetriesThenShips: an HTTP collector (a real server on loopback) that answers 503
+// twice: the batch is sent again, whole, until a 2xx, and every line arrives once; the state
+// file then holds the acknowledged offset.
+func TestHTTPRetriesThenShips(t *testing.T) {
+	dir := t.TempDir()
+	var lines []httpLine
+	var mu sync.Mutex
+	posts := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		posts++
+		if posts <= 2 {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		dec := json.NewDecoder(r.Body)
+		for {
+			var l httpLine
+			if err := dec.Decode(&l); err != nil {
+				break
+			}
+			lines = append(lines, l)
+		}
+	}))
+	defer srv.Close()
+	path := filepath.Join(dir, "app.log")
+	if err := os.WriteFile(path, []byte("one\ntwo\nthree\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Globs: []string{filepath.Join(dir, "*.log")}, StateDir: filepath.Join(dir, ".state"),
+		BatchLines: 100, BatchBytes: 1 << 20, BatchWait: 0, FlushTimeout: time.Second, MaxLineBytes: 1024,
+		RotateWait: time.Second, PollInterval: 50 * time.Millisecond, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond},
+		&httpSink{url: srv.URL + "/logs", client: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(lines)
+		mu.Unlock()
+		if n >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d lines arrived", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lines) != 3 || lines[0].Line != "one" || lines[2].Line != "three" || lines[0].File != path ||
+		lines[1].Seq != lines[0].Seq+1 || posts != 3 {
+		t.Fatalf("posts %d, lines %+v", posts, lines)
+	}
+	st, err := LoadState(filepath.Join(dir, ".state"))
+	if err != nil || st == nil || len(st.Files) != 1 || st.Files[0].Offset != 14 || st.Pending != nil {
+		t.Fatalf("state %+v %v", st, err)
 	}
 }
