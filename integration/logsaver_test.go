@@ -261,3 +261,89 @@ func podLogsAll(t *testing.T, p *Podd, name string) string {
 	prev := p.Podctl(t, "logs", name, "-c", "log-saver", "-p")
 	return "previous:\n" + prev.Stdout + "\ncurrent:\n" + res.Stdout
 }
+
+// TestLogSaverExample runs specs/patterns/log-saver.yaml with rsyslogd started from
+// specs/patterns/log-saver-rsyslog.conf as the spec shows (addresses and folders replaced by
+// this podd's), on a podd of its own (the example's names are fixed): the writer's lines, across
+// two rotations, arrive in rsyslog's file once each, named by the pod and the file.
+func TestLogSaverExample(t *testing.T) {
+	t.Parallel()
+	rsyslogd, err := exec.LookPath("rsyslogd")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("missing rsyslogd (Debian package rsyslog; hack/install-deps.sh installs it)")
+		}
+		t.Skip("missing rsyslogd (Debian package rsyslog)")
+	}
+	p := startPodd(t)
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := os.ReadFile(filepath.Join(root, "specs", "patterns", "log-saver.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := os.ReadFile(filepath.Join(root, "specs", "patterns", "log-saver-rsyslog.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(manifest), "image: "+patternsImage) || !strings.Contains(string(manifest), "10.123.0.1:10514") ||
+		!strings.Contains(string(conf), `address="10.123.0.1" port="10514"`) {
+		t.Fatalf("the example does not use %s and 10.123.0.1:10514", patternsImage)
+	}
+	gw := gatewayOf(p)
+	ln := listenGateway(t, p)
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	dir := t.TempDir()
+	applyManifest(t, p, strings.NewReplacer("localhost/podd/busybox:1.35", busyboxImage,
+		"10.123.0.1:10514", fmt.Sprintf("%s:%d", gw, port)).Replace(string(manifest)))
+	waitPhase(t, p, "log-saver-demo", pod.PodRunning)
+	confPath := filepath.Join(dir, "rsyslog.conf")
+	os.WriteFile(confPath, []byte(strings.NewReplacer(`address="10.123.0.1" port="10514"`, fmt.Sprintf(`address=%q port="%d"`, gw, port),
+		"/tmp/log-saver-demo", dir).Replace(string(conf))), 0o644)
+	rs := exec.Command(rsyslogd, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslogd.pid"))
+	var rsOut strings.Builder
+	rs.Stdout, rs.Stderr = &rsOut, &rsOut
+	if err := rs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rs.Process.Kill(); rs.Wait() })
+
+	const want = 250 // past the rotations at 100 and 200
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		b, _ := os.ReadFile(filepath.Join(dir, "collected.log"))
+		seen := map[int]int{}
+		bad := ""
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			f := strings.Fields(line)
+			// log-saver-demo access.log 10.123.0.9 - - [...] "GET /items/N HTTP/1.1" ...
+			if len(f) < 9 || f[0] != "log-saver-demo" || !strings.HasPrefix(f[1], "access.log") || !strings.HasPrefix(f[8], "/items/") {
+				bad = line
+				continue
+			}
+			n, _ := strconv.Atoi(strings.TrimPrefix(f[8], "/items/"))
+			seen[n]++
+		}
+		if len(b) > 0 && bad != "" {
+			t.Fatalf("a line rsyslog wrote is not the writer's, named by the pod and the file: %q", bad)
+		}
+		done := true
+		for i := 1; i <= want; i++ {
+			if seen[i] > 1 {
+				t.Fatalf("line %d arrived %d times", i, seen[i])
+			}
+			done = done && seen[i] == 1
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 3 minutes, %d distinct lines arrived, want 1..%d\nlog-saver:\n%s\nrsyslogd:\n%s", len(seen), want,
+				podLogs(t, p, "log-saver-demo", "log-saver"), rsOut.String())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}

@@ -34,12 +34,12 @@ func (s *Saver) deliver(ctx context.Context) error {
 	msgs := s.msgs[:0]
 	for i, sp := range b.texts {
 		t := b.files[i]
-		if t.app == "" || t.appOf != t.path {
+		if t.app == "" {
 			app := s.opts.AppName
 			if app == "" {
 				app = filepath.Base(t.path)
 			}
-			t.app, t.appOf = printable(app, 48), t.path
+			t.app = printable(app, 48)
 		}
 		msgs = append(msgs, message{path: t.path, app: t.app, text: b.arena[sp.from:sp.to], ts: b.stamps[i], seq: b.seqs[i]})
 	}

@@ -59,8 +59,9 @@ type tracked struct {
 	// --rotate-wait of that.
 	idle time.Time
 	seen uint64 // discovery order
-	// app is the syslog APP-NAME of its lines, made from appOf (its path then).
-	app, appOf string
+	// app is the syslog APP-NAME of its lines: by default its base name when this run first
+	// shipped from it (a file renamed by a rotation keeps it).
+	app string
 	// lastSize, idleTail and final: a rotated file whose unfinished last line has not grown
 	// for --rotate-wait is final: that line is shipped as it is.
 	lastSize int64
