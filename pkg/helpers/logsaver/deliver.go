@@ -254,6 +254,7 @@ func (s *Saver) replay(p *Pending, byIndex []*tracked) {
 	if !b.empty() {
 		s.log.Info("sending again the batch in flight at the last stop", "lines", len(b.texts), "first_seq", p.FirstSeq)
 	}
+	s.dirty = true // the state file's pending goes with the next write, even if nothing was left of it
 }
 
 func (s *Saver) lost(seg Segment, why string) {

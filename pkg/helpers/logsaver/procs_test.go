@@ -453,3 +453,44 @@ func TestSIGTERMFlushes(t *testing.T) {
 		t.Fatalf("state offset %d, file size %d", st.Files[0].Offset, fi.Size())
 	}
 }
+
+// TestSequenceAboveInt32: sequence numbers far above 2^32 — as the clock-based ones of a fresh
+// state are — against a fresh rsyslogd with the spec's rule: every line is kept. rsyslog
+// compares numbers by the low 32 bits of their difference, so a rule comparing cnum()s drops
+// them depending on those bits (3000000000 against the unset variable's 0 is "smaller"); the
+// zero-padded numbers compared as strings are right.
+func TestSequenceAboveInt32(t *testing.T) {
+	bin := needRsyslogd(t)
+	tmp := t.TempDir()
+	logDir := filepath.Join(tmp, "app")
+	stateDir := filepath.Join(logDir, ".podd-log-saver")
+	if err := os.MkdirAll(stateDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, next := range []uint64{3000000000, 1 << 32, 1<<62 + 5} {
+		out := filepath.Join(tmp, fmt.Sprintf("collected-%d.log", next))
+		port := freePort(t)
+		rs := startRsyslog(t, bin, dedupeRsyslogConf(tmp, port, out), port)
+		os.RemoveAll(logDir)
+		os.MkdirAll(stateDir, 0o755)
+		if err := SaveState(stateDir, &State{NextSeq: next}); err != nil {
+			t.Fatal(err)
+		}
+		w := newWriter(t, logDir, "access.log", "a")
+		for i := 0; i < 10; i++ {
+			w.write(t)
+		}
+		saver := startSaver(t, "--paths", filepath.Join(logDir, "*.log"), "--to", fmt.Sprintf("syslog+tcp://127.0.0.1:%d", port), "--listen", "")
+		waitFor(t, "the lines to be acknowledged", 60*time.Second, func() bool {
+			st, _ := LoadState(stateDir)
+			return st != nil && len(st.Files) == 1 && st.Files[0].Offset > 0 && st.Pending == nil
+		})
+		saver.cmd.Process.Signal(syscall.SIGTERM)
+		<-saver.exited
+		rs.stop(t)
+		got, _ := counts(t, out)
+		if len(got["a"]) != 10 {
+			t.Errorf("numbers from %d: %d of 10 lines kept by rsyslog", next, len(got["a"]))
+		}
+	}
+}
