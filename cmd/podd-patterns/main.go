@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/podd-dev/podd/pkg/helpers/adapter"
 	"github.com/podd-dev/podd/pkg/helpers/ambassador"
 )
 
@@ -33,5 +34,6 @@ func main() {
 func commands() []*cli.Command {
 	return []*cli.Command{
 		ambassador.Command(),
+		adapter.Command(),
 	}
 }
