@@ -62,13 +62,13 @@ type target struct {
 	base    context.Context // ends when the adapter stops
 	log     *slog.Logger
 	descs   map[string]*prometheus.Desc
-	errors  *prometheus.CounterVec
 
 	mu       sync.Mutex
 	inflight *call
 	started  time.Time // of the last scrape
 	last     *outcome
 	failing  string // the error last logged, "" while the app answers
+	errs     map[string]float64 // app_scrape_errors_total by reason
 }
 
 type call struct {
@@ -83,20 +83,20 @@ type outcome struct {
 	at       time.Time
 }
 
-func newTarget(src Source, scraper scrapeFunc, timeout time.Duration, log *slog.Logger, errs *prometheus.CounterVec) *target {
-	t := &target{src: src, scraper: scraper, timeout: timeout, base: context.Background(), log: log.With("app_kind", src.Kind, "app_name", src.Name), errors: errs}
+func newTarget(src Source, scraper scrapeFunc, timeout time.Duration, log *slog.Logger) *target {
+	t := &target{src: src, scraper: scraper, timeout: timeout, base: context.Background(), log: log.With("app_kind", src.Kind, "app_name", src.Name),
+		// The error counter starts at 0 for every reason, so that rate() works from the first failure.
+		errs: map[string]float64{"timeout": 0, "error": 0, "mapping": 0}}
 	constLabels := prometheus.Labels{labelKind: src.Kind, labelName: src.Name}
 	t.descs = map[string]*prometheus.Desc{
 		metricUp:             prometheus.NewDesc(metricUp, "1 when the application answered the adapter's last scrape within the deadline, else 0.", nil, constLabels),
 		metricScrapeDuration: prometheus.NewDesc(metricScrapeDuration, "How long the adapter's scrape of the application took.", nil, constLabels),
 		metricInfo:           prometheus.NewDesc(metricInfo, "The application's version, as it reports it.", []string{"version"}, constLabels),
+		metricScrapeErrors: prometheus.NewDesc(metricScrapeErrors, "Scrapes of the application that failed (reason timeout: no answer within --scrape-timeout; "+
+			"error: refused, closed or not understood) and values the rules could not map (reason mapping).", []string{"reason"}, constLabels),
 	}
 	for _, st := range scheme {
 		t.descs[st.name] = prometheus.NewDesc(st.name, st.help, nil, constLabels)
-	}
-	// The error counter starts at 0 for both reasons, so that rate() works from the first failure.
-	for _, reason := range []string{"timeout", "error", "mapping"} {
-		errs.WithLabelValues(src.Kind, src.Name, reason)
 	}
 	return t
 }
@@ -143,13 +143,13 @@ func (t *target) run(c *call) {
 		close(c.done)
 		return
 	}
+	t.mu.Lock()
 	if err != nil {
-		t.errors.WithLabelValues(t.src.Kind, t.src.Name, reason).Inc()
+		t.errs[reason]++
 	} else if n := len(res.mappingErrors); n > 0 {
-		t.errors.WithLabelValues(t.src.Kind, t.src.Name, "mapping").Add(float64(n))
+		t.errs["mapping"] += float64(n)
 		t.log.Debug("mapping errors", "count", n, "first", res.mappingErrors[0].Error())
 	}
-	t.mu.Lock()
 	t.last = out
 	t.inflight = nil
 	prev := t.failing
@@ -222,6 +222,11 @@ func (t *target) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(t.descs[metricUp], prometheus.GaugeValue, up)
 	ch <- prometheus.MustNewConstMetric(t.descs[metricScrapeDuration], prometheus.GaugeValue, out.duration.Seconds())
+	t.mu.Lock()
+	for reason, n := range t.errs {
+		ch <- prometheus.MustNewConstMetric(t.descs[metricScrapeErrors], prometheus.CounterValue, n, reason)
+	}
+	t.mu.Unlock()
 	if out.err != nil {
 		return
 	}
@@ -267,11 +272,6 @@ func New(opts Options) (*Adapter, error) {
 	a := &Adapter{opts: opts}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "podd_adapter"}))
-	errs := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: metricScrapeErrors,
-		Help: "Scrapes of the application that failed (reason timeout: no answer within --scrape-timeout; error: refused, closed or not understood) and values the rules could not map (reason mapping).",
-	}, []string{labelKind, labelName, "reason"})
-	reg.MustRegister(errs)
 	var statsdMetrics *statsdMetrics
 	for _, src := range opts.Sources {
 		if src.Scheme == "statsd" {
@@ -288,7 +288,7 @@ func New(opts Options) (*Adapter, error) {
 			reg.MustRegister(s)
 			continue
 		}
-		t := newTarget(src, src.scraper(), opts.ScrapeTimeout, opts.Logger, errs)
+		t := newTarget(src, src.scraper(), opts.ScrapeTimeout, opts.Logger)
 		a.targets = append(a.targets, t)
 		reg.MustRegister(t)
 	}

@@ -28,9 +28,6 @@ func (s *memcachedSource) scrape(ctx context.Context) (*result, error) {
 	return &result{samples: memcachedSamples(fields), version: fields["version"]}, nil
 }
 
-
-
-
 // readMemcachedStats reads "STAT name value" lines up to "END".
 func readMemcachedStats(r *bufio.Reader) (map[string]string, error) {
 	fields := map[string]string{}

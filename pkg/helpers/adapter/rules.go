@@ -62,6 +62,7 @@ type StatsdRule struct {
 var (
 	metricNameRE = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
 	labelNameRE  = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+	dollarN      = regexp.MustCompile(`\$(\d+)`)
 	kindRE       = regexp.MustCompile(`^[a-z0-9]([a-z0-9_-]{0,62})$`)
 )
 
@@ -191,7 +192,7 @@ func (s *StatsdRule) compile() error {
 	s.re = regexp.MustCompile(expr)
 	stars := strings.Count(s.Match, "*")
 	check := func(field, v string) error {
-		for _, m := range regexp.MustCompile(`\$(\d+)`).FindAllStringSubmatch(v, -1) {
+		for _, m := range dollarN.FindAllStringSubmatch(v, -1) {
 			if n := atoi(m[1]); n < 1 || n > stars {
 				return fmt.Errorf("%s: $%s but match has %d stars", field, m[1], stars)
 			}
@@ -201,7 +202,7 @@ func (s *StatsdRule) compile() error {
 	if err := check("name", s.Name); err != nil {
 		return err
 	}
-	if !metricNameRE.MatchString(regexp.MustCompile(`\$\d+`).ReplaceAllString(s.Name, "x")) {
+	if !metricNameRE.MatchString(dollarN.ReplaceAllString(s.Name, "x")) {
 		return fmt.Errorf("name: %q is not a Prometheus metric name", s.Name)
 	}
 	if reservedNames[s.Name] {
@@ -217,6 +218,12 @@ func (s *StatsdRule) compile() error {
 		if err := check("labels."+name, v); err != nil {
 			return err
 		}
+	}
+	// $1 in "app_$1_total" would be read as the group named "1_total": write ${1}.
+	braces := func(v string) string { return dollarN.ReplaceAllString(v, "$${$1}") }
+	s.Name = braces(s.Name)
+	for k, v := range s.Labels {
+		s.Labels[k] = braces(v)
 	}
 	return nil
 }

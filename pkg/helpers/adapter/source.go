@@ -44,6 +44,9 @@ func ParseSource(value string) (Source, error) {
 			return src, fmt.Errorf("--source %q: name %q must be lower-case letters, digits, - or _ (at most 63)", value, src.Name)
 		}
 	}
+	if !strings.Contains(raw, "://") {
+		return src, fmt.Errorf("--source %q: a scheme is needed: redis://, memcached://, http://, https:// or statsd://", value)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return src, fmt.Errorf("--source %q: %w", value, err)
