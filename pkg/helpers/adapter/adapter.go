@@ -67,7 +67,7 @@ type target struct {
 	inflight *call
 	started  time.Time // of the last scrape
 	last     *outcome
-	failing  string // the error last logged, "" while the app answers
+	failing  string             // the error last logged, "" while the app answers
 	errs     map[string]float64 // app_scrape_errors_total by reason
 }
 
