@@ -43,7 +43,6 @@ type MetricRule struct {
 	labelNames  []string
 	labelPaths  []*jsonpath.Path // nil: constant
 	labelConsts []string
-	desc        *prometheus.Desc
 	valueType   prometheus.ValueType
 }
 
