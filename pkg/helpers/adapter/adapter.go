@@ -303,6 +303,9 @@ func New(opts Options) (*Adapter, error) {
 		ErrorLog:            slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 		ErrorHandling:       promhttp.ContinueOnError,
 		MaxRequestsInFlight: 16,
+		// Scrapes come from inside the cluster network; gzip would cost more memory (a compressor per
+		// request) than the few KiB it saves.
+		DisableCompression: true,
 	}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
