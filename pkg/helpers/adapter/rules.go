@@ -91,17 +91,22 @@ func ParseRules(data []byte) (*Rules, error) {
 	} else if !kindRE.MatchString(r.Kind) {
 		return nil, fmt.Errorf("kind: %q must be lower-case letters, digits, - or _ (at most 63)", r.Kind)
 	}
-	seen := map[string]string{}
+	seen := map[string]*MetricRule{}
 	for i := range r.Metrics {
 		m := &r.Metrics[i]
 		where := fmt.Sprintf("metrics[%d]", i)
 		if err := m.compile(); err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
-		if t, ok := seen[m.Name]; ok && t != m.Type {
-			return nil, fmt.Errorf("%s.type: %s is already a %s", where, m.Name, t)
+		if prev, ok := seen[m.Name]; ok {
+			if prev.Type != m.Type {
+				return nil, fmt.Errorf("%s.type: %s is already a %s", where, m.Name, prev.Type)
+			}
+			if prev.Help != m.Help {
+				return nil, fmt.Errorf("%s.help: %s already has the help %q", where, m.Name, prev.Help)
+			}
 		}
-		seen[m.Name] = m.Type
+		seen[m.Name] = m
 	}
 	for i := range r.Statsd {
 		if err := r.Statsd[i].compile(); err != nil {
@@ -126,11 +131,19 @@ func (m *MetricRule) compile() error {
 	default:
 		return fmt.Errorf("type: %q must be gauge or counter", m.Type)
 	}
+	// A name of the common scheme keeps the scheme's type and help, so that every source serves
+	// one family (Prometheus refuses two helps or types for one name).
+	if st, ok := schemeStat(m.Name); ok {
+		if m.valueType != st.typ {
+			return fmt.Errorf("type: %s is a %s in the common scheme", m.Name, typeName(st.typ))
+		}
+		if m.Help != "" && m.Help != st.help {
+			return fmt.Errorf("help: %s is of the common scheme, whose help is %q: leave help out", m.Name, st.help)
+		}
+		m.Help = st.help
+	}
 	if m.Help == "" {
 		m.Help = m.Name + " (from " + m.Path + ")"
-		if st, ok := schemeStat(m.Name); ok {
-			m.Help = st.help
-		}
 	}
 	var err error
 	if m.Path == "" {
@@ -169,6 +182,28 @@ func (m *MetricRule) compile() error {
 		}
 	}
 	return nil
+}
+
+func typeName(t prometheus.ValueType) string {
+	if t == prometheus.CounterValue {
+		return "counter"
+	}
+	return "gauge"
+}
+
+// help is the help of a metric that statsd makes: the scheme's or the rules' for their names.
+func (r *Rules) help(name, fallback string) string {
+	if st, ok := schemeStat(name); ok {
+		return st.help
+	}
+	if r != nil {
+		for _, m := range r.Metrics {
+			if m.Name == name {
+				return m.Help
+			}
+		}
+	}
+	return fallback
 }
 
 func schemeStat(name string) (stat, bool) {

@@ -358,6 +358,9 @@ func (s *statsdServer) handleLine(line string) *lineError {
 	if t, ok := s.families[name]; ok && t != ft {
 		return invalid("type_conflict", "%q: %s is a %s", truncate(line, 60), name, t)
 	}
+	if st, ok := schemeStat(name); ok && ft != typeName(st.typ) {
+		return invalid("type_conflict", "%q: %s is a %s in the common scheme", truncate(line, 60), name, typeName(st.typ))
+	}
 	se := s.series[key.String()]
 	if se == nil {
 		if len(s.series) >= s.max {
@@ -369,7 +372,7 @@ func (s *statsdServer) handleLine(line string) *lineError {
 			names[i], values[i] = lp.name, lp.value
 		}
 		se = &statsdSeries{typ: ft, labels: values,
-			desc: prometheus.NewDesc(name, "statsd "+ft+" "+name+".", names, prometheus.Labels{labelKind: s.src.Kind, labelName: s.src.Name})}
+			desc: prometheus.NewDesc(name, s.src.Rules.help(name, "statsd "+ft+" "+name+"."), names, prometheus.Labels{labelKind: s.src.Kind, labelName: s.src.Name})}
 		if ft == "histogram" {
 			se.counts = make([]uint64, len(statsdBuckets))
 		}

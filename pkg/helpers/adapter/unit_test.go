@@ -223,6 +223,9 @@ func TestParseRulesErrors(t *testing.T) {
 		{"metrics:\n- name: x\n  path: $.a\n  labels: {q: \"$[\"}\n", "metrics[0]: labels.q:"},
 		{"metrics:\n- name: x\n  path: $.a\n- name: x\n  type: counter\n  path: $.b\n", "metrics[1].type: x is already a gauge"},
 		{"kind: Bad\n", `kind: "Bad" must be`},
+		{"metrics:\n- name: app_items\n  type: counter\n  path: $.a\n", "metrics[0]: type: app_items is a gauge in the common scheme"},
+		{"metrics:\n- name: app_items\n  help: mine\n  path: $.a\n", "metrics[0]: help: app_items is of the common scheme"},
+		{"metrics:\n- name: x\n  help: one\n  path: $.a\n- name: x\n  help: two\n  path: $.b\n", `metrics[1].help: x already has the help "one"`},
 		{"statsd:\n- name: x\n", "statsd[0]: match: required"},
 		{"statsd:\n- match: a.*\n  name: x_$2\n", "statsd[0]: name: $2 but match has 1 stars"},
 		{"statsd:\n- match: a.*\n  name: x-y\n", `statsd[0]: name: "x-y" is not a Prometheus metric name`},
@@ -613,6 +616,79 @@ func TestHungApplication(t *testing.T) {
 	}
 }
 
+// fakeMemcached answers every "stats" on ln with a few lines, until the test ends.
+func fakeMemcached(t *testing.T, ln net.Listener) {
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				bufio.NewReader(c).ReadString('\n')
+				io.WriteString(c, "STAT version 9.9\r\nSTAT curr_connections 3\r\nEND\r\n")
+			}()
+		}
+	}()
+}
+
+// A name of the scheme made by memcached, by a JSON rule and by a statsd mapping is one family
+// on /metrics: all three samples are served (two helps for one name made Prometheus's registry
+// drop the odd ones).
+func TestOneFamilyAcrossSources(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fakeMemcached(t, ln)
+	web := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"clients": 5}`)
+	})}
+	wl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go web.Serve(wl)
+	t.Cleanup(func() { web.Close() })
+	rules, err := ParseRules([]byte("metrics:\n- name: app_connected_clients\n  path: $.clients\n" +
+		"statsd:\n- match: \"*.clients\"\n  name: app_connected_clients\n  labels: {shard: $1}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcs, err := Sources([]string{"memcached://" + ln.Addr().String(), "http://" + wl.Addr().String() + "/", "statsd://127.0.0.1:0"}, rules, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startAdapter(t, Options{Sources: srcs})
+	c, err := net.Dial("udp", a.StatsdAddr(0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var body string
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(body, `app_connected_clients{app_kind="statsd"`) && time.Now().Before(deadline) {
+		c.Write([]byte("eu.clients:2|g\nbad.clients:1|c\n"))
+		time.Sleep(20 * time.Millisecond)
+		_, body = httpGet(t, "http://"+a.Addr().String()+"/metrics")
+	}
+	for _, want := range []string{
+		`app_connected_clients{app_kind="memcached",app_name="memcached"} 3`,
+		`app_connected_clients{app_kind="http",app_name="http"} 5`,
+		`app_connected_clients{app_kind="statsd",app_name="statsd",shard="eu"} 2`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, body)
+		}
+	}
+	// A counter line mapped onto the scheme's gauge is refused, not served as a second type.
+	if v := metricValue(t, body, `podd_adapter_statsd_invalid_lines_total{app_name="statsd",reason="type_conflict"}`); v < 1 {
+		t.Errorf("type conflicts = %v, want at least 1", v)
+	}
+}
+
 // A refused connection is an error (not a timeout); the application coming back makes it ready.
 func TestRefusedApplication(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -629,25 +705,11 @@ func TestRefusedApplication(t *testing.T) {
 		metricValue(t, body, `app_scrape_errors_total{app_kind="memcached",app_name="memcached",reason="error"}`) < 1 {
 		t.Errorf("refused: %s", body)
 	}
-	// A fake memcached that answers stats.
 	ln, err = net.Listen("tcp", addr)
 	if err != nil {
 		t.Skipf("port %s taken meanwhile: %v", addr, err)
 	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				bufio.NewReader(c).ReadString('\n')
-				io.WriteString(c, "STAT version 9.9\r\nSTAT curr_connections 3\r\nEND\r\n")
-			}()
-		}
-	}()
+	fakeMemcached(t, ln)
 	_, body = httpGet(t, base+"/metrics")
 	for _, want := range []string{
 		`app_up{app_kind="memcached",app_name="memcached"} 1`,
@@ -736,5 +798,16 @@ func TestNewErrors(t *testing.T) {
 		if _, err := New(tc.opts); err == nil || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("error %v, want %q", err, tc.err)
 		}
+	}
+}
+
+// The example's rules file (specs/examples/adapter/rules.yaml) stays valid.
+func TestExampleRules(t *testing.T) {
+	r, err := LoadRules("../../../specs/examples/adapter/rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Kind != "shop" || len(r.Metrics) != 3 || len(r.Statsd) != 1 {
+		t.Errorf("rules: %+v", r)
 	}
 }
