@@ -191,6 +191,21 @@ func typeName(t prometheus.ValueType) string {
 	return "gauge"
 }
 
+// typeOf is the type (counter or gauge) that the scheme or a rule gives name.
+func (r *Rules) typeOf(name string) (string, bool) {
+	if st, ok := schemeStat(name); ok {
+		return typeName(st.typ), true
+	}
+	if r != nil {
+		for _, m := range r.Metrics {
+			if m.Name == name {
+				return m.Type, true
+			}
+		}
+	}
+	return "", false
+}
+
 // help is the help of a metric that statsd makes: the scheme's or the rules' for their names.
 func (r *Rules) help(name, fallback string) string {
 	if st, ok := schemeStat(name); ok {

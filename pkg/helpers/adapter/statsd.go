@@ -358,8 +358,8 @@ func (s *statsdServer) handleLine(line string) *lineError {
 	if t, ok := s.families[name]; ok && t != ft {
 		return invalid("type_conflict", "%q: %s is a %s", truncate(line, 60), name, t)
 	}
-	if st, ok := schemeStat(name); ok && ft != typeName(st.typ) {
-		return invalid("type_conflict", "%q: %s is a %s in the common scheme", truncate(line, 60), name, typeName(st.typ))
+	if t, ok := s.src.Rules.typeOf(name); ok && ft != t {
+		return invalid("type_conflict", "%q: %s is a %s (common scheme or rules)", truncate(line, 60), name, t)
 	}
 	se := s.series[key.String()]
 	if se == nil {

@@ -466,8 +466,13 @@ func TestStatsdSeries(t *testing.T) {
 // Tags and rules make labels; series of one name with different label names are served side by
 // side, and a rule can name a statsd metric into the scheme.
 func TestStatsdLabels(t *testing.T) {
-	s, _ := newTestStatsd(t, "statsd:\n- match: db.*.clients\n  name: app_connected_clients\n  labels: {shard: $1}\n", 100)
-	s.handlePacket([]byte("db.s1.clients:3|g\ndb.s2.clients:4|g|#zone:a\nreq:1|c|#b:2,a:1\nreq:1|c|#a:1,b:2\nreq:1|c|#a:1,a:2\n"))
+	s, m := newTestStatsd(t, "metrics:\n- name: app_jobs\n  path: $.jobs\n"+
+		"statsd:\n- match: db.*.clients\n  name: app_connected_clients\n  labels: {shard: $1}\n", 100)
+	s.handlePacket([]byte("db.s1.clients:3|g\ndb.s2.clients:4|g|#zone:a\nreq:1|c|#b:2,a:1\nreq:1|c|#a:1,b:2\nreq:1|c|#a:1,a:2\n" +
+		"jobs:1|h\n")) // app_jobs is a rules' gauge: a histogram of that name is refused
+	if got := counterValue(t, m.invalid, "statsd", "type_conflict"); got != 1 {
+		t.Errorf("type conflicts = %v, want 1 (jobs:1|h)", got)
+	}
 	fams := gather(t, s)
 	got := map[string]float64{}
 	for _, m := range fams["app_connected_clients"].Metric {
