@@ -197,6 +197,18 @@ spec:
 		return v["cache"] != "" && v["sessions"] != ""
 	})
 
+	// The helper's resident set in the pod, after some scrapes (go test -v shows it).
+	for _, line := range strings.Split(mustPodctl(t, p, "top", name).Stdout, "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "podd-adapter" {
+			status, _ := os.ReadFile("/proc/" + f[1] + "/status")
+			for _, l := range strings.Split(string(status), "\n") {
+				if strings.HasPrefix(l, "VmRSS:") || strings.HasPrefix(l, "RssAnon:") || strings.HasPrefix(l, "RssFile:") {
+					t.Logf("podd-adapter %s", strings.Join(strings.Fields(l), " "))
+				}
+			}
+		}
+	}
+
 	// redis goes away: the app is not ready any more, memcached's readiness is untouched.
 	stopRedis()
 	waitPod(t, p, name, "not Ready after redis stopped", func(q *pod.Pod) bool {
