@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -16,6 +17,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/urfave/cli/v2"
+
+	"github.com/podd-dev/podd/pkg/manifest"
 )
 
 func samplesMap(s []sample) map[string]float64 {
@@ -814,5 +818,56 @@ func TestExampleRules(t *testing.T) {
 	}
 	if r.Kind != "shop" || len(r.Metrics) != 3 || len(r.Statsd) != 1 {
 		t.Errorf("rules: %+v", r)
+	}
+}
+
+// The example pod (specs/patterns/adapter.yaml) is a valid pod for podd, and its adapter's flags
+// parse.
+func TestExamplePod(t *testing.T) {
+	data, err := os.ReadFile("../../../specs/patterns/adapter.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods, err := manifest.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sidecar := pods[0].Spec.InitContainers[0]
+	if sidecar.Name != "podd-adapter" || sidecar.RestartPolicy == nil || *sidecar.RestartPolicy != "Always" {
+		t.Fatalf("the adapter is not a native sidecar: %+v", sidecar)
+	}
+	opts := parseFlags(t, sidecar.Args...)
+	if len(opts.Sources) != 2 || opts.Sources[0].Name != "cache" || opts.Sources[1].Kind != "memcached" {
+		t.Errorf("sources: %+v", opts.Sources)
+	}
+}
+
+// parseFlags runs the command's flag parsing on args ("adapter" first) and returns its options.
+func parseFlags(t *testing.T, args ...string) Options {
+	t.Helper()
+	cmd := Command()
+	var opts Options
+	cmd.Action = func(c *cli.Context) error {
+		var err error
+		opts, err = optionsFromFlags(c)
+		return err
+	}
+	app := &cli.App{Name: "podd-patterns", Commands: []*cli.Command{cmd}, Flags: []cli.Flag{&cli.BoolFlag{Name: "debug"}}}
+	if err := app.Run(append([]string{"podd-patterns"}, args...)); err != nil {
+		t.Fatal(err)
+	}
+	return opts
+}
+
+// Every setting is a flag with a default; --source takes a comma-separated list too (the
+// annotation form adapter.podd.io/source: "a,b").
+func TestFlags(t *testing.T) {
+	opts := parseFlags(t, "adapter", "--source=cache=redis://127.0.0.1:6379,memcached://127.0.0.1")
+	if opts.Listen != ":9466" || opts.ScrapeTimeout != 2*time.Second || opts.ProbeInterval != 5*time.Second {
+		t.Errorf("defaults: %+v", opts)
+	}
+	if len(opts.Sources) != 2 || opts.Sources[0].Name != "cache" || opts.Sources[1].Addr != "127.0.0.1:11211" ||
+		opts.Sources[0].MaxSeries != DefaultStatsdMaxSeries {
+		t.Errorf("sources: %+v", opts.Sources)
 	}
 }
