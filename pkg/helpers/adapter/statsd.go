@@ -243,6 +243,7 @@ type statsdServer struct {
 	mu       sync.Mutex
 	series   map[string]*statsdSeries
 	families map[string]string // name → counter, gauge, histogram
+	descs    map[string]*prometheus.Desc
 	kdrops   uint32
 	seriesG  *prometheus.Desc
 }
@@ -261,7 +262,7 @@ func listenStatsd(src Source, m *statsdMetrics, log *slog.Logger) (*statsdServer
 		raw.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1) })
 	}
 	s := &statsdServer{src: src, conn: conn, metrics: m, log: log.With("app_kind", src.Kind, "app_name", src.Name),
-		max: src.MaxSeries, series: map[string]*statsdSeries{}, families: map[string]string{},
+		max: src.MaxSeries, series: map[string]*statsdSeries{}, families: map[string]string{}, descs: map[string]*prometheus.Desc{},
 		seriesG: prometheus.NewDesc("podd_adapter_statsd_series", "Series held now (at most --statsd-max-series).", nil, prometheus.Labels{labelName: src.Name})}
 	if src.Rules != nil {
 		s.rules = src.Rules.Statsd
@@ -371,8 +372,14 @@ func (s *statsdServer) handleLine(line string) *lineError {
 		for i, lp := range labels {
 			names[i], values[i] = lp.name, lp.value
 		}
-		se = &statsdSeries{typ: ft, labels: values,
-			desc: prometheus.NewDesc(name, s.src.Rules.help(name, "statsd "+ft+" "+name+"."), names, prometheus.Labels{labelKind: s.src.Kind, labelName: s.src.Name})}
+		// Series of one name and label names share their Desc (most of a series' memory).
+		dkey := name + "\xff" + strings.Join(names, "\xfe")
+		desc := s.descs[dkey]
+		if desc == nil {
+			desc = prometheus.NewDesc(name, s.src.Rules.help(name, "statsd "+ft+" "+name+"."), names, prometheus.Labels{labelKind: s.src.Kind, labelName: s.src.Name})
+			s.descs[dkey] = desc
+		}
+		se = &statsdSeries{typ: ft, labels: values, desc: desc}
 		if ft == "histogram" {
 			se.counts = make([]uint64, len(statsdBuckets))
 		}
