@@ -72,8 +72,9 @@ type target struct {
 }
 
 type call struct {
-	done chan struct{}
-	out  *outcome
+	done    chan struct{}
+	out     *outcome
+	waiters int // scrapes sharing this call
 }
 
 type outcome struct {
@@ -112,6 +113,7 @@ func (t *target) scrape() *outcome {
 		t.started = time.Now()
 		go t.run(c)
 	}
+	c.waiters++
 	t.mu.Unlock()
 	timer := time.NewTimer(t.timeout + time.Second)
 	defer timer.Stop()

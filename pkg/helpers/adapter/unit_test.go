@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -869,5 +870,60 @@ func TestFlags(t *testing.T) {
 	if len(opts.Sources) != 2 || opts.Sources[0].Name != "cache" || opts.Sources[1].Addr != "127.0.0.1:11211" ||
 		opts.Sources[0].MaxSeries != DefaultStatsdMaxSeries {
 		t.Errorf("sources: %+v", opts.Sources)
+	}
+}
+
+// blockingScraper answers once release is closed, and counts its scrapes.
+type blockingScraper struct {
+	mu      sync.Mutex
+	calls   int
+	release chan struct{}
+}
+
+func (b *blockingScraper) scrape(ctx context.Context) (*result, error) {
+	b.mu.Lock()
+	b.calls++
+	b.mu.Unlock()
+	select {
+	case <-b.release:
+		return &result{samples: []sample{{"app_items", 1}}}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Concurrent scrapes of one application share one request to it.
+func TestConcurrentScrapesShareOne(t *testing.T) {
+	b := &blockingScraper{release: make(chan struct{})}
+	tg := newTarget(Source{Kind: "redis", Name: "redis"}, b, time.Hour, slog.New(slog.DiscardHandler))
+	const n = 8
+	outs := make(chan *outcome, n)
+	for range n {
+		go func() { outs <- tg.scrape() }()
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		tg.mu.Lock()
+		waiting := 0
+		if tg.inflight != nil {
+			waiting = tg.inflight.waiters
+		}
+		tg.mu.Unlock()
+		if waiting == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d scrapes wait on the call in flight", waiting, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(b.release)
+	for range n {
+		if out := <-outs; out.err != nil {
+			t.Errorf("scrape: %v", out.err)
+		}
+	}
+	if b.calls != 1 {
+		t.Errorf("%d scrapes of the application, want 1", b.calls)
 	}
 }
