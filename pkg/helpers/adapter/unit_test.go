@@ -927,3 +927,37 @@ func TestConcurrentScrapesShareOne(t *testing.T) {
 		t.Errorf("%d scrapes of the application, want 1", b.calls)
 	}
 }
+
+// Packets the kernel drops while the socket's buffer is full are counted (SO_RXQ_OVFL): the
+// buffer is made small and filled before the adapter reads.
+func TestStatsdKernelDrops(t *testing.T) {
+	s, m := newTestStatsd(t, "", 100)
+	s.conn.SetReadBuffer(1) // the kernel's minimum
+	c, err := net.Dial("udp", s.conn.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for range 500 {
+		c.Write([]byte("x:1|c"))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.serve(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	// The kernel tells the drop count with the packets queued after the drops: send more.
+	deadline := time.Now().Add(time.Minute)
+	sent := 500
+	for counterValue(t, m.kernelDrops, "statsd") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no kernel drop counted; %v packets read", counterValue(t, m.packets, "statsd"))
+		}
+		c.Write([]byte("x:1|c"))
+		sent++
+		time.Sleep(10 * time.Millisecond)
+	}
+	got, packets := counterValue(t, m.kernelDrops, "statsd"), counterValue(t, m.packets, "statsd")
+	if got+packets > float64(sent) {
+		t.Errorf("kernel drops %v + packets read %v > %d sent", got, packets, sent)
+	}
+}
