@@ -2,6 +2,8 @@ package adapter
 
 import (
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -22,6 +24,7 @@ func Command() *cli.Command {
 			&cli.DurationFlag{Name: "scrape-timeout", Value: DefaultScrapeTimeout, Usage: "how long an application has to answer one scrape; past it: app_up 0"},
 			&cli.DurationFlag{Name: "probe-interval", Value: DefaultProbeInterval, Usage: "scrape an application that nothing scraped for this long, for /readyz"},
 			&cli.StringFlag{Name: "rules", Usage: "a YAML file: JSONPath rules for http sources, name mappings for statsd"},
+			&cli.StringFlag{Name: "redis-password-file", Usage: "a file holding the password of the redis sources that have none in their URL (e.g. from a Secret volume)"},
 			&cli.IntFlag{Name: "statsd-max-series", Value: DefaultStatsdMaxSeries, Usage: "series a statsd source holds at most; lines of new series beyond are dropped and counted"},
 		},
 		Action: run,
@@ -49,6 +52,11 @@ func optionsFromFlags(c *cli.Context) (Options, error) {
 	sources, err := Sources(c.StringSlice("source"), rules, maxSeries)
 	if err != nil {
 		return opts, err
+	}
+	if path := c.String("redis-password-file"); path != "" {
+		if err := passwordFromFile(sources, path); err != nil {
+			return opts, err
+		}
 	}
 	opts.Sources = sources
 	return opts, nil
@@ -81,6 +89,30 @@ func Sources(values []string, rules *Rules, maxSeries int) ([]Source, error) {
 		out = append(out, src)
 	}
 	return out, nil
+}
+
+// passwordFromFile gives the redis sources without a password the file's first line.
+func passwordFromFile(sources []Source, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--redis-password-file: %w", err)
+	}
+	password, _, _ := strings.Cut(string(data), "\n")
+	password = strings.TrimRight(password, "\r")
+	if password == "" {
+		return fmt.Errorf("--redis-password-file %s: the file's first line is empty", path)
+	}
+	used := false
+	for i := range sources {
+		if sources[i].Scheme == "redis" && sources[i].Password == "" {
+			sources[i].Password = password
+			used = true
+		}
+	}
+	if !used {
+		return fmt.Errorf("--redis-password-file: no redis --source without a password to give it to")
+	}
+	return nil
 }
 
 func run(c *cli.Context) error {

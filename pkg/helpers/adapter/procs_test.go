@@ -424,3 +424,34 @@ func TestAdapterLoad(t *testing.T) {
 	rss, anon = vmRSS(t, p.cmd.Process.Pid)
 	t.Logf("10 s later: VmRSS %d KiB (RssAnon %d KiB)", rss, anon)
 }
+
+// A redis that requires a password: the password from --redis-password-file (a Secret volume's
+// file) makes app_up 1; without it redis answers NOAUTH and app_up is 0 with an error.
+func TestRedisPassword(t *testing.T) {
+	needBinaries(t, "redis-server", "go")
+	port := freePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	startProcess(t, addr, "redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", t.TempDir(), "--requirepass", "s3cret")
+	file := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(file, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	with, _ := startAdapterProcess(t, "--source", "redis://"+addr, "--redis-password-file", file)
+	without, p := startAdapterProcess(t, "--source", "redis://"+addr)
+	if _, body := httpGet(t, "http://"+with+"/metrics"); metricValue(t, body, `app_up{app_kind="redis",app_name="redis"}`) != 1 {
+		t.Errorf("with the password file:\n%s", body)
+	}
+	_, body := httpGet(t, "http://"+without+"/metrics")
+	if metricValue(t, body, `app_up{app_kind="redis",app_name="redis"}`) != 0 ||
+		metricValue(t, body, `app_scrape_errors_total{app_kind="redis",app_name="redis",reason="error"}`) < 1 {
+		t.Errorf("without the password:\n%s", body)
+	}
+	waitFor(t, "the NOAUTH log line", func() bool {
+		out, _ := os.ReadFile(p.log)
+		return strings.Contains(string(out), "NOAUTH")
+	})
+	if out, _ := os.ReadFile(p.log); strings.Contains(string(out), "s3cret") {
+		t.Errorf("the password is in the log:\n%s", out)
+	}
+}

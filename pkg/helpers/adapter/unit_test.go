@@ -961,3 +961,42 @@ func TestStatsdKernelDrops(t *testing.T) {
 		t.Errorf("kernel drops %v + packets read %v > %d sent", got, packets, sent)
 	}
 }
+
+func TestPasswordFromFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	srcs := func() []Source {
+		s, err := Sources([]string{"a=redis://127.0.0.1", "b=redis://:given@127.0.0.1", "memcached://127.0.0.1"}, nil, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := srcs()
+	if err := passwordFromFile(s, write("ok", "pw\r\nignored\n")); err != nil {
+		t.Fatal(err)
+	}
+	if s[0].Password != "pw" || s[1].Password != "given" || s[2].Password != "" {
+		t.Errorf("passwords: %q %q %q", s[0].Password, s[1].Password, s[2].Password)
+	}
+	for _, tc := range []struct {
+		path, err string
+	}{
+		{dir + "/missing", "--redis-password-file: open"},
+		{write("empty", "\nx\n"), "first line is empty"},
+	} {
+		if err := passwordFromFile(srcs(), tc.path); err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: error %v, want %q", tc.path, err, tc.err)
+		}
+	}
+	only, _ := Sources([]string{"memcached://127.0.0.1"}, nil, 10)
+	if err := passwordFromFile(only, write("pw", "pw")); err == nil || !strings.Contains(err.Error(), "no redis --source") {
+		t.Errorf("no redis source: %v", err)
+	}
+}
