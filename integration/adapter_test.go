@@ -197,7 +197,9 @@ spec:
 		return v["cache"] != "" && v["sessions"] != ""
 	})
 
-	// The helper's resident set in the pod, after some scrapes (go test -v shows it).
+	// The helper's resident set in the pod, after some scrapes (go test -v shows it); the
+	// helper drops its start-up pages 3 s after its start (helper.TrimAfter).
+	time.Sleep(4 * time.Second)
 	for _, line := range strings.Split(mustPodctl(t, p, "top", name).Stdout, "\n") {
 		if f := strings.Fields(line); len(f) > 1 && f[0] == "podd-adapter" {
 			status, _ := os.ReadFile("/proc/" + f[1] + "/status")

@@ -382,7 +382,7 @@ func TestAdapterLoad(t *testing.T) {
 	needBinaries(t, "redis-server", "memcached", "go")
 	addr, p := startAdapterProcess(t, "--source", "redis://"+startRedis(t), "--source", "memcached://"+startMemcached(t))
 	waitFor(t, "ready", func() bool { code, _ := httpGet(t, "http://"+addr+"/readyz"); return code == 200 })
-	time.Sleep(2 * time.Second) // settle: idle is after start-up
+	time.Sleep(5 * time.Second) // settle: idle is after start-up (and helper.TrimAfter, 3 s)
 	rss, anon := vmRSS(t, p.cmd.Process.Pid)
 	t.Logf("idle: VmRSS %d KiB (RssAnon %d KiB)", rss, anon)
 	const scrapes, workers = 1000, 8
