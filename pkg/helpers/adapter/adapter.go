@@ -155,22 +155,34 @@ func (t *target) run(c *call) {
 	t.last = out
 	t.inflight = nil
 	prev := t.failing
+	t.failing = ""
 	if out.err != nil {
-		t.failing = out.err.Error()
-	} else {
-		t.failing = ""
+		t.failing = failureClass(reason, err)
 	}
 	now := t.failing
 	t.mu.Unlock()
 	switch {
 	case now != "" && now != prev:
-		t.log.Warn("application scrape failed: app_up 0", "source", t.src.Display, "reason", reason, "error", now)
+		t.log.Warn("application scrape failed: app_up 0", "source", t.src.Display, "reason", reason, "error", out.err.Error())
 	case now != "":
-		t.log.Debug("application scrape failed", "source", t.src.Display, "error", now)
+		t.log.Debug("application scrape failed", "source", t.src.Display, "error", out.err.Error())
 	case prev != "":
 		t.log.Info("application answers again: app_up 1", "source", t.src.Display)
 	}
 	close(c.done)
+}
+
+// failureClass says which failure err is, without what changes from one scrape to the next (a
+// connection's local port): a failure is logged when its class changes, not at every scrape.
+func failureClass(reason string, err error) string {
+	if reason == "timeout" {
+		return reason
+	}
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return reason + ": " + op.Op + ": " + op.Err.Error()
+	}
+	return reason + ": " + err.Error()
 }
 
 func isTimeout(err error) bool {

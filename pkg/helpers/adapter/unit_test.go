@@ -1000,3 +1000,47 @@ func TestPasswordFromFile(t *testing.T) {
 		t.Errorf("no redis source: %v", err)
 	}
 }
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A hung application is logged once when it stops answering, not at every scrape (each timeout's
+// message names another local port).
+func TestHungApplicationLoggedOnce(t *testing.T) {
+	src, err := ParseSource("redis://" + hungListener(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	a := startAdapter(t, Options{Sources: []Source{src}, ScrapeTimeout: 50 * time.Millisecond,
+		ProbeInterval: 20 * time.Millisecond, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, body := httpGet(t, "http://"+a.Addr().String()+"/metrics")
+		if metricValue(t, body, `app_scrape_errors_total{app_kind="redis",app_name="redis",reason="timeout"}`) >= 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than 4 timeouts in a minute:\n%s", body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := strings.Count(logs.String(), "application scrape failed: app_up 0"); n != 1 {
+		t.Errorf("%d warnings for one hung application, want 1:\n%s", n, logs.String())
+	}
+}
