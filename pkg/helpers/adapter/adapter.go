@@ -245,7 +245,8 @@ func (t *target) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	if out.res.version != "" {
-		ch <- prometheus.MustNewConstMetric(t.descs[metricInfo], prometheus.GaugeValue, 1, out.res.version)
+		// A label value must be UTF-8: an application's bytes are not trusted to be.
+		ch <- prometheus.MustNewConstMetric(t.descs[metricInfo], prometheus.GaugeValue, 1, strings.ToValidUTF8(out.res.version, "\uFFFD"))
 	}
 	types := map[string]prometheus.ValueType{}
 	for _, st := range scheme {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
@@ -344,6 +345,11 @@ func (s *statsdServer) handleLine(line string) *lineError {
 	if !metricNameRE.MatchString(name) || reservedNames[name] {
 		return invalid("bad_name", "%q maps to %q, not a usable metric name", truncate(line, 60), name)
 	}
+	for _, lp := range labels {
+		if !utf8.ValidString(lp.value) {
+			return invalid("bad_tag", "%q: the value of %s is not UTF-8", truncate(line, 60), lp.name)
+		}
+	}
 	sort.Slice(labels, func(i, j int) bool { return labels[i].name < labels[j].name })
 	var key strings.Builder
 	key.WriteString(name)
@@ -420,11 +426,13 @@ func (s *statsdServer) Collect(ch chan<- prometheus.Metric) {
 	defer s.mu.Unlock()
 	ch <- prometheus.MustNewConstMetric(s.seriesG, prometheus.GaugeValue, float64(len(s.series)))
 	for _, se := range s.series {
+		var m prometheus.Metric
+		var err error
 		switch se.typ {
 		case "counter":
-			ch <- prometheus.MustNewConstMetric(se.desc, prometheus.CounterValue, se.value, se.labels...)
+			m, err = prometheus.NewConstMetric(se.desc, prometheus.CounterValue, se.value, se.labels...)
 		case "gauge":
-			ch <- prometheus.MustNewConstMetric(se.desc, prometheus.GaugeValue, se.value, se.labels...)
+			m, err = prometheus.NewConstMetric(se.desc, prometheus.GaugeValue, se.value, se.labels...)
 		default:
 			buckets := make(map[float64]uint64, len(statsdBuckets))
 			var cum uint64
@@ -432,7 +440,13 @@ func (s *statsdServer) Collect(ch chan<- prometheus.Metric) {
 				cum += se.counts[i]
 				buckets[b] = cum
 			}
-			ch <- prometheus.MustNewConstHistogram(se.desc, se.count, se.sum, buckets, se.labels...)
+			m, err = prometheus.NewConstHistogram(se.desc, se.count, se.sum, buckets, se.labels...)
 		}
+		if err != nil {
+			// Never expected (handleLine checks what it keeps): one bad series is reported, the
+			// others are served.
+			m = prometheus.NewInvalidMetric(se.desc, err)
+		}
+		ch <- m
 	}
 }

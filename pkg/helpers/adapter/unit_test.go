@@ -1044,3 +1044,16 @@ func TestHungApplicationLoggedOnce(t *testing.T) {
 		t.Errorf("%d warnings for one hung application, want 1:\n%s", n, logs.String())
 	}
 }
+
+// A tag value that is not UTF-8 is refused (bad_tag): kept, it made every later scrape panic in
+// Prometheus's MustNewConstMetric, so one packet crashed the adapter.
+func TestStatsdInvalidUTF8(t *testing.T) {
+	s, m := newTestStatsd(t, "statsd:\n- match: \"*.clients\"\n  name: app_connected_clients\n  labels: {shard: $1}\n", 10)
+	s.handlePacket([]byte("x:1|c|#k:\xff\xfe\n\xff.clients:1|g\nok:1|c|#k:v\n"))
+	if got := counterValue(t, m.invalid, "statsd", "bad_tag"); got != 2 {
+		t.Errorf("bad_tag = %v, want 2", got)
+	}
+	if fams := gather(t, s); fams["app_ok_total"] == nil {
+		t.Errorf("the valid line is not served: %v", fams)
+	}
+}
