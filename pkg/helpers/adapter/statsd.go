@@ -113,6 +113,9 @@ func parseStatsdLine(line string) (statsdLine, *lineError) {
 				}
 				k, v, _ := strings.Cut(tag, ":")
 				k = sanitize(k)
+				if k != "" && k[0] >= '0' && k[0] <= '9' {
+					k = "_" + k // a label name cannot start with a digit
+				}
 				if k == "" || strings.HasPrefix(k, "__") {
 					return l, invalid("bad_tag", "%q: tag %q has no usable name", truncate(line, 60), tag)
 				}

@@ -316,6 +316,7 @@ func TestParseStatsdLine(t *testing.T) {
 			tags: []labelPair{{"route", "/a"}, {"method", "GET"}}}},
 		{in: "size:10|h|#flag", want: statsdLine{name: "size", value: 10, typ: "h", rate: 1, tags: []labelPair{{"flag", ""}}}},
 		{in: "size:10|d|c:abc|T1700000000", want: statsdLine{name: "size", value: 10, typ: "d", rate: 1}},
+		{in: "x:1|c|#0zone:a,b-c:d", want: statsdLine{name: "x", value: 1, typ: "c", rate: 1, tags: []labelPair{{"_0zone", "a"}, {"b_c", "d"}}}},
 		{in: "nocolon", reason: "malformed"},
 		{in: ":1|c", reason: "malformed"},
 		{in: "x:1", reason: "malformed"},
