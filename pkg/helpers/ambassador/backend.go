@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"time"
 )
 
@@ -269,6 +270,11 @@ func (sc *sconn) writeLoop() {
 		case <-sc.quit:
 			return
 		}
+		// Let the clients that are ready to run queue their requests first: a client waking
+		// the writer puts it next in line, before the other clients, and the writer would then
+		// send one client's requests a write (a loopback write is the dearest step: the
+		// server's side of TCP runs in it).
+		runtime.Gosched()
 		for {
 			s.mu.Lock()
 			if sc.dead || len(sc.wbuf) == 0 {
