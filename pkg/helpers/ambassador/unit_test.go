@@ -124,8 +124,9 @@ type fakeRedis struct {
 	ln   net.Listener
 	mu   sync.Mutex
 	data map[string]string
-	hang bool
-	seen int
+	hang  bool
+	seen  int
+	conns int // connections accepted
 }
 
 func startFakeRedis(t *testing.T, hang bool) *fakeRedis {
@@ -141,6 +142,9 @@ func startFakeRedis(t *testing.T, hang bool) *fakeRedis {
 			if err != nil {
 				return
 			}
+			f.mu.Lock()
+			f.conns++
+			f.mu.Unlock()
 			go f.serve(c)
 		}
 	}()
