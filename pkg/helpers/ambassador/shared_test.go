@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,11 +119,13 @@ func TestClientsShareOneConnectionPerServer(t *testing.T) {
 func TestConcurrentClientsRealRedis(t *testing.T) {
 	needBinaries(t, "redis-server")
 	servers := []string{startRedis(t), startRedis(t), startRedis(t)}
-	pool := &PoolConfig{Name: "p", Listen: "127.0.0.1:0", Redis: true, Timeout: intp(30000)}
+	// md5 spreads a client's keys over the servers (FNV-1a keeps short keys close): MGET and DEL
+	// are split.
+	pool := &PoolConfig{Name: "p", Listen: "127.0.0.1:0", Redis: true, Hash: "md5", Timeout: intp(30000)}
 	for _, s := range servers {
 		pool.Servers = append(pool.Servers, s+":1")
 	}
-	_, addrs := startAmbassador(t, []*PoolConfig{pool}, Options{})
+	a, addrs := startAmbassador(t, []*PoolConfig{pool}, Options{})
 	const clients, rounds, keys = 30, 20, 20
 	var wg sync.WaitGroup
 	errs := make(chan error, clients)
@@ -185,6 +188,14 @@ func TestConcurrentClientsRealRedis(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+	// Split requests count a request per part: more sent than asked says MGET and DEL were split.
+	var sent uint64
+	for _, s := range a.proxies[0].pool.snap.Load().servers {
+		sent += s.requests.Load()
+	}
+	if asked := uint64(clients * (rounds*(3*keys+1) + 1)); sent <= asked {
+		t.Fatalf("%d requests sent to the servers for %d asked: MGET and DEL were not split", sent, asked)
 	}
 }
 
@@ -295,3 +306,123 @@ func TestProcsFlag(t *testing.T) {
 	}
 }
 
+
+// mcPipeline sends req on c and reads one response per kinds entry; for goroutines.
+func mcPipeline(c net.Conn, req []byte, kinds []mcKind) ([][]byte, error) {
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	werr := make(chan error, 1)
+	go func() {
+		_, err := c.Write(req)
+		werr <- err
+	}()
+	var buf []byte
+	tmp := make([]byte, 64<<10)
+	replies := make([][]byte, 0, len(kinds))
+	for len(replies) < len(kinds) {
+		m, _, err := parseMCResponse(buf, kinds[len(replies)])
+		if err != nil {
+			return nil, fmt.Errorf("bad response %q: %v", buf, err)
+		}
+		if m > 0 {
+			replies = append(replies, append([]byte(nil), buf[:m]...))
+			buf = buf[m:]
+			continue
+		}
+		k, err := c.Read(tmp)
+		if k == 0 && err != nil {
+			return nil, fmt.Errorf("reading responses: %v (have %d of %d)", err, len(replies), len(kinds))
+		}
+		buf = append(buf, tmp[:k]...)
+	}
+	return replies, <-werr
+}
+
+// TestConcurrentClientsRealMemcached: clients pipelining set (some noreply), single and
+// many-key get and delete at once on a real memcached pool: the server connections read each
+// response as the kind of its own request, whichever client sent it.
+func TestConcurrentClientsRealMemcached(t *testing.T) {
+	needBinaries(t, "memcached")
+	servers := []string{startMemcached(t), startMemcached(t), startMemcached(t)}
+	pool := &PoolConfig{Name: "p", Listen: "127.0.0.1:0", Hash: "md5", Timeout: intp(30000)}
+	for _, s := range servers {
+		pool.Servers = append(pool.Servers, s+":1")
+	}
+	_, addrs := startAmbassador(t, []*PoolConfig{pool}, Options{})
+	const clients, rounds, keys = 30, 10, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", addrs[0])
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			for r := 0; r < rounds; r++ {
+				var req []byte
+				var kinds []mcKind
+				var want []string
+				var names []string
+				for k := 0; k < keys; k++ {
+					key := fmt.Sprintf("c%d:k%d", i, k)
+					val := fmt.Sprintf("v%d.%d", r, k)
+					names = append(names, key)
+					if k%4 == 0 {
+						req = fmt.Appendf(req, "set %s 0 0 %d noreply\r\n%s\r\n", key, len(val), val)
+					} else {
+						req = fmt.Appendf(req, "set %s 0 0 %d\r\n%s\r\n", key, len(val), val)
+						kinds, want = append(kinds, mcStorage), append(want, "STORED\r\n")
+					}
+					req = fmt.Appendf(req, "get %s\r\n", key)
+					kinds = append(kinds, mcRetrieval)
+					want = append(want, fmt.Sprintf("VALUE %s 0 %d\r\n%s\r\nEND\r\n", key, len(val), val))
+				}
+				req = fmt.Appendf(req, "get %s\r\n", strings.Join(names, " "))
+				kinds = append(kinds, mcRetrieval)
+				var all strings.Builder
+				for k, key := range names {
+					val := fmt.Sprintf("v%d.%d", r, k)
+					fmt.Fprintf(&all, "VALUE %s 0 %d\r\n%s\r\n", key, len(val), val)
+				}
+				want = append(want, all.String()+"END\r\n")
+				req = fmt.Appendf(req, "delete %s\r\n", names[0])
+				kinds, want = append(kinds, mcKeyed), append(want, "DELETED\r\n")
+				replies, err := mcPipeline(c, req, kinds)
+				if err != nil {
+					errs <- fmt.Errorf("client %d: %w", i, err)
+					return
+				}
+				for j := range want {
+					got := string(replies[j])
+					if j == len(want)-2 {
+						// the get of many keys: each server's values in turn
+						got, want[j] = sortedValues(got), sortedValues(want[j])
+					}
+					if got != want[j] {
+						errs <- fmt.Errorf("client %d round %d response %d: %q, want %q", i, r, j, got, want[j])
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// sortedValues puts the VALUE blocks of a retrieval response in order.
+func sortedValues(r string) string {
+	lines := strings.Split(strings.TrimSuffix(r, "END\r\n"), "\r\n")
+	var blocks []string
+	for i := 0; i+1 < len(lines); i += 2 {
+		blocks = append(blocks, lines[i]+"\r\n"+lines[i+1]+"\r\n")
+	}
+	slices.Sort(blocks)
+	return strings.Join(blocks, "") + "END\r\n"
+}
