@@ -306,7 +306,6 @@ func TestProcsFlag(t *testing.T) {
 	}
 }
 
-
 // mcPipeline sends req on c and reads one response per kinds entry; for goroutines.
 func mcPipeline(c net.Conn, req []byte, kinds []mcKind) ([][]byte, error) {
 	c.SetDeadline(time.Now().Add(60 * time.Second))

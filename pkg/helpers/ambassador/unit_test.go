@@ -121,9 +121,9 @@ func TestParseConfigRefusesByName(t *testing.T) {
 // fakeRedis is a RESP server over a map: GET, SET, MGET, MSET, DEL; or, when hang is set, one
 // that reads and never answers.
 type fakeRedis struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	data map[string]string
+	ln    net.Listener
+	mu    sync.Mutex
+	data  map[string]string
 	hang  bool
 	seen  int
 	conns int // connections accepted
