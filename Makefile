@@ -10,12 +10,20 @@ BIN     := bin
 LDFLAGS := -X github.com/podd-dev/podd/pkg/api.Version=$(VERSION)
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build deps test unit unit-race integration lint tools up down example-image example-image-podctl fmt vet clean install uninstall bench bench-deps bench-go bench-ambassador fuzz
+.PHONY: all build deps test unit unit-race integration lint tools up down patterns-image example-image example-image-podctl fmt vet clean install uninstall bench bench-deps bench-go bench-ambassador fuzz
 
 all: build
 
-build:
+build: patterns-image
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/podd ./cmd/podctl ./cmd/podd-logger
+
+# The patterns' helpers (cmd/podd-patterns), static and stripped, packed into the local OCI image
+# localhost/podd/patterns:$(VERSION) with nothing else in it (no shell). podd imports it from
+# podd-patterns.tar beside its own binary (or --patterns-image) the first time a pod asks for it.
+PATTERNS_IMAGE := localhost/podd/patterns:$(VERSION)
+patterns-image:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(BIN)/podd-patterns-static ./cmd/podd-patterns
+	$(GO) run ./hack/mkimage -base scratch -name $(PATTERNS_IMAGE) -format oci -file $(BIN)/podd-patterns-static:/podd-patterns:0755 -entrypoint '["/podd-patterns"]' -o $(BIN)/podd-patterns.tar
 
 # Debian packages podd needs at run time (and the tests' busybox).
 deps:
@@ -90,6 +98,7 @@ install: build
 	install -D -m 0755 $(BIN)/podd $(DESTDIR)$(PREFIX)/bin/podd
 	install -D -m 0755 $(BIN)/podctl $(DESTDIR)$(PREFIX)/bin/podctl
 	install -D -m 0755 $(BIN)/podd-logger $(DESTDIR)$(PREFIX)/bin/podd-logger
+	install -D -m 0644 $(BIN)/podd-patterns.tar $(DESTDIR)$(PREFIX)/lib/podd/podd-patterns.tar
 	install -d -m 0755 $(DESTDIR)$(SYSTEMD)/system $(DESTDIR)$(SYSTEMD)/logind.conf.d $(DESTDIR)/etc/podd/pods.d
 	sed 's#/usr/local/bin/podd#$(PREFIX)/bin/podd#' contrib/systemd/podd.service > $(DESTDIR)$(SYSTEMD)/system/podd.service
 	install -m 0644 contrib/systemd/podd.socket $(DESTDIR)$(SYSTEMD)/system/podd.socket
@@ -97,7 +106,7 @@ install: build
 	@echo "installed; to start podd now and at boot: systemctl daemon-reload && systemctl enable --now podd.socket podd.service"
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/podd $(DESTDIR)$(PREFIX)/bin/podctl $(DESTDIR)$(PREFIX)/bin/podd-logger $(DESTDIR)$(SYSTEMD)/system/podd.service \
+	rm -f $(DESTDIR)$(PREFIX)/bin/podd $(DESTDIR)$(PREFIX)/bin/podctl $(DESTDIR)$(PREFIX)/bin/podd-logger $(DESTDIR)$(PREFIX)/lib/podd/podd-patterns.tar $(DESTDIR)$(SYSTEMD)/system/podd.service \
 		$(DESTDIR)$(SYSTEMD)/system/podd.socket $(DESTDIR)$(SYSTEMD)/logind.conf.d/podd.conf
 
 clean:

@@ -115,11 +115,26 @@ func poddBinaries(t testing.TB) (podd, podctl string) {
 	binOnce.Do(func() {
 		binDir = filepath.Join(h.dir, "bin")
 		binErr = goBuild(nil, binDir+"/", "./cmd/podd", "./cmd/podctl", "./cmd/podd-logger")
+		if binErr == nil {
+			binErr = buildPatternsImage(binDir)
+		}
 	})
 	if binErr != nil {
 		t.Fatalf("build podd and podctl: %v", binErr)
 	}
 	return filepath.Join(binDir, "podd"), filepath.Join(binDir, "podctl")
+}
+
+// buildPatternsImage builds the patterns' helpers statically and packs them, as make does, into
+// podd-patterns.tar beside podd, where podd finds the archive of patternsImage by default: every
+// test podd imports it itself the first time one of its pods asks for it.
+func buildPatternsImage(dir string) error {
+	static := filepath.Join(dir, "podd-patterns-static")
+	if err := goBuild([]string{"CGO_ENABLED=0"}, static, "./cmd/podd-patterns"); err != nil {
+		return err
+	}
+	spec := ociimage.Scratch(patternsImage, ociimage.WithFile(static, "/podd-patterns", 0o755), ociimage.WithEntrypoint("/podd-patterns"))
+	return writeArchive(filepath.Join(dir, "podd-patterns.tar"), spec)
 }
 
 // goBuild runs go build in the module's root directory.

@@ -61,6 +61,10 @@ const (
 	// serverImage: CMD runs until SIGTERM, as a server's image does (it stands in for nginx in
 	// the Kubernetes documentation's examples).
 	serverImage = "localhost/podd-test/busybox-server:1"
+	// patternsImage is the patterns' helper image (cmd/podd-patterns, entrypoint /podd-patterns,
+	// no shell) as podd built without a version names it (api.PatternsImage). Not preloaded:
+	// podd imports it from podd-patterns.tar beside its binary (buildPatternsImage).
+	patternsImage = "localhost/podd/patterns:dev"
 )
 
 // testImage is one image TestMain builds.

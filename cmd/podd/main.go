@@ -78,6 +78,7 @@ func main() {
 			&cli.BoolFlag{Name: "cluster-dns", Value: true, Usage: "serve the cluster DNS (Services' names) to the pods on the bridge's gateway, port 53 (--cluster-dns=false: pods with dnsPolicy ClusterFirst get the host's resolvers)"},
 			&cli.StringFlag{Name: "cluster-domain", Value: dns.DefaultDomain, Usage: "the cluster DNS's domain: Services are <svc>.<namespace>.svc.<domain>"},
 			&cli.StringSliceFlag{Name: "dns-upstream", Usage: "IP or IP:PORT of a resolver the cluster DNS forwards other names to (repeatable; default: the nameservers of the host's /etc/resolv.conf)"},
+			&cli.StringFlag{Name: "patterns-image", Usage: "the patterns' helper image archive (make builds bin/podd-patterns.tar), imported the first time a pod asks for " + api.PatternsImage() + " (default: podd-patterns.tar beside podd, or ../lib/podd/podd-patterns.tar from podd's folder)"},
 			// For profiling only (make bench): net/http/pprof on this address, e.g. 127.0.0.1:6060.
 			&cli.StringFlag{Name: "pod-security", Value: string(podsecurity.Baseline), Usage: "Pod Security Standards level enforced on the pods of every namespace that --pod-security-namespace does not name: privileged, baseline or restricted (static pods are exempt)"},
 			&cli.StringSliceFlag{Name: "pod-security-namespace", Usage: "NAMESPACE=LEVEL: the Pod Security level of one namespace, such as monitoring=privileged for pods that need the host's network, paths or privilege (repeatable)"},
@@ -132,6 +133,10 @@ func run(cliContext *cli.Context) error {
 	logger := filepath.Join(filepath.Dir(self), "podd-logger")
 	if _, err := os.Stat(logger); err != nil {
 		logger = self
+	}
+	patterns, err := patternsArchive(cliContext.String("patterns-image"), self)
+	if err != nil {
+		return err
 	}
 	nodeName := cliContext.String("node-name")
 	if nodeName == "" {
@@ -188,7 +193,27 @@ func run(cliContext *cli.Context) error {
 		ClusterDNS:     cliContext.Bool("cluster-dns"),
 		ClusterDomain:  cliContext.String("cluster-domain"),
 		DNSUpstreams:   upstreams,
+		PatternsImage:  patterns,
 	}, log)
+}
+
+// patternsArchive finds the helper image's archive: the flag's file, which must exist, or the
+// first of podd-patterns.tar beside podd and ../lib/podd/podd-patterns.tar (make install's
+// place) that exists; "" when none does (a pod that asks for the helpers then fails to pull).
+func patternsArchive(flag, self string) (string, error) {
+	if flag != "" {
+		if _, err := os.Stat(flag); err != nil {
+			return "", fmt.Errorf("--patterns-image: %w", err)
+		}
+		return flag, nil
+	}
+	dir := filepath.Dir(self)
+	for _, p := range []string{filepath.Join(dir, "podd-patterns.tar"), filepath.Join(dir, "..", "lib", "podd", "podd-patterns.tar")} {
+		if _, err := os.Stat(p); err == nil {
+			return filepath.Clean(p), nil
+		}
+	}
+	return "", nil
 }
 
 // dnsUpstreams reads the --dns-upstream flags: IP or IP:PORT (port 53 when left out).

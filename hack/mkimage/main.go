@@ -5,6 +5,8 @@
 //	go run ./hack/mkimage -name localhost/podd/echo:1 -o echo.tar \
 //	    -entrypoint '["/bin/echo","ep"]' -cmd '["cmd"]' -stopsignal SIGUSR1 \
 //	    -file ./bin/server:/usr/local/bin/server:0755
+//	go run ./hack/mkimage -base scratch -name localhost/podd/patterns:dev -o patterns.tar \
+//	    -file ./bin/podd-patterns-static:/podd-patterns:0755 -entrypoint '["/podd-patterns"]'
 package main
 
 import (
@@ -78,6 +80,7 @@ func run(args []string, stderr io.Writer) error {
 		stopSignal = fset.String("stopsignal", "", "STOPSIGNAL, e.g. SIGUSR1")
 		workdir    = fset.String("workdir", "", "WORKDIR")
 		user       = fset.String("user", "", "USER (name, uid or uid:gid)")
+		base       = fset.String("base", "busybox", "busybox (the host's static busybox, CMD [\"sh\"]) or scratch (no shell: /etc files and /tmp only, for a static program)")
 		entrypoint argvFlag
 		cmd        argvFlag
 		env        listFlag
@@ -141,9 +144,16 @@ func run(args []string, stderr io.Writer) error {
 		opts = append(opts, opt)
 	}
 
-	img, err := ociimage.Busybox(*name, opts...)
-	if err != nil {
-		return err
+	var img ociimage.Spec
+	switch *base {
+	case "busybox":
+		if img, err = ociimage.Busybox(*name, opts...); err != nil {
+			return err
+		}
+	case "scratch":
+		img = ociimage.Scratch(*name, opts...)
+	default:
+		return fmt.Errorf("-base %q: want busybox or scratch", *base)
 	}
 	if *output == "-" {
 		return ociimage.Build(os.Stdout, img)

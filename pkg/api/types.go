@@ -12,6 +12,14 @@ import (
 // It lives here because both binaries import this package and the server reports it.
 var Version = "dev"
 
+// PatternsImageRepository is the repository of the patterns' helper image, which `make` builds
+// from cmd/podd-patterns and podd imports from its archive on first use; the tag is Version, so
+// that podd and podctl always name the helpers built with them.
+const PatternsImageRepository = "localhost/podd/patterns"
+
+// PatternsImage is the reference of the helper image of this build of podd and podctl.
+func PatternsImage() string { return PatternsImageRepository + ":" + Version }
+
 // PodList is the body of every response that carries several pods.
 type PodList struct {
 	Items []*pod.Pod `json:"items"`

@@ -70,6 +70,9 @@ type Config struct {
 	ClusterDNS    bool
 	ClusterDomain string
 	DNSUpstreams  []string
+	// PatternsImage is the archive of the patterns' helper image (api.PatternsImage), imported
+	// when a pod asks for that image and it is missing; "" for none.
+	PatternsImage string
 }
 
 // Run serves until ctx is cancelled, then stops serving and leaves the pods running (or stops
@@ -110,6 +113,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		LogMaxFiles:  cfg.LogMaxFiles,
 		SubPaths:     host,
 		CgroupParent: cfg.CgroupRoot,
+		LocalImages:  localImages(cfg.PatternsImage, log),
 	}, log)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -275,4 +279,18 @@ func listen(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("chmod %s: %w", path, err)
 	}
 	return ln, nil
+}
+
+// localImages maps the helper image's reference to its archive, when there is one.
+func localImages(patterns string, log *slog.Logger) map[string]string {
+	if patterns == "" {
+		log.Warn("no patterns' helper image archive (podd-patterns.tar beside podd, or --patterns-image): pods that inject a pattern's helper cannot start", "image", api.PatternsImage())
+		return nil
+	}
+	ref, err := runtime.NormalizeRef(api.PatternsImage())
+	if err != nil {
+		log.Warn("patterns' helper image", "error", err)
+		return nil
+	}
+	return map[string]string{ref: patterns}
 }

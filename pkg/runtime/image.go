@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/content"
@@ -44,7 +45,12 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy pod.PullPo
 		}
 	}
 	if img == nil {
-		if img, err = r.pull(ctx, name); err != nil {
+		if archive, ok := r.cfg.LocalImages[name]; ok {
+			img, err = r.importLocal(ctx, name, archive)
+		} else {
+			img, err = r.pull(ctx, name)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -52,6 +58,31 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy pod.PullPo
 		return nil, err
 	}
 	return imageConfig(ctx, img)
+}
+
+// importLocal imports the archive of one of the LocalImages and returns the image called name
+// from it. Concurrent pods that ask for it import it once: containerd's import of the same
+// content is idempotent, but the mutex saves the second read of the archive.
+func (r *Runtime) importLocal(ctx context.Context, name, path string) (containerd.Image, error) {
+	r.localMu.Lock()
+	defer r.localMu.Unlock()
+	if img, err := r.client.GetImage(ctx, name); err == nil {
+		return img, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("image %s is imported from %s: %w: %w", name, path, errdefs.ErrNotFound, err)
+	}
+	defer f.Close()
+	if _, err := r.Import(ctx, f); err != nil {
+		return nil, fmt.Errorf("import %s from %s: %w", name, path, err)
+	}
+	img, err := r.client.GetImage(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("archive %s has no image %s: %w", path, name, errdefs.ErrNotFound)
+	}
+	r.log.Info("imported a local image", "image", name, "archive", path)
+	return img, nil
 }
 
 func (r *Runtime) pull(ctx context.Context, name string) (containerd.Image, error) {

@@ -39,6 +39,9 @@ type Config struct {
 	LogMaxFiles int
 	// SubPaths mounts the subPaths of a container's volumes before runc sees them (pkg/sandbox).
 	SubPaths SubPathMounter
+	// LocalImages are images podd imports from an archive on this host instead of pulling them,
+	// by full reference (docker.io/... form, as NormalizeRef gives): the patterns' helper image.
+	LocalImages map[string]string
 }
 
 // Runtime drives containerd. It is safe for concurrent use.
@@ -48,6 +51,8 @@ type Runtime struct {
 	log      *slog.Logger
 	cgroupFS cgroups.FS
 
+	// localMu serialises imports of LocalImages.
+	localMu sync.Mutex
 	// listed holds the running containers of the last ListContainers, for AdoptContainer.
 	listedMu sync.Mutex
 	listed   map[string]containerd.Container

@@ -54,15 +54,16 @@ func main() {
 }
 
 type options struct {
-	podd, podctl string
-	runs         int
-	pods         int
-	stopRuns     int
-	restoreRuns  int
-	out          string
-	keep         bool
-	only         string
-	profileDir   string
+	podd, podctl  string
+	runs          int
+	pods          int
+	stopRuns      int
+	restoreRuns   int
+	out           string
+	keep          bool
+	only          string
+	profileDir    string
+	patternsImage string
 }
 
 type bench struct {
@@ -86,6 +87,7 @@ func run() error {
 	flag.IntVar(&o.stopRuns, "stop-runs", 5, "stops measured")
 	flag.IntVar(&o.restoreRuns, "restore-runs", 3, "kill -9 and restarts measured")
 	flag.StringVar(&o.out, "out", os.Getenv("BENCH_OUT"), "write the figures as JSON to this file (default $BENCH_OUT)")
+	flag.StringVar(&o.patternsImage, "patterns-image", "bin/podd-patterns.tar", "the patterns' helper image archive (make patterns-image), measured for helper_image_mib")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (logs) after the run")
 	flag.StringVar(&o.only, "only", "", "comma-free selector for a partial run: start, stop, density (density includes restore)")
 	flag.StringVar(&o.profileDir, "profile", "", "with 50 pods running, save podd's heap, allocs and goroutine profiles into this folder (podd --pprof-address)")
@@ -132,6 +134,11 @@ func run() error {
 	}()
 	if err := b.setUp(ctx); err != nil {
 		return err
+	}
+	if archive, unpacked, err := imageSize(o.patternsImage); err != nil {
+		return fmt.Errorf("helper image: %w (make patterns-image)", err)
+	} else {
+		b.res.HelperImageArchiveMiB, b.res.HelperImageMiB = mib(archive), mib(unpacked)
 	}
 	b.res.LoadBefore = loadAvg()
 	b.res.CPUs = runtime.NumCPU()
@@ -399,32 +406,36 @@ func percentile(ds []time.Duration, p int) float64 {
 
 // results are the figures; the JSON keys are the issue's.
 type results struct {
-	PoddStartP50    float64   `json:"pod_start_p50_ms"`
-	PoddStartP90    float64   `json:"pod_start_p90_ms"`
-	PodmanStartP50  float64   `json:"podman_pod_start_p50_ms"`
-	PodmanStartP90  float64   `json:"podman_pod_start_p90_ms"`
-	FloorStartP50   float64   `json:"floor_pod_start_p50_ms"`
-	FloorStartP90   float64   `json:"floor_pod_start_p90_ms"`
-	StopError       float64   `json:"stop_grace_error_ms"`
-	PodmanStopError float64   `json:"podman_stop_grace_error_ms"`
-	PoddRSS         float64   `json:"podd_rss_mib_50_pods"`
-	PoddRSSIdle     float64   `json:"podd_rss_mib_0_pods"`
-	PoddRSSAnon     float64   `json:"podd_rss_anon_mib_50_pods"`
-	PoddRSSFile     float64   `json:"podd_rss_file_mib_50_pods"`
-	PoddThreads     int       `json:"podd_threads_50_pods"`
-	ShimsPerPod     float64   `json:"shims_per_pod"`
-	MemPerPod       float64   `json:"mem_per_pod_mib"`
-	MemAvailPerPod  float64   `json:"mem_available_drop_per_pod_mib"`
-	Restore         float64   `json:"restore_50_pods_ms"`
-	RestoreRuns     []float64 `json:"restore_runs_ms,omitempty"`
-	DensityPods     int       `json:"density_pods"`
-	StartRuns       int       `json:"start_runs"`
-	StopRuns        int       `json:"stop_runs"`
-	CPUs            int       `json:"cpus"`
-	LoadBefore      string    `json:"load_average_before"`
-	LoadAfter       string    `json:"load_average_after"`
-	Targets         []target  `json:"targets"`
-	Pass            bool      `json:"pass"`
+	PoddStartP50    float64 `json:"pod_start_p50_ms"`
+	PoddStartP90    float64 `json:"pod_start_p90_ms"`
+	PodmanStartP50  float64 `json:"podman_pod_start_p50_ms"`
+	PodmanStartP90  float64 `json:"podman_pod_start_p90_ms"`
+	FloorStartP50   float64 `json:"floor_pod_start_p50_ms"`
+	FloorStartP90   float64 `json:"floor_pod_start_p90_ms"`
+	StopError       float64 `json:"stop_grace_error_ms"`
+	PodmanStopError float64 `json:"podman_stop_grace_error_ms"`
+	PoddRSS         float64 `json:"podd_rss_mib_50_pods"`
+	// The patterns' helper image: unpacked (its layer's files, what a host stores) and as the
+	// gzip-compressed archive podd imports.
+	HelperImageMiB        float64   `json:"helper_image_mib"`
+	HelperImageArchiveMiB float64   `json:"helper_image_archive_mib"`
+	PoddRSSIdle           float64   `json:"podd_rss_mib_0_pods"`
+	PoddRSSAnon           float64   `json:"podd_rss_anon_mib_50_pods"`
+	PoddRSSFile           float64   `json:"podd_rss_file_mib_50_pods"`
+	PoddThreads           int       `json:"podd_threads_50_pods"`
+	ShimsPerPod           float64   `json:"shims_per_pod"`
+	MemPerPod             float64   `json:"mem_per_pod_mib"`
+	MemAvailPerPod        float64   `json:"mem_available_drop_per_pod_mib"`
+	Restore               float64   `json:"restore_50_pods_ms"`
+	RestoreRuns           []float64 `json:"restore_runs_ms,omitempty"`
+	DensityPods           int       `json:"density_pods"`
+	StartRuns             int       `json:"start_runs"`
+	StopRuns              int       `json:"stop_runs"`
+	CPUs                  int       `json:"cpus"`
+	LoadBefore            string    `json:"load_average_before"`
+	LoadAfter             string    `json:"load_average_after"`
+	Targets               []target  `json:"targets"`
+	Pass                  bool      `json:"pass"`
 }
 
 type target struct {
@@ -449,7 +460,8 @@ func (r *results) finish() {
 	add("shims_per_pod", "1 shim per pod", r.ShimsPerPod, 1, r.DensityPods > 0)
 	add("podd_rss_50_pods", "podd RSS ≤ 40 MiB with 50 pods", r.PoddRSS, 40, r.DensityPods > 0)
 	add("restore_50_pods", "restore ≤ 1 s", r.Restore, 1000, r.DensityPods > 0)
-	r.Pass = len(r.Targets) == 6
+	add("helper_image", "helper image ≤ 15 MB unpacked", r.HelperImageMiB, 15e6/(1<<20), r.HelperImageMiB > 0)
+	r.Pass = len(r.Targets) == 7
 	for _, t := range r.Targets {
 		r.Pass = r.Pass && t.Pass
 	}
@@ -506,8 +518,13 @@ func (r *results) print(out io.Writer) {
 		row("MemAvailable drop per pod, MiB", f1(r.MemAvailPerPod), "", "")
 		row(fmt.Sprintf("restore %d pods after kill -9, ms (median)", r.DensityPods), f1(r.Restore), "", "", "restore_50_pods")
 	}
+	if r.HelperImageMiB > 0 {
+		row("helper image, MiB unpacked (archive)", f1(r.HelperImageMiB)+" ("+f1(r.HelperImageArchiveMiB)+")", "", "", "helper_image")
+	}
 	w.Flush()
 	fmt.Fprintf(&buf, "load average before %s, after %s; %d CPUs; all targets: %s\n", r.LoadBefore, r.LoadAfter, r.CPUs, verdict[r.Pass])
 }
+
+func mib(bytes int64) float64 { return float64(bytes) / (1 << 20) }
 
 func f1(v float64) string { return fmt.Sprintf("%.1f", v) }
