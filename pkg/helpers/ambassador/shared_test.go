@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -424,4 +426,49 @@ func sortedValues(r string) string {
 	}
 	slices.Sort(blocks)
 	return strings.Join(blocks, "") + "END\r\n"
+}
+
+// TestRemovedServerConnectionClosed: a server that leaves the pool (its line removed from the
+// servers file) gets its connection closed once nothing is queued on it, without waiting for a
+// client's next request.
+func TestRemovedServerConnectionClosed(t *testing.T) {
+	f1, f2 := startFakeRedis(t, false), startFakeRedis(t, false)
+	path := filepath.Join(t.TempDir(), "servers")
+	if err := os.WriteFile(path, []byte(f1.addr()+":1\n"+f2.addr()+":1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pool := &PoolConfig{Name: "p", Listen: "127.0.0.1:0", Redis: true, Hash: "md5", ServersFile: path}
+	a, addrs := startAmbassador(t, []*PoolConfig{pool}, Options{FilePoll: 20 * time.Millisecond})
+	c := dialConn(t, addrs[0], true)
+	for i := 0; i < 50; i++ {
+		if r := c.do("SET", fmt.Sprintf("k%d", i), "v"); string(r) != "+OK\r\n" {
+			t.Fatalf("SET: %q", r)
+		}
+	}
+	f2.mu.Lock()
+	open := f2.open
+	f2.mu.Unlock()
+	if open != 1 {
+		t.Fatalf("the second server has %d connections open, want 1 (50 keys, md5)", open)
+	}
+	if err := os.WriteFile(path, []byte(f1.addr()+":1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitMembers(t, a, 1)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		f2.mu.Lock()
+		open = f2.open
+		f2.mu.Unlock()
+		if open == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the removed server still has %d connections from the ambassador after 30 s", open)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r := c.do("GET", "k1"); r[0] == '-' {
+		t.Fatalf("GET after the removal: %q", r)
+	}
 }

@@ -127,6 +127,7 @@ type fakeRedis struct {
 	hang  bool
 	seen  int
 	conns int // connections accepted
+	open  int // connections not closed yet
 }
 
 func startFakeRedis(t *testing.T, hang bool) *fakeRedis {
@@ -144,8 +145,14 @@ func startFakeRedis(t *testing.T, hang bool) *fakeRedis {
 			}
 			f.mu.Lock()
 			f.conns++
+			f.open++
 			f.mu.Unlock()
-			go f.serve(c)
+			go func() {
+				f.serve(c)
+				f.mu.Lock()
+				f.open--
+				f.mu.Unlock()
+			}()
 		}
 	}()
 	return f
