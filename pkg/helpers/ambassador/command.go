@@ -74,8 +74,9 @@ func poolFromFlags(c *cli.Context) (*PoolConfig, error) {
 	return p, nil
 }
 
-// DefaultProcs is --procs: one thread, as nutcracker. Measured with redis-benchmark -c 50 on two
-// cores, a second thread cost 25% more CPU per request (-P 16) and brought no more throughput.
+// DefaultProcs is --procs: one thread, as nutcracker. Measured with ambassadorbench (redis-benchmark
+// -c 50, two cores shared with other work), two threads cost 6-27% more CPU per request and gave
+// less throughput, at -P 16 and at -P 1.
 const DefaultProcs = 1
 
 // setProcs applies --procs: the flag when given, else the GOMAXPROCS variable when set, else the
