@@ -1,6 +1,7 @@
 package ambassador
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -102,22 +103,48 @@ func trimCRLF(b []byte) []byte {
 var errPoolClosed = errors.New("ambassador shutting down")
 
 // submit queues b's requests on its server's connection, opening one if there is none. It
-// returns an error when no connection could be opened; b's slots are then not queued.
+// returns an error when no connection could be opened; b's slots are then not queued. One
+// attempt to connect is made at a time: clients that need the server meanwhile wait for it, and
+// share its error (one failure of the server).
 func (c *client) submit(b *backend, deadline int64) error {
 	s := b.srv
 	s.mu.Lock()
 	sc := s.conn
-	if sc == nil || sc.dead {
+	for sc == nil || sc.dead {
 		if c.pool.closed.Load() {
 			s.mu.Unlock()
 			return errPoolClosed
 		}
-		var err error
-		if sc, err = dialServer(c.pool, s, c.p.timeout); err != nil {
+		if s.dialing != nil {
+			wait, fails := s.dialing, s.dialFails
 			s.mu.Unlock()
+			<-wait
+			s.mu.Lock()
+			if s.dialFails != fails {
+				err := s.dialErr
+				s.mu.Unlock()
+				return err
+			}
+			sc = s.conn
+			continue
+		}
+		done := make(chan struct{})
+		s.dialing = done
+		s.mu.Unlock()
+		nc, err := dialServer(c.pool, s, c.p.timeout)
+		s.mu.Lock()
+		s.dialing = nil
+		close(done)
+		if err != nil {
+			s.dialFails++
+			s.dialErr = err
+			s.mu.Unlock()
+			if !c.pool.closed.Load() {
+				c.pool.failure(s)
+			}
 			return err
 		}
-		s.conn = sc
+		s.conn, sc = nc, nc
 	}
 	if len(b.slots) > 0 {
 		for i := range b.slots {
@@ -142,14 +169,16 @@ func (c *client) submit(b *backend, deadline int64) error {
 }
 
 // dialServer opens a connection to s, on redis sends AUTH and SELECT as the pool says, and
-// starts its writer and reader. Called under s.mu.
+// starts its writer and reader.
 func dialServer(p *pool, s *server, timeout time.Duration) (*sconn, error) {
 	d := net.Dialer{Timeout: timeout}
-	conn, err := d.Dial("tcp", s.addr)
+	conn, err := d.DialContext(p.ctx, "tcp", s.addr)
 	if err != nil {
 		return nil, err
 	}
 	sc := &sconn{srv: s, pool: p, timeout: timeout, conn: conn, wake: make(chan struct{}, 1), quit: make(chan struct{}), rbuf: make([]byte, initialBuf)}
+	stop := context.AfterFunc(p.ctx, func() { conn.Close() }) // a shutdown ends AUTH/SELECT too
+	defer stop()
 	if err := sc.hello(); err != nil {
 		conn.Close()
 		return nil, err

@@ -1,6 +1,7 @@
 package ambassador
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,11 @@ type server struct {
 
 	mu   sync.Mutex // the connection's queue
 	conn *sconn     // the connection every client shares; nil until needed, or after it failed
+
+	// under mu: a connection attempt under way (closed when it ends), and the failed attempts
+	dialing   chan struct{}
+	dialFails uint64
+	dialErr   error
 
 	// health, under pool.mu
 	failures  int
@@ -46,6 +52,8 @@ type pool struct {
 
 	snap   atomic.Pointer[snapshot]
 	closed atomic.Bool // shutting down: no new server connections
+	ctx    context.Context
+	cancel context.CancelFunc // ends connection attempts under way at shutdown
 
 	mu      sync.Mutex
 	members []*server // in nutcracker's order
@@ -60,6 +68,7 @@ func newPool(cfg *PoolConfig, log *slog.Logger) (*pool, error) {
 		return nil, err
 	}
 	p := &pool{cfg: cfg, hash: h, log: log}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.metrics = newPoolMetrics(p)
 	if err := p.setMembers(nil); err != nil {
 		return nil, err
@@ -141,6 +150,7 @@ func (p *pool) rebuildLocked(now time.Time) error {
 // with errors.
 func (p *pool) close() {
 	p.closed.Store(true)
+	p.cancel()
 	p.mu.Lock()
 	members := append([]*server(nil), p.members...)
 	p.mu.Unlock()

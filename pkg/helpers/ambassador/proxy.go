@@ -310,9 +310,6 @@ func (c *client) exchange() {
 				c.spans[sl.part] = span{err: err}
 			}
 			failed += len(b.slots)
-			if !errors.Is(err, errPoolClosed) {
-				c.pool.failure(b.srv)
-			}
 		}
 	}
 	if c.outstanding.Add(int32(-1-failed)) != 0 {

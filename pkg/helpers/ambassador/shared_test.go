@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -470,5 +471,90 @@ func TestRemovedServerConnectionClosed(t *testing.T) {
 	}
 	if r := c.do("GET", "k1"); r[0] == '-' {
 		t.Fatalf("GET after the removal: %q", r)
+	}
+}
+
+// blackhole returns a loopback address whose connection attempts hang: a listener with a backlog
+// of 0 whose one queued connection the test holds, so that the kernel drops further SYNs.
+func blackhole(t *testing.T) string {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(sa.(*syscall.SockaddrInet4).Port)
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+		if err != nil {
+			return addr // the queue is full: this attempt hung
+		}
+		t.Cleanup(func() { c.Close() })
+		if i == 16 {
+			t.Fatalf("%d connections to a listener with backlog 0 completed", i+1)
+		}
+	}
+}
+
+// TestOneConnectionAttemptForWaitingClients: while a connection to a server is being opened,
+// other clients that need the server wait for that attempt instead of each making their own in
+// turn; when it fails they all get its error and it counts one failure of the server, as one
+// failed connection does with nutcracker.
+func TestOneConnectionAttemptForWaitingClients(t *testing.T) {
+	dead := blackhole(t)
+	pool := &PoolConfig{Name: "p", Listen: "127.0.0.1:0", Redis: true, Timeout: intp(10000), Servers: []string{dead + ":1"}}
+	a, addrs := startAmbassador(t, []*PoolConfig{pool}, Options{})
+	srv := a.proxies[0].pool.snap.Load().servers[0]
+	const clients = 10
+	replies := make(chan string, clients)
+	get := func() {
+		c, err := net.Dial("tcp", addrs[0])
+		if err != nil {
+			replies <- err.Error()
+			return
+		}
+		defer c.Close()
+		r, err := redisPipeline(c, encodeRESP("GET", "k"), 1)
+		if err != nil {
+			replies <- err.Error()
+			return
+		}
+		replies <- string(r[0])
+	}
+	go get()
+	// The first client's attempt is under way (it hangs for the pool's 10 s timeout) …
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		srv.mu.Lock()
+		dialing := srv.dialing != nil
+		srv.mu.Unlock()
+		if dialing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no connection attempt to the server")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// … and the other clients come while it is.
+	for i := 1; i < clients; i++ {
+		go get()
+	}
+	for i := 0; i < clients; i++ {
+		if r := <-replies; !strings.HasPrefix(r, "-ERR ambassador: server "+dead+": ") {
+			t.Errorf("client: %q, want the failed attempt's error", r)
+		}
+	}
+	if n := srv.failing.Load(); n != 1 {
+		t.Fatalf("%d failures of the server counted for one connection attempt", n)
 	}
 }
