@@ -144,6 +144,12 @@ func (c *client) submit(b *backend, deadline int64) error {
 			}
 			return err
 		}
+		if c.pool.closed.Load() {
+			// the shutdown's closing of the connections may have passed this one by
+			s.mu.Unlock()
+			nc.conn.Close()
+			return errPoolClosed
+		}
 		s.conn, sc = nc, nc
 	}
 	if len(b.slots) > 0 {
