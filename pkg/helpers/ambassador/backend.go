@@ -146,6 +146,7 @@ func (c *client) submit(b *backend, deadline int64) error {
 		}
 		if c.pool.closed.Load() {
 			// the shutdown's closing of the connections may have passed this one by
+			nc.closing = true
 			s.mu.Unlock()
 			nc.conn.Close()
 			return errPoolClosed
