@@ -85,6 +85,7 @@ var Helpers = []Helper{
 			{Name: "server-failure-limit", Kind: Int},
 			{Name: "server-retry-timeout", Kind: Int},
 			{Name: "metrics-address", Kind: String, Default: ":22222"},
+			{Name: "procs", Kind: Int, Default: "1"},
 		},
 		ConfigFlag: "config",
 		Required:   [][]string{{"listen", "config"}},
