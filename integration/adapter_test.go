@@ -124,7 +124,7 @@ metadata: {name: %[1]s}
 spec:
   terminationGracePeriodSeconds: 2
   initContainers:
-  - name: podd-adapter
+  - name: adapter
     image: %[2]s
     restartPolicy: Always
     args: [adapter, --source, "cache=redis://%[3]s", --source, "sessions=memcached://%[4]s", --probe-interval, 1s]
@@ -201,11 +201,11 @@ spec:
 	// helper drops its start-up pages 3 s after its start (helper.TrimAfter).
 	time.Sleep(4 * time.Second)
 	for _, line := range strings.Split(mustPodctl(t, p, "top", name).Stdout, "\n") {
-		if f := strings.Fields(line); len(f) > 1 && f[0] == "podd-adapter" {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "adapter" {
 			status, _ := os.ReadFile("/proc/" + f[1] + "/status")
 			for _, l := range strings.Split(string(status), "\n") {
 				if strings.HasPrefix(l, "VmRSS:") || strings.HasPrefix(l, "RssAnon:") || strings.HasPrefix(l, "RssFile:") {
-					t.Logf("podd-adapter %s", strings.Join(strings.Fields(l), " "))
+					t.Logf("adapter %s", strings.Join(strings.Fields(l), " "))
 				}
 			}
 		}

@@ -161,6 +161,7 @@ var Helpers = []Helper{
 			{Name: "scrape-timeout", Kind: Duration},
 			{Name: "probe-interval", Kind: Duration},
 			{Name: "rules", Kind: String},
+			{Name: "redis-password-file", Kind: String},
 			{Name: "statsd-max-series", Kind: Int},
 		},
 		ConfigFlag: "rules",

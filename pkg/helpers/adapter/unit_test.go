@@ -835,7 +835,7 @@ func TestExamplePod(t *testing.T) {
 		t.Fatal(err)
 	}
 	sidecar := pods[0].Spec.InitContainers[0]
-	if sidecar.Name != "podd-adapter" || sidecar.RestartPolicy == nil || *sidecar.RestartPolicy != "Always" {
+	if sidecar.Name != "adapter" || sidecar.RestartPolicy == nil || *sidecar.RestartPolicy != "Always" {
 		t.Fatalf("the adapter is not a native sidecar: %+v", sidecar)
 	}
 	opts := parseFlags(t, sidecar.Args...)
