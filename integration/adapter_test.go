@@ -223,3 +223,57 @@ spec:
 		return promAppValues(t, prom, "app_up")["cache"] == "0"
 	})
 }
+
+// The same through the annotations (podd.io/inject: adapter): podd injects the adapter as the
+// native sidecar podd-adapter, the app's readinessProbe on /readyz follows redis, and /metrics
+// answers through the pod's IP.
+func TestAdapterInjected(t *testing.T) {
+	needHostServers(t, "redis-server")
+	t.Parallel()
+	p := sharedPodd(t)
+	gw := gatewayOf(p)
+	redisAddr := net.JoinHostPort(gw, strconv.Itoa(freePort(t)))
+	name := uniqueName(t)
+	p.RunManifest(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %[1]s
+  annotations:
+    podd.io/inject: adapter
+    adapter.podd.io/source: "cache=redis://%[2]s"
+    adapter.podd.io/probe-interval: 1s
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: app
+    image: %[3]s
+    command: [sleep, "3600"]
+    readinessProbe:
+      httpGet: {path: /readyz, port: 9466}
+      periodSeconds: 1
+      failureThreshold: 1
+`, name, redisAddr, busyboxImage))
+	q := waitPod(t, p, name, "running with an IP", func(q *pod.Pod) bool {
+		return q.Status.Phase == pod.PodRunning && q.Status.PodIP != ""
+	})
+	if len(q.Spec.InitContainers) != 1 || q.Spec.InitContainers[0].Name != "podd-adapter" {
+		t.Fatalf("init containers %+v, want the injected podd-adapter", q.Spec.InitContainers)
+	}
+	if containerReady(q, "app") {
+		t.Fatalf("app ready while redis is not there")
+	}
+	stopRedis := hostServer(t, redisAddr, "redis-server", "--bind", gw, "--port", strings.Split(redisAddr, ":")[1],
+		"--protected-mode", "no", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	waitPod(t, p, name, "Ready once redis answers", func(q *pod.Pod) bool { return containerReady(q, "app") && podReady(q) })
+	resp, err := http.Get("http://" + net.JoinHostPort(q.Status.PodIP, "9466") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `app_up{app_kind="redis",app_name="cache"} 1`) {
+		t.Errorf("/metrics through the pod's IP:\n%s", body)
+	}
+	stopRedis()
+	waitPod(t, p, name, "not Ready after redis stopped", func(q *pod.Pod) bool { return !containerReady(q, "app") && !podReady(q) })
+}
