@@ -248,12 +248,9 @@ func (t *target) Collect(ch chan<- prometheus.Metric) {
 		// A label value must be UTF-8: an application's bytes are not trusted to be.
 		ch <- prometheus.MustNewConstMetric(t.descs[metricInfo], prometheus.GaugeValue, 1, strings.ToValidUTF8(out.res.version, "\uFFFD"))
 	}
-	types := map[string]prometheus.ValueType{}
-	for _, st := range scheme {
-		types[st.name] = st.typ
-	}
 	for _, s := range out.res.samples {
-		ch <- prometheus.MustNewConstMetric(t.descs[s.name], types[s.name], s.value)
+		st, _ := schemeStat(s.name)
+		ch <- prometheus.MustNewConstMetric(t.descs[s.name], st.typ, s.value)
 	}
 	for _, m := range out.res.metrics {
 		ch <- m

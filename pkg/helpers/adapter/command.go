@@ -78,7 +78,7 @@ func Sources(values []string, rules *Rules, maxSeries int) ([]Source, error) {
 				return nil, fmt.Errorf("--source %s: an http source needs --rules with metrics: (what to read from its JSON)", src.Display)
 			}
 			src.Kind = rules.Kind
-			if src.Name == "http" {
+			if src.Name == "http" && !strings.HasPrefix(v, "http=") { // not named: named after the kind
 				src.Name = rules.Kind
 			}
 		}

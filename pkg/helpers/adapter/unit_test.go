@@ -197,6 +197,9 @@ func TestSources(t *testing.T) {
 	if srcs[1].Kind != "nginx" || srcs[1].Name != "nginx" || srcs[1].Scheme != "http" {
 		t.Errorf("http source with kind nginx: %+v", srcs[1])
 	}
+	if named, err := Sources([]string{"http=http://127.0.0.1:8080/"}, rules, 10); err != nil || named[0].Name != "http" || named[0].Kind != "nginx" {
+		t.Errorf("an http source named http: %+v, %v", named, err)
+	}
 	for _, tc := range []struct {
 		values []string
 		rules  *Rules
