@@ -165,6 +165,7 @@ var Helpers = []Helper{
 			{Name: "statsd-max-series", Kind: Int},
 		},
 		ConfigFlag: "rules",
+		Required:   [][]string{{"source"}},
 		Ports:      []Port{{Name: "adapter-metrics", Flag: "listen"}},
 		// /healthz is the adapter's own health: /readyz follows the application, which starts
 		// only after the sidecar has.
