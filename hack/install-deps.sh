@@ -20,6 +20,8 @@ command -v memcached >/dev/null || need+=(memcached)
 command -v nutcracker >/dev/null || need+=(nutcracker)
 # The log saver's tests ship to a real rsyslogd.
 command -v rsyslogd >/dev/null || need+=(rsyslog)
+# The adapter helper's tests scrape it with a real prometheus.
+command -v prometheus >/dev/null || need+=(prometheus)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "podd needs: ${need[*]} — run as root (or install them with apt-get)" >&2

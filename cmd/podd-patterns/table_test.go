@@ -11,7 +11,8 @@ import (
 // TestInjectionTable holds pkg/patterns' table of helpers to the helpers' own commands: for every
 // helper in both, each flag the table lets an annotation set exists in the helper's cli.Command
 // with the same kind, so that an expanded pod never runs a helper with a flag it refuses.
-// Helpers only in the table are being written elsewhere; each is checked once it is registered.
+// And the other way: every helper of the table is a command, and every flag of the command can be
+// set by annotation.
 func TestInjectionTable(t *testing.T) {
 	byName := map[string]*cli.Command{}
 	for _, c := range commands() {
@@ -44,6 +45,13 @@ func TestInjectionTable(t *testing.T) {
 				if df, ok := cf.(cli.DocGenerationFlag); !ok || df.GetValue() != f.Default {
 					t.Errorf("%s --%s: the table's default %q is not the command's", h.Name, f.Name, f.Default)
 				}
+			}
+		}
+		// The other way: every setting of the helper can be given by annotation.
+		for _, cf := range cmd.Flags {
+			name := cf.Names()[0]
+			if _, ok := h.Flag(name); !ok && name != h.ConfigFlag && name != "help" {
+				t.Errorf("%s: the command's flag --%s is missing from the injection table", h.Name, name)
 			}
 		}
 		for _, p := range h.Ports {
