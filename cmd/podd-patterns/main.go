@@ -11,6 +11,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podd-dev/podd/pkg/helpers/ambassador"
+	"github.com/podd-dev/podd/pkg/helpers/elector"
+	"github.com/podd-dev/podd/pkg/helpers/fencedstore"
 )
 
 func main() {
@@ -33,5 +35,7 @@ func main() {
 func commands() []*cli.Command {
 	return []*cli.Command{
 		ambassador.Command(),
+		elector.Command(),
+		fencedstore.Command(),
 	}
 }

@@ -82,7 +82,10 @@ func TestPodSocketElections(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
 	go func() { svc.Run(ctx); done <- struct{}{} }()
-	go func() { api.NewPodSockets(pods, dir, selfPeer, "v-test", nil).WithElections(svc).Run(ctx); done <- struct{}{} }()
+	go func() {
+		api.NewPodSockets(pods, dir, selfPeer, "v-test", nil).WithElections(svc).Run(ctx)
+		done <- struct{}{}
+	}()
 	t.Cleanup(func() { cancel(); <-done; <-done })
 	sockA, sockB := filepath.Join(dir("u-a"), api.PodSocketName), filepath.Join(dir("u-b"), api.PodSocketName)
 	waitPath(t, sockA, true)
