@@ -1,0 +1,203 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/podd-dev/podd/pkg/cgroups"
+	"github.com/podd-dev/podd/pkg/pod"
+)
+
+// electorStatus is what the elector sidecar answers on 127.0.0.1:4040.
+type electorStatus struct {
+	Leader   string `json:"leader"`
+	Self     string `json:"self"`
+	IsLeader bool   `json:"isLeader"`
+	Token    uint64 `json:"token"`
+}
+
+// rawHTTP sends a raw HTTP/1.0 request with busybox nc from inside a pod's app container and
+// returns the status line and the body ("" and the error text when nc failed).
+func rawHTTP(t *testing.T, p *Podd, podName, addr, request string) (status, body string) {
+	t.Helper()
+	port := addr[strings.LastIndex(addr, ":")+1:]
+	host := addr[:strings.LastIndex(addr, ":")]
+	res := p.Podctl(t, "exec", podName, "-c", "app", "--", "sh", "-c", fmt.Sprintf("printf %%b %q | nc %s %s", request, host, port))
+	if res.ExitCode != 0 {
+		return "", res.String()
+	}
+	head, body, _ := strings.Cut(strings.ReplaceAll(res.Stdout, "\r\n", "\n"), "\n\n")
+	status, _, _ = strings.Cut(head, "\n")
+	return status, body
+}
+
+func electorOf(t *testing.T, p *Podd, podName string) (electorStatus, bool) {
+	t.Helper()
+	status, body := rawHTTP(t, p, podName, "127.0.0.1:4040", `GET / HTTP/1.0\r\n\r\n`)
+	var st electorStatus
+	if !strings.Contains(status, " 200 ") || json.Unmarshal([]byte(body), &st) != nil {
+		return st, false
+	}
+	return st, true
+}
+
+// fencedPut writes key with token to the fenced store from inside a pod; the HTTP status code.
+func fencedPut(t *testing.T, p *Podd, podName, storeIP string, token uint64) int {
+	t.Helper()
+	req := fmt.Sprintf(`PUT /k/x HTTP/1.0\r\nX-Fencing-Token: %d\r\nContent-Length: 2\r\n\r\nok`, token)
+	status, body := rawHTTP(t, p, podName, storeIP+":8080", req)
+	fields := strings.Fields(status)
+	if len(fields) < 2 {
+		t.Fatalf("PUT to the fenced store from %s: %q %s", podName, status, body)
+	}
+	code, err := strconv.Atoi(fields[1])
+	if err != nil {
+		t.Fatalf("PUT to the fenced store: status line %q", status)
+	}
+	return code
+}
+
+// TestElectorSidecar: three replicas, each with the elector as a native sidecar on the local
+// backend (podd arbitrates through the pods' sockets): exactly one leads; kill -9 of the leader's
+// app (from the host, through its container's cgroup.procs) makes another lead with a higher
+// token; a fenced store refuses the old leader's token after the new leader wrote.
+func TestElectorSidecar(t *testing.T) {
+	t.Parallel()
+	p := startPodd(t)
+	app, store := uniqueName(t, "el"), uniqueName(t, "fs")
+	p.ApplyManifest(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %[2]s
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: store
+    image: %[3]s
+    args: [fenced-store, --listen, ":8080"]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: %[1]s
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: %[1]s}}
+  template:
+    metadata:
+      labels: {app: %[1]s}
+      annotations: {podd.io/api-socket: "true"}
+    spec:
+      terminationGracePeriodSeconds: 1
+      initContainers:
+      - name: elector
+        image: %[3]s
+        restartPolicy: Always
+        args: [elector, --election, %[1]s, --ttl, 2s, --app-container, app]
+      containers:
+      - name: app
+        image: %[4]s
+        command: ["sh", "-c", %[5]q]
+`, app, store, patternsImage, busyboxImage, untilTerm))
+	storeIP := waitPhase(t, p, store, pod.PodRunning).Status.PodIP
+	if storeIP == "" {
+		t.Fatal("the fenced store has no pod IP")
+	}
+
+	var pods []string
+	waitFor(t, "3 running replicas", func() bool {
+		var list struct{ Items []*pod.Pod }
+		res := mustPodctl(t, p, "get", "po", "-l", "app="+app, "-o", "json")
+		if err := json.Unmarshal([]byte(res.Stdout), &list); err != nil {
+			t.Fatalf("%v: %s", err, res)
+		}
+		pods = pods[:0]
+		for _, q := range list.Items {
+			if q.Status.Phase == pod.PodRunning {
+				pods = append(pods, q.Metadata.Name)
+			}
+		}
+		return len(pods) == 3
+	})
+	// oneLeader waits until exactly one elector says it leads and the others name it.
+	oneLeader := func(what string, ok func(electorStatus) bool) electorStatus {
+		var leader electorStatus
+		var seen []electorStatus
+		waitFor(t, what, func() bool {
+			seen = seen[:0]
+			leaders := 0
+			for _, name := range pods {
+				st, answered := electorOf(t, p, name)
+				if !answered {
+					return false
+				}
+				seen = append(seen, st)
+				if st.IsLeader {
+					leaders++
+					leader = st
+				}
+			}
+			if leaders != 1 || !ok(leader) {
+				return false
+			}
+			for _, st := range seen {
+				if st.Leader != leader.Self || st.Token != leader.Token {
+					return false
+				}
+			}
+			return true
+		})
+		return leader
+	}
+	first := oneLeader("exactly one elector leads", func(electorStatus) bool { return true })
+	t.Logf("leader %s with token %d", first.Self, first.Token)
+	if code := fencedPut(t, p, first.Self, storeIP, first.Token); code != 204 {
+		t.Fatalf("the leader's write with its token %d: %d, want 204", first.Token, code)
+	}
+
+	// kill -9 of every process of the leader's app container, from the host.
+	leaderPod := getPod(t, p, first.Self)
+	var ctrID string
+	for _, cs := range leaderPod.Status.ContainerStatuses {
+		if cs.Name == "app" {
+			ctrID = strings.TrimPrefix(cs.ContainerID, "containerd://")
+		}
+	}
+	procs := hostCgroupFile(t, "pids", cgroups.ContainerPath(p.CgroupRoot, leaderPod.Metadata.UID, ctrID), "cgroup.procs")
+	killed := 0
+	for _, f := range strings.Fields(procs) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("cgroup.procs: %q", procs)
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
+			killed++
+		}
+	}
+	if killed == 0 {
+		t.Fatalf("no process of the leader's app killed (cgroup.procs %q)", procs)
+	}
+
+	second := oneLeader("another elector leads with a higher token", func(st electorStatus) bool {
+		return st.Self != first.Self && st.Token > first.Token
+	})
+	t.Logf("after kill -9: leader %s with token %d", second.Self, second.Token)
+	if code := fencedPut(t, p, second.Self, storeIP, second.Token); code != 204 {
+		t.Errorf("the new leader's write with token %d: %d, want 204", second.Token, code)
+	}
+	if code := fencedPut(t, p, first.Self, storeIP, first.Token); code != 409 {
+		t.Errorf("a write with the old leader's token %d after the new leader's %d: %d, want 409", first.Token, second.Token, code)
+	}
+
+	// Every grant and loss is an event naming the pod.
+	events := mustPodctl(t, p, "events").Stdout
+	for _, want := range []string{"LeaderElected", "LeaderLost", fmt.Sprintf("pod %s lost the lead of election %s (token %d)", first.Self, app, first.Token)} {
+		if !strings.Contains(events, want) {
+			t.Errorf("events lack %q:\n%s", want, events)
+		}
+	}
+}
