@@ -3,12 +3,15 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/podd-dev/podd/pkg/cgroups"
+	"github.com/podd-dev/podd/pkg/controller/elections"
 	"github.com/podd-dev/podd/pkg/pod"
 )
 
@@ -168,7 +171,7 @@ spec:
 		}
 	}
 	procs := hostCgroupFile(t, "pids", cgroups.ContainerPath(p.CgroupRoot, leaderPod.Metadata.UID, ctrID), "cgroup.procs")
-	killed := 0
+	killed, killedAt := 0, time.Now()
 	for _, f := range strings.Fields(procs) {
 		pid, err := strconv.Atoi(f)
 		if err != nil {
@@ -181,6 +184,25 @@ spec:
 	if killed == 0 {
 		t.Fatalf("no process of the leader's app killed (cgroup.procs %q)", procs)
 	}
+	// A figure, not an assertion: how long podd took from the kill to the next grant, as its
+	// main API's GET /v1/elections shows it (polled every millisecond or so).
+	hc := unixHTTPClient(p.Socket)
+	for deadline := time.Now().Add(podWaitTimeout); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		resp, err := hc.Get("http://podd/v1/elections?namespace=default")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var views []elections.View
+		err = json.NewDecoder(resp.Body).Decode(&views)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(views) == 1 && views[0].Token > first.Token {
+			t.Logf("podd granted token %d to %s %v after the kill", views[0].Token, views[0].Leader, time.Since(killedAt).Round(time.Millisecond))
+			break
+		}
+	}
 
 	second := oneLeader("another elector leads with a higher token", func(st electorStatus) bool {
 		return st.Self != first.Self && st.Token > first.Token
@@ -192,6 +214,35 @@ spec:
 	if code := fencedPut(t, p, first.Self, storeIP, first.Token); code != 409 {
 		t.Errorf("a write with the old leader's token %d after the new leader's %d: %d, want 409", first.Token, second.Token, code)
 	}
+
+	// Figures, not assertions: the electors' resident memory idle, and after a thousand requests.
+	rss := func() []string {
+		var out []string
+		for _, name := range pods {
+			q := getPod(t, p, name)
+			for _, cs := range q.Status.InitContainerStatuses {
+				if cs.Name != "elector" {
+					continue
+				}
+				procs := hostCgroupFile(t, "pids", cgroups.ContainerPath(p.CgroupRoot, q.Metadata.UID, strings.TrimPrefix(cs.ContainerID, "containerd://")), "cgroup.procs")
+				for _, pid := range strings.Fields(procs) {
+					status, err := os.ReadFile("/proc/" + pid + "/status")
+					if err != nil {
+						continue
+					}
+					for _, line := range strings.Split(string(status), "\n") {
+						if strings.HasPrefix(line, "VmRSS:") || strings.HasPrefix(line, "RssAnon:") {
+							out = append(out, strings.Join(strings.Fields(line), " "))
+						}
+					}
+				}
+			}
+		}
+		return out
+	}
+	t.Logf("electors' VmRSS and RssAnon idle: %v", rss())
+	p.Podctl(t, "exec", second.Self, "-c", "app", "--", "sh", "-c", `i=0; while [ $i -lt 1000 ]; do printf 'GET / HTTP/1.0\r\n\r\n' | nc 127.0.0.1 4040 >/dev/null; i=$((i+1)); done`)
+	t.Logf("electors' VmRSS and RssAnon after 1000 requests to %s: %v", second.Self, rss())
 
 	// Every grant and loss is an event naming the pod.
 	events := mustPodctl(t, p, "events").Stdout
