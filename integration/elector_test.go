@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -71,41 +72,13 @@ func fencedPut(t *testing.T, p *Podd, podName, storeIP string, token uint64) int
 func TestElectorSidecar(t *testing.T) {
 	t.Parallel()
 	p := startPodd(t)
-	app, store := uniqueName(t, "el"), uniqueName(t, "fs")
-	p.ApplyManifest(t, fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata:
-  name: %[2]s
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: store
-    image: %[3]s
-    args: [fenced-store, --listen, ":8080"]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: %[1]s
-spec:
-  replicas: 3
-  selector: {matchLabels: {app: %[1]s}}
-  template:
-    metadata:
-      labels: {app: %[1]s}
-      annotations: {podd.io/api-socket: "true"}
-    spec:
-      terminationGracePeriodSeconds: 1
-      initContainers:
-      - name: elector
-        image: %[3]s
-        restartPolicy: Always
-        args: [elector, --election, %[1]s, --ttl, 2s, --app-container, app]
-      containers:
-      - name: app
-        image: %[4]s
-        command: ["sh", "-c", %[5]q]
-`, app, store, patternsImage, busyboxImage, untilTerm))
+	// The spec's example, as written but for the busybox image.
+	data, err := os.ReadFile(filepath.Join("..", "specs", "patterns", "elector.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ApplyManifest(t, strings.ReplaceAll(string(data), "localhost/podd/busybox:1.35", busyboxImage))
+	app, store := "elector-demo", "fenced-store"
 	storeIP := waitPhase(t, p, store, pod.PodRunning).Status.PodIP
 	if storeIP == "" {
 		t.Fatal("the fenced store has no pod IP")
@@ -243,6 +216,11 @@ spec:
 	t.Logf("electors' VmRSS and RssAnon idle: %v", rss())
 	p.Podctl(t, "exec", second.Self, "-c", "app", "--", "sh", "-c", `i=0; while [ $i -lt 1000 ]; do printf 'GET / HTTP/1.0\r\n\r\n' | nc 127.0.0.1 4040 >/dev/null; i=$((i+1)); done`)
 	t.Logf("electors' VmRSS and RssAnon after 1000 requests to %s: %v", second.Self, rss())
+
+	// The example's app prints what its elector says.
+	waitFor(t, "the first leader's app to have printed that it leads", func() bool {
+		return strings.Contains(p.Podctl(t, "logs", first.Self, "-c", "app").Stdout, `"isLeader":true`)
+	})
 
 	// Every grant and loss is an event naming the pod.
 	events := mustPodctl(t, p, "events").Stdout
