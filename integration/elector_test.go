@@ -218,8 +218,8 @@ func TestElectorSidecar(t *testing.T) {
 	t.Logf("electors' VmRSS and RssAnon after 1000 requests to %s: %v", second.Self, rss())
 
 	// The example's app prints what its elector says.
-	waitFor(t, "the first leader's app to have printed that it leads", func() bool {
-		return strings.Contains(p.Podctl(t, "logs", first.Self, "-c", "app").Stdout, `"isLeader":true`)
+	waitFor(t, "the new leader's app to have printed that it leads", func() bool {
+		return strings.Contains(p.Podctl(t, "logs", second.Self, "-c", "app").Stdout, `"isLeader":true`)
 	})
 
 	// Every grant and loss is an event naming the pod.
