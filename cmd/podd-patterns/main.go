@@ -7,12 +7,15 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/podd-dev/podd/pkg/helpers/ambassador"
+	"github.com/podd-dev/podd/pkg/helpers/contentsync"
 	"github.com/podd-dev/podd/pkg/helpers/elector"
 	"github.com/podd-dev/podd/pkg/helpers/fencedstore"
+	"github.com/podd-dev/podd/pkg/helpers/helper"
 )
 
 func main() {
@@ -22,7 +25,13 @@ func main() {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "debug", Usage: "log debug lines too"},
 		},
-		Commands:    commands(),
+		Commands: commands(),
+		// Once the helper has started, drop its mappings of the binary's start-up pages: see
+		// helper.TrimAfter (idle RSS 11.3 → 4.6 MiB for the ambassador).
+		Before: func(*cli.Context) error {
+			helper.TrimAfter(3 * time.Second)
+			return nil
+		},
 		HideVersion: true,
 	}
 	if err := app.Run(os.Args); err != nil {
@@ -35,6 +44,7 @@ func main() {
 func commands() []*cli.Command {
 	return []*cli.Command{
 		ambassador.Command(),
+		contentsync.Command(),
 		elector.Command(),
 		fencedstore.Command(),
 	}

@@ -53,6 +53,9 @@ type Static struct {
 	events     *events.Recorder
 	log        *slog.Logger
 	retryDelay time.Duration
+	// Expand expands the patterns' annotations of a file's pods (the daemon's admission, as
+	// for the API's pods); nil expands nothing.
+	Expand func([]*pod.Pod) ([]*pod.Pod, error)
 
 	mu      sync.Mutex        // one sync at a time
 	files   map[string][]byte // the folder as last read: path → content
@@ -104,7 +107,7 @@ func (c *Static) syncLocked(ctx context.Context) {
 	desired := map[string]desiredStatic{}
 	keep := map[string]bool{} // files in error: their pods stay as they are
 	for _, path := range paths {
-		pods, err := decodeStatic(c.files[path])
+		pods, err := decodeStatic(c.files[path], c.Expand)
 		if err == nil {
 			err = claimStatic(desired, owners, path, pods)
 		}
@@ -168,8 +171,11 @@ func (c *Static) syncLocked(ctx context.Context) {
 
 // decodeStatic decodes a file's pods and checks them as creation would (on copies: the pods
 // created later are the decoded ones, defaulted then).
-func decodeStatic(data []byte) ([]*pod.Pod, error) {
+func decodeStatic(data []byte, expand func([]*pod.Pod) ([]*pod.Pod, error)) ([]*pod.Pod, error) {
 	pods, err := manifest.Decode(data)
+	if err == nil && expand != nil {
+		pods, err = expand(pods)
+	}
 	if err != nil {
 		return nil, err
 	}

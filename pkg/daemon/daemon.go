@@ -159,6 +159,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	configs.objs = objects
+	admit := newAdmission()
 	host.SetClaims(controller.ClaimPaths{Objects: objects, Root: cfg.Root})
 	if err := mgr.Start(workers); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
@@ -167,6 +168,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// The first sync is part of reconciliation: READY=1 comes after it.
 		first := make(chan struct{})
 		static := controller.NewStatic(mgr, recorder, log, 0)
+		static.Expand = admit.expandPods
 		go controller.Watch(workers, cfg.Manifests, cfg.ManifestsRescan, log, static.Sync, func() { close(first) })
 		select {
 		case <-first:
@@ -185,7 +187,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	go elector.Run(workers)
-	var handler http.Handler = api.NewServer(apiPods{mgr, cfg.PodSecurity}, rt, cfg.Version, log, api.WithObjects(apiObjects{objects}), api.WithElections(elector))
+	var handler http.Handler = api.NewServer(apiPods{mgr, cfg.PodSecurity, admit}, rt, cfg.Version, log, api.WithObjects(apiObjects{objects, admit}), api.WithElections(elector))
 	if cfg.MetricsAddress != "" {
 		stopMetrics, h, err := serveMetrics(ctx, cfg.MetricsAddress, mgr, handler, log)
 		if err != nil {
@@ -209,7 +211,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer close(podSockets)
 		podCgroup := func(uid string) string { return cgroups.PodPath(cfg.CgroupRoot, uid) }
 		selfScale := &controller.SelfScale{Objects: objects, Events: recorder}
-		api.NewPodSockets(apiPods{mgr, cfg.PodSecurity}, host.PodAPIDir, api.CgroupPeers(podCgroup), cfg.Version, log).WithSelfScale(selfScale).WithElections(elector).Run(requests)
+		api.NewPodSockets(apiPods{mgr, cfg.PodSecurity, admit}, host.PodAPIDir, api.CgroupPeers(podCgroup), cfg.Version, log).WithSelfScale(selfScale).WithElections(elector).Run(requests)
 	}()
 	log.Info("podd is serving", "socket", cfg.Socket, "socket_activated", activated, "containerd", cfg.ContainerdAddress, "namespace", cfg.Namespace)
 	pods, _ := mgr.List(ctx, "")

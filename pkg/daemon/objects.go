@@ -20,10 +20,12 @@ const notFound = "not found"
 // applied by the controllers' Objects.
 type apiObjects struct {
 	*controller.Objects
+	admission
 }
 
+// Apply reads a manifest strictly, expands the patterns' annotations, and applies every object.
 func (o apiObjects) Apply(ctx context.Context, data []byte) ([]controller.Result, error) {
-	objs, err := manifest.DecodeObjects(data)
+	objs, err := o.admission.objects(data)
 	if err != nil {
 		return nil, err
 	}

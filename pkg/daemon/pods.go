@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/podd-dev/podd/pkg/manifest"
 	"github.com/podd-dev/podd/pkg/pod"
 	"github.com/podd-dev/podd/pkg/pod/podsecurity"
 	"github.com/podd-dev/podd/pkg/supervisor"
@@ -16,12 +15,14 @@ import (
 type apiPods struct {
 	*supervisor.Manager
 	security podsecurity.Policy
+	admission
 }
 
-// Create reads a manifest strictly and creates every pod in it, or none: a pod its namespace's
-// Pod Security level forbids refuses the whole manifest, as a pod that fails validation does.
+// Create reads a manifest strictly, expands the patterns' annotations, and creates every pod in
+// it, or none: a pod its namespace's Pod Security level forbids refuses the whole manifest, as a
+// pod that fails validation does.
 func (p apiPods) Create(ctx context.Context, data []byte) ([]*pod.Pod, error) {
-	pods, err := manifest.Decode(data)
+	pods, err := p.admission.pods(data)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,8 @@
 // redis-servers with the same configuration, with the same pipelining. Runs alternate between the
 // three targets so that a change in the machine's load touches them alike; the figures are the
 // medians of the runs. It also reads each proxy's CPU time (utime+stime from /proc) around its
-// runs: CPU per request depends less on the machine's other work than throughput does.
+// runs: CPU per request depends less on the machine's other work than throughput does; and each
+// proxy's resident set (VmRSS) idle before the runs and at its peak (VmHWM).
 //
 //	ambassadorbench [-ambassador bin/podd-patterns] [-runs 5] [-n 200000] [-c 50] [-P 16] [-out FILE]
 //
@@ -69,6 +70,24 @@ type proc struct {
 func (p *proc) stop() {
 	p.cmd.Process.Kill()
 	p.cmd.Wait()
+}
+
+// rss returns the process's resident set now and at its peak, in KiB (VmRSS, VmHWM).
+func (p *proc) rss() (now, peak int) {
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "VmRSS:":
+			now, _ = strconv.Atoi(f[1])
+		case "VmHWM:":
+			peak, _ = strconv.Atoi(f[1])
+		}
+	}
+	return now, peak
 }
 
 // cpu is the process's user+system time.
@@ -257,6 +276,11 @@ func run(o options) error {
 	}
 	procs = append(procs, amb)
 
+	time.Sleep(time.Second) // settled before the idle RSS
+	idle := map[*proc]int{}
+	for _, p := range []*proc{nc, amb} {
+		idle[p], _ = p.rss()
+	}
 	loadBefore := loadAvg()
 	fmt.Fprintf(os.Stderr, "ambassadorbench: %d CPUs, load average %s; redis-benchmark -t %s -n %d -c %d -P %d -r %d, %d runs\n",
 		runtime.NumCPU(), loadBefore, o.tests, o.requests, o.clients, o.pipeline, o.keyspace, o.runs)
@@ -321,13 +345,15 @@ func run(o options) error {
 
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(w, "ambassador (redis-benchmark -t %s -P %d -c %d, 3 redis-servers, median of %d runs; load %s → %s)\n", o.tests, o.pipeline, o.clients, o.runs, loadBefore, loadAfter)
-	fmt.Fprintln(w, "target\trps\tp99 ms\tp99 added ms\tproxy CPU µs/request")
+	fmt.Fprintln(w, "target\trps\tp99 ms\tp99 added ms\tproxy CPU µs/request\tRSS idle / peak KiB")
 	for _, t := range targets {
-		cpu := "-"
+		cpu, mem := "-", "-"
 		if t.proc != nil {
 			cpu = fmt.Sprintf("%.2f", float64(t.cpu.Microseconds())/float64(t.reqs))
+			_, peak := t.proc.rss()
+			mem = fmt.Sprintf("%d / %d", idle[t.proc], peak)
 		}
-		fmt.Fprintf(w, "%s\t%.0f\t%.3f\t%.3f\t%s\n", t.name, rps[t.name], p99[t.name], added[t.name], cpu)
+		fmt.Fprintf(w, "%s\t%.0f\t%.3f\t%.3f\t%s\t%s\n", t.name, rps[t.name], p99[t.name], added[t.name], cpu, mem)
 	}
 	fmt.Fprintf(w, "ambassador / nutcracker throughput\t%.2f×\n", rps["ambassador"]/rps["nutcracker"])
 	w.Flush()

@@ -202,6 +202,7 @@ func (p *Proxy) serve(ctx context.Context) error {
 			c.Close()
 		}
 		mu.Unlock()
+		p.pool.close()
 	})
 	defer stop()
 	defer wg.Wait()
@@ -231,7 +232,7 @@ func (p *Proxy) serve(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := &client{p: p, pool: p.pool, conn: conn}
+			c := &client{p: p, pool: p.pool, conn: conn, done: make(chan struct{}, 1)}
 			c.serve()
 			m.clients.Add(-1)
 			mu.Lock()

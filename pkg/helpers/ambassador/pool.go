@@ -1,6 +1,7 @@
 package ambassador
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -14,7 +15,15 @@ type server struct {
 	spec ServerSpec
 	addr string
 
-	removed atomic.Bool // no longer a member: clients close their connections to it
+	removed atomic.Bool // no longer a member: its connection is closed once idle
+
+	mu   sync.Mutex // the connection's queue
+	conn *sconn     // the connection every client shares; nil until needed, or after it failed
+
+	// under mu: a connection attempt under way (closed when it ends), and the failed attempts
+	dialing   chan struct{}
+	dialFails uint64
+	dialErr   error
 
 	// health, under pool.mu
 	failures  int
@@ -41,7 +50,10 @@ type pool struct {
 	log     *slog.Logger
 	metrics *poolMetrics
 
-	snap atomic.Pointer[snapshot]
+	snap   atomic.Pointer[snapshot]
+	closed atomic.Bool // shutting down: no new server connections
+	ctx    context.Context
+	cancel context.CancelFunc // ends connection attempts under way at shutdown
 
 	mu      sync.Mutex
 	members []*server // in nutcracker's order
@@ -56,6 +68,7 @@ func newPool(cfg *PoolConfig, log *slog.Logger) (*pool, error) {
 		return nil, err
 	}
 	p := &pool{cfg: cfg, hash: h, log: log}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.metrics = newPoolMetrics(p)
 	if err := p.setMembers(nil); err != nil {
 		return nil, err
@@ -92,6 +105,7 @@ func (p *pool) setMembers(specs []ServerSpec) error {
 	}
 	for _, s := range old {
 		s.removed.Store(true)
+		s.closeIdle()
 		p.freeIDs = append(p.freeIDs, s.id)
 	}
 	// An id is reused only by a later generation; a client that still holds a connection under
@@ -130,6 +144,19 @@ func (p *pool) rebuildLocked(now time.Time) error {
 	p.gen++
 	p.snap.Store(&snapshot{ring: ring, servers: append([]*server(nil), p.members...), gen: p.gen, nextRebuild: next})
 	return nil
+}
+
+// close closes every server connection and opens no new one: requests still queued are answered
+// with errors.
+func (p *pool) close() {
+	p.closed.Store(true)
+	p.cancel()
+	p.mu.Lock()
+	members := append([]*server(nil), p.members...)
+	p.mu.Unlock()
+	for _, s := range members {
+		s.closeConn()
+	}
 }
 
 // current returns the snapshot for a batch starting at now, first re-admitting servers whose

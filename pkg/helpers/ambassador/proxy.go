@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,7 +48,8 @@ type client struct {
 	touched  []*backend
 
 	pend    []pending
-	parts   []*backend
+	parts   []*backend // by part: the server a request (or a split request's part) goes to
+	spans   []span     // by part: its reply, filled in by the servers' readers
 	keyPart []int32
 	local   []byte
 	args    [][]byte
@@ -59,10 +61,13 @@ type client struct {
 
 	sample   uint32
 	errCount int
+
+	outstanding atomic.Int32  // replies the batch still waits for, plus one while queueing
+	done        chan struct{} // the last reply of the batch is in
 }
 
-// serve reads batches of pipelined requests, sends each server its part of a batch in one write,
-// reads the replies in order and answers the client in one write.
+// serve reads batches of pipelined requests, queues each server its part of a batch on the
+// server's shared connection, waits for the replies and answers the client in one write.
 func (c *client) serve() {
 	defer c.closeAll()
 	c.in = make([]byte, initialBuf)
@@ -129,7 +134,6 @@ func (c *client) parseBatch() bool {
 		c.gen = c.snap.gen
 		for i, b := range c.backends {
 			if b != nil && b.srv.removed.Load() {
-				b.close()
 				c.backends[i] = nil
 			}
 		}
@@ -207,34 +211,20 @@ func (c *client) backendFor(idx int) *backend {
 	}
 	b := c.backends[srv.id]
 	if b == nil || b.srv != srv {
-		if b != nil {
-			b.close()
-		}
-		b = &backend{srv: srv}
+		b = &backend{srv: srv, c: c}
 		c.backends[srv.id] = b
 	}
 	if !b.inBatch {
 		b.inBatch = true
 		c.touched = append(c.touched, b)
-		if b.conn == nil {
-			if err := c.dial(b); err != nil {
-				c.fail(b, err)
-			}
-		}
 	}
 	return b
 }
 
-// fail records that b failed in this batch: every reply still due from it is an error.
-func (c *client) fail(b *backend, err error) {
-	if b.err == nil {
-		b.err = err
-	}
-	b.close()
-	if !b.failed {
-		b.failed = true
-		c.pool.failure(b.srv)
-	}
+// expect says that the request just appended to b.out has a reply, which goes to part.
+func (c *client) expect(b *backend, part int, mk mcKind) {
+	b.slots = append(b.slots, slot{b: b, part: int32(part), mk: mk})
+	b.nreq++
 }
 
 func (c *client) hot(key []byte) {
@@ -254,9 +244,13 @@ func (c *client) forward(key, raw []byte, kind pendKind, mk mcKind) {
 	}
 	b := c.backendFor(idx)
 	b.out = append(b.out, raw...)
-	b.nreq++
 	a := len(c.parts)
 	c.parts = append(c.parts, b)
+	if kind == pNoReply {
+		b.nreq++
+	} else {
+		c.expect(b, a, mk)
+	}
 	c.pend = append(c.pend, pending{kind: kind, mcKind: mk, a: a, b: len(c.parts)})
 }
 
@@ -289,61 +283,51 @@ func (c *client) split(keys [][]byte, stride int) int {
 	return p0
 }
 
-// exchange sends every touched server its requests, then reads the replies in the requests'
-// order into out.
+// exchange queues every touched server's requests on its connection and waits for the replies;
+// then it writes the replies, in the requests' order, into out.
 func (c *client) exchange() {
-	var deadline time.Time
+	var deadline int64
 	if c.p.timeout > 0 {
-		deadline = time.Now().Add(c.p.timeout)
+		deadline = time.Now().Add(c.p.timeout).UnixNano()
 	}
+	if cap(c.spans) < len(c.parts) {
+		c.spans = make([]span, len(c.parts), 2*len(c.parts))
+	}
+	c.spans = c.spans[:len(c.parts)]
+	total := 0
 	for _, b := range c.touched {
-		if b.err != nil || len(b.out) == 0 {
+		total += len(b.slots)
+	}
+	c.outstanding.Store(int32(total) + 1)
+	failed := 0
+	for _, b := range c.touched {
+		if len(b.out) == 0 {
 			continue
 		}
 		b.srv.requests.Add(uint64(b.nreq))
-		if !deadline.IsZero() {
-			b.conn.SetDeadline(deadline)
-		}
-		if len(b.out) >= asyncWriteAt {
-			if b.werr == nil {
-				b.werr = make(chan error, 1)
+		if err := c.submit(b, deadline); err != nil {
+			for _, sl := range b.slots {
+				c.spans[sl.part] = span{err: err}
 			}
-			b.async = true
-			go func(conn net.Conn, out []byte, done chan<- error) {
-				_, err := conn.Write(out)
-				done <- err
-			}(b.conn, b.out, b.werr)
-			continue
+			failed += len(b.slots)
 		}
-		if _, err := b.conn.Write(b.out); err != nil {
-			c.fail(b, err)
-		}
+	}
+	if c.outstanding.Add(int32(-1-failed)) != 0 {
+		<-c.done
 	}
 	c.out = c.out[:0]
 	for i := range c.pend {
 		c.reply(&c.pend[i])
 	}
-	for _, b := range c.touched {
-		if b.async {
-			b.async = false
-			if err := <-b.werr; err != nil && b.err == nil {
-				c.fail(b, err)
-			}
-		}
-	}
 }
 
-// partReply reads the next reply from b, or says why there is none.
-func (c *client) partReply(b *backend, mk mcKind) ([]byte, error) {
-	if b.err != nil {
-		return nil, b.err
+// partReply returns the reply of part i, or says why there is none.
+func (c *client) partReply(i int) ([]byte, error) {
+	sp := c.spans[i]
+	if sp.err != nil {
+		return nil, sp.err
 	}
-	reply, err := c.readReply(b, mk)
-	if err != nil {
-		c.fail(b, err)
-		return nil, err
-	}
-	return reply, nil
+	return c.parts[i].recv[sp.a:sp.b], nil
 }
 
 func (c *client) serverError(b *backend, err error) {
@@ -364,10 +348,9 @@ func (c *client) reply(p *pending) {
 		c.out = append(c.out, c.local[p.a:p.b]...)
 	case pNoReply:
 	case pForward:
-		b := c.parts[p.a]
-		r, err := c.partReply(b, p.mcKind)
+		r, err := c.partReply(p.a)
 		if err != nil {
-			c.serverError(b, err)
+			c.serverError(c.parts[p.a], err)
 			return
 		}
 		if len(r) > 0 && r[0] == '-' {
@@ -379,8 +362,9 @@ func (c *client) reply(p *pending) {
 		var failed []byte
 		var ferr error
 		var fb *backend
-		for _, b := range c.parts[p.a:p.b] {
-			r, err := c.partReply(b, 0)
+		for i := p.a; i < p.b; i++ {
+			b := c.parts[i]
+			r, err := c.partReply(i)
 			switch {
 			case err != nil:
 				if ferr == nil && failed == nil {
@@ -412,38 +396,22 @@ func (c *client) reply(p *pending) {
 		c.mergeMget(p)
 	case pMCGet:
 		start := len(c.out)
-		for _, b := range c.parts[p.a:p.b] {
-			r, err := c.partReply(b, mcRetrieval)
+		for i := p.a; i < p.b; i++ {
+			r, err := c.partReply(i)
 			if err != nil {
 				c.out = c.out[:start]
-				c.serverError(b, err)
-				// read what the other parts owe, to keep their replies in order
-				c.drain(p, b)
+				c.serverError(c.parts[i], err)
 				return
 			}
 			_, values, _ := parseMCResponse(r, mcRetrieval)
 			if values < 0 {
 				c.out = append(c.out[:start], r...)
 				c.errCount++
-				c.drain(p, b)
 				return
 			}
 			c.out = append(c.out, r[:values]...)
 		}
 		c.out = append(c.out, "END\r\n"...)
-	}
-}
-
-// drain reads the replies still owed by the parts of p after done, discarding them.
-func (c *client) drain(p *pending, done *backend) {
-	after := false
-	for _, b := range c.parts[p.a:p.b] {
-		if after {
-			c.partReply(b, p.mcKind)
-		}
-		if b == done {
-			after = true
-		}
 	}
 }
 
@@ -459,7 +427,7 @@ func (c *client) mergeMget(p *pending) {
 	for j := 0; j < nparts; j++ {
 		b := c.parts[p.a+j]
 		c.cursor = append(c.cursor, len(c.elems))
-		r, err := c.partReply(b, 0)
+		r, err := c.partReply(p.a + j)
 		if err != nil {
 			if ferr == nil && failed == nil {
 				ferr, fb = err, b
@@ -511,14 +479,17 @@ func (c *client) mergeMget(p *pending) {
 // endBatch resets the batch's state and records the servers that answered.
 func (c *client) endBatch() {
 	for _, b := range c.touched {
-		if b.err == nil {
-			c.pool.ok(b.srv)
-		}
-		b.inBatch, b.failed, b.err, b.nreq = false, false, nil, 0
+		b.inBatch, b.nreq = false, 0
+		b.slots = b.slots[:0]
 		if cap(b.out) > keepBuf {
 			b.out = nil
 		} else {
 			b.out = b.out[:0]
+		}
+		if cap(b.recv) > keepBuf {
+			b.recv = nil
+		} else {
+			b.recv = b.recv[:0]
 		}
 	}
 	c.touched = c.touched[:0]
@@ -537,9 +508,4 @@ func (c *client) endBatch() {
 
 func (c *client) closeAll() {
 	c.conn.Close()
-	for _, b := range c.backends {
-		if b != nil {
-			b.close()
-		}
-	}
 }

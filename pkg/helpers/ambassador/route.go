@@ -121,7 +121,7 @@ func (c *client) splitRedis(raw []byte, args [][]byte, stride int, kind pendKind
 		c.keyPart = c.keyPart[:k0]
 		b := c.parts[p0]
 		b.out = append(b.out, c.wire(raw, args)...)
-		b.nreq++
+		c.expect(b, p0, 0)
 		c.pend = append(c.pend, pending{kind: pForward, a: p0, b: p0 + 1})
 		return
 	}
@@ -143,7 +143,7 @@ func (c *client) splitRedis(raw []byte, args [][]byte, stride int, kind pendKind
 				b.out = appendBulk(b.out, args[1+i*stride+s])
 			}
 		}
-		b.nreq++
+		c.expect(b, p0+j, 0)
 	}
 	c.pend = append(c.pend, pending{kind: kind, a: p0, b: len(c.parts), k0: k0, k1: len(c.keyPart)})
 }
@@ -187,7 +187,7 @@ func (c *client) routeMemcache(buf []byte) (int, bool, error) {
 		if nparts == 1 {
 			b := c.parts[p0]
 			b.out = append(b.out, raw...)
-			b.nreq++
+			c.expect(b, p0, mcRetrieval)
 			c.keyPart = c.keyPart[:k0]
 			c.pend = append(c.pend, pending{kind: pForward, mcKind: mcRetrieval, a: p0, b: p0 + 1})
 			break
@@ -204,7 +204,7 @@ func (c *client) routeMemcache(buf []byte) (int, bool, error) {
 				}
 			}
 			b.out = append(b.out, '\r', '\n')
-			b.nreq++
+			c.expect(b, p0+j, mcRetrieval)
 		}
 		c.keyPart = c.keyPart[:k0]
 		c.pend = append(c.pend, pending{kind: pMCGet, mcKind: mcRetrieval, a: p0, b: len(c.parts)})

@@ -121,11 +121,13 @@ func TestParseConfigRefusesByName(t *testing.T) {
 // fakeRedis is a RESP server over a map: GET, SET, MGET, MSET, DEL; or, when hang is set, one
 // that reads and never answers.
 type fakeRedis struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	data map[string]string
-	hang bool
-	seen int
+	ln    net.Listener
+	mu    sync.Mutex
+	data  map[string]string
+	hang  bool
+	seen  int
+	conns int // connections accepted
+	open  int // connections not closed yet
 }
 
 func startFakeRedis(t *testing.T, hang bool) *fakeRedis {
@@ -141,7 +143,16 @@ func startFakeRedis(t *testing.T, hang bool) *fakeRedis {
 			if err != nil {
 				return
 			}
-			go f.serve(c)
+			f.mu.Lock()
+			f.conns++
+			f.open++
+			f.mu.Unlock()
+			go func() {
+				f.serve(c)
+				f.mu.Lock()
+				f.open--
+				f.mu.Unlock()
+			}()
 		}
 	}()
 	return f
