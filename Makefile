@@ -142,7 +142,8 @@ FUZZ_TARGETS := ./pkg/manifest:FuzzDecode ./pkg/pod:FuzzParseQuantity \
 	./pkg/api:FuzzReadFrame ./pkg/api:FuzzExecRequest ./pkg/api:FuzzMetadataPatch ./pkg/api:FuzzQuery \
 	./pkg/dns:FuzzServeDNS \
 	./pkg/helpers/ambassador:FuzzRESPRequest ./pkg/helpers/ambassador:FuzzRESPReply \
-	./pkg/helpers/ambassador:FuzzMemcacheRequest ./pkg/helpers/ambassador:FuzzMemcacheResponse
+	./pkg/helpers/ambassador:FuzzMemcacheRequest ./pkg/helpers/ambassador:FuzzMemcacheResponse \
+	./pkg/helpers/adapter:FuzzStatsdPacket ./pkg/helpers/adapter:FuzzAppReplies ./pkg/helpers/adapter:FuzzRules
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -18,6 +18,8 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-benchmark >/dev/null || need+=(redis-tools)
 command -v memcached >/dev/null || need+=(memcached)
 command -v nutcracker >/dev/null || need+=(nutcracker)
+# The adapter helper's tests scrape it with a real prometheus.
+command -v prometheus >/dev/null || need+=(prometheus)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "podd needs: ${need[*]} — run as root (or install them with apt-get)" >&2

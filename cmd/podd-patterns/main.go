@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/podd-dev/podd/pkg/helpers/adapter"
 	"github.com/podd-dev/podd/pkg/helpers/ambassador"
 	"github.com/podd-dev/podd/pkg/helpers/contentsync"
 	"github.com/podd-dev/podd/pkg/helpers/elector"
@@ -44,6 +45,7 @@ func main() {
 func commands() []*cli.Command {
 	return []*cli.Command{
 		ambassador.Command(),
+		adapter.Command(),
 		contentsync.Command(),
 		elector.Command(),
 		fencedstore.Command(),

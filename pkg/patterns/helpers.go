@@ -161,9 +161,11 @@ var Helpers = []Helper{
 			{Name: "scrape-timeout", Kind: Duration},
 			{Name: "probe-interval", Kind: Duration},
 			{Name: "rules", Kind: String},
+			{Name: "redis-password-file", Kind: String},
 			{Name: "statsd-max-series", Kind: Int},
 		},
 		ConfigFlag: "rules",
+		Required:   [][]string{{"source"}},
 		Ports:      []Port{{Name: "adapter-metrics", Flag: "listen"}},
 		// /healthz is the adapter's own health: /readyz follows the application, which starts
 		// only after the sidecar has.
