@@ -351,3 +351,28 @@ func TestFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestStopResigns: when the elector stops (SIGTERM ends Run's context) it resigns what it holds,
+// so that the next candidate is granted at once rather than after the ttl.
+func TestStopResigns(t *testing.T) {
+	a := newArbiter()
+	e, err := New(Config{Elections: []string{"e"}, TTL: time.Hour}, &fakeBackend{a: a, self: "pod-1"}, "pod-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.Run(ctx) }()
+	eventually(t, "pod-1 leads", func() bool { st, _ := e.Status("e"); return st.IsLeader })
+	cancel()
+	<-done
+	a.mu.Lock()
+	leader := a.leader
+	a.mu.Unlock()
+	if leader != "" {
+		t.Errorf("after the elector stopped the backend's leader is %q, want none (resigned)", leader)
+	}
+	if st, _ := e.Status("e"); st.IsLeader {
+		t.Errorf("a stopped elector says it leads: %+v", st)
+	}
+}
