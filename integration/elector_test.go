@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -221,6 +222,19 @@ func TestElectorSidecar(t *testing.T) {
 	waitFor(t, "the new leader's app to have printed that it leads", func() bool {
 		return strings.Contains(p.Podctl(t, "logs", second.Self, "-c", "app").Stdout, `"isLeader":true`)
 	})
+
+	t.Logf("electors' VmRSS and RssAnon at the end: %v", rss())
+
+	// podctl shows the election.
+	if out := mustPodctl(t, p, "get", "elections").Stdout; !regexp.MustCompile(`(?m)^` + app + ` +` + second.Self + ` +` + strconv.FormatUint(second.Token, 10) + ` +\d+ +\S+$`).MatchString(out) {
+		t.Errorf("podctl get elections:\n%s", out)
+	}
+	out := mustPodctl(t, p, "describe", "election", app).Stdout
+	for _, want := range []string{"Leader:", second.Self, "Token:", strconv.FormatUint(second.Token, 10)} {
+		if !strings.Contains(out, want) {
+			t.Errorf("podctl describe election lacks %q:\n%s", want, out)
+		}
+	}
 
 	// Every grant and loss is an event naming the pod.
 	events := mustPodctl(t, p, "events").Stdout

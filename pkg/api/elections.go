@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/podd-dev/podd/pkg/controller/elections"
 	"github.com/podd-dev/podd/pkg/pod"
@@ -148,4 +149,20 @@ func (o *ownPod) electionHandler(h func(http.ResponseWriter, *http.Request, *pod
 		}
 		writeError(w, toError(err))
 	})
+}
+
+// ElectionList is the answer of GET /v1/elections as podctl prints it with -o json|yaml.
+type ElectionList struct {
+	Items []elections.View `json:"items"`
+}
+
+// Elections lists the local leader elections of namespace ("" for all).
+func (c *Client) Elections(ctx context.Context, namespace string) ([]elections.View, error) {
+	var views []elections.View
+	q := url.Values{}
+	if namespace != "" {
+		q.Set("namespace", namespace)
+	}
+	err := c.do(ctx, request{method: http.MethodGet, path: "/v1/elections", query: q}, &views)
+	return views, err
 }
