@@ -237,6 +237,22 @@ func TestElectorSidecar(t *testing.T) {
 	}
 
 	// Every grant and loss is an event naming the pod.
+	defer func() {
+		// kill -9 of podd: leases are not kept, the tokens are. After the restart the electors
+		// campaign again and the next leader's token is above every earlier one.
+		p.Kill9(t)
+		p.Start(t)
+		third := oneLeader("a leader after podd's kill -9 and restart, with a higher token", func(st electorStatus) bool {
+			return st.Token > second.Token
+		})
+		t.Logf("after podd's restart: leader %s with token %d", third.Self, third.Token)
+		if code := fencedPut(t, p, third.Self, storeIP, third.Token); code != 204 {
+			t.Errorf("the leader's write after podd's restart with token %d: %d, want 204", third.Token, code)
+		}
+		if code := fencedPut(t, p, third.Self, storeIP, second.Token); code != 409 {
+			t.Errorf("a write with the token before the restart (%d): %d, want 409", second.Token, code)
+		}
+	}()
 	events := mustPodctl(t, p, "events").Stdout
 	for _, want := range []string{"LeaderElected", "LeaderLost", fmt.Sprintf("pod %s lost the lead of election %s (token %d)", first.Self, app, first.Token)} {
 		if !strings.Contains(events, want) {
