@@ -18,6 +18,9 @@ const (
 	MinTTL     = 100 * time.Millisecond
 	MaxTTL     = time.Hour
 	DefaultTTL = 10 * time.Second
+	// MaxPerNamespace bounds the elections of one namespace: each one's last token is kept for
+	// good (so that its tokens never go back), and a pod must not fill podd's store with names.
+	MaxPerNamespace = 1024
 )
 
 // Reasons a leader loses its lease (Change.Reason, and the events' messages).
@@ -36,6 +39,9 @@ var ErrNotLeader = errors.New("not the leader")
 
 // ErrNotEligible: the candidate's pod is not running or a guarded container is not ready.
 var ErrNotEligible = errors.New("not eligible")
+
+// ErrTooMany: a new election beyond MaxPerNamespace.
+var ErrTooMany = errors.New("too many elections")
 
 // ContainerState is what the machine needs of a container: ready, and which instance it is (its
 // container ID and restart count), so that a restart between two observations is not missed.
@@ -179,6 +185,11 @@ func (m *Machine) SetPod(p PodState) { m.pods[p.UID] = p }
 // with wait, c is queued (FIFO) and the returned waiter is granted later by a Change; without,
 // the answer is ErrNotLeader (or ErrNotEligible).
 func (m *Machine) Campaign(name string, c Candidate, wait bool) (lease *Lease, waiterID uint64, changes []Change, err error) {
+	if k := key(c.Namespace, name); m.els[k] == nil {
+		if _, known := m.tokens[k]; !known && len(m.List(c.Namespace)) >= MaxPerNamespace {
+			return nil, 0, nil, fmt.Errorf("election %s: namespace %s has %d elections, the most podd keeps per namespace: %w", name, c.Namespace, MaxPerNamespace, ErrTooMany)
+		}
+	}
 	e := m.election(c.Namespace, name)
 	now := m.now()
 	if e.leader != nil && e.leader.UID == c.UID {

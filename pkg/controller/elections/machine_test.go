@@ -268,6 +268,21 @@ func TestMachine(t *testing.T) {
 			return fmt.Sprint(l.Token, err, " ", len(w.m.List("")), len(w.m.List("ns")))
 		},
 		want: "1 <nil> 2 1",
+	}, {
+		name: "a namespace holds at most MaxPerNamespace elections; known names go on",
+		run: func(w *world) string {
+			tokens := map[string]uint64{}
+			for i := range MaxPerNamespace {
+				tokens[fmt.Sprintf("ns/e%d", i)] = 1
+			}
+			w.m = NewMachine(func() time.Time { return w.now }, tokens, nil)
+			w.pod("a")
+			_, _, _, err := w.m.Campaign("new", cand("a"), false)
+			l, _, _, err2 := w.m.Campaign("e7", cand("a"), false)
+			_, _, _, err3 := w.m.Campaign("new", Candidate{UID: "x", Namespace: "other", Pod: "x", TTL: time.Second}, false)
+			return fmt.Sprint(errors.Is(err, ErrTooMany), " ", err, "; ", l.Token, err2, "; ", errors.Is(err3, ErrTooMany))
+		},
+		want: "true election new: namespace ns has 1024 elections, the most podd keeps per namespace: too many elections; 2 <nil>; false",
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t, nil)

@@ -262,6 +262,9 @@ func (s *Service) notLeader(namespace, name string, err error) error {
 	if errors.As(err, &nl) {
 		return err
 	}
+	if errors.Is(err, ErrTooMany) {
+		return fmt.Errorf("%w: %w", err, errdefs.ErrFailedPrecondition)
+	}
 	if errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNotEligible) {
 		reason := ""
 		if errors.Is(err, ErrNotEligible) {
