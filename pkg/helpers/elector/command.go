@@ -19,6 +19,9 @@ const (
 	DefaultTTL    = 2 * time.Second
 	minTTL        = 100 * time.Millisecond
 	maxTTL        = time.Hour
+	// maxElections: each election holds two connections to the pod's socket (a long poll and a
+	// watch), and podd serves at most 32 at once on it, for every container of the pod.
+	maxElections = 8
 )
 
 // Command is `podd-patterns elector`.
@@ -50,6 +53,9 @@ func configFromFlags(c *cli.Context) (Config, error) {
 	}
 	if cfg.Margin < 0 || cfg.Margin >= cfg.TTL/3 {
 		return cfg, fmt.Errorf("--margin: %s must be at least 0 and below a third of --ttl (%s)", cfg.Margin, cfg.TTL/3)
+	}
+	if len(cfg.Elections) > maxElections {
+		return cfg, fmt.Errorf("--election: %d given, at most %d (each holds two of the 32 connections podd serves on the pod's socket)", len(cfg.Elections), maxElections)
 	}
 	for i, name := range cfg.Elections {
 		if err := checkName(name); err != nil {

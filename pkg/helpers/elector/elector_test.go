@@ -334,6 +334,7 @@ func TestFlags(t *testing.T) {
 		{[]string{"--election", "Bad_Name"}, `--election[0]: "Bad_Name": must be lower-case`},
 		{[]string{"--election", "e", "--ttl", "3s", "--margin", "1s"}, "--margin: 1s must be at least 0 and below a third of --ttl (1s)"},
 		{[]string{"--election", "e"}, ""},
+		{strings.Fields("--election a --election b --election c --election d --election e --election f --election g --election h --election i"), "--election: 9 given, at most 8"},
 	} {
 		cmd := Command()
 		set := flag.NewFlagSet("elector", flag.ContinueOnError)
