@@ -257,13 +257,29 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
+// grant asks for the lead and returns the grant with the instant its deadline counts from. A
+// grant that came later than a third of the ttl after the request (a long poll that waited) is
+// renewed at once: podd's lease started at the grant, an unknown instant after the request, and
+// counting from the request would make the elector say "not leader" until its next renew.
+func (e *Elector) grant(ctx context.Context, name string, wait bool) (Grant, time.Time, error) {
+	sent := e.cfg.Now()
+	g, err := e.b.Campaign(ctx, name, e.cfg.TTL, wait)
+	if err != nil || e.cfg.Now().Sub(sent) < e.cfg.TTL/3 {
+		return g, sent, err
+	}
+	sent = e.cfg.Now()
+	rctx, cancel := context.WithTimeout(ctx, e.cfg.TTL)
+	defer cancel()
+	g, err = e.b.Renew(rctx, name, g.Token, e.cfg.TTL)
+	return g, sent, err
+}
+
 // campaign is auto mode: campaign (a long poll), then renew at ttl/3 until the lead is lost or
 // resigned, and again.
 func (e *Elector) campaign(ctx context.Context, name string) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		sent := e.cfg.Now()
-		g, err := e.b.Campaign(ctx, name, e.cfg.TTL, true)
+		g, sent, err := e.grant(ctx, name, true)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -343,8 +359,7 @@ func (e *Elector) BecomeLeader(ctx context.Context, name string, wait bool) (Sta
 			}
 		}
 	}
-	sent := e.cfg.Now()
-	g, err := e.b.Campaign(ctx, name, e.cfg.TTL, wait)
+	g, sent, err := e.grant(ctx, name, wait)
 	if err != nil && !errors.Is(err, ErrNotLeader) {
 		return Status{}, err
 	}

@@ -377,3 +377,27 @@ func TestStopResigns(t *testing.T) {
 		t.Errorf("a stopped elector says it leads: %+v", st)
 	}
 }
+
+// TestGrantAfterLongWait: a campaign granted after waiting longer than the ttl (a long poll
+// behind another leader) is leadership at once. Measured from before the request, such a grant's
+// deadline has passed already; the elector renews at once to learn a deadline it can trust,
+// rather than say "not leader" until its next renew.
+func TestGrantAfterLongWait(t *testing.T) {
+	a := newArbiter()
+	var mu sync.Mutex
+	now := time.Unix(1000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	e, err := New(Config{Elections: []string{"e"}, TTL: 2 * time.Second, Manual: true, Now: clock},
+		// The long poll returns a minute after it was sent.
+		&fakeBackend{a: a, self: "pod-1", during: func() { mu.Lock(); now = now.Add(time.Minute); mu.Unlock() }}, "pod-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.BecomeLeader(context.Background(), "e", true)
+	if err != nil || !st.IsLeader || st.Token != 1 {
+		t.Fatalf("granted after a long wait: %+v %v, want leader with token 1", st, err)
+	}
+	if want := time.Unix(1060, 0).Add(1800 * time.Millisecond); !st.Deadline.Equal(want) {
+		t.Errorf("deadline %s, want %s (the renew's send time + ttl - margin)", st.Deadline, want)
+	}
+}
