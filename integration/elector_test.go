@@ -79,6 +79,15 @@ func TestElectorSidecar(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.ApplyManifest(t, strings.ReplaceAll(string(data), "localhost/podd/busybox:1.35", busyboxImage))
+	// The reference fenced resource, in a pod of its own.
+	p.ApplyManifest(t, `apiVersion: v1
+kind: Pod
+metadata: {name: fenced-store}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: store, image: `+patternsImage+`, args: [fenced-store, --listen, ":8080"]}
+`)
 	app, store := "elector-demo", "fenced-store"
 	storeIP := waitPhase(t, p, store, pod.PodRunning).Status.PodIP
 	if storeIP == "" {
@@ -195,7 +204,7 @@ func TestElectorSidecar(t *testing.T) {
 		for _, name := range pods {
 			q := getPod(t, p, name)
 			for _, cs := range q.Status.InitContainerStatuses {
-				if cs.Name != "elector" {
+				if cs.Name != "podd-elector" {
 					continue
 				}
 				procs := hostCgroupFile(t, "pids", cgroups.ContainerPath(p.CgroupRoot, q.Metadata.UID, strings.TrimPrefix(cs.ContainerID, "containerd://")), "cgroup.procs")
