@@ -90,6 +90,8 @@ func numberedLines(out string) (nums []int, other []string) {
 	return nums, other
 }
 
+func (f *follower) output() string { return f.out.String() }
+
 func (f *follower) count() int {
 	return strings.Count(f.out.String(), "\n")
 }
@@ -404,4 +406,57 @@ spec:
 		out = podLogs(t, p, name, "c")
 		return out == "one\nvery"
 	})
+}
+
+// TestLogsSelector: podctl logs -l prints the log of every pod the selector matches, as kubectl
+// does: one after the other, and with -f all at once; --prefix names each line's pod and
+// container; a selector that matches nothing says so; more pods than --max-log-requests refuse -f.
+func TestLogsSelector(t *testing.T) {
+	t.Parallel()
+	p := sharedPodd(t)
+	app := uniqueName(t, "sel")
+	manifest := `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ` + app + `}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: ` + app + `}}
+  template:
+    metadata: {labels: {app: ` + app + `}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: talk
+        image: ` + busyboxImage + `
+        command: [sh, -c, 'echo "hello from $(hostname)"; trap "exit 0" TERM; sleep 3600 & wait']
+`
+	p.ApplyManifest(t, manifest)
+	var pods []string
+	waitFor(t, "two pods that said hello", func() bool {
+		pods = pods[:0]
+		out := p.Podctl(t, "logs", "-l", "app="+app, "--prefix").Stdout
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			// [pod/NAME/talk] hello from NAME
+			var name, from string
+			if _, err := fmt.Sscanf(line, "[pod/%s hello from %s", &name, &from); err == nil && strings.TrimSuffix(name, "/talk]") == from {
+				pods = append(pods, from)
+			}
+		}
+		return len(pods) == 2
+	})
+	if pods[0] == pods[1] || !strings.HasPrefix(pods[0], app+"-") {
+		t.Fatalf("logs -l printed %v, want the two replicas' lines", pods)
+	}
+	// -f follows both at once: both lines arrive while it runs.
+	f := startFollower(t, p, "-l", "app="+app, "--prefix")
+	logsWaitFor(t, "both replicas' lines from logs -l -f", func() bool {
+		out := f.output()
+		return strings.Contains(out, "[pod/"+pods[0]+"/talk] hello from "+pods[0]) && strings.Contains(out, "[pod/"+pods[1]+"/talk] hello from "+pods[1])
+	})
+	if res := p.Podctl(t, "logs", "-l", "app="+app, "-f", "--max-log-requests", "1"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "maximum allowed concurrency is 1") {
+		t.Errorf("logs -l -f with 2 pods and --max-log-requests 1: %s, want a refusal", res)
+	}
+	if res := mustPodctl(t, p, "logs", "-l", "app=nothing-"+app); !strings.Contains(res.Stderr, "No resources found") {
+		t.Errorf("logs -l matching nothing: %s", res)
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -55,4 +56,23 @@ func split(s string) []string {
 		out = append(out, strings.Fields(part)...)
 	}
 	return out
+}
+
+// TestGetArgsElections: "get elections" lists the elections, not a pod named elections.
+func TestGetArgsElections(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		kinds []string
+		name  string
+	}{
+		{[]string{"elections"}, []string{"elections"}, ""},
+		{[]string{"election", "lead"}, []string{"election"}, "lead"},
+		{[]string{"election/lead"}, []string{"election"}, "lead"},
+		{[]string{"web"}, nil, "web"},
+	} {
+		kinds, name, err := getArgs(tc.args)
+		if err != nil || !slices.Equal(kinds, tc.kinds) || name != tc.name {
+			t.Errorf("getArgs(%q) = %q %q %v, want %q %q", tc.args, kinds, name, err, tc.kinds, tc.name)
+		}
+	}
 }

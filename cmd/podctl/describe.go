@@ -28,6 +28,9 @@ func describeCommand() *cli.Command {
 					kind, name = k, n
 				}
 			}
+			if ctl.IsElectionKind(kind) {
+				return ctl.DescribeElection(cliContext.Context, newClient(cliContext), namespace(cliContext), name, streams(cliContext))
+			}
 			if kind != "" {
 				if handled, err := describeStateful(cliContext, kind, name); handled {
 					return err

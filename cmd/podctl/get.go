@@ -15,7 +15,8 @@ func getCommand() *cli.Command {
 		Usage:     "list objects of one or more kinds, or show one (pods when no kind is given)",
 		ArgsUsage: "[KIND[,KIND...]] [NAME] | KIND/NAME | POD",
 		Description: "KIND is any of kubectl's names: pods (po), deployments (deploy), replicasets (rs), statefulsets (sts),\n" +
-			"jobs, configmaps (cm), secrets, services (svc), persistentvolumeclaims (pvc).",
+			"jobs, configmaps (cm), secrets, services (svc), persistentvolumeclaims (pvc);\n" +
+			"and elections, podd's local leader elections (specs/patterns/elector.md).",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "all-namespaces", Aliases: []string{"A"}, Usage: "list the objects of every namespace"},
 			&cli.StringFlag{Name: "selector", Aliases: []string{"l"}, Usage: "filter by label (kubectl's syntax: app=web,tier!=db,env in (a,b))"},
@@ -54,7 +55,7 @@ func getArgs(args []string) (kinds []string, name string, err error) {
 		if strings.Contains(args[0], ",") {
 			return strings.Split(args[0], ","), "", nil
 		}
-		if _, err := ctl.ResolveKind(args[0]); err == nil {
+		if _, err := ctl.ResolveKind(args[0]); err == nil || ctl.IsElectionKind(args[0]) {
 			return []string{args[0]}, "", nil
 		}
 		return nil, args[0], nil

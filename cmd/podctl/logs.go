@@ -10,7 +10,7 @@ func logsCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "logs",
 		Usage:     "print a container's log",
-		ArgsUsage: "POD",
+		ArgsUsage: "POD | -l SELECTOR",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "container", Aliases: []string{"c"}, Usage: "the container (default: the pod's first)"},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "follow the log, across rotations, container restarts and podd restarts"},
@@ -19,11 +19,17 @@ func logsCommand() *cli.Command {
 			&cli.DurationFlag{Name: "since", Usage: "print only lines newer than a `DURATION`, such as 5m"},
 			&cli.StringFlag{Name: "since-time", Usage: "print only lines newer than a `TIME` (RFC 3339)"},
 			&cli.BoolFlag{Name: "timestamps", Usage: "put each line's timestamp before it"},
+			&cli.StringFlag{Name: "selector", Aliases: []string{"l"}, Usage: "print the logs of every pod whose labels match, such as app=web (instead of POD)"},
+			&cli.IntFlag{Name: "max-log-requests", Value: ctl.DefaultMaxLogRequests, Usage: "with -l and -f: the most logs followed at once"},
+			&cli.BoolFlag{Name: "prefix", Usage: "put [pod/NAME/CONTAINER] before each line"},
 		},
 		Action: func(cliContext *cli.Context) error {
-			name, err := oneArg(cliContext, "POD")
-			if err != nil {
-				return err
+			var name string
+			if cliContext.String("selector") == "" || cliContext.NArg() > 0 {
+				var err error
+				if name, err = oneArg(cliContext, "POD"); err != nil {
+					return err
+				}
 			}
 			var tail *int64
 			if cliContext.IsSet("tail") {
@@ -31,15 +37,18 @@ func logsCommand() *cli.Command {
 				tail = &n
 			}
 			return ctl.Logs(cliContext.Context, newClient(cliContext), ctl.LogsOptions{
-				Namespace:  namespace(cliContext),
-				Name:       name,
-				Container:  cliContext.String("container"),
-				Follow:     cliContext.Bool("follow"),
-				Previous:   cliContext.Bool("previous"),
-				Tail:       tail,
-				Since:      cliContext.Duration("since"),
-				SinceTime:  cliContext.String("since-time"),
-				Timestamps: cliContext.Bool("timestamps"),
+				Namespace:   namespace(cliContext),
+				Name:        name,
+				Container:   cliContext.String("container"),
+				Follow:      cliContext.Bool("follow"),
+				Previous:    cliContext.Bool("previous"),
+				Tail:        tail,
+				Since:       cliContext.Duration("since"),
+				SinceTime:   cliContext.String("since-time"),
+				Timestamps:  cliContext.Bool("timestamps"),
+				Selector:    cliContext.String("selector"),
+				MaxRequests: cliContext.Int("max-log-requests"),
+				Prefix:      cliContext.Bool("prefix"),
 			}, streams(cliContext))
 		},
 	}

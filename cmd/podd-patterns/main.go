@@ -14,6 +14,8 @@ import (
 	"github.com/podd-dev/podd/pkg/helpers/adapter"
 	"github.com/podd-dev/podd/pkg/helpers/ambassador"
 	"github.com/podd-dev/podd/pkg/helpers/contentsync"
+	"github.com/podd-dev/podd/pkg/helpers/elector"
+	"github.com/podd-dev/podd/pkg/helpers/fencedstore"
 	"github.com/podd-dev/podd/pkg/helpers/helper"
 	"github.com/podd-dev/podd/pkg/helpers/logsaver"
 )
@@ -47,5 +49,7 @@ func commands() []*cli.Command {
 		adapter.Command(),
 		contentsync.Command(),
 		logsaver.Command(),
+		elector.Command(),
+		fencedstore.Command(),
 	}
 }

@@ -46,6 +46,8 @@ type PodSockets struct {
 	log     *slog.Logger
 	// selfScale, when set, serves POST /scale (WithSelfScale).
 	selfScale SelfScaler
+	// elections, when set, serves /elections/... (WithElections).
+	elections Elector
 
 	mu      sync.Mutex
 	sockets map[string]*podSocket // pod UID →
@@ -158,6 +160,9 @@ func (s *PodSockets) open(ctx context.Context, p *pod.Pod) (*podSocket, error) {
 	mux.Handle("GET /", main)
 	if s.selfScale != nil {
 		mux.Handle("POST /scale", own.scale(s.selfScale))
+	}
+	if s.elections != nil {
+		own.electionRoutes(mux, s.elections)
 	}
 	// Everything else but GET is refused by its method, before a byte of its body is read.
 	mux.Handle("/", http.HandlerFunc(own.refuseMethod))

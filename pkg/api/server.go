@@ -25,9 +25,11 @@ type server struct {
 	pods    Pods
 	objects Objects
 	images  Images
-	version string
-	log     *slog.Logger
-	mux     *http.ServeMux
+	// elections, when set, serves GET /v1/elections (WithElections).
+	elections Elector
+	version   string
+	log       *slog.Logger
+	mux       *http.ServeMux
 }
 
 // NewServer returns the HTTP handler of podd's API (specs/api.md) over pods and images. log may be
@@ -59,6 +61,7 @@ func NewServer(pods Pods, images Images, version string, log *slog.Logger, opts 
 		{"POST /v1/images/pull", s.pullImage},
 		{"DELETE /v1/images", s.removeImage},
 		{"GET /v1/version", s.getVersion},
+		{"GET /v1/elections", s.listElections},
 		{"/", s.noRoute},
 	}
 	routes = append(routes, s.objectRoutes()...)

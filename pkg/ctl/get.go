@@ -46,6 +46,9 @@ func Get(ctx context.Context, c *api.Client, o GetOptions, s Streams) error {
 	if len(kinds) > 1 && o.Output.structured() {
 		return Usagef("-o json|yaml prints one kind at a time")
 	}
+	if len(kinds) == 1 && IsElectionKind(kinds[0]) {
+		return getElections(ctx, c, o, s)
+	}
 	for i, name := range kinds {
 		kind, err := ResolveKind(name)
 		if err != nil {

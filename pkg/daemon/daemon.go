@@ -18,6 +18,7 @@ import (
 	"github.com/podd-dev/podd/pkg/api"
 	"github.com/podd-dev/podd/pkg/cgroups"
 	"github.com/podd-dev/podd/pkg/controller"
+	"github.com/podd-dev/podd/pkg/controller/elections"
 	"github.com/podd-dev/podd/pkg/dns"
 	"github.com/podd-dev/podd/pkg/events"
 	"github.com/podd-dev/podd/pkg/pod/podsecurity"
@@ -180,7 +181,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		reconcilers = append(reconcilers, &controller.Services{Objects: objects, Pods: mgr, Set: resolver.SetRecords, Log: log})
 	}
 	controller.Run(workers, objects, mgr, log, reconcilers...)
-	var handler http.Handler = api.NewServer(apiPods{mgr, cfg.PodSecurity, admit}, rt, cfg.Version, log, api.WithObjects(apiObjects{objects, admit}))
+	// Local leader elections: podd arbitrates among its pods, through their API sockets.
+	elector, err := elections.NewService(mgr, st, recorder, log, nil)
+	if err != nil {
+		return err
+	}
+	go elector.Run(workers)
+	var handler http.Handler = api.NewServer(apiPods{mgr, cfg.PodSecurity, admit}, rt, cfg.Version, log, api.WithObjects(apiObjects{objects, admit}), api.WithElections(elector))
 	if cfg.MetricsAddress != "" {
 		stopMetrics, h, err := serveMetrics(ctx, cfg.MetricsAddress, mgr, handler, log)
 		if err != nil {
@@ -204,7 +211,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer close(podSockets)
 		podCgroup := func(uid string) string { return cgroups.PodPath(cfg.CgroupRoot, uid) }
 		selfScale := &controller.SelfScale{Objects: objects, Events: recorder}
-		api.NewPodSockets(apiPods{mgr, cfg.PodSecurity, admit}, host.PodAPIDir, api.CgroupPeers(podCgroup), cfg.Version, log).WithSelfScale(selfScale).Run(requests)
+		api.NewPodSockets(apiPods{mgr, cfg.PodSecurity, admit}, host.PodAPIDir, api.CgroupPeers(podCgroup), cfg.Version, log).WithSelfScale(selfScale).WithElections(elector).Run(requests)
 	}()
 	log.Info("podd is serving", "socket", cfg.Socket, "socket_activated", activated, "containerd", cfg.ContainerdAddress, "namespace", cfg.Namespace)
 	pods, _ := mgr.List(ctx, "")

@@ -22,6 +22,7 @@ import (
 	"github.com/podd-dev/podd/pkg/manifest"
 	"github.com/podd-dev/podd/pkg/object"
 	"github.com/podd-dev/podd/pkg/patterns"
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.out.yaml from the expansion")
@@ -240,7 +241,7 @@ spec:
 		{"list with an empty item", pod(ann("podd.io/inject", "adapter", "adapter.podd.io/listen", ":9500", "adapter.podd.io/source", "redis://127.0.0.1:6379,,memcached://127.0.0.1:11211"), ""), `metadata.annotations[adapter.podd.io/source]: "redis://127.0.0.1:6379,,memcached://127.0.0.1:11211": an empty item`},
 		{"setting of a helper not injected", pod(ann("podd.io/inject", "log-saver", "adapter.podd.io/source", "redis://127.0.0.1:6379"), ""), `metadata.annotations[adapter.podd.io/source]: a setting of adapter, which podd.io/inject does not name`},
 		{"setting without inject", pod(ann("owner", "ops", "ambassador.podd.io/listen", "127.0.0.1:6380"), ""), `metadata.annotations[ambassador.podd.io/listen]: a setting of ambassador, which podd.io/inject does not name`},
-		{"setting of an unknown helper", pod(ann("podd.io/inject", "adapter", "elector.podd.io/lease", "10s"), ""), `metadata.annotations[elector.podd.io/lease]: unknown helper "elector"`},
+		{"setting of an unknown helper", pod(ann("podd.io/inject", "adapter", "gather-root.podd.io/lease", "10s"), ""), `metadata.annotations[gather-root.podd.io/lease]: unknown helper "gather-root"`},
 		{"container name clash", pod(ann("podd.io/inject", "ambassador", "ambassador.podd.io/listen", "127.0.0.1:6380"), clash), `metadata.annotations[podd.io/inject]: the pod already has a container named "podd-ambassador"`},
 		{"volume not of the pod", pod(ann("podd.io/inject", "log-saver", "log-saver.podd.io/volumes", "logs:/var/log"), ""), `metadata.annotations[log-saver.podd.io/volumes]: "logs:/var/log": "logs" is not a volume of the pod`},
 		{"volume malformed", pod(ann("podd.io/inject", "log-saver", "log-saver.podd.io/volumes", "data:/x:rw"), ""), `metadata.annotations[log-saver.podd.io/volumes]: "data:/x:rw": "data:/x:rw": the third part may only be ro`},
@@ -327,5 +328,49 @@ func BenchmarkExpand(b *testing.B) {
 		if _, err := patterns.Expand(objs[0], patterns.Options{Image: testImage}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestAPISocketFollowsTheElector: the elector's container is added to podd.io/api-socket while
+// it is injected, and taken out (the user's own value restored) once podd.io/inject drops it.
+func TestAPISocketFollowsTheElector(t *testing.T) {
+	for _, tc := range []struct{ user, injected, after string }{
+		{"", "podd-elector", ""},
+		{"false", "podd-elector", ""},
+		{"true", "true", "true"},
+		{"app", "app,podd-elector", "app"},
+	} {
+		t.Run("user="+tc.user, func(t *testing.T) {
+			p := &pod.Pod{
+				Metadata: pod.ObjectMeta{Name: "p", Namespace: "default", Annotations: map[string]string{
+					patterns.AnnotationInject: "elector", "elector.podd.io/election": "primary",
+				}},
+				Spec: pod.PodSpec{Containers: []pod.Container{{Name: "app", Image: "busybox"}}},
+			}
+			if tc.user != "" {
+				p.Metadata.Annotations[pod.AnnotationAPISocket] = tc.user
+			}
+			out, err := patterns.ExpandPods([]*pod.Pod{p}, patterns.Options{Image: testImage})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := out[0].Metadata.Annotations[pod.AnnotationAPISocket]; got != tc.injected {
+				t.Fatalf("podd.io/api-socket = %q, want %q", got, tc.injected)
+			}
+			// The user no longer asks for the elector: what the expansion added goes.
+			delete(out[0].Metadata.Annotations, patterns.AnnotationInject)
+			delete(out[0].Metadata.Annotations, "elector.podd.io/election")
+			back, err := patterns.ExpandPods(out, patterns.Options{Image: testImage})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := back[0].Metadata.Annotations[pod.AnnotationAPISocket]
+			if want := tc.after; got != want || ok != (want != "") {
+				t.Errorf("after the elector was dropped: podd.io/api-socket = %q (present %v), want %q", got, ok, want)
+			}
+			if len(back[0].Spec.InitContainers) != 0 {
+				t.Errorf("init containers left: %v", back[0].Spec.InitContainers)
+			}
+		})
 	}
 }

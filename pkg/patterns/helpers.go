@@ -60,6 +60,10 @@ type Helper struct {
 	Probe    *Probe
 	// CPU and Memory are the container's requests and limits unless the settings say otherwise.
 	CPU, Memory string
+	// APISocket: the helper talks to podd through the pod's own API socket, so the expansion
+	// adds its container to the pod's podd.io/api-socket annotation (and takes it out again
+	// when the helper is no longer injected).
+	APISocket bool
 }
 
 // Helpers is the table of the helpers that podd.io/inject may name, in no particular order. The
@@ -171,6 +175,23 @@ var Helpers = []Helper{
 		// only after the sidecar has.
 		Probe: &Probe{Startup: true, Path: "/healthz", Port: "adapter-metrics"},
 		CPU:   "50m", Memory: "32Mi",
+	},
+	{
+		Name: "elector",
+		Flags: []Flag{
+			{Name: "election", Kind: List},
+			{Name: "backend", Kind: String, Default: "local"},
+			{Name: "socket", Kind: String},
+			{Name: "listen", Kind: String, Default: "127.0.0.1:4040"},
+			{Name: "ttl", Kind: Duration},
+			{Name: "margin", Kind: Duration},
+			{Name: "mode", Kind: String},
+			{Name: "app-container", Kind: List},
+		},
+		Required:  [][]string{{"election"}},
+		Ports:     []Port{{Name: "elector-http", Flag: "listen"}},
+		APISocket: true,
+		CPU:       "50m", Memory: "32Mi",
 	},
 }
 

@@ -288,6 +288,11 @@ func (e *expansion) run() error {
 	for i, h := range helpers {
 		list[i] = h.Name
 	}
+	for _, h := range helpers {
+		if h.APISocket {
+			e.meta.Annotations[pod.AnnotationAPISocket] = withSocket(e.meta.Annotations[pod.AnnotationAPISocket], ContainerPrefix+h.Name)
+		}
+	}
 	e.meta.Annotations[AnnotationInjected] = strings.Join(list, ",")
 	e.meta.Annotations[AnnotationInjectedHash] = hashOf(list, settings, e.opts.Image)
 	return nil
@@ -314,6 +319,16 @@ func (e *expansion) strip() {
 		containers[ContainerPrefix+name] = true
 		volumes[configVolume(name)] = true
 	}
+	if v, ok := e.meta.Annotations[pod.AnnotationAPISocket]; ok {
+		if v = withoutSockets(v, containers); v == "" {
+			delete(e.meta.Annotations, pod.AnnotationAPISocket)
+		} else {
+			e.meta.Annotations[pod.AnnotationAPISocket] = v
+		}
+		if len(e.meta.Annotations) == 0 {
+			e.meta.Annotations = nil
+		}
+	}
 	e.spec.InitContainers = slices.DeleteFunc(e.spec.InitContainers, func(c pod.Container) bool { return containers[c.Name] })
 	if len(e.spec.InitContainers) == 0 {
 		e.spec.InitContainers = nil
@@ -322,6 +337,40 @@ func (e *expansion) strip() {
 	if len(e.spec.Volumes) == 0 {
 		e.spec.Volumes = nil
 	}
+}
+
+// withSocket adds a container to a podd.io/api-socket value: "true" already names every
+// container; "false" or none becomes the container alone; a list gains it once.
+func withSocket(v, container string) string {
+	switch v = strings.TrimSpace(v); v {
+	case "true":
+		return v
+	case "", "false":
+		return container
+	}
+	names := strings.Split(v, ",")
+	for _, n := range names {
+		if strings.TrimSpace(n) == container {
+			return v
+		}
+	}
+	return v + "," + container
+}
+
+// withoutSockets takes injected containers out of a podd.io/api-socket list ("" when none is
+// left); "true" and "false" stay as they are.
+func withoutSockets(v string, injected map[string]bool) string {
+	switch t := strings.TrimSpace(v); t {
+	case "true", "false":
+		return t
+	}
+	var keep []string
+	for _, n := range strings.Split(v, ",") {
+		if n = strings.TrimSpace(n); n != "" && !injected[n] {
+			keep = append(keep, n)
+		}
+	}
+	return strings.Join(keep, ",")
 }
 
 func configVolume(helper string) string { return ContainerPrefix + helper + "-config" }

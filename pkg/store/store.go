@@ -4,6 +4,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,9 @@ import (
 var (
 	podsBucket    = []byte("pods")
 	objectsBucket = []byte("objects")
+	// electionsBucket holds each local election's last token (namespace/name → 8 bytes, big
+	// endian), so that tokens keep increasing across podd's restarts.
+	electionsBucket = []byte("elections")
 )
 
 // ReserveSize is the room the store keeps for itself on --root: a file of that size, written
@@ -47,7 +51,10 @@ func Open(path string) (*Store, error) {
 		if _, err := tx.CreateBucketIfNotExists(podsBucket); err != nil {
 			return err
 		}
-		_, err := tx.CreateBucketIfNotExists(objectsBucket)
+		if _, err := tx.CreateBucketIfNotExists(objectsBucket); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucketIfNotExists(electionsBucket)
 		return err
 	}); err != nil {
 		db.Close()
@@ -176,6 +183,33 @@ func (s *Store) ListObjects(ctx context.Context) (map[string][]byte, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(objectsBucket).ForEach(func(k, v []byte) error {
 			out[string(k)] = append([]byte(nil), v...)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// PutElectionToken stores an election's last token, in one fsynced transaction: a grant is
+// answered only after it returned. A token lower than the stored one is refused.
+func (s *Store) PutElectionToken(namespace, name string, token uint64) error {
+	return s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(electionsBucket)
+		k := []byte(namespace + "/" + name)
+		if old := b.Get(k); len(old) == 8 && binary.BigEndian.Uint64(old) > token {
+			return fmt.Errorf("election %s/%s: token %d is below the stored %d", namespace, name, token, binary.BigEndian.Uint64(old))
+		}
+		return b.Put(k, binary.BigEndian.AppendUint64(nil, token))
+	})
+}
+
+// ElectionTokens returns every election's last token, by namespace/name.
+func (s *Store) ElectionTokens() (map[string]uint64, error) {
+	out := map[string]uint64{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(electionsBucket).ForEach(func(k, v []byte) error {
+			if len(v) == 8 {
+				out[string(k)] = binary.BigEndian.Uint64(v)
+			}
 			return nil
 		})
 	})

@@ -141,3 +141,34 @@ func TestObjects(t *testing.T) {
 		t.Errorf("objects = %q", got)
 	}
 }
+
+func TestElectionTokens(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "podd.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []uint64{1, 2, 3} {
+		if err := s.PutElectionToken("ns", "e", tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.PutElectionToken("other", "e", 9); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutElectionToken("ns", "e", 2); err == nil {
+		t.Error("a token below the stored one was accepted")
+	}
+	s.Close()
+	if s, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.ElectionTokens()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["ns/e"] != 3 || got["other/e"] != 9 {
+		t.Errorf("tokens after reopening = %v, want ns/e:3 other/e:9", got)
+	}
+}

@@ -1,0 +1,445 @@
+// Package elector is `podd-patterns elector`: leader election as a sidecar (Burns & Oppenheimer,
+// HotCloud 2016). The elector campaigns for its pod through a backend (podd's pod socket: the
+// "local" backend) and serves the outcome on localhost over plain HTTP, so an application in any
+// language knows whether it leads, with a fencing token to hand to the resources it writes.
+package elector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// ErrNotLeader: the backend refused (someone else leads, or the token is stale).
+var ErrNotLeader = errors.New("not the leader")
+
+// Grant is a backend's answer to a granted campaign or renew.
+type Grant struct {
+	Leader string
+	Token  uint64
+	TTL    time.Duration
+}
+
+// Observed is the backend's view of an election (who leads, with which token).
+type Observed struct {
+	Leader string
+	Token  uint64
+}
+
+// Backend is where the elections are held.
+type Backend interface {
+	// Self names the candidate (the pod).
+	Self(ctx context.Context) (string, error)
+	// Campaign asks for the lead; with wait it blocks until granted or ctx ends, without it
+	// answers ErrNotLeader when someone else leads.
+	Campaign(ctx context.Context, election string, ttl time.Duration, wait bool) (Grant, error)
+	Renew(ctx context.Context, election string, token uint64, ttl time.Duration) (Grant, error)
+	Resign(ctx context.Context, election string, token uint64) error
+	// Observe calls fn with the election's leader now and at each change, until ctx ends or the
+	// stream breaks.
+	Observe(ctx context.Context, election string, fn func(Observed)) error
+}
+
+// Config is the elector's settings (the command's flags).
+type Config struct {
+	Elections []string
+	TTL       time.Duration
+	// Margin: leadership is declared lost at the lease's local deadline minus Margin.
+	Margin time.Duration
+	// Manual: no campaign of its own; the application calls becomeLeader, renewLeadership and
+	// resign.
+	Manual bool
+	Log    *slog.Logger
+	Now    func() time.Time
+}
+
+// Status is what GET / and GET /elections/{name} answer.
+type Status struct {
+	Election string    `json:"election"`
+	Leader   string    `json:"leader"`
+	Self     string    `json:"self"`
+	IsLeader bool      `json:"isLeader"`
+	Token    uint64    `json:"token"`
+	Since    time.Time `json:"since,omitzero"`
+	// Deadline is when this elector stops saying it leads unless renewed (self-fencing).
+	Deadline time.Time `json:"deadline,omitzero"`
+}
+
+type state struct {
+	observed Observed
+	// The grant held, when holding is set: deadline is measured from before the request.
+	holding  bool
+	token    uint64
+	since    time.Time
+	deadline time.Time
+	fence    *time.Timer
+	resign   chan struct{}
+}
+
+// Elector holds the elections of one pod.
+type Elector struct {
+	cfg  Config
+	b    Backend
+	self string
+
+	mu      sync.Mutex
+	st      map[string]*state
+	changed chan struct{}
+}
+
+// New returns an elector for the candidate self.
+func New(cfg Config, b Backend, self string) (*Elector, error) {
+	if len(cfg.Elections) == 0 {
+		return nil, errors.New("--election: at least one is required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Margin <= 0 {
+		cfg.Margin = cfg.TTL / 10
+	}
+	e := &Elector{cfg: cfg, b: b, self: self, st: map[string]*state{}, changed: make(chan struct{})}
+	for _, name := range cfg.Elections {
+		if _, dup := e.st[name]; dup {
+			return nil, fmt.Errorf("--election: %q given twice", name)
+		}
+		e.st[name] = &state{resign: make(chan struct{}, 1)}
+	}
+	return e, nil
+}
+
+// notify wakes the watchers. e.mu is held.
+func (e *Elector) notify() {
+	close(e.changed)
+	e.changed = make(chan struct{})
+}
+
+// Status is an election's status now: this elector leads only while it holds a grant whose local
+// deadline minus the margin has not passed, whether or not it can reach the backend.
+func (e *Elector) Status(name string) (Status, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.status(name)
+}
+
+func (e *Elector) status(name string) (Status, bool) {
+	s, ok := e.st[name]
+	if !ok {
+		return Status{}, false
+	}
+	out := Status{Election: name, Self: e.self, Leader: s.observed.Leader, Token: s.observed.Token}
+	if e.leads(s) {
+		out.IsLeader, out.Leader, out.Token, out.Since, out.Deadline = true, e.self, s.token, s.since, s.deadline.Add(-e.cfg.Margin)
+	} else if out.Leader == e.self {
+		// The backend's view may still name this pod; it does not lead as far as it can tell.
+		out.Leader = ""
+	}
+	return out, true
+}
+
+func (e *Elector) leads(s *state) bool {
+	return s.holding && e.cfg.Now().Before(s.deadline.Add(-e.cfg.Margin))
+}
+
+// hold records a grant or renew, its deadline measured from sent (before the request).
+func (e *Elector) hold(name string, g Grant, sent time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.st[name]
+	fresh := !s.holding || s.token != g.Token
+	s.holding, s.token = true, g.Token
+	if fresh {
+		s.since = e.cfg.Now()
+		e.cfg.Log.Info("leader", "election", name, "token", g.Token)
+	}
+	ttl := g.TTL
+	if ttl <= 0 {
+		ttl = e.cfg.TTL
+	}
+	s.deadline = sent.Add(ttl)
+	if s.fence != nil {
+		s.fence.Stop()
+	}
+	// Tell the watchers when the self-fencing deadline passes without a renew.
+	s.fence = time.AfterFunc(time.Until(s.deadline.Add(-e.cfg.Margin)), func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if s.holding && !e.leads(s) {
+			e.cfg.Log.Warn("leadership lost: lease deadline passed without a renew", "election", name, "token", s.token)
+			e.notify()
+		}
+	})
+	e.notify()
+}
+
+// drop forgets the grant held.
+func (e *Elector) drop(name, why string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.st[name]
+	if !s.holding {
+		return
+	}
+	e.cfg.Log.Info("not leader", "election", name, "token", s.token, "why", why)
+	s.holding = false
+	if s.fence != nil {
+		s.fence.Stop()
+	}
+	e.notify()
+}
+
+func (e *Elector) observe(name string, o Observed) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.st[name].observed != o {
+		e.st[name].observed = o
+		e.notify()
+	}
+}
+
+// held returns the token held, when this elector leads.
+func (e *Elector) held(name string) (uint64, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.st[name]
+	return s.token, e.leads(s)
+}
+
+// Run campaigns (auto mode) and follows each election's leader until ctx ends; then it resigns
+// what it holds, so that the next candidate is granted at once.
+func (e *Elector) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, name := range e.cfg.Elections {
+		wg.Add(1)
+		go func() { defer wg.Done(); e.follow(ctx, name) }()
+		if !e.cfg.Manual {
+			wg.Add(1)
+			go func() { defer wg.Done(); e.campaign(ctx, name) }()
+		}
+	}
+	wg.Wait()
+	for _, name := range e.cfg.Elections {
+		if token, ok := e.held(name); ok {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			if err := e.b.Resign(rctx, name, token); err != nil {
+				e.cfg.Log.Warn("resign on exit", "election", name, "err", err)
+			}
+			cancel()
+			e.drop(name, "stopping")
+		}
+	}
+}
+
+// follow keeps the backend's view of the leader, reconnecting.
+func (e *Elector) follow(ctx context.Context, name string) {
+	for ctx.Err() == nil {
+		err := e.b.Observe(ctx, name, func(o Observed) { e.observe(name, o) })
+		if ctx.Err() != nil {
+			return
+		}
+		e.cfg.Log.Debug("observe", "election", name, "err", err)
+		sleep(ctx, 200*time.Millisecond)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// grant asks for the lead and returns the grant with the instant its deadline counts from. A
+// grant that came later than a third of the ttl after the request (a long poll that waited) is
+// renewed at once: podd's lease started at the grant, an unknown instant after the request, and
+// counting from the request would make the elector say "not leader" until its next renew.
+func (e *Elector) grant(ctx context.Context, name string, wait bool) (Grant, time.Time, error) {
+	sent := e.cfg.Now()
+	g, err := e.b.Campaign(ctx, name, e.cfg.TTL, wait)
+	if err != nil || e.cfg.Now().Sub(sent) < e.cfg.TTL/3 {
+		return g, sent, err
+	}
+	sent = e.cfg.Now()
+	rctx, cancel := context.WithTimeout(ctx, e.cfg.TTL)
+	defer cancel()
+	g, err = e.b.Renew(rctx, name, g.Token, e.cfg.TTL)
+	return g, sent, err
+}
+
+// campaign is auto mode: campaign (a long poll), then renew at ttl/3 until the lead is lost or
+// resigned, and again.
+func (e *Elector) campaign(ctx context.Context, name string) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		g, sent, err := e.grant(ctx, name, true)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			e.cfg.Log.Warn("campaign", "election", name, "err", err)
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, max(e.cfg.TTL, time.Second))
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		e.hold(name, g, sent)
+		e.renewLoop(ctx, name, g.Token)
+	}
+}
+
+func (e *Elector) renewLoop(ctx context.Context, name string, token uint64) {
+	interval := e.cfg.TTL / 3
+	t := time.NewTimer(interval)
+	defer t.Stop()
+	resign := e.st[name].resign
+	for {
+		select {
+		case <-ctx.Done():
+			return // Run resigns
+		case <-resign:
+			rctx, cancel := context.WithTimeout(ctx, e.cfg.TTL)
+			err := e.b.Resign(rctx, name, token)
+			cancel()
+			if err != nil {
+				e.cfg.Log.Warn("resign", "election", name, "err", err)
+			}
+			e.drop(name, "resigned")
+			return
+		case <-t.C:
+		}
+		if _, ok := e.held(name); !ok {
+			e.drop(name, "lease deadline passed without a renew")
+			return
+		}
+		sent := e.cfg.Now()
+		rctx, cancel := context.WithTimeout(ctx, e.cfg.TTL)
+		g, err := e.b.Renew(rctx, name, token, e.cfg.TTL)
+		cancel()
+		switch {
+		case errors.Is(err, ErrNotLeader):
+			e.drop(name, "the backend refused the renew")
+			return
+		case err != nil:
+			if ctx.Err() != nil {
+				return
+			}
+			e.cfg.Log.Warn("renew", "election", name, "err", err)
+			t.Reset(min(interval, 100*time.Millisecond))
+		default:
+			e.hold(name, g, sent)
+			t.Reset(interval)
+		}
+	}
+}
+
+// BecomeLeader: in manual mode a campaign (a long poll with wait); in auto mode, with wait, it
+// waits until this elector leads. The status after it.
+func (e *Elector) BecomeLeader(ctx context.Context, name string, wait bool) (Status, error) {
+	if !e.cfg.Manual {
+		for {
+			e.mu.Lock()
+			st, _ := e.status(name)
+			ch := e.changed
+			e.mu.Unlock()
+			if st.IsLeader || !wait {
+				return st, nil
+			}
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return st, ctx.Err()
+			}
+		}
+	}
+	g, sent, err := e.grant(ctx, name, wait)
+	if err != nil && !errors.Is(err, ErrNotLeader) {
+		return Status{}, err
+	}
+	if err == nil {
+		e.hold(name, g, sent)
+	}
+	st, _ := e.Status(name)
+	return st, nil
+}
+
+// RenewLeadership renews now; the status after it.
+func (e *Elector) RenewLeadership(ctx context.Context, name string) (Status, error) {
+	token, ok := e.held(name)
+	if ok {
+		sent := e.cfg.Now()
+		g, err := e.b.Renew(ctx, name, token, e.cfg.TTL)
+		switch {
+		case errors.Is(err, ErrNotLeader):
+			e.drop(name, "the backend refused the renew")
+		case err != nil:
+			return Status{}, err
+		default:
+			e.hold(name, g, sent)
+		}
+	}
+	st, _ := e.Status(name)
+	return st, nil
+}
+
+// Resign gives the lead up (auto mode campaigns again, behind the other candidates).
+func (e *Elector) Resign(ctx context.Context, name string) (Status, error) {
+	token, ok := e.held(name)
+	if ok {
+		if !e.cfg.Manual {
+			select {
+			case e.st[name].resign <- struct{}{}:
+			default:
+			}
+			for { // until the renew loop has resigned
+				e.mu.Lock()
+				holding, ch := e.st[name].holding && e.st[name].token == token, e.changed
+				e.mu.Unlock()
+				if !holding {
+					break
+				}
+				select {
+				case <-ch:
+				case <-ctx.Done():
+					return Status{}, ctx.Err()
+				}
+			}
+		} else {
+			if err := e.b.Resign(ctx, name, token); err != nil && !errors.Is(err, ErrNotLeader) {
+				return Status{}, err
+			}
+			e.drop(name, "resigned")
+		}
+	}
+	st, _ := e.Status(name)
+	return st, nil
+}
+
+// Watch calls fn with the status now and at each change, until ctx ends or fn fails.
+func (e *Elector) Watch(ctx context.Context, name string, fn func(Status) error) error {
+	var last *Status
+	for {
+		e.mu.Lock()
+		st, _ := e.status(name)
+		ch := e.changed
+		e.mu.Unlock()
+		if last == nil || last.Leader != st.Leader || last.IsLeader != st.IsLeader || last.Token != st.Token {
+			if err := fn(st); err != nil {
+				return err
+			}
+			last = &st
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}

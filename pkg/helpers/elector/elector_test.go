@@ -1,0 +1,403 @@
+package elector
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/urfave/cli/v2"
+)
+
+// arbiter is a fake backend's shared state: one election, no expiry, waiters granted in order
+// (as podd does).
+type arbiter struct {
+	mu      sync.Mutex
+	leader  string
+	token   uint64
+	queue   []string
+	down    bool // every request fails, as when the backend is unreachable
+	changed chan struct{}
+}
+
+func newArbiter() *arbiter { return &arbiter{changed: make(chan struct{})} }
+
+func (a *arbiter) notify() {
+	close(a.changed)
+	a.changed = make(chan struct{})
+}
+
+var errDown = errors.New("backend unreachable")
+
+type fakeBackend struct {
+	a    *arbiter
+	self string
+	// during runs inside a granted request, as the request's own latency.
+	during func()
+}
+
+func (f *fakeBackend) Self(context.Context) (string, error) { return f.self, nil }
+
+func (f *fakeBackend) Campaign(ctx context.Context, _ string, ttl time.Duration, wait bool) (Grant, error) {
+	for {
+		f.a.mu.Lock()
+		if f.a.down {
+			f.a.mu.Unlock()
+			return Grant{}, errDown
+		}
+		if f.a.leader == "" && (len(f.a.queue) == 0 || f.a.queue[0] == f.self) || f.a.leader == f.self {
+			if f.a.leader == "" {
+				if len(f.a.queue) > 0 {
+					f.a.queue = f.a.queue[1:]
+				}
+				f.a.leader = f.self
+				f.a.token++
+				f.a.notify()
+			}
+			g := Grant{Leader: f.self, Token: f.a.token, TTL: ttl}
+			f.a.mu.Unlock()
+			if f.during != nil {
+				f.during()
+			}
+			return g, nil
+		}
+		if !wait {
+			f.a.mu.Unlock()
+			return Grant{}, ErrNotLeader
+		}
+		if !slices.Contains(f.a.queue, f.self) {
+			f.a.queue = append(f.a.queue, f.self)
+		}
+		ch := f.a.changed
+		f.a.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			f.a.mu.Lock()
+			f.a.queue = slices.DeleteFunc(f.a.queue, func(s string) bool { return s == f.self })
+			f.a.mu.Unlock()
+			return Grant{}, ctx.Err()
+		}
+	}
+}
+
+func (f *fakeBackend) Renew(_ context.Context, _ string, token uint64, ttl time.Duration) (Grant, error) {
+	f.a.mu.Lock()
+	defer f.a.mu.Unlock()
+	if f.a.down {
+		return Grant{}, errDown
+	}
+	if f.a.leader != f.self || f.a.token != token {
+		return Grant{}, ErrNotLeader
+	}
+	return Grant{Leader: f.self, Token: token, TTL: ttl}, nil
+}
+
+func (f *fakeBackend) Resign(_ context.Context, _ string, token uint64) error {
+	f.a.mu.Lock()
+	defer f.a.mu.Unlock()
+	if f.a.down {
+		return errDown
+	}
+	if f.a.leader != f.self || f.a.token != token {
+		return ErrNotLeader
+	}
+	f.a.leader = ""
+	f.a.notify()
+	return nil
+}
+
+func (f *fakeBackend) Observe(ctx context.Context, _ string, fn func(Observed)) error {
+	for {
+		f.a.mu.Lock()
+		o, ch := Observed{Leader: f.a.leader, Token: f.a.token}, f.a.changed
+		f.a.mu.Unlock()
+		fn(o)
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// testElector runs an elector on the arbiter, served by an httptest server.
+func testElector(t *testing.T, a *arbiter, self string, cfg Config) (*Elector, *httptest.Server) {
+	t.Helper()
+	if cfg.Elections == nil {
+		cfg.Elections = []string{"e"}
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = time.Hour // renews do not matter here
+	}
+	e, err := New(cfg, &fakeBackend{a: a, self: self}, self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.Run(ctx) }()
+	srv := httptest.NewServer(e.Handler())
+	t.Cleanup(func() { srv.Close(); cancel(); <-done })
+	return e, srv
+}
+
+func getStatus(t *testing.T, srv *httptest.Server, path string) Status {
+	t.Helper()
+	resp, err := http.Get(srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func postStatus(t *testing.T, srv *httptest.Server, path string) (int, Status) {
+	t.Helper()
+	resp, err := http.Post(srv.URL+path, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, st
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestAutoModeOneLeaderAndResign(t *testing.T) {
+	a := newArbiter()
+	_, s1 := testElector(t, a, "pod-1", Config{})
+	eventually(t, "pod-1 leads", func() bool { return getStatus(t, s1, "/").IsLeader })
+	_, s2 := testElector(t, a, "pod-2", Config{})
+	eventually(t, "pod-2 sees pod-1 lead", func() bool { return getStatus(t, s2, "/").Leader == "pod-1" })
+	st2 := getStatus(t, s2, "/elections/e")
+	if st2.IsLeader || st2.Self != "pod-2" || st2.Token != 1 {
+		t.Errorf("pod-2's status %+v, want not leader, leader pod-1 with token 1", st2)
+	}
+	if code, _ := postStatus(t, s2, "/becomeLeader"); code != http.StatusConflict {
+		t.Errorf("becomeLeader without wait on a follower: %d, want 409", code)
+	}
+
+	// The watch of pod-2 sees it become leader after pod-1 resigns.
+	resp, err := http.Get(s2.URL + "/watch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if code, st := postStatus(t, s1, "/resign"); code != http.StatusOK || st.IsLeader {
+		t.Errorf("resign: %d %+v", code, st)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			var st Status
+			if err := json.Unmarshal([]byte(data), &st); err != nil {
+				t.Fatal(err)
+			}
+			if st.IsLeader {
+				if st.Token != 2 || st.Leader != "pod-2" {
+					t.Errorf("pod-2 leads with %+v, want token 2", st)
+				}
+				break
+			}
+		}
+	}
+	if code, st := postStatus(t, s2, "/becomeLeader?wait=true"); code != http.StatusOK || !st.IsLeader {
+		t.Errorf("becomeLeader?wait=true on the leader: %d %+v", code, st)
+	}
+	// pod-1 campaigns again, behind: it does not lead.
+	if st := getStatus(t, s1, "/"); st.IsLeader || st.Leader != "pod-2" {
+		t.Errorf("pod-1 after its resign: %+v", st)
+	}
+}
+
+func TestSelfFencing(t *testing.T) {
+	a := newArbiter()
+	var mu sync.Mutex
+	now := time.Unix(1000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	e, err := New(Config{Elections: []string{"e"}, TTL: 10 * time.Second, Manual: true, Now: clock},
+		// The grant takes 3s to come back: the deadline counts them.
+		&fakeBackend{a: a, self: "pod-1", during: func() { advance(3 * time.Second) }}, "pod-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.BecomeLeader(context.Background(), "e", false)
+	if err != nil || !st.IsLeader {
+		t.Fatalf("becomeLeader: %+v %v", st, err)
+	}
+	// Deadline: sent (1000s) + ttl 10s - margin 1s, not the answer's time + ttl.
+	if want := time.Unix(1009, 0); !st.Deadline.Equal(want) {
+		t.Errorf("deadline %s, want %s (from before the request, minus the margin)", st.Deadline, want)
+	}
+	// The backend is unreachable: a renew fails, and leadership holds until the deadline only.
+	a.mu.Lock()
+	a.down = true
+	a.mu.Unlock()
+	if _, err := e.RenewLeadership(context.Background(), "e"); !errors.Is(err, errDown) {
+		t.Errorf("renew with the backend down: %v", err)
+	}
+	advance(5*time.Second + 999*time.Millisecond) // 1008.999: still leader
+	if st, _ := e.Status("e"); !st.IsLeader {
+		t.Errorf("just before the deadline: %+v, want leader", st)
+	}
+	advance(time.Millisecond) // 1009: the deadline minus the margin
+	if st, _ := e.Status("e"); st.IsLeader || st.Leader != "" {
+		t.Errorf("at the deadline minus the margin: %+v, want not leader, and not naming itself", st)
+	}
+}
+
+func TestManualMode(t *testing.T) {
+	a := newArbiter()
+	_, s1 := testElector(t, a, "pod-1", Config{Manual: true})
+	_, s2 := testElector(t, a, "pod-2", Config{Manual: true})
+	if st := getStatus(t, s1, "/"); st.IsLeader {
+		t.Fatalf("manual mode leads without asking: %+v", st)
+	}
+	if code, st := postStatus(t, s1, "/becomeLeader"); code != http.StatusOK || !st.IsLeader || st.Token != 1 {
+		t.Fatalf("pod-1 becomeLeader: %d %+v", code, st)
+	}
+	if code, st := postStatus(t, s2, "/becomeLeader?election=e"); code != http.StatusConflict || st.IsLeader {
+		t.Errorf("pod-2 becomeLeader: %d %+v, want 409", code, st)
+	}
+	if code, st := postStatus(t, s1, "/renewLeadership"); code != http.StatusOK || !st.IsLeader {
+		t.Errorf("pod-1 renew: %d %+v", code, st)
+	}
+	waited := make(chan Status, 1)
+	go func() {
+		resp, err := http.Post(s2.URL+"/becomeLeader?wait=true", "", nil)
+		var st Status
+		if err == nil {
+			json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+		}
+		waited <- st
+	}()
+	if code, _ := postStatus(t, s1, "/resign"); code != http.StatusOK {
+		t.Errorf("pod-1 resign: %d", code)
+	}
+	select {
+	case st := <-waited:
+		if !st.IsLeader || st.Token != 2 {
+			t.Errorf("pod-2's waiting becomeLeader: %+v, want leader with token 2", st)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("pod-2's waiting becomeLeader never answered")
+	}
+	if code, st := postStatus(t, s1, "/renewLeadership"); code != http.StatusConflict || st.IsLeader {
+		t.Errorf("pod-1 renew after its resign: %d %+v", code, st)
+	}
+	resp, err := http.Get(s1.URL + "/elections/nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown election: %s", resp.Status)
+	}
+}
+
+func TestFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--election", "e", "--ttl", "10ms"}, "--ttl: 10ms is out of range [100ms, 1h0m0s]"},
+		{[]string{"--election", "e", "--mode", "sometimes"}, `--mode: "sometimes" must be auto or manual`},
+		{[]string{"--election", "e", "--backend", "zk"}, `--backend: "zk" is not available`},
+		{[]string{"--election", "Bad_Name"}, `--election[0]: "Bad_Name": must be lower-case`},
+		{[]string{"--election", "e", "--ttl", "3s", "--margin", "1s"}, "--margin: 1s must be at least 0 and below a third of --ttl (1s)"},
+		{[]string{"--election", "e"}, ""},
+		{strings.Fields("--election a --election b --election c --election d --election e --election f --election g --election h --election i"), "--election: 9 given, at most 8"},
+	} {
+		cmd := Command()
+		set := flag.NewFlagSet("elector", flag.ContinueOnError)
+		for _, f := range cmd.Flags {
+			if err := f.Apply(set); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := set.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		_, err := configFromFlags(cli.NewContext(cli.NewApp(), set, nil))
+		if (err == nil) != (tc.want == "") || err != nil && !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestStopResigns: when the elector stops (SIGTERM ends Run's context) it resigns what it holds,
+// so that the next candidate is granted at once rather than after the ttl.
+func TestStopResigns(t *testing.T) {
+	a := newArbiter()
+	e, err := New(Config{Elections: []string{"e"}, TTL: time.Hour}, &fakeBackend{a: a, self: "pod-1"}, "pod-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.Run(ctx) }()
+	eventually(t, "pod-1 leads", func() bool { st, _ := e.Status("e"); return st.IsLeader })
+	cancel()
+	<-done
+	a.mu.Lock()
+	leader := a.leader
+	a.mu.Unlock()
+	if leader != "" {
+		t.Errorf("after the elector stopped the backend's leader is %q, want none (resigned)", leader)
+	}
+	if st, _ := e.Status("e"); st.IsLeader {
+		t.Errorf("a stopped elector says it leads: %+v", st)
+	}
+}
+
+// TestGrantAfterLongWait: a campaign granted after waiting longer than the ttl (a long poll
+// behind another leader) is leadership at once. Measured from before the request, such a grant's
+// deadline has passed already; the elector renews at once to learn a deadline it can trust,
+// rather than say "not leader" until its next renew.
+func TestGrantAfterLongWait(t *testing.T) {
+	a := newArbiter()
+	var mu sync.Mutex
+	now := time.Unix(1000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	e, err := New(Config{Elections: []string{"e"}, TTL: 2 * time.Second, Manual: true, Now: clock},
+		// The long poll returns a minute after it was sent.
+		&fakeBackend{a: a, self: "pod-1", during: func() { mu.Lock(); now = now.Add(time.Minute); mu.Unlock() }}, "pod-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.BecomeLeader(context.Background(), "e", true)
+	if err != nil || !st.IsLeader || st.Token != 1 {
+		t.Fatalf("granted after a long wait: %+v %v, want leader with token 1", st, err)
+	}
+	if want := time.Unix(1060, 0).Add(1800 * time.Millisecond); !st.Deadline.Equal(want) {
+		t.Errorf("deadline %s, want %s (the renew's send time + ttl - margin)", st.Deadline, want)
+	}
+}
