@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/podd-dev/podd/pkg/api"
 	"github.com/podd-dev/podd/pkg/cgroups"
 	"github.com/podd-dev/podd/pkg/pod"
 )
@@ -252,15 +253,17 @@ func storeMetrics(ctx context.Context, ip string) (accepted, rejected float64, e
 	return accepted, rejected, nil
 }
 
-func storeManifest() string {
+// storeManifest: the fenced store, from the patterns' image of the bench's podd (which imports it
+// from podd-patterns.tar beside its binary when a pod asks for it).
+func storeManifest(image string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata: {name: elbench-store}
 spec:
   terminationGracePeriodSeconds: 1
   containers:
-  - {name: store, image: localhost/podd/patterns:dev, args: [fenced-store, --listen, ":%d"]}
-`, storePort)
+  - {name: store, image: %s, args: [fenced-store, --listen, ":%d"]}
+`, image, storePort)
 }
 
 // electionManifest: three replicas; the app serves its readiness on 8081 (busybox httpd, which a
@@ -400,7 +403,11 @@ func (b *bench) waitElection(ctx context.Context, what string, timeout time.Dura
 // and SIGSTOP of the leader's app, with the writers and the samplers running throughout.
 func (b *bench) measureElection(ctx context.Context) error {
 	begin := time.Now()
-	path, err := b.writeManifest("elbench-store", storeManifest())
+	v, err := b.podd.client.Version(ctx)
+	if err != nil {
+		return err
+	}
+	path, err := b.writeManifest("elbench-store", storeManifest(api.PatternsImageRepository+":"+v.Version))
 	if err != nil {
 		return err
 	}
