@@ -509,10 +509,10 @@ func (b *bench) measureElection(ctx context.Context) error {
 		if kill {
 			kills = append(kills, d)
 		} else {
-			// A pause longer than the ttl, and until another leads.
-			if rest := electionTTL + 200*time.Millisecond - time.Since(fault); rest > 0 {
-				time.Sleep(rest)
-			}
+			// A pause longer than the ttl, and until another leads and has written (its app
+			// writes about every 20 ms): a write the paused app had begun then carries a
+			// stale token, which the store must refuse.
+			time.Sleep(max(time.Until(fault.Add(electionTTL+200*time.Millisecond)), time.Until(next.recv.Add(300*time.Millisecond))))
 			if _, err := signalContainer(procs, syscall.SIGCONT); err != nil {
 				return err
 			}
