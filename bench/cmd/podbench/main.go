@@ -546,7 +546,7 @@ func (r *results) print(out io.Writer) {
 		row("  client-go leaderelection defaults (reference: lease 15 s), ms", "", "", "15000–17000")
 		row("  etcd backend, ms (not built yet)", "null", "", "")
 		row(fmt.Sprintf("stale writes accepted (%d failovers; attempts refused %d, accepted writes %d)", *r.LeaderFailovers, *r.LeaderStaleWriteAttempts, r.LeaderWritesAccepted), fmt.Sprint(*r.LeaderStaleWritesAccepted), "", "", "leader_stale_writes_accepted")
-		row(fmt.Sprintf("dual-leader samples (%d elector answers, poll %s ms, rtt p50/p99 %.1f/%.1f ms)", r.LeaderElectorSamples, f1(r.LeaderElectorPollMs), r.LeaderElectorRTTp50, r.LeaderElectorRTTp99), fmt.Sprint(*r.LeaderDualLeaderSamples), "", "", "leader_dual_leader_samples")
+		row(fmt.Sprintf("dual-leader samples (%d elector answers, poll %s ms, rtt p50/p99 %.1f/%.1f ms)", r.LeaderElectorSamples, f1(r.LeaderElectorPollMs), r.LeaderElectorRTTp50, r.LeaderElectorRTTp99), fmt.Sprint(*r.LeaderDualLeaderSamples), "", "")
 		fmt.Fprintf(w, "  (no target: a deposed elector learns of its successor's grant from podd's watch, an instant after; the tokens fence it)\t\t\t\t\t\n")
 	}
 	if r.DensityPods > 0 {
