@@ -78,3 +78,29 @@ func TestElectionKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestPartialVerdict: a partial run (-only) is judged on the targets it measured; a full run
+// needs them all.
+func TestPartialVerdict(t *testing.T) {
+	failovers, zero, local := 50, 0, 14.0
+	election := results{LeaderFailovers: &failovers, LeaderFailoverLocal: &local, LeaderStaleWritesAccepted: &zero,
+		LeaderDualLeaderSamples: &zero, HelperImageMiB: 13}
+	full := election
+	full.finish()
+	if full.Pass {
+		t.Errorf("a full run with 3 of 9 targets passed: %+v", full.Targets)
+	}
+	partial := election
+	partial.Partial = "election"
+	partial.finish()
+	if !partial.Pass || len(partial.Targets) != 3 {
+		t.Errorf("-only election with its targets met: pass %v, %d targets %+v", partial.Pass, len(partial.Targets), partial.Targets)
+	}
+	local = 151
+	slow := election
+	slow.Partial = "election"
+	slow.finish()
+	if slow.Pass {
+		t.Errorf("a 151 ms failover passed the 150 ms target: %+v", slow.Targets)
+	}
+}
