@@ -268,7 +268,8 @@ spec:
 
 // electionManifest: three replicas; the app serves its readiness on 8081 (busybox httpd, which a
 // SIGSTOP stops answering, so the probe fails within period + timeout) and, whenever its elector
-// says isLeader, writes to the fenced store with the elector's token (about every 20 ms).
+// says isLeader, works 20 ms and then writes to the fenced store with the token its elector
+// reported: a pause in that work (SIGSTOP) makes the write carry a stale token.
 func electionManifest(storeIP string) string {
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
@@ -306,9 +307,10 @@ spec:
             case "$s" in
             *'"isLeader":true'*)
               t=${s#*'"token":'}; t=${t%%%%[,\}]*}
+              usleep 20000 # the work between learning it leads and writing: where a pause hurts
               printf 'PUT /k/x HTTP/1.0\r\nX-Fencing-Token: %%s\r\nContent-Length: 2\r\n\r\nok' "$t" | nc %[5]s %[6]d >/dev/null ;;
+            *) usleep 20000 ;;
             esac
-            usleep 20000
           done
 `, electionName, electionTTL, electorPort, benchImage, storeIP, storePort)
 }
