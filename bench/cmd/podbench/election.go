@@ -440,6 +440,22 @@ func (b *bench) measureElection(ctx context.Context) error {
 				fmt.Fprintf(os.Stderr, "podbench: podctl %v: %v: %s\n", args, err, out)
 			}
 		}
+		// Until they are gone: the density part counts the shims and memory that remain.
+		err := b.waitElection(context.Background(), "the election's pods gone", time.Minute, func() (bool, error) {
+			list, err := b.podd.client.ListPods(context.Background(), "default")
+			if err != nil {
+				return false, err
+			}
+			for _, p := range list {
+				if p.Metadata.Labels["app"] == "elbench" || p.Metadata.Name == "elbench-store" {
+					return false, nil
+				}
+			}
+			return true, nil
+		})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "podbench:", err)
+		}
 	}()
 	var pods []*pod.Pod
 	if err := b.waitElection(ctx, "3 replicas ready", 2*time.Minute, func() (ok bool, err error) {
