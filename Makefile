@@ -113,7 +113,9 @@ clean:
 	rm -rf $(BIN)
 
 # The benchmarks: not part of `make test`, timed figures flake on shared machines. podbench starts
-# its own containerd, podd and privately configured podman; see README, Performance.
+# its own containerd, podd and privately configured podman; see README, Performance. Its election
+# part (leader failover and the chaos run, ~2 minutes; specs/patterns/elector.md) needs
+# bin/podd-patterns.tar beside bin/podd: `build` makes it.
 bench-deps: deps
 	./hack/install-bench-deps.sh
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/podd-dev/podd/internal/ociimage"
 	"github.com/podd-dev/podd/pkg/api"
+	"github.com/podd-dev/podd/pkg/cgroups"
 	"github.com/podd-dev/podd/pkg/pod"
 )
 
@@ -82,6 +83,10 @@ func (b *bench) startPodd(ctx context.Context) (*poddInstance, error) {
 		"--root", filepath.Join(dir, "root"),
 		"--state", filepath.Join(dir, "state"),
 		"--socket", p.socket,
+		// The election part restarts the apps it kills: a short restart backoff, as the
+		// integration tests use (the other parts restart nothing).
+		"--restart-backoff-base", "200ms",
+		"--restart-backoff-max", "1s",
 	}
 	// Its own cgroup parent, once podd has the flag.
 	if help, _ := exec.Command(b.opts.podd, "--help").CombinedOutput(); bytes.Contains(help, []byte("--cgroup-root")) {
@@ -101,6 +106,16 @@ func (b *bench) startPodd(ctx context.Context) (*poddInstance, error) {
 		return nil, fmt.Errorf("podctl image import: %w: %s", err, out)
 	}
 	return p, nil
+}
+
+// cgroupRoot is podd's --cgroup-root.
+func (p *poddInstance) cgroupRoot() string {
+	for i, a := range p.args {
+		if a == "--cgroup-root" && i+1 < len(p.args) {
+			return p.args[i+1]
+		}
+	}
+	return cgroups.DefaultParent
 }
 
 // start starts podd and waits until its API answers; it returns the time that took.

@@ -152,6 +152,11 @@ func (e *Elector) hold(name string, g Grant, sent time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := e.st[name]
+	if s.observed.Token > g.Token {
+		// A renew answered before the backend granted a newer token to someone else, read
+		// after its watch said so: this elector was deposed meanwhile.
+		return
+	}
 	fresh := !s.holding || s.token != g.Token
 	s.holding, s.token = true, g.Token
 	if fresh {
@@ -194,13 +199,25 @@ func (e *Elector) drop(name, why string) {
 	e.notify()
 }
 
+// observe records the backend's view. A grant of a higher token than the one held means this
+// elector was deposed (podd releases a leader at once when a guarded container dies or turns
+// unready, and grants the next waiter): it stops saying it leads now, not at its next renew.
 func (e *Elector) observe(name string, o Observed) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.st[name].observed != o {
-		e.st[name].observed = o
-		e.notify()
+	s := e.st[name]
+	if s.observed == o {
+		return
 	}
+	s.observed = o
+	if s.holding && o.Token > s.token {
+		e.cfg.Log.Info("not leader", "election", name, "token", s.token, "why", "the backend granted a higher token", "leader", o.Leader, "leaderToken", o.Token)
+		s.holding = false
+		if s.fence != nil {
+			s.fence.Stop()
+		}
+	}
+	e.notify()
 }
 
 // held returns the token held, when this elector leads.

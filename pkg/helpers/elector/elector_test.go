@@ -401,3 +401,22 @@ func TestGrantAfterLongWait(t *testing.T) {
 		t.Errorf("deadline %s, want %s (the renew's send time + ttl - margin)", st.Deadline, want)
 	}
 }
+
+// TestDeposedByNewerGrant: when the backend's watch shows another pod granted with a higher token
+// (podd releases a leader at once when its guarded container dies or turns unready, and grants
+// the next waiter), the deposed elector stops saying isLeader then, not at its next renew (ttl/3
+// later): until then two electors said isLeader at once (podbench's dual-leader samples).
+func TestDeposedByNewerGrant(t *testing.T) {
+	a := newArbiter()
+	_, s1 := testElector(t, a, "pod-1", Config{}) // ttl 1h: no renew in the test's time
+	eventually(t, "pod-1 leads", func() bool { return getStatus(t, s1, "/").IsLeader })
+	// The arbiter deposes pod-1 and grants pod-2, as podd does on a guarded container's death.
+	a.mu.Lock()
+	a.leader, a.token = "pod-2", a.token+1
+	a.notify()
+	a.mu.Unlock()
+	eventually(t, "pod-1 no longer says it leads once pod-2 is granted token 2", func() bool {
+		st := getStatus(t, s1, "/")
+		return !st.IsLeader && st.Leader == "pod-2" && st.Token == 2
+	})
+}
