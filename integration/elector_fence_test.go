@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -196,6 +197,7 @@ func TestElectorFenceFreeze(t *testing.T) {
 	}
 	t.Logf("after SIGSTOP of %s's elector: app FROZEN seen after %v, %s granted token %d seen after %v",
 		first.Leader, frozenAt.Sub(stoppedAt).Round(time.Millisecond), second.Leader, second.Token, grantedAt.Sub(stoppedAt).Round(time.Millisecond))
+	logFenceFigures(t, p)
 	// Stays frozen while its elector is stopped (nobody acknowledged).
 	time.Sleep(2 * time.Second)
 	if st := freezerState(t, appCgroup); st != "FROZEN" {
@@ -230,5 +232,95 @@ func TestElectorFenceFreeze(t *testing.T) {
 	logs := mustPodctl(t, p, "logs", first.Leader, "-c", "podd-elector").Stdout
 	if !strings.Contains(logs, "acknowledged the lost lease") {
 		t.Errorf("the old leader's elector did not log its acknowledgement:\n%s", logs)
+	}
+}
+
+// logFenceFigures logs podd's own lines about the fences (each with how long it took).
+func logFenceFigures(t *testing.T, p *Podd) {
+	t.Helper()
+	data, err := os.ReadFile(p.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.Contains(line, "fenced the lost leader") {
+			t.Logf("podd: %s", line)
+		}
+	}
+}
+
+// TestElectorFenceStop: with podd.io/leader-fence: stop, the SIGSTOPped leader's app is stopped
+// (its processes are gone) before the election is granted to the other pod; restartPolicy
+// Always starts it again, and after SIGCONT the old leader follows.
+func TestElectorFenceStop(t *testing.T) {
+	t.Parallel()
+	p := startPodd(t)
+	name := "fence-stop"
+	p.ApplyManifest(t, fencedDeployment(name, "stop"))
+	runningReplicas(t, p, name, 2)
+	var first elections.View
+	waitFor(t, "a leader", func() bool {
+		first = electionView(t, p, name)
+		return first.Leader != "" && len(first.Candidates) == 1
+	})
+	old := getPod(t, p, first.Leader)
+	var pids []int
+	for _, f := range strings.Fields(hostCgroupFile(t, "pids", containerCgroup(t, p, old, "app"), "cgroup.procs")) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, pid)
+	}
+	electorCgroup := containerCgroup(t, p, old, "podd-elector")
+	stoppedAt := time.Now()
+	signalCgroup(t, electorCgroup, syscall.SIGSTOP)
+	stopped := true
+	defer func() {
+		if stopped {
+			signalCgroup(t, electorCgroup, syscall.SIGCONT)
+		}
+	}()
+	var second elections.View
+	waitFor(t, "a new leader", func() bool {
+		second = electionView(t, p, name)
+		if second.Token <= first.Token || second.Leader == "" {
+			return false
+		}
+		// The grant came after the stop: none of the old app's processes is left.
+		for _, pid := range pids {
+			if err := syscall.Kill(pid, 0); err == nil {
+				t.Fatalf("%s was granted token %d while the old leader's app process %d still existed", second.Leader, second.Token, pid)
+			}
+		}
+		return true
+	})
+	t.Logf("after SIGSTOP of %s's elector: %s granted token %d seen after %v", first.Leader, second.Leader, second.Token, time.Since(stoppedAt).Round(time.Millisecond))
+	logFenceFigures(t, p)
+	if second.Leader == first.Leader {
+		t.Fatalf("the SIGSTOPped leader %s leads again", second.Leader)
+	}
+	waitFor(t, "the old leader's app restarted", func() bool {
+		for _, cs := range getPod(t, p, first.Leader).Status.ContainerStatuses {
+			if cs.Name == "app" {
+				return cs.RestartCount >= 1 && cs.State.Running != nil
+			}
+		}
+		return false
+	})
+	signalCgroup(t, electorCgroup, syscall.SIGCONT)
+	stopped = false
+	waitFor(t, "the old leader's elector to follow the new leader", func() bool {
+		st, ok := electorOf(t, p, first.Leader)
+		return ok && !st.IsLeader && st.Leader == second.Leader && st.Token == second.Token
+	})
+	events := mustPodctl(t, p, "events").Stdout
+	for _, want := range []string{
+		fmt.Sprintf("stopped containers app of pod %s after it lost the lead of election %s (token %d): Expired", first.Leader, name, first.Token),
+		fmt.Sprintf("pod %s became leader of election %s with token %d", second.Leader, name, second.Token),
+	} {
+		if !strings.Contains(events, want) {
+			t.Errorf("events lack %q:\n%s", want, events)
+		}
 	}
 }
