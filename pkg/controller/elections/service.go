@@ -334,6 +334,18 @@ func (s *Service) thaw(ctx context.Context, c Change) {
 	s.event(l.UID, pod.EventNormal, "LeaderThawed", "thawed containers %s of pod %s (election %s, token %d): %s", strings.Join(l.Guard, ","), l.Pod, c.Election, l.Token, c.Reason)
 }
 
+// quietThaw resumes c's guarded containers in case they are paused; an event only when it fails.
+func (s *Service) quietThaw(ctx context.Context, c Candidate) {
+	if s.fencer == nil {
+		return
+	}
+	for _, name := range c.Guard {
+		if err := s.fencer.Thaw(ctx, c.Namespace, c.Pod, name); err != nil && !errdefs.IsNotFound(err) {
+			s.log.Warn("elections: thaw at a campaign", "namespace", c.Namespace, "pod", c.Pod, "container", name, "err", err)
+		}
+	}
+}
+
 // AckRequest is the body of POST /elections/{name}/ack.
 type AckRequest struct {
 	Token uint64 `json:"token"`
@@ -443,6 +455,12 @@ func (s *Service) Campaign(ctx context.Context, asker *pod.Pod, name string, req
 	s.byUID[asker.Metadata.UID] = asker
 	s.m.SetPod(stateOf(asker))
 	lease, id, changes, err := s.m.Campaign(name, c, req.Wait)
+	if c.Fence.Mode == pod.FenceFreeze && !slices.ContainsFunc(changes, func(ch Change) bool { return ch.Kind == Thaw }) {
+		// A campaign acknowledges any loss: what a podd before a restart froze of the pod (and
+		// this podd has no record of) is resumed too. Resuming a container that is not paused
+		// does nothing.
+		go s.quietThaw(s.ctx, c)
+	}
 	if lease != nil && err == nil {
 		changes = append(changes, Change{Kind: Granted, Namespace: c.Namespace, Election: name, Lease: *lease})
 	}
