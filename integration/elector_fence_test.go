@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,40 +16,17 @@ import (
 	"github.com/podd-dev/podd/pkg/pod"
 )
 
-// fencedDeployment is two replicas with the elector injected by annotation and the given
-// podd.io/leader-fence; the app asks its elector every second.
-func fencedDeployment(name, fence string) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: %[1]s
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: %[1]s}}
-  template:
-    metadata:
-      labels: {app: %[1]s}
-      annotations:
-        podd.io/inject: elector
-        elector.podd.io/election: %[1]s
-        elector.podd.io/ttl: 1s
-        elector.podd.io/app-container: app
-        podd.io/leader-fence: %[2]s
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: app
-        image: %[3]s
-        command:
-        - sh
-        - -c
-        - |
-          trap 'exit 0' TERM
-          while true; do
-            printf 'GET / HTTP/1.0\r\n\r\n' | nc 127.0.0.1 4040 | tail -n 1
-            sleep 1 & wait $!
-          done
-`, name, fence, busyboxImage)
+// fencedDeployment is the spec's example (two replicas, the elector injected by annotation,
+// podd.io/leader-fence: freeze) with the test's busybox image, renamed and with the given fence.
+func fencedDeployment(t *testing.T, name, fence string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "specs", "patterns", "elector-fence.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := strings.ReplaceAll(string(data), "localhost/podd/busybox:1.35", busyboxImage)
+	m = strings.ReplaceAll(m, "podd.io/leader-fence: freeze", "podd.io/leader-fence: "+fence)
+	return strings.ReplaceAll(m, "fence-freeze", name)
 }
 
 // runningReplicas waits for n running pods with label app=name.
@@ -147,7 +125,7 @@ func TestElectorFenceFreeze(t *testing.T) {
 	t.Parallel()
 	p := startPodd(t)
 	name := "fence-freeze"
-	p.ApplyManifest(t, fencedDeployment(name, "freeze"))
+	p.ApplyManifest(t, fencedDeployment(t, name, "freeze"))
 	pods := runningReplicas(t, p, name, 2)
 	var first elections.View
 	waitFor(t, "a leader", func() bool {
@@ -256,7 +234,7 @@ func TestElectorFenceStop(t *testing.T) {
 	t.Parallel()
 	p := startPodd(t)
 	name := "fence-stop"
-	p.ApplyManifest(t, fencedDeployment(name, "stop"))
+	p.ApplyManifest(t, fencedDeployment(t, name, "stop"))
 	runningReplicas(t, p, name, 2)
 	var first elections.View
 	waitFor(t, "a leader", func() bool {
