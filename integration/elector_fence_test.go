@@ -302,3 +302,46 @@ func TestElectorFenceStop(t *testing.T) {
 		}
 	}
 }
+
+// TestElectorFenceFreezeDelete: a frozen old leader that is deleted (its elector still stopped,
+// so it never acknowledges) is thawed by podd so that its containers can stop: the pod goes away.
+func TestElectorFenceFreezeDelete(t *testing.T) {
+	t.Parallel()
+	p := startPodd(t)
+	name := "fence-delete"
+	p.ApplyManifest(t, fencedDeployment(t, name, "freeze"))
+	runningReplicas(t, p, name, 2)
+	var first elections.View
+	waitFor(t, "a leader", func() bool {
+		first = electionView(t, p, name)
+		return first.Leader != "" && len(first.Candidates) == 1
+	})
+	old := getPod(t, p, first.Leader)
+	appCgroup := containerCgroup(t, p, old, "app")
+	signalCgroup(t, containerCgroup(t, p, old, "podd-elector"), syscall.SIGSTOP)
+	waitFor(t, "a new leader", func() bool { return electionView(t, p, name).Token > first.Token })
+	if st := freezerState(t, appCgroup); st != "FROZEN" {
+		t.Fatalf("the old leader's app after the next grant: %s", st)
+	}
+	if res := p.Podctl(t, "delete", "pod", first.Leader); res.ExitCode != 0 {
+		t.Fatalf("delete: %s", res)
+	}
+	waitFor(t, "the deleted old leader to be gone", func() bool {
+		return p.Podctl(t, "get", "pod", first.Leader).ExitCode != 0
+	})
+	// The pod's events went with it; podd's log keeps the thaw.
+	data, err := os.ReadFile(p.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.Contains(line, `msg="elections: thawed"`) && strings.Contains(line, "pod="+first.Leader) && strings.Contains(line, "reason=PodNotRunning") {
+			t.Logf("podd: %s", line)
+			thawed = true
+		}
+	}
+	if !thawed {
+		t.Errorf("podd did not log the thaw of %s's app at its deletion", first.Leader)
+	}
+}
