@@ -345,3 +345,50 @@ func TestElectorFenceFreezeDelete(t *testing.T) {
 		t.Errorf("podd did not log the thaw of %s's app at its deletion", first.Leader)
 	}
 }
+
+// TestElectorFenceSignal: with podd.io/leader-fence: signal:SIGUSR1, podd signals the old
+// leader's app when its lease expires (the app's trap prints it), and grants the other pod.
+func TestElectorFenceSignal(t *testing.T) {
+	t.Parallel()
+	p := startPodd(t)
+	name := "fence-signal"
+	m := fencedDeployment(t, name, "signal:SIGUSR1")
+	trap := "trap 'exit 0' TERM"
+	if !strings.Contains(m, trap) {
+		t.Fatalf("the example's app no longer has %q", trap)
+	}
+	p.ApplyManifest(t, strings.Replace(m, trap, trap+"; trap 'echo fenced-by-USR1' USR1", 1))
+	runningReplicas(t, p, name, 2)
+	var first elections.View
+	waitFor(t, "a leader", func() bool {
+		first = electionView(t, p, name)
+		return first.Leader != "" && len(first.Candidates) == 1
+	})
+	electorCgroup := containerCgroup(t, p, getPod(t, p, first.Leader), "podd-elector")
+	signalCgroup(t, electorCgroup, syscall.SIGSTOP)
+	stopped := true
+	defer func() {
+		if stopped {
+			signalCgroup(t, electorCgroup, syscall.SIGCONT)
+		}
+	}()
+	var second elections.View
+	waitFor(t, "a new leader", func() bool {
+		second = electionView(t, p, name)
+		return second.Token > first.Token && second.Leader != ""
+	})
+	// The app's shell runs its trap once its foreground command (a request to its stopped
+	// elector) returns: after the SIGCONT.
+	signalCgroup(t, electorCgroup, syscall.SIGCONT)
+	stopped = false
+	waitFor(t, "the old leader's app to print its SIGUSR1", func() bool {
+		return strings.Contains(p.Podctl(t, "logs", first.Leader, "-c", "app").Stdout, "fenced-by-USR1")
+	})
+	events := mustPodctl(t, p, "events").Stdout
+	if want := fmt.Sprintf("signalled (user defined signal 1) containers app of pod %s after it lost the lead of election %s (token %d): Expired", first.Leader, name, first.Token); !strings.Contains(events, want) {
+		t.Errorf("events lack %q:\n%s", want, events)
+	}
+	if second.Leader == first.Leader {
+		t.Errorf("the SIGSTOPped leader %s leads again", first.Leader)
+	}
+}
