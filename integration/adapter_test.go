@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podd-dev/podd/internal/ociimage"
 	"github.com/podd-dev/podd/pkg/pod"
 )
 
@@ -276,4 +277,97 @@ spec:
 	}
 	stopRedis()
 	waitPod(t, p, name, "not Ready after redis stopped", func(q *pod.Pod) bool { return !containerReady(q, "app") && !podReady(q) })
+}
+
+// hostProgramImage is an image named ref holding the host's program (at dir in the image, which
+// is where the official image has it) and the shared libraries and loader that ldd lists for it,
+// with the program as its entrypoint: it stands in for an image of a registry, which the tests
+// cannot reach.
+func hostProgramImage(t *testing.T, ref, program, dir string, opts ...ociimage.Option) ociimage.Spec {
+	t.Helper()
+	bin, err := exec.LookPath(program)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("ldd", bin).Output()
+	if err != nil {
+		t.Fatalf("ldd %s: %v", bin, err)
+	}
+	entry := dir + "/" + program
+	files := []ociimage.Option{ociimage.WithFile(bin, entry, 0o755), ociimage.WithEntrypoint(entry)}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/"):
+			files = append(files, ociimage.WithFile(f[2], f[2], 0))
+		case len(f) >= 1 && strings.HasPrefix(f[0], "/"): // the loader
+			files = append(files, ociimage.WithFile(f[0], f[0], 0))
+		}
+	}
+	return ociimage.Scratch(ref, append(files, opts...)...)
+}
+
+// TestAdapterExample runs specs/patterns/adapter.yaml as specs/patterns/adapter.md shows it
+// (`podctl run` of the file as it is), on a podd of its own (the pod's name is fixed). Its images
+// docker.io/library/redis:7 and memcached:1.6 are made from the host's redis-server and memcached
+// and imported under those names (no registry can be reached; imagePullPolicy IfNotPresent). podd
+// injects the adapter from the annotations as podd-adapter; both applications become Ready through
+// their probes on the adapter's /readyz?app=NAME, and /metrics through the pod's IP has the same
+// names for both kinds.
+func TestAdapterExample(t *testing.T) {
+	needHostServers(t, "redis-server", "memcached")
+	t.Parallel()
+	p := startPodd(t)
+	mustPodctl(t, p, "image", "import", buildImage(t, hostProgramImage(t, "docker.io/library/redis:7", "redis-server", "/usr/local/bin")))
+	// The official image runs memcached as a user of its own; memcached refuses root without -u.
+	mustPodctl(t, p, "image", "import", buildImage(t, hostProgramImage(t, "docker.io/library/memcached:1.6", "memcached", "/usr/local/bin",
+		ociimage.WithUser("65534:65534"))))
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(root, "specs", "patterns", "adapter.yaml")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "podd.io/inject: adapter") {
+		t.Fatal("the example does not ask for the adapter by podd.io/inject")
+	}
+	mustPodctl(t, p, "run", file)
+	q := waitPod(t, p, "cache", "Ready (redis and memcached ready through the adapter's /readyz)", func(q *pod.Pod) bool {
+		return podReady(q) && containerReady(q, "redis") && containerReady(q, "memcached") && q.Status.PodIP != ""
+	})
+	if len(q.Spec.InitContainers) != 1 || q.Spec.InitContainers[0].Name != "podd-adapter" || q.Spec.InitContainers[0].Image != patternsImage {
+		t.Fatalf("init containers %+v, want the injected podd-adapter of %s", q.Spec.InitContainers, patternsImage)
+	}
+	metrics := "http://" + net.JoinHostPort(q.Status.PodIP, "9466") + "/metrics"
+	var body string
+	waitFor(t, "app_up and app_connected_clients for both kinds at "+metrics, func() bool {
+		resp, err := http.Get(metrics)
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		for _, want := range []string{
+			`app_up{app_kind="redis",app_name="cache"} 1`,
+			`app_up{app_kind="memcached",app_name="sessions"} 1`,
+			`app_connected_clients{app_kind="redis",app_name="cache"}`,
+			`app_connected_clients{app_kind="memcached",app_name="sessions"}`,
+		} {
+			if !strings.Contains(body, want) {
+				return false
+			}
+		}
+		return true
+	})
+	var lines []string
+	for _, l := range strings.Split(body, "\n") {
+		if strings.HasPrefix(l, "app_up") || strings.HasPrefix(l, "app_connected_clients{") {
+			lines = append(lines, l)
+		}
+	}
+	t.Logf("curl %s | grep ^app_ (some):\n%s", metrics, strings.Join(lines, "\n"))
 }

@@ -273,11 +273,15 @@ func TestContentSyncExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(data), "image: "+patternsImage) {
-		t.Fatalf("the example does not use %s", patternsImage)
+	if !strings.Contains(string(data), "podd.io/inject: content-sync") {
+		t.Fatal("the example does not ask for content-sync by podd.io/inject")
 	}
 	applyManifest(t, p, strings.ReplaceAll(string(data), "localhost/podd/busybox:1.35", busyboxImage))
 	mustPodctl(t, p, "wait", "--for=condition=Ready", "--timeout", "120s", "pod/content-sync-demo")
+	if q := getPod(t, p, "content-sync-demo"); len(q.Spec.InitContainers) != 1 || q.Spec.InitContainers[0].Name != "podd-content-sync" ||
+		q.Spec.InitContainers[0].Image != patternsImage {
+		t.Fatalf("init containers %+v, want the injected podd-content-sync of %s", q.Spec.InitContainers, patternsImage)
+	}
 	page := func(want string) {
 		t.Helper()
 		deadline := time.Now().Add(60 * time.Second)
@@ -287,7 +291,7 @@ func TestContentSyncExample(t *testing.T) {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("the page reads %s after 60s, want %q\ncontent-sync's log:\n%s", res, want, podLogs(t, p, "content-sync-demo", "content-sync"))
+				t.Fatalf("the page reads %s after 60s, want %q\ncontent-sync's log:\n%s", res, want, podLogs(t, p, "content-sync-demo", "podd-content-sync"))
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
@@ -297,7 +301,7 @@ func TestContentSyncExample(t *testing.T) {
 	mustPodctlInput(t, p, strings.NewReader(contentSyncEdit), "apply", "-f", "-")
 	page("<h1>version 2</h1>\n")
 	t.Logf("ConfigMap edit (podctl apply) to the new page served through content-sync: %v", time.Since(start))
-	logs := podLogs(t, p, "content-sync-demo", "content-sync")
+	logs := podLogs(t, p, "content-sync-demo", "podd-content-sync")
 	if !strings.Contains(logs, `"msg":"signalled","helper":"content-sync","process":"httpd"`) {
 		t.Errorf("content-sync did not log a signal to httpd after the edit:\n%s", logs)
 	}

@@ -288,9 +288,9 @@ func TestLogSaverExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(manifest), "image: "+patternsImage) || !strings.Contains(string(manifest), "10.123.0.1:10514") ||
+	if !strings.Contains(string(manifest), "podd.io/inject: log-saver") || !strings.Contains(string(manifest), "10.123.0.1:10514") ||
 		!strings.Contains(string(conf), `address="10.123.0.1" port="10514"`) {
-		t.Fatalf("the example does not use %s and 10.123.0.1:10514", patternsImage)
+		t.Fatal("the example does not ask for log-saver by podd.io/inject and 10.123.0.1:10514")
 	}
 	gw := gatewayOf(p)
 	ln := listenGateway(t, p)
@@ -300,6 +300,10 @@ func TestLogSaverExample(t *testing.T) {
 	applyManifest(t, p, strings.NewReplacer("localhost/podd/busybox:1.35", busyboxImage,
 		"10.123.0.1:10514", fmt.Sprintf("%s:%d", gw, port)).Replace(string(manifest)))
 	waitPhase(t, p, "log-saver-demo", pod.PodRunning)
+	if q := getPod(t, p, "log-saver-demo"); len(q.Spec.InitContainers) != 1 || q.Spec.InitContainers[0].Name != "podd-log-saver" ||
+		q.Spec.InitContainers[0].Image != patternsImage {
+		t.Fatalf("init containers %+v, want the injected podd-log-saver of %s", q.Spec.InitContainers, patternsImage)
+	}
 	confPath := filepath.Join(dir, "rsyslog.conf")
 	os.WriteFile(confPath, []byte(strings.NewReplacer(`address="10.123.0.1" port="10514"`, fmt.Sprintf(`address=%q port="%d"`, gw, port),
 		"/tmp/log-saver-demo", dir).Replace(string(conf))), 0o644)
@@ -342,7 +346,7 @@ func TestLogSaverExample(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("after 3 minutes, %d distinct lines arrived, want 1..%d\nlog-saver:\n%s\nrsyslogd:\n%s", len(seen), want,
-				podLogs(t, p, "log-saver-demo", "log-saver"), rsOut.String())
+				podLogs(t, p, "log-saver-demo", "podd-log-saver"), rsOut.String())
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podd-dev/podd/pkg/manifest"
+	"github.com/podd-dev/podd/pkg/patterns"
 )
 
 func samplesMap(s []sample) map[string]float64 {
@@ -826,8 +827,8 @@ func TestExampleRules(t *testing.T) {
 	}
 }
 
-// The example pod (specs/patterns/adapter.yaml) is a valid pod for podd, and its adapter's flags
-// parse.
+// The example pod (specs/patterns/adapter.yaml) is a valid pod for podd, its annotations expand
+// into the native sidecar podd-adapter, and that sidecar's flags parse.
 func TestExamplePod(t *testing.T) {
 	data, err := os.ReadFile("../../../specs/patterns/adapter.yaml")
 	if err != nil {
@@ -837,8 +838,15 @@ func TestExamplePod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pods, err = patterns.ExpandPods(pods, patterns.Options{Image: "localhost/podd/patterns:dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pods) != 1 || len(pods[0].Spec.InitContainers) != 1 {
+		t.Fatalf("want one pod with one init container (the injected adapter): %+v", pods)
+	}
 	sidecar := pods[0].Spec.InitContainers[0]
-	if sidecar.Name != "adapter" || sidecar.RestartPolicy == nil || *sidecar.RestartPolicy != "Always" {
+	if sidecar.Name != "podd-adapter" || sidecar.RestartPolicy == nil || *sidecar.RestartPolicy != "Always" {
 		t.Fatalf("the adapter is not a native sidecar: %+v", sidecar)
 	}
 	opts := parseFlags(t, sidecar.Args...)
