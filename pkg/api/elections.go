@@ -18,6 +18,7 @@ type Elector interface {
 	Campaign(ctx context.Context, asker *pod.Pod, name string, req elections.CampaignRequest) (*elections.Grant, error)
 	Renew(asker *pod.Pod, name string, req elections.TokenRequest) (*elections.Grant, error)
 	Resign(asker *pod.Pod, name string, req elections.TokenRequest) error
+	Ack(asker *pod.Pod, name string, req elections.AckRequest) (*elections.AckResponse, error)
 	Get(namespace, name string) elections.View
 	List(namespace string) []elections.View
 	Watch(ctx context.Context, namespace, name string, fn func(elections.View) error) error
@@ -87,6 +88,18 @@ func (o *ownPod) electionRoutes(mux *http.ServeMux, x Elector) {
 			return err
 		}
 		writeJSON(w, http.StatusOK, x.Get(o.namespace, r.PathValue("name")))
+		return nil
+	}))
+	mux.Handle("POST /elections/{name}/ack", o.electionHandler(func(w http.ResponseWriter, r *http.Request, asker *pod.Pod) error {
+		var req elections.AckRequest
+		if err := decodeElectionBody(w, r, &req, `{"token": N}`); err != nil {
+			return err
+		}
+		a, err := x.Ack(asker, r.PathValue("name"), req)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, a)
 		return nil
 	}))
 	mux.Handle("GET /elections/{name}", o.electionHandler(func(w http.ResponseWriter, r *http.Request, _ *pod.Pod) error {

@@ -176,6 +176,13 @@ func TestPodSocketElections(t *testing.T) {
 	if code, out := post(t, a, "/elections/e/resign", `{"token": 1}`); code != http.StatusConflict {
 		t.Errorf("a's stale resign: %d %v", code, out)
 	}
+	// The ack endpoint: a loss that froze nothing is acknowledged all the same; a bad body names the field.
+	if code, out := post(t, a, "/elections/e/ack", `{"token": 1}`); code != http.StatusOK || out["thawed"] != false || out["token"] != 1.0 {
+		t.Errorf("a's ack: %d %v", code, out)
+	}
+	if code, out := post(t, a, "/elections/e/ack", `{}`); code != http.StatusBadRequest || !strings.Contains(fmtAny(out), "token") {
+		t.Errorf("an ack without a token: %d %v", code, out)
+	}
 	if code, out := post(t, b, "/elections/e/renew", `{"token": 2}`); code != http.StatusOK || out["token"] != 2.0 {
 		t.Errorf("b's renew: %d %v", code, out)
 	}
@@ -209,4 +216,9 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func fmtAny(v any) string {
+	data, _ := json.Marshal(v)
+	return string(data)
 }

@@ -186,6 +186,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	elector.WithFencer(fencer{mgr: mgr, rt: rt})
 	go elector.Run(workers)
 	var handler http.Handler = api.NewServer(apiPods{mgr, cfg.PodSecurity, admit}, rt, cfg.Version, log, api.WithObjects(apiObjects{objects, admit}), api.WithElections(elector))
 	if cfg.MetricsAddress != "" {

@@ -72,6 +72,7 @@ func ApplyMetadataPatch(meta ObjectMeta, patch MetadataPatch) (ObjectMeta, strin
 	probe.Metadata.Name, probe.Metadata.Namespace = "x", "x"
 	var verrs ErrorList
 	checkMetadata(probe, &verrs)
+	checkLeaderFence(probe, &verrs)
 	if len(verrs) > 0 {
 		joined := make([]error, len(verrs))
 		for i, e := range verrs {

@@ -113,6 +113,7 @@ var podChecks = []func(p *Pod, errs *ErrorList){
 	checkPodResources,
 	checkPodSpec,
 	checkAPISocket,
+	checkLeaderFence,
 	checkNetwork,
 	checkDNS,
 }

@@ -343,6 +343,43 @@ func (r *Runtime) SignalContainer(ctx context.Context, id string, sig syscall.Si
 	return nil
 }
 
+// PauseContainer freezes the container's processes (runc pause: the cgroup freezer) and returns
+// once they are frozen. A paused container is left as it is.
+func (r *Runtime) PauseContainer(ctx context.Context, id string) error {
+	ctx = r.ns(ctx)
+	st, err := r.client.TaskService().Get(ctx, &tasks.GetRequest{ContainerID: id})
+	if err != nil {
+		return fmt.Errorf("state of %s: %w", id, grpcerrs.FromGRPC(err))
+	}
+	switch st.Process.Status {
+	case tasktypes.Status_PAUSED:
+		return nil
+	case tasktypes.Status_RUNNING, tasktypes.Status_PAUSING:
+	default:
+		return fmt.Errorf("pause %s: the task is %s: %w", id, st.Process.Status, errdefs.ErrFailedPrecondition)
+	}
+	if _, err := r.client.TaskService().Pause(ctx, &tasks.PauseTaskRequest{ContainerID: id}); err != nil {
+		return fmt.Errorf("pause %s: %w", id, grpcerrs.FromGRPC(err))
+	}
+	return nil
+}
+
+// ResumeContainer thaws a paused container. One that is not paused is left as it is.
+func (r *Runtime) ResumeContainer(ctx context.Context, id string) error {
+	ctx = r.ns(ctx)
+	st, err := r.client.TaskService().Get(ctx, &tasks.GetRequest{ContainerID: id})
+	if err != nil {
+		return fmt.Errorf("state of %s: %w", id, grpcerrs.FromGRPC(err))
+	}
+	if st.Process.Status != tasktypes.Status_PAUSED && st.Process.Status != tasktypes.Status_PAUSING {
+		return nil
+	}
+	if _, err := r.client.TaskService().Resume(ctx, &tasks.ResumeTaskRequest{ContainerID: id}); err != nil {
+		return fmt.Errorf("resume %s: %w", id, grpcerrs.FromGRPC(err))
+	}
+	return nil
+}
+
 // RemoveContainer kills what still runs, then deletes task, container and snapshot. Missing is fine.
 func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	ctx = r.ns(ctx)

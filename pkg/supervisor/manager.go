@@ -583,6 +583,53 @@ func (m *Manager) Exec(ctx context.Context, namespace, name, container string, o
 	return m.rt.Exec(ctx, c.id, opts)
 }
 
+// KillContainer stops one running container of the pod the way a failed liveness probe does
+// (preStop, its stop signal, the pod's grace period, SIGKILL; a Killing event with message;
+// reason, when not empty, is its last state's reason) and returns once it exited. The restart
+// policy then decides what follows. A container that is not running is not an error.
+func (m *Manager) KillContainer(ctx context.Context, namespace, name, container, reason, message string) error {
+	w, err := m.lookup(namespace, name)
+	if err != nil {
+		return err
+	}
+	ev := evKill{container: container, reason: reason, message: message, reply: make(chan killReply, 1)}
+	select {
+	case w.events <- ev:
+	case <-w.done:
+		return fmt.Errorf("pod %q not found: %w", name, errdefs.ErrNotFound)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	var r killReply
+	select {
+	case r = <-ev.reply:
+	case <-w.done:
+		return nil // removed meanwhile: its containers are gone
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if r.err != nil || r.exited == nil {
+		return r.err
+	}
+	select {
+	case <-r.exited:
+		return nil
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// RunningContainer is the runtime's ID of a container of the pod, and whether it runs.
+func (m *Manager) RunningContainer(namespace, name, container string) (id string, running bool, err error) {
+	_, c, err := m.containerOf(namespace, name, container)
+	if err != nil {
+		return "", false, err
+	}
+	return c.id, c.running, nil
+}
+
 // Changed returns a channel that is closed at the next change of any pod (created, removed,
 // status or metadata changed): a watcher takes it, reads the pods, then waits on it.
 func (m *Manager) Changed() <-chan struct{} {

@@ -109,7 +109,18 @@ type (
 	evPing struct{ done chan struct{} }
 	// evResume undoes a shutdown stop: the host's shutdown was cancelled.
 	evResume struct{}
+	// evKill stops one running container as a failed liveness probe would (the stop contract;
+	// the restart policy decides what follows); reply gets the channel closed at its exit.
+	evKill struct {
+		container, reason, message string
+		reply                      chan killReply
+	}
 )
+
+type killReply struct {
+	exited <-chan struct{}
+	err    error
+}
 
 // worker supervises one pod: it brings the pod's containers towards the desired state on events —
 // a launch finished, a process exited, a probe decided, a timer fired, a stop was asked — never by
@@ -422,6 +433,8 @@ func (w *worker) apply(ctx context.Context, ev any) {
 		close(ev.done)
 	case evResume:
 		w.resume()
+	case evKill:
+		ev.reply <- w.kill(ctx, ev)
 	case evLaunched:
 		w.launched(ctx, ev)
 	case evExited:
@@ -935,6 +948,26 @@ func (w *worker) killLocked(ctx context.Context, c *ctr, grace *time.Duration, r
 	}
 	c.killReason, c.killMessage = reason, message
 	w.killInstanceLocked(ctx, c, time.Now().Add(g), event)
+}
+
+// kill applies an evKill: a container that is not running has nothing to stop.
+func (w *worker) kill(ctx context.Context, ev evKill) killReply {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, c := range w.ctrs {
+		if c.name != ev.container {
+			continue
+		}
+		if c.state != ctrRunning && c.state != ctrStopping {
+			return killReply{}
+		}
+		exited := c.exited
+		if c.state == ctrRunning {
+			w.killLocked(ctx, c, nil, ev.reason, ev.message, ev.message)
+		}
+		return killReply{exited: exited}
+	}
+	return killReply{err: fmt.Errorf("container %q not found in pod %q: %w", ev.container, w.rec.Pod.Metadata.Name, errdefs.ErrNotFound)}
 }
 
 // killInstanceLocked runs the preStop hook, then the stop signal, then SIGKILL at the deadline.

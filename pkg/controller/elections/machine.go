@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 // Limits of a lease's time to live.
@@ -32,6 +34,9 @@ const (
 	ReasonPodGone           = "PodGone"
 	ReasonPodNotRunning     = "PodNotRunning"
 	ReasonSuperseded        = "Superseded"
+	// Why a frozen leader is thawed (Change.Reason of a Thaw).
+	ReasonAcknowledged = "Acknowledged"
+	ReasonCampaigned   = "Campaigned"
 )
 
 // ErrNotLeader: a renew or resign whose token is not the election's current one.
@@ -64,6 +69,9 @@ type Candidate struct {
 	// Guard names the pod's containers this leadership depends on.
 	Guard []string
 	TTL   time.Duration
+	// Fence is what podd does to the guarded containers when it takes the lead away (the pod's
+	// podd.io/leader-fence annotation at the campaign).
+	Fence pod.LeaderFence
 }
 
 // Lease is a leader's grant.
@@ -87,6 +95,13 @@ const (
 	Lost
 	// Withdrawn: a waiting candidate was dropped (its pod is gone, or superseded).
 	Withdrawn
+	// Enforce: the lead was taken away from Lease's pod (Reason) and its pod asked for a fence:
+	// freeze, stop or signal its guarded containers. For freeze and stop nobody is granted the
+	// election until Enforced is called with that lease's token.
+	Enforce
+	// Thaw: resume Lease's frozen guarded containers (Reason: acknowledged, campaigned again,
+	// pod stopping).
+	Thaw
 )
 
 // Change is one thing that happened, for the events and the waiting requests.
@@ -122,6 +137,28 @@ type election struct {
 	namespace, name string
 	leader          *Lease
 	queue           []waiter
+	// pending is a lost lease whose freeze or stop is under way: no grant until it is done.
+	pending *pendingFence
+	// frozen are lost leases whose containers are frozen until their pod acknowledges.
+	frozen []Lease
+}
+
+type pendingFence struct {
+	lease Lease
+	// acked: the pod acknowledged the loss while the freeze was under way (thaw once done).
+	acked bool
+}
+
+// idle: nothing left to keep of the election but its token.
+func (e *election) idle() bool {
+	return e.leader == nil && len(e.queue) == 0 && e.pending == nil && len(e.frozen) == 0
+}
+
+// enforcedReason says whether a loss for that reason is enforced on the old leader: it may still
+// act (its lease expired, its guarded container turned unready). Not after a resign (it knows),
+// nor when its guarded container restarted (the instance that led is gone) or its pod stops.
+func enforcedReason(reason string) bool {
+	return reason == ReasonExpired || reason == ReasonContainerNotReady
 }
 
 // Machine is the elections of one podd. It is not safe for concurrent use.
@@ -192,14 +229,16 @@ func (m *Machine) Campaign(name string, c Candidate, wait bool) (lease *Lease, w
 	}
 	e := m.election(c.Namespace, name)
 	now := m.now()
+	// A campaign says the pod has seen its loss: what of it is frozen is thawed.
+	changes = append(changes, m.ack(e, c.UID, 0, ReasonCampaigned)...)
 	if e.leader != nil && e.leader.UID == c.UID {
 		e.leader.Deadline = now.Add(c.TTL)
 		e.leader.TTL = c.TTL
 		l := *e.leader
-		return &l, 0, nil, nil
+		return &l, 0, changes, nil
 	}
 	why := m.eligible(c)
-	if e.leader == nil && why == "" && !m.eligibleAhead(e, c.UID) {
+	if e.leader == nil && e.pending == nil && why == "" && !m.eligibleAhead(e, c.UID) {
 		changes = append(changes, m.dropWaiter(e, c.UID, ReasonSuperseded)...)
 		l, err := m.grant(e, c, now)
 		if err != nil {
@@ -209,9 +248,9 @@ func (m *Machine) Campaign(name string, c Candidate, wait bool) (lease *Lease, w
 	}
 	if !wait {
 		if why != "" {
-			return nil, 0, nil, fmt.Errorf("%s: %w", why, ErrNotEligible)
+			return nil, 0, changes, fmt.Errorf("%s: %w", why, ErrNotEligible)
 		}
-		return nil, 0, nil, ErrNotLeader
+		return nil, 0, changes, ErrNotLeader
 	}
 	m.seq++
 	id := m.seq
@@ -300,19 +339,86 @@ func (m *Machine) Resign(namespace, name, uid string, token uint64) ([]Change, e
 	if e == nil || e.leader == nil || e.leader.UID != uid || e.leader.Token != token {
 		return nil, ErrNotLeader
 	}
-	changes := []Change{m.release(e, ReasonResigned, "")}
+	changes := m.release(e, ReasonResigned, "")
 	return append(changes, m.grantNext(e)...), nil
 }
 
-func (m *Machine) release(e *election, reason, detail string) Change {
-	c := Change{Kind: Lost, Namespace: e.namespace, Election: e.name, Lease: *e.leader, Reason: reason, Detail: detail}
+func (m *Machine) release(e *election, reason, detail string) []Change {
+	l := *e.leader
 	e.leader = nil
-	return c
+	out := []Change{{Kind: Lost, Namespace: e.namespace, Election: e.name, Lease: l, Reason: reason, Detail: detail}}
+	if l.Fence.Mode == pod.FenceNone || len(l.Guard) == 0 || !enforcedReason(reason) {
+		return out
+	}
+	if l.Fence.Mode != pod.FenceSignal { // freeze and stop come before the next grant
+		e.pending = &pendingFence{lease: l}
+	}
+	return append(out, Change{Kind: Enforce, Namespace: e.namespace, Election: e.name, Lease: l, Reason: reason, Detail: detail})
 }
 
-// grantNext grants the first eligible waiter, when nobody leads.
+// Pending says whether the enforcement on the lease of that token is still awaited.
+func (m *Machine) Pending(namespace, name string, token uint64) bool {
+	e := m.els[key(namespace, name)]
+	return e != nil && e.pending != nil && e.pending.lease.Token == token
+}
+
+// Enforced records that the freeze or stop of the lost lease l (an Enforce change's) is done: a
+// frozen lease waits for its pod's acknowledgement (or is thawed at once when it came meanwhile),
+// and the next eligible waiter is granted. A freeze no longer awaited (its pod stopped meanwhile)
+// is undone: a Thaw.
+func (m *Machine) Enforced(namespace, name string, l Lease) []Change {
+	e := m.els[key(namespace, name)]
+	if e == nil || e.pending == nil || e.pending.lease.Token != l.Token {
+		if l.Fence.Mode == pod.FenceFreeze {
+			return []Change{{Kind: Thaw, Namespace: namespace, Election: name, Lease: l, Reason: ReasonPodNotRunning}}
+		}
+		return nil
+	}
+	p := e.pending
+	e.pending = nil
+	var out []Change
+	if p.lease.Fence.Mode == pod.FenceFreeze {
+		if p.acked {
+			out = append(out, Change{Kind: Thaw, Namespace: e.namespace, Election: e.name, Lease: p.lease, Reason: ReasonAcknowledged})
+		} else {
+			e.frozen = append(e.frozen, p.lease)
+		}
+	}
+	return append(out, m.grantNext(e)...)
+}
+
+// Ack is the pod uid's acknowledgement of its lost lease of that token: its frozen containers are
+// thawed. False when nothing of that pod and token is frozen or being frozen.
+func (m *Machine) Ack(namespace, name, uid string, token uint64) ([]Change, bool) {
+	e := m.els[key(namespace, name)]
+	if e == nil {
+		return nil, false
+	}
+	pending := e.pending != nil && e.pending.lease.UID == uid && e.pending.lease.Token == token
+	out := m.ack(e, uid, token, ReasonAcknowledged)
+	return out, pending || len(out) > 0
+}
+
+// ack thaws what of pod uid is frozen in e (of that token; 0: any), and marks a freeze under way
+// as acknowledged.
+func (m *Machine) ack(e *election, uid string, token uint64, reason string) []Change {
+	if e.pending != nil && e.pending.lease.UID == uid && (token == 0 || e.pending.lease.Token == token) {
+		e.pending.acked = true
+	}
+	var out []Change
+	e.frozen = slices.DeleteFunc(e.frozen, func(l Lease) bool {
+		if l.UID == uid && (token == 0 || l.Token == token) {
+			out = append(out, Change{Kind: Thaw, Namespace: e.namespace, Election: e.name, Lease: l, Reason: reason})
+			return true
+		}
+		return false
+	})
+	return out
+}
+
+// grantNext grants the first eligible waiter, when nobody leads and no fence is under way.
 func (m *Machine) grantNext(e *election) []Change {
-	if e.leader != nil {
+	if e.leader != nil || e.pending != nil {
 		return nil
 	}
 	for i, w := range e.queue {
@@ -343,9 +449,21 @@ func (m *Machine) Observe(pods []PodState) []Change {
 		e := m.els[k]
 		if e.leader != nil {
 			if reason, detail := m.lost(e.leader); reason != "" {
-				changes = append(changes, m.release(e, reason, detail))
+				changes = append(changes, m.release(e, reason, detail)...)
 			}
 		}
+		// A fenced pod that stops is not fenced any longer: a freeze under way is given up (and
+		// undone by Enforced), what is frozen is thawed so that its containers can stop.
+		if e.pending != nil && !m.pods[e.pending.lease.UID].Running {
+			e.pending = nil
+		}
+		e.frozen = slices.DeleteFunc(e.frozen, func(l Lease) bool {
+			if !m.pods[l.UID].Running {
+				changes = append(changes, Change{Kind: Thaw, Namespace: e.namespace, Election: e.name, Lease: l, Reason: ReasonPodNotRunning})
+				return true
+			}
+			return false
+		})
 		e.queue = slices.DeleteFunc(e.queue, func(w waiter) bool {
 			if _, ok := m.pods[w.c.UID]; !ok {
 				changes = append(changes, Change{Kind: Withdrawn, Namespace: e.namespace, Election: e.name, Waiter: w.id, Reason: ReasonPodGone})
@@ -395,10 +513,10 @@ func (m *Machine) Tick() []Change {
 	for _, k := range m.keys() {
 		e := m.els[k]
 		if e.leader != nil && !now.Before(e.leader.Deadline) {
-			changes = append(changes, m.release(e, ReasonExpired, fmt.Sprintf("no renew within %s", e.leader.TTL)))
+			changes = append(changes, m.release(e, ReasonExpired, fmt.Sprintf("no renew within %s", e.leader.TTL))...)
 		}
 		changes = append(changes, m.grantNext(e)...)
-		if e.leader == nil && len(e.queue) == 0 {
+		if e.idle() {
 			delete(m.els, k)
 		}
 	}

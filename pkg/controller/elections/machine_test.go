@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/pod"
 )
 
 // world is a test's pods and clock around a Machine.
@@ -17,6 +20,52 @@ type world struct {
 	saved map[string]uint64
 	fail  error // the next saves fail with it
 	log   []string
+	// enforce: the Enforce changes seen, in order.
+	enforce []Change
+}
+
+func sigName(s syscall.Signal) string {
+	if s == 0 {
+		return ""
+	}
+	return ":" + s.String()
+}
+
+// campaignFenced campaigns for a pod that asked for that fence.
+func (w *world) campaignFenced(name, fence string, wait bool) string {
+	f, err := pod.ParseLeaderFence(fence)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	c := cand(name)
+	c.Fence = f
+	l, id, cs, err := w.m.Campaign("e", c, wait)
+	w.record(cs)
+	switch {
+	case err != nil:
+		return err.Error()
+	case l != nil:
+		return fmt.Sprintf("leader %d", l.Token)
+	case id != 0:
+		return "waiting"
+	}
+	return "nothing"
+}
+
+// expire moves the clock to the next deadline and ticks.
+func (w *world) expire() {
+	next, ok := w.m.NextTick()
+	if !ok {
+		w.t.Fatal("no deadline")
+	}
+	w.now = next
+	w.record(w.m.Tick())
+}
+
+// enforced tells the machine the last Enforce change's fence is done.
+func (w *world) enforced() {
+	c := w.enforce[len(w.enforce)-1]
+	w.record(w.m.Enforced(c.Namespace, c.Election, c.Lease))
 }
 
 func newWorld(t *testing.T, tokens map[string]uint64) *world {
@@ -55,6 +104,11 @@ func (w *world) record(cs []Change) {
 			w.log = append(w.log, fmt.Sprintf("lost %s %s", c.Lease.Pod, c.Reason))
 		case Withdrawn:
 			w.log = append(w.log, fmt.Sprintf("withdrawn %d %s", c.Waiter, c.Reason))
+		case Enforce:
+			w.log = append(w.log, fmt.Sprintf("enforce %s %s%v %d %v", c.Lease.Pod, c.Lease.Fence.Mode, sigName(c.Lease.Fence.Signal), c.Lease.Token, c.Lease.Guard))
+			w.enforce = append(w.enforce, c)
+		case Thaw:
+			w.log = append(w.log, fmt.Sprintf("thaw %s %d %s", c.Lease.Pod, c.Lease.Token, c.Reason))
 		}
 	}
 }
@@ -283,6 +337,146 @@ func TestMachine(t *testing.T) {
 			return fmt.Sprint(errors.Is(err, ErrTooMany), " ", err, "; ", l.Token, err2, "; ", errors.Is(err3, ErrTooMany))
 		},
 		want: "true election new: namespace ns has 1024 elections, the most podd keeps per namespace: too many elections; 2 <nil>; false",
+	}, {
+		name: "freeze: an expired lease is frozen before the next grant; the ack thaws it",
+		run: func(w *world) string {
+			w.pod("a")
+			w.pod("b")
+			w.campaignFenced("a", "freeze", false)
+			w.campaignFenced("b", "freeze", true)
+			w.expire()
+			during := w.leader()
+			w.now = w.now.Add(time.Hour)
+			w.record(w.m.Tick()) // nothing is granted while the freeze is under way
+			w.enforced()
+			after := w.leader()
+			cs, ok := w.m.Ack("ns", "e", "uid-a", 1)
+			w.record(cs)
+			_, again := w.m.Ack("ns", "e", "uid-a", 1)
+			return during + "; " + after + "; " + fmt.Sprint(ok, again) + "; " + strings.Join(w.log, ",")
+		},
+		want: " 0 [b]; b 2 []; true false; lost a Expired,enforce a freeze 1 [app],granted b 2,thaw a 1 Acknowledged",
+	}, {
+		name: "freeze: a campaign of the frozen pod is its acknowledgement",
+		run: func(w *world) string {
+			w.pod("a")
+			w.pod("b")
+			w.campaignFenced("a", "freeze", false)
+			w.campaignFenced("b", "freeze", true)
+			w.expire()
+			w.enforced()
+			got := w.campaignFenced("a", "freeze", true)
+			return got + "; " + w.leader() + "; " + strings.Join(w.log, ",")
+		},
+		want: "waiting; b 2 [a]; lost a Expired,enforce a freeze 1 [app],granted b 2,thaw a 1 Campaigned",
+	}, {
+		name: "freeze: an ack that comes while the freeze is under way thaws once it is done",
+		run: func(w *world) string {
+			w.pod("a")
+			w.pod("b")
+			w.campaignFenced("a", "freeze", false)
+			w.campaignFenced("b", "", true)
+			w.expire()
+			_, ok := w.m.Ack("ns", "e", "uid-a", 1)
+			w.enforced()
+			return fmt.Sprint(ok) + "; " + w.leader() + "; " + strings.Join(w.log, ",")
+		},
+		want: "true; b 2 []; lost a Expired,enforce a freeze 1 [app],thaw a 1 Acknowledged,granted b 2",
+	}, {
+		name: "freeze: a resign is not enforced",
+		run: func(w *world) string {
+			w.pod("a")
+			w.pod("b")
+			w.campaignFenced("a", "freeze", false)
+			w.campaignFenced("b", "freeze", true)
+			cs, err := w.m.Resign("ns", "e", "uid-a", 1)
+			w.record(cs)
+			return fmt.Sprint(err) + "; " + w.leader() + "; " + strings.Join(w.log, ",")
+		},
+		want: "<nil>; b 2 []; lost a Resigned,granted b 2",
+	}, {
+		name: "freeze: a guarded container turning unready is enforced; one restarted or a pod stopping is not",
+		run: func(w *world) string {
+			w.pod("a")
+			w.pod("b")
+			w.pod("c")
+			w.campaignFenced("a", "freeze", false)
+			w.campaignFenced("b", "freeze", true)
+			w.campaignFenced("c", "freeze", true)
+			p := w.pods["a"]
+			p.Containers = map[string]ContainerState{"app": {Ready: false, Instance: "c-1"}}
+			w.pods["a"] = p
+			w.observe()
+			w.enforced()
+			p = w.pods["b"]
+			p.Containers = map[string]ContainerState{"app": {Ready: true, Instance: "c-2"}}
+			w.pods["b"] = p
+			w.observe()
+			return w.leader() + "; " + strings.Join(w.log, ",")
+		},
+		want: "c 3 []; lost a ContainerNotReady,enforce a freeze 1 [app],granted b 2,lost b ContainerRestarted,granted c 3",
+	}, {
+		name: "freeze: a frozen pod that stops is thawed; a freeze under way for it is given up and undone",
+		run: func(w *world) string {
+			w.pod("a")
+			w.pod("b")
+			w.pod("c")
+			w.campaignFenced("a", "freeze", false)
+			w.campaignFenced("b", "freeze", true)
+			w.expire()
+			w.enforced()
+			w.campaignFenced("c", "freeze", true)
+			w.expire() // b expires: its freeze is under way when its pod stops
+			p := w.pods["a"]
+			p.Running = false
+			w.pods["a"] = p
+			delete(w.pods, "b")
+			w.observe()
+			w.enforced() // b's freeze completes late: undone
+			return w.leader() + "; " + strings.Join(w.log, ",")
+		},
+		want: "c 3 []; lost a Expired,enforce a freeze 1 [app],granted b 2,lost b Expired,enforce b freeze 2 [app],thaw a 1 PodNotRunning,granted c 3,thaw b 2 PodNotRunning",
+	}, {
+		name: "stop: the next grant waits for the stop; nothing to thaw",
+		run: func(w *world) string {
+			w.pod("a")
+			w.pod("b")
+			w.campaignFenced("a", "stop", false)
+			w.campaignFenced("b", "stop", true)
+			w.expire()
+			during := w.leader()
+			w.enforced()
+			cs, ok := w.m.Ack("ns", "e", "uid-a", 1)
+			w.record(cs)
+			return during + "; " + w.leader() + "; " + fmt.Sprint(ok) + "; " + strings.Join(w.log, ",")
+		},
+		want: " 0 [b]; b 2 []; false; lost a Expired,enforce a stop 1 [app],granted b 2",
+	}, {
+		name: "signal: sent, and the next grant does not wait",
+		run: func(w *world) string {
+			w.pod("a")
+			w.pod("b")
+			w.campaignFenced("a", "signal:SIGUSR1", false)
+			w.campaignFenced("b", "", true)
+			w.expire()
+			return w.leader() + "; " + strings.Join(w.log, ",")
+		},
+		want: "b 2 []; lost a Expired,enforce a signal:user defined signal 1 1 [app],granted b 2",
+	}, {
+		name: "no fence asked, or nothing guarded: nothing enforced",
+		run: func(w *world) string {
+			w.pod("a")
+			w.pod("b")
+			w.campaignFenced("a", "", false)
+			c := cand("b")
+			c.Guard = nil
+			c.Fence = pod.LeaderFence{Mode: pod.FenceFreeze}
+			_, _, _, err := w.m.Campaign("e", c, true)
+			w.expire()
+			w.expire()
+			return fmt.Sprint(err) + "; " + w.leader() + "; " + strings.Join(w.log, ",")
+		},
+		want: "<nil>;  0 []; lost a Expired,granted b 2,lost b Expired",
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t, nil)

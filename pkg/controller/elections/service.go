@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -21,6 +23,21 @@ import (
 type Pods interface {
 	List(ctx context.Context, namespace string) ([]*pod.Pod, error)
 	Changed() <-chan struct{}
+}
+
+// Fencer is what the service needs of the supervisor to enforce a lost leadership on a pod's
+// containers (pkg/daemon implements it over containerd). A container that is not running has
+// nothing to enforce: each method returns nil for it.
+type Fencer interface {
+	// Freeze pauses the container (the cgroup freezer) and returns once it is frozen.
+	Freeze(ctx context.Context, namespace, pod, container string) error
+	// Thaw resumes a frozen container.
+	Thaw(ctx context.Context, namespace, pod, container string) error
+	// Signal sends sig to the container's main process.
+	Signal(ctx context.Context, namespace, pod, container string, sig syscall.Signal) error
+	// Stop stops the container as podd stops any (SIGTERM or its stop signal, the pod's grace
+	// period, SIGKILL) and returns once it exited; its restartPolicy then applies.
+	Stop(ctx context.Context, namespace, pod, container string) error
 }
 
 // Tokens stores each election's last token (pkg/store).
@@ -91,6 +108,9 @@ type Service struct {
 	pods   Pods
 	events *events.Recorder
 	log    *slog.Logger
+	fencer Fencer
+	// ctx ends the enforcement under way (Run's).
+	ctx context.Context
 
 	mu      sync.Mutex
 	m       *Machine
@@ -113,7 +133,7 @@ func NewService(pods Pods, tokens Tokens, ev *events.Recorder, log *slog.Logger,
 		return nil, fmt.Errorf("elections: read the stored tokens: %w", err)
 	}
 	return &Service{
-		pods: pods, events: ev, log: log,
+		pods: pods, events: ev, log: log, ctx: context.Background(),
 		m:       NewMachine(now, stored, tokens.PutElectionToken),
 		byUID:   map[string]*pod.Pod{},
 		waiters: map[uint64]chan result{},
@@ -122,8 +142,18 @@ func NewService(pods Pods, tokens Tokens, ev *events.Recorder, log *slog.Logger,
 	}, nil
 }
 
+// WithFencer lets the service enforce lost leaderships (podd.io/leader-fence). Without one, a
+// fence asked for cannot be enforced, and the election is not granted to anyone else.
+func (s *Service) WithFencer(f Fencer) *Service {
+	s.fencer = f
+	return s
+}
+
 // Run follows the pods and the leases' deadlines until ctx ends.
 func (s *Service) Run(ctx context.Context) {
+	s.mu.Lock()
+	s.ctx = ctx
+	s.mu.Unlock()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -190,6 +220,10 @@ func (s *Service) apply(changes []Change) {
 				msg += ": " + c.Detail
 			}
 			s.event(c.Lease.UID, typ, "LeaderLost", "pod %s lost the lead of election %s (token %d): %s", c.Lease.Pod, c.Election, c.Lease.Token, msg)
+		case Enforce:
+			go s.enforce(s.ctx, c)
+		case Thaw:
+			go s.thaw(s.ctx, c)
 		case Withdrawn:
 			s.answer(c.Waiter, result{err: &NotLeaderError{View: s.m.View(c.Namespace, c.Election), Reason: "campaign withdrawn: " + c.Reason}})
 		}
@@ -200,6 +234,141 @@ func (s *Service) apply(changes []Change) {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// enforce freezes, stops or signals the guarded containers of the lost lease c.Lease, retrying
+// until done (or no longer awaited: its pod stopped), then lets the machine grant the next.
+func (s *Service) enforce(ctx context.Context, c Change) {
+	l := c.Lease
+	verb := map[string]string{pod.FenceFreeze: "froze", pod.FenceStop: "stopped", pod.FenceSignal: "signalled"}[l.Fence.Mode]
+	if l.Fence.Mode == pod.FenceSignal {
+		verb += " (" + l.Fence.Signal.String() + ")"
+	}
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := s.fence(ctx, l)
+		s.mu.Lock()
+		if err == nil {
+			s.log.Info("elections: fenced the lost leader", "namespace", l.Namespace, "pod", l.Pod, "election", c.Election, "token", l.Token, "fence", l.Fence.Mode, "containers", l.Guard, "took", time.Since(start))
+			s.event(l.UID, pod.EventWarning, "LeaderFenced", "%s containers %s of pod %s after it lost the lead of election %s (token %d): %s",
+				verb, strings.Join(l.Guard, ","), l.Pod, c.Election, l.Token, c.Reason)
+			if l.Fence.Mode != pod.FenceSignal {
+				s.apply(s.m.Enforced(c.Namespace, c.Election, l))
+			}
+			s.mu.Unlock()
+			return
+		}
+		awaited := s.m.Pending(c.Namespace, c.Election, l.Token)
+		if attempt == 1 || attempt%10 == 0 {
+			s.event(l.UID, pod.EventWarning, "LeaderFenceFailed", "could not %s containers %s of pod %s after it lost the lead of election %s (token %d), attempt %d: %v; nobody else is granted the election until it is done",
+				l.Fence.Mode, strings.Join(l.Guard, ","), l.Pod, c.Election, l.Token, attempt, err)
+		}
+		s.mu.Unlock()
+		s.log.Warn("elections: fence the lost leader", "namespace", l.Namespace, "pod", l.Pod, "election", c.Election, "token", l.Token, "fence", l.Fence.Mode, "attempt", attempt, "err", err)
+		if (!awaited && l.Fence.Mode != pod.FenceSignal) || (l.Fence.Mode == pod.FenceSignal && attempt >= 3) {
+			return
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (s *Service) fence(ctx context.Context, l Lease) error {
+	if s.fencer == nil {
+		return errors.New("this podd cannot enforce a leader fence")
+	}
+	for _, name := range l.Guard {
+		var err error
+		switch l.Fence.Mode {
+		case pod.FenceFreeze:
+			err = s.fencer.Freeze(ctx, l.Namespace, l.Pod, name)
+		case pod.FenceStop:
+			err = s.fencer.Stop(ctx, l.Namespace, l.Pod, name)
+		case pod.FenceSignal:
+			err = s.fencer.Signal(ctx, l.Namespace, l.Pod, name, l.Fence.Signal)
+		}
+		if err != nil {
+			return fmt.Errorf("container %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// thaw resumes the frozen guarded containers of c.Lease (a few tries: a pod that is gone has
+// nothing to thaw).
+func (s *Service) thaw(ctx context.Context, c Change) {
+	l := c.Lease
+	var err error
+	for attempt := 1; attempt <= 5; attempt++ {
+		err = nil
+		if s.fencer == nil {
+			err = errors.New("this podd cannot thaw")
+		}
+		for _, name := range l.Guard {
+			if err == nil {
+				if e := s.fencer.Thaw(ctx, l.Namespace, l.Pod, name); e != nil && !errdefs.IsNotFound(e) {
+					err = fmt.Errorf("container %q: %w", name, e)
+				}
+			}
+		}
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.log.Warn("elections: thaw", "namespace", l.Namespace, "pod", l.Pod, "election", c.Election, "token", l.Token, "err", err)
+		s.event(l.UID, pod.EventWarning, "LeaderThawFailed", "could not thaw containers %s of pod %s (election %s, token %d): %v", strings.Join(l.Guard, ","), l.Pod, c.Election, l.Token, err)
+		return
+	}
+	s.log.Info("elections: thawed", "namespace", l.Namespace, "pod", l.Pod, "election", c.Election, "token", l.Token, "reason", c.Reason)
+	s.event(l.UID, pod.EventNormal, "LeaderThawed", "thawed containers %s of pod %s (election %s, token %d): %s", strings.Join(l.Guard, ","), l.Pod, c.Election, l.Token, c.Reason)
+}
+
+// quietThaw resumes c's guarded containers in case they are paused; an event only when it fails.
+func (s *Service) quietThaw(ctx context.Context, c Candidate) {
+	if s.fencer == nil {
+		return
+	}
+	for _, name := range c.Guard {
+		if err := s.fencer.Thaw(ctx, c.Namespace, c.Pod, name); err != nil && !errdefs.IsNotFound(err) {
+			s.log.Warn("elections: thaw at a campaign", "namespace", c.Namespace, "pod", c.Pod, "container", name, "err", err)
+		}
+	}
+}
+
+// AckRequest is the body of POST /elections/{name}/ack.
+type AckRequest struct {
+	Token uint64 `json:"token"`
+}
+
+// AckResponse says whether the ack thawed (or will thaw) something.
+type AckResponse struct {
+	Election string `json:"election"`
+	Token    uint64 `json:"token"`
+	Thawed   bool   `json:"thawed"`
+}
+
+// Ack is the asker's acknowledgement of its lost lead (of that token): what podd froze of it is
+// thawed. Acknowledging a loss that froze nothing (or twice) is not an error.
+func (s *Service) Ack(asker *pod.Pod, name string, req AckRequest) (*AckResponse, error) {
+	if req.Token == 0 {
+		return nil, fmt.Errorf("token: must be the lost lease's token (a positive number): %w", errdefs.ErrInvalidArgument)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cs, ok := s.m.Ack(asker.Metadata.Namespace, name, asker.Metadata.UID, req.Token)
+	s.apply(cs)
+	return &AckResponse{Election: name, Token: req.Token, Thawed: ok}, nil
 }
 
 func (s *Service) answer(id uint64, r result) {
@@ -232,7 +401,8 @@ func validate(asker *pod.Pod, name string, req CampaignRequest) (Candidate, erro
 	if ttl < MinTTL || ttl > MaxTTL {
 		return Candidate{}, fmt.Errorf("ttlMillis: %d is out of range [%d, %d]: %w", req.TTLMillis, MinTTL.Milliseconds(), MaxTTL.Milliseconds(), errdefs.ErrInvalidArgument)
 	}
-	c := Candidate{UID: asker.Metadata.UID, Namespace: asker.Metadata.Namespace, Pod: asker.Metadata.Name, TTL: ttl}
+	c := Candidate{UID: asker.Metadata.UID, Namespace: asker.Metadata.Namespace, Pod: asker.Metadata.Name, TTL: ttl,
+		Fence: pod.LeaderFenceOf(asker)}
 	known := map[string]bool{}
 	for _, ct := range asker.Spec.InitContainers {
 		known[ct.Name] = true
@@ -285,6 +455,12 @@ func (s *Service) Campaign(ctx context.Context, asker *pod.Pod, name string, req
 	s.byUID[asker.Metadata.UID] = asker
 	s.m.SetPod(stateOf(asker))
 	lease, id, changes, err := s.m.Campaign(name, c, req.Wait)
+	if c.Fence.Mode == pod.FenceFreeze && !slices.ContainsFunc(changes, func(ch Change) bool { return ch.Kind == Thaw }) {
+		// A campaign acknowledges any loss: what a podd before a restart froze of the pod (and
+		// this podd has no record of) is resumed too. Resuming a container that is not paused
+		// does nothing.
+		go s.quietThaw(s.ctx, c)
+	}
 	if lease != nil && err == nil {
 		changes = append(changes, Change{Kind: Granted, Namespace: c.Namespace, Election: name, Lease: *lease})
 	}

@@ -38,6 +38,9 @@ type Backend interface {
 	Campaign(ctx context.Context, election string, ttl time.Duration, wait bool) (Grant, error)
 	Renew(ctx context.Context, election string, token uint64, ttl time.Duration) (Grant, error)
 	Resign(ctx context.Context, election string, token uint64) error
+	// Ack acknowledges a lost lease (its token): what podd froze of the pod on that loss
+	// (podd.io/leader-fence: freeze) is thawed. Nothing frozen is not an error.
+	Ack(ctx context.Context, election string, token uint64) error
 	// Observe calls fn with the election's leader now and at each change, until ctx ends or the
 	// stream breaks.
 	Observe(ctx context.Context, election string, fn func(Observed)) error
@@ -77,6 +80,8 @@ type state struct {
 	deadline time.Time
 	fence    *time.Timer
 	resign   chan struct{}
+	// lost is the token of a lease lost (not resigned) and not acknowledged yet, 0 for none.
+	lost uint64
 }
 
 // Elector holds the elections of one pod.
@@ -183,6 +188,14 @@ func (e *Elector) hold(name string, g Grant, sent time.Time) {
 	e.notify()
 }
 
+// Reasons the elector drops a grant; the last two are losses, which the pod acknowledges.
+const (
+	whyStopping = "stopping"
+	whyResigned = "resigned"
+	whyExpired  = "lease deadline passed without a renew"
+	whyRefused  = "the backend refused the renew"
+)
+
 // drop forgets the grant held.
 func (e *Elector) drop(name, why string) {
 	e.mu.Lock()
@@ -192,6 +205,9 @@ func (e *Elector) drop(name, why string) {
 		return
 	}
 	e.cfg.Log.Info("not leader", "election", name, "token", s.token, "why", why)
+	if why == whyExpired || why == whyRefused {
+		s.lost = s.token
+	}
 	s.holding = false
 	if s.fence != nil {
 		s.fence.Stop()
@@ -212,6 +228,7 @@ func (e *Elector) observe(name string, o Observed) {
 	s.observed = o
 	if s.holding && o.Token > s.token {
 		e.cfg.Log.Info("not leader", "election", name, "token", s.token, "why", "the backend granted a higher token", "leader", o.Leader, "leaderToken", o.Token)
+		s.lost = s.token // a loss podd imposed: acknowledged like a refused renew
 		s.holding = false
 		if s.fence != nil {
 			s.fence.Stop()
@@ -248,7 +265,7 @@ func (e *Elector) Run(ctx context.Context) {
 				e.cfg.Log.Warn("resign on exit", "election", name, "err", err)
 			}
 			cancel()
-			e.drop(name, "stopping")
+			e.drop(name, whyStopping)
 		}
 	}
 }
@@ -296,6 +313,11 @@ func (e *Elector) grant(ctx context.Context, name string, wait bool) (Grant, tim
 func (e *Elector) campaign(ctx context.Context, name string) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
+		// The watchers were told of a loss when it was dropped: acknowledge it at once, so that
+		// what podd froze of the pod (podd.io/leader-fence: freeze) is thawed.
+		if _, err := e.Ack(ctx, name); err != nil && ctx.Err() == nil {
+			e.cfg.Log.Warn("ack the lost lease", "election", name, "err", err)
+		}
 		g, sent, err := e.grant(ctx, name, true)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -328,12 +350,12 @@ func (e *Elector) renewLoop(ctx context.Context, name string, token uint64) {
 			if err != nil {
 				e.cfg.Log.Warn("resign", "election", name, "err", err)
 			}
-			e.drop(name, "resigned")
+			e.drop(name, whyResigned)
 			return
 		case <-t.C:
 		}
 		if _, ok := e.held(name); !ok {
-			e.drop(name, "lease deadline passed without a renew")
+			e.drop(name, whyExpired)
 			return
 		}
 		sent := e.cfg.Now()
@@ -342,7 +364,7 @@ func (e *Elector) renewLoop(ctx context.Context, name string, token uint64) {
 		cancel()
 		switch {
 		case errors.Is(err, ErrNotLeader):
-			e.drop(name, "the backend refused the renew")
+			e.drop(name, whyRefused)
 			return
 		case err != nil:
 			if ctx.Err() != nil {
@@ -380,11 +402,44 @@ func (e *Elector) BecomeLeader(ctx context.Context, name string, wait bool) (Sta
 	if err != nil && !errors.Is(err, ErrNotLeader) {
 		return Status{}, err
 	}
+	// podd takes a campaign as the acknowledgement of a lost lease.
+	e.mu.Lock()
+	e.st[name].lost = 0
+	e.mu.Unlock()
 	if err == nil {
 		e.hold(name, g, sent)
 	}
 	st, _ := e.Status(name)
 	return st, nil
+}
+
+// Ack acknowledges the lease this elector lost (in manual mode, also one whose deadline passed
+// without a renew), so that podd thaws what it froze of the pod; whether there was one.
+func (e *Elector) Ack(ctx context.Context, name string) (bool, error) {
+	e.mu.Lock()
+	s := e.st[name]
+	token := s.lost
+	expired := token == 0 && s.holding && !e.leads(s)
+	if expired {
+		token = s.token
+	}
+	e.mu.Unlock()
+	if token == 0 {
+		return false, nil
+	}
+	if expired {
+		e.drop(name, whyExpired)
+	}
+	if err := e.b.Ack(ctx, name, token); err != nil {
+		return false, err
+	}
+	e.mu.Lock()
+	if s.lost == token {
+		s.lost = 0
+	}
+	e.mu.Unlock()
+	e.cfg.Log.Info("acknowledged the lost lease", "election", name, "token", token)
+	return true, nil
 }
 
 // RenewLeadership renews now; the status after it.
@@ -395,7 +450,7 @@ func (e *Elector) RenewLeadership(ctx context.Context, name string) (Status, err
 		g, err := e.b.Renew(ctx, name, token, e.cfg.TTL)
 		switch {
 		case errors.Is(err, ErrNotLeader):
-			e.drop(name, "the backend refused the renew")
+			e.drop(name, whyRefused)
 		case err != nil:
 			return Status{}, err
 		default:
@@ -432,7 +487,7 @@ func (e *Elector) Resign(ctx context.Context, name string) (Status, error) {
 			if err := e.b.Resign(ctx, name, token); err != nil && !errors.Is(err, ErrNotLeader) {
 				return Status{}, err
 			}
-			e.drop(name, "resigned")
+			e.drop(name, whyResigned)
 		}
 	}
 	st, _ := e.Status(name)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -26,6 +27,22 @@ type arbiter struct {
 	queue   []string
 	down    bool // every request fails, as when the backend is unreachable
 	changed chan struct{}
+	acks    []string // "pod token", in order
+}
+
+// depose gives the lead to another pod with the next token, as podd does at an expiry.
+func (a *arbiter) depose(to string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.leader = to
+	a.token++
+	a.notify()
+}
+
+func (a *arbiter) acked() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.acks)
 }
 
 func newArbiter() *arbiter { return &arbiter{changed: make(chan struct{})} }
@@ -112,6 +129,16 @@ func (f *fakeBackend) Resign(_ context.Context, _ string, token uint64) error {
 	}
 	f.a.leader = ""
 	f.a.notify()
+	return nil
+}
+
+func (f *fakeBackend) Ack(_ context.Context, _ string, token uint64) error {
+	f.a.mu.Lock()
+	defer f.a.mu.Unlock()
+	if f.a.down {
+		return errDown
+	}
+	f.a.acks = append(f.a.acks, fmt.Sprintf("%s %d", f.self, token))
 	return nil
 }
 
@@ -419,4 +446,60 @@ func TestDeposedByNewerGrant(t *testing.T) {
 		st := getStatus(t, s1, "/")
 		return !st.IsLeader && st.Leader == "pod-2" && st.Token == 2
 	})
+}
+
+// TestAckAutoMode: a leader whose renew is refused (podd took the lead away) tells its watchers,
+// then acknowledges the lost token at once, before it campaigns again.
+func TestAckAutoMode(t *testing.T) {
+	a := newArbiter()
+	_, s1 := testElector(t, a, "pod-1", Config{TTL: 300 * time.Millisecond})
+	eventually(t, "pod-1 leads", func() bool { return getStatus(t, s1, "/").IsLeader })
+	if got := a.acked(); len(got) != 0 {
+		t.Fatalf("acks before any loss: %v", got)
+	}
+	a.depose("pod-2")
+	eventually(t, "pod-1 acknowledges token 1", func() bool { return slices.Equal(a.acked(), []string{"pod-1 1"}) })
+	if st := getStatus(t, s1, "/"); st.IsLeader {
+		t.Errorf("pod-1 after the loss: %+v", st)
+	}
+}
+
+// TestAckManualMode: in manual mode the application acknowledges with POST /ack once told;
+// a second ack has nothing left to acknowledge.
+func TestAckManualMode(t *testing.T) {
+	a := newArbiter()
+	_, s1 := testElector(t, a, "pod-1", Config{Manual: true})
+	if code, st := postStatus(t, s1, "/becomeLeader"); code != http.StatusOK || !st.IsLeader {
+		t.Fatalf("becomeLeader: %d %+v", code, st)
+	}
+	a.depose("pod-2")
+	if code, st := postStatus(t, s1, "/renewLeadership"); code != http.StatusConflict || st.IsLeader {
+		t.Fatalf("renew after the loss: %d %+v", code, st)
+	}
+	if got := a.acked(); len(got) != 0 {
+		t.Fatalf("manual mode acknowledged by itself: %v", got)
+	}
+	ack := func() (int, bool) {
+		resp, err := http.Post(s1.URL+"/ack", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Acknowledged bool `json:"acknowledged"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, out.Acknowledged
+	}
+	if code, ok := ack(); code != http.StatusOK || !ok {
+		t.Errorf("POST /ack: %d %t", code, ok)
+	}
+	if code, ok := ack(); code != http.StatusOK || ok {
+		t.Errorf("a second POST /ack: %d %t, want nothing acknowledged", code, ok)
+	}
+	if got := a.acked(); !slices.Equal(got, []string{"pod-1 1"}) {
+		t.Errorf("acks %v, want [pod-1 1]", got)
+	}
 }

@@ -66,6 +66,20 @@ func (e *Elector) Handler() http.Handler {
 			e.answer(w, st, err)
 		}
 	})
+	mux.HandleFunc("POST /ack", func(w http.ResponseWriter, r *http.Request) {
+		if name, ok := e.election(w, r); ok {
+			acked, err := e.Ack(r.Context(), name)
+			if err != nil {
+				httpError(w, http.StatusBadGateway, err.Error())
+				return
+			}
+			st, _ := e.Status(name)
+			writeJSON(w, http.StatusOK, struct {
+				Status
+				Acknowledged bool `json:"acknowledged"`
+			}{st, acked})
+		}
+	})
 	mux.HandleFunc("POST /resign", func(w http.ResponseWriter, r *http.Request) {
 		if name, ok := e.election(w, r); ok {
 			st, err := e.Resign(r.Context(), name)

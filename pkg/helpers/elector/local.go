@@ -140,6 +140,12 @@ func (l *Local) Resign(ctx context.Context, election string, token uint64) error
 	return err
 }
 
+// Ack acknowledges a lost lease: podd thaws what it froze of the pod.
+func (l *Local) Ack(ctx context.Context, election string, token uint64) error {
+	_, err := l.do(ctx, http.MethodPost, electionPath(election, "ack"), map[string]any{"token": token}, nil)
+	return err
+}
+
 // Observe follows podd's Server-Sent Events of the election.
 func (l *Local) Observe(ctx context.Context, election string, fn func(Observed)) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://podd"+electionPath(election, "watch"), nil)
