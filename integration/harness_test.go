@@ -314,6 +314,21 @@ func (p *Podd) start() error {
 			return errors.New("podd is already running")
 		}
 	}
+	cmd := p.command("debug")
+	cmd.Env = append(os.Environ(), p.Env...)
+	from := fileSize(p.LogPath)
+	d, err := startDaemon(cmd, p.LogPath)
+	if err != nil {
+		return err
+	}
+	p.d = d
+	return p.waitServing(from)
+}
+
+// command is podd's command line for this instance: its own containerd namespace, root, state,
+// socket, cgroup root, static folder, bridge and subnet, so that it never touches the host's
+// defaults (the bridge podd0, 10.123.0.0/16, /etc/podd/pods.d) or another test's podd.
+func (p *Podd) command(logLevel string) *exec.Cmd {
 	poddBin := filepath.Join(binDir, "podd")
 	cmd := exec.Command(poddBin,
 		"--containerd-address", h.address,
@@ -323,7 +338,7 @@ func (p *Podd) start() error {
 		"--socket", p.Socket,
 		"--cgroup-root", p.CgroupRoot,
 		"--manifests", p.Manifests,
-		"--log-level", "debug",
+		"--log-level", logLevel,
 		// Tests restart containers often: a short backoff unless a test sets its own.
 		"--restart-backoff-base", "500ms",
 		"--restart-backoff-max", "2s",
@@ -342,14 +357,7 @@ func (p *Podd) start() error {
 	if len(p.Wrapper) > 0 {
 		cmd = exec.Command(p.Wrapper[0], append(p.Wrapper[1:], cmd.Args...)...)
 	}
-	cmd.Env = append(os.Environ(), p.Env...)
-	from := fileSize(p.LogPath)
-	d, err := startDaemon(cmd, p.LogPath)
-	if err != nil {
-		return err
-	}
-	p.d = d
-	return p.waitServing(from)
+	return cmd
 }
 
 // waitServing waits until the podd just started answers; it is killed when it does not.

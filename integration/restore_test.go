@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -142,15 +141,8 @@ spec:
 func (p *Podd) startNoWait() (time.Time, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	cmd := exec.Command(filepath.Join(binDir, "podd"),
-		"--containerd-address", h.address,
-		"--namespace", p.Namespace,
-		"--root", p.Root,
-		"--state", p.State,
-		"--socket", p.Socket,
-		"--log-level", "info",
-	)
-	cmd.Args = append(cmd.Args, p.Flags...)
+	cmd := p.command("info")
+	cmd.Env = append(os.Environ(), p.Env...)
 	start := time.Now()
 	d, err := startDaemon(cmd, p.LogPath)
 	if err != nil {
