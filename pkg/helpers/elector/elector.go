@@ -304,7 +304,16 @@ func (e *Elector) grant(ctx context.Context, name string, wait bool) (Grant, tim
 	sent = e.cfg.Now()
 	rctx, cancel := context.WithTimeout(ctx, e.cfg.TTL)
 	defer cancel()
-	g, err = e.b.Renew(rctx, name, g.Token, e.cfg.TTL)
+	granted := g.Token
+	g, err = e.b.Renew(rctx, name, granted, e.cfg.TTL)
+	if errors.Is(err, ErrNotLeader) {
+		// Granted and lost before this elector could use it (it was paused between the
+		// grant and its renew): a loss like any other, which the pod acknowledges.
+		e.mu.Lock()
+		e.st[name].lost = granted
+		e.mu.Unlock()
+		e.cfg.Log.Info("not leader", "election", name, "token", granted, "why", "the grant was lost before its first renew")
+	}
 	return g, sent, err
 }
 
