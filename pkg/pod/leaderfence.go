@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // AnnotationLeaderFence asks podd to enforce a lost leadership on the pod's guarded containers
@@ -61,10 +59,25 @@ func parseSignal(s string) (syscall.Signal, error) {
 	if !strings.HasPrefix(name, "SIG") {
 		name = "SIG" + name
 	}
-	if sig := unix.SignalNum(name); sig != 0 {
+	if sig, ok := signalNames[name]; ok {
 		return sig, nil
 	}
 	return 0, fmt.Errorf("%q is not a signal (e.g. SIGUSR1, SIGHUP, or a number)", s)
+}
+
+// signalNames are Linux's standard signals by name, as Kubernetes' own API lists them for a
+// container's stopSignal: the model names them itself, with the standard library's numbers, so
+// that it imports nothing beyond the standard library (pkg/signals, which the runtime uses, reads
+// the same names through x/sys).
+var signalNames = map[string]syscall.Signal{
+	"SIGHUP": syscall.SIGHUP, "SIGINT": syscall.SIGINT, "SIGQUIT": syscall.SIGQUIT, "SIGILL": syscall.SIGILL,
+	"SIGTRAP": syscall.SIGTRAP, "SIGABRT": syscall.SIGABRT, "SIGBUS": syscall.SIGBUS, "SIGFPE": syscall.SIGFPE,
+	"SIGKILL": syscall.SIGKILL, "SIGUSR1": syscall.SIGUSR1, "SIGSEGV": syscall.SIGSEGV, "SIGUSR2": syscall.SIGUSR2,
+	"SIGPIPE": syscall.SIGPIPE, "SIGALRM": syscall.SIGALRM, "SIGTERM": syscall.SIGTERM, "SIGSTKFLT": syscall.SIGSTKFLT,
+	"SIGCHLD": syscall.SIGCHLD, "SIGCONT": syscall.SIGCONT, "SIGSTOP": syscall.SIGSTOP, "SIGTSTP": syscall.SIGTSTP,
+	"SIGTTIN": syscall.SIGTTIN, "SIGTTOU": syscall.SIGTTOU, "SIGURG": syscall.SIGURG, "SIGXCPU": syscall.SIGXCPU,
+	"SIGXFSZ": syscall.SIGXFSZ, "SIGVTALRM": syscall.SIGVTALRM, "SIGPROF": syscall.SIGPROF, "SIGWINCH": syscall.SIGWINCH,
+	"SIGIO": syscall.SIGIO, "SIGPWR": syscall.SIGPWR, "SIGSYS": syscall.SIGSYS,
 }
 
 // LeaderFenceOf is the pod's leader fence (none when the annotation is absent or malformed:

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestParseLeaderFence(t *testing.T) {
@@ -53,5 +55,22 @@ func TestValidateLeaderFence(t *testing.T) {
 	_, _, err = ApplyMetadataPatch(p.Metadata, MetadataPatch{Annotations: map[string]*string{AnnotationLeaderFence: &bad}, Overwrite: true})
 	if err == nil || !strings.Contains(err.Error(), "metadata.annotations[podd.io/leader-fence]") {
 		t.Fatalf("patch with leader-fence %s: %v; want an error naming the key", bad, err)
+	}
+}
+
+// The model's own table of signal names says what x/sys says of every standard signal.
+func TestSignalNamesMatchXSys(t *testing.T) {
+	for i := 1; i < 32; i++ {
+		name := unix.SignalName(syscall.Signal(i))
+		if name == "" {
+			continue
+		}
+		f, err := ParseLeaderFence("signal:" + name)
+		if err != nil || f.Signal != syscall.Signal(i) {
+			t.Errorf("signal:%s = %+v, %v; want signal %d", name, f, err, i)
+		}
+	}
+	if len(signalNames) != 31 {
+		t.Errorf("%d names, want Linux's 31 standard signals", len(signalNames))
 	}
 }
