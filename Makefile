@@ -141,7 +141,7 @@ bench-go:
 FUZZTIME  ?= 60s
 FUZZFLAGS ?=
 FUZZ_TARGETS := ./pkg/manifest:FuzzDecode ./pkg/pod:FuzzParseQuantity \
-	./pkg/api:FuzzReadFrame ./pkg/api:FuzzExecRequest ./pkg/api:FuzzMetadataPatch ./pkg/api:FuzzQuery \
+	./pkg/api/wire:FuzzReadFrame ./pkg/api/wire:FuzzExecRequest ./pkg/api/wire:FuzzMetadataPatch ./pkg/api/wire:FuzzQuery \
 	./pkg/dns:FuzzServeDNS \
 	./pkg/helpers/ambassador:FuzzRESPRequest ./pkg/helpers/ambassador:FuzzRESPReply \
 	./pkg/helpers/ambassador:FuzzMemcacheRequest ./pkg/helpers/ambassador:FuzzMemcacheResponse \

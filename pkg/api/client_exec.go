@@ -12,7 +12,7 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/podd-dev/podd/pkg/supervisor"
+	"github.com/podd-dev/podd/pkg/api/wire"
 )
 
 // Exec runs a command in a container of a running pod and returns its exit code. With req.Stdin it
@@ -22,7 +22,7 @@ import (
 // Exec returns when the command has exited and all its output is written, or when ctx ends (the
 // server then cancels the command). A reader of stdin that blocks is left to the caller: Exec does
 // not wait for it.
-func (c *Client) Exec(ctx context.Context, namespace, name string, req ExecRequest, stdin io.Reader, stdout, stderr io.Writer, resize <-chan supervisor.TermSize) (int, error) {
+func (c *Client) Exec(ctx context.Context, namespace, name string, req ExecRequest, stdin io.Reader, stdout, stderr io.Writer, resize <-chan TermSize) (int, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return -1, &Error{Class: ClassInvalid, Message: "encode exec request: " + err.Error()}
@@ -30,7 +30,7 @@ func (c *Client) Exec(ctx context.Context, namespace, name string, req ExecReque
 	hreq, err := c.newRequest(ctx, request{
 		method: http.MethodPost, path: podPath(namespace, name, "exec"),
 		body: bytes.NewReader(body), contentType: "application/json",
-		header: http.Header{"Connection": {"Upgrade"}, "Upgrade": {ExecUpgrade}},
+		header: http.Header{"Connection": {"Upgrade"}, "Upgrade": {wire.ExecUpgrade}},
 	})
 	if err != nil {
 		return -1, err
@@ -68,16 +68,16 @@ func (c *Client) Exec(ctx context.Context, namespace, name string, req ExecReque
 	send := func(stream byte, payload []byte) error {
 		wmu.Lock()
 		defer wmu.Unlock()
-		return writeFrame(conn, stream, payload)
+		return wire.WriteFrame(conn, stream, payload)
 	}
 	if req.Stdin {
 		if stdin == nil {
 			// Nothing will come: say so, or a command that reads stdin waits for ever.
-			if err := send(StreamStdinEOF, nil); err != nil {
+			if err := send(wire.StreamStdinEOF, nil); err != nil {
 				return -1, &Error{Class: ClassUnavailable, Message: fmt.Sprintf("exec in %s/%s: %v", namespace, name, err)}
 			}
 		} else {
-			go copyStdin(stdin, &frameWriter{mu: &wmu, w: conn, stream: StreamStdin}, send)
+			go copyStdin(stdin, wire.NewFrameWriter(&wmu, conn, wire.StreamStdin), send)
 		}
 	}
 	if resize != nil && req.TTY {
@@ -89,7 +89,7 @@ func (c *Client) Exec(ctx context.Context, namespace, name string, req ExecReque
 						return
 					}
 					b, _ := json.Marshal(size)
-					if send(StreamResize, b) != nil {
+					if send(wire.StreamResize, b) != nil {
 						return
 					}
 				case <-done:
@@ -107,7 +107,7 @@ func (c *Client) Exec(ctx context.Context, namespace, name string, req ExecReque
 	}
 	br := bufio.NewReader(conn)
 	for {
-		stream, payload, err := readFrame(br)
+		stream, payload, err := wire.ReadFrame(br)
 		if err != nil {
 			if ctx.Err() != nil {
 				return -1, ctx.Err()
@@ -118,20 +118,20 @@ func (c *Client) Exec(ctx context.Context, namespace, name string, req ExecReque
 			return -1, &Error{Class: ClassUnavailable, Message: fmt.Sprintf("exec in %s/%s: %v", namespace, name, err)}
 		}
 		switch stream {
-		case StreamStdout, StreamStderr:
+		case wire.StreamStdout, wire.StreamStderr:
 			w := stdout
-			if stream == StreamStderr {
+			if stream == wire.StreamStderr {
 				w = stderr
 			}
 			if _, err := w.Write(payload); err != nil {
 				return -1, fmt.Errorf("exec in %s/%s: write output: %w", namespace, name, err)
 			}
-		case StreamExit:
+		case wire.StreamExit:
 			if len(payload) != 4 {
 				return -1, &Error{Class: ClassInternal, Message: fmt.Sprintf("exec: exit frame of %d bytes", len(payload))}
 			}
 			return int(int32(binary.BigEndian.Uint32(payload))), nil
-		case StreamError:
+		case wire.StreamError:
 			var e Error
 			if json.Unmarshal(payload, &e) != nil || e.Class == "" {
 				return -1, &Error{Class: ClassInternal, Message: string(payload)}
@@ -154,7 +154,7 @@ func copyStdin(stdin io.Reader, w io.Writer, send func(byte, []byte) error) {
 		}
 		if err != nil {
 			// A failing stdin ends the command's input as EOF would.
-			send(StreamStdinEOF, nil)
+			send(wire.StreamStdinEOF, nil)
 			return
 		}
 	}

@@ -2,7 +2,6 @@ package api
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -14,20 +13,22 @@ import (
 	"sync"
 	"time"
 
+	"github.com/podd-dev/podd/pkg/api/wire"
+
 	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 // podExec checks the request, answers 101 and hijacks the connection, then runs the command with
 // its streams carried as frames (frame.go) until it exits.
 func (s *server) podExec(w http.ResponseWriter, r *http.Request) error {
-	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", ExecUpgrade) {
-		return invalid("exec needs the headers Connection: Upgrade and Upgrade: " + ExecUpgrade)
+	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", wire.ExecUpgrade) {
+		return invalid("exec needs the headers Connection: Upgrade and Upgrade: " + wire.ExecUpgrade)
 	}
 	body, err := readBody(w, r, maxExecBodyBytes, "exec request")
 	if err != nil {
 		return err
 	}
-	req, err := decodeExecRequest(body)
+	req, err := wire.DecodeExecRequest(body)
 	if err != nil {
 		return err
 	}
@@ -46,27 +47,13 @@ func (s *server) podExec(w http.ResponseWriter, r *http.Request) error {
 	// The server's read and write timeouts are for requests, not for a session that lasts as long
 	// as the command.
 	_ = conn.SetDeadline(time.Time{})
-	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + ExecUpgrade + "\r\n\r\n")
+	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + wire.ExecUpgrade + "\r\n\r\n")
 	if err := brw.Flush(); err != nil {
 		s.log.Debug("exec: write upgrade response", "pod", ns+"/"+name, "error", err)
 		return nil
 	}
 	s.runExec(r.Context(), conn, brw.Reader, ns, name, req)
 	return nil
-}
-
-// decodeExecRequest reads an exec request's JSON body: no unknown fields, a command.
-func decodeExecRequest(body []byte) (ExecRequest, error) {
-	var req ExecRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return ExecRequest{}, invalid("exec request: " + err.Error())
-	}
-	if len(req.Command) == 0 {
-		return ExecRequest{}, invalid("exec request: command is required")
-	}
-	return req, nil
 }
 
 func (s *server) runExec(ctx context.Context, conn net.Conn, br *bufio.Reader, ns, name string, req ExecRequest) {
@@ -77,8 +64,8 @@ func (s *server) runExec(ctx context.Context, conn net.Conn, br *bufio.Reader, n
 	opts := supervisor.ExecOptions{
 		Cmd:    req.Command,
 		Tty:    req.TTY,
-		Stdout: &frameWriter{mu: &wmu, w: conn, stream: StreamStdout},
-		Stderr: &frameWriter{mu: &wmu, w: conn, stream: StreamStderr},
+		Stdout: wire.NewFrameWriter(&wmu, conn, wire.StreamStdout),
+		Stderr: wire.NewFrameWriter(&wmu, conn, wire.StreamStderr),
 	}
 	var stdinR *io.PipeReader
 	var stdinW *io.PipeWriter
@@ -91,7 +78,7 @@ func (s *server) runExec(ctx context.Context, conn net.Conn, br *bufio.Reader, n
 	if req.TTY {
 		opts.Resize = resize
 		if req.Size != nil {
-			resize <- *req.Size
+			resize <- supervisor.TermSize(*req.Size)
 		}
 	}
 
@@ -111,11 +98,11 @@ func (s *server) runExec(ctx context.Context, conn net.Conn, br *bufio.Reader, n
 	wmu.Lock()
 	if err != nil {
 		body, _ := json.Marshal(toError(err))
-		err = writeFrame(conn, StreamError, body)
+		err = wire.WriteFrame(conn, wire.StreamError, body)
 	} else {
 		var buf [4]byte
 		binary.BigEndian.PutUint32(buf[:], uint32(int32(code)))
-		err = writeFrame(conn, StreamExit, buf[:])
+		err = wire.WriteFrame(conn, wire.StreamExit, buf[:])
 	}
 	wmu.Unlock()
 	if err != nil {
@@ -148,12 +135,12 @@ func (s *server) readExecFrames(ctx context.Context, br *bufio.Reader, stdin *io
 		}
 	}()
 	for {
-		stream, payload, err := readFrame(br)
+		stream, payload, err := wire.ReadFrame(br)
 		if err != nil {
 			return
 		}
 		switch stream {
-		case StreamStdin:
+		case wire.StreamStdin:
 			// An empty write to a pipe would wait for a reader for nothing.
 			if stdin != nil && len(payload) > 0 {
 				if _, err := stdin.Write(payload); err != nil {
@@ -161,12 +148,12 @@ func (s *server) readExecFrames(ctx context.Context, br *bufio.Reader, stdin *io
 					stdin = nil
 				}
 			}
-		case StreamStdinEOF:
+		case wire.StreamStdinEOF:
 			if stdin != nil {
 				stdin.Close()
 				stdin = nil
 			}
-		case StreamResize:
+		case wire.StreamResize:
 			var size supervisor.TermSize
 			if err := json.Unmarshal(payload, &size); err != nil || !tty {
 				continue

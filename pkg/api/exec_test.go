@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podd-dev/podd/pkg/api/wire"
+
 	"github.com/containerd/errdefs"
 
 	"github.com/podd-dev/podd/pkg/api"
@@ -109,11 +111,11 @@ func TestExecTTYResize(t *testing.T) {
 		}
 		return 0, nil
 	})
-	resize := make(chan supervisor.TermSize, 1)
-	resize <- supervisor.TermSize{Width: 120, Height: 40}
+	resize := make(chan api.TermSize, 1)
+	resize <- api.TermSize{Width: 120, Height: 40}
 	var stdout bytes.Buffer
 	code, err := c.Exec(t.Context(), "default", "web",
-		api.ExecRequest{Command: []string{"sh"}, TTY: true, Size: &supervisor.TermSize{Width: 80, Height: 24}},
+		api.ExecRequest{Command: []string{"sh"}, TTY: true, Size: &api.TermSize{Width: 80, Height: 24}},
 		nil, &stdout, nil, resize)
 	if err != nil || code != 0 {
 		t.Fatalf("Exec = %d, %v", code, err)
@@ -188,7 +190,7 @@ func mustUpgradeRequest(t *testing.T, body io.Reader) *http.Request {
 		t.Fatal(err)
 	}
 	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", api.ExecUpgrade)
+	req.Header.Set("Upgrade", wire.ExecUpgrade)
 	return req
 }
 

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podd-dev/podd/pkg/logs"
+
 	"github.com/containerd/errdefs"
 
 	"github.com/podd-dev/podd/pkg/api"
@@ -92,7 +94,7 @@ func TestLogsResume(t *testing.T) {
 		mu.Unlock()
 		from := 0
 		if opts.After != "" {
-			cur, err := supervisor.ParseLogCursor(opts.After)
+			cur, err := logs.ParseCursor(opts.After)
 			if err != nil {
 				return err
 			}

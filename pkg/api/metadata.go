@@ -1,11 +1,9 @@
 package api
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 
-	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/api/wire"
 )
 
 // maxPatchBytes bounds a metadata patch: annotations total at most 256 KiB in Kubernetes.
@@ -16,7 +14,7 @@ func (s *server) patchMetadata(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	patch, err := decodePatch(body)
+	patch, err := wire.DecodePatch(body)
 	if err != nil {
 		return err
 	}
@@ -26,15 +24,4 @@ func (s *server) patchMetadata(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, p)
 	return nil
-}
-
-// decodePatch reads a metadata patch: one JSON object, no unknown fields, nothing after it.
-func decodePatch(body []byte) (pod.MetadataPatch, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	var patch pod.MetadataPatch
-	if err := dec.Decode(&patch); err != nil {
-		return pod.MetadataPatch{}, invalid("metadata patch: " + err.Error() + ` (want {"labels": {"k": "v", "gone": null}, "annotations": {...}, "overwrite": false})`)
-	}
-	return patch, nil
 }

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/podd-dev/podd/pkg/api/wire"
+
 	"github.com/containerd/errdefs"
 
 	"github.com/podd-dev/podd/pkg/controller"
@@ -116,7 +118,7 @@ func (s *server) deleteManifest(w http.ResponseWriter, r *http.Request) error {
 	if err := s.needObjects(); err != nil {
 		return err
 	}
-	g, err := grace(r)
+	g, err := wire.Grace(r.URL.Query())
 	if err != nil {
 		return err
 	}
@@ -179,7 +181,7 @@ func (s *server) deleteObject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	g, err := grace(r)
+	g, err := wire.Grace(r.URL.Query())
 	if err != nil {
 		return err
 	}

@@ -2,17 +2,13 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
-	"github.com/podd-dev/podd/pkg/pod"
-	"github.com/podd-dev/podd/pkg/supervisor"
+	"github.com/podd-dev/podd/pkg/api/wire"
 )
 
 // Limits on request bodies that are read whole; image archives are streamed and not limited.
@@ -179,21 +175,6 @@ func (s *server) noRoute(w http.ResponseWriter, r *http.Request) error {
 	return &Error{Class: ClassNotFound, Message: fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path)}
 }
 
-// grace reads the optional grace query parameter: whole seconds on the wire, as kubectl's
-// --grace-period, and a duration from here on.
-func grace(r *http.Request) (*time.Duration, error) {
-	v := r.URL.Query().Get("grace")
-	if v == "" {
-		return nil, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
-		return nil, invalid(fmt.Sprintf("grace %q: want a whole number of seconds, 0 or more", v))
-	}
-	g := pod.GracePeriod(n)
-	return &g, nil
-}
-
 func (s *server) createPods(w http.ResponseWriter, r *http.Request) error {
 	manifest, err := readBody(w, r, maxManifestBytes, "manifest")
 	if err != nil {
@@ -238,7 +219,7 @@ func (s *server) waitPod(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) stopPod(w http.ResponseWriter, r *http.Request) error {
-	g, err := grace(r)
+	g, err := wire.Grace(r.URL.Query())
 	if err != nil {
 		return err
 	}
@@ -251,7 +232,7 @@ func (s *server) stopPod(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) removePod(w http.ResponseWriter, r *http.Request) error {
-	g, err := grace(r)
+	g, err := wire.Grace(r.URL.Query())
 	if err != nil {
 		return err
 	}
@@ -267,7 +248,7 @@ func (s *server) removePod(w http.ResponseWriter, r *http.Request) error {
 const logTrailer = "Podd-Error"
 
 func (s *server) podLogs(w http.ResponseWriter, r *http.Request) error {
-	opts, err := logOptions(r.URL.Query(), time.Now())
+	opts, err := wire.LogRequest(r.URL.Query(), time.Now())
 	if err != nil {
 		return err
 	}
@@ -284,58 +265,6 @@ func (s *server) podLogs(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set(logTrailer, string(body))
 	}
 	return nil
-}
-
-// logOptions reads the query of a logs request: kubectl's parameters (container, follow,
-// previous, tailLines, sinceSeconds, sinceTime, timestamps) and podd's cursor and after.
-func logOptions(q url.Values, now time.Time) (supervisor.LogOptions, error) {
-	opts := supervisor.LogOptions{Container: q.Get("container"), After: q.Get("after")}
-	var errs []error
-	for _, b := range []struct {
-		name string
-		dst  *bool
-	}{{"follow", &opts.Follow}, {"previous", &opts.Previous}, {"timestamps", &opts.Timestamps}, {"cursor", &opts.Cursor}} {
-		if v := q.Get(b.name); v != "" {
-			var err error
-			if *b.dst, err = strconv.ParseBool(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s %q: want true or false", b.name, v))
-			}
-		}
-	}
-	if v := q.Get("tailLines"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			errs = append(errs, fmt.Errorf("tailLines %q: want a whole number, 0 or more", v))
-		}
-		opts.TailLines = &n
-	}
-	since, sinceTime := q.Get("sinceSeconds"), q.Get("sinceTime")
-	switch {
-	case since != "" && sinceTime != "":
-		errs = append(errs, errors.New("sinceSeconds and sinceTime: give one of them"))
-	case since != "":
-		n, err := strconv.ParseInt(since, 10, 64)
-		if err != nil || n <= 0 {
-			errs = append(errs, fmt.Errorf("sinceSeconds %q: want a whole number of seconds above 0", since))
-		}
-		t := now.Add(-time.Duration(min(n, int64(math.MaxInt64/time.Second))) * time.Second)
-		opts.SinceTime = &t
-	case sinceTime != "":
-		t, err := time.Parse(time.RFC3339Nano, sinceTime)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("sinceTime %q: want an RFC 3339 time", sinceTime))
-		}
-		opts.SinceTime = &t
-	}
-	if opts.After != "" {
-		if _, err := supervisor.ParseLogCursor(opts.After); err != nil {
-			errs = append(errs, fmt.Errorf("after: %w", err))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return opts, invalid(err.Error())
-	}
-	return opts, nil
 }
 
 // logWriter sends the header on the first write only, so that an error before any log line is still

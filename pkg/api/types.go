@@ -1,8 +1,8 @@
 package api
 
 import (
+	"github.com/podd-dev/podd/pkg/api/wire"
 	"github.com/podd-dev/podd/pkg/pod"
-	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 // Version is the version of podd and podctl, set when building:
@@ -35,18 +35,11 @@ type VersionInfo struct {
 	Version string `json:"version"`
 }
 
-// ExecRequest is the body of POST /v1/namespaces/{namespace}/pods/{name}/exec.
-type ExecRequest struct {
-	// Container is the container to run in; "" means the pod's first container.
-	Container string   `json:"container,omitempty"`
-	Command   []string `json:"command"`
-	// Stdin tells whether the client sends standard input; without it the command reads nothing.
-	Stdin bool `json:"stdin,omitempty"`
-	// TTY asks for a terminal; stdout and stderr then arrive merged on stdout.
-	TTY bool `json:"tty,omitempty"`
-	// Size is the terminal's initial size (TTY only).
-	Size *supervisor.TermSize `json:"size,omitempty"`
-}
+// ExecRequest is the body of POST /v1/namespaces/{namespace}/pods/{name}/exec (wire.ExecRequest).
+type ExecRequest = wire.ExecRequest
+
+// TermSize is a terminal's size in characters (wire.TermSize).
+type TermSize = wire.TermSize
 
 // ErrorResponse is the body of every error response.
 type ErrorResponse struct {

@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/podd-dev/podd/pkg/api"
-	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 // ExecOptions are podctl exec's.
@@ -33,7 +32,7 @@ func Exec(ctx context.Context, c *api.Client, o ExecOptions, s Streams) (int, er
 	if o.Stdin {
 		stdin = s.In
 	}
-	var resize chan supervisor.TermSize
+	var resize chan api.TermSize
 	if o.TTY {
 		in, inIsTerm := terminalOf(s.In)
 		if o.Stdin && !inIsTerm {
@@ -49,7 +48,7 @@ func Exec(ctx context.Context, c *api.Client, o ExecOptions, s Streams) (int, er
 				if size, err := sizeOf.size(); err == nil {
 					req.Size = &size
 				}
-				resize = make(chan supervisor.TermSize, 1)
+				resize = make(chan api.TermSize, 1)
 				stop := sizeOf.watchResize(resize)
 				defer stop()
 			}

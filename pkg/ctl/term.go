@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/podd-dev/podd/pkg/supervisor"
+	"github.com/podd-dev/podd/pkg/api"
 )
 
 // terminal is a stream that is a terminal.
@@ -25,12 +25,12 @@ func terminalOf(stream any) (terminal, bool) {
 	return terminal{fd: fd}, term.IsTerminal(fd)
 }
 
-func (t terminal) size() (supervisor.TermSize, error) {
+func (t terminal) size() (api.TermSize, error) {
 	w, h, err := term.GetSize(t.fd)
 	if err != nil {
-		return supervisor.TermSize{}, err
+		return api.TermSize{}, err
 	}
-	return supervisor.TermSize{Width: uint16(w), Height: uint16(h)}, nil
+	return api.TermSize{Width: uint16(w), Height: uint16(h)}, nil
 }
 
 // makeRaw puts the terminal in raw mode, so that keys (Ctrl-C too) go to the remote command as
@@ -45,7 +45,7 @@ func (t terminal) makeRaw() (func(), error) {
 
 // watchResize sends the terminal's size on ch whenever the window changes (SIGWINCH), keeping only
 // the latest, until stop is called.
-func (t terminal) watchResize(ch chan supervisor.TermSize) (stop func()) {
+func (t terminal) watchResize(ch chan api.TermSize) (stop func()) {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGWINCH)
 	done := make(chan struct{})

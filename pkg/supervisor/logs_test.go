@@ -264,36 +264,6 @@ func TestLogsFollowEndsWithCallersContext(t *testing.T) {
 	}
 }
 
-func TestParseLogCursor(t *testing.T) {
-	tests := []struct {
-		in   string
-		want LogCursor
-		ok   bool
-	}{
-		{"0/", LogCursor{0, ""}, true},
-		{"12/2024-05-01T10:00:00.000000001Z", LogCursor{12, "2024-05-01T10:00:00.000000001Z"}, true},
-		{"", LogCursor{}, false},
-		{"1", LogCursor{}, false},
-		{"-1/", LogCursor{}, false},
-		{"01/", LogCursor{}, false},
-		{"1/2024-05-01T10:00:00Z", LogCursor{}, false}, // not the logger's fixed width
-		{"1/yesterday", LogCursor{}, false},
-	}
-	for _, tt := range tests {
-		got, err := ParseLogCursor(tt.in)
-		if tt.ok != (err == nil) || got != tt.want {
-			t.Errorf("ParseLogCursor(%q) = %+v, %v", tt.in, got, err)
-			continue
-		}
-		if tt.ok && got.String() != tt.in {
-			t.Errorf("String() = %q, want %q", got.String(), tt.in)
-		}
-		if !tt.ok && !errdefs.IsInvalidArgument(err) {
-			t.Errorf("ParseLogCursor(%q): %v, want invalid argument", tt.in, err)
-		}
-	}
-}
-
 func TestPruneLogs(t *testing.T) {
 	dir := t.TempDir()
 	for _, f := range []string{"0.log", "0.log.1", "1.log", "1.log.1", "1.log.2", "2.log", "2.log.1", "3.log", "10.log", "notes", "1.log.x"} {

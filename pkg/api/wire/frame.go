@@ -1,4 +1,4 @@
-package api
+package wire
 
 import (
 	"encoding/binary"
@@ -22,15 +22,15 @@ const (
 // ExecUpgrade is the protocol name of the Upgrade header that starts an exec session.
 const ExecUpgrade = "podd-exec"
 
-// maxFramePayload bounds one frame so that a broken peer cannot make the other allocate without
+// MaxFramePayload bounds one frame so that a broken peer cannot make the other allocate without
 // limit; writers split larger writes.
-const maxFramePayload = 1 << 20
+const MaxFramePayload = 1 << 20
 
 const frameHeaderLen = 5
 
-// writeFrame writes one frame in a single Write, so that frames from concurrent writers sharing w
+// WriteFrame writes one frame in a single Write, so that frames from concurrent writers sharing w
 // under a lock never interleave.
-func writeFrame(w io.Writer, stream byte, payload []byte) error {
+func WriteFrame(w io.Writer, stream byte, payload []byte) error {
 	buf := make([]byte, frameHeaderLen+len(payload))
 	buf[0] = stream
 	binary.BigEndian.PutUint32(buf[1:frameHeaderLen], uint32(len(payload)))
@@ -39,15 +39,15 @@ func writeFrame(w io.Writer, stream byte, payload []byte) error {
 	return err
 }
 
-// readFrame reads one frame. It returns io.EOF only when r ends cleanly between frames.
-func readFrame(r io.Reader) (byte, []byte, error) {
+// ReadFrame reads one frame. It returns io.EOF only when r ends cleanly between frames.
+func ReadFrame(r io.Reader) (byte, []byte, error) {
 	var hdr [frameHeaderLen]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return 0, nil, err
 	}
 	n := binary.BigEndian.Uint32(hdr[1:])
-	if n > maxFramePayload {
-		return 0, nil, fmt.Errorf("exec frame of %d bytes on stream %d exceeds %d", n, hdr[0], maxFramePayload)
+	if n > MaxFramePayload {
+		return 0, nil, fmt.Errorf("exec frame of %d bytes on stream %d exceeds %d", n, hdr[0], MaxFramePayload)
 	}
 	payload := make([]byte, n)
 	if _, err := io.ReadFull(r, payload); err != nil {
@@ -59,20 +59,25 @@ func readFrame(r io.Reader) (byte, []byte, error) {
 	return hdr[0], payload, nil
 }
 
-// frameWriter sends whatever is written to it as frames of one stream, holding mu per frame so that
+// FrameWriter sends whatever is written to it as frames of one stream, holding mu per frame so that
 // several streams can share one connection.
-type frameWriter struct {
+type FrameWriter struct {
 	mu     *sync.Mutex
 	w      io.Writer
 	stream byte
 }
 
-func (fw *frameWriter) Write(p []byte) (int, error) {
+// NewFrameWriter writes to w as frames of stream, holding mu while it writes each one.
+func NewFrameWriter(mu *sync.Mutex, w io.Writer, stream byte) *FrameWriter {
+	return &FrameWriter{mu: mu, w: w, stream: stream}
+}
+
+func (fw *FrameWriter) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
-		chunk := p[:min(len(p), maxFramePayload)]
+		chunk := p[:min(len(p), MaxFramePayload)]
 		fw.mu.Lock()
-		err := writeFrame(fw.w, fw.stream, chunk)
+		err := WriteFrame(fw.w, fw.stream, chunk)
 		fw.mu.Unlock()
 		if err != nil {
 			return written, err

@@ -1,8 +1,7 @@
-package api
+package wire
 
 import (
 	"bytes"
-	"net/http"
 	"net/url"
 	"testing"
 	"time"
@@ -15,27 +14,27 @@ import (
 
 func FuzzReadFrame(f *testing.F) {
 	var b bytes.Buffer
-	writeFrame(&b, StreamStdin, []byte("hello"))
-	writeFrame(&b, StreamResize, []byte(`{"width":80,"height":24}`))
-	writeFrame(&b, StreamStdinEOF, nil)
+	WriteFrame(&b, StreamStdin, []byte("hello"))
+	WriteFrame(&b, StreamResize, []byte(`{"width":80,"height":24}`))
+	WriteFrame(&b, StreamStdinEOF, nil)
 	f.Add(b.Bytes())
 	f.Add([]byte{0, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{1, 0, 0, 0, 3, 'a'})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := bytes.NewReader(data)
 		for {
-			stream, payload, err := readFrame(r)
+			stream, payload, err := ReadFrame(r)
 			if err != nil {
 				return
 			}
-			if len(payload) > maxFramePayload {
+			if len(payload) > MaxFramePayload {
 				t.Fatalf("a payload of %d bytes", len(payload))
 			}
 			var again bytes.Buffer
-			if err := writeFrame(&again, stream, payload); err != nil {
+			if err := WriteFrame(&again, stream, payload); err != nil {
 				t.Fatal(err)
 			}
-			s2, p2, err := readFrame(&again)
+			s2, p2, err := ReadFrame(&again)
 			if err != nil || s2 != stream || !bytes.Equal(p2, payload) {
 				t.Fatalf("frame does not read back: %v", err)
 			}
@@ -48,7 +47,7 @@ func FuzzExecRequest(f *testing.F) {
 	f.Add([]byte(`{"command":[]}`))
 	f.Add([]byte(`{"command":["a"],"bogus":1}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := decodeExecRequest(body)
+		req, err := DecodeExecRequest(body)
 		if err != nil {
 			if !errdefs.IsInvalidArgument(err) {
 				t.Fatalf("not an invalid argument: %v", err)
@@ -66,7 +65,7 @@ func FuzzMetadataPatch(f *testing.F) {
 	f.Add([]byte(`{"labels":{"a":1}}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		if _, err := decodePatch(body); err != nil && !errdefs.IsInvalidArgument(err) {
+		if _, err := DecodePatch(body); err != nil && !errdefs.IsInvalidArgument(err) {
 			t.Fatalf("not an invalid argument: %v", err)
 		}
 	})
@@ -83,11 +82,10 @@ func FuzzQuery(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := logOptions(q, now); err != nil && !errdefs.IsInvalidArgument(err) {
-			t.Fatalf("logOptions: not an invalid argument: %v", err)
+		if _, err := LogRequest(q, now); err != nil && !errdefs.IsInvalidArgument(err) {
+			t.Fatalf("LogRequest: not an invalid argument: %v", err)
 		}
-		r := &http.Request{URL: &url.URL{RawQuery: rawQuery}}
-		g, err := grace(r)
+		g, err := Grace(q)
 		if err != nil && !errdefs.IsInvalidArgument(err) {
 			t.Fatalf("grace: not an invalid argument: %v", err)
 		}

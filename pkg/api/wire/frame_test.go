@@ -1,4 +1,4 @@
-package api
+package wire
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ func TestFrameRoundTrip(t *testing.T) {
 		payload string
 	}{{StreamStdin, "hello"}, {StreamStdinEOF, ""}, {StreamResize, `{"width":80,"height":24}`}}
 	for _, f := range frames {
-		if err := writeFrame(&buf, f.stream, []byte(f.payload)); err != nil {
+		if err := WriteFrame(&buf, f.stream, []byte(f.payload)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -23,12 +23,12 @@ func TestFrameRoundTrip(t *testing.T) {
 		t.Errorf("wire bytes % x", got)
 	}
 	for _, f := range frames {
-		stream, payload, err := readFrame(&buf)
+		stream, payload, err := ReadFrame(&buf)
 		if err != nil || stream != f.stream || string(payload) != f.payload {
-			t.Errorf("readFrame = %d %q %v, want %d %q", stream, payload, err, f.stream, f.payload)
+			t.Errorf("ReadFrame = %d %q %v, want %d %q", stream, payload, err, f.stream, f.payload)
 		}
 	}
-	if _, _, err := readFrame(&buf); err != io.EOF {
+	if _, _, err := ReadFrame(&buf); err != io.EOF {
 		t.Errorf("at the end: %v, want io.EOF", err)
 	}
 }
@@ -43,31 +43,31 @@ func TestReadFrameErrors(t *testing.T) {
 		"no payload":    {[]byte{1, 0, 0, 0, 4}, io.ErrUnexpectedEOF},
 	}
 	for name, tt := range tests {
-		if _, _, err := readFrame(bytes.NewReader(tt.in)); !errors.Is(err, tt.want) {
+		if _, _, err := ReadFrame(bytes.NewReader(tt.in)); !errors.Is(err, tt.want) {
 			t.Errorf("%s: %v, want %v", name, err, tt.want)
 		}
 	}
-	if _, _, err := readFrame(bytes.NewReader([]byte{1, 0xff, 0, 0, 0})); err == nil {
+	if _, _, err := ReadFrame(bytes.NewReader([]byte{1, 0xff, 0, 0, 0})); err == nil {
 		t.Error("a frame larger than the limit was accepted")
 	}
 }
 
 func TestFrameWriterSplits(t *testing.T) {
 	var buf bytes.Buffer
-	fw := &frameWriter{mu: &sync.Mutex{}, w: &buf, stream: StreamStdout}
-	data := bytes.Repeat([]byte{'x'}, maxFramePayload+10)
+	fw := &FrameWriter{mu: &sync.Mutex{}, w: &buf, stream: StreamStdout}
+	data := bytes.Repeat([]byte{'x'}, MaxFramePayload+10)
 	if n, err := fw.Write(data); n != len(data) || err != nil {
 		t.Fatalf("Write = %d, %v", n, err)
 	}
 	var got []int
 	for buf.Len() > 0 {
-		_, p, err := readFrame(&buf)
+		_, p, err := ReadFrame(&buf)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got = append(got, len(p))
 	}
-	if len(got) != 2 || got[0] != maxFramePayload || got[1] != 10 {
+	if len(got) != 2 || got[0] != MaxFramePayload || got[1] != 10 {
 		t.Errorf("frame sizes %v", got)
 	}
 }
