@@ -9,9 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/podd-dev/podd/internal/fault"
 	"github.com/podd-dev/podd/pkg/pod"
@@ -23,9 +26,24 @@ import (
 // the firewall's CNI-FORWARD accepts) but before libcni cached the result. Once the restarted podd
 // has removed the pod — a pod it kept (adopted, attached again, then `podctl rm`) and a pod that
 // left the store meanwhile (an orphan that the start-up reconciliation removes) — no iptables rule
-// or chain names the pod's first address or its container ID, and host-local holds nothing for it.
+// or chain names the pod's first address or its container ID, host-local holds nothing for it,
+// and nothing that TestPodNetworkNoLeaks counts is left.
 func TestCrashAfterCNIAdd(t *testing.T) {
 	t.Parallel()
+	crashAfterCNIAdd(t, false)
+}
+
+// TestCrashAfterCNIAddNetnsLost is finding 9 where the CNI DEL cannot undo everything: podd is
+// killed at the same instant and the pod's network namespace is gone when podd comes back (its
+// bind mount undone, as a podd restarted in another mount namespace finds it). The bridge plugin
+// finds its masquerade rules only through the pod's interface in that netns, so its DEL leaves
+// them; podd's sweep of its network's orphan rules removes them.
+func TestCrashAfterCNIAddNetnsLost(t *testing.T) {
+	t.Parallel()
+	crashAfterCNIAdd(t, true)
+}
+
+func crashAfterCNIAdd(t *testing.T, loseNetns bool) {
 	p := startPodd(t)
 	for _, orphan := range []bool{false, true} {
 		name := uniqueName(t, fmt.Sprint(orphan))
@@ -44,6 +62,15 @@ func TestCrashAfterCNIAdd(t *testing.T) {
 			t.Fatalf("after the crash, want the plugins' rules for %s (uid %s), found only:\n%s", addr, uid, strings.Join(left, "\n"))
 		}
 		t.Logf("left by the crash (orphan=%v):\n%s", orphan, strings.Join(left, "\n"))
+		if loseNetns {
+			netns := filepath.Join(p.State, "netns", uid)
+			if err := unix.Unmount(netns, unix.MNT_DETACH); err != nil {
+				t.Fatalf("unmount %s: %v", netns, err)
+			}
+			if err := os.Remove(netns); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if orphan {
 			st, err := store.Open(filepath.Join(p.Root, "podd.db"))
 			if err != nil {
@@ -62,15 +89,24 @@ func TestCrashAfterCNIAdd(t *testing.T) {
 			mustPodctl(t, p, "rm", "--force", name)
 		}
 		deadline := time.Now().Add(podWaitTimeout)
+		var res netResources
 		for {
 			left = netLeftovers(t, p, addr, uid)
-			if len(left) == 0 || time.Now().After(deadline) {
+			var err error
+			if res, err = countNetResources(p); err != nil {
+				t.Fatal(err)
+			}
+			if len(left) == 0 && res == (netResources{}) || time.Now().After(deadline) {
 				break
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
 		if len(left) > 0 {
 			t.Errorf("orphan=%v: after the pod's removal, left of %s (uid %s):\n%s", orphan, addr, uid, strings.Join(left, "\n"))
+		}
+		if res != (netResources{}) {
+			rules, _, _ := podNetworkRules(p)
+			t.Errorf("orphan=%v: after the pod's removal, the podd's network holds %+v, want nothing; rules:\n%s", orphan, res, strings.Join(slices.Concat(rules["filter"], rules["nat"]), "\n"))
 		}
 	}
 }
