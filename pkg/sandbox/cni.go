@@ -270,6 +270,10 @@ func (n *cniNetwork) attach(ctx context.Context, p *pod.Pod, netns, hostname, fq
 			if derr := n.detach(context.WithoutCancel(ctx), uid, netns); derr != nil {
 				err = errors.Join(err, fmt.Errorf("undo: %w", derr))
 			}
+			// A plugin that failed halfway may have made rules its DEL does not find.
+			if _, serr := n.sweep(context.WithoutCancel(ctx)); serr != nil {
+				err = errors.Join(err, fmt.Errorf("undo: %w", serr))
+			}
 			return nil, fmt.Errorf("attach to network %s (CNI ADD): %w", n.cfg.Bridge, err)
 		}
 		if ips, err = resultIPs(res); err != nil {
@@ -622,6 +626,10 @@ func (r *Host) teardownNetwork(ctx context.Context, uid string) error {
 	if err := r.net.detach(ctx, uid, netns); err != nil {
 		return err
 	}
+	if netns == "" {
+		// Without the netns the bridge plugin's DEL cannot find its masquerade rules.
+		r.sweepNetworkLocked(ctx)
+	}
 	delete(r.hostsWritten, uid)
 	if st != nil {
 		if err := r.syncHosts(""); err != nil {
@@ -629,4 +637,24 @@ func (r *Host) teardownNetwork(ctx context.Context, uid string) error {
 		}
 	}
 	return nil
+}
+
+// SweepNetwork removes the iptables rules and per-pod chains that the pod network's plugins left
+// for pods that hold nothing of the network any more (see planSweep). The supervisor runs it once
+// the start-up reconciliation has removed the orphan sandboxes.
+func (r *Host) SweepNetwork(ctx context.Context) error {
+	r.netMu.Lock()
+	defer r.netMu.Unlock()
+	return r.sweepNetworkLocked(ctx)
+}
+
+func (r *Host) sweepNetworkLocked(ctx context.Context) error {
+	removed, err := r.net.sweep(ctx)
+	if len(removed) > 0 {
+		r.log.Info("removed orphan iptables rules of the pod network", "network", r.net.cfg.Bridge, "count", len(removed), "rules", removed)
+	}
+	if err != nil {
+		r.log.Warn("sweep the pod network's orphan iptables rules", "network", r.net.cfg.Bridge, "err", err)
+	}
+	return err
 }

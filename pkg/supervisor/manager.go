@@ -199,11 +199,16 @@ func (m *Manager) Start(ctx context.Context) error {
 		}
 	}
 	orphanLogs := m.orphanLogs(known)
-	if len(orphans)+len(orphanSandboxes)+len(orphanLogs) > 0 {
+	sweeper, _ := m.sb.(networkSweeper)
+	if len(orphans)+len(orphanSandboxes)+len(orphanLogs) > 0 || sweeper != nil {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
 			m.removeOrphans(ctx, orphans, orphanSandboxes, orphanLogs)
+			if sweeper != nil && ctx.Err() == nil {
+				// Logged by the sandboxes; the next start sweeps again.
+				_ = sweeper.SweepNetwork(ctx)
+			}
 		}()
 	}
 

@@ -96,6 +96,14 @@ type Runtime interface {
 	Exec(ctx context.Context, id string, opts ExecOptions) (int, error)
 }
 
+// networkSweeper is implemented by Sandboxes whose pod network can leave host rules that outlive
+// their pods (a CNI DEL that could not find them, after a crash): SweepNetwork removes those of
+// pods that hold nothing of the network any more. The supervisor runs it at start-up, once the
+// orphan sandboxes are removed.
+type networkSweeper interface {
+	SweepNetwork(ctx context.Context) error
+}
+
 // Sandboxes is what the supervisor needs of the pods' sandboxes on the host: namespaces,
 // network, /etc files, volumes, cgroup. pkg/sandbox implements it; tests use an in-memory fake.
 type Sandboxes interface {
