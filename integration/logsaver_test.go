@@ -111,7 +111,14 @@ ruleset(name="podd-log-saver" queue.type="LinkedList" queue.workerThreads="1") {
 	go func() { rs.Wait(); close(rsExited) }()
 	t.Cleanup(func() { rs.Process.Kill(); <-rsExited })
 
-	arrived := func() map[int]int { return collectedSeqs(t, out) }
+	unfinished := 0 // reads of rsyslog's file that ended in the middle of a line
+	arrived := func() map[int]int {
+		got, tail := collectedSeqsTail(t, out)
+		if tail {
+			unfinished++
+		}
+		return got
+	}
 	waitArrived := func(what string, cond func(map[int]int) bool) map[int]int {
 		t.Helper()
 		deadline := time.Now().Add(3 * time.Minute)
@@ -187,7 +194,8 @@ ruleset(name="podd-log-saver" queue.type="LinkedList" queue.workerThreads="1") {
 	if len(final) != last || len(missing) > 0 || len(repeated) > 0 {
 		t.Fatalf("%d lines written, %d distinct arrived; missing %v; repeated %v", last, len(final), firstFew(missing), firstFew(repeated))
 	}
-	t.Logf("%d lines, %d rotations, 2 kills: every line once; log saver VmRSS %s", last, len(rotations), strings.Join(rss, ", "))
+	t.Logf("%d lines, %d rotations, 2 kills: every line once; log saver VmRSS %s; %d reads of rsyslog's file ended in an unfinished line",
+		last, len(rotations), strings.Join(rss, ", "), unfinished)
 }
 
 // wholeLines is bufio.ScanLines without the last line when its newline is not written yet.
@@ -211,14 +219,24 @@ func firstFew(l []int) []int {
 // once its end is written. (After rsyslogd exited, a line without its end is missing.)
 func collectedSeqs(t *testing.T, path string) map[int]int {
 	t.Helper()
-	got := map[int]int{}
+	got, _ := collectedSeqsTail(t, path)
+	return got
+}
+
+// collectedSeqsTail is collectedSeqs, and whether the file ended in an unfinished line.
+func collectedSeqsTail(t *testing.T, path string) (got map[int]int, tail bool) {
+	t.Helper()
+	got = map[int]int{}
 	f, err := os.Open(path)
 	if err != nil {
-		return got
+		return got, false
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
-	sc.Split(wholeLines)
+	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+		tail = atEOF && len(data) > 0 && bytes.IndexByte(data, '\n') < 0
+		return wholeLines(data, atEOF)
+	})
 	for sc.Scan() {
 		line := sc.Text()
 		i := strings.LastIndex(line, " a=")
@@ -231,7 +249,7 @@ func collectedSeqs(t *testing.T, path string) map[int]int {
 		}
 		got[n]++
 	}
-	return got
+	return got, tail
 }
 
 // sidecarPID is the host PID of the log-saver container's process (from podctl top), once it
@@ -382,6 +400,9 @@ func TestCollectedSeqsUnfinishedLine(t *testing.T) {
 		}
 		if got := collectedSeqs(t, path); len(got) != 2 || got[1] != 1 || got[2] != 1 {
 			t.Errorf("with the unfinished tail %q: got %v, want map[1:1 2:1]", tail, got)
+		}
+		if _, unfinished := collectedSeqsTail(t, path); unfinished != (tail != "") {
+			t.Errorf("with the tail %q: unfinished %v", tail, unfinished)
 		}
 	}
 }
