@@ -161,3 +161,76 @@ func TestStalledLineAroundRenameAndRestart(t *testing.T) {
 		t.Fatalf("kept %q, want each of %q once", got, want)
 	}
 }
+
+// TestUnfinishedLineOfRotatedFileOnlyAtItsSize: a file renamed out of the globs whose last line
+// stays unfinished for --rotate-wait has that line shipped as it is (the writer died mid-line).
+// That verdict is about that size only: when the writer goes on writing into the renamed file
+// (as nginx does until it reopens), a line whose end is not written yet — a write seen half
+// done — waits for its end again, instead of being shipped cut short.
+func TestUnfinishedLineOfRotatedFileOnlyAtItsSize(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{Globs: []string{filepath.Join(dir, "app.log")}, StateDir: filepath.Join(dir, ".podd-log-saver"),
+		BatchLines: 100, BatchBytes: 1 << 20, MaxLineBytes: 1024, RotateWait: time.Millisecond,
+		FlushTimeout: time.Second, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}
+	if err := os.MkdirAll(opts.StateDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sink := &recSink{kept: map[uint64]string{}}
+	s, err := New(opts, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.recover(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, f := range s.files {
+			f.f.Close()
+		}
+	})
+	once := func() {
+		t.Helper()
+		s.scan()
+		s.fill()
+		if err := s.deliver(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// step runs the loop's steps a few times, --rotate-wait apart.
+	step := func() {
+		t.Helper()
+		for i := 0; i < 4; i++ {
+			once()
+			time.Sleep(3 * opts.RotateWait)
+		}
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "app.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	write := func(s string) {
+		if _, err := f.WriteString(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("one\npart")
+	step()
+	if err := os.Rename(filepath.Join(dir, "app.log"), filepath.Join(dir, "app.log.1")); err != nil {
+		t.Fatal(err)
+	}
+	step() // rotated away, "part" unfinished for --rotate-wait: shipped as it is
+	write("ial\ntwo\nthr")
+	once() // the file grew: "thr" is not known to stay unfinished
+	write("ee\n")
+	step()
+	var got []string
+	for _, text := range sink.kept {
+		got = append(got, text)
+	}
+	sort.Strings(got)
+	want := []string{"ial", "one", "part", "three", "two"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("kept %q, want %q", got, want)
+	}
+}
