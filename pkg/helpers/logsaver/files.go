@@ -62,11 +62,13 @@ type tracked struct {
 	// app is the syslog APP-NAME of its lines: by default its base name when this run first
 	// shipped from it (a file renamed by a rotation keeps it).
 	app string
-	// lastSize, idleTail and final: a rotated file whose unfinished last line has not grown
-	// for --rotate-wait is final: that line is shipped as it is.
+	// lastSize, idleTail and finalAt: a rotated file whose unfinished last line has not grown
+	// for --rotate-wait is final at its size (finalAt): that line is shipped as it is. A file
+	// that grew since is not (its new last line may be a write seen half done), nor one matched
+	// by the globs again. 0: not final.
 	lastSize int64
 	idleTail time.Time
-	final    bool
+	finalAt  int64
 }
 
 // action is what to do with a file before reading on.

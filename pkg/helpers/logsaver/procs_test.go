@@ -186,7 +186,10 @@ func (p *saverProc) output() string {
 }
 
 // counts reads the collector's file: per prefix (the writer: "a" or "e"), how many times each
-// sequence number arrived, and the lines that do not parse.
+// sequence number arrived, and the lines that do not parse. Whole lines only: rsyslog's omfile
+// writes the file in 4096-byte chunks, so while it runs the file can end in the middle of a
+// line (which may be cut in its number: "a=12" of "a=123"); it is counted once its end is
+// written.
 func counts(t *testing.T, path string) (map[string]map[int]int, []string) {
 	t.Helper()
 	f, err := os.Open(path)
@@ -200,6 +203,7 @@ func counts(t *testing.T, path string) (map[string]map[int]int, []string) {
 	got := map[string]map[int]int{"a": {}, "e": {}}
 	var bad []string
 	sc := bufio.NewScanner(f)
+	sc.Split(wholeLines)
 	for sc.Scan() {
 		line := sc.Text()
 		i := strings.LastIndexByte(line, ' ')
@@ -214,6 +218,14 @@ func counts(t *testing.T, path string) (map[string]map[int]int, []string) {
 		got[k][n]++
 	}
 	return got, bad
+}
+
+// wholeLines is bufio.ScanLines without the last line when its newline is not written yet.
+func wholeLines(data []byte, atEOF bool) (int, []byte, error) {
+	if bytes.IndexByte(data, '\n') < 0 {
+		return 0, nil, nil // more to read, or an unfinished line at the end
+	}
+	return bufio.ScanLines(data, atEOF)
 }
 
 // writer writes numbered lines at full speed, one write(2) each (as nginx writes its access
@@ -491,6 +503,24 @@ func TestSequenceAboveInt32(t *testing.T) {
 		got, _ := counts(t, out)
 		if len(got["a"]) != 10 {
 			t.Errorf("numbers from %d: %d of 10 lines kept by rsyslog", next, len(got["a"]))
+		}
+	}
+}
+
+// TestCountsUnfinishedLine: a read of rsyslog's file while omfile writes it (in 4096-byte
+// chunks) can end in the middle of a line; that tail is neither a line that does not parse nor
+// the number it was cut in ("a=12" of "a=123").
+func TestCountsUnfinishedLine(t *testing.T) {
+	whole := "10.123.0.1 - - [05/Dec/2026:12:00:00 +0000] \"GET /items/1 HTTP/1.1\" 200 101 \"-\" \"curl/8.0\" a=1\n" +
+		"2026/12/05 12:00:00 [error] 7#7: *1 upstream timed out e=1\n"
+	for _, tail := range []string{"", "1", "10.123.0.12 - - [05/Dec/2026:12:00:00 +0000", "10.123.0.123 - - [05/Dec/2026:12:00:00 +0000] \"GET /items/123 HTTP/1.1\" 200 223 \"-\" \"curl/8.0\" a=12"} {
+		path := filepath.Join(t.TempDir(), "collected.log")
+		if err := os.WriteFile(path, []byte(whole+tail), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, bad := counts(t, path)
+		if len(bad) > 0 || len(got["a"]) != 1 || got["a"][1] != 1 || len(got["e"]) != 1 || got["e"][1] != 1 {
+			t.Errorf("with the unfinished tail %q: got %v, lines that do not parse %q; want a=1 and e=1 once each", tail, got, bad)
 		}
 	}
 }

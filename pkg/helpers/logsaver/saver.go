@@ -325,7 +325,7 @@ func (s *Saver) scan() {
 		}
 		current[id] = true
 		if t, ok := s.files[id]; ok {
-			t.path, t.rotated = p, false
+			t.path, t.rotated, t.finalAt = p, false, 0
 			continue
 		}
 		f, err := os.Open(p)
@@ -360,7 +360,7 @@ func (s *Saver) scan() {
 				if t.idleTail.IsZero() {
 					t.idleTail = now
 				} else if now.Sub(t.idleTail) >= s.opts.RotateWait {
-					t.final = true // the last line will not be finished: ship it as it is
+					t.finalAt = fi.Size() // the last line will not be finished: ship it as it is
 				}
 			} else {
 				t.idleTail = time.Time{}
@@ -396,7 +396,7 @@ func (s *Saver) fill() {
 		}
 		size := fi.Size()
 		lag += max(0, size-t.acked)
-		if s.full() || (size == t.readOff && !t.final) {
+		if s.full() || size == t.readOff {
 			continue
 		}
 		fpSame := true
@@ -411,6 +411,7 @@ func (s *Saver) fill() {
 			s.log.Info("truncated (copytruncate?): reading it from the start", "file", t.path, "size", size, "offset", t.readOff)
 			s.metrics.truncations.Inc()
 			t.readOff, t.acked, t.fpLen, t.fp = 0, 0, 0, fingerprint(nil)
+			t.finalAt, t.idleTail = 0, time.Time{}
 			s.dirty = true
 		}
 		if t.fpLen < fingerprintMax && size > int64(t.fpLen) {
@@ -436,7 +437,7 @@ func (s *Saver) readFile(t *tracked, size int64, now time.Time) {
 			}
 			return
 		}
-		eof := t.final && t.readOff+int64(n) == size
+		eof := size == t.finalAt && t.readOff+int64(n) == size
 		off := t.readOff
 		cutLines(s.readBuf[:n], s.opts.MaxLineBytes, eof, func(line []byte, used int) bool {
 			s.b.add(t, off, off+int64(used), line, now)
