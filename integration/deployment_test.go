@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -200,7 +201,8 @@ func TestDeploymentScale(t *testing.T) {
 
 // TestDeploymentRollingUpdateKeepsReady rolls a new template over 3 replicas with maxUnavailable 0
 // and a readiness probe, sampling the Deployment's status and the pods all along, and checks
-// that no sample ever saw fewer ready pods than replicas; then history, undo, restart.
+// that no sample ever saw fewer ready pods (terminating ones not counted) than replicas; then
+// history, undo, restart.
 func TestDeploymentRollingUpdateKeepsReady(t *testing.T) {
 	p := sharedPodd(t)
 	name := uniqueName(t, "droll")
@@ -235,9 +237,11 @@ func TestDeploymentRollingUpdateKeepsReady(t *testing.T) {
 				mu.Unlock()
 				continue
 			}
+			// A terminating pod counts for nothing, as for the Deployment controller: however
+			// long it stays Ready, it is on its way out.
 			ready := 0
 			for _, q := range list.Items {
-				if q.Metadata.Labels["app"] == name && podReady(q) {
+				if q.Metadata.Labels["app"] == name && podReady(q) && q.Status.Reason != "Terminating" {
 					ready++
 				}
 			}
@@ -341,6 +345,11 @@ func TestDeploymentCrash(t *testing.T) {
 			return 2, "v0"
 		}},
 	}
+	for _, point := range fault.ControllerPoints {
+		if !slices.ContainsFunc(steps, func(s step) bool { return s.point == point }) {
+			t.Errorf("crash point %s has no step in this test", point)
+		}
+	}
 	for i, s := range steps {
 		t.Run(s.point, func(t *testing.T) {
 			name := fmt.Sprintf("dcrash-%d", i)
@@ -387,6 +396,8 @@ func TestDeploymentCrash(t *testing.T) {
 			if sets := getReplicaSets(t, p, name); len(sets) != 0 {
 				t.Errorf("%d replica sets left after the deployment's deletion", len(sets))
 			}
+			// Nothing of any pod made or half-made around the crash is left on the host.
+			p.waitNoLeaks(t, nil, nil, podWaitTimeout)
 		})
 	}
 
@@ -422,7 +433,8 @@ func TestDeploymentCrash(t *testing.T) {
 
 // TestDeploymentCrashSweep kills podd with SIGKILL at swept delays after a scale and after a
 // rolling update are asked for, then restarts it: each time the Deployment settles at exactly the
-// replicas and version asked, with no pod left over.
+// replicas and version asked, with no pod left over, and in the end nothing on the host belongs
+// to a pod that is gone.
 func TestDeploymentCrashSweep(t *testing.T) {
 	t.Parallel()
 	p := startPodd(t)
@@ -456,7 +468,15 @@ func TestDeploymentCrashSweep(t *testing.T) {
 	}
 	// Settled means settled: a few more seconds change nothing.
 	time.Sleep(3 * time.Second)
-	if live := waitDeploymentSettled(t, p, name, replicas, version); len(live) != replicas {
+	live := waitDeploymentSettled(t, p, name, replicas, version)
+	if len(live) != replicas {
 		t.Errorf("%d pods, want %d", len(live), replicas)
 	}
+	// Nothing is leaked on the host: every container, snapshot, mount, namespace, folder, CNI
+	// address and cgroup podd owns belongs to one of the live pods.
+	keep := map[string]bool{}
+	for _, q := range live {
+		keep[q.Metadata.UID] = true
+	}
+	p.waitNoLeaks(t, nil, keep, podWaitTimeout)
 }

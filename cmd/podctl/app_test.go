@@ -76,6 +76,8 @@ func TestCommands(t *testing.T) {
 		{[]string{"get", "-o", "xml"}, 2, "", `error: --output "xml": want table, wide, json or yaml`},
 		{[]string{"describe", "web"}, 0, "Name:         web\n", ""},
 		{[]string{"describe"}, 2, "", "error: describe: missing POD argument"},
+		{[]string{"describe", "pods"}, 0, "Name:         web\n", ""},
+		{[]string{"describe", "po", "-n", "none"}, 0, "", "No resources found in none namespace.\n"},
 		{[]string{"logs", "web", "-c", "app"}, 0, "log of default/web app\n", ""},
 		{[]string{"logs", "web", "-f", "--tail", "5", "--timestamps", "-p"}, 0, "log of default/web \n", ""},
 		{[]string{"logs", "web", "--tail", "-3"}, 2, "", "error: logs: --tail -3: want -1 (all) or more"},

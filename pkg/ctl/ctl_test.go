@@ -131,6 +131,29 @@ func TestGetOne(t *testing.T) {
 	}
 }
 
+// TestGetSeveralKinds: among several kinds (kubectl get rs,po), pods are named pod/NAME as
+// kubectl names them, tables are separated by one blank line, and an empty listing says "No
+// resources found" once.
+func TestGetSeveralKinds(t *testing.T) {
+	e := newEnv(t, webPod(), jobPod())
+	if err := Get(t.Context(), e.client, GetOptions{Namespace: "default", Kinds: []string{"po", "pods"}}, e.streams("")); err != nil {
+		t.Fatal(err)
+	}
+	table := "" +
+		"NAME      READY   STATUS             RESTARTS   AGE\n" +
+		"pod/web   1/2     CrashLoopBackOff   5          3m\n"
+	if want := table + "\n" + table; e.out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", e.out, want)
+	}
+	e.out.Reset()
+	if err := Get(t.Context(), e.client, GetOptions{Namespace: "dev", Kinds: []string{"po", "pods"}}, e.streams("")); err != nil {
+		t.Fatal(err)
+	}
+	if e.out.String() != "" || e.err.String() != "No resources found in dev namespace.\n" {
+		t.Errorf("nothing in any kind: out %q err %q, want one No resources found", e.out, e.err)
+	}
+}
+
 func TestGetEmpty(t *testing.T) {
 	e := newEnv(t)
 	if err := Get(t.Context(), e.client, GetOptions{Namespace: "dev"}, e.streams("")); err != nil {

@@ -49,34 +49,52 @@ func Get(ctx context.Context, c *api.Client, o GetOptions, s Streams) error {
 	if len(kinds) == 1 && IsElectionKind(kinds[0]) {
 		return getElections(ctx, c, o, s)
 	}
-	for i, name := range kinds {
+	// Among several kinds, as kubectl: every name is qualified by its kind (pod/web), a blank line
+	// separates the tables printed, an empty kind prints nothing, and "No resources found" comes
+	// once, when every kind was empty.
+	m := &multiKinds{several: len(kinds) > 1}
+	for _, name := range kinds {
 		kind, err := ResolveKind(name)
 		if err != nil {
 			return err
 		}
-		if i > 0 && !o.Output.structured() {
-			fmt.Fprintln(s.Out)
-		}
 		if kind == "Pod" {
-			err = getPods(ctx, c, o, sel, s)
+			err = getPods(ctx, c, o, sel, s, m)
 		} else {
 			k, _ := object.KindOf(kind)
-			err = getObjects(ctx, c, k, o, sel, s, len(kinds) > 1)
+			err = getObjects(ctx, c, k, o, sel, s, m)
 		}
 		if err != nil {
 			return err
 		}
 	}
+	if m.several && !m.printed && !o.Output.structured() {
+		noResources(o, s)
+	}
 	return nil
 }
 
-func getPods(ctx context.Context, c *api.Client, o GetOptions, sel *pod.LabelSelector, s Streams) error {
+// multiKinds is what get's tables need to know of the other kinds listed with theirs.
+type multiKinds struct {
+	several bool // more than one kind asked for
+	printed bool // a table has been printed
+}
+
+// table is called before a kind's table is printed: it separates it from the one before.
+func (m *multiKinds) table(s Streams) {
+	if m.printed {
+		fmt.Fprintln(s.Out)
+	}
+	m.printed = true
+}
+
+func getPods(ctx context.Context, c *api.Client, o GetOptions, sel *pod.LabelSelector, s Streams, m *multiKinds) error {
 	if o.Name != "" {
 		p, err := c.GetPod(ctx, o.Namespace, o.Name)
 		if err != nil {
 			return err
 		}
-		return Print(s.Out, o.Output, p, podTable([]*pod.Pod{p}, false))
+		return Print(s.Out, o.Output, p, podTable([]*pod.Pod{p}, false, false))
 	}
 	ns := o.Namespace
 	if o.AllNamespaces {
@@ -93,18 +111,20 @@ func getPods(ctx context.Context, c *api.Client, o GetOptions, sel *pod.LabelSel
 		}
 	}
 	if len(pods) == 0 && !o.Output.structured() {
-		if o.AllNamespaces {
-			fmt.Fprintln(s.Err, "No resources found")
-		} else {
-			fmt.Fprintf(s.Err, "No resources found in %s namespace.\n", o.Namespace)
+		if !m.several {
+			noResources(o, s)
 		}
 		return nil
 	}
-	return Print(s.Out, o.Output, api.PodList{Items: pods}, podTable(pods, o.AllNamespaces))
+	if !o.Output.structured() {
+		m.table(s)
+	}
+	return Print(s.Out, o.Output, api.PodList{Items: pods}, podTable(pods, o.AllNamespaces, m.several))
 }
 
-// podTable is the table of get.
-func podTable(pods []*pod.Pod, withNamespace bool) func(wide bool) Table {
+// podTable is the table of get; qualify names the pods pod/NAME, as kubectl does when it lists
+// several kinds.
+func podTable(pods []*pod.Pod, withNamespace, qualify bool) func(wide bool) Table {
 	return func(wide bool) Table {
 		var t Table
 		if withNamespace {
@@ -119,7 +139,11 @@ func podTable(pods []*pod.Pod, withNamespace bool) func(wide bool) Table {
 			if withNamespace {
 				row = append(row, p.Metadata.Namespace)
 			}
-			row = append(row, p.Metadata.Name, readyString(p), podStatus(p),
+			name := p.Metadata.Name
+			if qualify {
+				name = "pod/" + name
+			}
+			row = append(row, name, readyString(p), podStatus(p),
 				strconv.Itoa(int(restarts(p))), age(p.Metadata.CreationTimestamp))
 			if wide {
 				row = append(row, orNone(p.Status.PodIP), orNone(p.Spec.NodeName), images(p), source(p))

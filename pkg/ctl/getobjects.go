@@ -15,7 +15,7 @@ import (
 )
 
 // getObjects prints one object or lists the objects of a kind beside Pod.
-func getObjects(ctx context.Context, c *api.Client, k object.Kind, o GetOptions, sel *pod.LabelSelector, s Streams, header bool) error {
+func getObjects(ctx context.Context, c *api.Client, k object.Kind, o GetOptions, sel *pod.LabelSelector, s Streams, m *multiKinds) error {
 	var objs []object.Object
 	if o.Name != "" {
 		obj, err := c.GetObject(ctx, k, o.Namespace, o.Name)
@@ -44,13 +44,14 @@ func getObjects(ctx context.Context, c *api.Client, k object.Kind, o GetOptions,
 			return Print(s.Out, o.Output, map[string]any{"apiVersion": "v1", "kind": "List", "items": nonNilObjects(objs)}, nil)
 		}
 		if len(objs) == 0 {
-			if !header { // one kind asked: say so; among several, an empty kind prints nothing
+			if !m.several { // one kind asked: say so; among several, an empty kind prints nothing
 				noResources(o, s)
 			}
 			return nil
 		}
 	}
-	return Print(s.Out, o.Output, nil, objectTable(k, objs, o.AllNamespaces && o.Name == "", header))
+	m.table(s)
+	return Print(s.Out, o.Output, nil, objectTable(k, objs, o.AllNamespaces && o.Name == "", m.several))
 }
 
 func nonNilObjects(objs []object.Object) []object.Object {
