@@ -217,7 +217,10 @@ func TestEtcdElectionProcesses(t *testing.T) {
 	endpoints := startEtcdCluster(t)
 	els := []*etcdElector{startElector(t, endpoints, "pod-a"), startElector(t, endpoints, "pod-b"), startElector(t, endpoints, "pod-c")}
 	store := fencedstore.New()
-	put := func(token uint64) bool { _, ok := store.Put("k", []byte(strconv.FormatUint(token, 10)), token); return ok }
+	put := func(token uint64) bool {
+		_, ok := store.Put("k", []byte(strconv.FormatUint(token, 10)), token)
+		return ok
+	}
 
 	l1, t1 := oneLeader(t, els, 0)
 	if !put(t1) {
