@@ -22,6 +22,8 @@ command -v nutcracker >/dev/null || need+=(nutcracker)
 command -v rsyslogd >/dev/null || need+=(rsyslog)
 # The adapter helper's tests scrape it with a real prometheus.
 command -v prometheus >/dev/null || need+=(prometheus)
+# The elector's etcd backend is tested (and benched) against a real 3-member etcd cluster.
+command -v etcd >/dev/null || need+=(etcd-server)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "podd needs: ${need[*]} — run as root (or install them with apt-get)" >&2

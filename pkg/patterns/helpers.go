@@ -187,6 +187,14 @@ var Helpers = []Helper{
 			{Name: "margin", Kind: Duration},
 			{Name: "mode", Kind: String},
 			{Name: "app-container", Kind: List},
+			// The etcd backend (--backend etcd): the TLS files come from the pod's volumes
+			// (elector.podd.io/volumes).
+			{Name: "etcd-endpoints", Kind: String},
+			{Name: "etcd-ca-file", Kind: String},
+			{Name: "etcd-cert-file", Kind: String},
+			{Name: "etcd-key-file", Kind: String},
+			{Name: "etcd-prefix", Kind: String},
+			{Name: "name", Kind: String},
 		},
 		Required:  [][]string{{"election"}},
 		Ports:     []Port{{Name: "elector-http", Flag: "listen"}},

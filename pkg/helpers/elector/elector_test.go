@@ -357,7 +357,7 @@ func TestFlags(t *testing.T) {
 	}{
 		{[]string{"--election", "e", "--ttl", "10ms"}, "--ttl: 10ms is out of range [100ms, 1h0m0s]"},
 		{[]string{"--election", "e", "--mode", "sometimes"}, `--mode: "sometimes" must be auto or manual`},
-		{[]string{"--election", "e", "--backend", "zk"}, `--backend: "zk" is not available`},
+		{[]string{"--election", "e", "--backend", "zk"}, `--backend: "zk" is not available (local or etcd)`},
 		{[]string{"--election", "Bad_Name"}, `--election[0]: "Bad_Name": must be lower-case`},
 		{[]string{"--election", "e", "--ttl", "3s", "--margin", "1s"}, "--margin: 1s must be at least 0 and below a third of --ttl (1s)"},
 		{[]string{"--election", "e"}, ""},
@@ -373,7 +373,7 @@ func TestFlags(t *testing.T) {
 		if err := set.Parse(tc.args); err != nil {
 			t.Fatal(err)
 		}
-		_, err := configFromFlags(cli.NewContext(cli.NewApp(), set, nil))
+		_, _, err := configFromFlags(cli.NewContext(cli.NewApp(), set, nil))
 		if (err == nil) != (tc.want == "") || err != nil && !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
 		}
