@@ -53,6 +53,7 @@ func waitRunningPods(t *testing.T, p *Podd, selector string, n int) []string {
 // secret.yaml are run by TestStatefulSetExample, TestJobDocumentationExamples and
 // TestConfigSpecExamples.
 func TestWorkloadSpecExamples(t *testing.T) {
+	t.Parallel()
 	p := startPodd(t)
 
 	t.Run("deployment.yaml", func(t *testing.T) {
