@@ -16,42 +16,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/podd-dev/podd/internal/hosttest"
 )
 
 // Tests against real processes: the podd-patterns binary, redis-server, memcached and prometheus
 // started by the test on loopback ports. Without them the tests are skipped, except under
 // CI=true, where that fails.
-
-func needBinaries(t *testing.T, bins ...string) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: no real servers")
-	}
-	var missing []string
-	for _, b := range bins {
-		if _, err := exec.LookPath(b); err != nil {
-			missing = append(missing, b)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	msg := fmt.Sprintf("missing %v (Debian packages redis-server, memcached, prometheus; make test installs them)", missing)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 func freeUDPPort(t *testing.T) int {
 	t.Helper()
@@ -123,7 +94,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func startRedis(t *testing.T) string {
-	port := freePort(t)
+	port := hosttest.FreePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	startProcess(t, addr, "redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
@@ -131,7 +102,7 @@ func startRedis(t *testing.T) string {
 }
 
 func startMemcached(t *testing.T) string {
-	port := freePort(t)
+	port := hosttest.FreePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	args := []string{"-p", strconv.Itoa(port), "-U", "0", "-l", "127.0.0.1", "-m", "64"}
 	if os.Geteuid() == 0 {
@@ -172,7 +143,7 @@ func patternsBinary(t *testing.T) string {
 // startAdapterProcess runs `podd-patterns adapter` with args and returns its listen address.
 func startAdapterProcess(t *testing.T, args ...string) (string, *process) {
 	t.Helper()
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	addr := "127.0.0.1:" + strconv.Itoa(hosttest.FreePort(t))
 	p := startProcess(t, addr, patternsBinary(t), append([]string{"adapter", "--listen", addr}, args...)...)
 	return addr, p
 }
@@ -213,7 +184,7 @@ func promQuery(t *testing.T, prom, query string) map[string]string {
 // an application that hangs: app_up and every name of the scheme answer for both kinds alike;
 // the hung one is app_up 0 with timeouts counted; statsd lines sent to an adapter reach Prometheus.
 func TestPrometheusScrapesBothKinds(t *testing.T) {
-	needBinaries(t, "redis-server", "memcached", "prometheus", "go")
+	hosttest.NeedBinaries(t, "redis-server, memcached, prometheus", "redis-server", "memcached", "prometheus", "go")
 	statsdPort := freeUDPPort(t)
 	redisAdapter, _ := startAdapterProcess(t, "--source", "cache=redis://"+startRedis(t),
 		"--source", fmt.Sprintf("statsd://127.0.0.1:%d", statsdPort))
@@ -232,7 +203,7 @@ scrape_configs:
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	prom := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	prom := "127.0.0.1:" + strconv.Itoa(hosttest.FreePort(t))
 	startProcess(t, prom, "prometheus", "--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+prom)
 	waitFor(t, "prometheus ready", func() bool {
@@ -296,7 +267,7 @@ scrape_configs:
 
 // The adapter logs a clear line when its application stops answering, and exits 0 on SIGTERM.
 func TestAdapterProcessLogsAndSIGTERM(t *testing.T) {
-	needBinaries(t, "redis-server", "go")
+	hosttest.NeedBinaries(t, "redis-server, memcached, prometheus", "redis-server", "go")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -331,7 +302,7 @@ func TestAdapterProcessLogsAndSIGTERM(t *testing.T) {
 
 // Bad flags are refused with the flag's name before anything listens.
 func TestAdapterProcessBadFlags(t *testing.T) {
-	needBinaries(t, "go")
+	hosttest.NeedBinaries(t, "redis-server, memcached, prometheus", "go")
 	rules := filepath.Join(t.TempDir(), "rules.yaml")
 	os.WriteFile(rules, []byte("metrics:\n- name: app_up\n  path: $.x\n"), 0o644)
 	for _, tc := range []struct {
@@ -379,7 +350,7 @@ func vmRSS(t *testing.T, pid int) (rss, anon int) {
 // 1000 scrapes (8 at a time) of an adapter in front of redis and memcached all answer app_up 1;
 // the adapter's resident set idle and after the load is logged (go test -v -run TestAdapterLoad).
 func TestAdapterLoad(t *testing.T) {
-	needBinaries(t, "redis-server", "memcached", "go")
+	hosttest.NeedBinaries(t, "redis-server, memcached, prometheus", "redis-server", "memcached", "go")
 	addr, p := startAdapterProcess(t, "--source", "redis://"+startRedis(t), "--source", "memcached://"+startMemcached(t))
 	waitFor(t, "ready", func() bool { code, _ := httpGet(t, "http://"+addr+"/readyz"); return code == 200 })
 	time.Sleep(5 * time.Second) // settle: idle is after start-up (and helper.TrimAfter, 3 s)
@@ -426,8 +397,8 @@ func TestAdapterLoad(t *testing.T) {
 // A redis that requires a password: the password from --redis-password-file (a Secret volume's
 // file) makes app_up 1; without it redis answers NOAUTH and app_up is 0 with an error.
 func TestRedisPassword(t *testing.T) {
-	needBinaries(t, "redis-server", "go")
-	port := freePort(t)
+	hosttest.NeedBinaries(t, "redis-server, memcached, prometheus", "redis-server", "go")
+	port := hosttest.FreePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	startProcess(t, addr, "redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", t.TempDir(), "--requirepass", "s3cret")

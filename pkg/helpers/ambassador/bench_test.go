@@ -3,12 +3,14 @@ package ambassador
 import (
 	"fmt"
 	"testing"
+
+	"github.com/podd-dev/podd/internal/hosttest"
 )
 
 // BenchmarkPipelinedGetSet: batches of 16 pipelined SET and GET through the ambassador to three
 // real redis-servers; one op is one request. With -cpuprofile it shows the proxy's hot path.
 func BenchmarkPipelinedGetSet(b *testing.B) {
-	needBinaries(b, "redis-server")
+	hosttest.NeedBinaries(b, "redis-server", "redis-server")
 	addrs := []string{startRedis(b), startRedis(b), startRedis(b)}
 	pool := &PoolConfig{Name: "p", Listen: "127.0.0.1:0", Redis: true}
 	for _, a := range addrs {

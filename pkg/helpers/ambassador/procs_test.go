@@ -12,41 +12,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/podd-dev/podd/internal/hosttest"
 )
 
 // Tests against real servers: redis-server, memcached and nutcracker started by the test on
 // loopback ports. Without them the tests are skipped, except under CI=true, where that fails.
-
-func needBinaries(t testing.TB, bins ...string) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: no real servers")
-	}
-	var missing []string
-	for _, b := range bins {
-		if _, err := exec.LookPath(b); err != nil {
-			missing = append(missing, b)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	msg := fmt.Sprintf("missing %v (Debian packages redis-server, memcached, nutcracker; make test installs them)", missing)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // startProcess runs a server in the background until the test ends, and waits until addr
 // accepts connections.
@@ -89,7 +60,7 @@ func startProcess(t testing.TB, addr string, name string, args ...string) {
 }
 
 func startRedis(t testing.TB) string {
-	port := freePort(t)
+	port := hosttest.FreePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	startProcess(t, addr, "redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
@@ -97,7 +68,7 @@ func startRedis(t testing.TB) string {
 }
 
 func startMemcached(t testing.TB) string {
-	port := freePort(t)
+	port := hosttest.FreePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	args := []string{"-p", strconv.Itoa(port), "-U", "0", "-l", "127.0.0.1", "-m", "64"}
 	if os.Geteuid() == 0 {
@@ -114,7 +85,7 @@ func startNutcracker(t testing.TB, conf, addr string) {
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	startProcess(t, addr, "nutcracker", "-c", path, "-s", strconv.Itoa(freePort(t)), "-a", "127.0.0.1",
+	startProcess(t, addr, "nutcracker", "-c", path, "-s", strconv.Itoa(hosttest.FreePort(t)), "-a", "127.0.0.1",
 		"-o", filepath.Join(dir, "nutcracker.log"), "-p", filepath.Join(dir, "nutcracker.pid"))
 }
 
@@ -263,7 +234,7 @@ var compatCases = []compatCase{
 // through nutcracker ("n"), then through the ambassador ("a"), then looked for on each server
 // directly: it must be on exactly one, with "a".
 func TestNutcrackerCompatRedis(t *testing.T) {
-	needBinaries(t, "redis-server", "nutcracker")
+	hosttest.NeedBinaries(t, "redis-server, memcached, nutcracker", "redis-server", "nutcracker")
 	addrs := []string{startRedis(t), startRedis(t), startRedis(t)}
 	keys := testKeys(10000)
 	for _, tc := range compatCases {
@@ -275,7 +246,7 @@ func TestNutcrackerCompatRedis(t *testing.T) {
 					t.Fatalf("FLUSHALL: %q", r)
 				}
 			}
-			ncAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+			ncAddr := "127.0.0.1:" + strconv.Itoa(hosttest.FreePort(t))
 			startNutcracker(t, redisPoolYAML(ncAddr, tc.hash, tc.tag, tc.servers(addrs)), ncAddr)
 			pools, err := ParseConfig([]byte(redisPoolYAML("127.0.0.1:0", tc.hash, tc.tag, tc.servers(addrs))))
 			if err != nil {
@@ -373,7 +344,7 @@ func splitArrayForTest(t *testing.T, r []byte) []string {
 
 // TestNutcrackerCompatMemcache is TestNutcrackerCompatRedis for memcached.
 func TestNutcrackerCompatMemcache(t *testing.T) {
-	needBinaries(t, "memcached", "nutcracker")
+	hosttest.NeedBinaries(t, "redis-server, memcached, nutcracker", "memcached", "nutcracker")
 	addrs := []string{startMemcached(t), startMemcached(t), startMemcached(t)}
 	keys := testKeys(10000)
 	for _, tc := range compatCases {
@@ -385,7 +356,7 @@ func TestNutcrackerCompatMemcache(t *testing.T) {
 					t.Fatalf("flush_all: %q", r[0])
 				}
 			}
-			ncAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+			ncAddr := "127.0.0.1:" + strconv.Itoa(hosttest.FreePort(t))
 			startNutcracker(t, memcachePoolYAML(ncAddr, tc.hash, tc.tag, tc.servers(addrs)), ncAddr)
 			pools, err := ParseConfig([]byte(memcachePoolYAML("127.0.0.1:0", tc.hash, tc.tag, tc.servers(addrs))))
 			if err != nil {

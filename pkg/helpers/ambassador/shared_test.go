@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podd-dev/podd/internal/hosttest"
+
 	"github.com/urfave/cli/v2"
 )
 
@@ -120,7 +122,7 @@ func TestClientsShareOneConnectionPerServer(t *testing.T) {
 // TestConcurrentClientsRealRedis: clients pipelining SET, INCR, GET, MGET and DEL at once over
 // keys of every server of a real pool, each checking every reply of its own.
 func TestConcurrentClientsRealRedis(t *testing.T) {
-	needBinaries(t, "redis-server")
+	hosttest.NeedBinaries(t, "redis-server, memcached, nutcracker", "redis-server")
 	servers := []string{startRedis(t), startRedis(t), startRedis(t)}
 	// md5 spreads a client's keys over the servers (FNV-1a keeps short keys close): MGET and DEL
 	// are split.
@@ -206,8 +208,8 @@ func TestConcurrentClientsRealRedis(t *testing.T) {
 // connection (redis-server's timeout) costs no request an error and counts no failure: with
 // server_failure_limit 1 a counted failure would eject the only server.
 func TestServerClosingIdleConnectionIsNoFailure(t *testing.T) {
-	needBinaries(t, "redis-server")
-	port := freePort(t)
+	hosttest.NeedBinaries(t, "redis-server, memcached, nutcracker", "redis-server")
+	port := hosttest.FreePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	startProcess(t, addr, "redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", t.TempDir(), "--timeout", "1")
@@ -343,7 +345,7 @@ func mcPipeline(c net.Conn, req []byte, kinds []mcKind) ([][]byte, error) {
 // many-key get and delete at once on a real memcached pool: the server connections read each
 // response as the kind of its own request, whichever client sent it.
 func TestConcurrentClientsRealMemcached(t *testing.T) {
-	needBinaries(t, "memcached")
+	hosttest.NeedBinaries(t, "redis-server, memcached, nutcracker", "memcached")
 	servers := []string{startMemcached(t), startMemcached(t), startMemcached(t)}
 	pool := &PoolConfig{Name: "p", Listen: "127.0.0.1:0", Hash: "md5", Timeout: intp(30000)}
 	for _, s := range servers {

@@ -3,7 +3,6 @@ package elector
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/podd-dev/podd/internal/hosttest"
 
 	"github.com/urfave/cli/v2"
 
@@ -35,30 +36,6 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
-}
-
-func needEtcd(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: no real etcd")
-	}
-	if _, err := exec.LookPath("etcd"); err != nil {
-		msg := "missing etcd (Debian package etcd-server; make test installs it)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 type proc struct {
@@ -94,8 +71,8 @@ func startProc(t *testing.T, name string, env []string, args ...string) *proc {
 func startEtcdCluster(t *testing.T) []string {
 	var clients, peers, initial []string
 	for i := range 3 {
-		clients = append(clients, fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))
-		peers = append(peers, fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))
+		clients = append(clients, fmt.Sprintf("http://127.0.0.1:%d", hosttest.FreePort(t)))
+		peers = append(peers, fmt.Sprintf("http://127.0.0.1:%d", hosttest.FreePort(t)))
 		initial = append(initial, fmt.Sprintf("m%d=%s", i, peers[i]))
 	}
 	for i := range 3 {
@@ -150,7 +127,7 @@ func (e *etcdElector) status() (Status, bool) {
 }
 
 func startElector(t *testing.T, endpoints []string, name string) *etcdElector {
-	port := freePort(t)
+	port := hosttest.FreePort(t)
 	e := &etcdElector{name: name, url: fmt.Sprintf("http://127.0.0.1:%d", port),
 		args: []string{"elector", "--backend", "etcd", "--etcd-endpoints", strings.Join(endpoints, ","),
 			"--election", "proc", "--ttl", "2s", "--name", name, "--listen", fmt.Sprintf("127.0.0.1:%d", port)}}
@@ -213,7 +190,7 @@ func without(els []*etcdElector, x *etcdElector) []*etcdElector {
 // SIGSTOP of the leader beyond the ttl → another leads, and after SIGCONT the stopped one says
 // at once it does not lead, and its token is refused; resign hands over.
 func TestEtcdElectionProcesses(t *testing.T) {
-	needEtcd(t)
+	hosttest.NeedBinaries(t, "etcd-server", "etcd")
 	endpoints := startEtcdCluster(t)
 	els := []*etcdElector{startElector(t, endpoints, "pod-a"), startElector(t, endpoints, "pod-b"), startElector(t, endpoints, "pod-c")}
 	store := fencedstore.New()

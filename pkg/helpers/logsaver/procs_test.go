@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podd-dev/podd/internal/hosttest"
+
 	"github.com/urfave/cli/v2"
 )
 
@@ -53,16 +55,6 @@ func needRsyslogd(t testing.TB) string {
 	}
 	t.Skip(msg)
 	return ""
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // DedupeRsyslogConf is the rsyslog configuration of specs/patterns/log-saver.md: imtcp on
@@ -317,7 +309,7 @@ func TestExactlyOnceRsyslog(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(tmp, "collected.log")
-	port := freePort(t)
+	port := hosttest.FreePort(t)
 	rs := startRsyslog(t, bin, dedupeRsyslogConf(tmp, port, out), port)
 
 	args := []string{
@@ -435,7 +427,7 @@ func TestSIGTERMFlushes(t *testing.T) {
 	logDir := filepath.Join(tmp, "app")
 	os.Mkdir(logDir, 0o755)
 	out := filepath.Join(tmp, "collected.log")
-	port := freePort(t)
+	port := hosttest.FreePort(t)
 	rs := startRsyslog(t, bin, dedupeRsyslogConf(tmp, port, out), port)
 	w := newWriter(t, logDir, "access.log", "a")
 	for i := 0; i < 1000; i++ {
@@ -481,7 +473,7 @@ func TestSequenceAboveInt32(t *testing.T) {
 	}
 	for _, next := range []uint64{3000000000, 1 << 32, 1<<62 + 5} {
 		out := filepath.Join(tmp, fmt.Sprintf("collected-%d.log", next))
-		port := freePort(t)
+		port := hosttest.FreePort(t)
 		rs := startRsyslog(t, bin, dedupeRsyslogConf(tmp, port, out), port)
 		os.RemoveAll(logDir)
 		os.MkdirAll(stateDir, 0o755)
