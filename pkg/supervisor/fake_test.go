@@ -41,8 +41,10 @@ type fakeRuntime struct {
 type fakeContainer struct {
 	rec  ContainerRecord
 	plan *pod.ContainerPlan
-	exit chan ExitStatus
-	oom  chan int // OOM kills of other processes (oom_test.go)
+	// exits: one channel per StartContainer or AdoptContainer, as containerd's task.Wait gives
+	// each caller its own: a waiter left from an earlier podd cannot take a later podd's exit.
+	exits []chan ExitStatus
+	oom   chan int // OOM kills of other processes (oom_test.go)
 }
 
 func newFakeRuntime() *fakeRuntime {
@@ -133,10 +135,10 @@ func (f *fakeRuntime) StartContainer(ctx context.Context, id string) (*Process, 
 		return nil, err
 	}
 	c.rec.State = RecordRunning
-	c.exit = make(chan ExitStatus, 1)
+	c.exits = nil
 	c.oom = make(chan int, 4)
 	f.log = append(f.log, "start:"+c.rec.Name)
-	return &Process{Pid: 100, StartedAt: time.Now(), Exit: c.exit, OOMKills: c.oom}, nil
+	return &Process{Pid: 100, StartedAt: time.Now(), Exit: c.waiter(), OOMKills: c.oom}, nil
 }
 
 func (f *fakeRuntime) AdoptContainer(ctx context.Context, id string) (*Process, error) {
@@ -146,7 +148,21 @@ func (f *fakeRuntime) AdoptContainer(ctx context.Context, id string) (*Process, 
 	if c == nil || c.rec.State != RecordRunning {
 		return nil, errdefs.ErrNotFound
 	}
-	return &Process{Pid: 100, Exit: c.exit}, nil
+	return &Process{Pid: 100, Exit: c.waiter()}, nil
+}
+
+// waiter is a new channel that receives the container's exit.
+func (c *fakeContainer) waiter() chan ExitStatus {
+	ch := make(chan ExitStatus, 1)
+	c.exits = append(c.exits, ch)
+	return ch
+}
+
+// exited delivers the recorded exit to every waiter.
+func (c *fakeContainer) exited() {
+	for _, ch := range c.exits {
+		ch <- c.rec.Exit
+	}
 }
 
 // exit makes a running container's process end with code.
@@ -163,7 +179,7 @@ func (f *fakeRuntime) exitLocked(c *fakeContainer, code int32) {
 	c.rec.State = RecordStopped
 	c.rec.Exit = ExitStatus{Code: code, ExitedAt: time.Now()}
 	f.log = append(f.log, fmt.Sprintf("exit:%s:%d", c.rec.Name, code))
-	c.exit <- c.rec.Exit
+	c.exited()
 }
 
 func (f *fakeRuntime) SignalContainer(ctx context.Context, id string, sig syscall.Signal) error {

@@ -31,7 +31,7 @@ func (f *fakeRuntime) oomExitByName(name string) {
 		if c.rec.Name == name && c.rec.State == RecordRunning {
 			c.rec.State = RecordStopped
 			c.rec.Exit = ExitStatus{Code: 137, ExitedAt: time.Now(), OOMKilled: true}
-			c.exit <- c.rec.Exit
+			c.exited()
 		}
 	}
 }
