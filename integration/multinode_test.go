@@ -237,3 +237,105 @@ func TestElectorAcrossNodes(t *testing.T) {
 		return st.Self == second.Self && st.Token == second.Token
 	})
 }
+
+// TestEtcdElectorFollowsReadiness: on the etcd backend too, the elector campaigns only while its
+// application is ready (it reads the pod through the pod's own API socket): two replicas, one
+// etcd member; the leader's app turns unready (its readiness file goes) → the other replica leads
+// with a higher token, and the first one does not campaign again until its app is ready.
+func TestEtcdElectorFollowsReadiness(t *testing.T) {
+	t.Parallel()
+	needHostServers(t, "etcd")
+	p := startPodd(t)
+	p.RunManifest(t, dnsPod("warm", ""))
+	member := startEtcdCluster(t, []netip.Addr{waitGateway(t, p)})[0]
+	p.ApplyManifest(t, `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: gated}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: gated}}
+  template:
+    metadata:
+      labels: {app: gated}
+      annotations:
+        podd.io/inject: elector
+        elector.podd.io/election: gated
+        elector.podd.io/backend: etcd
+        elector.podd.io/etcd-endpoints: "`+member.clientURL+`"
+        elector.podd.io/ttl: 2s
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: app
+        image: `+busyboxImage+`
+        command: [sh, -c, "touch /tmp/ready; trap 'exit 0' TERM; while true; do sleep 1; done"]
+        readinessProbe:
+          exec: {command: [cat, /tmp/ready]}
+          periodSeconds: 1
+          failureThreshold: 1
+`)
+	var names []string
+	waitFor(t, "two ready replicas", func() bool {
+		var list struct{ Items []*pod.Pod }
+		res := mustPodctl(t, p, "get", "po", "-l", "app=gated", "-o", "json")
+		if err := json.Unmarshal([]byte(res.Stdout), &list); err != nil {
+			t.Fatalf("%v: %s", err, res)
+		}
+		names = names[:0]
+		for _, q := range list.Items {
+			ready := q.Status.Phase == pod.PodRunning
+			for _, cs := range q.Status.ContainerStatuses {
+				ready = ready && cs.Ready
+			}
+			if ready {
+				names = append(names, q.Metadata.Name)
+			}
+		}
+		return len(names) == 2
+	})
+	// leaderIs waits until name leads (one leader, both electors name it) and returns its status.
+	leaderIs := func(what string, ok func(electorStatus) bool) electorStatus {
+		var leader electorStatus
+		waitFor(t, what, func() bool {
+			leaders, agree := 0, true
+			var seen []electorStatus
+			for _, n := range names {
+				st, answered := electorOf(t, p, n)
+				if !answered {
+					return false
+				}
+				seen = append(seen, st)
+				if st.IsLeader {
+					leaders++
+					leader = st
+				}
+			}
+			if leaders > 1 {
+				t.Fatalf("two electors lead at once: %+v", seen)
+			}
+			for _, st := range seen {
+				agree = agree && st.Leader == leader.Self && st.Token == leader.Token
+			}
+			return leaders == 1 && agree && ok(leader)
+		})
+		return leader
+	}
+	first := leaderIs("one leader", func(electorStatus) bool { return true })
+	mustPodctl(t, p, "exec", first.Self, "-c", "app", "--", "rm", "/tmp/ready")
+	second := leaderIs("the other replica leads once the leader's app is unready", func(st electorStatus) bool {
+		return st.Self != first.Self && st.Token > first.Token
+	})
+	// The unready replica does not campaign: its key is gone from etcd, so it is not next in line.
+	// Make the leader unready too and the first one ready again: the first one leads again.
+	mustPodctl(t, p, "exec", second.Self, "-c", "app", "--", "rm", "/tmp/ready")
+	time.Sleep(3 * time.Second) // longer than the ttl: nobody ready, nobody may lead
+	for _, n := range names {
+		if st, ok := electorOf(t, p, n); ok && st.IsLeader {
+			t.Fatalf("%s leads while its application is unready: %+v", n, st)
+		}
+	}
+	mustPodctl(t, p, "exec", first.Self, "-c", "app", "--", "touch", "/tmp/ready")
+	leaderIs("the first replica leads again once ready", func(st electorStatus) bool {
+		return st.Self == first.Self && st.Token > second.Token
+	})
+}

@@ -37,12 +37,12 @@ func Command() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "election", Usage: "an election's name (repeat: one per shard); the first is GET /'s", Required: true},
 			&cli.StringFlag{Name: "backend", Value: "local", Usage: "local (podd arbitrates, through --socket) or etcd (an etcd cluster arbitrates, through --etcd-endpoints)"},
-			&cli.StringFlag{Name: "socket", Value: DefaultSocket, Usage: "the pod's own podd API socket (local backend)"},
+			&cli.StringFlag{Name: "socket", Value: DefaultSocket, Usage: "the pod's own podd API socket (the local backend's arbiter; on etcd, where the application's readiness is read)"},
 			&cli.StringFlag{Name: "listen", Value: DefaultListen, Usage: "host:port of the elector's HTTP API"},
 			&cli.DurationFlag{Name: "ttl", Value: DefaultTTL, DefaultText: "2s; 5s on etcd", Usage: "the lease's time to live; renewed every ttl/3 (100ms to 1h; on etcd whole seconds, 2s to 1h)"},
 			&cli.DurationFlag{Name: "margin", Usage: "leadership is declared lost at the lease's local deadline minus this (default: 10% of --ttl)"},
 			&cli.StringFlag{Name: "mode", Value: "auto", Usage: "auto (campaign and renew continuously) or manual (the application calls becomeLeader, renewLeadership, resign)"},
-			&cli.StringSliceFlag{Name: "app-container", Usage: "a container whose readiness the leadership depends on (repeat; default: the pod's regular containers; local backend)"},
+			&cli.StringSliceFlag{Name: "app-container", Usage: "a container whose readiness the leadership depends on (repeat; default: the pod's regular containers; on etcd read through --socket)"},
 			&cli.StringFlag{Name: "etcd-endpoints", Value: DefaultEtcdEndpoints, Usage: "the etcd cluster's client URLs, comma-separated (etcd backend)"},
 			&cli.StringFlag{Name: "etcd-ca-file", Usage: "PEM file of the CA that signed the etcd members' certificates (TLS; etcd backend)"},
 			&cli.StringFlag{Name: "etcd-cert-file", Usage: "PEM file of the elector's client certificate (TLS client auth, with --etcd-key-file)"},
@@ -54,11 +54,8 @@ func Command() *cli.Command {
 	}
 }
 
-// localOnly and etcdOnly: the flags of one backend, refused with the other.
-var (
-	localOnly = []string{"socket", "app-container"}
-	etcdOnly  = []string{"etcd-endpoints", "etcd-ca-file", "etcd-cert-file", "etcd-key-file", "etcd-prefix", "name"}
-)
+// etcdOnly: the etcd backend's flags, refused with the local one.
+var etcdOnly = []string{"etcd-endpoints", "etcd-ca-file", "etcd-cert-file", "etcd-key-file", "etcd-prefix", "name"}
 
 // configFromFlags checks the flags; etcd is the etcd backend's settings with --backend etcd.
 func configFromFlags(c *cli.Context) (Config, *EtcdConfig, error) {
@@ -75,11 +72,6 @@ func configFromFlags(c *cli.Context) (Config, *EtcdConfig, error) {
 			return cfg, nil, fmt.Errorf("--ttl: %s is out of range [%s, %s]", cfg.TTL, minTTL, maxTTL)
 		}
 	case "etcd":
-		for _, f := range localOnly {
-			if c.IsSet(f) {
-				return cfg, nil, fmt.Errorf("--%s: only with --backend local", f)
-			}
-		}
 		if !c.IsSet("ttl") {
 			cfg.TTL = DefaultEtcdTTL
 		}
@@ -163,9 +155,24 @@ func run(c *cli.Context) error {
 	cfg.Log = log
 	ctx, stop := helper.SignalContext(c.Context)
 	defer stop()
-	var backend Backend = NewLocal(c.String("socket"), c.StringSlice("app-container"))
+	local := NewLocal(c.String("socket"), c.StringSlice("app-container"))
+	var backend Backend = local
 	where := "socket " + c.String("socket")
 	if etcdCfg != nil {
+		// The application's readiness gates the campaign, read from podd through the pod's
+		// socket; an elector run outside a pod (no socket, no --app-container) has no gate.
+		if _, err := os.Stat(c.String("socket")); err == nil || c.IsSet("app-container") {
+			if err != nil && !cfg.Manual {
+				return fmt.Errorf("--app-container: the pod's readiness is read through --socket: %w", err)
+			}
+			if !cfg.Manual {
+				gate := NewPodGate(local, c.StringSlice("app-container"))
+				go gate.Run(ctx)
+				cfg.Gate = gate
+			}
+		} else if !cfg.Manual {
+			log.Info("no readiness gate: campaigning regardless of the application", "socket", c.String("socket"), "err", err)
+		}
 		eb, err := NewEtcd(*etcdCfg)
 		if err != nil {
 			return err

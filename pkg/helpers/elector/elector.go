@@ -55,8 +55,11 @@ type Config struct {
 	// Manual: no campaign of its own; the application calls becomeLeader, renewLeadership and
 	// resign.
 	Manual bool
-	Log    *slog.Logger
-	Now    func() time.Time
+	// Gate, when set, is the application's readiness: auto mode campaigns only while it is
+	// ready and resigns when it is not (nil: podd gates the local backend's elections itself).
+	Gate Gate
+	Log  *slog.Logger
+	Now  func() time.Time
 }
 
 // Status is what GET / and GET /elections/{name} answer.
@@ -192,6 +195,7 @@ func (e *Elector) hold(name string, g Grant, sent time.Time) {
 const (
 	whyStopping = "stopping"
 	whyResigned = "resigned"
+	whyUnready  = "the application is not ready"
 	whyExpired  = "lease deadline passed without a renew"
 	whyRefused  = "the backend refused the renew"
 )
@@ -260,12 +264,13 @@ func (e *Elector) Run(ctx context.Context) {
 	wg.Wait()
 	for _, name := range e.cfg.Elections {
 		if token, ok := e.held(name); ok {
+			// Stop saying it leads before the backend may grant another: never two at once.
+			e.drop(name, whyStopping)
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 			if err := e.b.Resign(rctx, name, token); err != nil {
 				e.cfg.Log.Warn("resign on exit", "election", name, "err", err)
 			}
 			cancel()
-			e.drop(name, whyStopping)
 		}
 	}
 }
@@ -318,7 +323,7 @@ func (e *Elector) grant(ctx context.Context, name string, wait bool) (Grant, tim
 }
 
 // campaign is auto mode: campaign (a long poll), then renew at ttl/3 until the lead is lost or
-// resigned, and again.
+// resigned, and again. With a gate, only while the application is ready.
 func (e *Elector) campaign(ctx context.Context, name string) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
@@ -327,10 +332,18 @@ func (e *Elector) campaign(ctx context.Context, name string) {
 		if _, err := e.Ack(ctx, name); err != nil && ctx.Err() == nil {
 			e.cfg.Log.Warn("ack the lost lease", "election", name, "err", err)
 		}
-		g, sent, err := e.grant(ctx, name, true)
+		if !e.waitReady(ctx) {
+			return
+		}
+		cctx, unready, cancel := e.whileReady(ctx)
+		g, sent, err := e.grant(cctx, name, true)
 		if err != nil {
+			cancel()
 			if ctx.Err() != nil {
 				return
+			}
+			if cctx.Err() != nil {
+				continue // the application turned unready: the campaign was withdrawn
 			}
 			e.cfg.Log.Warn("campaign", "election", name, "err", err)
 			sleep(ctx, backoff)
@@ -339,11 +352,58 @@ func (e *Elector) campaign(ctx context.Context, name string) {
 		}
 		backoff = 100 * time.Millisecond
 		e.hold(name, g, sent)
-		e.renewLoop(ctx, name, g.Token)
+		e.renewLoop(ctx, name, g.Token, unready)
+		cancel()
 	}
 }
 
-func (e *Elector) renewLoop(ctx context.Context, name string, token uint64) {
+// waitReady waits until the gate (if any) says ready; false when ctx ended first.
+func (e *Elector) waitReady(ctx context.Context) bool {
+	if e.cfg.Gate == nil {
+		return true
+	}
+	for {
+		ok, ch := e.cfg.Gate.Ready()
+		if ok {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// whileReady is ctx, ended too when the gate turns unready; unready is closed at that turn (nil
+// without a gate).
+func (e *Elector) whileReady(ctx context.Context) (context.Context, <-chan struct{}, context.CancelFunc) {
+	cctx, cancel := context.WithCancel(ctx)
+	if e.cfg.Gate == nil {
+		return cctx, nil, cancel
+	}
+	unready := make(chan struct{})
+	go func() {
+		for {
+			ok, ch := e.cfg.Gate.Ready()
+			if !ok {
+				close(unready)
+				cancel()
+				return
+			}
+			select {
+			case <-ch:
+			case <-cctx.Done():
+				return
+			}
+		}
+	}()
+	return cctx, unready, cancel
+}
+
+// renewLoop renews the grant of token until it is lost, resigned (by request, or because the
+// application turned unready), or ctx ends.
+func (e *Elector) renewLoop(ctx context.Context, name string, token uint64, unready <-chan struct{}) {
 	interval := e.cfg.TTL / 3
 	t := time.NewTimer(interval)
 	defer t.Stop()
@@ -353,13 +413,10 @@ func (e *Elector) renewLoop(ctx context.Context, name string, token uint64) {
 		case <-ctx.Done():
 			return // Run resigns
 		case <-resign:
-			rctx, cancel := context.WithTimeout(ctx, e.cfg.TTL)
-			err := e.b.Resign(rctx, name, token)
-			cancel()
-			if err != nil {
-				e.cfg.Log.Warn("resign", "election", name, "err", err)
-			}
-			e.drop(name, whyResigned)
+			e.resign(ctx, name, token, whyResigned)
+			return
+		case <-unready:
+			e.resign(ctx, name, token, whyUnready)
 			return
 		case <-t.C:
 		}
@@ -385,6 +442,17 @@ func (e *Elector) renewLoop(ctx context.Context, name string, token uint64) {
 			e.hold(name, g, sent)
 			t.Reset(interval)
 		}
+	}
+}
+
+// resign stops saying it leads, and then tells the backend, which may grant the next candidate
+// at once: in this order no instant sees two leaders.
+func (e *Elector) resign(ctx context.Context, name string, token uint64, why string) {
+	e.drop(name, why)
+	rctx, cancel := context.WithTimeout(ctx, e.cfg.TTL)
+	defer cancel()
+	if err := e.b.Resign(rctx, name, token); err != nil {
+		e.cfg.Log.Warn("resign", "election", name, "err", err)
 	}
 }
 
@@ -493,10 +561,11 @@ func (e *Elector) Resign(ctx context.Context, name string) (Status, error) {
 				}
 			}
 		} else {
+			// Not leading from now on, whatever the backend answers (its lease ends anyway).
+			e.drop(name, whyResigned)
 			if err := e.b.Resign(ctx, name, token); err != nil && !errors.Is(err, ErrNotLeader) {
 				return Status{}, err
 			}
-			e.drop(name, whyResigned)
 		}
 	}
 	st, _ := e.Status(name)

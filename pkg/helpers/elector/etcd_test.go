@@ -60,8 +60,8 @@ func TestEtcdFlags(t *testing.T) {
 		{args: append(etcd, "--etcd-cert-file", missing, "--etcd-key-file", garbage), want: "--etcd-cert-file: stat " + missing},
 		{args: append(etcd, "--etcd-cert-file", garbage, "--etcd-key-file", missing), want: "--etcd-key-file: stat " + missing},
 		{args: append(etcd, "--etcd-cert-file", garbage, "--etcd-key-file", garbage), want: "--etcd-cert-file and --etcd-key-file: tls: "},
-		{args: append(etcd, "--socket", "/run/x.sock"), want: "--socket: only with --backend local"},
-		{args: append(etcd, "--app-container", "app"), want: "--app-container: only with --backend local"},
+		// On etcd the socket and the guarded containers are where the readiness gate reads.
+		{args: append(etcd, "--socket", "/run/x.sock", "--app-container", "app"), ttl: 5 * time.Second, eps: []string{"http://127.0.0.1:2379"}, selfName: "pod-1"},
 		{args: []string{"--election", "e", "--etcd-endpoints", "e1:2379"}, want: "--etcd-endpoints: only with --backend etcd"},
 		{args: []string{"--election", "e", "--name", "x"}, want: "--name: only with --backend etcd"},
 		// The local backend keeps its own ttl default and range.
