@@ -41,7 +41,6 @@ import (
 // tokens are the store's refusals (fenced_store_writes_rejected_total: each is a write whose
 // token was below the highest the store had accepted).
 const (
-	electionName = "elbench"
 	electionTTL  = time.Second
 	electionPoll = 5 * time.Millisecond
 	electorPort  = 4040
@@ -145,9 +144,16 @@ func (w *electorWatch) leader(pods []string) (electorSample, bool) {
 
 // poll asks one elector every electionPoll until ctx ends.
 func (w *electorWatch) poll(ctx context.Context, name, ip string) {
+	w.follow(ctx, func() (string, string) { return name, ip })
+}
+
+// follow asks the elector of the pod target names (its name and address, which may change)
+// every electionPoll until ctx ends.
+func (w *electorWatch) follow(ctx context.Context, target func() (name, ip string)) {
 	client := &http.Client{Timeout: 500 * time.Millisecond, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
-	url := fmt.Sprintf("http://%s:%d/", ip, electorPort)
 	for ctx.Err() == nil {
+		name, ip := target()
+		url := fmt.Sprintf("http://%s:%d/", ip, electorPort)
 		sent := time.Now()
 		st, err := getStatus(ctx, client, url)
 		recv := time.Now()
@@ -271,22 +277,28 @@ spec:
 // says isLeader, works 20 ms and then writes to the fenced store with the token its elector
 // reported: a pause in that work (SIGSTOP) makes the write carry a stale token.
 func electionManifest(storeIP string) string {
+	return electionDeployment("elbench", 3, electionTTL, "", storeIP)
+}
+
+// electionDeployment: replicas of the bench's app with the elector injected (election name;
+// more annotations in extra, each line indented as the others), writing to the store at storeIP.
+func electionDeployment(name string, replicas int, ttl time.Duration, extra, storeIP string) string {
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
-metadata: {name: elbench}
+metadata: {name: %[1]s}
 spec:
-  replicas: 3
-  selector: {matchLabels: {app: elbench}}
+  replicas: %[7]d
+  selector: {matchLabels: {app: %[1]s}}
   template:
     metadata:
-      labels: {app: elbench}
+      labels: {app: %[1]s}
       annotations:
         podd.io/inject: elector
         elector.podd.io/election: %[1]s
         elector.podd.io/ttl: %[2]s
         elector.podd.io/app-container: app
         elector.podd.io/listen: "0.0.0.0:%[3]d"
-    spec:
+%[8]s    spec:
       terminationGracePeriodSeconds: 1
       containers:
       - name: app
@@ -312,11 +324,11 @@ spec:
             *) usleep 20000 ;;
             esac
           done
-`, electionName, electionTTL, electorPort, benchImage, storeIP, storePort)
+`, name, ttl, electorPort, benchImage, storeIP, storePort, replicas, extra)
 }
 
-// cgroupProcsFile is the cgroup.procs of a container of the bench's podd.
-func (b *bench) cgroupProcsFile(p *pod.Pod, container string) (string, error) {
+// cgroupProcsFile is the cgroup.procs of a container of a pod of this podd.
+func (pi *poddInstance) cgroupProcsFile(p *pod.Pod, container string) (string, error) {
 	var id string
 	for _, cs := range p.Status.ContainerStatuses {
 		if cs.Name == container {
@@ -334,7 +346,7 @@ func (b *bench) cgroupProcsFile(p *pod.Pod, container string) (string, error) {
 	if mode != cgroups.V2 {
 		base = filepath.Join(base, "pids")
 	}
-	return filepath.Join(base, cgroups.ContainerPath(b.podd.cgroupRoot(), p.Metadata.UID, id), "cgroup.procs"), nil
+	return filepath.Join(base, cgroups.ContainerPath(pi.cgroupRoot(), p.Metadata.UID, id), "cgroup.procs"), nil
 }
 
 // signalContainer sends sig to every process of the container; how many it reached.
@@ -498,7 +510,7 @@ func (b *bench) measureElection(ctx context.Context) error {
 				lp = p
 			}
 		}
-		procs, err := b.cgroupProcsFile(lp, "app")
+		procs, err := b.podd.cgroupProcsFile(lp, "app")
 		if err != nil {
 			return err
 		}
@@ -566,7 +578,6 @@ func (b *bench) measureElection(ctx context.Context) error {
 	for _, s := range w.dualSeen {
 		fmt.Fprintf(os.Stderr, "podbench: dual leaders: %s\n", s)
 	}
-	fmt.Fprintln(os.Stderr, "podbench: the etcd backend is not built yet: leader_failover_etcd_ms and leader_etcd_ttl_ms are null")
 	fmt.Fprintf(os.Stderr, "podbench: election: %d elector answers (%d failed requests), %d store reads, %d writes accepted, %d refused, %.0f s\n",
 		w.samples, w.errors, sw.reads, int(accepted), int(rejected), r.LeaderElectionSeconds)
 	return nil

@@ -65,6 +65,8 @@ type options struct {
 	profileDir    string
 	patternsImage string
 	failovers     int
+	etcdFailovers int
+	patternsBin   string
 }
 
 type bench struct {
@@ -90,10 +92,15 @@ func run() error {
 	flag.StringVar(&o.out, "out", os.Getenv("BENCH_OUT"), "write the figures as JSON to this file (default $BENCH_OUT)")
 	flag.StringVar(&o.patternsImage, "patterns-image", "bin/podd-patterns.tar", "the patterns' helper image archive (make patterns-image), measured for helper_image_mib")
 	flag.IntVar(&o.failovers, "failovers", 50, "forced leader failovers in the election part, alternating kill -9 and SIGSTOP of the leader's app (at least 40: 20 of each)")
+	flag.IntVar(&o.etcdFailovers, "etcd-failovers", 20, "forced leader failovers of each fault in the etcd election part (kill -9 of the app, SIGSTOP of the app, kill -9 of the node)")
+	flag.StringVar(&o.patternsBin, "patterns-bin", "bin/podd-patterns-static", "the patterns' helper binary (make patterns-image): the etcd election part runs its fenced store on the host")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (logs) after the run")
-	flag.StringVar(&o.only, "only", "", "comma-free selector for a partial run: start, stop, election, density (density includes restore)")
+	flag.StringVar(&o.only, "only", "", "comma-free selector for a partial run: start, stop, election, election-etcd, density (density includes restore)")
 	flag.StringVar(&o.profileDir, "profile", "", "with 50 pods running, save podd's heap, allocs and goroutine profiles into this folder (podd --pprof-address)")
 	flag.Parse()
+	if o.etcdFailovers < 1 {
+		return fmt.Errorf("-etcd-failovers %d: want at least 1", o.etcdFailovers)
+	}
 	if o.failovers < 2 {
 		return fmt.Errorf("-failovers %d: want at least 2 (one kill -9 and one SIGSTOP)", o.failovers)
 	}
@@ -162,6 +169,11 @@ func run() error {
 	if o.only == "" || o.only == "election" {
 		if err := b.measureElection(ctx); err != nil {
 			return fmt.Errorf("leader election: %w", err)
+		}
+	}
+	if o.only == "" || o.only == "election-etcd" {
+		if err := b.measureElectionEtcd(ctx); err != nil {
+			return fmt.Errorf("leader election on etcd: %w", err)
 		}
 	}
 	if o.only == "" || o.only == "density" {
@@ -442,8 +454,7 @@ type results struct {
 	DensityPods           int       `json:"density_pods"`
 	StartRuns             int       `json:"start_runs"`
 	StopRuns              int       `json:"stop_runs"`
-	// The election part (election.go); null when it did not run. The etcd backend is not built
-	// yet: its keys are always null.
+	// The election parts (election.go, election_etcd.go); null when they did not run.
 	LeaderFailoverLocal       *float64 `json:"leader_failover_local_ms"`
 	LeaderFailoverSigstop     *float64 `json:"leader_failover_local_sigstop_ms"`
 	LeaderFailoverLocalMax    *float64 `json:"leader_failover_local_max_ms"`
@@ -460,8 +471,21 @@ type results struct {
 	LeaderElectorRTTp50       float64  `json:"leader_elector_rtt_p50_ms,omitempty"`
 	LeaderElectorRTTp99       float64  `json:"leader_elector_rtt_p99_ms,omitempty"`
 	LeaderElectionSeconds     float64  `json:"leader_election_part_s,omitempty"`
-	LeaderFailoverEtcd        *float64 `json:"leader_failover_etcd_ms"`
-	LeaderEtcdTTL             *float64 `json:"leader_etcd_ttl_ms"`
+	// leader_failover_etcd_ms is the kill -9 of the leader's whole node (its elector dies with
+	// its lease held: the lease's expiry decides); the app's kill -9 and SIGSTOP have their own.
+	LeaderFailoverEtcd            *float64 `json:"leader_failover_etcd_ms"`
+	LeaderFailoverEtcdMax         *float64 `json:"leader_failover_etcd_max_ms"`
+	LeaderFailoverEtcdKill        *float64 `json:"leader_failover_etcd_kill9_ms"`
+	LeaderFailoverEtcdStop        *float64 `json:"leader_failover_etcd_sigstop_ms"`
+	LeaderEtcdTTL                 *float64 `json:"leader_etcd_ttl_ms"`
+	LeaderEtcdFailovers           int      `json:"leader_etcd_failovers,omitempty"`
+	LeaderEtcdPerFault            int      `json:"leader_etcd_failovers_per_fault,omitempty"`
+	LeaderEtcdStaleWritesAccepted *int     `json:"leader_etcd_stale_writes_accepted"`
+	LeaderEtcdStaleWriteAttempts  int      `json:"leader_etcd_stale_write_attempts,omitempty"`
+	LeaderEtcdWritesAccepted      int      `json:"leader_etcd_writes_accepted,omitempty"`
+	LeaderEtcdDualLeaderSamples   *int     `json:"leader_etcd_dual_leader_samples"`
+	LeaderEtcdElectorSamples      int      `json:"leader_etcd_elector_samples,omitempty"`
+	LeaderEtcdSeconds             float64  `json:"leader_etcd_part_s,omitempty"`
 	CPUs                      int      `json:"cpus"`
 	LoadBefore                string   `json:"load_average_before"`
 	LoadAfter                 string   `json:"load_average_after"`
@@ -494,12 +518,26 @@ func (r *results) finish() {
 	add("podd_rss_50_pods", "podd RSS ≤ 40 MiB with 50 pods", r.PoddRSS, 40, r.DensityPods > 0)
 	add("restore_50_pods", "restore ≤ 1 s", r.Restore, 1000, r.DensityPods > 0)
 	add("helper_image", "helper image ≤ 15 MB unpacked", r.HelperImageMiB, 15e6/(1<<20), r.HelperImageMiB > 0)
-	if r.LeaderFailovers != nil {
+	// The chaos figures add up over both parts (leader_failovers, leader_stale_writes_accepted,
+	// leader_dual_leader_samples); each part's own are kept beside them.
+	if r.LeaderFailoverEtcd != nil {
+		if r.LeaderFailovers == nil {
+			r.LeaderFailovers, r.LeaderStaleWritesAccepted, r.LeaderDualLeaderSamples, r.LeaderStaleWriteAttempts = ptr(0), ptr(0), ptr(0), ptr(0)
+		}
+		*r.LeaderFailovers += r.LeaderEtcdFailovers
+		*r.LeaderStaleWritesAccepted += *r.LeaderEtcdStaleWritesAccepted
+		*r.LeaderDualLeaderSamples += *r.LeaderEtcdDualLeaderSamples
+		*r.LeaderStaleWriteAttempts += r.LeaderEtcdStaleWriteAttempts
+		add("leader_failover_etcd", "node kill failover p50 ≤ 1.5 × ttl", *r.LeaderFailoverEtcd, 1.5**r.LeaderEtcdTTL, true)
+	}
+	if r.LeaderFailoverLocal != nil {
 		add("leader_failover_local", "kill -9 failover p50 ≤ 150 ms", *r.LeaderFailoverLocal, 150, true)
+	}
+	if r.LeaderFailovers != nil {
 		add("leader_stale_writes_accepted", "stale writes accepted = 0", float64(*r.LeaderStaleWritesAccepted), 0, true)
 	}
 	// A full run has every target; a partial one (-only) is judged on the targets it measured.
-	r.Pass = len(r.Targets) == 9 || r.Partial != "" && len(r.Targets) > 0
+	r.Pass = len(r.Targets) == 10 || r.Partial != "" && len(r.Targets) > 0
 	for _, t := range r.Targets {
 		r.Pass = r.Pass && t.Pass
 	}
@@ -547,13 +585,20 @@ func (r *results) print(out io.Writer) {
 	if r.StopRuns > 0 {
 		row(fmt.Sprintf("stop |t − 2 s|, ms (median of %d)", r.StopRuns), f1(r.StopError), f1(r.PodmanStopError), "", "stop_grace_error")
 	}
+	if r.LeaderFailoverLocal != nil {
+		row(fmt.Sprintf("leader failover (local), kill -9 of the app, ms (median of %d; max %s)", r.LeaderFailoverKills, f1(*r.LeaderFailoverLocalMax)), f1(*r.LeaderFailoverLocal), "", "", "leader_failover_local")
+		row(fmt.Sprintf("leader failover (local), SIGSTOP > ttl, ms (median of %d; max %s)", r.LeaderFailoverStops, f1(*r.LeaderFailoverSigstopMax)), f1(*r.LeaderFailoverSigstop), "", "")
+	}
+	if r.LeaderFailoverEtcd != nil {
+		ttl := *r.LeaderEtcdTTL
+		row(fmt.Sprintf("leader failover (etcd, ttl %s ms), kill -9 of the node, ms (median of %d; max %s)", f1(ttl), r.LeaderEtcdPerFault, f1(*r.LeaderFailoverEtcdMax)), f1(*r.LeaderFailoverEtcd), "", "", "leader_failover_etcd")
+		row(fmt.Sprintf("leader failover (etcd), kill -9 of the app, ms (median of %d)", r.LeaderEtcdPerFault), f1(*r.LeaderFailoverEtcdKill), "", "")
+		row(fmt.Sprintf("leader failover (etcd), SIGSTOP > ttl, ms (median of %d)", r.LeaderEtcdPerFault), f1(*r.LeaderFailoverEtcdStop), "", "")
+	}
 	if r.LeaderFailovers != nil {
-		row(fmt.Sprintf("leader failover, kill -9 of the app, ms (median of %d; max %s)", r.LeaderFailoverKills, f1(*r.LeaderFailoverLocalMax)), f1(*r.LeaderFailoverLocal), "", "", "leader_failover_local")
-		row(fmt.Sprintf("leader failover, SIGSTOP > ttl, ms (median of %d; max %s)", r.LeaderFailoverStops, f1(*r.LeaderFailoverSigstopMax)), f1(*r.LeaderFailoverSigstop), "", "")
 		row("  client-go leaderelection defaults (reference: lease 15 s), ms", "", "", "15000–17000")
-		row("  etcd backend, ms (not built yet)", "null", "", "")
-		row(fmt.Sprintf("stale writes accepted (%d failovers; attempts refused %d, accepted writes %d)", *r.LeaderFailovers, *r.LeaderStaleWriteAttempts, r.LeaderWritesAccepted), fmt.Sprint(*r.LeaderStaleWritesAccepted), "", "", "leader_stale_writes_accepted")
-		row(fmt.Sprintf("dual-leader samples (%d elector answers, poll %s ms, rtt p50/p99 %.1f/%.1f ms)", r.LeaderElectorSamples, f1(r.LeaderElectorPollMs), r.LeaderElectorRTTp50, r.LeaderElectorRTTp99), fmt.Sprint(*r.LeaderDualLeaderSamples), "", "")
+		row(fmt.Sprintf("stale writes accepted (%d failovers, both parts; attempts refused %d, accepted writes %d)", *r.LeaderFailovers, *r.LeaderStaleWriteAttempts, r.LeaderWritesAccepted+r.LeaderEtcdWritesAccepted), fmt.Sprint(*r.LeaderStaleWritesAccepted), "", "", "leader_stale_writes_accepted")
+		row(fmt.Sprintf("dual-leader samples (%d elector answers, poll %s ms, rtt p50/p99 %.1f/%.1f ms)", r.LeaderElectorSamples+r.LeaderEtcdElectorSamples, f1(float64(electionPoll)/float64(time.Millisecond)), r.LeaderElectorRTTp50, r.LeaderElectorRTTp99), fmt.Sprint(*r.LeaderDualLeaderSamples), "", "")
 	}
 	if r.DensityPods > 0 {
 		row(fmt.Sprintf("shims per pod (%d pods)", r.DensityPods), fmt.Sprintf("%.2f", r.ShimsPerPod), "", "", "shims_per_pod")
@@ -574,7 +619,8 @@ func (r *results) print(out io.Writer) {
 			"  SIGSTOP figure is bounded by the app's readinessProbe (period 1 s + timeout 1 s), the pause lasts > ttl %v.\n"+
 			"  Dual-leader sample: two electors' answers reporting isLeader with overlapping [request, response] windows (no target:\n"+
 			"  a deposed elector learns of its successor's grant from podd's watch an instant after the grant; tokens fence it).\n"+
-			"  The etcd backend is not built yet: leader_failover_etcd_ms and leader_etcd_ttl_ms are null.\n", f1(r.LeaderElectorPollMs), electionTTL)
+			"  etcd: three podds as three nodes and a 3-member etcd on this machine; a node kill is SIGKILL of its podd, its\n"+
+			"  containers and its etcd member (podbench -only election-etcd runs that part alone).\n", f1(float64(electionPoll)/float64(time.Millisecond)), electionTTL)
 	}
 	fmt.Fprintf(&buf, "load average before %s, after %s; %d CPUs; %s: %s\n", r.LoadBefore, r.LoadAfter, r.CPUs, map[bool]string{true: "all targets measured (partial run: -only " + r.Partial + ")", false: "all targets"}[r.Partial != ""], verdict[r.Pass])
 }

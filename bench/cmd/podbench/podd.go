@@ -75,11 +75,17 @@ func (b *bench) buildImages(ctx context.Context) error {
 }
 
 func (b *bench) startPodd(ctx context.Context) (*poddInstance, error) {
-	dir := filepath.Join(b.dir, "podd")
+	return b.newPodd(ctx, "podd", poddNamespace, "podbench")
+}
+
+// newPodd starts a podd of the bench's containerd in the folder name, with its own containerd
+// namespace and cgroup parent, and imports the bench image; extra are more flags.
+func (b *bench) newPodd(ctx context.Context, name, namespace, cgroupRoot string, extra ...string) (*poddInstance, error) {
+	dir := filepath.Join(b.dir, name)
 	p := &poddInstance{b: b, dir: dir, socket: filepath.Join(dir, "podd.sock")}
 	p.args = []string{
 		"--containerd-address", b.address,
-		"--namespace", poddNamespace,
+		"--namespace", namespace,
 		"--root", filepath.Join(dir, "root"),
 		"--state", filepath.Join(dir, "state"),
 		"--socket", p.socket,
@@ -90,11 +96,12 @@ func (b *bench) startPodd(ctx context.Context) (*poddInstance, error) {
 	}
 	// Its own cgroup parent, once podd has the flag.
 	if help, _ := exec.Command(b.opts.podd, "--help").CombinedOutput(); bytes.Contains(help, []byte("--cgroup-root")) {
-		p.args = append(p.args, "--cgroup-root", "podbench")
+		p.args = append(p.args, "--cgroup-root", cgroupRoot)
 	}
-	if b.opts.profileDir != "" {
+	if b.opts.profileDir != "" && name == "podd" {
 		p.args = append(p.args, "--pprof-address", pprofAddress)
 	}
+	p.args = append(p.args, extra...)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
