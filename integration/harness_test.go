@@ -28,6 +28,7 @@ import (
 
 	"github.com/podd-dev/podd/internal/ociimage"
 	"github.com/podd-dev/podd/internal/privcontainerd"
+	"github.com/podd-dev/podd/pkg/patterns"
 )
 
 // Snapshotter is the snapshotter podd and the tests use (containerd's default on Linux).
@@ -126,15 +127,25 @@ func poddBinaries(t testing.TB) (podd, podctl string) {
 }
 
 // buildPatternsImage builds the patterns' helpers statically and packs them, as make does, into
-// podd-patterns.tar beside podd, where podd finds the archive of patternsImage by default: every
-// test podd imports it itself the first time one of its pods asks for it.
+// podd-patterns.tar beside podd, where podd finds the archive of patternsImage by default (and
+// with the etcd backend, -tags etcd, into podd-patterns-etcd.tar for the image's etcd variant):
+// every test podd imports them itself the first time one of its pods asks for one.
 func buildPatternsImage(dir string) error {
-	static := filepath.Join(dir, "podd-patterns-static")
-	if err := goBuild([]string{"CGO_ENABLED=0"}, static, "./cmd/podd-patterns"); err != nil {
-		return err
+	for _, v := range []struct{ variant, tags string }{{"", "-tags="}, {"etcd", "-tags=etcd"}} {
+		suffix := ""
+		if v.variant != "" {
+			suffix = "-" + v.variant
+		}
+		static := filepath.Join(dir, "podd-patterns-static"+suffix)
+		if err := goBuild([]string{"CGO_ENABLED=0"}, static, v.tags, "./cmd/podd-patterns"); err != nil {
+			return err
+		}
+		spec := ociimage.Scratch(patterns.VariantImage(patternsImage, v.variant), ociimage.WithFile(static, "/podd-patterns", 0o755), ociimage.WithEntrypoint("/podd-patterns"))
+		if err := writeArchive(filepath.Join(dir, "podd-patterns"+suffix+".tar"), spec); err != nil {
+			return err
+		}
 	}
-	spec := ociimage.Scratch(patternsImage, ociimage.WithFile(static, "/podd-patterns", 0o755), ociimage.WithEntrypoint("/podd-patterns"))
-	return writeArchive(filepath.Join(dir, "podd-patterns.tar"), spec)
+	return nil
 }
 
 // goBuild runs go build in the module's root directory.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
@@ -21,6 +22,7 @@ import (
 	"github.com/podd-dev/podd/pkg/controller/elections"
 	"github.com/podd-dev/podd/pkg/dns"
 	"github.com/podd-dev/podd/pkg/events"
+	"github.com/podd-dev/podd/pkg/patterns"
 	"github.com/podd-dev/podd/pkg/pod/podsecurity"
 	"github.com/podd-dev/podd/pkg/runtime"
 	"github.com/podd-dev/podd/pkg/sandbox"
@@ -297,10 +299,26 @@ func localImages(patterns string, log *slog.Logger) map[string]string {
 		log.Warn("no patterns' helper image archive (podd-patterns.tar beside podd, or --patterns-image): pods that inject a pattern's helper cannot start", "image", api.PatternsImage())
 		return nil
 	}
-	ref, err := runtime.NormalizeRef(api.PatternsImage())
-	if err != nil {
-		log.Warn("patterns' helper image", "error", err)
-		return nil
+	out := map[string]string{}
+	// The etcd variant (the helpers with the etcd client) is the archive beside it,
+	// podd-patterns-etcd.tar for podd-patterns.tar.
+	etcd := strings.TrimSuffix(patterns, ".tar") + "-etcd.tar"
+	for image, archive := range map[string]string{api.PatternsImage(): patterns, patternsVariant("etcd"): etcd} {
+		ref, err := runtime.NormalizeRef(image)
+		if err != nil {
+			log.Warn("patterns' helper image", "error", err)
+			continue
+		}
+		if _, err := os.Stat(archive); err != nil && archive == etcd {
+			log.Info("no etcd variant of the patterns' helper image: pods whose elector uses etcd cannot start", "image", image, "archive", archive)
+			continue
+		}
+		out[ref] = archive
 	}
-	return map[string]string{ref: patterns}
+	return out
+}
+
+// patternsVariant is the reference of a variant of the helper image (patterns.VariantImage).
+func patternsVariant(variant string) string {
+	return patterns.VariantImage(api.PatternsImage(), variant)
 }

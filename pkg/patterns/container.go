@@ -77,6 +77,9 @@ func (e *expansion) container(h *Helper, settings map[string]string) (pod.Contai
 	}
 	c.Resources = pod.ResourceRequirements{Limits: res, Requests: copyList(res)}
 
+	if h.Variant != nil {
+		c.Image = VariantImage(c.Image, h.Variant(settings))
+	}
 	if v, ok := settings[keyImage]; ok {
 		if strings.TrimSpace(v) == "" || strings.ContainsAny(v, " \t\n") {
 			fail(keyImage, "%q: not an image reference", v)

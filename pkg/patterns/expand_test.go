@@ -374,3 +374,47 @@ func TestAPISocketFollowsTheElector(t *testing.T) {
 		})
 	}
 }
+
+// TestImageVariant: the elector on the etcd backend runs from the image variant with the etcd
+// client; on the local backend, and every other helper, from the base image; an explicit
+// <helper>.podd.io/image wins.
+func TestImageVariant(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		settings map[string]string
+		want     string
+	}{
+		{"local backend", map[string]string{"elector.podd.io/election": "e"}, "localhost/podd/patterns:v1"},
+		{"etcd backend", map[string]string{"elector.podd.io/election": "e", "elector.podd.io/backend": "etcd"}, "localhost/podd/patterns-etcd:v1"},
+		{"explicit image", map[string]string{"elector.podd.io/election": "e", "elector.podd.io/backend": "etcd", "elector.podd.io/image": "my/elector:2"}, "my/elector:2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ann := map[string]string{patterns.AnnotationInject: "elector"}
+			for k, v := range tc.settings {
+				ann[k] = v
+			}
+			p := &pod.Pod{
+				Metadata: pod.ObjectMeta{Name: "p", Namespace: "default", Annotations: ann},
+				Spec:     pod.PodSpec{Containers: []pod.Container{{Name: "app", Image: "busybox"}}},
+			}
+			out, err := patterns.ExpandPods([]*pod.Pod{p}, patterns.Options{Image: "localhost/podd/patterns:v1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := out[0].Spec.InitContainers[0].Image; got != tc.want {
+				t.Errorf("image %q, want %q", got, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct{ image, variant, want string }{
+		{"localhost/podd/patterns:v1", "", "localhost/podd/patterns:v1"},
+		{"localhost/podd/patterns:v1", "etcd", "localhost/podd/patterns-etcd:v1"},
+		{"localhost:5000/podd/patterns:v1", "etcd", "localhost:5000/podd/patterns-etcd:v1"},
+		{"localhost:5000/podd/patterns", "etcd", "localhost:5000/podd/patterns-etcd"},
+		{"patterns@sha256:abc", "etcd", "patterns-etcd@sha256:abc"},
+	} {
+		if got := patterns.VariantImage(tc.image, tc.variant); got != tc.want {
+			t.Errorf("VariantImage(%q, %q) = %q, want %q", tc.image, tc.variant, got, tc.want)
+		}
+	}
+}

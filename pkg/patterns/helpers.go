@@ -1,5 +1,7 @@
 package patterns
 
+import "strings"
+
 // FlagKind is how a helper's flag takes its value, and so how an annotation's value is checked
 // and written on the helper's command line.
 type FlagKind string
@@ -64,6 +66,10 @@ type Helper struct {
 	// adds its container to the pod's podd.io/api-socket annotation (and takes it out again
 	// when the helper is no longer injected).
 	APISocket bool
+	// Variant names the variant of the helper image its settings need ("": the base image):
+	// the elector on the etcd backend needs "etcd", localhost/podd/patterns-etcd, the only image
+	// with the etcd client (5 MB of grpc and protobuf the other helpers do without).
+	Variant func(settings map[string]string) string
 }
 
 // Helpers is the table of the helpers that podd.io/inject may name, in no particular order. The
@@ -199,8 +205,30 @@ var Helpers = []Helper{
 		Required:  [][]string{{"election"}},
 		Ports:     []Port{{Name: "elector-http", Flag: "listen"}},
 		APISocket: true,
-		CPU:       "50m", Memory: "32Mi",
+		Variant: func(settings map[string]string) string {
+			if settings["backend"] == "etcd" {
+				return "etcd"
+			}
+			return ""
+		},
+		CPU: "50m", Memory: "32Mi",
 	},
+}
+
+// VariantImage is the reference of an image variant: localhost/podd/patterns:V with the variant
+// etcd is localhost/podd/patterns-etcd:V (the variant joins the repository's last part).
+func VariantImage(image, variant string) string {
+	if variant == "" {
+		return image
+	}
+	repo, rest := image, ""
+	if i := strings.Index(image, "@"); i >= 0 {
+		repo, rest = image[:i], image[i:]
+	}
+	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+		repo, rest = repo[:i], repo[i:]+rest
+	}
+	return repo + "-" + variant + rest
 }
 
 // Lookup finds a helper of the table by name.

@@ -152,6 +152,11 @@ func run() error {
 	} else {
 		b.res.HelperImageArchiveMiB, b.res.HelperImageMiB = mib(archive), mib(unpacked)
 	}
+	if archive, unpacked, err := imageSize(strings.TrimSuffix(o.patternsImage, ".tar") + "-etcd.tar"); err != nil {
+		return fmt.Errorf("helper image's etcd variant: %w (make patterns-image)", err)
+	} else {
+		b.res.HelperEtcdImageArchiveMiB, b.res.HelperEtcdImageMiB = mib(archive), mib(unpacked)
+	}
 	b.res.LoadBefore = loadAvg()
 	b.res.CPUs = runtime.NumCPU()
 	fmt.Fprintf(os.Stderr, "podbench: %d CPUs, load average %s; folder %s\n", b.res.CPUs, b.res.LoadBefore, b.dir)
@@ -440,20 +445,22 @@ type results struct {
 	PoddRSS         float64 `json:"podd_rss_mib_50_pods"`
 	// The patterns' helper image: unpacked (its layer's files, what a host stores) and as the
 	// gzip-compressed archive podd imports.
-	HelperImageMiB        float64   `json:"helper_image_mib"`
-	HelperImageArchiveMiB float64   `json:"helper_image_archive_mib"`
-	PoddRSSIdle           float64   `json:"podd_rss_mib_0_pods"`
-	PoddRSSAnon           float64   `json:"podd_rss_anon_mib_50_pods"`
-	PoddRSSFile           float64   `json:"podd_rss_file_mib_50_pods"`
-	PoddThreads           int       `json:"podd_threads_50_pods"`
-	ShimsPerPod           float64   `json:"shims_per_pod"`
-	MemPerPod             float64   `json:"mem_per_pod_mib"`
-	MemAvailPerPod        float64   `json:"mem_available_drop_per_pod_mib"`
-	Restore               float64   `json:"restore_50_pods_ms"`
-	RestoreRuns           []float64 `json:"restore_runs_ms,omitempty"`
-	DensityPods           int       `json:"density_pods"`
-	StartRuns             int       `json:"start_runs"`
-	StopRuns              int       `json:"stop_runs"`
+	HelperImageMiB            float64   `json:"helper_image_mib"`
+	HelperImageArchiveMiB     float64   `json:"helper_image_archive_mib"`
+	HelperEtcdImageMiB        float64   `json:"helper_etcd_image_mib"`
+	HelperEtcdImageArchiveMiB float64   `json:"helper_etcd_image_archive_mib"`
+	PoddRSSIdle               float64   `json:"podd_rss_mib_0_pods"`
+	PoddRSSAnon               float64   `json:"podd_rss_anon_mib_50_pods"`
+	PoddRSSFile               float64   `json:"podd_rss_file_mib_50_pods"`
+	PoddThreads               int       `json:"podd_threads_50_pods"`
+	ShimsPerPod               float64   `json:"shims_per_pod"`
+	MemPerPod                 float64   `json:"mem_per_pod_mib"`
+	MemAvailPerPod            float64   `json:"mem_available_drop_per_pod_mib"`
+	Restore                   float64   `json:"restore_50_pods_ms"`
+	RestoreRuns               []float64 `json:"restore_runs_ms,omitempty"`
+	DensityPods               int       `json:"density_pods"`
+	StartRuns                 int       `json:"start_runs"`
+	StopRuns                  int       `json:"stop_runs"`
 	// The election parts (election.go, election_etcd.go); null when they did not run.
 	LeaderFailoverLocal       *float64 `json:"leader_failover_local_ms"`
 	LeaderFailoverSigstop     *float64 `json:"leader_failover_local_sigstop_ms"`
@@ -486,11 +493,11 @@ type results struct {
 	LeaderEtcdDualLeaderSamples   *int     `json:"leader_etcd_dual_leader_samples"`
 	LeaderEtcdElectorSamples      int      `json:"leader_etcd_elector_samples,omitempty"`
 	LeaderEtcdSeconds             float64  `json:"leader_etcd_part_s,omitempty"`
-	CPUs                      int      `json:"cpus"`
-	LoadBefore                string   `json:"load_average_before"`
-	LoadAfter                 string   `json:"load_average_after"`
-	Targets                   []target `json:"targets"`
-	Pass                      bool     `json:"pass"`
+	CPUs                          int      `json:"cpus"`
+	LoadBefore                    string   `json:"load_average_before"`
+	LoadAfter                     string   `json:"load_average_after"`
+	Targets                       []target `json:"targets"`
+	Pass                          bool     `json:"pass"`
 	// Partial is -only's part when the run was partial.
 	Partial string `json:"partial,omitempty"`
 }
@@ -611,6 +618,7 @@ func (r *results) print(out io.Writer) {
 	}
 	if r.HelperImageMiB > 0 {
 		row("helper image, MiB unpacked (archive)", f1(r.HelperImageMiB)+" ("+f1(r.HelperImageArchiveMiB)+")", "", "", "helper_image")
+		row("  its etcd variant (the elector on etcd), MiB unpacked (archive)", f1(r.HelperEtcdImageMiB)+" ("+f1(r.HelperEtcdImageArchiveMiB)+")", "", "")
 	}
 	w.Flush()
 	if r.LeaderFailovers != nil {

@@ -159,6 +159,9 @@ func run(c *cli.Context) error {
 	var backend Backend = local
 	where := "socket " + c.String("socket")
 	if etcdCfg != nil {
+		if newEtcd == nil {
+			return fmt.Errorf("--backend etcd: this build of the helpers has no etcd backend: the image %s has it (podd injects that image for elector.podd.io/backend: etcd)", EtcdImageHint)
+		}
 		// The application's readiness gates the campaign, read from podd through the pod's
 		// socket; an elector run outside a pod (no socket, no --app-container) has no gate.
 		if _, err := os.Stat(c.String("socket")); err == nil || c.IsSet("app-container") {
@@ -173,7 +176,7 @@ func run(c *cli.Context) error {
 		} else if !cfg.Manual {
 			log.Info("no readiness gate: campaigning regardless of the application", "socket", c.String("socket"), "err", err)
 		}
-		eb, err := NewEtcd(*etcdCfg)
+		eb, err := newEtcd(*etcdCfg)
 		if err != nil {
 			return err
 		}

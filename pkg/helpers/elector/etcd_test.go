@@ -105,3 +105,16 @@ func TestEtcdNameDefault(t *testing.T) {
 		t.Fatalf("%+v %v, want the name %q", ecfg, err, host)
 	}
 }
+
+// TestEtcdNotLinked: a build of the helpers without the etcd backend (the base image) refuses
+// --backend etcd at start, naming the image that has it.
+func TestEtcdNotLinked(t *testing.T) {
+	if newEtcd != nil {
+		t.Fatal("the elector package's tests link the etcd backend: this test needs a build without it")
+	}
+	app := &cli.App{Name: "podd-patterns", Commands: []*cli.Command{Command()}}
+	err := app.Run([]string{"podd-patterns", "elector", "--election", "e", "--backend", "etcd", "--name", "p", "--socket", filepath.Join(t.TempDir(), "none.sock")})
+	if err == nil || !strings.Contains(err.Error(), "--backend etcd: this build of the helpers has no etcd backend: the image "+EtcdImageHint) {
+		t.Fatalf("%v, want the refusal naming %s", err, EtcdImageHint)
+	}
+}

@@ -1,4 +1,4 @@
-package elector
+package etcdbackend
 
 import (
 	"encoding/json"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/podd-dev/podd/pkg/helpers/elector"
 	"github.com/podd-dev/podd/pkg/helpers/fencedstore"
 )
 
@@ -28,7 +29,7 @@ const childEnv = "PODD_ELECTOR_TEST_CHILD"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
-		app := &cli.App{Name: "podd-patterns", Commands: []*cli.Command{Command()}}
+		app := &cli.App{Name: "podd-patterns", Commands: []*cli.Command{elector.Command()}}
 		if err := app.Run(append([]string{"podd-patterns"}, os.Args[1:]...)); err != nil {
 			fmt.Fprintln(os.Stderr, "elector:", err)
 			os.Exit(1)
@@ -115,14 +116,14 @@ type etcdElector struct {
 	args []string
 }
 
-func (e *etcdElector) status() (Status, bool) {
+func (e *etcdElector) status() (elector.Status, bool) {
 	c := http.Client{Timeout: 2 * time.Second}
 	resp, err := c.Get(e.url + "/")
 	if err != nil {
-		return Status{}, false
+		return elector.Status{}, false
 	}
 	defer resp.Body.Close()
-	var st Status
+	var st elector.Status
 	return st, json.NewDecoder(resp.Body).Decode(&st) == nil
 }
 
@@ -148,7 +149,7 @@ func oneLeader(t *testing.T, els []*etcdElector, after uint64) (*etcdElector, ui
 	var token uint64
 	waitFor(t, fmt.Sprintf("one leader with a token above %d", after), func() bool {
 		leader, token = nil, 0
-		var sts []Status
+		var sts []elector.Status
 		for _, e := range els {
 			st, ok := e.status()
 			if !ok {
@@ -229,7 +230,7 @@ func TestEtcdElectionProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Its first answer after SIGCONT: not the leader (its deadline passed while it was stopped).
-	var st Status
+	var st elector.Status
 	waitFor(t, l2.name+" answers after SIGCONT", func() bool { var ok bool; st, ok = l2.status(); return ok })
 	if st.IsLeader {
 		t.Fatalf("%s after SIGCONT past its deadline: %+v, want not leader", l2.name, st)
@@ -247,7 +248,7 @@ func TestEtcdElectionProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rs Status
+	var rs elector.Status
 	json.NewDecoder(resp.Body).Decode(&rs)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || rs.IsLeader {
