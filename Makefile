@@ -10,7 +10,7 @@ BIN     := bin
 LDFLAGS := -X github.com/podd-dev/podd/pkg/api.Version=$(VERSION)
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build deps test unit unit-race integration lint tools up down patterns-image example-image example-image-podctl fmt vet clean install uninstall bench bench-deps bench-go bench-ambassador fuzz
+.PHONY: all build deps test unit unit-race integration lint tools up down multinode multinode-down patterns-image example-image example-image-podctl fmt vet clean install uninstall bench bench-deps bench-go bench-ambassador fuzz
 
 all: build
 
@@ -84,6 +84,14 @@ up: deps build example-image
 
 down:
 	./hack/down.sh
+
+# From one host to several, on one host: three podd "nodes" and a 3-member etcd, the etcd elector
+# example on each (hack/multinode.sh: status, kill N, start N, down).
+multinode: deps build example-image
+	./hack/multinode.sh up
+
+multinode-down:
+	./hack/multinode.sh down
 
 example-image:
 	$(GO) run ./hack/mkimage -name localhost/podd/busybox:1.35 -format oci -o $(BIN)/busybox-image.tar

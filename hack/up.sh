@@ -6,17 +6,8 @@ cd "$(dirname "$0")/.."
 export PODD_SOCKET=/run/podd/podd.sock
 podctl=bin/podctl
 
-# containerd: systemd starts it where there is systemd; elsewhere nothing does, so we do.
-if ! ctr --address /run/containerd/containerd.sock version >/dev/null 2>&1; then
-  if [ -d /run/systemd/system ]; then
-    systemctl start containerd
-  else
-    echo "starting containerd (log: /var/log/containerd.log)"
-    setsid nohup containerd >/var/log/containerd.log 2>&1 </dev/null &
-  fi
-  for _ in $(seq 50); do ctr version >/dev/null 2>&1 && break; sleep 0.2; done
-  ctr version >/dev/null || { echo "containerd did not come up; see /var/log/containerd.log" >&2; exit 1; }
-fi
+. hack/lib.sh
+ensure_containerd
 
 if ! $podctl version >/dev/null 2>&1; then
   echo "starting podd (log: /var/log/podd.log)"
