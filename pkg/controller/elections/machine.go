@@ -141,6 +141,11 @@ type election struct {
 	pending *pendingFence
 	// frozen are lost leases whose containers are frozen until their pod acknowledges.
 	frozen []Lease
+	// handover is a lease podd took away while its elector may still say it leads (it learns of
+	// the loss from its watch an instant later): nobody is granted the election until that
+	// elector acknowledges the loss, or the lease's deadline passes (by then it has fenced
+	// itself), or its pod is gone. So no instant sees two electors claim the lead.
+	handover *Lease
 }
 
 type pendingFence struct {
@@ -151,7 +156,14 @@ type pendingFence struct {
 
 // idle: nothing left to keep of the election but its token.
 func (e *election) idle() bool {
-	return e.leader == nil && len(e.queue) == 0 && e.pending == nil && len(e.frozen) == 0
+	return e.leader == nil && len(e.queue) == 0 && e.pending == nil && len(e.frozen) == 0 && e.handover == nil
+}
+
+// handedOver: a loss for that reason leaves an elector that may still claim the lead until it
+// learns of it. Not an expiry (the elector fenced itself before podd's deadline), a resign (the
+// elector stopped claiming before it asked) or a pod that is gone (its elector with it).
+func handedOver(reason string) bool {
+	return reason == ReasonContainerNotReady || reason == ReasonContainerRestart || reason == ReasonPodNotRunning
 }
 
 // enforcedReason says whether a loss for that reason is enforced on the old leader: it may still
@@ -229,8 +241,13 @@ func (m *Machine) Campaign(name string, c Candidate, wait bool) (lease *Lease, w
 	}
 	e := m.election(c.Namespace, name)
 	now := m.now()
-	// A campaign says the pod has seen its loss: what of it is frozen is thawed.
+	// A campaign says the pod has seen its loss: what of it is frozen is thawed, and a handover
+	// waiting for it ends.
+	handover := e.handover != nil
 	changes = append(changes, m.ack(e, c.UID, 0, ReasonCampaigned)...)
+	if handover && e.handover == nil {
+		changes = append(changes, m.grantNext(e)...)
+	}
 	if e.leader != nil && e.leader.UID == c.UID {
 		e.leader.Deadline = now.Add(c.TTL)
 		e.leader.TTL = c.TTL
@@ -238,7 +255,7 @@ func (m *Machine) Campaign(name string, c Candidate, wait bool) (lease *Lease, w
 		return &l, 0, changes, nil
 	}
 	why := m.eligible(c)
-	if e.leader == nil && e.pending == nil && why == "" && !m.eligibleAhead(e, c.UID) {
+	if e.leader == nil && e.pending == nil && e.handover == nil && why == "" && !m.eligibleAhead(e, c.UID) {
 		changes = append(changes, m.dropWaiter(e, c.UID, ReasonSuperseded)...)
 		l, err := m.grant(e, c, now)
 		if err != nil {
@@ -346,6 +363,10 @@ func (m *Machine) Resign(namespace, name, uid string, token uint64) ([]Change, e
 func (m *Machine) release(e *election, reason, detail string) []Change {
 	l := *e.leader
 	e.leader = nil
+	if handedOver(reason) {
+		h := l
+		e.handover = &h
+	}
 	out := []Change{{Kind: Lost, Namespace: e.namespace, Election: e.name, Lease: l, Reason: reason, Detail: detail}}
 	if l.Fence.Mode == pod.FenceNone || len(l.Guard) == 0 || !enforcedReason(reason) {
 		return out
@@ -388,7 +409,8 @@ func (m *Machine) Enforced(namespace, name string, l Lease) []Change {
 }
 
 // Ack is the pod uid's acknowledgement of its lost lease of that token: its frozen containers are
-// thawed. False when nothing of that pod and token is frozen or being frozen.
+// thawed, and a handover waiting for it ends (the next waiter is granted). False when nothing of
+// that pod and token is frozen or being frozen.
 func (m *Machine) Ack(namespace, name, uid string, token uint64) ([]Change, bool) {
 	e := m.els[key(namespace, name)]
 	if e == nil {
@@ -396,7 +418,8 @@ func (m *Machine) Ack(namespace, name, uid string, token uint64) ([]Change, bool
 	}
 	pending := e.pending != nil && e.pending.lease.UID == uid && e.pending.lease.Token == token
 	out := m.ack(e, uid, token, ReasonAcknowledged)
-	return out, pending || len(out) > 0
+	thawed := pending || len(out) > 0
+	return append(out, m.grantNext(e)...), thawed
 }
 
 // ack thaws what of pod uid is frozen in e (of that token; 0: any), and marks a freeze under way
@@ -404,6 +427,9 @@ func (m *Machine) Ack(namespace, name, uid string, token uint64) ([]Change, bool
 func (m *Machine) ack(e *election, uid string, token uint64, reason string) []Change {
 	if e.pending != nil && e.pending.lease.UID == uid && (token == 0 || e.pending.lease.Token == token) {
 		e.pending.acked = true
+	}
+	if e.handover != nil && e.handover.UID == uid && (token == 0 || e.handover.Token == token) {
+		e.handover = nil
 	}
 	var out []Change
 	e.frozen = slices.DeleteFunc(e.frozen, func(l Lease) bool {
@@ -418,7 +444,7 @@ func (m *Machine) ack(e *election, uid string, token uint64, reason string) []Ch
 
 // grantNext grants the first eligible waiter, when nobody leads and no fence is under way.
 func (m *Machine) grantNext(e *election) []Change {
-	if e.leader != nil || e.pending != nil {
+	if e.leader != nil || e.pending != nil || e.handover != nil {
 		return nil
 	}
 	for i, w := range e.queue {
@@ -456,6 +482,11 @@ func (m *Machine) Observe(pods []PodState) []Change {
 		// undone by Enforced), what is frozen is thawed so that its containers can stop.
 		if e.pending != nil && !m.pods[e.pending.lease.UID].Running {
 			e.pending = nil
+		}
+		if e.handover != nil {
+			if _, ok := m.pods[e.handover.UID]; !ok {
+				e.handover = nil // its elector is gone with it
+			}
 		}
 		e.frozen = slices.DeleteFunc(e.frozen, func(l Lease) bool {
 			if !m.pods[l.UID].Running {
@@ -515,6 +546,9 @@ func (m *Machine) Tick() []Change {
 		if e.leader != nil && !now.Before(e.leader.Deadline) {
 			changes = append(changes, m.release(e, ReasonExpired, fmt.Sprintf("no renew within %s", e.leader.TTL))...)
 		}
+		if e.handover != nil && !now.Before(e.handover.Deadline) {
+			e.handover = nil // unacknowledged: its elector has fenced itself by now
+		}
 		changes = append(changes, m.grantNext(e)...)
 		if e.idle() {
 			delete(m.els, k)
@@ -534,6 +568,9 @@ func (m *Machine) NextTick() (time.Time, bool) {
 	for _, e := range m.els {
 		if e.leader != nil && (!found || e.leader.Deadline.Before(next)) {
 			next, found = e.leader.Deadline, true
+		}
+		if e.handover != nil && (!found || e.handover.Deadline.Before(next)) {
+			next, found = e.handover.Deadline, true
 		}
 	}
 	return next, found

@@ -87,6 +87,12 @@ func (w *world) pod(name string) {
 	w.m.SetPod(w.pods[name])
 }
 
+// ack is pod name's elector acknowledging its loss of token.
+func (w *world) ack(name string, token uint64) {
+	cs, _ := w.m.Ack("ns", "e", "uid-"+name, token)
+	w.record(cs)
+}
+
 func (w *world) observe() {
 	var ps []PodState
 	for _, p := range w.pods {
@@ -201,9 +207,38 @@ func TestMachine(t *testing.T) {
 			p.Containers = map[string]ContainerState{"app": {Ready: false, Instance: "c-1"}}
 			w.pods["a"] = p
 			w.observe()
+			w.ack("a", 1) // a's elector learnt of it from its watch
 			return w.leader() + " " + strings.Join(w.log, ",")
 		},
 		want: "b 2 [] lost a ContainerNotReady,granted b 2",
+	}, {
+		name: "after a loss podd imposed, nobody is granted until the old elector acknowledges it or the old deadline passes",
+		run: func(w *world) string {
+			for _, p := range []string{"a", "b", "c"} {
+				w.pod(p)
+				w.campaign(p, true)
+			}
+			w.now = w.now.Add(time.Second)
+			unready := func(name string) {
+				p := w.pods[name]
+				p.Containers = map[string]ContainerState{"app": {Ready: false, Instance: "c-1"}}
+				w.pods[name] = p
+				w.observe()
+			}
+			unready("a")
+			out := w.leader()
+			w.ack("b", 1)         // another pod's acknowledgement does not count
+			w.ack("a", 9)         // nor another token's
+			w.campaign("c", true) // nor a campaign
+			out += "; " + w.leader()
+			w.expire() // a's lease deadline: a's elector has fenced itself
+			out += "; " + w.leader()
+			unready("b")
+			next, _ := w.m.NextTick()
+			w.campaign("b", false) // b's elector campaigns again: it has seen its loss
+			return out + "; " + w.leader() + "; next tick at the handover's deadline " + fmt.Sprint(next.Sub(w.now))
+		},
+		want: " 0 [b c];  0 [b c]; b 2 [c]; c 3 []; next tick at the handover's deadline 2s",
 	}, {
 		name: "a guarded container restarted between two observations releases",
 		run: func(w *world) string {
@@ -241,6 +276,7 @@ func TestMachine(t *testing.T) {
 			p.Running = false
 			w.pods["a"] = p
 			w.observe()
+			w.ack("a", 1)
 			return w.leader() + " " + strings.Join(w.log, ",")
 		},
 		want: "c 2 [] withdrawn 1 PodGone,lost a PodNotRunning,granted c 2",
@@ -408,10 +444,12 @@ func TestMachine(t *testing.T) {
 			w.pods["a"] = p
 			w.observe()
 			w.enforced()
+			w.expire() // the handover: a's elector did not acknowledge (that would thaw a)
 			p = w.pods["b"]
 			p.Containers = map[string]ContainerState{"app": {Ready: true, Instance: "c-2"}}
 			w.pods["b"] = p
 			w.observe()
+			w.expire()
 			return w.leader() + "; " + strings.Join(w.log, ",")
 		},
 		want: "c 3 []; lost a ContainerNotReady,enforce a freeze 1 [app],granted b 2,lost b ContainerRestarted,granted c 3",

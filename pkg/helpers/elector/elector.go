@@ -27,6 +27,15 @@ type Grant struct {
 type Observed struct {
 	Leader string
 	Token  uint64
+	// Last is the last token the election issued, when the backend says (podd does): a vacancy
+	// whose Last is a token held means that grant was taken away.
+	Last uint64
+}
+
+// takes says whether the view o takes away the grant of token: a higher token granted, or the
+// election vacant after that token was issued.
+func (o Observed) takes(token uint64) bool {
+	return o.Token > token || o.Leader == "" && o.Last > 0 && o.Last >= token
 }
 
 // Backend is where the elections are held.
@@ -160,9 +169,9 @@ func (e *Elector) hold(name string, g Grant, sent time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := e.st[name]
-	if s.observed.Token > g.Token {
-		// A renew answered before the backend granted a newer token to someone else, read
-		// after its watch said so: this elector was deposed meanwhile.
+	if s.observed.takes(g.Token) {
+		// A renew answered before the backend granted a newer token to someone else (or took
+		// this one away), read after its watch said so: this elector was deposed meanwhile.
 		return
 	}
 	fresh := !s.holding || s.token != g.Token
@@ -219,19 +228,22 @@ func (e *Elector) drop(name, why string) {
 	e.notify()
 }
 
-// observe records the backend's view. A grant of a higher token than the one held means this
-// elector was deposed (podd releases a leader at once when a guarded container dies or turns
-// unready, and grants the next waiter): it stops saying it leads now, not at its next renew.
-func (e *Elector) observe(name string, o Observed) {
+// observe records the backend's view. A grant of a higher token than the one held, or a vacancy
+// after the token held was issued, means this elector was deposed (podd releases a leader at once
+// when a guarded container dies or turns unready, and grants the next waiter once the deposed
+// elector acknowledged): it stops saying it leads now, not at its next renew. It returns whether
+// this view deposed it.
+func (e *Elector) observe(name string, o Observed) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := e.st[name]
 	if s.observed == o {
-		return
+		return false
 	}
 	s.observed = o
-	if s.holding && o.Token > s.token {
-		e.cfg.Log.Info("not leader", "election", name, "token", s.token, "why", "the backend granted a higher token", "leader", o.Leader, "leaderToken", o.Token)
+	deposed := s.holding && o.takes(s.token)
+	if deposed {
+		e.cfg.Log.Info("not leader", "election", name, "token", s.token, "why", "the backend took the lead away", "leader", o.Leader, "leaderToken", o.Token)
 		s.lost = s.token // a loss podd imposed: acknowledged like a refused renew
 		s.holding = false
 		if s.fence != nil {
@@ -239,6 +251,7 @@ func (e *Elector) observe(name string, o Observed) {
 		}
 	}
 	e.notify()
+	return deposed
 }
 
 // held returns the token held, when this elector leads.
@@ -275,10 +288,22 @@ func (e *Elector) Run(ctx context.Context) {
 	}
 }
 
-// follow keeps the backend's view of the leader, reconnecting.
+// follow keeps the backend's view of the leader, reconnecting. In auto mode a loss it learns of
+// is acknowledged at once: podd grants the next candidate only then (or at the lost lease's
+// deadline), so that no instant sees two electors claim the lead.
 func (e *Elector) follow(ctx context.Context, name string) {
 	for ctx.Err() == nil {
-		err := e.b.Observe(ctx, name, func(o Observed) { e.observe(name, o) })
+		err := e.b.Observe(ctx, name, func(o Observed) {
+			if e.observe(name, o) && !e.cfg.Manual {
+				go func() {
+					actx, cancel := context.WithTimeout(ctx, e.cfg.TTL)
+					defer cancel()
+					if _, err := e.Ack(actx, name); err != nil && ctx.Err() == nil {
+						e.cfg.Log.Warn("ack the lost lease", "election", name, "err", err)
+					}
+				}()
+			}
+		})
 		if ctx.Err() != nil {
 			return
 		}

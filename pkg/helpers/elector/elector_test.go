@@ -145,7 +145,11 @@ func (f *fakeBackend) Ack(_ context.Context, _ string, token uint64) error {
 func (f *fakeBackend) Observe(ctx context.Context, _ string, fn func(Observed)) error {
 	for {
 		f.a.mu.Lock()
-		o, ch := Observed{Leader: f.a.leader, Token: f.a.token}, f.a.changed
+		// As podd shows it: the token only while someone leads, the last issued always.
+		o, ch := Observed{Leader: f.a.leader, Last: f.a.token}, f.a.changed
+		if f.a.leader != "" {
+			o.Token = f.a.token
+		}
 		f.a.mu.Unlock()
 		fn(o)
 		select {
@@ -501,5 +505,25 @@ func TestAckManualMode(t *testing.T) {
 	}
 	if got := a.acked(); !slices.Equal(got, []string{"pod-1 1"}) {
 		t.Errorf("acks %v, want [pod-1 1]", got)
+	}
+}
+
+// TestVacancyDeposesAndAcks: podd takes the lead away (the app died) and waits for the deposed
+// elector before granting anyone: the elector, seeing the election vacant after its token, stops
+// saying it leads at once and (auto mode) acknowledges the loss at once; a renew answered before
+// the vacancy but read after it does not make it leader again.
+func TestVacancyDeposesAndAcks(t *testing.T) {
+	a := newArbiter()
+	e, _ := testElector(t, a, "a", Config{})
+	waitUntil(t, "a leads", func() bool { st, _ := e.Status("e"); return st.IsLeader })
+	a.mu.Lock()
+	a.leader = "" // podd released token 1 and grants nobody until a acknowledges
+	a.notify()
+	a.mu.Unlock()
+	waitUntil(t, "a no longer leads", func() bool { st, _ := e.Status("e"); return !st.IsLeader })
+	waitUntil(t, "a acknowledged token 1", func() bool { return slices.Contains(a.acked(), "a 1") })
+	e.hold("e", Grant{Leader: "a", Token: 1, TTL: time.Hour}, time.Now())
+	if st, _ := e.Status("e"); st.IsLeader {
+		t.Fatalf("a late renew of the lost token made it leader again: %+v", st)
 	}
 }

@@ -167,13 +167,14 @@ func (l *Local) Observe(ctx context.Context, election string, fn func(Observed))
 			continue
 		}
 		var v struct {
-			Leader string `json:"leader"`
-			Token  uint64 `json:"token"`
+			Leader    string `json:"leader"`
+			Token     uint64 `json:"token"`
+			LastToken uint64 `json:"lastToken"`
 		}
 		if err := json.Unmarshal([]byte(data), &v); err != nil {
 			return fmt.Errorf("podd: watch %s: %w", election, err)
 		}
-		fn(Observed{Leader: v.Leader, Token: v.Token})
+		fn(Observed{Leader: v.Leader, Token: v.Token, Last: v.LastToken})
 	}
 	if err := sc.Err(); err != nil {
 		return err
