@@ -105,7 +105,7 @@ func optionsFromFlags(c *cli.Context) (Options, error) {
 	}
 	o.Publisher = &Publisher{Root: c.String("root"), Link: c.String("link")}
 	if o.SignalProcess = c.String("signal-process"); o.SignalProcess != "" {
-		if o.Signal, err = ParseSignal(c.String("signal")); err != nil {
+		if o.Signal, err = helper.ParseSignal(c.String("signal")); err != nil {
 			return o, err
 		}
 	}

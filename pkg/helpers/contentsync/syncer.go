@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/podd-dev/podd/pkg/dirwatch"
+	"github.com/podd-dev/podd/pkg/helpers/helper"
 )
 
 // Options configure a Syncer.
@@ -165,7 +166,7 @@ func (s *Syncer) success(outcome string) {
 // and counted, and never undo the publication.
 func (s *Syncer) notify(ctx context.Context, id string) {
 	if s.o.SignalProcess != "" {
-		pids, err := signalProcesses(s.o.SignalProcess, s.o.Signal)
+		pids, err := helper.SignalProcesses(s.o.SignalProcess, s.o.Signal)
 		if err != nil {
 			s.metrics.notifyFailures.WithLabelValues("signal").Inc()
 			s.log.Warn("signal", "process", s.o.SignalProcess, "signal", s.o.Signal.String(), "pids", pids, "err", err)
