@@ -89,10 +89,56 @@ func rmCgroupTree(top string) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
+			// What is left is not podd's to clean: the podd was stopped with its pods running
+			// (as a podd restart leaves them), and the harness removed their containers, not the
+			// pods' own processes that podd starts outside containerd (a shared process
+			// namespace's pid init, a logger: podd-logger). Those are ended here; anything else
+			// left is an error (and killed too, so that the next tests start clean).
+			helpers, others := killCgroupProcs(dirs)
+			if len(helpers)+len(others) > 0 {
+				last = nil
+				for _, d := range dirs {
+					if err := unix.Rmdir(d); err != nil && !errors.Is(err, unix.ENOENT) {
+						last = fmt.Errorf("rmdir %s: %w", d, err)
+					}
+				}
+			}
+			if len(others) > 0 {
+				last = errors.Join(last, fmt.Errorf("processes other than podd's pod helpers were left in %s (killed): %v", top, others))
+			}
 			return last
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// killCgroupProcs SIGKILLs the processes of the cgroups dirs; what it found, as "pid comm":
+// podd's pod helpers (podd-logger) and the others.
+func killCgroupProcs(dirs []string) (helpers, others []string) {
+	for _, d := range dirs {
+		data, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(data)) {
+			pid, err := strconv.Atoi(f)
+			if err != nil {
+				continue
+			}
+			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+			name := strings.TrimSpace(string(comm))
+			if name == "podd-logger" {
+				helpers = append(helpers, f+" "+name)
+			} else {
+				others = append(others, f+" "+name)
+			}
+			unix.Kill(pid, unix.SIGKILL)
+		}
+	}
+	if len(helpers)+len(others) > 0 {
+		time.Sleep(200 * time.Millisecond) // the kernel empties the cgroups as they die
+	}
+	return helpers, others
 }
 
 // removeStaleCgroupRoots removes the cgroup roots of test runs that are gone.

@@ -193,6 +193,8 @@ var Helpers = []Helper{
 			{Name: "margin", Kind: Duration},
 			{Name: "mode", Kind: String},
 			{Name: "app-container", Kind: List},
+			{Name: "signal", Kind: String},
+			{Name: "signal-process", Kind: String},
 			// The etcd backend (--backend etcd): the TLS files come from the pod's volumes
 			// (elector.podd.io/volumes).
 			{Name: "etcd-endpoints", Kind: String},

@@ -43,6 +43,8 @@ func Command() *cli.Command {
 			&cli.DurationFlag{Name: "margin", Usage: "leadership is declared lost at the lease's local deadline minus this (default: 10% of --ttl)"},
 			&cli.StringFlag{Name: "mode", Value: "auto", Usage: "auto (campaign and renew continuously) or manual (the application calls becomeLeader, renewLeadership, resign)"},
 			&cli.StringSliceFlag{Name: "app-container", Usage: "a container whose readiness the leadership depends on (repeat; default: the pod's regular containers; on etcd read through --socket)"},
+			&cli.StringFlag{Name: "signal", Usage: "a signal (HUP, USR1, … or a number) sent to --signal-process when this elector loses a lead it did not resign (needs shareProcessNamespace: true)"},
+			&cli.StringFlag{Name: "signal-process", Usage: "the application's process (its name, as content-sync's) that --signal goes to"},
 			&cli.StringFlag{Name: "etcd-endpoints", Value: DefaultEtcdEndpoints, Usage: "the etcd cluster's client URLs, comma-separated (etcd backend)"},
 			&cli.StringFlag{Name: "etcd-ca-file", Usage: "PEM file of the CA that signed the etcd members' certificates (TLS; etcd backend)"},
 			&cli.StringFlag{Name: "etcd-cert-file", Usage: "PEM file of the elector's client certificate (TLS client auth, with --etcd-key-file)"},
@@ -91,6 +93,14 @@ func configFromFlags(c *cli.Context) (Config, *EtcdConfig, error) {
 	for i, name := range cfg.Elections {
 		if err := checkName(name); err != nil {
 			return cfg, nil, fmt.Errorf("--election[%d]: %q: %w", i, name, err)
+		}
+	}
+	if c.IsSet("signal") != c.IsSet("signal-process") {
+		return cfg, nil, errors.New("--signal and --signal-process: give both or neither")
+	}
+	if c.IsSet("signal") {
+		if _, err := helper.ParseSignal(c.String("signal")); err != nil {
+			return cfg, nil, err
 		}
 	}
 	switch c.String("mode") {
@@ -153,6 +163,17 @@ func run(c *cli.Context) error {
 	}
 	log := helper.Logger(c, "elector")
 	cfg.Log = log
+	if c.IsSet("signal") {
+		sig, _ := helper.ParseSignal(c.String("signal")) // checked by configFromFlags
+		proc := c.String("signal-process")
+		cfg.OnLost = func(election string, token uint64) {
+			if pids, err := helper.SignalProcesses(proc, sig); err != nil {
+				log.Warn("signal the application at the loss of the lead", "election", election, "token", token, "err", err)
+			} else {
+				log.Info("signalled the application at the loss of the lead", "election", election, "token", token, "signal", sig.String(), "pids", pids)
+			}
+		}
+	}
 	ctx, stop := helper.SignalContext(c.Context)
 	defer stop()
 	local := NewLocal(c.String("socket"), c.StringSlice("app-container"))

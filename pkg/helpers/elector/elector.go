@@ -67,7 +67,11 @@ type Config struct {
 	// Gate, when set, is the application's readiness: auto mode campaigns only while it is
 	// ready and resigns when it is not (nil: podd gates the local backend's elections itself).
 	Gate Gate
-	Log  *slog.Logger
+	// OnLost, when set, is called (in a goroutine of its own) once per grant lost other than by
+	// the application's resign or the elector's stop: at the self-fencing deadline, a refused
+	// renew, a deposition, or an unready application (--signal).
+	OnLost func(election string, token uint64)
+	Log    *slog.Logger
 	Now  func() time.Time
 }
 
@@ -94,6 +98,17 @@ type state struct {
 	resign   chan struct{}
 	// lost is the token of a lease lost (not resigned) and not acknowledged yet, 0 for none.
 	lost uint64
+	// told is the last token OnLost was called for.
+	told uint64
+}
+
+// tellLost calls OnLost for the grant held in s, once. e.mu is held.
+func (e *Elector) tellLost(name string, s *state) {
+	if e.cfg.OnLost == nil || s.token == 0 || s.told == s.token {
+		return
+	}
+	s.told = s.token
+	go e.cfg.OnLost(name, s.token)
 }
 
 // Elector holds the elections of one pod.
@@ -194,6 +209,7 @@ func (e *Elector) hold(name string, g Grant, sent time.Time) {
 		defer e.mu.Unlock()
 		if s.holding && !e.leads(s) {
 			e.cfg.Log.Warn("leadership lost: lease deadline passed without a renew", "election", name, "token", s.token)
+			e.tellLost(name, s)
 			e.notify()
 		}
 	})
@@ -220,6 +236,9 @@ func (e *Elector) drop(name, why string) {
 	e.cfg.Log.Info("not leader", "election", name, "token", s.token, "why", why)
 	if why == whyExpired || why == whyRefused {
 		s.lost = s.token
+	}
+	if why == whyExpired || why == whyRefused || why == whyUnready {
+		e.tellLost(name, s)
 	}
 	s.holding = false
 	if s.fence != nil {
@@ -249,6 +268,7 @@ func (e *Elector) observe(name string, o Observed) bool {
 		if s.fence != nil {
 			s.fence.Stop()
 		}
+		e.tellLost(name, s)
 	}
 	e.notify()
 	return deposed

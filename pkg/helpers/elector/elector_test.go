@@ -365,6 +365,10 @@ func TestFlags(t *testing.T) {
 		{[]string{"--election", "Bad_Name"}, `--election[0]: "Bad_Name": must be lower-case`},
 		{[]string{"--election", "e", "--ttl", "3s", "--margin", "1s"}, "--margin: 1s must be at least 0 and below a third of --ttl (1s)"},
 		{[]string{"--election", "e"}, ""},
+		{[]string{"--election", "e", "--signal", "USR1"}, "--signal and --signal-process: give both or neither"},
+		{[]string{"--election", "e", "--signal-process", "app"}, "--signal and --signal-process: give both or neither"},
+		{[]string{"--election", "e", "--signal", "NOPE", "--signal-process", "app"}, `--signal: "NOPE" is not a signal`},
+		{[]string{"--election", "e", "--signal", "USR1", "--signal-process", "app"}, ""},
 		{strings.Fields("--election a --election b --election c --election d --election e --election f --election g --election h --election i"), "--election: 9 given, at most 8"},
 	} {
 		cmd := Command()
@@ -525,5 +529,45 @@ func TestVacancyDeposesAndAcks(t *testing.T) {
 	e.hold("e", Grant{Leader: "a", Token: 1, TTL: time.Hour}, time.Now())
 	if st, _ := e.Status("e"); st.IsLeader {
 		t.Fatalf("a late renew of the lost token made it leader again: %+v", st)
+	}
+}
+
+// TestOnLost: the application is told (OnLost, which --signal uses) once per lost grant —
+// deposed, its deadline passed without a renew, or its readiness gone — and not when it resigned.
+func TestOnLost(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lose func(a *arbiter, e *Elector, g *testGate)
+		want string
+	}{
+		{"deposed", func(a *arbiter, _ *Elector, _ *testGate) { a.depose("b") }, "[e 1]"},
+		{"unready", func(_ *arbiter, _ *Elector, g *testGate) { g.set(false) }, "[e 1]"},
+		{"deadline passed", func(a *arbiter, _ *Elector, _ *testGate) {
+			a.mu.Lock()
+			a.down = true // renews fail: the deadline passes
+			a.mu.Unlock()
+		}, "[e 1]"},
+		{"resigned", func(_ *arbiter, e *Elector, _ *testGate) { e.Resign(context.Background(), "e") }, "[]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var told []string
+			a := newArbiter()
+			g := newTestGate(true)
+			e, _ := testElector(t, a, "a", Config{TTL: 300 * time.Millisecond, Gate: g, OnLost: func(name string, token uint64) {
+				mu.Lock()
+				told = append(told, fmt.Sprintf("%s %d", name, token))
+				mu.Unlock()
+			}})
+			waitUntil(t, "a leads", func() bool { st, _ := e.Status("e"); return st.IsLeader })
+			tc.lose(a, e, g)
+			waitUntil(t, "a no longer leads", func() bool { st, _ := e.Status("e"); return !st.IsLeader })
+			time.Sleep(700 * time.Millisecond) // more than the ttl: a second call would come by now
+			mu.Lock()
+			defer mu.Unlock()
+			if fmt.Sprint(told) != tc.want {
+				t.Errorf("OnLost calls %v, want %s", told, tc.want)
+			}
+		})
 	}
 }
