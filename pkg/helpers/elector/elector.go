@@ -72,7 +72,7 @@ type Config struct {
 	// renew, a deposition, or an unready application (--signal).
 	OnLost func(election string, token uint64)
 	Log    *slog.Logger
-	Now  func() time.Time
+	Now    func() time.Time
 }
 
 // Status is what GET / and GET /elections/{name} answer.
