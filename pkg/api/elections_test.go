@@ -149,9 +149,23 @@ func TestPodSocketElections(t *testing.T) {
 	}()
 	waitFor(t, func() bool { return len(svc.Get("default", "e").Candidates) == 1 })
 
-	// a's app turns unready: b is granted at once with a higher token.
+	// a's app turns unready: the watch shows the election vacant after token 1 (a's elector learns
+	// of its loss there), and once a acknowledges it, b is granted with a higher token.
 	fake.Put(electionPod("a", false))
 	pods.notify()
+	for v := range events {
+		if v.Leader == "" && v.LastToken == 1 {
+			break
+		}
+	}
+	select {
+	case out := <-granted:
+		t.Fatalf("b was granted before a acknowledged its loss: %v", out)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if code, out := post(t, a, "/elections/e/ack", `{"token": 1}`); code != http.StatusOK {
+		t.Fatalf("a's ack: %d %v", code, out)
+	}
 	select {
 	case out := <-granted:
 		if out["leader"] != "b" || out["token"] != 2.0 {
