@@ -243,3 +243,17 @@ func RequestDeadline(arrival time.Time, own time.Duration, header string) (time.
 func TimeoutMillis(now, deadline time.Time) int64 {
 	return max(deadline.Sub(now).Milliseconds(), 1)
 }
+
+// ShouldHedge: a shard late beyond the hedge delay is hedged only once at least half of the
+// request's other shards have answered. When most shards are late together, the cause is common
+// to all of them (the root's host is busy, the network is slow) and a second request would only
+// add load — and spend the budget that a lone slow leaf will need. A request of one shard is
+// hedged on the delay alone.
+func ShouldHedge(answeredOthers, others int) bool {
+	return others <= 0 || 2*answeredOthers >= others
+}
+
+// RecheckAfter is how soon a deferred hedge decision is looked at again.
+func RecheckAfter(delay time.Duration) time.Duration {
+	return max(delay/4, 250*time.Microsecond)
+}

@@ -261,6 +261,14 @@ func (r *Root) fanOut(ctx context.Context, cancel context.CancelFunc, shards []S
 	out := make([]shardResult, len(shards))
 	need := r.cfg.Quorum.Need(len(shards))
 	var answered atomic.Int64
+	// Shards that have any replica: the ones a hedge decision compares with.
+	live := 0
+	for _, sh := range shards {
+		if sh.Err == nil && len(sh.Replicas) > 0 {
+			live++
+		}
+	}
+	prog := &progress{others: live - 1, answered: &answered}
 	var wg sync.WaitGroup
 	for i, sh := range shards {
 		if sh.Err != nil || len(sh.Replicas) == 0 {
@@ -273,8 +281,8 @@ func (r *Root) fanOut(ctx context.Context, cancel context.CancelFunc, shards []S
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i] = r.runShard(ctx, sh, req, body, id, deadline)
-			if out[i].answer != nil && r.cfg.StopAtQuorum && int(answered.Add(1)) >= need {
+			out[i] = r.runShard(ctx, sh, req, body, id, deadline, prog)
+			if out[i].answer != nil && int(answered.Add(1)) >= need && r.cfg.StopAtQuorum {
 				cancel()
 			}
 		}()
@@ -287,7 +295,7 @@ func (r *Root) fanOut(ctx context.Context, cancel context.CancelFunc, shards []S
 // on, budget allowing) a second one to another replica once the hedge delay has passed without
 // an answer. The first answer wins; the other attempt's request is cancelled (its connection
 // closed, which the leaf sees as its request's context ending).
-func (r *Root) runShard(ctx context.Context, sh Shard, req *http.Request, body []byte, id string, deadline time.Time) shardResult {
+func (r *Root) runShard(ctx context.Context, sh Shard, req *http.Request, body []byte, id string, deadline time.Time, prog *progress) shardResult {
 	start := r.now()
 	ctx, cancel := context.WithDeadline(ctx, LeafDeadline(start, deadline, r.cfg.LeafTimeout))
 	defer cancel()
@@ -306,11 +314,14 @@ func (r *Root) runShard(ctx context.Context, sh Shard, req *http.Request, body [
 	launch(primary, false)
 	inflight := 1
 	var hedgeTimer <-chan time.Time
+	var timer *time.Timer
+	var delay time.Duration
 	if r.cfg.Hedge && r.cfg.Mode == Partitioned {
-		if d, ok := r.cfg.HedgePolicy.Delay(r.window); ok {
-			t := time.NewTimer(d)
-			defer t.Stop()
-			hedgeTimer = t.C
+		var ok bool
+		if delay, ok = r.cfg.HedgePolicy.Delay(r.window); ok {
+			timer = time.NewTimer(delay)
+			defer timer.Stop()
+			hedgeTimer = timer.C
 		}
 	}
 	record := func(a *attempt, result string) {
@@ -346,6 +357,11 @@ func (r *Root) runShard(ctx context.Context, sh Shard, req *http.Request, body [
 				return res
 			}
 		case <-hedgeTimer:
+			if !ShouldHedge(int(prog.answered.Load()), prog.others) {
+				// Most shards are late too: look again shortly, while the deadline lasts.
+				timer.Reset(RecheckAfter(delay))
+				continue
+			}
 			hedgeTimer = nil
 			if !r.budget.Spend() {
 				r.metrics.hedgesDenied.Inc()
@@ -356,6 +372,12 @@ func (r *Root) runShard(ctx context.Context, sh Shard, req *http.Request, body [
 			inflight++
 		}
 	}
+}
+
+// progress is a request's count of answered shards, which hedge decisions read.
+type progress struct {
+	others   int // shards with a replica, besides the deciding one
+	answered *atomic.Int64
 }
 
 // call sends one attempt and reads its answer; a non-2xx status is a failure of the leaf.

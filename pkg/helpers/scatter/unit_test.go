@@ -383,3 +383,29 @@ func TestConfigFromFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestShouldHedge(t *testing.T) {
+	for _, tc := range []struct {
+		answered, others int
+		want             bool
+	}{
+		{0, 0, true},  // one shard: the delay alone decides
+		{9, 9, true},  // the lone straggler of ten
+		{5, 9, true},  // more than half answered
+		{4, 9, false}, // most are late: a common cause
+		{0, 9, false},
+		{1, 1, true},
+		{0, 1, false},
+		{1, 2, true},
+	} {
+		if got := ShouldHedge(tc.answered, tc.others); got != tc.want {
+			t.Errorf("ShouldHedge(%d of %d others) = %v, want %v", tc.answered, tc.others, got, tc.want)
+		}
+	}
+	if got := RecheckAfter(8 * time.Millisecond); got != 2*time.Millisecond {
+		t.Errorf("RecheckAfter(8ms) = %v", got)
+	}
+	if got := RecheckAfter(0); got != 250*time.Microsecond {
+		t.Errorf("RecheckAfter(0) = %v", got)
+	}
+}
