@@ -208,6 +208,17 @@ func nextReplica(primary, replicas int) int {
 	return (primary + 1) % replicas
 }
 
+// NextUntried is the first replica after the primary, in order, that no attempt of the request
+// has gone to yet.
+func NextUntried(primary int, tried []bool) (int, bool) {
+	for i := 1; i < len(tried); i++ {
+		if idx := (primary + i) % len(tried); !tried[idx] {
+			return idx, true
+		}
+	}
+	return 0, false
+}
+
 // LeafDeadline is when a leaf's attempt must end: the request's deadline, or earlier the
 // per-leaf timeout counted from the attempt's start.
 func LeafDeadline(start, request time.Time, leafTimeout time.Duration) time.Time {

@@ -395,3 +395,34 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// TestRootRetriesAnotherReplica: partitioned, a shard of two replicas of which one fails; a
+// request whose primary went to the failing one is retried once on the other (budget allowing),
+// so every request is answered. With no budget, the failure stands.
+func TestRootRetriesAnotherReplica(t *testing.T) {
+	bad, good := newTestLeaf(t, "bad", 1), newTestLeaf(t, "good", 1)
+	bad.fail.Store(true)
+	r, root := newTestRoot(t, Config{Mode: Partitioned, HedgeBudget: 1}, []string{bad.addr() + "|" + good.addr()})
+	for range 20 {
+		if a := ask(t, root.URL, nil); a.status != 200 || a.header.Get(PartialHeader) != "false" {
+			t.Fatalf("%d %v %s", a.status, a.header, a.rawBody)
+		}
+	}
+	if bad.requests.Load() == 0 {
+		t.Fatal("no primary went to the failing replica in 20 requests")
+	}
+	if !strings.Contains(scrape(t, r), `scatter_leaf_requests_total{kind="retry"} `+strconv.Itoa(int(bad.requests.Load()))) {
+		t.Errorf("retries in the metrics differ from the failing replica's %d requests:\n%s", bad.requests.Load(), scrape(t, r))
+	}
+
+	_, strict := newTestRoot(t, Config{Mode: Partitioned, HedgeBudget: 0}, []string{bad.addr() + "|" + good.addr()})
+	failed := 0
+	for range 20 {
+		if a := ask(t, strict.URL, nil); a.status == http.StatusServiceUnavailable {
+			failed++
+		}
+	}
+	if failed == 0 {
+		t.Error("with no budget, no request failed on the failing replica in 20")
+	}
+}

@@ -156,6 +156,7 @@ type failure struct {
 type attempt struct {
 	leaf    string
 	hedged  bool
+	retry   bool
 	start   time.Time
 	status  int
 	body    []byte
@@ -177,6 +178,7 @@ type shardResult struct {
 type traceAttempt struct {
 	Leaf      string  `json:"leaf"`
 	Hedged    bool    `json:"hedged,omitempty"`
+	Retry     bool    `json:"retry,omitempty"`
 	LatencyMs float64 `json:"ms"`
 	Result    string  `json:"result"`
 }
@@ -300,10 +302,12 @@ func (r *Root) runShard(ctx context.Context, sh Shard, req *http.Request, body [
 	ctx, cancel := context.WithDeadline(ctx, LeafDeadline(start, deadline, r.cfg.LeafTimeout))
 	defer cancel()
 	res := shardResult{shard: sh}
-	done := make(chan *attempt, 2)
+	done := make(chan *attempt, 3) // the primary, a retry, a hedge
 	primary := rand.IntN(len(sh.Replicas))
-	launch := func(idx int, hedged bool) {
-		a := &attempt{leaf: sh.Replicas[idx], hedged: hedged, start: r.now()}
+	tried := make([]bool, len(sh.Replicas))
+	launch := func(idx int, hedged, retry bool) {
+		tried[idx] = true
+		a := &attempt{leaf: sh.Replicas[idx], hedged: hedged, retry: retry, start: r.now()}
 		go func() {
 			r.call(ctx, a, sh, req, body, id, deadline)
 			done <- a
@@ -311,8 +315,8 @@ func (r *Root) runShard(ctx context.Context, sh Shard, req *http.Request, body [
 	}
 	r.budget.Earn()
 	r.metrics.leafRequests.WithLabelValues("primary").Inc()
-	launch(primary, false)
-	inflight := 1
+	launch(primary, false, false)
+	inflight, retried := 1, false
 	var hedgeTimer <-chan time.Time
 	var timer *time.Timer
 	var delay time.Duration
@@ -325,7 +329,7 @@ func (r *Root) runShard(ctx context.Context, sh Shard, req *http.Request, body [
 		}
 	}
 	record := func(a *attempt, result string) {
-		res.attempts = append(res.attempts, traceAttempt{Leaf: a.leaf, Hedged: a.hedged, LatencyMs: ms(a.latency), Result: result})
+		res.attempts = append(res.attempts, traceAttempt{Leaf: a.leaf, Hedged: a.hedged, Retry: a.retry, LatencyMs: ms(a.latency), Result: result})
 		r.leaves.add(a.leaf, sh.Name, a.latency, result)
 		r.metrics.leafResults.WithLabelValues(result).Inc()
 	}
@@ -353,9 +357,22 @@ func (r *Root) runShard(ctx context.Context, sh Shard, req *http.Request, body [
 			}
 			record(a, reason)
 			res.reason, res.err, res.status, res.lastLeaf = reason, a.err.Error(), a.status, a.leaf
-			if inflight == 0 {
-				return res
+			if inflight > 0 {
+				continue
 			}
+			// A replica that failed (not one that ran out of time): once, another replica of
+			// the shard, within the same budget as the hedges.
+			if idx, ok := NextUntried(primary, tried); ok && reason == LeafError && !retried && r.cfg.Mode == Partitioned {
+				if r.budget.Spend() {
+					retried = true
+					r.metrics.leafRequests.WithLabelValues("retry").Inc()
+					launch(idx, false, true)
+					inflight++
+					continue
+				}
+				r.metrics.hedgesDenied.Inc()
+			}
+			return res
 		case <-hedgeTimer:
 			if !ShouldHedge(int(prog.answered.Load()), prog.others) {
 				// Most shards are late too: look again shortly, while the deadline lasts.
@@ -368,7 +385,11 @@ func (r *Root) runShard(ctx context.Context, sh Shard, req *http.Request, body [
 				continue
 			}
 			r.metrics.leafRequests.WithLabelValues("hedge").Inc()
-			launch(nextReplica(primary, len(sh.Replicas)), true)
+			idx, ok := NextUntried(primary, tried)
+			if !ok {
+				idx = nextReplica(primary, len(sh.Replicas))
+			}
+			launch(idx, true, false)
 			inflight++
 		}
 	}

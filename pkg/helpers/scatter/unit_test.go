@@ -409,3 +409,24 @@ func TestShouldHedge(t *testing.T) {
 		t.Errorf("RecheckAfter(0) = %v", got)
 	}
 }
+
+func TestNextUntried(t *testing.T) {
+	for _, tc := range []struct {
+		primary int
+		tried   []bool
+		want    int
+		ok      bool
+	}{
+		{0, []bool{true}, 0, false},
+		{0, []bool{true, false}, 1, true},
+		{1, []bool{false, true}, 0, true},
+		{1, []bool{false, true, false}, 2, true},
+		{2, []bool{false, true, true}, 0, true},
+		{0, []bool{true, true, true}, 0, false},
+	} {
+		got, ok := NextUntried(tc.primary, tc.tried)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("NextUntried(%d, %v) = %d %v, want %d %v", tc.primary, tc.tried, got, ok, tc.want, tc.ok)
+		}
+	}
+}
