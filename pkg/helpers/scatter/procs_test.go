@@ -24,6 +24,15 @@ var (
 	buildErr    error
 )
 
+// TestMain removes the binary patternsBinary built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if patternsBin != "" {
+		os.RemoveAll(filepath.Dir(patternsBin))
+	}
+	os.Exit(code)
+}
+
 // patternsBinary builds cmd/podd-patterns as make does (static, stripped), once per test binary.
 func patternsBinary(t *testing.T) string {
 	t.Helper()
