@@ -111,6 +111,8 @@ func strictKubernetes(t *testing.T, data []byte) {
 			into = &corev1.Pod{}
 		case "ConfigMap":
 			into = &corev1.ConfigMap{}
+		case "Service":
+			into = &corev1.Service{}
 		case "Deployment":
 			into = &appsv1.Deployment{}
 		case "ReplicaSet":

@@ -215,6 +215,35 @@ var Helpers = []Helper{
 		},
 		CPU: "50m", Memory: "32Mi",
 	},
+	{
+		Name: "scatter-gather",
+		// pkg/helpers/scatter/command.go: the root of a scatter/gather; the pod's own container
+		// is the merge (--merge on localhost).
+		Flags: []Flag{
+			{Name: "listen", Kind: String, Default: ":9480"},
+			{Name: "metrics-address", Kind: String, Default: ":9481"},
+			{Name: "mode", Kind: String},
+			{Name: "leaves", Kind: List},
+			{Name: "merge", Kind: String},
+			{Name: "deadline", Kind: Duration},
+			{Name: "leaf-timeout", Kind: Duration},
+			{Name: "merge-timeout", Kind: Duration},
+			{Name: "min-responses", Kind: String},
+			{Name: "stop-at-min", Kind: Bool},
+			{Name: "hedge", Kind: Bool},
+			{Name: "hedge-delay", Kind: Duration},
+			{Name: "hedge-percentile", Kind: Int},
+			{Name: "hedge-min-delay", Kind: Duration},
+			{Name: "hedge-budget", Kind: Int},
+			{Name: "hedge-window", Kind: Int},
+			{Name: "resolve-ttl", Kind: Duration},
+			{Name: "max-body-bytes", Kind: Int},
+		},
+		Required: [][]string{{"leaves"}},
+		Ports:    []Port{{Name: "sg-root", Flag: "listen"}, {Name: "sg-metrics", Flag: "metrics-address"}},
+		Probe:    &Probe{Startup: true, Path: "/healthz", Port: "sg-metrics"},
+		CPU:      "100m", Memory: "32Mi",
+	},
 }
 
 // VariantImage is the reference of an image variant: localhost/podd/patterns:V with the variant

@@ -67,6 +67,8 @@ type options struct {
 	failovers     int
 	etcdFailovers int
 	patternsBin   string
+	sgRequests    int
+	sgPercentile  int
 }
 
 type bench struct {
@@ -93,9 +95,11 @@ func run() error {
 	flag.StringVar(&o.patternsImage, "patterns-image", "bin/podd-patterns.tar", "the patterns' helper image archive (make patterns-image), measured for helper_image_mib")
 	flag.IntVar(&o.failovers, "failovers", 50, "forced leader failovers in the election part, alternating kill -9 and SIGSTOP of the leader's app (at least 40: 20 of each)")
 	flag.IntVar(&o.etcdFailovers, "etcd-failovers", 20, "forced leader failovers of each fault in the etcd election part (kill -9 of the app, SIGSTOP of the app, kill -9 of the node)")
-	flag.StringVar(&o.patternsBin, "patterns-bin", "bin/podd-patterns-static", "the patterns' helper binary (make patterns-image): the etcd election part runs its fenced store on the host")
+	flag.StringVar(&o.patternsBin, "patterns-bin", "bin/podd-patterns-static", "the patterns' helper binary (make patterns-image): the scatter part measures its scatter-gather root, the etcd election part runs its fenced store on the host")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (logs) after the run")
-	flag.StringVar(&o.only, "only", "", "comma-free selector for a partial run: start, stop, election, election-etcd, density (density includes restore)")
+	flag.StringVar(&o.only, "only", "", "comma-free selector for a partial run: start, stop, election, election-etcd, density (density includes restore), scatter (needs no containerd)")
+	flag.IntVar(&o.sgRequests, "sg-requests", 2000, "client requests measured per configuration in the scatter part")
+	flag.IntVar(&o.sgPercentile, "sg-hedge-percentile", 95, "the root's --hedge-percentile in the scatter part's hedged run")
 	flag.StringVar(&o.profileDir, "profile", "", "with 50 pods running, save podd's heap, allocs and goroutine profiles into this folder (podd --pprof-address)")
 	flag.Parse()
 	if o.etcdFailovers < 1 {
@@ -103,6 +107,25 @@ func run() error {
 	}
 	if o.failovers < 2 {
 		return fmt.Errorf("-failovers %d: want at least 2 (one kill -9 and one SIGSTOP)", o.failovers)
+	}
+	if o.only == "scatter" {
+		// The scatter part runs on the host's loopback: no containerd, podd or podman to start.
+		b := &bench{opts: o}
+		var err error
+		if b.dir, err = os.MkdirTemp("/tmp", "podbench-"); err != nil {
+			return err
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		b.res.LoadBefore, b.res.CPUs = loadAvg(), runtime.NumCPU()
+		fmt.Fprintf(os.Stderr, "podbench: %d CPUs, load average %s; folder %s\n", b.res.CPUs, b.res.LoadBefore, b.dir)
+		if err := b.measureScatter(ctx); err != nil {
+			return fmt.Errorf("scatter/gather: %w", err)
+		}
+		if !o.keep {
+			defer os.RemoveAll(b.dir)
+		}
+		return b.report()
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (containerd, runc and podman run containers)")
@@ -181,6 +204,11 @@ func run() error {
 			return fmt.Errorf("leader election on etcd: %w", err)
 		}
 	}
+	if o.only == "" {
+		if err := b.measureScatter(ctx); err != nil {
+			return fmt.Errorf("scatter/gather: %w", err)
+		}
+	}
 	if o.only == "" || o.only == "density" {
 		if err := b.measureDensity(ctx); err != nil {
 			return fmt.Errorf("density: %w", err)
@@ -189,6 +217,12 @@ func run() error {
 			return fmt.Errorf("restore: %w", err)
 		}
 	}
+	return b.report()
+}
+
+// report judges, prints and writes the figures.
+func (b *bench) report() error {
+	o := b.opts
 	b.res.LoadAfter = loadAvg()
 	b.res.Partial = o.only
 	b.res.finish()
@@ -500,6 +534,8 @@ type results struct {
 	Pass                          bool     `json:"pass"`
 	// Partial is -only's part when the run was partial.
 	Partial string `json:"partial,omitempty"`
+	// The scatter/gather part (scatter.go).
+	sgResults
 }
 
 type target struct {
@@ -544,8 +580,13 @@ func (r *results) finish() {
 		add("leader_stale_writes_accepted", "stale writes accepted = 0", float64(*r.LeaderStaleWritesAccepted), 0, true)
 		add("leader_dual_leader_samples", "dual-leader samples = 0", float64(*r.LeaderDualLeaderSamples), 0, true)
 	}
+	if r.SGP50Hedged != nil {
+		add("sg_p99_hedged", "hedged p99 ≤ 1.5 × hedged p50", *r.SGP99Hedged, 1.5**r.SGP50Hedged, true)
+		add("sg_extra_requests", "hedging's extra requests ≤ 5 %", *r.SGExtraPct, 5, true)
+		add("sg_fanout_overhead", "root's fan-out overhead at 10 leaves ≤ 2 ms", *r.SGFanoutOverhead, 2, true)
+	}
 	// A full run has every target; a partial one (-only) is judged on the targets it measured.
-	r.Pass = len(r.Targets) == 11 || r.Partial != "" && len(r.Targets) > 0
+	r.Pass = len(r.Targets) == 14 || r.Partial != "" && len(r.Targets) > 0
 	for _, t := range r.Targets {
 		r.Pass = r.Pass && t.Pass
 	}
@@ -607,6 +648,13 @@ func (r *results) print(out io.Writer) {
 		row("  client-go leaderelection defaults (reference: lease 15 s), ms", "", "", "15000–17000")
 		row(fmt.Sprintf("stale writes accepted (%d failovers, both parts; attempts refused %d, accepted writes %d)", *r.LeaderFailovers, *r.LeaderStaleWriteAttempts, r.LeaderWritesAccepted+r.LeaderEtcdWritesAccepted), fmt.Sprint(*r.LeaderStaleWritesAccepted), "", "", "leader_stale_writes_accepted")
 		row(fmt.Sprintf("dual-leader samples (%d elector answers, poll %s ms, rtt p50/p99 %.1f/%.1f ms)", r.LeaderElectorSamples+r.LeaderEtcdElectorSamples, f1(float64(electionPoll)/float64(time.Millisecond)), r.LeaderElectorRTTp50, r.LeaderElectorRTTp99), fmt.Sprint(*r.LeaderDualLeaderSamples), "", "", "leader_dual_leader_samples")
+	}
+	if r.SGP50Hedged != nil {
+		row(fmt.Sprintf("scatter/gather p50 / p99, ms, unhedged (%d requests, 10 shards, 1 leaf slow 5 %%)", r.SGRequests), f1(*r.SGP50Unhedged)+" / "+f1(*r.SGP99Unhedged), "", "")
+		row(fmt.Sprintf("scatter/gather p50 / p99, ms, hedged (learned p%d delay, %s ms at the end; 5 %% budget, %.0f refused)", r.SGPercentile, f1(r.SGHedgeDelay), r.SGHedgesDenied),
+			f1(*r.SGP50Hedged)+" / "+f1(*r.SGP99Hedged), "", "", "sg_p99_hedged")
+		row("scatter/gather extra requests, % (hedged)", fmt.Sprintf("%.2f", *r.SGExtraPct), "", "", "sg_extra_requests")
+		row(fmt.Sprintf("scatter/gather fan-out overhead p50, ms (root %s − direct %s)", f1(r.SGRootFastP50), f1(r.SGDirectP50)), fmt.Sprintf("%.2f", *r.SGFanoutOverhead), "", "", "sg_fanout_overhead")
 	}
 	if r.DensityPods > 0 {
 		row(fmt.Sprintf("shims per pod (%d pods)", r.DensityPods), fmt.Sprintf("%.2f", r.ShimsPerPod), "", "", "shims_per_pod")
