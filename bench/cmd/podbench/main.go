@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -69,6 +70,9 @@ type options struct {
 	patternsBin   string
 	sgRequests    int
 	sgPercentile  int
+	costPods      []int
+	idleSeconds   int
+	startPods     int
 }
 
 type bench struct {
@@ -97,11 +101,21 @@ func run() error {
 	flag.IntVar(&o.etcdFailovers, "etcd-failovers", 20, "forced leader failovers of each fault in the etcd election part (kill -9 of the app, SIGSTOP of the app, kill -9 of the node)")
 	flag.StringVar(&o.patternsBin, "patterns-bin", "bin/podd-patterns-static", "the patterns' helper binary (make patterns-image): the scatter part measures its scatter-gather root, the etcd election part runs its fenced store on the host")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (logs) after the run")
-	flag.StringVar(&o.only, "only", "", "comma-free selector for a partial run: start, stop, election, election-etcd, density (density includes restore), scatter (needs no containerd)")
+	flag.StringVar(&o.only, "only", "", "comma-free selector for a partial run: start, stop, election, election-etcd, density (density includes restore), cost, scatter (needs no containerd)")
 	flag.IntVar(&o.sgRequests, "sg-requests", 2000, "client requests measured per configuration in the scatter part")
 	flag.IntVar(&o.sgPercentile, "sg-hedge-percentile", 95, "the root's --hedge-percentile in the scatter part's hedged run")
+	costPods := flag.String("cost-pods", "10,50,200", "the pod counts of the cost curve (-only cost), comma-separated, increasing")
+	flag.IntVar(&o.idleSeconds, "idle-seconds", 60, "how long podd's idle CPU is measured with the curve's largest count (0: not)")
+	flag.IntVar(&o.startPods, "start-pods", 100, "pods created at once from one file by podd, podman and the floor (-only cost)")
 	flag.StringVar(&o.profileDir, "profile", "", "with 50 pods running, save podd's heap, allocs and goroutine profiles into this folder (podd --pprof-address)")
 	flag.Parse()
+	for _, f := range strings.Split(*costPods, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || len(o.costPods) > 0 && n <= o.costPods[len(o.costPods)-1] {
+			return fmt.Errorf("-cost-pods %q: want increasing positive counts, comma-separated", *costPods)
+		}
+		o.costPods = append(o.costPods, n)
+	}
 	if o.etcdFailovers < 1 {
 		return fmt.Errorf("-etcd-failovers %d: want at least 1", o.etcdFailovers)
 	}
@@ -215,6 +229,11 @@ func run() error {
 		}
 		if err := b.measureRestore(ctx); err != nil {
 			return fmt.Errorf("restore: %w", err)
+		}
+	}
+	if o.only == "" || o.only == "cost" {
+		if err := b.measureCost(ctx); err != nil {
+			return fmt.Errorf("cost curve: %w", err)
 		}
 	}
 	return b.report()
@@ -527,11 +546,25 @@ type results struct {
 	LeaderEtcdDualLeaderSamples   *int     `json:"leader_etcd_dual_leader_samples"`
 	LeaderEtcdElectorSamples      int      `json:"leader_etcd_elector_samples,omitempty"`
 	LeaderEtcdSeconds             float64  `json:"leader_etcd_part_s,omitempty"`
-	CPUs                          int      `json:"cpus"`
-	LoadBefore                    string   `json:"load_average_before"`
-	LoadAfter                     string   `json:"load_average_after"`
-	Targets                       []target `json:"targets"`
-	Pass                          bool     `json:"pass"`
+	// The cost curve and the start of many pods at once (cost.go); null when they did not run.
+	// warm_pod_start_p50_ms stays null: podd has no pool of warm sandboxes yet.
+	Cost             []costRow `json:"cost_curve,omitempty"`
+	PoddRSS200       *float64  `json:"podd_rss_mib_200_pods"`
+	Restore200       *float64  `json:"restore_200_pods_ms"`
+	IdleCPUPct       *float64  `json:"idle_cpu_pct_200_pods"`
+	IdleCPUPods      int       `json:"idle_cpu_pods,omitempty"`
+	StartManyPods    int       `json:"start_many_pods,omitempty"`
+	Start100         *float64  `json:"start_100_pods_ms"`
+	PodmanStart100   *float64  `json:"podman_start_100_pods_ms"`
+	FloorStart100    *float64  `json:"floor_start_100_pods_ms"`
+	PoddMemPerPod100 *float64  `json:"podd_mem_per_pod_100_pods_mib"`
+	PodmanMemPerPod  *float64  `json:"podman_mem_per_pod_mib"`
+	WarmPodStart     *float64  `json:"warm_pod_start_p50_ms"`
+	CPUs             int       `json:"cpus"`
+	LoadBefore       string    `json:"load_average_before"`
+	LoadAfter        string    `json:"load_average_after"`
+	Targets          []target  `json:"targets"`
+	Pass             bool      `json:"pass"`
 	// Partial is -only's part when the run was partial.
 	Partial string `json:"partial,omitempty"`
 	// The scatter/gather part (scatter.go).
@@ -585,8 +618,19 @@ func (r *results) finish() {
 		add("sg_extra_requests", "hedging's extra requests ≤ 5 %", *r.SGExtraPct, 5, true)
 		add("sg_fanout_overhead", "root's fan-out overhead at 10 leaves ≤ 2 ms", *r.SGFanoutOverhead, 2, true)
 	}
+	if r.PoddRSS200 != nil {
+		add("podd_rss_200_pods", "podd RSS ≤ 40 MiB with 200 pods", *r.PoddRSS200, 40, true)
+		add("restore_200_pods", "restore of 200 pods ≤ 400 ms", *r.Restore200, 400, true)
+	}
+	if r.IdleCPUPct != nil && r.IdleCPUPods == 200 {
+		add("idle_cpu_200_pods", "idle CPU with 200 pods < 1 % of a core", *r.IdleCPUPct, 1, true)
+	}
+	if r.Start100 != nil {
+		add("start_100_pods_vs_podman", "100 pods at once ≤ 0.5 × podman's time", *r.Start100, 0.5**r.PodmanStart100, true)
+		add("mem_per_pod_vs_podman", "memory per pod ≤ 0.5 × podman's", *r.PoddMemPerPod100, 0.5**r.PodmanMemPerPod, true)
+	}
 	// A full run has every target; a partial one (-only) is judged on the targets it measured.
-	r.Pass = len(r.Targets) == 14 || r.Partial != "" && len(r.Targets) > 0
+	r.Pass = len(r.Targets) == 19 || r.Partial != "" && len(r.Targets) > 0
 	for _, t := range r.Targets {
 		r.Pass = r.Pass && t.Pass
 	}
@@ -664,6 +708,29 @@ func (r *results) print(out io.Writer) {
 		row("memory per pod, MiB (PSS: shim, loggers, containers)", f1(r.MemPerPod), "", "")
 		row("MemAvailable drop per pod, MiB", f1(r.MemAvailPerPod), "", "")
 		row(fmt.Sprintf("restore %d pods after kill -9, ms (median)", r.DensityPods), f1(r.Restore), "", "", "restore_50_pods")
+	}
+	for i, c := range r.Cost {
+		rss, restore := []string{}, []string{}
+		if c.Pods == 200 {
+			rss, restore = []string{"podd_rss_200_pods"}, []string{"restore_200_pods"}
+		}
+		row(fmt.Sprintf("cost: %d pods, created at once in %.0f ms: podd RSS MiB / goroutines / threads", c.Pods, c.CreateMs),
+			fmt.Sprintf("%.1f / %d / %d", c.RSSMiB, c.Goroutines, c.Threads), "", "", rss...)
+		row("  memory per pod, MiB (PSS); restore after kill -9, ms", fmt.Sprintf("%.2f; %.0f", c.MemPerPod, c.RestoreMs), "", "", restore...)
+		if i > 0 {
+			p := r.Cost[i-1]
+			d := float64(c.Pods - p.Pods)
+			row(fmt.Sprintf("  growth per added pod from %d: RSS KiB / goroutines / restore ms", p.Pods),
+				fmt.Sprintf("%.0f / %.2f / %.2f", (c.RSSMiB-p.RSSMiB)*1024/d, float64(c.Goroutines-p.Goroutines)/d, (c.RestoreMs-p.RestoreMs)/d), "", "")
+		}
+	}
+	if r.IdleCPUPct != nil {
+		row(fmt.Sprintf("podd idle CPU with %d pods, %% of a core", r.IdleCPUPods), fmt.Sprintf("%.2f", *r.IdleCPUPct), "", "", "idle_cpu_200_pods")
+	}
+	if r.Start100 != nil {
+		row(fmt.Sprintf("%d pods created at once, ms until all run", r.StartManyPods), f1(*r.Start100), f1(*r.PodmanStart100), f1(*r.FloorStart100), "start_100_pods_vs_podman")
+		row(fmt.Sprintf("memory per pod with %d pods, MiB (PSS)", r.StartManyPods), fmt.Sprintf("%.2f", *r.PoddMemPerPod100), fmt.Sprintf("%.2f", *r.PodmanMemPerPod), "", "mem_per_pod_vs_podman")
+		row("warm pod start p50, ms (no pool of warm sandboxes yet)", "null", "", "")
 	}
 	if r.HelperImageMiB > 0 {
 		row("helper image, MiB unpacked (archive)", f1(r.HelperImageMiB)+" ("+f1(r.HelperImageArchiveMiB)+")", "", "", "helper_image")

@@ -98,7 +98,7 @@ func (b *bench) newPodd(ctx context.Context, name, namespace, cgroupRoot string,
 	if help, _ := exec.Command(b.opts.podd, "--help").CombinedOutput(); bytes.Contains(help, []byte("--cgroup-root")) {
 		p.args = append(p.args, "--cgroup-root", cgroupRoot)
 	}
-	if b.opts.profileDir != "" && name == "podd" {
+	if name == "podd" { // profiles (-profile) and the goroutine count (-only cost)
 		p.args = append(p.args, "--pprof-address", pprofAddress)
 	}
 	p.args = append(p.args, extra...)
