@@ -699,6 +699,7 @@ func (r *results) print(out io.Writer) {
 			f1(*r.SGP50Hedged)+" / "+f1(*r.SGP99Hedged), "", "", "sg_p99_hedged")
 		row("scatter/gather extra requests, % (hedged)", fmt.Sprintf("%.2f", *r.SGExtraPct), "", "", "sg_extra_requests")
 		row(fmt.Sprintf("scatter/gather fan-out overhead p50, ms (root %s − direct %s)", f1(r.SGRootFastP50), f1(r.SGDirectP50)), fmt.Sprintf("%.2f", *r.SGFanoutOverhead), "", "", "sg_fanout_overhead")
+		row("  reference: p50 / p99 with no slow leaf, unhedged (the machine's own tail), ms", f1(r.SGRootFastP50)+" / "+f1(r.SGRootFastP99), "", "")
 	}
 	if r.DensityPods > 0 {
 		row(fmt.Sprintf("shims per pod (%d pods)", r.DensityPods), fmt.Sprintf("%.2f", r.ShimsPerPod), "", "", "shims_per_pod")
