@@ -18,6 +18,7 @@ import (
 	"github.com/podd-dev/podd/pkg/helpers/fencedstore"
 	"github.com/podd-dev/podd/pkg/helpers/helper"
 	"github.com/podd-dev/podd/pkg/helpers/logsaver"
+	"github.com/podd-dev/podd/pkg/helpers/workqueue"
 )
 
 func main() {
@@ -51,5 +52,7 @@ func commands() []*cli.Command {
 		logsaver.Command(),
 		elector.Command(),
 		fencedstore.Command(),
+		workqueue.Command(),
+		workqueue.RunCommand(),
 	}
 }

@@ -111,6 +111,8 @@ func strictKubernetes(t *testing.T, data []byte) {
 			into = &corev1.Pod{}
 		case "ConfigMap":
 			into = &corev1.ConfigMap{}
+		case "PersistentVolumeClaim":
+			into = &corev1.PersistentVolumeClaim{}
 		case "Deployment":
 			into = &appsv1.Deployment{}
 		case "ReplicaSet":

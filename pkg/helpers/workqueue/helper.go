@@ -146,7 +146,11 @@ func (h *Helper) importDir(dir string) error {
 		return fmt.Errorf("--source-dir %s: %w", dir, err)
 	}
 	for _, e := range entries {
-		if !e.Type().IsRegular() || CheckID(e.Name()) != nil {
+		// A ConfigMap's keys are symbolic links into its ..data folder: followed.
+		if CheckID(e.Name()) != nil {
+			continue
+		}
+		if fi, err := os.Stat(filepath.Join(dir, e.Name())); err != nil || !fi.Mode().IsRegular() {
 			continue
 		}
 		f, err := os.Open(filepath.Join(dir, e.Name()))
