@@ -88,8 +88,9 @@ func TestWorkQueueExample(t *testing.T) {
 	}
 }
 
-// wqChaosManifest is a queue of n items (every 20th poison) worked by a Job of 4 workers.
-func wqChaosManifest(n int) string {
+// wqChaosManifest is a queue of n items (every 20th poison) worked by a Job of 4 workers whose
+// program takes work (a sleep argument) per item.
+func wqChaosManifest(n int, work string) string {
 	var items strings.Builder
 	for i := range n {
 		v := fmt.Sprintf("v%d", i)
@@ -143,7 +144,7 @@ spec:
         - |
           in=$(cat "$WORK_ITEM")
           case "$in" in poison*) echo "cannot process $in" >&2; exit 65;; esac
-          sleep 1
+          sleep ` + work + `
           echo "done:$in" > "$WORK_OUTPUT/result"
         volumeMounts:
         - {name: work, mountPath: /podd-wq}
@@ -185,15 +186,26 @@ func cgroupBase(t *testing.T, ctrl string) string {
 	return filepath.Join("/sys/fs/cgroup", ctrl)
 }
 
-// TestWorkQueueChaos: 80 items (4 poison), 4 workers, while the user's programs are killed at
-// random, a worker's helper is killed, and podd is killed with -9 twice: at the end every good
-// item's output is committed once with the content its input asks for, the poison items are dead
-// letters with their reason, nothing is pending or leased, and the Job completes.
+// TestWorkQueueChaos: 80 items (4 poison), 4 workers, while the user's programs and whole worker
+// containers are killed at random, a worker's helper is killed, and podd is killed with -9 twice:
+// at the end every good item's output is committed once with the content its input asks for, the
+// poison items are dead letters with their reason, nothing is pending or leased, and the Job
+// completes. WQ_CHAOS_ITEMS and WQ_CHAOS_WORK (the program's sleep, default 1) scale it: the
+// issue's run is WQ_CHAOS_ITEMS=1000 WQ_CHAOS_WORK=0.1 go test -count=5 -run TestWorkQueueChaos.
 func TestWorkQueueChaos(t *testing.T) {
 	t.Parallel()
-	const n = 80
+	n, work := 80, "1"
+	if v := os.Getenv("WQ_CHAOS_ITEMS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 40 {
+			t.Fatalf("WQ_CHAOS_ITEMS=%q: want a number of at least 40", v)
+		}
+	}
+	if v := os.Getenv("WQ_CHAOS_WORK"); v != "" {
+		work = v
+	}
 	p := startPodd(t)
-	p.ApplyManifest(t, wqChaosManifest(n))
+	p.ApplyManifest(t, wqChaosManifest(n, work))
 	var s *workqueue.Spool
 	waitFor(t, "the spool's claim", func() bool {
 		return p.Podctl(t, "get", "pvc", "wq-chaos-spool").ExitCode == 0
@@ -201,8 +213,8 @@ func TestWorkQueueChaos(t *testing.T) {
 	s = spoolOf(t, p, "wq-chaos-spool")
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 15))
-	programsKilled, helpersKilled, poddKills := 0, 0, 0
-	deadline := time.Now().Add(4 * time.Minute)
+	programsKilled, containersKilled, helpersKilled, poddKills := 0, 0, 0, 0
+	deadline := time.Now().Add(4*time.Minute + time.Duration(n)*500*time.Millisecond)
 	for {
 		c, err := s.Counts()
 		if err != nil {
@@ -225,34 +237,48 @@ func TestWorkQueueChaos(t *testing.T) {
 		}
 		q := list.Items[rng.IntN(len(list.Items))]
 		switch {
-		case (poddKills == 0 && c.Done >= 20) || (poddKills == 1 && c.Done >= 45):
+		case (poddKills == 0 && c.Done >= n/4) || (poddKills == 1 && c.Done >= n/2):
 			p.Kill9(t)
 			poddKills++
 			time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
 			p.Start(t)
-		case helpersKilled == 0 && c.Done >= 10:
+		case helpersKilled == 0 && c.Done >= n/8:
 			for pid := range containerProcs(t, p, q, q.Status.InitContainerStatuses, "podd-workqueue") {
 				if syscall.Kill(pid, syscall.SIGKILL) == nil {
 					helpersKilled++
 				}
 			}
-		case programsKilled < 8 && rng.IntN(2) == 0:
-			// The user's program, not the runner: a crash of the user's code.
+		case containersKilled < 2 && c.Done >= n/3 && rng.IntN(3) == 0:
+			// The whole worker container, runner and all: its pod fails, the Job replaces it.
+			killed := false
+			for pid := range containerProcs(t, p, q, q.Status.ContainerStatuses, "worker") {
+				killed = syscall.Kill(pid, syscall.SIGKILL) == nil || killed
+			}
+			if killed {
+				containersKilled++
+			}
+		case programsKilled < max(8, n/10) && rng.IntN(2) == 0:
+			// The user's program (its shell and the shell's children), not the runner.
+			killed := false
 			for pid, cmd := range containerProcs(t, p, q, q.Status.ContainerStatuses, "worker") {
-				if !strings.Contains(cmd, "wq-run") && syscall.Kill(pid, syscall.SIGKILL) == nil {
-					programsKilled++
+				if !strings.Contains(cmd, "wq-run") {
+					killed = syscall.Kill(pid, syscall.SIGKILL) == nil || killed
 				}
+			}
+			if killed {
+				programsKilled++
 			}
 		}
 	}
-	t.Logf("killed: %d user programs, %d helper processes, podd %d times", programsKilled, helpersKilled, poddKills)
-	if programsKilled == 0 || helpersKilled == 0 || poddKills != 2 {
-		t.Fatalf("the chaos did not all happen: programs %d, helpers %d, podd %d", programsKilled, helpersKilled, poddKills)
+	t.Logf("killed: %d user programs, %d worker containers, %d helper processes, podd %d times", programsKilled, containersKilled, helpersKilled, poddKills)
+	if programsKilled == 0 || containersKilled == 0 || helpersKilled == 0 || poddKills != 2 {
+		t.Fatalf("the chaos did not all happen: programs %d, containers %d, helpers %d, podd %d", programsKilled, containersKilled, helpersKilled, poddKills)
 	}
 	waitJob(t, p, "wq-chaos", "the Job to complete once the queue is empty", 3*time.Minute, func(j *object.Job) bool { return jobComplete(j) })
 
+	poison := (n + 12) / 20 // i%20 == 7 for i < n
 	c, _ := s.Counts()
-	if c != (workqueue.Counts{Done: n - n/20, Dead: n / 20}) {
+	if c != (workqueue.Counts{Done: n - poison, Dead: poison}) {
 		t.Fatalf("counts %+v", c)
 	}
 	for i := range n {
