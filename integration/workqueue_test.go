@@ -78,6 +78,17 @@ func TestWorkQueueExample(t *testing.T) {
 	if res := mustPodctl(t, p, "--root", p.Root, "queue", "dead", "wq-demo"); !strings.Contains(res.Stdout, "item-6: poison after 1 attempt(s), exit code 65") || !strings.Contains(res.Stdout, "| cannot process item-6") {
 		t.Errorf("queue dead:\n%s", res.Stdout)
 	}
+	if res := mustPodctl(t, p, "--root", p.Root, "queue", "watch", "wq-demo"); !strings.Contains(res.Stdout, "100% 6/6") {
+		t.Errorf("queue watch:\n%s", res.Stdout)
+	}
+	mustPodctl(t, p, "--root", p.Root, "queue", "pause", "wq-demo")
+	if res := mustPodctl(t, p, "--root", p.Root, "get", "queues"); !strings.Contains(res.Stdout, "Paused") {
+		t.Errorf("get queues after pause:\n%s", res.Stdout)
+	}
+	if ctl, _ := s.Control(); !ctl.Paused {
+		t.Errorf("control after pause: %+v", ctl)
+	}
+	mustPodctl(t, p, "--root", p.Root, "queue", "resume", "wq-demo")
 	// Retry of the dead letter: it is pending again (the workers have ended, so it stays so).
 	mustPodctl(t, p, "--root", p.Root, "queue", "retry", "wq-demo", "--all-dead")
 	if c, _ := s.Counts(); c != (workqueue.Counts{New: 1, Done: 5}) {

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"os"
+	"time"
+
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 
 	"github.com/podd-dev/podd/pkg/ctl"
 )
@@ -59,6 +63,26 @@ func queueCommand() *cli.Command {
 						item = args[1]
 					}
 					return ctl.QueueRetry(cliContext.Context, newClient(cliContext), queueOptions(cliContext, args[0], ctl.FormatTable), item, all, streams(cliContext))
+				},
+			},
+			{
+				Name:      "watch",
+				Usage:     "a queue's progress (a bar, counts, rate, ETA) every --interval until nothing is pending",
+				ArgsUsage: "NAME",
+				Flags:     []cli.Flag{&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "time between two lines"}},
+				Action: func(cliContext *cli.Context) error {
+					name, err := oneArg(cliContext, "NAME")
+					if err != nil {
+						return err
+					}
+					if cliContext.Duration("interval") < 100*time.Millisecond {
+						return ctl.Usagef("queue watch: --interval %s is below 100ms", cliContext.Duration("interval"))
+					}
+					tty := false
+					if f, ok := cliContext.App.Writer.(*os.File); ok {
+						tty = term.IsTerminal(int(f.Fd()))
+					}
+					return ctl.WatchQueue(cliContext.Context, newClient(cliContext), queueOptions(cliContext, name, ctl.FormatTable), cliContext.Duration("interval"), tty, streams(cliContext))
 				},
 			},
 			control("pause", "stop the queue's workers from taking items (those under way finish)"),

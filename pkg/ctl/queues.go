@@ -414,3 +414,59 @@ func QueueControl(ctx context.Context, c *api.Client, o QueueOptions, verb strin
 	fmt.Fprintf(s.Out, "queue %s %s\n", o.Name, strings.ToLower(state(ctl)))
 	return nil
 }
+
+// ProgressBar draws finished (done and dead) of total items in width characters.
+func ProgressBar(finished, total, width int) string {
+	if total <= 0 {
+		return "[" + strings.Repeat(" ", width) + "]"
+	}
+	n := min(width, finished*width/total)
+	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
+}
+
+// progressLine is one line of podctl queue watch.
+func progressLine(q Queue) string {
+	c := q.Counts
+	finished, total := c.Done+c.Dead, c.Done+c.Dead+c.Pending()
+	pct := 100
+	if total > 0 {
+		pct = finished * 100 / total
+	}
+	return fmt.Sprintf("%s %3d%% %d/%d  leased %d  failed %d  dead %d  %d/min  ETA %s",
+		ProgressBar(finished, total, 30), pct, finished, total, c.Leased, c.Retry, c.Dead, q.DonePerMinute, etaOrUnknown(q.ETA))
+}
+
+// WatchQueue is podctl queue watch NAME: a progress line every interval (redrawn in place on a
+// terminal), until nothing is pending or ctx ends.
+func WatchQueue(ctx context.Context, c *api.Client, o QueueOptions, interval time.Duration, tty bool, s Streams) error {
+	r, err := oneQueue(ctx, c, o)
+	if err != nil {
+		return err
+	}
+	for {
+		q, err := queueOf(ctx, c, r, o.Root)
+		if err != nil {
+			return err
+		}
+		line := progressLine(q)
+		if tty {
+			fmt.Fprintf(s.Out, "\r\033[K%s", line)
+		} else {
+			fmt.Fprintln(s.Out, line)
+		}
+		if q.Counts.Pending() == 0 {
+			if tty {
+				fmt.Fprintln(s.Out)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if tty {
+				fmt.Fprintln(s.Out)
+			}
+			return nil
+		case <-time.After(interval):
+		}
+	}
+}

@@ -219,12 +219,15 @@ var Helpers = []Helper{
 			{Name: "until", Kind: String},
 			{Name: "poll", Kind: Duration},
 			{Name: "listen", Kind: String, Default: ":9468"},
+			{Name: "socket", Kind: String},
 		},
 		Required: [][]string{{"spool"}},
 		Ports:    []Port{{Name: "wq-http", Flag: "listen"}},
 		// The worker container starts once the runner is installed and the helper listens.
 		Probe: &Probe{Startup: true, Path: "/healthz", Port: "wq-http"},
-		CPU:   "100m", Memory: "64Mi",
+		// It reads the worker container's exit and OOM kills from podd.
+		APISocket: true,
+		CPU:       "100m", Memory: "64Mi",
 	},
 }
 

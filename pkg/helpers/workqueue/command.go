@@ -46,6 +46,7 @@ func Command() *cli.Command {
 			&cli.StringFlag{Name: "until", Value: "empty", Usage: "empty (the worker ends once nothing is pending) or drained (it waits for new items until `podctl queue drain`)"},
 			&cli.DurationFlag{Name: "poll", Value: 500 * time.Millisecond, Usage: "how often to read the sources, look for claimable items and take back dead workers' leases"},
 			&cli.StringFlag{Name: "listen", Value: DefaultListen, Usage: "host:port of /healthz and /metrics"},
+			&cli.StringFlag{Name: "socket", Value: DefaultSocket, Usage: "the pod's own podd API socket, read for the worker container's exit and OOM kills (absent: not read)"},
 		},
 		Action: runHelper,
 	}
@@ -84,7 +85,7 @@ func configFromFlags(c *cli.Context) (Config, error) {
 		SourceDirs: c.StringSlice("source-dir"), SourceLines: c.StringSlice("source-lines"),
 		Policy: Policy{MaxAttempts: c.Int("max-attempts"), Backoff: c.Duration("backoff"),
 			MaxBackoff: c.Duration("max-backoff"), PoisonExitCode: c.Int("poison-exit-code")},
-		Until: c.String("until"), Poll: c.Duration("poll"),
+		Until: c.String("until"), Poll: c.Duration("poll"), Socket: c.String("socket"),
 	}
 	switch {
 	case !filepath.IsAbs(cfg.Spool):

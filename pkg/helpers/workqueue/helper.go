@@ -35,6 +35,8 @@ type Config struct {
 	// Binary is the runner's program, copied to WorkDir for the user's container (the helper's
 	// own executable).
 	Binary string
+	// Socket is the pod's own podd API socket, read for what podd saw of the worker container.
+	Socket string
 }
 
 // Helper serves one worker pod: it claims items for the runner in the user's container,
@@ -44,9 +46,12 @@ type Helper struct {
 	spool   *Spool
 	log     *slog.Logger
 	metrics *metrics
+	view    *PodView
 
 	mu    sync.Mutex
 	ready bool
+	// known are the ids of the sources already in the spool: not tried again at every poll.
+	known map[string]bool
 }
 
 // NewHelper opens the spool, takes back what dead workers held, and installs the runner.
@@ -55,7 +60,10 @@ func NewHelper(cfg Config, log *slog.Logger) (*Helper, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Helper{cfg: cfg, spool: s, log: log, metrics: newMetrics(s)}
+	h := &Helper{cfg: cfg, spool: s, log: log, metrics: newMetrics(s), known: map[string]bool{}}
+	if cfg.Socket != "" {
+		h.view = NewPodView(cfg.Socket)
+	}
 	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("--work-dir: %w", err)
 	}
@@ -147,7 +155,7 @@ func (h *Helper) importDir(dir string) error {
 	}
 	for _, e := range entries {
 		// A ConfigMap's keys are symbolic links into its ..data folder: followed.
-		if CheckID(e.Name()) != nil {
+		if h.known[e.Name()] || CheckID(e.Name()) != nil {
 			continue
 		}
 		if fi, err := os.Stat(filepath.Join(dir, e.Name())); err != nil || !fi.Mode().IsRegular() {
@@ -162,6 +170,7 @@ func (h *Helper) importDir(dir string) error {
 		if err != nil {
 			return err
 		}
+		h.known[e.Name()] = true
 		if added {
 			h.metrics.added.Inc()
 		}
@@ -199,10 +208,14 @@ func (h *Helper) importLines(file string) error {
 	}
 	ids, lines := LineIDs(file, data)
 	for i, id := range ids {
+		if h.known[id] {
+			continue
+		}
 		added, err := h.spool.Add(id, bytes.NewReader(lines[i]))
 		if err != nil {
 			return err
 		}
+		h.known[id] = true
 		if added {
 			h.metrics.added.Inc()
 		}
@@ -214,9 +227,15 @@ func (h *Helper) importLines(file string) error {
 func (h *Helper) serve(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
 	var lease *Lease
+	oomBefore := 0 // the workers' OOM kills when the lease began
 	defer func() {
 		if lease != nil {
-			h.failLease(lease, Failure{Error: "the worker's container ended during the attempt (its connection to the helper closed)"})
+			f := Failure{Error: "the worker's container ended during the attempt (its connection to the helper closed)"}
+			// podd saw it die: its exit code and reason (OOMKilled...) go into the record.
+			if end := h.view.containerEnd(context.WithoutCancel(ctx), 2*time.Second); end != "" {
+				f.Error += ": " + end
+			}
+			h.failLease(lease, f)
 		}
 	}()
 	closed := make(chan struct{})
@@ -270,13 +289,18 @@ func (h *Helper) serve(ctx context.Context, conn net.Conn) {
 				break
 			}
 			lease, resp.Item = l, info
+			if h.view.Available() {
+				if st, err := h.view.workers(ctx); err == nil {
+					oomBefore = st.OOMKills
+				}
+			}
 		case "result":
 			if lease == nil || r.Token != lease.Token() {
 				resp.Error = ErrLeaseLost.Error()
 				h.metrics.refused.Inc()
 				break
 			}
-			resp.State, resp.Error = h.finish(lease, r)
+			resp.State, resp.Error = h.finish(ctx, lease, r, oomBefore)
 			lease = nil
 		default:
 			resp.Error = fmt.Sprintf("unknown op %q", r.Op)
@@ -346,7 +370,7 @@ func (h *Helper) mount(l *Lease) (*itemInfo, error) {
 }
 
 // finish commits or fails the attempt the runner reports on.
-func (h *Helper) finish(l *Lease, r request) (string, string) {
+func (h *Helper) finish(ctx context.Context, l *Lease, r request, oomBefore int) (string, string) {
 	if r.ExitCode != nil && *r.ExitCode == 0 {
 		if err := l.Commit(filepath.Join(h.cfg.WorkDir, itemDir, "output")); err != nil {
 			if errors.Is(err, ErrLeaseLost) {
@@ -360,7 +384,11 @@ func (h *Helper) finish(l *Lease, r request) (string, string) {
 		h.log.Info("committed", "item", l.ID(), "attempt", l.Meta.Attempts)
 		return StateDone, ""
 	}
-	return h.failLease(l, Failure{ExitCode: r.ExitCode, Error: r.Error, LogTail: r.LogTail}), ""
+	f := Failure{ExitCode: r.ExitCode, Error: r.Error, LogTail: r.LogTail}
+	if r.ExitCode != nil && *r.ExitCode == 128+9 {
+		f = h.view.explainKill(ctx, oomBefore, f)
+	}
+	return h.failLease(l, f), ""
 }
 
 func (h *Helper) failLease(l *Lease, f Failure) string {

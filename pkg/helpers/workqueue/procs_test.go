@@ -101,7 +101,8 @@ func TestHelperAndRunnerProcesses(t *testing.T) {
 	}
 	var helperOut, runnerOut lockedBuffer
 	helperArgs := []string{"workqueue", "--spool", spool, "--work-dir", work, "--source-dir", src,
-		"--backoff", "50ms", "--max-backoff", "200ms", "--poll", "50ms", "--max-attempts", "8", "--listen", "127.0.0.1:0"}
+		"--backoff", "50ms", "--max-backoff", "200ms", "--poll", "50ms", "--max-attempts", "8", "--listen", "127.0.0.1:0",
+		"--socket", filepath.Join(work, "no-podd.sock")}
 	helper := startProc(t, &helperOut, os.Args[0], helperArgs...)
 	bin := filepath.Join(work, binaryName)
 	waitFor(t, "the runner's program installed", func() bool { _, err := os.Stat(bin); return err == nil })
