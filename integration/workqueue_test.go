@@ -323,3 +323,49 @@ func TestWorkQueueChaos(t *testing.T) {
 	mustPodctl(t, p, "delete", "job", "wq-chaos")
 	waitFor(t, "the Job's containers to be gone", func() bool { return len(p.Containers(t)) == 0 })
 }
+
+// TestWorkQueueWorkerDeath: the worker container dies (SIGKILL of all its processes) while its
+// item is leased: the item leaves leased/ as soon as podd and the kernel see the death, not after
+// any timeout; its record carries the container's end as podd saw it; the Job's next worker pod
+// runs the retry, which commits.
+func TestWorkQueueWorkerDeath(t *testing.T) {
+	t.Parallel()
+	p := startPodd(t)
+	// One item, whose first attempt runs until it is killed.
+	manifest := strings.NewReplacer("parallelism: 4", "parallelism: 1", "wq-chaos", "wq-death").
+		Replace(wqChaosManifest(1, `0; [ "$WORK_ATTEMPT" -gt 1 ] || sleep 300`))
+	p.ApplyManifest(t, manifest)
+	waitFor(t, "the spool's claim", func() bool { return p.Podctl(t, "get", "pvc", "wq-death-spool").ExitCode == 0 })
+	s := spoolOf(t, p, "wq-death-spool")
+	var q *pod.Pod
+	waitFor(t, "the item leased and its program running", func() bool {
+		c, _ := s.Counts()
+		var list struct{ Items []*pod.Pod }
+		res := p.Podctl(t, "get", "po", "-l", "app=wq-death", "-o", "json")
+		if c.Leased != 1 || json.Unmarshal([]byte(res.Stdout), &list) != nil || len(list.Items) != 1 {
+			return false
+		}
+		q = list.Items[0]
+		for _, cmd := range containerProcs(t, p, q, q.Status.ContainerStatuses, "worker") {
+			if strings.Contains(cmd, "sleep 300") {
+				return true
+			}
+		}
+		return false
+	})
+	killedAt := time.Now()
+	for pid := range containerProcs(t, p, q, q.Status.ContainerStatuses, "worker") {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	waitFor(t, "the item to leave leased/", func() bool { c, _ := s.Counts(); return c.Leased == 0 })
+	// A figure, not an assertion (the helper asks podd for the container's end, up to 2 s).
+	t.Logf("the lease ended %v after the kill", time.Since(killedAt).Round(time.Millisecond))
+	waitFor(t, "the retry to commit", func() bool { c, _ := s.Counts(); return c.Done == 1 })
+	done, _ := s.Items(workqueue.StateDone)
+	if len(done) != 1 || done[0].Attempts != 2 || !strings.Contains(done[0].LastError, "the worker's container ended during the attempt (its connection to the helper closed): container worker: exit code 137") {
+		t.Fatalf("record %+v", done)
+	}
+	if b, err := os.ReadFile(filepath.Join(s.Output(done[0].ID), "result")); err != nil || string(b) != "done:v0\n" {
+		t.Fatalf("output %q %v", b, err)
+	}
+}
