@@ -212,6 +212,7 @@ var Helpers = []Helper{
 			{Name: "work-dir", Kind: String},
 			{Name: "source-dir", Kind: List},
 			{Name: "source-lines", Kind: List},
+			{Name: "source-url", Kind: List},
 			{Name: "max-attempts", Kind: Int},
 			{Name: "backoff", Kind: Duration},
 			{Name: "max-backoff", Kind: Duration},

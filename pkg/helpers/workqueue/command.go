@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -39,6 +40,7 @@ func Command() *cli.Command {
 			&cli.StringFlag{Name: "work-dir", Value: DefaultWorkDir, Usage: "the folder shared with the worker container (an emptyDir)"},
 			&cli.StringSliceFlag{Name: "source-dir", Usage: "a folder whose files are items (by file name), read again every --poll"},
 			&cli.StringSliceFlag{Name: "source-lines", Usage: "a file whose lines are items (<base name>-<line number>), read again every --poll"},
+			&cli.StringSliceFlag{Name: "source-url", Usage: "an http(s) URL answering lines, one item each (<base name of its path>-<line number>), fetched again every --poll"},
 			&cli.IntFlag{Name: "max-attempts", Value: DefaultPolicy.MaxAttempts, Usage: "attempts of an item before it is a dead letter"},
 			&cli.DurationFlag{Name: "backoff", Value: DefaultPolicy.Backoff, Usage: "wait before the second attempt, doubled for each further one"},
 			&cli.DurationFlag{Name: "max-backoff", Value: DefaultPolicy.MaxBackoff, Usage: "the longest wait between attempts"},
@@ -83,6 +85,7 @@ func configFromFlags(c *cli.Context) (Config, error) {
 	cfg := Config{
 		Spool: c.String("spool"), WorkDir: c.String("work-dir"),
 		SourceDirs: c.StringSlice("source-dir"), SourceLines: c.StringSlice("source-lines"),
+		SourceURLs: c.StringSlice("source-url"),
 		Policy: Policy{MaxAttempts: c.Int("max-attempts"), Backoff: c.Duration("backoff"),
 			MaxBackoff: c.Duration("max-backoff"), PoisonExitCode: c.Int("poison-exit-code")},
 		Until: c.String("until"), Poll: c.Duration("poll"), Socket: c.String("socket"),
@@ -102,6 +105,11 @@ func configFromFlags(c *cli.Context) (Config, error) {
 		return cfg, fmt.Errorf("--until: %q must be empty or drained", cfg.Until)
 	case cfg.Poll < 10*time.Millisecond:
 		return cfg, fmt.Errorf("--poll: %s is below 10ms", cfg.Poll)
+	}
+	for i, raw := range cfg.SourceURLs {
+		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return cfg, fmt.Errorf("--source-url[%d]: %q is not an http(s) URL", i, raw)
+		}
 	}
 	host, _ := os.Hostname()
 	cfg.Holder = fmt.Sprintf("%s/%d", host, os.Getpid())

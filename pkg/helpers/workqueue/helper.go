@@ -10,7 +10,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -26,7 +29,10 @@ type Config struct {
 	// Sources add items: a folder whose files are items (named by file name), and files whose
 	// lines are items (named <file's base name>-<line number>). Both are read again every Poll.
 	SourceDirs, SourceLines []string
-	Policy                  Policy
+	// SourceURLs are HTTP(S) endpoints answering lines, one item each, as SourceLines: named
+	// <base name of the URL's path>-<line number>, fetched again every Poll.
+	SourceURLs []string
+	Policy     Policy
 	// Until: "empty" — the worker exits once nothing is pending (new, retry or leased) anywhere;
 	// "drained" — it waits for new items until the queue is drained (podctl queue drain).
 	Until  string
@@ -90,7 +96,7 @@ func (h *Helper) Registry() *prometheus.Registry { return h.metrics.registry }
 
 // Run serves the runner on the work folder's socket until ctx ends.
 func (h *Helper) Run(ctx context.Context) error {
-	if err := h.maintain(); err != nil {
+	if err := h.maintain(ctx); err != nil {
 		return err
 	}
 	sock := filepath.Join(h.cfg.WorkDir, socketName)
@@ -112,7 +118,7 @@ func (h *Helper) Run(ctx context.Context) error {
 				ln.Close()
 				return
 			case <-t.C:
-				if err := h.maintain(); err != nil {
+				if err := h.maintain(ctx); err != nil {
 					h.log.Warn("maintain the spool", "err", err)
 				}
 			}
@@ -132,13 +138,16 @@ func (h *Helper) Run(ctx context.Context) error {
 }
 
 // maintain adds the sources' new items and takes back the leases of dead workers.
-func (h *Helper) maintain() error {
+func (h *Helper) maintain(ctx context.Context) error {
 	var errs []error
 	for _, d := range h.cfg.SourceDirs {
 		errs = append(errs, h.importDir(d))
 	}
 	for _, f := range h.cfg.SourceLines {
 		errs = append(errs, h.importLines(f))
+	}
+	for _, u := range h.cfg.SourceURLs {
+		errs = append(errs, h.importURL(ctx, u))
 	}
 	n, err := h.spool.Recover(h.cfg.Policy)
 	if n > 0 {
@@ -206,7 +215,48 @@ func (h *Helper) importLines(file string) error {
 	if err != nil {
 		return fmt.Errorf("--source-lines %s: %w", file, err)
 	}
-	ids, lines := LineIDs(file, data)
+	return h.addLines(file, data)
+}
+
+// maxURLBody bounds what a --source-url may answer.
+const maxURLBody = 64 << 20
+
+func (h *Helper) importURL(ctx context.Context, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("--source-url %s: %w", raw, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	if err != nil {
+		return fmt.Errorf("--source-url %s: %w", raw, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("--source-url %s: %w", raw, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("--source-url %s: %s", raw, resp.Status)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxURLBody+1))
+	if err != nil {
+		return fmt.Errorf("--source-url %s: %w", raw, err)
+	}
+	if len(data) > maxURLBody {
+		return fmt.Errorf("--source-url %s: the answer is larger than %d bytes", raw, maxURLBody)
+	}
+	name := path.Base(u.Path)
+	if name == "/" || name == "." {
+		name = "url"
+	}
+	return h.addLines(name, data)
+}
+
+// addLines adds the items of a list of lines named after name.
+func (h *Helper) addLines(name string, data []byte) error {
+	ids, lines := LineIDs(name, data)
 	for i, id := range ids {
 		if h.known[id] {
 			continue

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/urfave/cli/v2"
 )
 
 func intp(v int) *int { return &v }
@@ -256,5 +258,29 @@ func TestControl(t *testing.T) {
 	}
 	if c, _ := s.Control(); !c.Paused || c.Draining {
 		t.Fatalf("%+v", c)
+	}
+}
+
+// TestBadFlags: each bad flag is refused by name before the helper starts.
+func TestBadFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--spool", "rel/dir"}, "--spool"},
+		{[]string{"--spool", "/s", "--work-dir", "w"}, "--work-dir"},
+		{[]string{"--spool", "/s", "--max-attempts", "0"}, "--max-attempts"},
+		{[]string{"--spool", "/s", "--backoff", "2m", "--max-backoff", "1m"}, "--max-backoff"},
+		{[]string{"--spool", "/s", "--poison-exit-code", "0"}, "--poison-exit-code"},
+		{[]string{"--spool", "/s", "--until", "never"}, "--until"},
+		{[]string{"--spool", "/s", "--poll", "1ms"}, "--poll"},
+		{[]string{"--spool", "/s", "--source-url", "ftp://x/y"}, "--source-url[0]"},
+		{[]string{"--spool", "/s", "--source-url", "http:///nohost"}, "--source-url[0]"},
+	} {
+		app := &cli.App{Name: "podd-patterns", Commands: []*cli.Command{Command()}, ExitErrHandler: func(*cli.Context, error) {}}
+		err := app.Run(append([]string{"podd-patterns", "workqueue"}, c.args...))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error naming %s", c.args, err, c.want)
+		}
 	}
 }
