@@ -58,7 +58,8 @@ func runSession(ctx context.Context, cfg RunnerConfig) (stop bool, _ error) {
 	}
 	defer conn.Close()
 	resps := make(chan response)
-	broken := make(chan struct{})
+	broken, quit := make(chan struct{}), make(chan struct{})
+	defer close(quit)
 	go func() {
 		defer close(broken)
 		sc := bufio.NewScanner(conn)
@@ -68,7 +69,11 @@ func runSession(ctx context.Context, cfg RunnerConfig) (stop bool, _ error) {
 			if json.Unmarshal(sc.Bytes(), &r) != nil {
 				return
 			}
-			resps <- r
+			select {
+			case resps <- r:
+			case <-quit:
+				return
+			}
 		}
 	}()
 	enc := json.NewEncoder(conn)
