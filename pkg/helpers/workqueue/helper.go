@@ -413,7 +413,8 @@ func (h *Helper) mount(l *Lease) (*itemInfo, error) {
 	}
 	defer src.Close()
 	item := filepath.Join(in, l.ID())
-	if err := writeFileSync(item, src); err != nil {
+	// The work folder is the pod's emptyDir: nothing in it outlives a power loss that matters.
+	if err := writeFile(item, src, false); err != nil {
 		return nil, err
 	}
 	return &itemInfo{ID: l.ID(), Token: l.Token(), Attempt: l.Meta.Attempts, Item: item, Input: in, Output: out}, nil

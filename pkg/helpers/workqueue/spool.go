@@ -196,33 +196,37 @@ func (s *Spool) Add(id string, input io.Reader) (bool, error) {
 		return false, err
 	}
 	defer os.RemoveAll(tmp)
-	if err := writeFileSync(filepath.Join(tmp, fileInput), input); err != nil {
+	if err := writeFile(filepath.Join(tmp, fileInput), input, true); err != nil {
 		return false, fmt.Errorf("add %s: %w", id, err)
 	}
-	if err := writeFileSync(filepath.Join(tmp, fileLock), strings.NewReader("")); err != nil {
+	if err := writeFile(filepath.Join(tmp, fileLock), strings.NewReader(""), false); err != nil {
 		return false, err
 	}
-	if err := writeMeta(tmp, Meta{ID: id, Added: s.now().UTC()}); err != nil {
+	if err := writeMeta(tmp, Meta{ID: id, Added: s.now().UTC()}, true); err != nil {
 		return false, err
 	}
 	if err := syncDir(tmp); err != nil {
 		return false, err
 	}
-	if err := s.move(tmp, s.path(StateNew, id)); err != nil {
+	if err := s.move(tmp, s.path(StateNew, id), true); err != nil {
 		return false, fmt.Errorf("add %s: %w", id, err)
 	}
 	return true, nil
 }
 
-// move renames an item's folder and makes the rename durable.
-func (s *Spool) move(from, to string) error {
+// move renames an item's folder; with durable, the rename survives a power loss once move
+// returns. Only additions and commits need that: a claim, a failure or a recovery that a power
+// loss forgets leaves the item where it was before, to be run again (at-least-once), and leases
+// do not outlive the processes that hold them anyway. A process's crash loses nothing either way:
+// the page cache outlives it.
+func (s *Spool) move(from, to string, durable bool) error {
 	if err := os.Rename(from, to); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Dir(to)); err != nil {
-		return err
+	if !durable {
+		return nil
 	}
-	return syncDir(filepath.Dir(from))
+	return syncDir(filepath.Dir(to))
 }
 
 // Lease is one attempt at an item: its process holds the flock of the item's lock file until the
@@ -287,11 +291,11 @@ func (s *Spool) tryClaim(state, id, holder string) (*Lease, error) {
 	m.Holder = holder
 	m.ClaimedAt = s.now().UTC()
 	m.NotBefore = time.Time{}
-	if err := writeMeta(dir, m); err != nil {
+	if err := writeMeta(dir, m, false); err != nil {
 		f.Close()
 		return nil, err
 	}
-	if err := s.move(dir, s.path(StateLeased, id)); err != nil {
+	if err := s.move(dir, s.path(StateLeased, id), false); err != nil {
 		f.Close()
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
@@ -337,7 +341,7 @@ func (l *Lease) Commit(outDir string) error {
 	}
 	m := l.Meta
 	m.Finished = l.s.now().UTC()
-	if err := writeMeta(dir, m); err != nil {
+	if err := writeMeta(dir, m, true); err != nil {
 		return err
 	}
 	if err := syncDir(dir); err != nil {
@@ -347,7 +351,7 @@ func (l *Lease) Commit(outDir string) error {
 	if err := l.check(); err != nil {
 		return err
 	}
-	if err := l.s.move(dir, l.s.path(StateDone, l.Meta.ID)); err != nil {
+	if err := l.s.move(dir, l.s.path(StateDone, l.Meta.ID), true); err != nil {
 		return fmt.Errorf("commit %s: %w", l.Meta.ID, err)
 	}
 	l.end()
@@ -381,10 +385,10 @@ func (s *Spool) fail(dir string, m Meta, p Policy, f Failure) (string, error) {
 			return "", err
 		}
 	}
-	if err := writeMeta(dir, m); err != nil {
+	if err := writeMeta(dir, m, false); err != nil {
 		return "", err
 	}
-	if err := s.move(dir, s.path(st, m.ID)); err != nil {
+	if err := s.move(dir, s.path(st, m.ID), false); err != nil {
 		return "", fmt.Errorf("fail %s: %w", m.ID, err)
 	}
 	return st, nil
@@ -469,10 +473,10 @@ func (s *Spool) Retry(id string) error {
 		return fmt.Errorf("item %s: %w", id, errdefs.ErrNotFound)
 	}
 	m.Attempts, m.Reason, m.Finished, m.NotBefore = 0, "", time.Time{}, time.Time{}
-	if err := writeMeta(dir, m); err != nil {
+	if err := writeMeta(dir, m, true); err != nil {
 		return err
 	}
-	return s.move(dir, s.path(StateNew, id))
+	return s.move(dir, s.path(StateNew, id), true)
 }
 
 // RetryAllDead retries every dead item; it returns how many.
@@ -579,7 +583,7 @@ func (s *Spool) SetControl(c Control) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(s.dir, fileCtl), b)
+	return writeAtomic(filepath.Join(s.dir, fileCtl), b, true)
 }
 
 // list is the ids of a state's items, sorted.
@@ -628,24 +632,24 @@ func readMeta(dir string) (Meta, error) {
 	return m, nil
 }
 
-func writeMeta(dir string, m Meta) error {
+func writeMeta(dir string, m Meta, durable bool) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, fileMeta), append(b, '\n'))
+	return writeAtomic(filepath.Join(dir, fileMeta), append(b, '\n'), durable)
 }
 
 // writeAtomic replaces a file by a rename of a synced temporary file beside it.
-func writeAtomic(path string, b []byte) error {
+func writeAtomic(path string, b []byte, durable bool) error {
 	tmp := path + ".tmp"
-	if err := writeFileSync(tmp, strings.NewReader(string(b))); err != nil {
+	if err := writeFile(tmp, strings.NewReader(string(b)), durable); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)
 }
 
-func writeFileSync(path string, r io.Reader) error {
+func writeFile(path string, r io.Reader, durable bool) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
@@ -654,9 +658,11 @@ func writeFileSync(path string, r io.Reader) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	if durable {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	return f.Close()
 }
@@ -691,7 +697,7 @@ func copyTree(from, to string) error {
 				return err
 			}
 			defer src.Close()
-			if err := writeFileSync(dst, src); err != nil {
+			if err := writeFile(dst, src, true); err != nil {
 				return err
 			}
 			return nil
