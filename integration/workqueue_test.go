@@ -369,3 +369,26 @@ func TestWorkQueueWorkerDeath(t *testing.T) {
 		t.Fatalf("output %q %v", b, err)
 	}
 }
+
+// TestWorkQueueOOM: the user's program outgrows the worker container's memory limit on its first
+// attempt (busybox dd with a 128 MiB buffer under a 48 MiB limit): the kernel's OOM killer kills
+// it, the runner reports SIGKILL, and the item's record says podd saw an OOM kill; the retry
+// commits.
+func TestWorkQueueOOM(t *testing.T) {
+	t.Parallel()
+	p := startPodd(t)
+	manifest := strings.NewReplacer("parallelism: 4", "parallelism: 1", "wq-chaos", "wq-oom",
+		"        volumeMounts:\n        - {name: work, mountPath: /podd-wq}",
+		"        resources: {limits: {memory: 48Mi}}\n        volumeMounts:\n        - {name: work, mountPath: /podd-wq}").
+		Replace(wqChaosManifest(1, `0; [ "$WORK_ATTEMPT" -gt 1 ] || exec dd if=/dev/zero of=/dev/null bs=128M count=1`))
+	p.ApplyManifest(t, manifest)
+	waitFor(t, "the spool's claim", func() bool { return p.Podctl(t, "get", "pvc", "wq-oom-spool").ExitCode == 0 })
+	s := spoolOf(t, p, "wq-oom-spool")
+	waitJob(t, p, "wq-oom", "the Job to complete", 2*time.Minute, jobComplete)
+	done, _ := s.Items(workqueue.StateDone)
+	if len(done) != 1 || done[0].Attempts != 2 || done[0].LastExitCode == nil || *done[0].LastExitCode != 137 ||
+		!strings.Contains(done[0].LastError, "podd saw the OOM killer kill it") {
+		t.Fatalf("record %+v", done)
+	}
+	t.Logf("the first attempt's record: %s", done[0].LastError)
+}

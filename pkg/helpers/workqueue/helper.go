@@ -437,7 +437,7 @@ func (h *Helper) finish(ctx context.Context, l *Lease, r request, oomBefore int)
 	}
 	f := Failure{ExitCode: r.ExitCode, Error: r.Error, LogTail: r.LogTail}
 	if r.ExitCode != nil && *r.ExitCode == 128+9 {
-		f = h.view.explainKill(ctx, oomBefore, f)
+		f = h.view.explainKill(ctx, oomBefore, f, time.Second)
 	}
 	return h.failLease(l, f), ""
 }

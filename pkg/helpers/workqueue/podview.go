@@ -107,16 +107,24 @@ func boolInt(b bool) int {
 }
 
 // explainKill adds podd's view to a failure whose program was killed by SIGKILL: an OOM kill
-// since the claim (oomBefore) is named.
-func (v *PodView) explainKill(ctx context.Context, oomBefore int, f Failure) Failure {
+// since the claim (oomBefore) is named. podd counts it from the kernel's event, which may come a
+// little after the runner saw the death: it is waited for up to wait.
+func (v *PodView) explainKill(ctx context.Context, oomBefore int, f Failure, wait time.Duration) Failure {
 	if !v.Available() {
 		return f
 	}
-	st, err := v.workers(ctx)
-	if err == nil && st.OOMKills > oomBefore {
-		f.Error += " — podd saw the OOM killer kill it (the container's memory limit)"
+	deadline := time.Now().Add(wait)
+	for {
+		st, err := v.workers(ctx)
+		if err == nil && st.OOMKills > oomBefore {
+			f.Error += " — podd saw the OOM killer kill it (the container's memory limit)"
+			return f
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return f
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return f
 }
 
 // containerEnd waits (up to wait) for podd to report the worker container's end, after the
