@@ -14,13 +14,13 @@ import (
 	"time"
 
 	"github.com/podd-dev/podd/pkg/cgroups"
-	"github.com/podd-dev/podd/pkg/helpers/workqueue"
+	"github.com/podd-dev/podd/pkg/helpers/workqueue/spool"
 	"github.com/podd-dev/podd/pkg/object"
 	"github.com/podd-dev/podd/pkg/pod"
 )
 
 // spoolOf is the host folder of a PersistentVolumeClaim: the queue's spool.
-func spoolOf(t *testing.T, p *Podd, claim string) *workqueue.Spool {
+func spoolOf(t *testing.T, p *Podd, claim string) *spool.Spool {
 	t.Helper()
 	var pvc struct {
 		Metadata struct{ UID string } `json:"metadata"`
@@ -29,7 +29,7 @@ func spoolOf(t *testing.T, p *Podd, claim string) *workqueue.Spool {
 	if err := json.Unmarshal([]byte(res.Stdout), &pvc); err != nil || pvc.Metadata.UID == "" {
 		t.Fatalf("pvc %s: %v\n%s", claim, err, res)
 	}
-	s, err := workqueue.Open(filepath.Join(p.Root, "volumes", "pvc-"+pvc.Metadata.UID))
+	s, err := spool.Open(filepath.Join(p.Root, "volumes", "pvc-"+pvc.Metadata.UID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestWorkQueueExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c != (workqueue.Counts{Done: 5, Dead: 1}) {
+	if c != (spool.Counts{Done: 5, Dead: 1}) {
 		t.Fatalf("counts %+v, want 5 done and 1 dead", c)
 	}
 	for id, want := range map[string]string{"item-1": "ALPHA\n", "item-5": "ECHO\n"} {
@@ -61,7 +61,7 @@ func TestWorkQueueExample(t *testing.T) {
 			t.Errorf("output of %s: %q %v, want %q", id, b, err, want)
 		}
 	}
-	dead, _ := s.Items(workqueue.StateDead)
+	dead, _ := s.Items(spool.StateDead)
 	if len(dead) != 1 || dead[0].ID != "item-6" || dead[0].Reason != "poison" || !strings.Contains(dead[0].LogTail, "cannot process item-6") {
 		t.Fatalf("dead letters %+v", dead)
 	}
@@ -91,7 +91,7 @@ func TestWorkQueueExample(t *testing.T) {
 	mustPodctl(t, p, "--root", p.Root, "queue", "resume", "wq-demo")
 	// Retry of the dead letter: it is pending again (the workers have ended, so it stays so).
 	mustPodctl(t, p, "--root", p.Root, "queue", "retry", "wq-demo", "--all-dead")
-	if c, _ := s.Counts(); c != (workqueue.Counts{New: 1, Done: 5}) {
+	if c, _ := s.Counts(); c != (spool.Counts{New: 1, Done: 5}) {
 		t.Errorf("after queue retry --all-dead: %+v", c)
 	}
 	if res := p.Podctl(t, "--root", p.Root, "queue", "retry", "wq-demo", "item-1"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "item item-1 is done, not dead") {
@@ -217,7 +217,7 @@ func TestWorkQueueChaos(t *testing.T) {
 	}
 	p := startPodd(t)
 	p.ApplyManifest(t, wqChaosManifest(n, work))
-	var s *workqueue.Spool
+	var s *spool.Spool
 	waitFor(t, "the spool's claim", func() bool {
 		return p.Podctl(t, "get", "pvc", "wq-chaos-spool").ExitCode == 0
 	})
@@ -289,7 +289,7 @@ func TestWorkQueueChaos(t *testing.T) {
 
 	poison := (n + 12) / 20 // i%20 == 7 for i < n
 	c, _ := s.Counts()
-	if c != (workqueue.Counts{Done: n - poison, Dead: poison}) {
+	if c != (spool.Counts{Done: n - poison, Dead: poison}) {
 		t.Fatalf("counts %+v", c)
 	}
 	for i := range n {
@@ -302,14 +302,14 @@ func TestWorkQueueChaos(t *testing.T) {
 			t.Errorf("output of %s: %q %v, want %q", id, b, err, want)
 		}
 	}
-	dead, _ := s.Items(workqueue.StateDead)
+	dead, _ := s.Items(spool.StateDead)
 	for _, m := range dead {
 		if m.Reason != "poison" || m.LastExitCode == nil || *m.LastExitCode != 65 || !strings.Contains(m.LogTail, "cannot process poison") {
 			t.Errorf("dead letter %+v", m)
 		}
 	}
 	retried := 0
-	done, _ := s.Items(workqueue.StateDone)
+	done, _ := s.Items(spool.StateDone)
 	for _, m := range done {
 		if m.Attempts > 1 {
 			retried++
@@ -361,7 +361,7 @@ func TestWorkQueueWorkerDeath(t *testing.T) {
 	// A figure, not an assertion (the helper asks podd for the container's end, up to 2 s).
 	t.Logf("the lease ended %v after the kill", time.Since(killedAt).Round(time.Millisecond))
 	waitFor(t, "the retry to commit", func() bool { c, _ := s.Counts(); return c.Done == 1 })
-	done, _ := s.Items(workqueue.StateDone)
+	done, _ := s.Items(spool.StateDone)
 	if len(done) != 1 || done[0].Attempts != 2 || !strings.Contains(done[0].LastError, "the worker's container ended during the attempt (its connection to the helper closed): container worker: exit code 137") {
 		t.Fatalf("record %+v", done)
 	}
@@ -385,7 +385,7 @@ func TestWorkQueueOOM(t *testing.T) {
 	waitFor(t, "the spool's claim", func() bool { return p.Podctl(t, "get", "pvc", "wq-oom-spool").ExitCode == 0 })
 	s := spoolOf(t, p, "wq-oom-spool")
 	waitJob(t, p, "wq-oom", "the Job to complete", 2*time.Minute, jobComplete)
-	done, _ := s.Items(workqueue.StateDone)
+	done, _ := s.Items(spool.StateDone)
 	if len(done) != 1 || done[0].Attempts != 2 || done[0].LastExitCode == nil || *done[0].LastExitCode != 137 ||
 		!strings.Contains(done[0].LastError, "podd saw the OOM killer kill it") {
 		t.Fatalf("record %+v", done)

@@ -14,7 +14,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/podd-dev/podd/pkg/api"
-	"github.com/podd-dev/podd/pkg/helpers/workqueue"
+	"github.com/podd-dev/podd/pkg/helpers/workqueue/spool"
 	"github.com/podd-dev/podd/pkg/object"
 	"github.com/podd-dev/podd/pkg/pod"
 )
@@ -48,12 +48,12 @@ type QueueOptions struct {
 
 // Queue is one queue as podctl finds it.
 type Queue struct {
-	Namespace string            `json:"namespace"`
-	Name      string            `json:"name"`
-	Kind      string            `json:"kind"`
-	Spool     string            `json:"spool"`
-	Counts    workqueue.Counts  `json:"counts"`
-	Control   workqueue.Control `json:"control"`
+	Namespace string        `json:"namespace"`
+	Name      string        `json:"name"`
+	Kind      string        `json:"kind"`
+	Spool     string        `json:"spool"`
+	Counts    spool.Counts  `json:"counts"`
+	Control   spool.Control `json:"control"`
 	// DonePerMinute is the items committed in the last minute.
 	DonePerMinute int `json:"donePerMinute"`
 	// ETA is the time the pending items take at that rate ("" when it is 0).
@@ -136,28 +136,28 @@ func SpoolPath(spec *pod.PodSpec, claimUID func(claim string) (string, error), r
 	if h == nil {
 		return "", fmt.Errorf("no podd-workqueue container: %w", errdefs.ErrNotFound)
 	}
-	spool := ""
+	path := ""
 	for i, a := range h.Args {
 		if v, ok := strings.CutPrefix(a, "--spool="); ok {
-			spool = v
+			path = v
 		} else if a == "--spool" && i+1 < len(h.Args) {
-			spool = h.Args[i+1]
+			path = h.Args[i+1]
 		}
 	}
-	if spool == "" {
+	if path == "" {
 		return "", fmt.Errorf("the helper has no --spool: %w", errdefs.ErrInvalidArgument)
 	}
 	var best *pod.VolumeMount
 	for i, m := range h.VolumeMounts {
 		mp := strings.TrimSuffix(m.MountPath, "/")
-		if (spool == mp || strings.HasPrefix(spool, mp+"/")) && (best == nil || len(mp) > len(best.MountPath)) {
+		if (path == mp || strings.HasPrefix(path, mp+"/")) && (best == nil || len(mp) > len(best.MountPath)) {
 			best = &h.VolumeMounts[i]
 		}
 	}
 	if best == nil {
-		return "", fmt.Errorf("the spool %s is on no volume of the pod: podctl cannot read it", spool)
+		return "", fmt.Errorf("the spool %s is on no volume of the pod: podctl cannot read it", path)
 	}
-	rel := filepath.Join(best.SubPath, strings.TrimPrefix(spool, strings.TrimSuffix(best.MountPath, "/")))
+	rel := filepath.Join(best.SubPath, strings.TrimPrefix(path, strings.TrimSuffix(best.MountPath, "/")))
 	for _, v := range spec.Volumes {
 		if v.Name != best.Name {
 			continue
@@ -172,12 +172,12 @@ func SpoolPath(spec *pod.PodSpec, claimUID func(claim string) (string, error), r
 		case v.HostPath != nil:
 			return filepath.Join(v.HostPath.Path, rel), nil
 		}
-		return "", fmt.Errorf("the spool %s is on volume %s, neither a claim nor a hostPath: podctl cannot read it", spool, v.Name)
+		return "", fmt.Errorf("the spool %s is on volume %s, neither a claim nor a hostPath: podctl cannot read it", path, v.Name)
 	}
 	return "", fmt.Errorf("the spool's volume %s is not in the pod: %w", best.Name, errdefs.ErrInvalidArgument)
 }
 
-func (r queueRef) open(ctx context.Context, c *api.Client, root string) (*workqueue.Spool, error) {
+func (r queueRef) open(ctx context.Context, c *api.Client, root string) (*spool.Spool, error) {
 	k, _ := object.KindOf("PersistentVolumeClaim")
 	path, err := SpoolPath(r.spec, func(claim string) (string, error) {
 		o, err := c.GetObject(ctx, k, r.namespace, claim)
@@ -189,7 +189,7 @@ func (r queueRef) open(ctx context.Context, c *api.Client, root string) (*workqu
 	if err != nil {
 		return nil, fmt.Errorf("queue %s/%s: %w", r.namespace, r.name, err)
 	}
-	return workqueue.Open(path)
+	return spool.Open(path)
 }
 
 func queueOf(ctx context.Context, c *api.Client, r queueRef, root string) (Queue, error) {
@@ -237,7 +237,7 @@ func oneQueue(ctx context.Context, c *api.Client, o QueueOptions) (queueRef, err
 	return queueRef{}, fmt.Errorf("queue %q not found in namespace %q (no workload with the workqueue helper of that name): %w", o.Name, o.Namespace, errdefs.ErrNotFound)
 }
 
-func state(c workqueue.Control) string {
+func state(c spool.Control) string {
 	switch {
 	case c.Draining:
 		return "Draining"
@@ -331,13 +331,13 @@ func QueueDead(ctx context.Context, c *api.Client, o QueueOptions, s Streams) er
 	if err != nil {
 		return err
 	}
-	items, err := sp.Items(workqueue.StateDead)
+	items, err := sp.Items(spool.StateDead)
 	if err != nil {
 		return err
 	}
 	if o.Output.structured() {
 		return Print(s.Out, o.Output, struct {
-			Items []workqueue.Meta `json:"items"`
+			Items []spool.Meta `json:"items"`
 		}{items}, nil)
 	}
 	if len(items) == 0 {
@@ -402,7 +402,7 @@ func QueueControl(ctx context.Context, c *api.Client, o QueueOptions, verb strin
 	case "pause":
 		ctl.Paused = true
 	case "resume":
-		ctl = workqueue.Control{}
+		ctl = spool.Control{}
 	case "drain":
 		ctl.Draining, ctl.Paused = true, false
 	default:

@@ -3,7 +3,7 @@ package ctl
 import (
 	"testing"
 
-	"github.com/podd-dev/podd/pkg/helpers/workqueue"
+	"github.com/podd-dev/podd/pkg/helpers/workqueue/spool"
 	"github.com/podd-dev/podd/pkg/pod"
 )
 
@@ -22,7 +22,7 @@ func TestProgressBar(t *testing.T) {
 			t.Errorf("ProgressBar(%d, %d, %d) = %q, want %q", c.finished, c.total, c.width, got, c.want)
 		}
 	}
-	q := Queue{Counts: workqueue.Counts{New: 3, Retry: 1, Leased: 2, Done: 3, Dead: 1}, DonePerMinute: 12, ETA: "30s"}
+	q := Queue{Counts: spool.Counts{New: 3, Retry: 1, Leased: 2, Done: 3, Dead: 1}, DonePerMinute: 12, ETA: "30s"}
 	if got, want := progressLine(q), "[############..................]  40% 4/10  leased 2  failed 1  dead 1  12/min  ETA 30s"; got != want {
 		t.Errorf("progressLine:\n got %q\nwant %q", got, want)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/helpers/workqueue/spool"
 )
 
 // BenchmarkItemOverhead: the framework's cost per item in its long-lived mode (one worker: the
@@ -31,8 +33,8 @@ func BenchmarkItemOverhead(b *testing.B) {
 	}
 	floor := time.Since(start)
 
-	spool, work := b.TempDir(), b.TempDir()
-	h, err := NewHelper(Config{Spool: spool, WorkDir: work, Policy: DefaultPolicy, Until: "empty", Poll: 10 * time.Millisecond},
+	spoolDir, work := b.TempDir(), b.TempDir()
+	h, err := NewHelper(Config{Spool: spoolDir, WorkDir: work, Policy: spool.DefaultPolicy, Until: "empty", Poll: 10 * time.Millisecond},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		b.Fatal(err)
@@ -61,5 +63,5 @@ func BenchmarkItemOverhead(b *testing.B) {
 	b.ReportMetric(per(elapsed), "ms/item")
 	b.ReportMetric(per(floor), "floor-ms/item")
 	b.ReportMetric(per(elapsed)-per(floor), "overhead-ms/item")
-	_ = os.RemoveAll(spool)
+	_ = os.RemoveAll(spoolDir)
 }

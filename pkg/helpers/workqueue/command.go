@@ -2,7 +2,7 @@
 // native sidecar of each worker pod) that leases items from a queue and commits their outputs,
 // and a runner (podd-patterns wq-run, the prefix of the user's command in the worker container)
 // that runs the user's program on each item, a fresh process per item. The queue's embedded
-// backend is a spool folder on the host with atomic renames (spool.go); a lease is the flock
+// backend is a spool folder on the host with atomic renames (package spool); a lease is the flock
 // of its claimer, so the kernel ends it when its holder dies. See specs/patterns/work-queue.md.
 package workqueue
 
@@ -20,6 +20,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/podd-dev/podd/pkg/helpers/helper"
+
+	"github.com/podd-dev/podd/pkg/helpers/workqueue/spool"
 )
 
 // Defaults of the flags.
@@ -41,10 +43,10 @@ func Command() *cli.Command {
 			&cli.StringSliceFlag{Name: "source-dir", Usage: "a folder whose files are items (by file name), read again every --poll"},
 			&cli.StringSliceFlag{Name: "source-lines", Usage: "a file whose lines are items (<base name>-<line number>), read again every --poll"},
 			&cli.StringSliceFlag{Name: "source-url", Usage: "an http(s) URL answering lines, one item each (<base name of its path>-<line number>), fetched again every --poll"},
-			&cli.IntFlag{Name: "max-attempts", Value: DefaultPolicy.MaxAttempts, Usage: "attempts of an item before it is a dead letter"},
-			&cli.DurationFlag{Name: "backoff", Value: DefaultPolicy.Backoff, Usage: "wait before the second attempt, doubled for each further one"},
-			&cli.DurationFlag{Name: "max-backoff", Value: DefaultPolicy.MaxBackoff, Usage: "the longest wait between attempts"},
-			&cli.IntFlag{Name: "poison-exit-code", Value: DefaultPolicy.PoisonExitCode, Usage: "the user program's exit code that sends an item straight to the dead letters"},
+			&cli.IntFlag{Name: "max-attempts", Value: spool.DefaultPolicy.MaxAttempts, Usage: "attempts of an item before it is a dead letter"},
+			&cli.DurationFlag{Name: "backoff", Value: spool.DefaultPolicy.Backoff, Usage: "wait before the second attempt, doubled for each further one"},
+			&cli.DurationFlag{Name: "max-backoff", Value: spool.DefaultPolicy.MaxBackoff, Usage: "the longest wait between attempts"},
+			&cli.IntFlag{Name: "poison-exit-code", Value: spool.DefaultPolicy.PoisonExitCode, Usage: "the user program's exit code that sends an item straight to the dead letters"},
 			&cli.StringFlag{Name: "until", Value: "empty", Usage: "empty (the worker ends once nothing is pending) or drained (it waits for new items until `podctl queue drain`)"},
 			&cli.DurationFlag{Name: "poll", Value: 500 * time.Millisecond, Usage: "how often to read the sources, look for claimable items and take back dead workers' leases"},
 			&cli.StringFlag{Name: "listen", Value: DefaultListen, Usage: "host:port of /healthz and /metrics"},
@@ -86,7 +88,7 @@ func configFromFlags(c *cli.Context) (Config, error) {
 		Spool: c.String("spool"), WorkDir: c.String("work-dir"),
 		SourceDirs: c.StringSlice("source-dir"), SourceLines: c.StringSlice("source-lines"),
 		SourceURLs: c.StringSlice("source-url"),
-		Policy: Policy{MaxAttempts: c.Int("max-attempts"), Backoff: c.Duration("backoff"),
+		Policy: spool.Policy{MaxAttempts: c.Int("max-attempts"), Backoff: c.Duration("backoff"),
 			MaxBackoff: c.Duration("max-backoff"), PoisonExitCode: c.Int("poison-exit-code")},
 		Until: c.String("until"), Poll: c.Duration("poll"), Socket: c.String("socket"),
 	}

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/podd-dev/podd/pkg/helpers/workqueue/spool"
 )
 
 // Config is the helper's settings (its flags).
@@ -32,7 +34,7 @@ type Config struct {
 	// SourceURLs are HTTP(S) endpoints answering lines, one item each, as SourceLines: named
 	// <base name of the URL's path>-<line number>, fetched again every Poll.
 	SourceURLs []string
-	Policy     Policy
+	Policy     spool.Policy
 	// Until: "empty" — the worker exits once nothing is pending (new, retry or leased) anywhere;
 	// "drained" — it waits for new items until the queue is drained (podctl queue drain).
 	Until  string
@@ -49,7 +51,7 @@ type Config struct {
 // commits their outputs or reports their failures, and keeps the spool recovered.
 type Helper struct {
 	cfg     Config
-	spool   *Spool
+	spool   *spool.Spool
 	log     *slog.Logger
 	metrics *metrics
 	view    *PodView
@@ -62,7 +64,7 @@ type Helper struct {
 
 // NewHelper opens the spool, takes back what dead workers held, and installs the runner.
 func NewHelper(cfg Config, log *slog.Logger) (*Helper, error) {
-	s, err := Open(cfg.Spool)
+	s, err := spool.Open(cfg.Spool)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +84,7 @@ func NewHelper(cfg Config, log *slog.Logger) (*Helper, error) {
 }
 
 // Spool is the helper's spool.
-func (h *Helper) Spool() *Spool { return h.spool }
+func (h *Helper) Spool() *spool.Spool { return h.spool }
 
 // Ready: the helper has installed the runner and listens for it.
 func (h *Helper) Ready() bool {
@@ -164,7 +166,7 @@ func (h *Helper) importDir(dir string) error {
 	}
 	for _, e := range entries {
 		// A ConfigMap's keys are symbolic links into its ..data folder: followed.
-		if h.known[e.Name()] || CheckID(e.Name()) != nil {
+		if h.known[e.Name()] || spool.CheckID(e.Name()) != nil {
 			continue
 		}
 		if fi, err := os.Stat(filepath.Join(dir, e.Name())); err != nil || !fi.Mode().IsRegular() {
@@ -276,11 +278,11 @@ func (h *Helper) addLines(name string, data []byte) error {
 // serve answers one runner's requests; the lease it holds ends when the connection does.
 func (h *Helper) serve(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
-	var lease *Lease
+	var lease *spool.Lease
 	oomBefore := 0 // the workers' OOM kills when the lease began
 	defer func() {
 		if lease != nil {
-			f := Failure{Error: "the worker's container ended during the attempt (its connection to the helper closed)"}
+			f := spool.Failure{Error: "the worker's container ended during the attempt (its connection to the helper closed)"}
 			// podd saw it die: its exit code and reason (OOMKilled...) go into the record.
 			if end := h.view.containerEnd(context.WithoutCancel(ctx), 2*time.Second); end != "" {
 				f.Error += ": " + end
@@ -334,7 +336,7 @@ func (h *Helper) serve(ctx context.Context, conn net.Conn) {
 			}
 			info, err := h.mount(l)
 			if err != nil {
-				h.failLease(l, Failure{Error: "mount the item: " + err.Error()})
+				h.failLease(l, spool.Failure{Error: "mount the item: " + err.Error()})
 				resp.Error = err.Error()
 				break
 			}
@@ -346,7 +348,7 @@ func (h *Helper) serve(ctx context.Context, conn net.Conn) {
 			}
 		case "result":
 			if lease == nil || r.Token != lease.Token() {
-				resp.Error = ErrLeaseLost.Error()
+				resp.Error = spool.ErrLeaseLost.Error()
 				h.metrics.refused.Inc()
 				break
 			}
@@ -362,7 +364,7 @@ func (h *Helper) serve(ctx context.Context, conn net.Conn) {
 }
 
 // next waits for an item to claim, or a reason to stop ("" when the runner went away).
-func (h *Helper) next(ctx context.Context, gone <-chan struct{}) (*Lease, string) {
+func (h *Helper) next(ctx context.Context, gone <-chan struct{}) (*spool.Lease, string) {
 	for {
 		ctl, err := h.spool.Control()
 		if err != nil {
@@ -392,7 +394,7 @@ func (h *Helper) next(ctx context.Context, gone <-chan struct{}) (*Lease, string
 }
 
 // mount places the item's input in the work folder, with an empty output folder beside it.
-func (h *Helper) mount(l *Lease) (*itemInfo, error) {
+func (h *Helper) mount(l *spool.Lease) (*itemInfo, error) {
 	dir := filepath.Join(h.cfg.WorkDir, itemDir)
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, err
@@ -414,35 +416,35 @@ func (h *Helper) mount(l *Lease) (*itemInfo, error) {
 	defer src.Close()
 	item := filepath.Join(in, l.ID())
 	// The work folder is the pod's emptyDir: nothing in it outlives a power loss that matters.
-	if err := writeFile(item, src, false); err != nil {
+	if err := spool.WriteFile(item, src, false); err != nil {
 		return nil, err
 	}
 	return &itemInfo{ID: l.ID(), Token: l.Token(), Attempt: l.Meta.Attempts, Item: item, Input: in, Output: out}, nil
 }
 
 // finish commits or fails the attempt the runner reports on.
-func (h *Helper) finish(ctx context.Context, l *Lease, r request, oomBefore int) (string, string) {
+func (h *Helper) finish(ctx context.Context, l *spool.Lease, r request, oomBefore int) (string, string) {
 	if r.ExitCode != nil && *r.ExitCode == 0 {
 		if err := l.Commit(filepath.Join(h.cfg.WorkDir, itemDir, "output")); err != nil {
-			if errors.Is(err, ErrLeaseLost) {
+			if errors.Is(err, spool.ErrLeaseLost) {
 				h.metrics.refused.Inc()
 				return "", err.Error()
 			}
 			// The output could not be committed (say, a symbolic link in it): a failed attempt.
-			return h.failLease(l, Failure{ExitCode: r.ExitCode, Error: err.Error(), LogTail: r.LogTail}), ""
+			return h.failLease(l, spool.Failure{ExitCode: r.ExitCode, Error: err.Error(), LogTail: r.LogTail}), ""
 		}
 		h.metrics.done.Inc()
 		h.log.Info("committed", "item", l.ID(), "attempt", l.Meta.Attempts)
-		return StateDone, ""
+		return spool.StateDone, ""
 	}
-	f := Failure{ExitCode: r.ExitCode, Error: r.Error, LogTail: r.LogTail}
+	f := spool.Failure{ExitCode: r.ExitCode, Error: r.Error, LogTail: r.LogTail}
 	if r.ExitCode != nil && *r.ExitCode == 128+9 {
 		f = h.view.explainKill(ctx, oomBefore, f, time.Second)
 	}
 	return h.failLease(l, f), ""
 }
 
-func (h *Helper) failLease(l *Lease, f Failure) string {
+func (h *Helper) failLease(l *spool.Lease, f spool.Failure) string {
 	st, err := l.Fail(h.cfg.Policy, f)
 	if err != nil {
 		h.log.Warn("report a failed attempt", "item", l.ID(), "err", err)
@@ -450,7 +452,7 @@ func (h *Helper) failLease(l *Lease, f Failure) string {
 		return ""
 	}
 	h.metrics.failed.Inc()
-	if st == StateDead {
+	if st == spool.StateDead {
 		h.metrics.dead.Inc()
 	}
 	h.log.Info("attempt failed", "item", l.ID(), "attempt", l.Meta.Attempts, "err", f.Error, "state", st)

@@ -2,6 +2,8 @@ package workqueue
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/podd-dev/podd/pkg/helpers/workqueue/spool"
 )
 
 // metrics are the helper's Prometheus metrics, served on --listen at /metrics: its own counters,
@@ -12,7 +14,7 @@ type metrics struct {
 	added, claims, done, failed, dead, recovered, refused prometheus.Counter
 }
 
-func newMetrics(s *Spool) *metrics {
+func newMetrics(s *spool.Spool) *metrics {
 	counter := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "podd_workqueue", Name: name, Help: help})
 	}
@@ -34,7 +36,7 @@ func newMetrics(s *Spool) *metrics {
 
 // queueCollector reads the spool's counts at each scrape.
 type queueCollector struct {
-	s    *Spool
+	s    *spool.Spool
 	desc *prometheus.Desc
 }
 
@@ -49,7 +51,7 @@ func (q queueCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, x := range []struct {
 		st string
 		n  int
-	}{{StateNew, c.New}, {StateRetry, c.Retry}, {StateLeased, c.Leased}, {StateDone, c.Done}, {StateDead, c.Dead}} {
+	}{{spool.StateNew, c.New}, {spool.StateRetry, c.Retry}, {spool.StateLeased, c.Leased}, {spool.StateDone, c.Done}, {spool.StateDead, c.Dead}} {
 		ch <- prometheus.MustNewConstMetric(q.desc, prometheus.GaugeValue, float64(x.n), x.st)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/helpers/workqueue/spool"
 )
 
 // DefaultSocket is where podd mounts a pod's own API socket (annotation podd.io/api-socket, which
@@ -109,7 +111,7 @@ func boolInt(b bool) int {
 // explainKill adds podd's view to a failure whose program was killed by SIGKILL: an OOM kill
 // since the claim (oomBefore) is named. podd counts it from the kernel's event, which may come a
 // little after the runner saw the death: it is waited for up to wait.
-func (v *PodView) explainKill(ctx context.Context, oomBefore int, f Failure, wait time.Duration) Failure {
+func (v *PodView) explainKill(ctx context.Context, oomBefore int, f spool.Failure, wait time.Duration) spool.Failure {
 	if !v.Available() {
 		return f
 	}

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/helpers/workqueue/spool"
 )
 
 // fakePodSocket serves GET /pod on a unix socket with the JSON body() returns.
@@ -46,11 +48,11 @@ func TestPodView(t *testing.T) {
 	if err != nil || st.OOMKills != 3 || st.Exit != "" {
 		t.Fatalf("workers: %+v %v", st, err)
 	}
-	f := v.explainKill(ctx, 2, Failure{Error: "killed by signal killed"}, time.Second)
+	f := v.explainKill(ctx, 2, spool.Failure{Error: "killed by signal killed"}, time.Second)
 	if !strings.Contains(f.Error, "OOM killer") {
 		t.Errorf("an OOM kill since the claim is not named: %q", f.Error)
 	}
-	if f := v.explainKill(ctx, 3, Failure{Error: "killed"}, 200*time.Millisecond); f.Error != "killed" {
+	if f := v.explainKill(ctx, 3, spool.Failure{Error: "killed"}, 200*time.Millisecond); f.Error != "killed" {
 		t.Errorf("no OOM kill since the claim, yet: %q", f.Error)
 	}
 	if end := v.containerEnd(ctx, 200*time.Millisecond); end != "" {
@@ -62,7 +64,7 @@ func TestPodView(t *testing.T) {
 	}
 	// No socket (another orchestrator): nothing read, nothing added.
 	var none *PodView
-	if none.Available() || none.containerEnd(ctx, time.Second) != "" || none.explainKill(ctx, 0, Failure{Error: "x"}, time.Second).Error != "x" {
+	if none.Available() || none.containerEnd(ctx, time.Second) != "" || none.explainKill(ctx, 0, spool.Failure{Error: "x"}, time.Second).Error != "x" {
 		t.Error("a nil view said something")
 	}
 	if NewPodView(filepath.Join(t.TempDir(), "absent.sock")).Available() {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/podd-dev/podd/pkg/helpers/workqueue/spool"
 )
 
 // The test binary doubles as podd-patterns: with WQ_MAIN=1 it runs the commands as
@@ -80,7 +82,7 @@ func TestHelperAndRunnerProcesses(t *testing.T) {
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("no sh")
 	}
-	src, spool, work := t.TempDir(), t.TempDir(), t.TempDir()
+	src, spoolDir, work := t.TempDir(), t.TempDir(), t.TempDir()
 	want := map[string]string{}
 	var poison []string
 	for i := range 40 {
@@ -100,7 +102,7 @@ func TestHelperAndRunnerProcesses(t *testing.T) {
 		}
 	}
 	var helperOut, runnerOut lockedBuffer
-	helperArgs := []string{"workqueue", "--spool", spool, "--work-dir", work, "--source-dir", src,
+	helperArgs := []string{"workqueue", "--spool", spoolDir, "--work-dir", work, "--source-dir", src,
 		"--backoff", "50ms", "--max-backoff", "200ms", "--poll", "50ms", "--max-attempts", "8", "--listen", "127.0.0.1:0",
 		"--socket", filepath.Join(work, "no-podd.sock")}
 	helper := startProc(t, &helperOut, os.Args[0], helperArgs...)
@@ -110,7 +112,7 @@ func TestHelperAndRunnerProcesses(t *testing.T) {
 	runnerDone := make(chan error, 1)
 	go func() { runnerDone <- runner.Wait() }()
 
-	s, err := Open(spool)
+	s, err := spool.Open(spoolDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +149,7 @@ loop:
 		t.Fatalf("the chaos did not happen: helper killed %v, programs killed %d", helperKilled, killedPrograms)
 	}
 	c := counts(t, s)
-	if c != (Counts{Done: len(want), Dead: len(poison)}) {
+	if c != (spool.Counts{Done: len(want), Dead: len(poison)}) {
 		t.Fatalf("counts %+v, want %d done and %d dead", c, len(want), len(poison))
 	}
 	for id, content := range want {
@@ -156,13 +158,13 @@ loop:
 			t.Errorf("output of %s: %q %v, want %q", id, b, err, content)
 		}
 	}
-	dead, _ := s.Items(StateDead)
+	dead, _ := s.Items(spool.StateDead)
 	for _, m := range dead {
 		if m.Reason != "poison" || m.LastExitCode == nil || *m.LastExitCode != 65 || !strings.Contains(m.LogTail, "cannot parse") {
 			t.Errorf("dead letter %+v", m)
 		}
 	}
-	if entries, _ := os.ReadDir(filepath.Join(spool, stateTmp)); len(entries) != 0 {
+	if entries, _ := os.ReadDir(filepath.Join(spoolDir, "tmp")); len(entries) != 0 {
 		t.Errorf("tmp/ holds %d leftovers", len(entries))
 	}
 	t.Logf("programs killed: %d, helper killed: %v, runner output %d bytes", killedPrograms, helperKilled, len(runnerOut.String()))
@@ -201,4 +203,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func counts(t *testing.T, s *spool.Spool) spool.Counts {
+	t.Helper()
+	c, err := s.Counts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/podd-dev/podd/pkg/helpers/workqueue/spool"
 )
 
 // TestProtocolRefusesStaleToken: over the runner's socket, a result with another attempt's token
@@ -21,7 +23,7 @@ import (
 // that hangs up during an attempt fails it at once.
 func TestProtocolRefusesStaleToken(t *testing.T) {
 	work := t.TempDir()
-	h, err := NewHelper(Config{Spool: t.TempDir(), WorkDir: work, Policy: Policy{MaxAttempts: 3, PoisonExitCode: 65},
+	h, err := NewHelper(Config{Spool: t.TempDir(), WorkDir: work, Policy: spool.Policy{MaxAttempts: 3, PoisonExitCode: 65},
 		Until: "drained", Poll: 10 * time.Millisecond}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +70,7 @@ func TestProtocolRefusesStaleToken(t *testing.T) {
 	if resp := ask(request{Op: "result", Token: "1-stale", ExitCode: &zero}); !strings.Contains(resp.Error, "lease has ended") {
 		t.Fatalf("a stale token: %+v", resp)
 	}
-	if resp := ask(request{Op: "result", Token: first.Item.Token, ExitCode: &zero}); resp.State != StateDone || resp.Error != "" {
+	if resp := ask(request{Op: "result", Token: first.Item.Token, ExitCode: &zero}); resp.State != spool.StateDone || resp.Error != "" {
 		t.Fatalf("the right token: %+v", resp)
 	}
 	if resp := ask(request{Op: "result", Token: first.Item.Token, ExitCode: &zero}); resp.Error == "" {
@@ -86,12 +88,12 @@ func TestProtocolRefusesStaleToken(t *testing.T) {
 	}
 	hangUp()
 	waitFor(t, "b out of leased/", func() bool { c, _ := h.Spool().Counts(); return c.Leased == 0 && c.Retry == 1 })
-	retry, _ := h.Spool().Items(StateRetry)
+	retry, _ := h.Spool().Items(spool.StateRetry)
 	if !strings.Contains(retry[0].LastError, "connection to the helper closed") {
 		t.Fatalf("record %+v", retry[0])
 	}
 	// Paused: a runner asking waits; resumed, it gets b again.
-	h.Spool().SetControl(Control{Paused: true})
+	h.Spool().SetControl(spool.Control{Paused: true})
 	ask2, hangUp2 := dial()
 	defer hangUp2()
 	got := make(chan response, 1)
@@ -101,12 +103,12 @@ func TestProtocolRefusesStaleToken(t *testing.T) {
 		t.Fatalf("a paused queue gave %+v", r)
 	case <-time.After(300 * time.Millisecond):
 	}
-	h.Spool().SetControl(Control{})
+	h.Spool().SetControl(spool.Control{})
 	r := <-got
 	if r.Item == nil || r.Item.ID != "b" || r.Item.Attempt != 2 {
 		t.Fatalf("after resume: %+v", r)
 	}
-	if resp := ask2(request{Op: "result", Token: r.Item.Token, ExitCode: &zero}); resp.State != StateDone {
+	if resp := ask2(request{Op: "result", Token: r.Item.Token, ExitCode: &zero}); resp.State != spool.StateDone {
 		t.Fatalf("b: %+v", resp)
 	}
 	// --until drained: an empty queue keeps the worker waiting, until the queue is drained.
@@ -116,7 +118,7 @@ func TestProtocolRefusesStaleToken(t *testing.T) {
 		t.Fatalf("an empty queue that is not drained gave %+v", r)
 	case <-time.After(300 * time.Millisecond):
 	}
-	h.Spool().SetControl(Control{Draining: true})
+	h.Spool().SetControl(spool.Control{Draining: true})
 	if r := <-got; r.Stop == "" {
 		t.Fatalf("after drain: %+v", r)
 	}

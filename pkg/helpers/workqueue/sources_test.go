@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/helpers/workqueue/spool"
 )
 
 // TestSources: a folder (a symbolic link followed, as a ConfigMap's keys are; dot files
@@ -34,7 +36,7 @@ func TestSources(t *testing.T) {
 	}))
 	defer srv.Close()
 	h, err := NewHelper(Config{Spool: t.TempDir(), WorkDir: t.TempDir(), SourceDirs: []string{dir}, SourceLines: []string{lines},
-		SourceURLs: []string{srv.URL + "/feed/items.txt"}, Policy: DefaultPolicy, Poll: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		SourceURLs: []string{srv.URL + "/feed/items.txt"}, Policy: spool.DefaultPolicy, Poll: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +47,7 @@ func TestSources(t *testing.T) {
 		}
 	}
 	ids := func() string {
-		items, _ := h.Spool().Items(StateNew)
+		items, _ := h.Spool().Items(spool.StateNew)
 		var out []string
 		for _, m := range items {
 			out = append(out, m.ID)

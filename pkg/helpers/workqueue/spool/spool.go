@@ -1,4 +1,9 @@
-package workqueue
+// Package spool is the work queue's embedded backend: a folder of the host shared by a queue's
+// workers, where an item is a folder whose state is the folder it is in (new, retry, leased,
+// done, dead), every change of state is one rename(2), and a lease is the flock its claimer's
+// process holds, so the kernel ends it when the holder dies. podctl reads it directly; the
+// helper (package workqueue) works it. See specs/patterns/work-queue.md.
+package spool
 
 import (
 	"crypto/rand"
@@ -196,10 +201,10 @@ func (s *Spool) Add(id string, input io.Reader) (bool, error) {
 		return false, err
 	}
 	defer os.RemoveAll(tmp)
-	if err := writeFile(filepath.Join(tmp, fileInput), input, true); err != nil {
+	if err := WriteFile(filepath.Join(tmp, fileInput), input, true); err != nil {
 		return false, fmt.Errorf("add %s: %w", id, err)
 	}
-	if err := writeFile(filepath.Join(tmp, fileLock), strings.NewReader(""), false); err != nil {
+	if err := WriteFile(filepath.Join(tmp, fileLock), strings.NewReader(""), false); err != nil {
 		return false, err
 	}
 	if err := writeMeta(tmp, Meta{ID: id, Added: s.now().UTC()}, true); err != nil {
@@ -643,13 +648,14 @@ func writeMeta(dir string, m Meta, durable bool) error {
 // writeAtomic replaces a file by a rename of a synced temporary file beside it.
 func writeAtomic(path string, b []byte, durable bool) error {
 	tmp := path + ".tmp"
-	if err := writeFile(tmp, strings.NewReader(string(b)), durable); err != nil {
+	if err := WriteFile(tmp, strings.NewReader(string(b)), durable); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)
 }
 
-func writeFile(path string, r io.Reader, durable bool) error {
+// WriteFile writes r to path, fsynced when durable.
+func WriteFile(path string, r io.Reader, durable bool) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
@@ -697,7 +703,7 @@ func copyTree(from, to string) error {
 				return err
 			}
 			defer src.Close()
-			if err := writeFile(dst, src, true); err != nil {
+			if err := WriteFile(dst, src, true); err != nil {
 				return err
 			}
 			return nil
