@@ -28,6 +28,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "socket", Value: api.DefaultSocket, EnvVars: []string{"PODD_SOCKET"}, Usage: "podd's API socket"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: string(ctl.FormatTable), Usage: "output format: table, wide, json or yaml"},
 			&cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Value: ctl.DefaultNamespace, Usage: "the pods' namespace"},
+			&cli.StringFlag{Name: "root", Value: ctl.DefaultRoot, EnvVars: []string{"PODD_ROOT"}, Usage: "podd's --root, where podctl reads the work queues' spools (claims' folders)"},
 		},
 		Commands: []*cli.Command{
 			runCommand(),
@@ -52,6 +53,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			versionCommand(),
 			completionCommand(),
 			selfScaleCommand(),
+			queueCommand(),
 		},
 		EnableBashCompletion:   true,
 		Action:                 unknownCommand,

@@ -80,6 +80,13 @@ func describeAll(cliContext *cli.Context, kind string) error {
 
 // describeOne describes one object: a pod when kind is "".
 func describeOne(cliContext *cli.Context, kind, name string) error {
+	if ctl.IsQueueKind(kind) {
+		out, err := outputFormat(cliContext)
+		if err != nil {
+			return err
+		}
+		return ctl.DescribeQueue(cliContext.Context, newClient(cliContext), queueOptions(cliContext, name, out), streams(cliContext))
+	}
 	if ctl.IsElectionKind(kind) {
 		return ctl.DescribeElection(cliContext.Context, newClient(cliContext), namespace(cliContext), name, streams(cliContext))
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/podd-dev/podd/pkg/helpers/helper"
 	"github.com/podd-dev/podd/pkg/helpers/logsaver"
 	"github.com/podd-dev/podd/pkg/helpers/scatter"
+	"github.com/podd-dev/podd/pkg/helpers/workqueue"
 )
 
 func main() {
@@ -53,5 +54,7 @@ func commands() []*cli.Command {
 		elector.Command(),
 		fencedstore.Command(),
 		scatter.Command(),
+		workqueue.Command(),
+		workqueue.RunCommand(),
 	}
 }

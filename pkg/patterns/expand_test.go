@@ -113,6 +113,8 @@ func strictKubernetes(t *testing.T, data []byte) {
 			into = &corev1.ConfigMap{}
 		case "Service":
 			into = &corev1.Service{}
+		case "PersistentVolumeClaim":
+			into = &corev1.PersistentVolumeClaim{}
 		case "Deployment":
 			into = &appsv1.Deployment{}
 		case "ReplicaSet":

@@ -244,6 +244,35 @@ var Helpers = []Helper{
 		Probe:    &Probe{Startup: true, Path: "/healthz", Port: "sg-metrics"},
 		CPU:      "100m", Memory: "32Mi",
 	},
+	{
+		Name: "workqueue",
+		// pkg/helpers/workqueue/command.go. The spool (a hostPath or PVC) and the work folder (an
+		// emptyDir the worker container mounts too) come from the pod's volumes
+		// (workqueue.podd.io/volumes); the worker runs its command under
+		// /podd-wq/podd-patterns wq-run --, which the helper installs before it is ready.
+		Flags: []Flag{
+			{Name: "spool", Kind: String},
+			{Name: "work-dir", Kind: String},
+			{Name: "source-dir", Kind: List},
+			{Name: "source-lines", Kind: List},
+			{Name: "source-url", Kind: List},
+			{Name: "max-attempts", Kind: Int},
+			{Name: "backoff", Kind: Duration},
+			{Name: "max-backoff", Kind: Duration},
+			{Name: "poison-exit-code", Kind: Int},
+			{Name: "until", Kind: String},
+			{Name: "poll", Kind: Duration},
+			{Name: "listen", Kind: String, Default: ":9468"},
+			{Name: "socket", Kind: String},
+		},
+		Required: [][]string{{"spool"}},
+		Ports:    []Port{{Name: "wq-http", Flag: "listen"}},
+		// The worker container starts once the runner is installed and the helper listens.
+		Probe: &Probe{Startup: true, Path: "/healthz", Port: "wq-http"},
+		// It reads the worker container's exit and OOM kills from podd.
+		APISocket: true,
+		CPU:       "100m", Memory: "64Mi",
+	},
 }
 
 // VariantImage is the reference of an image variant: localhost/podd/patterns:V with the variant

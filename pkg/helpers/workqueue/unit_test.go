@@ -1,0 +1,44 @@
+package workqueue
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+)
+
+func TestLineIDs(t *testing.T) {
+	ids, lines := LineIDs("/src/urls.txt", []byte("a\n\n  \nb\nc"))
+	// "c" has no newline yet: it may be being written.
+	if strings.Join(ids, ",") != "urls-000001,urls-000004" || string(lines[1]) != "b\n" {
+		t.Fatalf("ids %v lines %q", ids, lines)
+	}
+	ids, _ = LineIDs("my list.v2.txt", []byte("x\n"))
+	if ids[0] != "my_list_v2-000001" {
+		t.Fatalf("ids %v", ids)
+	}
+}
+
+// TestBadFlags: each bad flag is refused by name before the helper starts.
+func TestBadFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--spool", "rel/dir"}, "--spool"},
+		{[]string{"--spool", "/s", "--work-dir", "w"}, "--work-dir"},
+		{[]string{"--spool", "/s", "--max-attempts", "0"}, "--max-attempts"},
+		{[]string{"--spool", "/s", "--backoff", "2m", "--max-backoff", "1m"}, "--max-backoff"},
+		{[]string{"--spool", "/s", "--poison-exit-code", "0"}, "--poison-exit-code"},
+		{[]string{"--spool", "/s", "--until", "never"}, "--until"},
+		{[]string{"--spool", "/s", "--poll", "1ms"}, "--poll"},
+		{[]string{"--spool", "/s", "--source-url", "ftp://x/y"}, "--source-url[0]"},
+		{[]string{"--spool", "/s", "--source-url", "http:///nohost"}, "--source-url[0]"},
+	} {
+		app := &cli.App{Name: "podd-patterns", Commands: []*cli.Command{Command()}, ExitErrHandler: func(*cli.Context, error) {}}
+		err := app.Run(append([]string{"podd-patterns", "workqueue"}, c.args...))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error naming %s", c.args, err, c.want)
+		}
+	}
+}
