@@ -337,9 +337,12 @@ func (r *Runtime) exitEvents(ctx context.Context) {
 			return
 		}
 		if synced {
+			// A stream that worked broke: say so once, not at each try while containerd is away.
 			backoff = 100 * time.Millisecond
+			r.log.Warn("task event subscription ended; subscribing again", "err", err)
+		} else {
+			r.log.Debug("task event subscription failed; trying again", "err", err, "in", backoff)
 		}
-		r.log.Warn("task event subscription ended; subscribing again", "err", err, "in", backoff)
 		select {
 		case <-ctx.Done():
 			return
