@@ -154,7 +154,7 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (*supervisor.Pr
 		task.Delete(ctx, containerd.WithProcessKill)
 		return nil, fmt.Errorf("start task %s: %w", id, err)
 	}
-	proc := w.process(task.Pid())
+	proc := r.exits.process(w, task.Pid())
 	proc.StartedAt = time.Now()
 	return proc, nil
 }
@@ -236,7 +236,7 @@ func (r *Runtime) AdoptContainer(ctx context.Context, id string) (*supervisor.Pr
 	case verdictRunning:
 		r.exits.setPid(w, p.GetPid())
 	}
-	return w.process(p.GetPid()), nil
+	return r.exits.process(w, p.GetPid()), nil
 }
 
 // SignalContainer sends a signal to the container's PID 1.

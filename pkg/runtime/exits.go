@@ -74,6 +74,13 @@ type watched struct {
 	done  bool
 	// unwatch stops the context's hook that forgets the instance when its watcher gives up.
 	unwatch func() bool
+	// onExit and onKills replace exit and kills once the supervisor asks to be called (see
+	// supervisor.Process.Notify): then no goroutine of anyone waits on an idle container.
+	onExit  func(supervisor.ExitStatus)
+	onKills func(int)
+	// calls are the callbacks due, made in order by one short-lived goroutine (sending).
+	calls   []func()
+	sending bool
 }
 
 // watch registers the container instance before its task can exit. The exit is delivered only if
@@ -102,8 +109,47 @@ func (x *exitWatch) add(ctx context.Context, id string, pid uint32, oom *oomTrac
 	return w
 }
 
-func (w *watched) process(pid uint32) *supervisor.Process {
-	return &supervisor.Process{Pid: pid, Exit: w.exit, OOMKills: w.kills}
+func (x *exitWatch) process(w *watched, pid uint32) *supervisor.Process {
+	return &supervisor.Process{Pid: pid, Exit: w.exit, OOMKills: w.kills, Notify: func(exit func(supervisor.ExitStatus), kills func(int)) {
+		x.notify(w, exit, kills)
+	}}
+}
+
+// notify switches the instance from its channels to callbacks. An exit delivered already is
+// passed on.
+func (x *exitWatch) notify(w *watched, exit func(supervisor.ExitStatus), kills func(int)) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	w.onExit, w.onKills = exit, kills
+	select {
+	case st := <-w.exit:
+		x.callLocked(w, func() { exit(st) })
+	default:
+	}
+}
+
+// callLocked makes a callback of the instance's in a goroutine (callbacks may block: the
+// supervisor's worker may be busy), after those due before it.
+func (x *exitWatch) callLocked(w *watched, f func()) {
+	w.calls = append(w.calls, f)
+	if w.sending {
+		return
+	}
+	w.sending = true
+	go func() {
+		for {
+			x.mu.Lock()
+			if len(w.calls) == 0 {
+				w.sending = false
+				x.mu.Unlock()
+				return
+			}
+			f := w.calls[0]
+			w.calls = w.calls[1:]
+			x.mu.Unlock()
+			f()
+		}
+	}()
 }
 
 // forget stops watching the instance without delivering anything.
@@ -143,6 +189,10 @@ func (x *exitWatch) deliverLocked(w *watched, st supervisor.ExitStatus) {
 		w.unwatch()
 	}
 	st.OOMKilled = st.Code >= 0 && w.oom.exitOOM(uint32(st.Code))
+	if exit := w.onExit; exit != nil {
+		x.callLocked(w, func() { exit(st) })
+		return
+	}
 	w.exit <- st
 }
 
@@ -212,6 +262,11 @@ func (x *exitWatch) graceOver(w *watched) {
 	w.grace = nil
 	n := w.oom.more()
 	if n == 0 {
+		return
+	}
+	if kills := w.onKills; kills != nil {
+		w.oom.reported += n
+		x.callLocked(w, func() { kills(int(n)) })
 		return
 	}
 	select {

@@ -417,3 +417,65 @@ func TestOOMAttribution(t *testing.T) {
 		}
 	})
 }
+
+// TestNotify: with callbacks (supervisor.Process.Notify) the exit and the OOM kill counts come
+// through them, in order, and an exit delivered before the callbacks were set is passed on.
+func TestNotify(t *testing.T) {
+	ctx := context.Background()
+	type call struct {
+		exit  *supervisor.ExitStatus
+		kills int
+	}
+	collect := func(x *exitWatch, w *watched) <-chan call {
+		calls := make(chan call, 10)
+		x.process(w, w.pid).Notify(func(st supervisor.ExitStatus) {
+			calls <- call{exit: &st}
+		}, func(n int) {
+			calls <- call{kills: n}
+		})
+		return calls
+	}
+	next := func(t *testing.T, calls <-chan call) call {
+		t.Helper()
+		select {
+		case c := <-calls:
+			return c
+		case <-time.After(oomGrace + 30*time.Second):
+			t.Fatal("no call")
+			return call{}
+		}
+	}
+	t.Run("kills, then the exit", func(t *testing.T) {
+		x := newTestWatch()
+		cg := &fakeOOM{}
+		w := x.add(ctx, "a", 10, cg.tracker())
+		calls := collect(x, w)
+		cg.kills.Store(1)
+		x.oomed("a")
+		if c := next(t, calls); c.kills != 1 || c.exit != nil {
+			t.Fatalf("first call %+v, want 1 kill", c)
+		}
+		x.exited(&apievents.TaskExit{ContainerID: "a", ID: "a", Pid: 10, ExitStatus: 3})
+		if c := next(t, calls); c.exit == nil || c.exit.Code != 3 {
+			t.Fatalf("second call %+v, want the exit, code 3", c)
+		}
+		if _, ok := exitOf(w); ok {
+			t.Error("the exit went to the channel too")
+		}
+	})
+	t.Run("exit before the callbacks", func(t *testing.T) {
+		x := newTestWatch()
+		w := x.add(ctx, "a", 10, (&fakeOOM{}).tracker())
+		x.exited(&apievents.TaskExit{ContainerID: "a", ID: "a", Pid: 10, ExitStatus: 4})
+		calls := collect(x, w)
+		if c := next(t, calls); c.exit == nil || c.exit.Code != 4 {
+			t.Fatalf("call %+v, want the exit, code 4", c)
+		}
+		x.exited(&apievents.TaskExit{ContainerID: "a", ID: "a", Pid: 10, ExitStatus: 5})
+		select {
+		case c := <-calls:
+			t.Errorf("a second call: %+v", c)
+		case <-time.After(100 * time.Millisecond):
+		}
+	})
+}
