@@ -123,6 +123,35 @@ spec:
 		before = instances(t, p, names...)
 	})
 
+	t.Run("a container exits while containerd is down", func(t *testing.T) {
+		// podd's event stream is broken while containerd is down, and the exit the shim
+		// publishes then never reaches a subscriber once the shim gives up retrying (it
+		// retries 5 times, 1+2+3+4+5 s apart, then drops the event): podd learns of it from the
+		// task listing it reads once its new subscription works, with the status the shim kept.
+		killed := before[plain+"/app"]
+		stopContainerd(t)
+		if err := syscall.Kill(killed.pid, syscall.SIGKILL); err != nil {
+			startContainerdAgain(t)
+			t.Fatal(err)
+		}
+		time.Sleep(shimPublishGiveUp)
+		startContainerdAgain(t)
+		waitPod(t, p, plain, "app restarted after its kill while containerd was down", func(got *pod.Pod) bool {
+			return allRunning(got) && got.Status.ContainerStatuses[0].RestartCount == killed.restarts+1
+		})
+		last := getPod(t, p, plain).Status.ContainerStatuses[0].LastState.Terminated
+		if last == nil || last.ExitCode != 128+int32(syscall.SIGKILL) {
+			t.Errorf("last state %+v, want terminated with exit code 137 (the status the shim kept, not an unknown one)", last)
+		}
+		after := instances(t, p, web)
+		for key, in := range before {
+			if strings.HasPrefix(key, web+"/") && after[key] != in {
+				t.Errorf("%s: %+v, want the same instance %+v, not restarted", key, after[key], in)
+			}
+		}
+		before = instances(t, p, names...)
+	})
+
 	t.Run("podd starts before containerd", func(t *testing.T) {
 		p.Kill9(t)
 		stopContainerd(t)
@@ -165,6 +194,11 @@ spec:
 		}
 	})
 }
+
+// shimPublishGiveUp is longer than containerd 1.7's shim keeps retrying to publish an event to a
+// containerd that is down (runtime/v2/shim/publisher.go: 5 retries, 1 to 5 s apart), so that the
+// event is lost for good.
+const shimPublishGiveUp = 25 * time.Second
 
 // readFrom reads a file from an offset on.
 func readFrom(path string, from int64) string {

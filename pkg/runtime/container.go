@@ -147,16 +147,14 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (*supervisor.Pr
 		return nil, fmt.Errorf("create task %s: %w", id, err)
 	}
 	fault.Point(fault.ContainerAfterTask)
-	proc, err := r.watch(ctx, task, labels[LabelPodUID])
-	if err != nil {
-		task.Delete(ctx, containerd.WithProcessKill)
-		return nil, err
-	}
+	// Watched before anything can make the task exit (see exits.go).
+	w := r.watch(ctx, id, task.Pid(), r.newOOMTracker(labels[LabelPodUID], id))
 	if err := task.Start(ctx); err != nil {
+		r.exits.forget(w)
 		task.Delete(ctx, containerd.WithProcessKill)
 		return nil, fmt.Errorf("start task %s: %w", id, err)
 	}
-	proc.Pid = task.Pid()
+	proc := r.exits.process(w, task.Pid())
 	proc.StartedAt = time.Now()
 	return proc, nil
 }
@@ -205,104 +203,6 @@ func (t *ttyIO) Config() cio.Config {
 	return c
 }
 
-// watch subscribes to the task's exit before anything can make it exit. The exit is delivered
-// only if it really happened: a cancelled ctx (podd shutting down) delivers nothing. It also
-// watches containerd's OOM events for the container (see watchOOM).
-func (r *Runtime) watch(ctx context.Context, task containerd.Task, podUID string) (*supervisor.Process, error) {
-	statusC, err := task.Wait(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("wait on task %s: %w", task.ID(), err)
-	}
-	exit := make(chan supervisor.ExitStatus, 1)
-	rawExit := make(chan supervisor.ExitStatus, 1)
-	oomKills := make(chan int)
-	go r.watchOOM(ctx, task.ID(), podUID, rawExit, exit, oomKills)
-	go func() {
-		exit := rawExit
-		backoff := 100 * time.Millisecond
-		for {
-			st := <-statusC
-			if ctx.Err() != nil {
-				return
-			}
-			code, at, err := st.Result()
-			if err == nil {
-				exit <- supervisor.ExitStatus{Code: int32(code), ExitedAt: at}
-				return
-			}
-			// The wait broke, not the process: containerd restarted or the connection dropped.
-			// A running container must not look exited (that would restart healthy workloads):
-			// wait again once containerd answers, and report only what it says.
-			r.log.Warn("lost the wait on a task; waiting again", "container", task.ID(), "err", err)
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(backoff):
-				}
-				backoff = min(2*backoff, 5*time.Second)
-				st, serr := task.Status(ctx)
-				if errdefs.IsNotFound(serr) {
-					exit <- supervisor.ExitStatus{Code: int32(containerd.UnknownExitStatus), ExitedAt: time.Now()}
-					return
-				}
-				if serr != nil {
-					continue
-				}
-				if st.Status == containerd.Stopped {
-					exit <- supervisor.ExitStatus{Code: int32(st.ExitStatus), ExitedAt: st.ExitTime}
-					return
-				}
-				if statusC, err = task.Wait(ctx); err == nil {
-					// A later loss of containerd starts from the short delay again.
-					backoff = 100 * time.Millisecond
-					r.log.Info("waiting on the task again", "container", task.ID())
-					break
-				}
-			}
-		}
-	}()
-	return &supervisor.Process{Pid: task.Pid(), Exit: exit, OOMKills: oomKills}, nil
-}
-
-// watchOOM passes the task's exit on, marked OOMKilled when the OOM killer ended the main
-// process, and reports the OOM kills of other processes that the main process survives: an OOM
-// event that no exit follows within oomGrace is such a kill.
-func (r *Runtime) watchOOM(ctx context.Context, id, podUID string, rawExit <-chan supervisor.ExitStatus, exit chan<- supervisor.ExitStatus, kills chan<- int) {
-	events, unsubscribe := r.oomSubscribe(ctx, id)
-	defer unsubscribe()
-	tracker := r.newOOMTracker(podUID, id)
-	var grace <-chan time.Time
-	for {
-		select {
-		case st := <-rawExit:
-			st.OOMKilled = st.Code >= 0 && tracker.exitOOM(uint32(st.Code))
-			exit <- st
-			return
-		case <-events:
-			if grace == nil {
-				grace = time.After(oomGrace)
-			}
-		case <-grace:
-			grace = nil
-			if n := tracker.more(); n > 0 {
-				select {
-				case kills <- int(n):
-					tracker.reported += n
-				case st := <-rawExit:
-					st.OOMKilled = st.Code >= 0 && tracker.exitOOM(uint32(st.Code))
-					exit <- st
-					return
-				case <-ctx.Done():
-					return
-				}
-			}
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
 // AdoptContainer watches a task that runs already, left by an earlier podd.
 func (r *Runtime) AdoptContainer(ctx context.Context, id string) (*supervisor.Process, error) {
 	ctx = r.ns(ctx)
@@ -317,19 +217,26 @@ func (r *Runtime) AdoptContainer(ctx context.Context, id string) (*supervisor.Pr
 			return nil, fmt.Errorf("load container %s: %w", id, err)
 		}
 	}
-	task, err := c.Task(ctx, nil)
+	info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata)
 	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", id, err)
+	}
+	// Watched first, then read once: the task may have ended while podd was down, or may end
+	// between the two; either way it gets its one exit.
+	w := r.watch(ctx, id, 0, r.newOOMTracker(info.Labels[LabelPodUID], id))
+	p, err := r.getTask(ctx)(id)
+	if err != nil {
+		r.exits.forget(w)
 		return nil, fmt.Errorf("load task %s: %w", id, err)
 	}
-	labels, err := c.Labels(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("container %s labels: %w", id, err)
+	v, st := decide(0, p)
+	switch v {
+	case verdictExited:
+		r.exits.deliver(w, st)
+	case verdictRunning:
+		r.exits.setPid(w, p.GetPid())
 	}
-	proc, err := r.watch(ctx, task, labels[LabelPodUID])
-	if err != nil {
-		return nil, err
-	}
-	return proc, nil
+	return r.exits.process(w, p.GetPid()), nil
 }
 
 // SignalContainer sends a signal to the container's PID 1.

@@ -2,17 +2,13 @@ package runtime
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	apievents "github.com/containerd/containerd/api/events"
 	"github.com/containerd/containerd/containers"
 	"github.com/containerd/containerd/oci"
-	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/podd-dev/podd/pkg/cgroups"
@@ -83,74 +79,6 @@ func oomScoreAdjFloor() int {
 	return 0
 }
 
-// oomWatch fans containerd's /tasks/oom events out to the containers that watch for them. One
-// subscription serves every container; it reconnects when containerd restarts.
-type oomWatch struct {
-	mu   sync.Mutex
-	subs map[string]chan struct{} // container ID → signal
-	once sync.Once
-}
-
-// subscribe returns a channel that gets a value (coalesced) on each OOM event of the container.
-func (r *Runtime) oomSubscribe(ctx context.Context, id string) (<-chan struct{}, func()) {
-	r.oom.once.Do(func() {
-		r.oom.subs = map[string]chan struct{}{}
-		go r.oomEvents(context.WithoutCancel(ctx))
-	})
-	ch := make(chan struct{}, 1)
-	r.oom.mu.Lock()
-	r.oom.subs[id] = ch
-	r.oom.mu.Unlock()
-	return ch, func() {
-		r.oom.mu.Lock()
-		if r.oom.subs[id] == ch {
-			delete(r.oom.subs, id)
-		}
-		r.oom.mu.Unlock()
-	}
-}
-
-func (r *Runtime) oomEvents(ctx context.Context) {
-	backoff := 100 * time.Millisecond
-	for {
-		if r.closed.Load() {
-			return
-		}
-		evs, errs := r.client.Subscribe(ctx, fmt.Sprintf(`namespace==%q,topic=="/tasks/oom"`, r.cfg.Namespace))
-	loop:
-		for {
-			select {
-			case env := <-evs:
-				backoff = 100 * time.Millisecond
-				v, err := typeurl.UnmarshalAny(env.Event)
-				if err != nil {
-					continue
-				}
-				oom, ok := v.(*apievents.TaskOOM)
-				if !ok {
-					continue
-				}
-				r.oom.mu.Lock()
-				if ch := r.oom.subs[oom.ContainerID]; ch != nil {
-					select {
-					case ch <- struct{}{}:
-					default:
-					}
-				}
-				r.oom.mu.Unlock()
-			case err := <-errs:
-				if r.closed.Load() {
-					return
-				}
-				r.log.Debug("OOM event subscription ended; subscribing again", "err", err)
-				break loop
-			}
-		}
-		time.Sleep(backoff)
-		backoff = min(2*backoff, 5*time.Second)
-	}
-}
-
 // oomGrace is how long an OOM event waits for the main process's exit before it counts as the
 // kill of another process: the event can arrive before the exit of the process it killed.
 const oomGrace = time.Second
@@ -158,20 +86,21 @@ const oomGrace = time.Second
 // oomTracker attributes a container's OOM kills: to its main process when it ends by SIGKILL
 // with the cgroup's counter above what was already reported, to other processes otherwise.
 type oomTracker struct {
-	r        *Runtime
-	cgroup   string
+	// count reads the cgroup's OOM kill counter.
+	count    func() (uint64, error)
 	reported uint64
 }
 
 func (r *Runtime) newOOMTracker(podUID, id string) *oomTracker {
-	t := &oomTracker{r: r, cgroup: r.containerCgroup(podUID, id)}
-	t.reported, _ = cgroups.OOMKills(r.cgroupFS, t.cgroup)
+	cgroup := r.containerCgroup(podUID, id)
+	t := &oomTracker{count: func() (uint64, error) { return cgroups.OOMKills(r.cgroupFS, cgroup) }}
+	t.reported, _ = t.count()
 	return t
 }
 
 // more reads the counter and returns the kills not reported yet.
 func (t *oomTracker) more() uint64 {
-	n, err := cgroups.OOMKills(t.r.cgroupFS, t.cgroup)
+	n, err := t.count()
 	if err != nil || n <= t.reported {
 		return 0
 	}

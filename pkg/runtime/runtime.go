@@ -59,7 +59,7 @@ type Runtime struct {
 	// machineMemory is the host's memory, for Burstable containers' oom_score_adj.
 	machineMemory int64
 	oomFloor      int
-	oom           oomWatch
+	exits         exitWatch
 	shims         shimGate
 	closed        atomic.Bool
 }
@@ -107,6 +107,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 // Close releases the connection to containerd; containers keep running.
 func (r *Runtime) Close() error {
 	r.closed.Store(true)
+	r.exits.mu.Lock()
+	if r.exits.cancel != nil {
+		r.exits.cancel()
+	}
+	r.exits.mu.Unlock()
 	return r.client.Close()
 }
 

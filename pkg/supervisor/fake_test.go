@@ -27,6 +27,9 @@ type fakeRuntime struct {
 	signals    []string // "name:SIGNAL" in order
 	log        []string // start:NAME, signal:NAME:SIG, exit:NAME:CODE in order
 	failStart  map[string]error
+	// notify makes the processes offer Process.Notify instead of their channels, as pkg/runtime's
+	// do (the default); false: the channels only.
+	notify bool
 	// failSandbox makes SetupSandbox fail; sandboxCalls counts its calls.
 	failSandbox  error
 	sandboxCalls int
@@ -54,6 +57,7 @@ func newFakeRuntime() *fakeRuntime {
 		sandboxes:  map[string]bool{},
 		ignoreTERM: map[string]bool{},
 		failStart:  map[string]error{},
+		notify:     true,
 	}
 }
 
@@ -138,7 +142,32 @@ func (f *fakeRuntime) StartContainer(ctx context.Context, id string) (*Process, 
 	c.exits = nil
 	c.oom = make(chan int, 4)
 	f.log = append(f.log, "start:"+c.rec.Name)
-	return &Process{Pid: 100, StartedAt: time.Now(), Exit: c.waiter(), OOMKills: c.oom}, nil
+	return f.process(&Process{Pid: 100, StartedAt: time.Now(), Exit: c.waiter(), OOMKills: c.oom}), nil
+}
+
+// process offers Notify instead of the channels when the fake is asked to: calls from a
+// goroutine of the fake's that waits on them (pkg/runtime keeps none).
+func (f *fakeRuntime) process(p *Process) *Process {
+	if !f.notify {
+		return p
+	}
+	// Only through Notify: a supervisor that waited on the channels would wait forever.
+	exitC, oomC := p.Exit, p.OOMKills
+	p.Exit, p.OOMKills = nil, nil
+	p.Notify = func(exit func(ExitStatus), kills func(int)) {
+		go func() {
+			for {
+				select {
+				case st := <-exitC:
+					exit(st)
+					return
+				case n := <-oomC:
+					kills(n)
+				}
+			}
+		}()
+	}
+	return p
 }
 
 func (f *fakeRuntime) AdoptContainer(ctx context.Context, id string) (*Process, error) {
@@ -148,7 +177,7 @@ func (f *fakeRuntime) AdoptContainer(ctx context.Context, id string) (*Process, 
 	if c == nil || c.rec.State != RecordRunning {
 		return nil, errdefs.ErrNotFound
 	}
-	return &Process{Pid: 100, Exit: c.waiter()}, nil
+	return f.process(&Process{Pid: 100, Exit: c.waiter()}), nil
 }
 
 // waiter is a new channel that receives the container's exit.

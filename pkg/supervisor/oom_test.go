@@ -52,7 +52,13 @@ func eventsWith(t *testing.T, m *Manager, reason string) []pod.Event {
 }
 
 func TestOOMKills(t *testing.T) {
+	t.Run("channels", func(t *testing.T) { testOOMKills(t, false) })
+	t.Run("callbacks", func(t *testing.T) { testOOMKills(t, true) })
+}
+
+func testOOMKills(t *testing.T, notify bool) {
 	rt, st := newFakeRuntime(), newMemStore()
+	rt.notify = notify
 	m := startManager(t, rt, st)
 	if _, err := create(context.Background(), m, webManifest("Never")); err != nil {
 		t.Fatal(err)

@@ -27,6 +27,11 @@ type Process struct {
 	// OOMKills delivers, while the process runs, how many of the container's other processes
 	// the OOM killer killed since the last delivery (nil: the runtime cannot tell).
 	OOMKills <-chan int
+	// Notify, when the runtime offers it, replaces waiting on Exit and OOMKills: the runtime then
+	// calls exit once when the process ends, and kills with each count it would have sent on
+	// OOMKills, in order, from goroutines of its own (a call may block) that exist only for
+	// the call, never after exit. A supervisor watches idle containers without a goroutine each.
+	Notify func(exit func(ExitStatus), kills func(int))
 }
 
 // ContainerState is what containerd reports of a container podd created earlier.

@@ -609,6 +609,15 @@ func (w *worker) runningLocked(ctx context.Context, c *ctr, attempt int, proc *P
 	c.exited = make(chan struct{})
 	c.runningSince = time.Now()
 	c.status.State = pod.ContainerState{Running: &pod.ContainerStateRunning{StartedAt: timePtr(proc.StartedAt)}}
+	if proc.Notify != nil {
+		proc.Notify(func(st ExitStatus) {
+			w.post(ctx, evExited{c: c, attempt: attempt, st: st})
+		}, func(n int) {
+			w.post(ctx, evOOM{c: c, attempt: attempt, kills: n})
+		})
+		w.startProbes(ctx, c, attempt)
+		return
+	}
 	go func() {
 		for {
 			select {
