@@ -56,6 +56,13 @@ func (e *expansion) container(h *Helper, settings map[string]string) (pod.Contai
 		}
 		values[setting] = value
 	}
+	if h.Derive != nil {
+		for setting, value := range h.Derive(values, e.spec) {
+			if _, set := values[setting]; !set {
+				values[setting] = value
+			}
+		}
+	}
 
 	// Resources: requests = limits.
 	res := pod.ResourceList{}

@@ -408,6 +408,11 @@ func TestImageVariant(t *testing.T) {
 			if got := out[0].Spec.InitContainers[0].Image; got != tc.want {
 				t.Errorf("image %q, want %q", got, tc.want)
 			}
+			// On etcd the elector is told its readiness gate's containers: the pod's regular ones.
+			args := strings.Join(out[0].Spec.InitContainers[0].Args, " ")
+			if gated := strings.Contains(args, "--app-container=app"); gated != (tc.settings["elector.podd.io/backend"] == "etcd") {
+				t.Errorf("args %q: --app-container=app %v, want it on etcd only", args, gated)
+			}
 		})
 	}
 	for _, tc := range []struct{ image, variant, want string }{

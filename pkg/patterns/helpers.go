@@ -1,6 +1,10 @@
 package patterns
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/podd-dev/podd/pkg/pod"
+)
 
 // FlagKind is how a helper's flag takes its value, and so how an annotation's value is checked
 // and written on the helper's command line.
@@ -70,6 +74,10 @@ type Helper struct {
 	// the elector on the etcd backend needs "etcd", localhost/podd/patterns-etcd, the only image
 	// with the etcd client (5 MB of grpc and protobuf the other helpers do without).
 	Variant func(settings map[string]string) string
+	// Derive gives flags the expansion writes from the pod when the annotations leave them
+	// unset: the elector on etcd is given its readiness gate's containers, the pod's regular
+	// containers (podd knows them for the local backend; an etcd elector must be told).
+	Derive func(settings map[string]string, spec *pod.PodSpec) map[string]string
 }
 
 // Helpers is the table of the helpers that podd.io/inject may name, in no particular order. The
@@ -212,6 +220,16 @@ var Helpers = []Helper{
 				return "etcd"
 			}
 			return ""
+		},
+		Derive: func(settings map[string]string, spec *pod.PodSpec) map[string]string {
+			if settings["backend"] != "etcd" || settings["mode"] == "manual" {
+				return nil
+			}
+			var names []string
+			for _, c := range spec.Containers {
+				names = append(names, c.Name)
+			}
+			return map[string]string{"app-container": strings.Join(names, ",")}
 		},
 		CPU: "50m", Memory: "32Mi",
 	},

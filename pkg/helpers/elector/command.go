@@ -184,18 +184,19 @@ func run(c *cli.Context) error {
 			return fmt.Errorf("--backend etcd: this build of the helpers has no etcd backend: the image %s has it (podd injects that image for elector.podd.io/backend: etcd)", EtcdImageHint)
 		}
 		// The application's readiness gates the campaign, read from podd through the pod's
-		// socket; an elector run outside a pod (no socket, no --app-container) has no gate.
-		if _, err := os.Stat(c.String("socket")); err == nil || c.IsSet("app-container") {
-			if err != nil && !cfg.Manual {
+		// socket, for the containers --app-container names (the injection names the pod's
+		// regular containers); without it, an elector outside a pod has no gate.
+		switch {
+		case cfg.Manual:
+		case c.IsSet("app-container"):
+			if _, err := os.Stat(c.String("socket")); err != nil {
 				return fmt.Errorf("--app-container: the pod's readiness is read through --socket: %w", err)
 			}
-			if !cfg.Manual {
-				gate := NewPodGate(local, c.StringSlice("app-container"))
-				go gate.Run(ctx)
-				cfg.Gate = gate
-			}
-		} else if !cfg.Manual {
-			log.Info("no readiness gate: campaigning regardless of the application", "socket", c.String("socket"), "err", err)
+			gate := NewPodGate(local, c.StringSlice("app-container"))
+			go gate.Run(ctx)
+			cfg.Gate = gate
+		default:
+			log.Info("no readiness gate on etcd without --app-container: campaigning regardless of the application")
 		}
 		eb, err := newEtcd(*etcdCfg)
 		if err != nil {

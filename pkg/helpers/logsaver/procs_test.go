@@ -362,11 +362,14 @@ func TestExactlyOnceRsyslog(t *testing.T) {
 			// This saver is mid-stream: it shipped lines since it started, more are waiting.
 			saver.cmd.Process.Signal(syscall.SIGKILL)
 			<-saver.exited
-			kills++
-			killPending = false
 			outputs = append(outputs, saver.output())
 			if n := arrived("a"); n >= acc.n {
-				t.Fatalf("kill %d was not mid-stream: %d of %d lines had arrived", kills, n, acc.n)
+				// The saver had caught up (a slow writer on a busy machine): not the kill this
+				// test is after; another follows.
+				t.Logf("a kill at line %d was not mid-stream (%d of %d lines had arrived): killing again later", acc.n, n, acc.n)
+			} else {
+				kills++
+				killPending = false
 			}
 			arrivedAtStart = arrived("a")
 			saver = startSaver(t, args...)
