@@ -191,15 +191,21 @@ spec:
 	waitFor(t, "the deleted job's pods removed", func() bool { return len(jobPodsOf(t, p, name)) == 0 })
 }
 
-// exampleManifest reads one of specs/examples/workloads with its image replaced by the test's
-// busybox (the same content under the test harness's name).
+// exampleManifest reads one of specs/examples/workloads (specManifest).
 func exampleManifest(t testing.TB, file string) string {
+	t.Helper()
+	return specManifest(t, "examples", "workloads", file)
+}
+
+// specManifest reads a manifest under specs/ with its image replaced by the test's busybox (the
+// same content under the test harness's name).
+func specManifest(t testing.TB, path ...string) string {
 	t.Helper()
 	root, err := moduleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(root, "specs", "examples", "workloads", file))
+	data, err := os.ReadFile(filepath.Join(append([]string{root, "specs"}, path...)...))
 	if err != nil {
 		t.Fatal(err)
 	}

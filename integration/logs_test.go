@@ -12,36 +12,19 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/podd-dev/podd/internal/hosttest"
 )
 
 // logsWait bounds the waits of the logs tests for what should happen within seconds.
 const logsWait = 60 * time.Second
 
-// lockedBuffer is a bytes.Buffer that a process writes while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // follower is a `podctl logs -f` running in the background.
 type follower struct {
 	cmd      *exec.Cmd
-	out, err lockedBuffer
+	out, err hosttest.Buffer
 	exited   chan struct{}
 	waitErr  error
 }

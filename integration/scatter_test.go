@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -280,18 +278,11 @@ spec:
 func TestScatterGatherExample(t *testing.T) {
 	t.Parallel()
 	p := startPodd(t)
-	root, err := moduleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(filepath.Join(root, "specs", "patterns", "scatter-gather.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(data), "podd.io/inject: scatter-gather") {
+	m := specManifest(t, "patterns", "scatter-gather.yaml")
+	if !strings.Contains(m, "podd.io/inject: scatter-gather") {
 		t.Fatal("the example does not ask for scatter-gather by podd.io/inject")
 	}
-	applyManifest(t, p, strings.ReplaceAll(string(data), "localhost/podd/busybox:1.35", busyboxImage))
+	applyManifest(t, p, m)
 	waitReadyLeaves(t, p, "numbers", 4)
 	search := waitReadyLeaves(t, p, "search", 1)
 	var rootIP string

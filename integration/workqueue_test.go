@@ -42,11 +42,7 @@ func spoolOf(t *testing.T, p *Podd, claim string) *spool.Spool {
 func TestWorkQueueExample(t *testing.T) {
 	t.Parallel()
 	p := startPodd(t)
-	data, err := os.ReadFile(filepath.Join("..", "specs", "patterns", "work-queue.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.ApplyManifest(t, strings.ReplaceAll(string(data), "localhost/podd/busybox:1.35", busyboxImage))
+	p.ApplyManifest(t, specManifest(t, "patterns", "work-queue.yaml"))
 	waitJob(t, p, "wq-demo", "the work queue's Job to complete", 3*time.Minute, jobComplete)
 	s := spoolOf(t, p, "wq-spool")
 	c, err := s.Counts()

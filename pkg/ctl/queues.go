@@ -237,6 +237,15 @@ func oneQueue(ctx context.Context, c *api.Client, o QueueOptions) (queueRef, err
 	return queueRef{}, fmt.Errorf("queue %q not found in namespace %q (no workload with the workqueue helper of that name): %w", o.Name, o.Namespace, errdefs.ErrNotFound)
 }
 
+// openQueue opens the spool of the queue o names.
+func openQueue(ctx context.Context, c *api.Client, o QueueOptions) (*spool.Spool, error) {
+	r, err := oneQueue(ctx, c, o)
+	if err != nil {
+		return nil, err
+	}
+	return r.open(ctx, c, o.Root)
+}
+
 func state(c spool.Control) string {
 	switch {
 	case c.Draining:
@@ -323,11 +332,7 @@ func DescribeQueue(ctx context.Context, c *api.Client, o QueueOptions, s Streams
 
 // QueueDead is podctl queue dead NAME: the dead letters with their reasons.
 func QueueDead(ctx context.Context, c *api.Client, o QueueOptions, s Streams) error {
-	r, err := oneQueue(ctx, c, o)
-	if err != nil {
-		return err
-	}
-	sp, err := r.open(ctx, c, o.Root)
+	sp, err := openQueue(ctx, c, o)
 	if err != nil {
 		return err
 	}
@@ -364,11 +369,7 @@ func QueueDead(ctx context.Context, c *api.Client, o QueueOptions, s Streams) er
 
 // QueueRetry is podctl queue retry NAME ITEM|--all-dead.
 func QueueRetry(ctx context.Context, c *api.Client, o QueueOptions, item string, allDead bool, s Streams) error {
-	r, err := oneQueue(ctx, c, o)
-	if err != nil {
-		return err
-	}
-	sp, err := r.open(ctx, c, o.Root)
+	sp, err := openQueue(ctx, c, o)
 	if err != nil {
 		return err
 	}
@@ -386,11 +387,7 @@ func QueueRetry(ctx context.Context, c *api.Client, o QueueOptions, item string,
 
 // QueueControl is podctl queue pause|resume|drain NAME.
 func QueueControl(ctx context.Context, c *api.Client, o QueueOptions, verb string, s Streams) error {
-	r, err := oneQueue(ctx, c, o)
-	if err != nil {
-		return err
-	}
-	sp, err := r.open(ctx, c, o.Root)
+	sp, err := openQueue(ctx, c, o)
 	if err != nil {
 		return err
 	}

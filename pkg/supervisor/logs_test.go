@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podd-dev/podd/internal/hosttest"
+
 	"github.com/containerd/errdefs"
 
 	"github.com/podd-dev/podd/pkg/logs"
@@ -117,24 +119,6 @@ func TestLogs(t *testing.T) {
 	}
 }
 
-// syncBuffer is a strings.Builder for a writer goroutine and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestLogsFollow follows container a from its first instance: the follower moves on to the next
 // instance when the worker starts it, and ends once the pod is stopped.
 func TestLogsFollow(t *testing.T) {
@@ -145,7 +129,7 @@ func TestLogsFollow(t *testing.T) {
 	}
 	p := waitFor(t, m, "web", "running", func(p *pod.Pod) bool { return restarted("a", 0)(p) && restarted("b", 0)(p) })
 	writeInstanceLog(t, m, p, "a", 0, logs.Stdout, "a0 1\n")
-	var out syncBuffer
+	var out hosttest.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- m.Logs(context.Background(), "default", "web", LogOptions{Container: "a", Follow: true, Cursor: true}, &out)

@@ -95,24 +95,22 @@ func pssUnder(procs []procInfo, roots []int) int64 {
 	return pss
 }
 
+// shimsPSS is the PSS, in KiB, of the bench containerd's shims and everything under them.
+func (b *bench) shimsPSS() int64 {
+	procs := listProcs()
+	return pssUnder(procs, shimsOf(procs, b.address))
+}
+
 // podsRunning waits until n pods named prefix-* run with every container running.
 func (p *poddInstance) podsRunning(ctx context.Context, prefix string, n int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		list, err := p.client.ListPods(ctx, "default")
+		err := p.checkAllRunning(ctx, prefix, n)
 		if err == nil {
-			running := 0
-			for _, x := range list {
-				if strings.HasPrefix(x.Metadata.Name, prefix+"-") && allRunning(x) {
-					running++
-				}
-			}
-			if running == n {
-				return nil
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("%d of %d pods running after %v", running, n, timeout)
-			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %v: %w", timeout, err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -165,7 +163,7 @@ func (b *bench) measureCost(ctx context.Context) error {
 		if row.Goroutines, err = goroutines(ctx); err != nil {
 			return err
 		}
-		row.MemPerPod = float64(pssUnder(listProcs(), shimsOf(listProcs(), b.address))) / 1024 / float64(n)
+		row.MemPerPod = float64(b.shimsPSS()) / 1024 / float64(n)
 		if i == len(counts)-1 && b.opts.idleSeconds > 0 {
 			t0, err := cpuTicks(pid)
 			if err != nil {
@@ -223,7 +221,7 @@ func (b *bench) measureStartMany(ctx context.Context) error {
 	}
 	b.res.Start100 = ptr(float64(time.Since(begin)) / float64(time.Millisecond))
 	time.Sleep(3 * time.Second)
-	b.res.PoddMemPerPod100 = ptr(float64(pssUnder(listProcs(), shimsOf(listProcs(), b.address))) / 1024 / float64(n))
+	b.res.PoddMemPerPod100 = ptr(float64(b.shimsPSS()) / 1024 / float64(n))
 	if err := b.podd.deleteAll(ctx, path); err != nil {
 		return err
 	}
@@ -235,13 +233,14 @@ func (b *bench) measureStartMany(ctx context.Context) error {
 	b.res.PodmanStart100 = ptr(float64(time.Since(begin)) / float64(time.Millisecond))
 	time.Sleep(3 * time.Second)
 	var conmons []int
-	for _, pr := range listProcs() {
+	procs := listProcs()
+	for _, pr := range procs {
 		cmdline := strings.Join(pr.args, " ")
 		if filepath.Base(pr.args[0]) == "conmon" && strings.Contains(cmdline, filepath.Join(b.dir, "podman")) {
 			conmons = append(conmons, pr.pid)
 		}
 	}
-	b.res.PodmanMemPerPod = ptr(float64(pssUnder(listProcs(), conmons)) / 1024 / float64(n))
+	b.res.PodmanMemPerPod = ptr(float64(pssUnder(procs, conmons)) / 1024 / float64(n))
 	// -t 0: the containers' sleep, a PID 1, ignores SIGTERM (podman system reset waits 10 s for
 	// each, ~30 min for 100 pods).
 	if out, err := b.podman.run(ctx, "pod", "rm", "-a", "-f", "-t", "0"); err != nil {

@@ -63,16 +63,6 @@ func (n *etcdNode) startMember() error {
 	return nil
 }
 
-// localPort is a free TCP port of the loopback (and, being unused there, of the gateways).
-func localPort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // waitAddress waits until the host has addr (a node's gateway comes with its bridge).
 func waitAddress(ctx context.Context, addr string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -249,4 +250,14 @@ func hardLimit(resource int) uint64 {
 		return 1024
 	}
 	return lim.Max
+}
+
+// localPort is a free TCP port of the loopback (and, being unused there, of the gateways).
+func localPort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }

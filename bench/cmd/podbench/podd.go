@@ -231,15 +231,12 @@ func (b *bench) measureDensity(ctx context.Context) error {
 	}
 	fmt.Fprintf(os.Stderr, "podbench: %d pods started in %v\n", n, time.Since(start).Round(time.Millisecond))
 	time.Sleep(3 * time.Second) // let the loggers and shims settle
-	if err := p.checkAllRunning(ctx, n); err != nil {
+	if err := p.checkAllRunning(ctx, "density", n); err != nil {
 		return err
 	}
 	procs := listProcs()
 	shims := shimsOf(procs, b.address)
-	var pss int64
-	for _, pid := range descendants(procs, shims) {
-		pss += procKB(pid, "smaps_rollup", "Pss")
-	}
+	pss := pssUnder(procs, shims)
 	b.res.DensityPods = n
 	pid := p.proc.cmd.Process.Pid
 	b.res.PoddRSS = float64(procKB(pid, "status", "VmRSS")) / 1024
@@ -259,14 +256,15 @@ func (b *bench) measureDensity(ctx context.Context) error {
 	return nil
 }
 
-func (p *poddInstance) checkAllRunning(ctx context.Context, n int) error {
+// checkAllRunning: n pods named prefix-* are Running with every container running.
+func (p *poddInstance) checkAllRunning(ctx context.Context, prefix string, n int) error {
 	pods, err := p.client.ListPods(ctx, "default")
 	if err != nil {
 		return err
 	}
 	running := 0
 	for _, x := range pods {
-		if strings.HasPrefix(x.Metadata.Name, "density-") && x.Status.Phase == pod.PodRunning && allRunning(x) {
+		if strings.HasPrefix(x.Metadata.Name, prefix+"-") && x.Status.Phase == pod.PodRunning && allRunning(x) {
 			running++
 		}
 	}
@@ -298,7 +296,7 @@ func (b *bench) measureRestore(ctx context.Context) error {
 				return fmt.Errorf("not all %d pods Running 2 minutes after the restart", n)
 			}
 			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			err := p.checkAllRunning(lctx, n)
+			err := p.checkAllRunning(lctx, "density", n)
 			cancel()
 			if err == nil {
 				break

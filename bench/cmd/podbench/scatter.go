@@ -158,7 +158,14 @@ func (b *bench) measureScatter(ctx context.Context) error {
 	}
 	// runRoot starts a root with the given hedging, sends warm-up then n requests, and stops it.
 	runRoot := func(hedge bool) (sgRun, error) {
-		port, mport := freeTCPPort(), freeTCPPort()
+		port, err := localPort()
+		if err != nil {
+			return sgRun{}, err
+		}
+		mport, err := localPort()
+		if err != nil {
+			return sgRun{}, err
+		}
 		args := []string{"scatter-gather", "--listen", "127.0.0.1:" + strconv.Itoa(port), "--metrics-address", "127.0.0.1:" + strconv.Itoa(mport),
 			"--mode", "partitioned", "--leaves", strings.Join(items, ","), "--merge", "http://" + mergeLn.Addr().String() + "/merge",
 			"--deadline", "2s", "--hedge=" + strconv.FormatBool(hedge), "--hedge-percentile", strconv.Itoa(b.opts.sgPercentile)}
@@ -290,15 +297,6 @@ func msPct(d []time.Duration, p float64) float64 {
 	slices.Sort(s)
 	i := int(p/100*float64(len(s))+0.999999) - 1
 	return float64(s[min(max(i, 0), len(s)-1)].Microseconds()) / 1000
-}
-
-func freeTCPPort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // waitHTTP waits until url answers at all (any status).

@@ -84,13 +84,7 @@ func startProcess(t *testing.T, addr string, name string, args ...string) *proce
 // waitFor polls cond until it holds, for a minute at most (a busy machine is slow, never wrong).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	hosttest.WaitFor(t, what, time.Minute, cond)
 }
 
 func startRedis(t *testing.T) string {
@@ -112,39 +106,14 @@ func startMemcached(t *testing.T) string {
 	return addr
 }
 
-var (
-	buildOnce   sync.Once
-	patternsBin string
-	buildErr    error
-)
-
-// patternsBinary builds cmd/podd-patterns as make does (static, stripped), once per test binary.
-func patternsBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "podd-adapter-test-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		patternsBin = filepath.Join(dir, "podd-patterns")
-		cmd := exec.Command("go", "build", "-ldflags", "-s -w", "-o", patternsBin, "github.com/podd-dev/podd/cmd/podd-patterns")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return patternsBin
-}
+// TestMain removes the binary hosttest.PatternsBinary built.
+func TestMain(m *testing.M) { os.Exit(hosttest.Run(m)) }
 
 // startAdapterProcess runs `podd-patterns adapter` with args and returns its listen address.
 func startAdapterProcess(t *testing.T, args ...string) (string, *process) {
 	t.Helper()
 	addr := "127.0.0.1:" + strconv.Itoa(hosttest.FreePort(t))
-	p := startProcess(t, addr, patternsBinary(t), append([]string{"adapter", "--listen", addr}, args...)...)
+	p := startProcess(t, addr, hosttest.PatternsBinary(t), append([]string{"adapter", "--listen", addr}, args...)...)
 	return addr, p
 }
 
@@ -316,7 +285,7 @@ func TestAdapterProcessBadFlags(t *testing.T) {
 		{[]string{"--source", "redis://127.0.0.1", "--statsd-max-series", "0"}, "--statsd-max-series: 0 must be between 1 and 1000000"},
 		{[]string{"--source", "redis://127.0.0.1", "--scrape-timeout", "0s"}, "--scrape-timeout"},
 	} {
-		out, err := exec.Command(patternsBinary(t), append([]string{"adapter", "--listen", "127.0.0.1:0"}, tc.args...)...).CombinedOutput()
+		out, err := exec.Command(hosttest.PatternsBinary(t), append([]string{"adapter", "--listen", "127.0.0.1:0"}, tc.args...)...).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), tc.err) {
 			t.Errorf("%v: %v, output %q; want an error with %q", tc.args, err, out, tc.err)
 		}

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podd-dev/podd/internal/hosttest"
+
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/urfave/cli/v2"
@@ -1013,24 +1015,6 @@ func TestPasswordFromFile(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A hung application is logged once when it stops answering, not at every scrape (each timeout's
 // message names another local port).
 func TestHungApplicationLoggedOnce(t *testing.T) {
@@ -1038,7 +1022,7 @@ func TestHungApplicationLoggedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs hosttest.Buffer
 	a := startAdapter(t, Options{Sources: []Source{src}, ScrapeTimeout: 50 * time.Millisecond,
 		ProbeInterval: 20 * time.Millisecond, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	deadline := time.Now().Add(time.Minute)

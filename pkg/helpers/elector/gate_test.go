@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/podd-dev/podd/internal/hosttest"
 )
 
 func TestAppReady(t *testing.T) {
@@ -75,13 +77,7 @@ func (g *testGate) set(ready bool) {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 10 s: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	hosttest.WaitFor(t, what, 10*time.Second, cond)
 }
 
 // TestGateHoldsTheCampaign: with a gate, auto mode campaigns only while the application is

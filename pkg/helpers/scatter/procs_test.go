@@ -3,14 +3,11 @@ package scatter
 import (
 	"bufio"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,42 +15,8 @@ import (
 	"github.com/podd-dev/podd/internal/hosttest"
 )
 
-var (
-	buildOnce   sync.Once
-	patternsBin string
-	buildErr    error
-)
-
-// TestMain removes the binary patternsBinary built.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if patternsBin != "" {
-		os.RemoveAll(filepath.Dir(patternsBin))
-	}
-	os.Exit(code)
-}
-
-// patternsBinary builds cmd/podd-patterns as make does (static, stripped), once per test binary.
-func patternsBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "podd-scatter-test-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		patternsBin = filepath.Join(dir, "podd-patterns")
-		cmd := exec.Command("go", "build", "-ldflags", "-s -w", "-o", patternsBin, "github.com/podd-dev/podd/cmd/podd-patterns")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return patternsBin
-}
+// TestMain removes the binary hosttest.PatternsBinary built.
+func TestMain(m *testing.M) { os.Exit(hosttest.Run(m)) }
 
 // TestRootProcessTree: `podd-patterns scatter-gather` as a process (no merge: it answers the
 // merge input) is one leaf of an in-process root beside a plain leaf — a tree of two roots. The
@@ -63,7 +26,7 @@ func TestRootProcessTree(t *testing.T) {
 	hosttest.NeedBinaries(t, "golang", "go")
 	inner := startLeaves(t, 3)
 	port, mport := hosttest.FreePort(t), hosttest.FreePort(t)
-	cmd := exec.Command(patternsBinary(t), "scatter-gather", "--listen", "127.0.0.1:"+strconv.Itoa(port),
+	cmd := exec.Command(hosttest.PatternsBinary(t), "scatter-gather", "--listen", "127.0.0.1:"+strconv.Itoa(port),
 		"--metrics-address", "127.0.0.1:"+strconv.Itoa(mport), "--mode", "broadcast", "--merge", "",
 		"--leaves", strings.Join(leavesOf(inner), ","))
 	stdout, err := cmd.StdoutPipe()
@@ -149,7 +112,7 @@ func TestRootProcessBadFlags(t *testing.T) {
 		{[]string{"--leaves", "a:1", "--mode", "tree"}, "--mode"},
 		{[]string{"--leaves", "a:1", "--listen", "127.0.0.1:99999"}, "--listen"},
 	} {
-		out, err := exec.Command(patternsBinary(t), append([]string{"scatter-gather", "--metrics-address", "127.0.0.1:0"}, tc.args...)...).CombinedOutput()
+		out, err := exec.Command(hosttest.PatternsBinary(t), append([]string{"scatter-gather", "--metrics-address", "127.0.0.1:0"}, tc.args...)...).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), tc.err) {
 			t.Errorf("%v: %v, output %q; want an error with %q", tc.args, err, out, tc.err)
 		}

@@ -1,7 +1,6 @@
 package scatter
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/podd-dev/podd/internal/hosttest"
 )
 
 // testLeaf is a leaf on the loopback: it answers {"leaf": name, "n": n}, after delay, or fails;
@@ -385,15 +386,7 @@ func TestRootNoMergeAndNoLeaves(t *testing.T) {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting: %s", what)
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	hosttest.WaitFor(t, what, 30*time.Second, cond)
 }
 
 // TestRootRetriesAnotherReplica: partitioned, a shard of two replicas of which one fails; a

@@ -8,10 +8,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/podd-dev/podd/internal/hosttest"
 
 	"github.com/urfave/cli/v2"
 
@@ -42,24 +43,7 @@ sleep 0.1
 echo "done:$c" > "$WORK_OUTPUT/result"
 `
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func startProc(t *testing.T, out *lockedBuffer, bin string, args ...string) *exec.Cmd {
+func startProc(t *testing.T, out *hosttest.Buffer, bin string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "WQ_MAIN=1")
@@ -101,7 +85,7 @@ func TestHelperAndRunnerProcesses(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var helperOut, runnerOut lockedBuffer
+	var helperOut, runnerOut hosttest.Buffer
 	helperArgs := []string{"workqueue", "--spool", spoolDir, "--work-dir", work, "--source-dir", src,
 		"--backoff", "50ms", "--max-backoff", "200ms", "--poll", "50ms", "--max-attempts", "8", "--listen", "127.0.0.1:0",
 		"--socket", filepath.Join(work, "no-podd.sock")}
@@ -196,13 +180,7 @@ func killChildren(pid int) bool {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	hosttest.WaitFor(t, what, 30*time.Second, cond)
 }
 
 func counts(t *testing.T, s *spool.Spool) spool.Counts {

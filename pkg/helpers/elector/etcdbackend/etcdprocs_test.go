@@ -100,13 +100,7 @@ func startEtcdCluster(t *testing.T) []string {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 90s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	hosttest.WaitFor(t, what, 90*time.Second, cond)
 }
 
 type etcdElector struct {
