@@ -256,7 +256,7 @@ func TestJobDocumentationExamples(t *testing.T) {
 
 // crashJob is the Job of the crash tests: n completions, 2 at a time (Indexed or not), each pod
 // appending one line to dir/done and exiting.
-func crashJob(name, dir string, n int, indexed bool) string {
+func crashJob(name, dir string, n, parallelism int, indexed bool) string {
 	mode := "NonIndexed"
 	if indexed {
 		mode = "Indexed"
@@ -266,7 +266,7 @@ kind: Job
 metadata: {name: %s}
 spec:
   completions: %d
-  parallelism: 2
+  parallelism: %d
   completionMode: %s
   template:
     spec:
@@ -279,7 +279,7 @@ spec:
         command: [sh, -c, 'sleep 0.5; echo "${JOB_COMPLETION_INDEX:-x}/$(POD_NAME)" >> /out/done']
         env: [{name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]
         volumeMounts: [{name: out, mountPath: /out}]
-`, name, n, mode, dir, busyboxImage)
+`, name, n, parallelism, mode, dir, busyboxImage)
 }
 
 // checkCrashedJob waits for a Job that lived through crashes and checks that it has exactly the
@@ -348,7 +348,11 @@ func TestJobCrashPoints(t *testing.T) {
 					p.Env = []string{fmt.Sprintf("%s=%s:%d", fault.Env, point, nth)}
 					p.Start(t)
 					// The crash may come before podctl has its answer: the Job is stored first.
-					path := writeManifest(t, crashJob(name, dir, 4, indexed))
+					// One pod at a time: each completion is a pass that stores a status and creates
+					// the next pod, so a third pass always comes. With two at once, two completions
+					// read in one pass left only two (the exits come from one stream now, close
+					// together), and the crash at the third never came.
+					path := writeManifest(t, crashJob(name, dir, 4, 1, indexed))
 					t.Cleanup(func() { p.Podctl(t, "delete", "--ignore-not-found", "-f", path) })
 					p.Podctl(t, "apply", "-f", path)
 					if !p.waitExit(podWaitTimeout) {
@@ -371,7 +375,7 @@ func TestJobCrashSweep(t *testing.T) {
 		name := fmt.Sprintf("sweep-job-%d", i)
 		t.Run(delay.String(), func(t *testing.T) {
 			dir := t.TempDir()
-			p.ApplyManifest(t, crashJob(name, dir, 6, i%2 == 0))
+			p.ApplyManifest(t, crashJob(name, dir, 6, 2, i%2 == 0))
 			time.Sleep(delay) // when to crash, not an assert
 			p.Kill9(t)
 			p.Start(t)
