@@ -81,7 +81,7 @@ func (l *peerListener) Accept() (net.Conn, error) {
 			err = l.check(l.uid, pid)
 		}
 		if err == nil {
-			return c, nil
+			return &peerConn{Conn: c, pid: pid}, nil
 		}
 		l.log.Debug("per-pod API socket: refused a process that is not the pod's", "peer_pid", pid, "err", err)
 		refuse(c, &Error{Class: ClassForbidden, Message: fmt.Sprintf(

@@ -48,6 +48,9 @@ type PodSockets struct {
 	selfScale SelfScaler
 	// elections, when set, serves /elections/... (WithElections).
 	elections Elector
+	// runs, when set, serves POST /run (WithRuns); podCgroup finds the asking container.
+	runs      CopyRunner
+	podCgroup func(uid string) string
 
 	mu      sync.Mutex
 	sockets map[string]*podSocket // pod UID →
@@ -163,6 +166,9 @@ func (s *PodSockets) open(ctx context.Context, p *pod.Pod) (*podSocket, error) {
 	}
 	if s.elections != nil {
 		own.electionRoutes(mux, s.elections)
+	}
+	if s.runs != nil {
+		mux.Handle("POST /run", own.run(s.runs, s.podCgroup))
 	}
 	// Everything else but GET is refused by its method, before a byte of its body is read.
 	mux.Handle("/", http.HandlerFunc(own.refuseMethod))

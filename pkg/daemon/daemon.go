@@ -214,7 +214,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer close(podSockets)
 		podCgroup := func(uid string) string { return cgroups.PodPath(cfg.CgroupRoot, uid) }
 		selfScale := &controller.SelfScale{Objects: objects, Events: recorder}
-		api.NewPodSockets(apiPods{mgr, cfg.PodSecurity, admit}, host.PodAPIDir, api.CgroupPeers(podCgroup), cfg.Version, log).WithSelfScale(selfScale).WithElections(elector).Run(requests)
+		api.NewPodSockets(apiPods{mgr, cfg.PodSecurity, admit}, host.PodAPIDir, api.CgroupPeers(podCgroup), cfg.Version, log).WithSelfScale(selfScale).WithElections(elector).WithRuns(mgr, podCgroup).Run(requests)
 	}()
 	log.Info("podd is serving", "socket", cfg.Socket, "socket_activated", activated, "containerd", cfg.ContainerdAddress, "namespace", cfg.Namespace)
 	pods, _ := mgr.List(ctx, "")

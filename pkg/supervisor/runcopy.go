@@ -1,0 +1,178 @@
+package supervisor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/containerd/errdefs"
+
+	"github.com/podd-dev/podd/pkg/logs"
+	"github.com/podd-dev/podd/pkg/pod"
+)
+
+// RunOptions describe a one-off copy of a pod's container (RunCopy).
+type RunOptions struct {
+	// Command replaces the container's command and args (nil: the container's own).
+	Command []string
+	// Env is added to the container's environment (KEY=VALUE; a key it already has is replaced).
+	Env []string
+	// Output receives the copy's stdout and stderr, as it writes them, until it exits.
+	Output io.Writer
+}
+
+// RunSeparator joins a container's name and a run's in the name of a run's instance: a
+// container's name is a DNS label, which has no dot, so a run's never clashes with one, and a
+// podd that restarts finds it among the containers no longer in the spec and removes it.
+const RunSeparator = ".run-"
+
+// RunCopy runs a fresh instance of one of the pod's containers, found by its runtime ID (the
+// caller's own, by its cgroup: see api's POST /run): a new container of the same image, mounts,
+// securityContext and resources, with its own cgroup and writable layer, in the pod's sandbox,
+// with opts' command and extra environment, and returns how it ended. It is removed once it
+// ended. When ctx ends first, or the pod stops, it is killed. The pod's status does not change:
+// a run is the work of the container that asked for it.
+func (m *Manager) RunCopy(ctx context.Context, namespace, name, containerID string, opts RunOptions) (ExitStatus, error) {
+	w, err := m.lookup(namespace, name)
+	if err != nil {
+		return ExitStatus{}, err
+	}
+	w.mu.Lock()
+	var c *ctr
+	for _, x := range w.ctrs {
+		if x.id == containerID && containerID != "" {
+			c = x
+		}
+	}
+	if c == nil || !c.state.running() {
+		w.mu.Unlock()
+		return ExitStatus{}, fmt.Errorf("the asking process is not in a running container of pod %s/%s: %w", namespace, name, errdefs.ErrFailedPrecondition)
+	}
+	stopping := w.hooks == nil || w.hooks.Err() != nil || w.down()
+	p, sb, spec, qos, hooks := w.planSnapshotLocked(), w.sb, *c.spec, w.qos, w.hooks
+	w.mu.Unlock()
+	if stopping || sb == nil {
+		return ExitStatus{}, fmt.Errorf("pod %s/%s is stopping: %w", namespace, name, errdefs.ErrFailedPrecondition)
+	}
+	// The copy's own settings: its command, its environment, nothing run around it.
+	if opts.Command != nil {
+		spec.Command, spec.Args = opts.Command, nil
+	}
+	spec.Env = withEnv(spec.Env, opts.Env)
+	spec.Name = c.name + RunSeparator + randomHex(4)
+	spec.Lifecycle, spec.LivenessProbe, spec.ReadinessProbe, spec.StartupProbe = nil, nil, nil, nil
+	spec.TTY, spec.Stdin = false, false
+
+	// Created and started whatever ctx does meanwhile (a create cut midway could leave a
+	// container under a name no one knows); the wait below kills it when ctx ends.
+	cleanup := context.WithoutCancel(ctx)
+	img, err := m.rt.EnsureImage(cleanup, spec.Image, spec.ImagePullPolicy)
+	if err != nil {
+		return ExitStatus{}, fmt.Errorf("run a copy of %s: %w", c.name, err)
+	}
+	plan, err := pod.BuildPlan(p, &spec, img, sb, 0, m.opts.LogRoot, qos, m.configs())
+	if err != nil {
+		return ExitStatus{}, fmt.Errorf("run a copy of %s: %w", c.name, err)
+	}
+	logDir := filepath.Dir(plan.LogPath)
+	// Removed whatever happens next; a podd that dies first removes it at its next start, with
+	// the pod's other leftovers.
+	defer os.RemoveAll(logDir)
+	id, err := m.rt.CreateContainer(cleanup, sb, plan)
+	if err != nil {
+		return ExitStatus{}, fmt.Errorf("run a copy of %s: create: %w", c.name, err)
+	}
+	defer func() {
+		if err := m.rt.RemoveContainer(cleanup, id); err != nil && !errdefs.IsNotFound(err) {
+			m.log.Warn("remove a run", append(w.log(), "container", spec.Name, "err", err)...)
+		}
+	}()
+	proc, err := m.rt.StartContainer(cleanup, id)
+	if err != nil {
+		return ExitStatus{}, fmt.Errorf("run a copy of %s: start: %w", c.name, err)
+	}
+	exited := make(chan ExitStatus, 1)
+	if proc.Notify != nil {
+		proc.Notify(func(st ExitStatus) { exited <- st }, func(int) {})
+	} else {
+		go func() {
+			for {
+				select {
+				case st := <-proc.Exit:
+					exited <- st
+					return
+				case <-proc.OOMKills:
+				}
+			}
+		}()
+	}
+	// The output follows the log the shim's logger writes, until the run ended and the log is quiet.
+	done := make(chan struct{})
+	copied := make(chan error, 1)
+	go func() {
+		if opts.Output == nil {
+			copied <- nil
+			return
+		}
+		copied <- logs.Read(cleanup, plan.LogPath, logs.ReadOptions{Tail: -1, Follow: true, Done: done, Quiet: logQuiet},
+			func(l logs.Line) error {
+				if _, err := opts.Output.Write(l.Content); err != nil || l.Partial {
+					return err
+				}
+				_, err := opts.Output.Write(newline)
+				return err
+			})
+	}()
+	var st ExitStatus
+	select {
+	case st = <-exited:
+	case <-ctx.Done():
+		_ = m.rt.SignalContainer(cleanup, id, syscall.SIGKILL)
+		st = <-exited
+	case <-hooks.Done():
+		_ = m.rt.SignalContainer(cleanup, id, syscall.SIGKILL)
+		st = <-exited
+	}
+	close(done)
+	if err := <-copied; err != nil && ctx.Err() == nil {
+		m.log.Debug("copy a run's output", append(w.log(), "container", spec.Name, "err", err)...)
+	}
+	return st, nil
+}
+
+// withEnv is env with extra (KEY=VALUE) set, replacing the values of keys it already has.
+func withEnv(env []pod.EnvVar, extra []string) []pod.EnvVar {
+	out := make([]pod.EnvVar, 0, len(env)+len(extra))
+	set := map[string]string{}
+	var order []string
+	for _, kv := range extra {
+		k, v, _ := strings.Cut(kv, "=")
+		if _, dup := set[k]; !dup {
+			order = append(order, k)
+		}
+		set[k] = v
+	}
+	for _, e := range env {
+		if _, ok := set[e.Name]; !ok {
+			out = append(out, e)
+		}
+	}
+	for _, k := range order {
+		out = append(out, pod.EnvVar{Name: k, Value: set[k]})
+	}
+	return out
+}
+
+var newline = []byte{'\n'}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
