@@ -17,6 +17,8 @@ import (
 	"github.com/podd-dev/podd/pkg/helpers/workqueue/spool"
 	"github.com/podd-dev/podd/pkg/object"
 	"github.com/podd-dev/podd/pkg/pod"
+	"github.com/podd-dev/podd/pkg/runtime"
+	"github.com/podd-dev/podd/pkg/supervisor"
 )
 
 // spoolOf is the host folder of a PersistentVolumeClaim: the queue's spool.
@@ -164,6 +166,34 @@ spec:
 `
 }
 
+// withRunMode sets the work queue's --run in a manifest of wqChaosManifest's.
+func withRunMode(manifest, mode string) string {
+	return strings.Replace(manifest, "        workqueue.podd.io/poll: 200ms\n",
+		"        workqueue.podd.io/poll: 200ms\n        workqueue.podd.io/run: "+mode+"\n", 1)
+}
+
+// runProcs are the host PIDs of the processes of the pod's fresh containers (the work queue's
+// copies of its worker, which podd runs per item), with their command lines.
+func runProcs(t *testing.T, p *Podd, q *pod.Pod) map[int]string {
+	t.Helper()
+	out := map[int]string{}
+	for _, c := range p.Containers(t) {
+		if c.Labels[runtime.LabelPodUID] != q.Metadata.UID || !strings.Contains(c.Labels[runtime.LabelContainer], supervisor.RunSeparator) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(cgroupBase(t, "pids"), cgroups.ContainerPath(p.CgroupRoot, q.Metadata.UID, c.ID), "cgroup.procs"))
+		if err != nil {
+			continue // it just ended
+		}
+		for _, f := range strings.Fields(string(b)) {
+			pid, _ := strconv.Atoi(f)
+			cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			out[pid] = strings.ReplaceAll(string(cmd), "\x00", " ")
+		}
+	}
+	return out
+}
+
 // containerProcs are the host PIDs of a container's processes, with their command lines.
 func containerProcs(t *testing.T, p *Podd, q *pod.Pod, statuses []pod.ContainerStatus, name string) map[int]string {
 	t.Helper()
@@ -201,7 +231,7 @@ func cgroupBase(t *testing.T, ctrl string) string {
 // issue's run is WQ_CHAOS_ITEMS=1000 WQ_CHAOS_WORK=0.1 go test -count=5 -run TestWorkQueueChaos.
 func TestWorkQueueChaos(t *testing.T) {
 	t.Parallel()
-	n, work := 80, "1"
+	n, work := 48, "1"
 	if v := os.Getenv("WQ_CHAOS_ITEMS"); v != "" {
 		var err error
 		if n, err = strconv.Atoi(v); err != nil || n < 40 {
@@ -211,8 +241,21 @@ func TestWorkQueueChaos(t *testing.T) {
 	if v := os.Getenv("WQ_CHAOS_WORK"); v != "" {
 		work = v
 	}
+	modes := []string{"fresh", "long-lived"}
+	if v := os.Getenv("WQ_CHAOS_RUN"); v != "" {
+		modes = []string{v}
+	}
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			workQueueChaos(t, n, work, mode)
+		})
+	}
+}
+
+func workQueueChaos(t *testing.T, n int, work, mode string) {
 	p := startPodd(t)
-	p.ApplyManifest(t, wqChaosManifest(n, work))
+	p.ApplyManifest(t, withRunMode(wqChaosManifest(n, work), mode))
 	var s *spool.Spool
 	waitFor(t, "the spool's claim", func() bool {
 		return p.Podctl(t, "get", "pvc", "wq-chaos-spool").ExitCode == 0
@@ -265,9 +308,14 @@ func TestWorkQueueChaos(t *testing.T) {
 				containersKilled++
 			}
 		case programsKilled < max(8, n/10) && rng.IntN(2) == 0:
-			// The user's program (its shell and the shell's children), not the runner.
+			// The user's program (its shell and the shell's children), not the runner: in
+			// fresh mode, the processes of an item's fresh container.
+			procs := containerProcs(t, p, q, q.Status.ContainerStatuses, "worker")
+			if mode == "fresh" {
+				procs = runProcs(t, p, q)
+			}
 			killed := false
-			for pid, cmd := range containerProcs(t, p, q, q.Status.ContainerStatuses, "worker") {
+			for pid, cmd := range procs {
 				if !strings.Contains(cmd, "wq-run") {
 					killed = syscall.Kill(pid, syscall.SIGKILL) == nil || killed
 				}
@@ -372,19 +420,83 @@ func TestWorkQueueWorkerDeath(t *testing.T) {
 // commits.
 func TestWorkQueueOOM(t *testing.T) {
 	t.Parallel()
-	p := startPodd(t)
-	manifest := strings.NewReplacer("parallelism: 4", "parallelism: 1", "wq-chaos", "wq-oom",
-		"        volumeMounts:\n        - {name: work, mountPath: /podd-wq}",
-		"        resources: {limits: {memory: 48Mi}}\n        volumeMounts:\n        - {name: work, mountPath: /podd-wq}").
-		Replace(wqChaosManifest(1, `0; [ "$WORK_ATTEMPT" -gt 1 ] || exec dd if=/dev/zero of=/dev/null bs=128M count=1`))
-	p.ApplyManifest(t, manifest)
-	waitFor(t, "the spool's claim", func() bool { return p.Podctl(t, "get", "pvc", "wq-oom-spool").ExitCode == 0 })
-	s := spoolOf(t, p, "wq-oom-spool")
-	waitJob(t, p, "wq-oom", "the Job to complete", 2*time.Minute, jobComplete)
-	done, _ := s.Items(spool.StateDone)
-	if len(done) != 1 || done[0].Attempts != 2 || done[0].LastExitCode == nil || *done[0].LastExitCode != 137 ||
-		!strings.Contains(done[0].LastError, "podd saw the OOM killer kill it") {
-		t.Fatalf("record %+v", done)
+	for _, mode := range []string{"fresh", "long-lived"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			p := startPodd(t)
+			manifest := strings.NewReplacer("parallelism: 4", "parallelism: 1", "wq-chaos", "wq-oom",
+				"        volumeMounts:\n        - {name: work, mountPath: /podd-wq}",
+				"        resources: {limits: {memory: 48Mi}}\n        volumeMounts:\n        - {name: work, mountPath: /podd-wq}").
+				Replace(withRunMode(wqChaosManifest(1, `0; [ "$WORK_ATTEMPT" -gt 1 ] || exec dd if=/dev/zero of=/dev/null bs=128M count=1`), mode))
+			p.ApplyManifest(t, manifest)
+			waitFor(t, "the spool's claim", func() bool { return p.Podctl(t, "get", "pvc", "wq-oom-spool").ExitCode == 0 })
+			s := spoolOf(t, p, "wq-oom-spool")
+			waitJob(t, p, "wq-oom", "the Job to complete", 2*time.Minute, jobComplete)
+			done, _ := s.Items(spool.StateDone)
+			if len(done) != 1 || done[0].Attempts != 2 || done[0].LastExitCode == nil || *done[0].LastExitCode != 137 ||
+				!strings.Contains(done[0].LastError, "podd saw the OOM killer kill it") {
+				t.Fatalf("record %+v", done)
+			}
+			t.Logf("the first attempt's record: %s", done[0].LastError)
+		})
 	}
-	t.Logf("the first attempt's record: %s", done[0].LastError)
+}
+
+// TestWorkQueueFreshContainers: with --run fresh (the default) each item runs in a fresh copy of
+// the worker container that podd creates for it: what a program leaves in its container's
+// filesystem is gone for the next item, its output still reaches the worker's log, and no copy
+// outlives its item. The same Job in long-lived mode shows what the test tells apart: there the
+// second item finds the first one's file, fails, and (one attempt allowed) is a dead letter.
+func TestWorkQueueFreshContainers(t *testing.T) {
+	t.Parallel()
+	const n = 5
+	for _, mode := range []string{"fresh", "long-lived"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			p := startPodd(t)
+			manifest := strings.NewReplacer("parallelism: 4", "parallelism: 1", "wq-chaos", "wq-fresh",
+				`workqueue.podd.io/max-attempts: "10"`, `workqueue.podd.io/max-attempts: "1"`).
+				Replace(withRunMode(wqChaosManifest(n, `0; [ -e /seen ] && { echo "reused a container"; exit 3; }; touch /seen; echo "ran $WORK_ITEM_ID"`), mode))
+			p.ApplyManifest(t, manifest)
+			waitFor(t, "the spool's claim", func() bool { return p.Podctl(t, "get", "pvc", "wq-fresh-spool").ExitCode == 0 })
+			s := spoolOf(t, p, "wq-fresh-spool")
+			var q *pod.Pod
+			waitFor(t, "the queue to finish", func() bool {
+				var list struct{ Items []*pod.Pod }
+				if res := p.Podctl(t, "get", "po", "-l", "app=wq-fresh", "-o", "json"); json.Unmarshal([]byte(res.Stdout), &list) == nil && len(list.Items) > 0 {
+					q = list.Items[0]
+				}
+				c, _ := s.Counts()
+				return c.Done+c.Dead == n
+			})
+			c, _ := s.Counts()
+			if mode == "long-lived" {
+				if c != (spool.Counts{Done: 1, Dead: n - 1}) {
+					t.Fatalf("long-lived: counts %+v, want 1 done and the others dead (their program found the first one's file)", c)
+				}
+				return
+			}
+			if c != (spool.Counts{Done: n}) {
+				dead, _ := s.Items(spool.StateDead)
+				t.Fatalf("fresh: counts %+v, dead letters %+v", c, dead)
+			}
+			for i := range n {
+				if b, err := os.ReadFile(filepath.Join(s.Output(fmt.Sprintf("item-%03d", i)), "result")); err != nil || string(b) != fmt.Sprintf("done:v%d\n", i) {
+					t.Errorf("output of item-%03d: %q %v", i, b, err)
+				}
+			}
+			logs := mustPodctl(t, p, "logs", q.Metadata.Name, "-c", "worker").Stdout
+			for i := range n {
+				if !strings.Contains(logs, fmt.Sprintf("ran item-%03d\n", i)) {
+					t.Errorf("the worker's log lacks item-%03d's output:\n%s", i, logs)
+				}
+			}
+			waitJob(t, p, "wq-fresh", "the Job to complete", 2*time.Minute, jobComplete)
+			for _, ctr := range p.Containers(t) {
+				if strings.Contains(ctr.Labels[runtime.LabelContainer], supervisor.RunSeparator) {
+					t.Errorf("a fresh container outlived its item: %s (%s)", ctr.ID, ctr.Labels[runtime.LabelContainer])
+				}
+			}
+		})
+	}
 }

@@ -70,6 +70,9 @@ type Helper struct {
 	// adds its container to the pod's podd.io/api-socket annotation (and takes it out again
 	// when the helper is no longer injected).
 	APISocket bool
+	// AppSocket, when it returns true for the settings, adds the pod's regular containers to
+	// podd.io/api-socket too: the work queue's runner asks podd for fresh copies of its container.
+	AppSocket func(settings map[string]string) bool
 	// Variant names the variant of the helper image its settings need ("": the base image):
 	// the elector on the etcd backend needs "etcd", localhost/podd/patterns-etcd, the only image
 	// with the etcd client (5 MB of grpc and protobuf the other helpers do without).
@@ -282,6 +285,7 @@ var Helpers = []Helper{
 			{Name: "poll", Kind: Duration},
 			{Name: "listen", Kind: String, Default: ":9468"},
 			{Name: "socket", Kind: String},
+			{Name: "run", Kind: String, Default: "fresh"},
 		},
 		Required: [][]string{{"spool"}},
 		Ports:    []Port{{Name: "wq-http", Flag: "listen"}},
@@ -289,6 +293,8 @@ var Helpers = []Helper{
 		Probe: &Probe{Startup: true, Path: "/healthz", Port: "wq-http"},
 		// It reads the worker container's exit and OOM kills from podd.
 		APISocket: true,
+		// The runner asks podd for a fresh copy of its container per item (POST /run).
+		AppSocket: func(settings map[string]string) bool { return settings["run"] != "long-lived" },
 		CPU:       "100m", Memory: "64Mi",
 	},
 }

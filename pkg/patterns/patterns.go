@@ -292,6 +292,11 @@ func (e *expansion) run() error {
 		if h.APISocket {
 			e.meta.Annotations[pod.AnnotationAPISocket] = withSocket(e.meta.Annotations[pod.AnnotationAPISocket], ContainerPrefix+h.Name)
 		}
+		if h.AppSocket != nil && h.AppSocket(settings[h.Name]) {
+			for _, c := range e.spec.Containers {
+				e.meta.Annotations[pod.AnnotationAPISocket] = withSocket(e.meta.Annotations[pod.AnnotationAPISocket], c.Name)
+			}
+		}
 	}
 	e.meta.Annotations[AnnotationInjected] = strings.Join(list, ",")
 	e.meta.Annotations[AnnotationInjectedHash] = hashOf(list, settings, e.opts.Image)

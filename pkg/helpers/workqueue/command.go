@@ -51,6 +51,7 @@ func Command() *cli.Command {
 			&cli.DurationFlag{Name: "poll", Value: 500 * time.Millisecond, Usage: "how often to read the sources, look for claimable items and take back dead workers' leases"},
 			&cli.StringFlag{Name: "listen", Value: DefaultListen, Usage: "host:port of /healthz and /metrics"},
 			&cli.StringFlag{Name: "socket", Value: DefaultSocket, Usage: "the pod's own podd API socket, read for the worker container's exit and OOM kills (absent: not read)"},
+			&cli.StringFlag{Name: "run", Value: RunFresh, Usage: "fresh (each item in a fresh copy of the worker container, which podd runs; a fresh process where no podd socket is) or long-lived (each item a fresh process in the worker container)"},
 		},
 		Action: runHelper,
 	}
@@ -66,6 +67,7 @@ func RunCommand() *cli.Command {
 			&cli.StringFlag{Name: "work-dir", Value: DefaultWorkDir, Usage: "the folder shared with the helper"},
 			&cli.DurationFlag{Name: "connect-timeout", Value: 5 * time.Minute, Usage: "how long to wait for the helper"},
 			&cli.IntFlag{Name: "tail-bytes", Value: 4096, Usage: "the end of a failed attempt's output kept with the item"},
+			&cli.StringFlag{Name: "socket", Value: DefaultSocket, Usage: "the pod's own podd API socket, which runs the fresh copies of this container (the helper's --run fresh)"},
 		},
 		Action: func(cliContext *cli.Context) error {
 			ctx, stop := helper.SignalContext(cliContext.Context)
@@ -73,7 +75,7 @@ func RunCommand() *cli.Command {
 			err := RunWorker(ctx, RunnerConfig{
 				WorkDir: cliContext.String("work-dir"), Command: cliContext.Args().Slice(),
 				ConnectTimeout: cliContext.Duration("connect-timeout"), TailBytes: cliContext.Int("tail-bytes"),
-				Stdout: os.Stdout, Stderr: os.Stderr,
+				Socket: cliContext.String("socket"), Stdout: os.Stdout, Stderr: os.Stderr,
 			})
 			if err != nil && ctx.Err() == nil {
 				return err
@@ -91,6 +93,7 @@ func configFromFlags(c *cli.Context) (Config, error) {
 		Policy: spool.Policy{MaxAttempts: c.Int("max-attempts"), Backoff: c.Duration("backoff"),
 			MaxBackoff: c.Duration("max-backoff"), PoisonExitCode: c.Int("poison-exit-code")},
 		Until: c.String("until"), Poll: c.Duration("poll"), Socket: c.String("socket"),
+		Run: c.String("run"),
 	}
 	switch {
 	case !filepath.IsAbs(cfg.Spool):
@@ -103,6 +106,8 @@ func configFromFlags(c *cli.Context) (Config, error) {
 		return cfg, fmt.Errorf("--backoff %s, --max-backoff %s: want 0 ≤ backoff ≤ max-backoff", cfg.Policy.Backoff, cfg.Policy.MaxBackoff)
 	case cfg.Policy.PoisonExitCode < 1 || cfg.Policy.PoisonExitCode > 255:
 		return cfg, fmt.Errorf("--poison-exit-code: %d must be 1 to 255", cfg.Policy.PoisonExitCode)
+	case cfg.Run != RunFresh && cfg.Run != RunLongLived:
+		return cfg, fmt.Errorf("--run: %q must be %s or %s", cfg.Run, RunFresh, RunLongLived)
 	case cfg.Until != "empty" && cfg.Until != "drained":
 		return cfg, fmt.Errorf("--until: %q must be empty or drained", cfg.Until)
 	case cfg.Poll < 10*time.Millisecond:

@@ -45,7 +45,15 @@ type Config struct {
 	Binary string
 	// Socket is the pod's own podd API socket, read for what podd saw of the worker container.
 	Socket string
+	// Run is RunFresh or RunLongLived: how the runner runs each item.
+	Run string
 }
+
+// The ways of running an item (--run).
+const (
+	RunFresh     = "fresh"      // a fresh copy of the worker container, run by podd
+	RunLongLived = "long-lived" // a fresh process in the long-lived worker container
+)
 
 // Helper serves one worker pod: it claims items for the runner in the user's container,
 // commits their outputs or reports their failures, and keeps the spool recovered.
@@ -419,7 +427,7 @@ func (h *Helper) mount(l *spool.Lease) (*itemInfo, error) {
 	if err := spool.WriteFile(item, src, false); err != nil {
 		return nil, err
 	}
-	return &itemInfo{ID: l.ID(), Token: l.Token(), Attempt: l.Meta.Attempts, Item: item, Input: in, Output: out}, nil
+	return &itemInfo{ID: l.ID(), Token: l.Token(), Attempt: l.Meta.Attempts, Item: item, Input: in, Output: out, Fresh: h.cfg.Run == RunFresh}, nil
 }
 
 // finish commits or fails the attempt the runner reports on.

@@ -42,6 +42,9 @@ type itemInfo struct {
 	Item    string `json:"item"`
 	Input   string `json:"input"`
 	Output  string `json:"output"`
+	// Fresh: run the item in a fresh copy of the worker container (podd's POST /run), not as a
+	// process of the runner's.
+	Fresh bool `json:"fresh,omitempty"`
 }
 
 type response struct {

@@ -25,8 +25,12 @@ type RunnerConfig struct {
 	// ConnectTimeout: how long to wait for the helper (which may be restarting) before giving up.
 	ConnectTimeout time.Duration
 	// TailBytes of the program's output go with a failure report (the dead letters' log tail).
-	TailBytes      int
+	TailBytes int
+	// Socket is the pod's own podd API socket, which runs the fresh copies of the container.
+	Socket         string
 	Stdout, Stderr io.Writer
+	// warned: a fresh copy was asked for where no podd socket is (said once).
+	warned bool
 }
 
 // errHelperGone: the connection to the helper broke during an attempt; its lease is gone with it.
@@ -103,7 +107,16 @@ func runSession(ctx context.Context, cfg RunnerConfig) (stop bool, _ error) {
 		case resp.Error != "" || resp.Item == nil:
 			return false, fmt.Errorf("the helper: %s", resp.Error)
 		}
-		res := runItem(ctx, cfg, resp.Item, broken)
+		var res itemResult
+		if resp.Item.Fresh && cfg.socketThere() {
+			res = runFresh(ctx, cfg, resp.Item, broken)
+		} else {
+			if resp.Item.Fresh && !cfg.warned {
+				cfg.warned = true
+				fmt.Fprintf(cfg.Stderr, "wq-run: no podd API socket at %s: each item runs as a fresh process of this container instead of a fresh container\n", cfg.Socket)
+			}
+			res = runItem(ctx, cfg, resp.Item, broken)
+		}
 		if res.err != nil {
 			return false, res.err
 		}
