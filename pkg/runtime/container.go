@@ -121,30 +121,67 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb *pod.Sandbox, plan *po
 
 // StartContainer starts the container's task, its output going to the container's log file.
 func (r *Runtime) StartContainer(ctx context.Context, id string) (*supervisor.Process, error) {
+	proc, _, err := r.start(ctx, id, func(labels map[string]string) cio.Creator { return r.logIO(labels) })
+	return proc, err
+}
+
+// StartContainerOutput starts a created container's process with its stdout and stderr written
+// to out, through FIFOs to podd, instead of a log: a run copy's output (supervisor.RunCopy).
+// drained is closed once all of it was written (the pipes closed), and the FIFOs removed.
+func (r *Runtime) StartContainerOutput(ctx context.Context, id string, out io.Writer) (*supervisor.Process, <-chan struct{}, error) {
+	lw := &lockedWriter{w: out}
+	proc, task, err := r.start(ctx, id, func(map[string]string) cio.Creator { return cio.NewCreator(cio.WithStreams(nil, lw, lw)) })
+	if err != nil {
+		return nil, nil, err
+	}
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		if tio := task.IO(); tio != nil {
+			tio.Wait()
+			tio.Close()
+		}
+	}()
+	return proc, drained, nil
+}
+
+// lockedWriter serialises the writes of a process's stdout and stderr copies.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (r *Runtime) start(ctx context.Context, id string, ioFor func(labels map[string]string) cio.Creator) (*supervisor.Process, containerd.Task, error) {
 	ctx = r.ns(ctx)
 	c, err := r.client.LoadContainer(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("load container %s: %w", id, err)
+		return nil, nil, fmt.Errorf("load container %s: %w", id, err)
 	}
 	labels, err := c.Labels(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("container %s labels: %w", id, err)
+		return nil, nil, fmt.Errorf("container %s labels: %w", id, err)
 	}
 	done, err := r.shims.enter(ctx, shimSocket(r.cfg.Address, r.cfg.Namespace, labels[LabelPodUID]))
 	if err != nil {
-		return nil, fmt.Errorf("create task %s: %w", id, err)
+		return nil, nil, fmt.Errorf("create task %s: %w", id, err)
 	}
-	task, err := c.NewTask(ctx, r.logIO(labels))
+	task, err := c.NewTask(ctx, ioFor(labels))
 	done()
 	if errdefs.IsUnknown(err) {
 		// containerd 1.6's shim start can still lose a race with itself (see shimGate) when a
 		// shim of the pod was ending as this create began. Once more: by now the shim that won
 		// serves, and the retry joins it. Unknown is all containerd says of that failure.
 		r.log.Debug("create task failed; once more", "container", id, "err", err)
-		task, err = c.NewTask(ctx, r.logIO(labels))
+		task, err = c.NewTask(ctx, ioFor(labels))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("create task %s: %w", id, err)
+		return nil, nil, fmt.Errorf("create task %s: %w", id, err)
 	}
 	fault.Point(fault.ContainerAfterTask)
 	// Watched before anything can make the task exit (see exits.go).
@@ -152,11 +189,11 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (*supervisor.Pr
 	if err := task.Start(ctx); err != nil {
 		r.exits.forget(w)
 		task.Delete(ctx, containerd.WithProcessKill)
-		return nil, fmt.Errorf("start task %s: %w", id, err)
+		return nil, nil, fmt.Errorf("start task %s: %w", id, err)
 	}
 	proc := r.exits.process(w, task.Pid())
 	proc.StartedAt = time.Now()
-	return proc, nil
+	return proc, task, nil
 }
 
 // logIO has the container's shim start podd's own binary as the container's logger (containerd's

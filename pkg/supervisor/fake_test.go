@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"sort"
 	"strconv"
@@ -143,6 +144,16 @@ func (f *fakeRuntime) StartContainer(ctx context.Context, id string) (*Process, 
 	c.oom = make(chan int, 4)
 	f.log = append(f.log, "start:"+c.rec.Name)
 	return f.process(&Process{Pid: 100, StartedAt: time.Now(), Exit: c.waiter(), OOMKills: c.oom}), nil
+}
+
+func (f *fakeRuntime) StartContainerOutput(ctx context.Context, id string, out io.Writer) (*Process, <-chan struct{}, error) {
+	p, err := f.StartContainer(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	drained := make(chan struct{})
+	close(drained)
+	return p, drained, nil
 }
 
 // process offers Notify instead of the channels when the fake is asked to: calls from a

@@ -9,11 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/containerd/errdefs"
 
-	"github.com/podd-dev/podd/pkg/logs"
 	"github.com/podd-dev/podd/pkg/pod"
 )
 
@@ -72,6 +73,8 @@ func (m *Manager) RunCopy(ctx context.Context, namespace, name, containerID stri
 	// Created and started whatever ctx does meanwhile (a create cut midway could leave a
 	// container under a name no one knows); the wait below kills it when ctx ends.
 	cleanup := context.WithoutCancel(ctx)
+	t0 := time.Now()
+	var created, started time.Duration
 	img, err := m.rt.EnsureImage(cleanup, spec.Image, spec.ImagePullPolicy)
 	if err != nil {
 		return ExitStatus{}, fmt.Errorf("run a copy of %s: %w", c.name, err)
@@ -81,22 +84,32 @@ func (m *Manager) RunCopy(ctx context.Context, namespace, name, containerID stri
 		return ExitStatus{}, fmt.Errorf("run a copy of %s: %w", c.name, err)
 	}
 	logDir := filepath.Dir(plan.LogPath)
-	// Removed whatever happens next; a podd that dies first removes it at its next start, with
-	// the pod's other leftovers.
-	defer os.RemoveAll(logDir)
+	// Removed once it ended, after the answer (the next run need not wait for it); a podd that
+	// dies first removes it at its next start, with the pod's other leftovers. It has no log:
+	// its output goes to opts.Output.
 	id, err := m.rt.CreateContainer(cleanup, sb, plan)
+	created = time.Since(t0)
 	if err != nil {
+		os.RemoveAll(logDir)
 		return ExitStatus{}, fmt.Errorf("run a copy of %s: create: %w", c.name, err)
 	}
 	defer func() {
-		if err := m.rt.RemoveContainer(cleanup, id); err != nil && !errdefs.IsNotFound(err) {
-			m.log.Warn("remove a run", append(w.log(), "container", spec.Name, "err", err)...)
-		}
+		go func() {
+			if err := m.rt.RemoveContainer(cleanup, id); err != nil && !errdefs.IsNotFound(err) {
+				m.log.Warn("remove a run", append(w.log(), "container", spec.Name, "err", err)...)
+			}
+			os.RemoveAll(logDir)
+		}()
 	}()
-	proc, err := m.rt.StartContainer(cleanup, id)
+	// Nothing is written to opts.Output once RunCopy returned (a background child of the copy's
+	// may hold its pipes open a while longer).
+	out := &gatedWriter{w: opts.Output}
+	defer out.close()
+	proc, drained, err := m.rt.StartContainerOutput(cleanup, id, out)
 	if err != nil {
 		return ExitStatus{}, fmt.Errorf("run a copy of %s: start: %w", c.name, err)
 	}
+	started = time.Since(t0)
 	exited := make(chan ExitStatus, 1)
 	if proc.Notify != nil {
 		proc.Notify(func(st ExitStatus) { exited <- st }, func(int) {})
@@ -112,23 +125,6 @@ func (m *Manager) RunCopy(ctx context.Context, namespace, name, containerID stri
 			}
 		}()
 	}
-	// The output follows the log the shim's logger writes, until the run ended and the log is quiet.
-	done := make(chan struct{})
-	copied := make(chan error, 1)
-	go func() {
-		if opts.Output == nil {
-			copied <- nil
-			return
-		}
-		copied <- logs.Read(cleanup, plan.LogPath, logs.ReadOptions{Tail: -1, Follow: true, Done: done, Quiet: logQuiet},
-			func(l logs.Line) error {
-				if _, err := opts.Output.Write(l.Content); err != nil || l.Partial {
-					return err
-				}
-				_, err := opts.Output.Write(newline)
-				return err
-			})
-	}()
 	var st ExitStatus
 	select {
 	case st = <-exited:
@@ -139,12 +135,39 @@ func (m *Manager) RunCopy(ctx context.Context, namespace, name, containerID stri
 		_ = m.rt.SignalContainer(cleanup, id, syscall.SIGKILL)
 		st = <-exited
 	}
-	close(done)
-	if err := <-copied; err != nil && ctx.Err() == nil {
-		m.log.Debug("copy a run's output", append(w.log(), "container", spec.Name, "err", err)...)
+	m.log.Debug("run copy ended", append(w.log(), "container", spec.Name, "exit_code", st.Code, "created_after", created, "started_after", started, "ended_after", time.Since(t0))...)
+	// The output is all written once the pipes close; a background child that kept them open
+	// is not waited for long (the container's removal kills it).
+	select {
+	case <-drained:
+	case <-time.After(runDrain):
 	}
 	return st, nil
 }
+
+// gatedWriter writes to w until closed, then discards.
+type gatedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (g *gatedWriter) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.w == nil {
+		return len(p), nil
+	}
+	return g.w.Write(p)
+}
+
+func (g *gatedWriter) close() {
+	g.mu.Lock()
+	g.w = nil
+	g.mu.Unlock()
+}
+
+// runDrain bounds the wait for a run's output after its exit.
+const runDrain = time.Second
 
 // withEnv is env with extra (KEY=VALUE) set, replacing the values of keys it already has.
 func withEnv(env []pod.EnvVar, extra []string) []pod.EnvVar {
@@ -168,8 +191,6 @@ func withEnv(env []pod.EnvVar, extra []string) []pod.EnvVar {
 	}
 	return out
 }
-
-var newline = []byte{'\n'}
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -84,11 +84,16 @@ func TestRunCopy(t *testing.T) {
 		if r.err != nil || r.st.Code != 3 {
 			t.Fatalf("RunCopy = %+v, %v; want exit code 3", r.st, r.err)
 		}
-		rt.mu.Lock()
-		_, left := rt.containers[c.rec.ID]
-		rt.mu.Unlock()
-		if left {
-			t.Errorf("the copy %s was not removed", c.rec.ID)
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			rt.mu.Lock()
+			_, left := rt.containers[c.rec.ID]
+			rt.mu.Unlock()
+			if !left {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the copy %s was not removed", c.rec.ID)
+			}
 		}
 		p, _ := m.Get(ctx, "default", "web")
 		if len(p.Status.ContainerStatuses) != 2 {

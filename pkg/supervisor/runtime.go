@@ -84,6 +84,10 @@ type Runtime interface {
 	CreateContainer(ctx context.Context, sb *pod.Sandbox, plan *pod.ContainerPlan) (string, error)
 	// StartContainer starts a created container's process.
 	StartContainer(ctx context.Context, id string) (*Process, error)
+	// StartContainerOutput starts a created container's process with its stdout and stderr
+	// going to out instead of a log (a run copy's, RunCopy); drained is closed once all of its
+	// output was written.
+	StartContainerOutput(ctx context.Context, id string, out io.Writer) (proc *Process, drained <-chan struct{}, err error)
 	// AdoptContainer watches a container that is already running (after a podd restart).
 	AdoptContainer(ctx context.Context, id string) (*Process, error)
 	// SignalContainer sends a signal to the container's main process.

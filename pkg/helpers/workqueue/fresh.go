@@ -62,12 +62,10 @@ func runFresh(ctx context.Context, cfg RunnerConfig, it *itemInfo, broken <-chan
 		case <-rctx.Done():
 		}
 	}()
-	hc := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", cfg.Socket)
-		},
-	}}
+	hc := cfg.podd
+	if hc == nil {
+		hc = unixClient(cfg.Socket)
+	}
 	deadline := time.Now().Add(cfg.ConnectTimeout)
 	for {
 		res, again := askFresh(rctx, hc, body, cfg, it)
@@ -127,6 +125,18 @@ func askFresh(ctx context.Context, hc *http.Client, body []byte, cfg RunnerConfi
 		res.reason = fmt.Sprintf("exit code %d", code)
 	}
 	return res, false
+}
+
+// unixClient is an HTTP client of the unix socket at path. One serves all of a runner's items:
+// its connection is kept (a pod's socket takes a bounded number of them at once).
+func unixClient(path string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+		MaxIdleConnsPerHost: 1,
+	}}
 }
 
 // clearDir empties a folder, keeping it.

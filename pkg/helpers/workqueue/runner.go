@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +32,8 @@ type RunnerConfig struct {
 	Stdout, Stderr io.Writer
 	// warned: a fresh copy was asked for where no podd socket is (said once).
 	warned bool
+	// podd is the client of Socket.
+	podd *http.Client
 }
 
 // errHelperGone: the connection to the helper broke during an attempt; its lease is gone with it.
@@ -42,6 +45,7 @@ func RunWorker(ctx context.Context, cfg RunnerConfig) error {
 	if len(cfg.Command) == 0 {
 		return errors.New("wq-run: the user's command is required after --")
 	}
+	cfg.podd = unixClient(cfg.Socket)
 	for {
 		stop, err := runSession(ctx, cfg)
 		if stop {
