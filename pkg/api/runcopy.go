@@ -71,7 +71,7 @@ func (o *ownPod) run(x CopyRunner, podCgroup func(uid string) string) http.Handl
 			if !ok {
 				return fmt.Errorf("the asking process is unknown: %w", errdefs.ErrPermissionDenied)
 			}
-			procCgroup, err := os.ReadFile("/proc/" + strconv.Itoa(int(pid)) + "/cgroup")
+			procCgroup, err := readProcCgroup(pid)
 			if err != nil {
 				return fmt.Errorf("the asking process %d: %v: %w", pid, err, errdefs.ErrPermissionDenied)
 			}
@@ -104,6 +104,11 @@ func (o *ownPod) run(x CopyRunner, podCgroup func(uid string) string) http.Handl
 			writeError(w, toError(err))
 		}
 	})
+}
+
+// readProcCgroup reads /proc/<pid>/cgroup (a variable for the tests).
+var readProcCgroup = func(pid int32) ([]byte, error) {
+	return os.ReadFile("/proc/" + strconv.Itoa(int(pid)) + "/cgroup")
 }
 
 // containerOfCgroup is the ID of the container whose cgroup (a child of the pod's, podCg)
