@@ -44,6 +44,10 @@ func (e *expansion) container(h *Helper, settings map[string]string) (pod.Contai
 		switch setting {
 		case keyVolumes, keyCPU, keyMemory, keyImage, keyConfig:
 			continue
+		case keyWorkers:
+			if h.Workers != nil {
+				continue
+			}
 		}
 		f, ok := h.Flag(setting)
 		if !ok {

@@ -73,6 +73,9 @@ type Helper struct {
 	// AppSocket, when it returns true for the settings, adds the pod's regular containers to
 	// podd.io/api-socket too: the work queue's runner asks podd for fresh copies of its container.
 	AppSocket func(settings map[string]string) bool
+	// Workers, when set, rewrites the pod's worker containers (the setting "workers" names them;
+	// default all regular containers): the work queue puts its runner in front of their command.
+	Workers func(settings map[string]string, spec *pod.PodSpec, specPath string) error
 	// Variant names the variant of the helper image its settings need ("": the base image):
 	// the elector on the etcd backend needs "etcd", localhost/podd/patterns-etcd, the only image
 	// with the etcd client (5 MB of grpc and protobuf the other helpers do without).
@@ -295,6 +298,7 @@ var Helpers = []Helper{
 		APISocket: true,
 		// The runner asks podd for a fresh copy of its container per item (POST /run).
 		AppSocket: func(settings map[string]string) bool { return settings["run"] != "long-lived" },
+		Workers:   wrapWorkers,
 		CPU:       "100m", Memory: "64Mi",
 	},
 }

@@ -43,6 +43,8 @@ const (
 	keyMemory  = "memory"
 	keyImage   = "image"
 	keyConfig  = "config"
+	// keyWorkers names the work queue's worker containers (Helper.Workers).
+	keyWorkers = "workers"
 )
 
 // ConfigDir is where a helper's ConfigMap (<helper>.podd.io/config) is mounted: ConfigDir/<helper>.
@@ -275,6 +277,19 @@ func (e *expansion) run() error {
 		containers = append(containers, c)
 		e.injected = containers
 		volumes = append(volumes, v...)
+	}
+	for _, h := range helpers {
+		if h.Workers == nil {
+			continue
+		}
+		specPath := strings.TrimSuffix(e.field, "metadata.annotations") + "spec"
+		if err := h.Workers(settings[h.Name], e.spec, specPath); err != nil {
+			var fe *pod.FieldError
+			if errors.As(err, &fe) {
+				err = objectError(e.obj, fe.Field, errors.New(fe.Detail))
+			}
+			errs = append(errs, err)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
