@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -301,6 +302,19 @@ func TestScatterGatherExample(t *testing.T) {
 	status, header, body := get()
 	if status != 200 || body != `{"q":"7","matches":19,"partial":false}` || header.Get("X-Podd-Answered") != "2/2" {
 		t.Fatalf("the example's search: %d %v %s", status, header, body)
+	}
+	// podctl reads each root's leaves from its admin address.
+	if res := mustPodctl(t, p, "get", "fanouts"); !regexp.MustCompile(`(?m)^search\s+Deployment\s+1\s+2\s`).MatchString(res.Stdout) {
+		t.Errorf("get fanouts:\n%s", res.Stdout)
+	}
+	desc := mustPodctl(t, p, "describe", "fanout", "search").Stdout
+	for _, want := range []string{"Roots:", "Deployment search, 1 pod(s)", "numbers-0:8080", "numbers-1:8080", "answered=1"} {
+		if !strings.Contains(desc, want) {
+			t.Errorf("describe fanout search lacks %q:\n%s", want, desc)
+		}
+	}
+	if res := p.Podctl(t, "describe", "fanout", "nope"); res.ExitCode == 0 || !strings.Contains(res.Stderr, `no scatter/gather root named "nope"`) {
+		t.Errorf("describe fanout nope:\n%s", res)
 	}
 	mustPodctl(t, p, "scale", "deployment", "numbers-1", "--replicas", "0")
 	waitFor(t, "numbers-1 without ready pods", func() bool {

@@ -87,6 +87,13 @@ func describeOne(cliContext *cli.Context, kind, name string) error {
 		}
 		return ctl.DescribeQueue(cliContext.Context, newClient(cliContext), queueOptions(cliContext, name, out), streams(cliContext))
 	}
+	if ctl.IsFanoutKind(kind) {
+		out, err := outputFormat(cliContext)
+		if err != nil {
+			return err
+		}
+		return ctl.DescribeFanout(cliContext.Context, newClient(cliContext), ctl.FanoutOptions{Namespace: namespace(cliContext), Name: name, Output: out}, streams(cliContext))
+	}
 	if ctl.IsElectionKind(kind) {
 		return ctl.DescribeElection(cliContext.Context, newClient(cliContext), namespace(cliContext), name, streams(cliContext))
 	}

@@ -34,6 +34,9 @@ func getCommand() *cli.Command {
 			if len(kinds) == 1 && ctl.IsQueueKind(kinds[0]) {
 				return ctl.GetQueues(cliContext.Context, newClient(cliContext), queueOptions(cliContext, name, out), streams(cliContext))
 			}
+			if len(kinds) == 1 && ctl.IsFanoutKind(kinds[0]) {
+				return ctl.GetFanouts(cliContext.Context, newClient(cliContext), ctl.FanoutOptions{Namespace: namespace(cliContext), Name: name, Output: out}, streams(cliContext))
+			}
 			return ctl.Get(cliContext.Context, newClient(cliContext), ctl.GetOptions{
 				Namespace:     namespace(cliContext),
 				AllNamespaces: cliContext.Bool("all-namespaces"),
@@ -58,7 +61,7 @@ func getArgs(args []string) (kinds []string, name string, err error) {
 		if strings.Contains(args[0], ",") {
 			return strings.Split(args[0], ","), "", nil
 		}
-		if _, err := ctl.ResolveKind(args[0]); err == nil || ctl.IsElectionKind(args[0]) || ctl.IsQueueKind(args[0]) {
+		if _, err := ctl.ResolveKind(args[0]); err == nil || ctl.IsElectionKind(args[0]) || ctl.IsQueueKind(args[0]) || ctl.IsFanoutKind(args[0]) {
 			return []string{args[0]}, "", nil
 		}
 		return nil, args[0], nil

@@ -65,14 +65,26 @@ type QueueList struct {
 	Items []Queue `json:"items"`
 }
 
-type queueRef struct {
+// queueRef is a workload of work-queue workers.
+type queueRef = workloadRef
+
+// workloadRef is a workload (or a bare pod) whose pods run a pattern's helper container.
+type workloadRef struct {
 	namespace, name, kind string
 	spec                  *pod.PodSpec
+	// labels are the pod template's (nil for a bare pod): its pods carry them.
+	labels map[string]string
 }
 
 // findQueues lists the workloads with the workqueue helper in namespace ns.
 func findQueues(ctx context.Context, c *api.Client, ns string) ([]queueRef, error) {
-	var out []queueRef
+	return workloadsWith(ctx, c, ns, "podd-workqueue")
+}
+
+// workloadsWith lists the Jobs, Deployments, ReplicaSets of no Deployment, StatefulSets and bare
+// pods in namespace ns whose pods have the init container named container (an injected helper).
+func workloadsWith(ctx context.Context, c *api.Client, ns, container string) ([]workloadRef, error) {
+	var out []workloadRef
 	for _, kind := range []string{"Job", "Deployment", "ReplicaSet", "StatefulSet"} {
 		k, _ := object.KindOf(kind)
 		objs, err := c.ListObjects(ctx, k, ns)
@@ -80,25 +92,25 @@ func findQueues(ctx context.Context, c *api.Client, ns string) ([]queueRef, erro
 			return nil, err
 		}
 		for _, o := range objs {
-			var meta pod.ObjectMeta
+			var meta, tmeta pod.ObjectMeta
 			var spec *pod.PodSpec
 			switch w := o.(type) {
 			case *object.Job:
-				meta, spec = w.Metadata, &w.Spec.Template.Spec
+				meta, tmeta, spec = w.Metadata, w.Spec.Template.Metadata, &w.Spec.Template.Spec
 			case *object.Deployment:
-				meta, spec = w.Metadata, &w.Spec.Template.Spec
+				meta, tmeta, spec = w.Metadata, w.Spec.Template.Metadata, &w.Spec.Template.Spec
 			case *object.ReplicaSet:
 				if len(w.Metadata.OwnerReferences) > 0 {
 					continue // a Deployment's: listed as the Deployment
 				}
-				meta, spec = w.Metadata, &w.Spec.Template.Spec
+				meta, tmeta, spec = w.Metadata, w.Spec.Template.Metadata, &w.Spec.Template.Spec
 			case *object.StatefulSet:
-				meta, spec = w.Metadata, &w.Spec.Template.Spec
+				meta, tmeta, spec = w.Metadata, w.Spec.Template.Metadata, &w.Spec.Template.Spec
 			default:
 				continue
 			}
-			if helperContainer(spec) != nil {
-				out = append(out, queueRef{namespace: meta.Namespace, name: meta.Name, kind: kind, spec: spec})
+			if containerNamed(spec, container) != nil {
+				out = append(out, workloadRef{namespace: meta.Namespace, name: meta.Name, kind: kind, spec: spec, labels: tmeta.Labels})
 			}
 		}
 	}
@@ -107,8 +119,8 @@ func findQueues(ctx context.Context, c *api.Client, ns string) ([]queueRef, erro
 		return nil, err
 	}
 	for _, p := range pods {
-		if len(p.Metadata.OwnerReferences) == 0 && helperContainer(&p.Spec) != nil {
-			out = append(out, queueRef{namespace: p.Metadata.Namespace, name: p.Metadata.Name, kind: "Pod", spec: &p.Spec})
+		if len(p.Metadata.OwnerReferences) == 0 && containerNamed(&p.Spec, container) != nil {
+			out = append(out, workloadRef{namespace: p.Metadata.Namespace, name: p.Metadata.Name, kind: "Pod", spec: &p.Spec})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -120,9 +132,12 @@ func findQueues(ctx context.Context, c *api.Client, ns string) ([]queueRef, erro
 	return out, nil
 }
 
-func helperContainer(spec *pod.PodSpec) *pod.Container {
+func helperContainer(spec *pod.PodSpec) *pod.Container { return containerNamed(spec, "podd-workqueue") }
+
+// containerNamed is the spec's init container of that name (an injected helper), or nil.
+func containerNamed(spec *pod.PodSpec, name string) *pod.Container {
 	for i := range spec.InitContainers {
-		if spec.InitContainers[i].Name == "podd-workqueue" {
+		if spec.InitContainers[i].Name == name {
 			return &spec.InitContainers[i]
 		}
 	}
