@@ -256,3 +256,35 @@ func TestWorkQueueAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkQueueEtcdExample runs specs/patterns/work-queue-etcd.yaml as written (but for the
+// test's busybox and its etcd's address: one member, on the node's gateway, for the three of
+// hack/multinode.sh): the Job completes once the queue is empty, and the twelve outputs are
+// committed once each with their input in capitals.
+func TestWorkQueueEtcdExample(t *testing.T) {
+	t.Parallel()
+	needHostServers(t, "etcd")
+	p := startPodd(t)
+	p.RunManifest(t, dnsPod("warm", ""))
+	member := startEtcdCluster(t, []netip.Addr{waitGateway(t, p)})[0]
+	manifest := specManifest(t, "patterns", "work-queue-etcd.yaml")
+	const endpoints = "http://10.124.0.1:2379,http://10.124.1.1:2379,http://10.124.2.1:2379"
+	if !strings.Contains(manifest, endpoints) {
+		t.Fatalf("the example no longer names the endpoints %s", endpoints)
+	}
+	p.ApplyManifest(t, strings.ReplaceAll(manifest, endpoints, member.clientURL))
+	waitJob(t, p, "wq-etcd-demo", "the work queue's Job to complete", 3*time.Minute, jobComplete)
+	q, err := etcdqueue.Open(workqueue.EtcdConfig{Endpoints: []string{member.clientURL}, Queue: "wq-etcd-demo", LeaseTTL: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	if c, err := q.Counts(); err != nil || c != (spool.Counts{Done: 12}) {
+		t.Fatalf("counts %+v %v, want 12 done", c, err)
+	}
+	for id, want := range map[string]string{"item-01": "ALPHA\n", "item-12": "LIMA\n"} {
+		if files, writes, err := q.Output(id); err != nil || writes != 1 || string(files["result"]) != want {
+			t.Errorf("output of %s: %q written %d times, %v; want %q once", id, files, writes, err, want)
+		}
+	}
+}
