@@ -272,7 +272,11 @@ var Helpers = []Helper{
 			{Name: "backend", Kind: String, Default: "spool"},
 			{Name: "spool", Kind: String},
 			// The etcd backend (--backend etcd): a queue shared by workers on several hosts.
+			// The TLS files come from the pod's volumes (workqueue.podd.io/volumes).
 			{Name: "etcd-endpoints", Kind: String},
+			{Name: "etcd-ca-file", Kind: String},
+			{Name: "etcd-cert-file", Kind: String},
+			{Name: "etcd-key-file", Kind: String},
 			{Name: "queue", Kind: String},
 			{Name: "lease-ttl", Kind: Duration},
 			{Name: "work-dir", Kind: String},

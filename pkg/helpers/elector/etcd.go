@@ -2,11 +2,10 @@ package elector
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
-	"os"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/helpers/helper"
 )
 
 // The etcd backend's defaults and limits.
@@ -44,38 +43,7 @@ func checkEtcdTTL(ttl time.Duration) error {
 
 // tlsConfig reads the TLS files, nil when none is given; each error names its flag.
 func (c EtcdConfig) tlsConfig() (*tls.Config, error) {
-	if c.CAFile == "" && c.CertFile == "" && c.KeyFile == "" {
-		return nil, nil
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.CAFile != "" {
-		data, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("--etcd-ca-file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(data) {
-			return nil, fmt.Errorf("--etcd-ca-file: %s: no PEM certificate in it", c.CAFile)
-		}
-		cfg.RootCAs = pool
-	}
-	if (c.CertFile == "") != (c.KeyFile == "") {
-		return nil, errors.New("--etcd-cert-file and --etcd-key-file: give both or neither")
-	}
-	if c.CertFile != "" {
-		if _, err := os.Stat(c.CertFile); err != nil {
-			return nil, fmt.Errorf("--etcd-cert-file: %w", err)
-		}
-		if _, err := os.Stat(c.KeyFile); err != nil {
-			return nil, fmt.Errorf("--etcd-key-file: %w", err)
-		}
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("--etcd-cert-file and --etcd-key-file: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
+	return helper.EtcdTLS(c.CAFile, c.CertFile, c.KeyFile)
 }
 
 // EtcdBackend is an etcd backend: a Backend with a session to close at exit.

@@ -1,10 +1,13 @@
 package helper
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 )
 
@@ -40,4 +43,42 @@ func EtcdEndpoints(list string) ([]string, error) {
 		return nil, errors.New("--etcd-endpoints: at least one endpoint is required with --backend etcd")
 	}
 	return out, nil
+}
+
+// EtcdTLS reads a helper's --etcd-ca-file, --etcd-cert-file and --etcd-key-file (the CA that
+// signed the members' certificates; the client's certificate and key, which go together): nil
+// when none is given; each error names its flag.
+func EtcdTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+	if caFile == "" && certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		data, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--etcd-ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(data) {
+			return nil, fmt.Errorf("--etcd-ca-file: %s: no PEM certificate in it", caFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("--etcd-cert-file and --etcd-key-file: give both or neither")
+	}
+	if certFile != "" {
+		if _, err := os.Stat(certFile); err != nil {
+			return nil, fmt.Errorf("--etcd-cert-file: %w", err)
+		}
+		if _, err := os.Stat(keyFile); err != nil {
+			return nil, fmt.Errorf("--etcd-key-file: %w", err)
+		}
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--etcd-cert-file and --etcd-key-file: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }

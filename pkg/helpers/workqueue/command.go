@@ -43,6 +43,9 @@ func Command() *cli.Command {
 			&cli.StringFlag{Name: "backend", Value: BackendSpool, Usage: "spool (a folder of one host, --spool) or etcd (a queue shared by several hosts, --etcd-endpoints and --queue; image " + EtcdImageHint + ")"},
 			&cli.StringFlag{Name: "spool", Usage: "the queue's spool folder (a hostPath or PersistentVolumeClaim mounted in the helper; spool backend)"},
 			&cli.StringFlag{Name: "etcd-endpoints", Usage: "the etcd cluster's client URLs, comma-separated (etcd backend)"},
+			&cli.StringFlag{Name: "etcd-ca-file", Usage: "PEM file of the CA that signed the etcd members' certificates (TLS; etcd backend)"},
+			&cli.StringFlag{Name: "etcd-cert-file", Usage: "PEM file of the helper's client certificate (TLS client auth, with --etcd-key-file)"},
+			&cli.StringFlag{Name: "etcd-key-file", Usage: "PEM file of the client certificate's key (with --etcd-cert-file)"},
 			&cli.StringFlag{Name: "queue", Usage: "the queue's name: its keys are under /podd/queues/<queue>/ (etcd backend)"},
 			&cli.DurationFlag{Name: "lease-ttl", Value: DefaultLeaseTTL, Usage: "the etcd lease of this helper's attempts, kept alive while it lives: a dead host's items return this long after its last keepalive (whole seconds, 2s to 1h; etcd backend)"},
 			&cli.StringFlag{Name: "work-dir", Value: DefaultWorkDir, Usage: "the folder shared with the worker container (an emptyDir)"},
@@ -106,7 +109,12 @@ func configFromFlags(c *cli.Context) (Config, error) {
 		if err != nil {
 			return cfg, err
 		}
-		cfg.Etcd = &EtcdConfig{Endpoints: eps, Queue: c.String("queue"), LeaseTTL: c.Duration("lease-ttl")}
+		cfg.Etcd = &EtcdConfig{Endpoints: eps, Queue: c.String("queue"), LeaseTTL: c.Duration("lease-ttl"),
+			CAFile: c.String("etcd-ca-file"), CertFile: c.String("etcd-cert-file"), KeyFile: c.String("etcd-key-file")}
+		// The TLS files are read now: each unreadable one is named.
+		if _, err := helper.EtcdTLS(cfg.Etcd.CAFile, cfg.Etcd.CertFile, cfg.Etcd.KeyFile); err != nil {
+			return cfg, err
+		}
 		if err := CheckQueueName(cfg.Etcd.Queue); err != nil {
 			return cfg, err
 		}

@@ -60,9 +60,12 @@ const (
 	BackendEtcd  = "etcd"
 )
 
-// EtcdConfig is the etcd backend's settings (the --etcd-endpoints, --queue and --lease-ttl flags).
+// EtcdConfig is the etcd backend's settings (the --etcd-*, --queue and --lease-ttl flags).
 type EtcdConfig struct {
 	Endpoints []string
+	// TLS: the CA that signed the members' certificates, and the client's certificate and key
+	// (all optional; the certificate and the key go together).
+	CAFile, CertFile, KeyFile string
 	// Queue names the queue: its keys are under /podd/queues/<Queue>/.
 	Queue string
 	// LeaseTTL is the etcd lease of the helper's attempts, kept alive while the helper lives:
@@ -142,7 +145,7 @@ func (l spoolLease) Attempt() int                      { return l.Meta.Attempts 
 func (l spoolLease) OpenInput() (io.ReadCloser, error) { return os.Open(l.Input()) }
 
 // etcdOnly are the etcd backend's flags, refused with the spool.
-var etcdOnly = []string{"etcd-endpoints", "queue", "lease-ttl"}
+var etcdOnly = []string{"etcd-endpoints", "etcd-ca-file", "etcd-cert-file", "etcd-key-file", "queue", "lease-ttl"}
 
 // backendError says which flags a backend lacks or refuses.
 func backendError(backend string, set func(string) bool) error {

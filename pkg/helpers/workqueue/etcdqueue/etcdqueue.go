@@ -35,10 +35,12 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
 
+	"github.com/podd-dev/podd/pkg/helpers/helper"
 	"github.com/podd-dev/podd/pkg/helpers/workqueue"
 	"github.com/podd-dev/podd/pkg/helpers/workqueue/spool"
 )
@@ -87,8 +89,13 @@ func Open(cfg workqueue.EtcdConfig) (*Queue, error) {
 	if err := workqueue.CheckLeaseTTL(cfg.LeaseTTL); err != nil {
 		return nil, err
 	}
+	tlsCfg, err := helper.EtcdTLS(cfg.CAFile, cfg.CertFile, cfg.KeyFile)
+	if err != nil {
+		return nil, err
+	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:            cfg.Endpoints,
+		TLS:                  tlsCfg,
 		DialTimeout:          5 * time.Second,
 		DialKeepAliveTime:    cfg.LeaseTTL / 2,
 		DialKeepAliveTimeout: cfg.LeaseTTL / 2,
@@ -154,6 +161,16 @@ func (q *Queue) session() (*concurrency.Session, error) {
 	}
 	q.sess = sess
 	return sess, nil
+}
+
+// forget drops sess when it is the current session (etcd no longer has its lease).
+func (q *Queue) forget(sess *concurrency.Session) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.sess == sess {
+		q.sess.Orphan()
+		q.sess = nil
+	}
 }
 
 // get reads an item's record and the revision it was last written at; ok is false when the
@@ -284,6 +301,11 @@ func (q *Queue) tryClaim(sess *concurrency.Session, state, id, holder string) (w
 	ctx, cancel := q.opCtx()
 	defer cancel()
 	resp, err := q.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(q.itemKey(id)), "=", rev)).Then(ops...).Commit()
+	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		// etcd ended the session's lease before its keepalive loop noticed: the next claim
+		// starts a new session.
+		q.forget(sess)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("claim %s: %w", id, err)
 	}

@@ -2,6 +2,7 @@ package etcdqueue
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -297,6 +298,39 @@ func TestEtcdQueue(t *testing.T) {
 	}
 	if c, err := b.Control(); err != nil || !c.Paused || c.Draining {
 		t.Fatalf("control %+v %v", c, err)
+	}
+
+	// A helper whose etcd lease ended while it lived (a partition longer than the TTL): its
+	// attempt's commit is refused, its item recovered, and it claims again on a new lease.
+	q3 := openQueue(t, endpoints, "q3")
+	for _, id := range []string{"p1", "p2"} {
+		if _, err := q3.Add(id, strings.NewReader(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := claim(t, q3, "worker-q3")
+	q3.mu.Lock()
+	lease := q3.sess.Lease()
+	q3.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := q3.cli.Revoke(ctx, lease); err != nil {
+		t.Fatal(err)
+	}
+	var next workqueue.Lease
+	hosttest.WaitFor(t, "a claim on a new lease", time.Minute, func() bool {
+		l, err := q3.Claim("worker-q3")
+		next = l
+		return err == nil && l != nil
+	})
+	if err := old.Commit(outputDir(t, "old")); !errors.Is(err, spool.ErrLeaseLost) {
+		t.Fatalf("the commit of an attempt whose lease was revoked: %v", err)
+	}
+	if n, err := q3.Recover(policy); err != nil || n != 1 {
+		t.Fatalf("recover after the revoke: %d %v", n, err)
+	}
+	if next.ID() != "p2" || next.Commit(outputDir(t, "P2")) != nil {
+		t.Fatalf("the claim on the new lease: %s", next.ID())
 	}
 
 	// Across processes: a holder killed with -9. Its etcd lease expires after the TTL; a
