@@ -114,7 +114,9 @@ status)
   done
   ;;
 queue)
-  for n in "${nodes[@]}"; do running "$run/node$n/podd.pid" && podctl "$n" apply -f "$queue_manifest"; done
+  for n in "${nodes[@]}"; do
+    if running "$run/node$n/podd.pid"; then podctl "$n" apply -f "$queue_manifest"; fi
+  done
   echo "waiting for the queue's Jobs to complete (12 items of 2 s, two workers per node)..."
   for _ in $(seq 180); do
     done_all=1
@@ -129,7 +131,7 @@ queue)
     if running "$run/node$n/podd.pid"; then queue_status "$n"; else echo "node $n: down"; fi
   done
   echo "Each item is committed once across the nodes (12 in all). Run it again: delete the Jobs, and the"
-  echo "queue's keys (etcdctl del --prefix /podd/queues/wq-etcd-demo/), or rename the queue."
+  echo "queue's keys (etcdctl, Debian's etcd-client: del --prefix /podd/queues/wq-etcd-demo/), or rename the queue."
   ;;
 kill)
   n=${2:?which node: 0, 1 or 2}
