@@ -22,8 +22,9 @@ build: patterns-image
 # podd-patterns.tar beside its own binary (or --patterns-image) the first time a pod asks for it.
 PATTERNS_IMAGE := localhost/podd/patterns:$(VERSION)
 # Its etcd variant localhost/podd/patterns-etcd:$(VERSION) (podd-patterns-etcd.tar) is the same
-# helpers built with -tags etcd: the elector's etcd backend, whose client (grpc, protobuf) adds
-# 5 MB that the other helpers do without; podd injects it for elector.podd.io/backend: etcd.
+# helpers built with -tags etcd: the etcd backends of the elector and of the work queue, whose
+# client (grpc, protobuf) adds 5 MB that the other helpers do without; podd injects it for
+# elector.podd.io/backend: etcd and workqueue.podd.io/backend: etcd.
 PATTERNS_ETCD_IMAGE := localhost/podd/patterns-etcd:$(VERSION)
 patterns-image:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(BIN)/podd-patterns-static ./cmd/podd-patterns

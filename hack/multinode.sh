@@ -8,6 +8,7 @@
 #   hack/multinode.sh status      # each node's replica and what its elector says
 #   hack/multinode.sh kill N      # node N dies (its podd, its containers, its etcd member: SIGKILL)
 #   hack/multinode.sh start N     # node N comes back
+#   hack/multinode.sh queue       # the etcd work queue example on each node; what each node did
 #   hack/multinode.sh down        # remove the pods, stop everything this script started
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ cd "$(dirname "$0")/.."
 base=/var/lib/podd-multinode
 run=/run/podd-multinode
 manifest=specs/patterns/elector-multinode.yaml
+queue_manifest=specs/patterns/work-queue-etcd.yaml
 nodes=(0 1 2)
 
 sock() { echo "$run/node$1/podd.sock"; }
@@ -77,6 +79,16 @@ elector() { # node: the replica's name and its elector's answer
   podctl "$n" exec "$pod" -c app -- sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc 127.0.0.1 4040 | tail -n 1" 2>/dev/null || echo "(not answering)"
 }
 
+queue_status() { # node: its Job's status and the items its helpers committed
+  local n=$1 pod committed=0 c
+  for pod in $(podctl "$n" get pods -l app=wq-etcd-demo 2>/dev/null | awk 'NR > 1 {print $1}'); do
+    c=$(podctl "$n" logs "$pod" -c podd-workqueue 2>/dev/null | grep -c '"msg":"committed"' || true)
+    committed=$((committed + c))
+  done
+  printf 'node %s: job %s; items committed on this node: %s\n' "$n" \
+    "$(podctl "$n" get job wq-etcd-demo 2>/dev/null | awk 'NR == 2 {print $2, $3, $4, $5}')" "$committed"
+}
+
 case "${1:-up}" in
 up)
   ensure_containerd
@@ -101,6 +113,26 @@ status)
     if running "$run/node$n/podd.pid"; then elector "$n"; else echo "node $n: down"; fi
   done
   ;;
+queue)
+  for n in "${nodes[@]}"; do
+    if running "$run/node$n/podd.pid"; then podctl "$n" apply -f "$queue_manifest"; fi
+  done
+  echo "waiting for the queue's Jobs to complete (12 items of 2 s, two workers per node)..."
+  for _ in $(seq 180); do
+    done_all=1
+    for n in "${nodes[@]}"; do
+      running "$run/node$n/podd.pid" || continue
+      podctl "$n" get job wq-etcd-demo 2>/dev/null | awk 'NR == 2' | grep -q Complete || done_all=0
+    done
+    [ "$done_all" = 1 ] && break
+    sleep 1
+  done
+  for n in "${nodes[@]}"; do
+    if running "$run/node$n/podd.pid"; then queue_status "$n"; else echo "node $n: down"; fi
+  done
+  echo "Each item is committed once across the nodes (12 in all). Run it again: delete the Jobs, and the"
+  echo "queue's keys (etcdctl, Debian's etcd-client: del --prefix /podd/queues/wq-etcd-demo/), or rename the queue."
+  ;;
 kill)
   n=${2:?which node: 0, 1 or 2}
   kill -KILL "$(cat "$run/node$n/podd.pid")" 2>/dev/null || true
@@ -117,6 +149,7 @@ down)
   for n in "${nodes[@]}"; do
     if running "$run/node$n/podd.pid"; then
       podctl "$n" delete -f "$manifest" >/dev/null 2>&1 || true
+      podctl "$n" delete -f "$queue_manifest" >/dev/null 2>&1 || true
       podctl "$n" rm --force warm >/dev/null 2>&1 || true
       for _ in $(seq 100); do [ "$(podctl "$n" get pods 2>/dev/null | wc -l)" -le 1 ] && break; sleep 0.2; done
       kill -TERM "$(cat "$run/node$n/podd.pid")"
@@ -130,7 +163,7 @@ down)
   echo "stopped; logs stay in $base"
   ;;
 *)
-  sed -n '2,11p' "$0" >&2
+  sed -n '2,12p' "$0" >&2
   exit 2
   ;;
 esac

@@ -427,3 +427,44 @@ func TestImageVariant(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkQueueBackends: the work queue on etcd runs from the image variant with the etcd client,
+// on the spool from the base image; it needs a spool or etcd's endpoints.
+func TestWorkQueueBackends(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		settings map[string]string
+		image    string
+		err      string
+	}{
+		{"spool", map[string]string{"workqueue.podd.io/spool": "/spool"}, "localhost/podd/patterns:v1", ""},
+		{"etcd", map[string]string{"workqueue.podd.io/backend": "etcd", "workqueue.podd.io/etcd-endpoints": "http://10.0.0.1:2379", "workqueue.podd.io/queue": "q"}, "localhost/podd/patterns-etcd:v1", ""},
+		{"neither", map[string]string{"workqueue.podd.io/queue": "q"}, "", "missing: workqueue does not start without workqueue.podd.io/spool or workqueue.podd.io/etcd-endpoints"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ann := map[string]string{patterns.AnnotationInject: "workqueue"}
+			for k, v := range tc.settings {
+				ann[k] = v
+			}
+			ann["workqueue.podd.io/volumes"] = "work:/podd-wq"
+			p := &pod.Pod{
+				Metadata: pod.ObjectMeta{Name: "p", Namespace: "default", Annotations: ann},
+				Spec: pod.PodSpec{Containers: []pod.Container{{Name: "worker", Image: "busybox", Command: []string{"true"}}},
+					Volumes: []pod.Volume{{Name: "work", EmptyDir: &pod.EmptyDirVolumeSource{}}}},
+			}
+			out, err := patterns.ExpandPods([]*pod.Pod{p}, patterns.Options{Image: "localhost/podd/patterns:v1"})
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("%v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := out[0].Spec.InitContainers[0].Image; got != tc.image {
+				t.Errorf("image %q, want %q", got, tc.image)
+			}
+		})
+	}
+}

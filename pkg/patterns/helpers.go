@@ -77,7 +77,7 @@ type Helper struct {
 	// default all regular containers): the work queue puts its runner in front of their command.
 	Workers func(settings map[string]string, spec *pod.PodSpec, specPath string) error
 	// Variant names the variant of the helper image its settings need ("": the base image):
-	// the elector on the etcd backend needs "etcd", localhost/podd/patterns-etcd, the only image
+	// the elector and the work queue on the etcd backend need "etcd", localhost/podd/patterns-etcd, the only image
 	// with the etcd client (5 MB of grpc and protobuf the other helpers do without).
 	Variant func(settings map[string]string) string
 	// Derive gives flags the expansion writes from the pod when the annotations leave them
@@ -275,7 +275,16 @@ var Helpers = []Helper{
 		// (workqueue.podd.io/volumes); the worker runs its command under
 		// /podd-wq/podd-patterns wq-run --, which the helper installs before it is ready.
 		Flags: []Flag{
+			{Name: "backend", Kind: String, Default: "spool"},
 			{Name: "spool", Kind: String},
+			// The etcd backend (--backend etcd): a queue shared by workers on several hosts.
+			// The TLS files come from the pod's volumes (workqueue.podd.io/volumes).
+			{Name: "etcd-endpoints", Kind: String},
+			{Name: "etcd-ca-file", Kind: String},
+			{Name: "etcd-cert-file", Kind: String},
+			{Name: "etcd-key-file", Kind: String},
+			{Name: "queue", Kind: String},
+			{Name: "lease-ttl", Kind: Duration},
 			{Name: "work-dir", Kind: String},
 			{Name: "source-dir", Kind: List},
 			{Name: "source-lines", Kind: List},
@@ -290,8 +299,15 @@ var Helpers = []Helper{
 			{Name: "socket", Kind: String},
 			{Name: "run", Kind: String, Default: "fresh"},
 		},
-		Required: [][]string{{"spool"}},
+		// The spool, or etcd's endpoints (the helper checks which goes with --backend).
+		Required: [][]string{{"spool", "etcd-endpoints"}},
 		Ports:    []Port{{Name: "wq-http", Flag: "listen"}},
+		Variant: func(settings map[string]string) string {
+			if settings["backend"] == "etcd" {
+				return "etcd"
+			}
+			return ""
+		},
 		// The worker container starts once the runner is installed and the helper listens.
 		Probe: &Probe{Startup: true, Path: "/healthz", Port: "wq-http"},
 		// It reads the worker container's exit and OOM kills from podd.

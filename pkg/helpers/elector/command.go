@@ -119,7 +119,7 @@ func etcdFromFlags(c *cli.Context, ttl time.Duration) (*EtcdConfig, error) {
 	if err := checkEtcdTTL(ttl); err != nil {
 		return nil, err
 	}
-	eps, err := parseEndpoints(c.String("etcd-endpoints"))
+	eps, err := helper.EtcdEndpoints(c.String("etcd-endpoints"))
 	if err != nil {
 		return nil, err
 	}

@@ -2,14 +2,10 @@ package elector
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
-	"net"
-	"net/url"
-	"os"
-	"strings"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/helpers/helper"
 )
 
 // The etcd backend's defaults and limits.
@@ -45,74 +41,9 @@ func checkEtcdTTL(ttl time.Duration) error {
 	return nil
 }
 
-// parseEndpoints reads --etcd-endpoints: a comma-separated list of http(s)://host:port or
-// host:port.
-func parseEndpoints(list string) ([]string, error) {
-	var out []string
-	for _, ep := range strings.Split(list, ",") {
-		ep = strings.TrimSpace(ep)
-		if ep == "" {
-			continue
-		}
-		hostport := ep
-		if strings.Contains(ep, "://") {
-			u, err := url.Parse(ep)
-			if err != nil {
-				return nil, fmt.Errorf("--etcd-endpoints: %q: %w", ep, err)
-			}
-			if u.Scheme != "http" && u.Scheme != "https" {
-				return nil, fmt.Errorf("--etcd-endpoints: %q: the scheme must be http or https", ep)
-			}
-			if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
-				return nil, fmt.Errorf("--etcd-endpoints: %q: an endpoint has no path or query", ep)
-			}
-			hostport = u.Host
-		}
-		if _, port, err := net.SplitHostPort(hostport); err != nil || port == "" {
-			return nil, fmt.Errorf("--etcd-endpoints: %q: want host:port or http(s)://host:port", ep)
-		}
-		out = append(out, ep)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("--etcd-endpoints: at least one endpoint is required with --backend etcd")
-	}
-	return out, nil
-}
-
 // tlsConfig reads the TLS files, nil when none is given; each error names its flag.
 func (c EtcdConfig) tlsConfig() (*tls.Config, error) {
-	if c.CAFile == "" && c.CertFile == "" && c.KeyFile == "" {
-		return nil, nil
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.CAFile != "" {
-		data, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("--etcd-ca-file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(data) {
-			return nil, fmt.Errorf("--etcd-ca-file: %s: no PEM certificate in it", c.CAFile)
-		}
-		cfg.RootCAs = pool
-	}
-	if (c.CertFile == "") != (c.KeyFile == "") {
-		return nil, errors.New("--etcd-cert-file and --etcd-key-file: give both or neither")
-	}
-	if c.CertFile != "" {
-		if _, err := os.Stat(c.CertFile); err != nil {
-			return nil, fmt.Errorf("--etcd-cert-file: %w", err)
-		}
-		if _, err := os.Stat(c.KeyFile); err != nil {
-			return nil, fmt.Errorf("--etcd-key-file: %w", err)
-		}
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("--etcd-cert-file and --etcd-key-file: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
+	return helper.EtcdTLS(c.CAFile, c.CertFile, c.KeyFile)
 }
 
 // EtcdBackend is an etcd backend: a Backend with a session to close at exit.

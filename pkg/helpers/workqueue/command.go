@@ -3,7 +3,9 @@
 // and a runner (podd-patterns wq-run, the prefix of the user's command in the worker container)
 // that runs the user's program on each item, a fresh process per item. The queue's embedded
 // backend is a spool folder on the host with atomic renames (package spool); a lease is the flock
-// of its claimer, so the kernel ends it when its holder dies. See specs/patterns/work-queue.md.
+// of its claimer, so the kernel ends it when its holder dies. Queues shared by several hosts use
+// the etcd backend (package etcdqueue, linked into the image variant with the etcd client only),
+// behind the same Queue interface. See specs/patterns/work-queue.md.
 package workqueue
 
 import (
@@ -38,7 +40,14 @@ func Command() *cli.Command {
 		Description: "The worker container runs the user's command under `podd-patterns wq-run --` (the helper copies\n" +
 			"the program into --work-dir, a volume both containers mount). See specs/patterns/work-queue.md.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "spool", Usage: "the queue's spool folder (a hostPath or PersistentVolumeClaim mounted in the helper)", Required: true},
+			&cli.StringFlag{Name: "backend", Value: BackendSpool, Usage: "spool (a folder of one host, --spool) or etcd (a queue shared by several hosts, --etcd-endpoints and --queue; image " + EtcdImageHint + ")"},
+			&cli.StringFlag{Name: "spool", Usage: "the queue's spool folder (a hostPath or PersistentVolumeClaim mounted in the helper; spool backend)"},
+			&cli.StringFlag{Name: "etcd-endpoints", Usage: "the etcd cluster's client URLs, comma-separated (etcd backend)"},
+			&cli.StringFlag{Name: "etcd-ca-file", Usage: "PEM file of the CA that signed the etcd members' certificates (TLS; etcd backend)"},
+			&cli.StringFlag{Name: "etcd-cert-file", Usage: "PEM file of the helper's client certificate (TLS client auth, with --etcd-key-file)"},
+			&cli.StringFlag{Name: "etcd-key-file", Usage: "PEM file of the client certificate's key (with --etcd-cert-file)"},
+			&cli.StringFlag{Name: "queue", Usage: "the queue's name: its keys are under /podd/queues/<queue>/ (etcd backend)"},
+			&cli.DurationFlag{Name: "lease-ttl", Value: DefaultLeaseTTL, Usage: "the etcd lease of this helper's attempts, kept alive while it lives: a dead host's items return this long after its last keepalive (whole seconds, 2s to 1h; etcd backend)"},
 			&cli.StringFlag{Name: "work-dir", Value: DefaultWorkDir, Usage: "the folder shared with the worker container (an emptyDir)"},
 			&cli.StringSliceFlag{Name: "source-dir", Usage: "a folder whose files are items (by file name), read again every --poll"},
 			&cli.StringSliceFlag{Name: "source-lines", Usage: "a file whose lines are items (<base name>-<line number>), read again every --poll"},
@@ -95,8 +104,29 @@ func configFromFlags(c *cli.Context) (Config, error) {
 		Until: c.String("until"), Poll: c.Duration("poll"), Socket: c.String("socket"),
 		Run: c.String("run"),
 	}
+	if err := backendError(c.String("backend"), c.IsSet); err != nil {
+		return cfg, err
+	}
+	if c.String("backend") == BackendEtcd {
+		eps, err := helper.EtcdEndpoints(c.String("etcd-endpoints"))
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Etcd = &EtcdConfig{Endpoints: eps, Queue: c.String("queue"), LeaseTTL: c.Duration("lease-ttl"),
+			CAFile: c.String("etcd-ca-file"), CertFile: c.String("etcd-cert-file"), KeyFile: c.String("etcd-key-file")}
+		// The TLS files are read now: each unreadable one is named.
+		if _, err := helper.EtcdTLS(cfg.Etcd.CAFile, cfg.Etcd.CertFile, cfg.Etcd.KeyFile); err != nil {
+			return cfg, err
+		}
+		if err := CheckQueueName(cfg.Etcd.Queue); err != nil {
+			return cfg, err
+		}
+		if err := CheckLeaseTTL(cfg.Etcd.LeaseTTL); err != nil {
+			return cfg, err
+		}
+	}
 	switch {
-	case !filepath.IsAbs(cfg.Spool):
+	case cfg.Etcd == nil && !filepath.IsAbs(cfg.Spool):
 		return cfg, fmt.Errorf("--spool: %q must be an absolute path", cfg.Spool)
 	case !filepath.IsAbs(cfg.WorkDir):
 		return cfg, fmt.Errorf("--work-dir: %q must be an absolute path", cfg.WorkDir)
@@ -138,6 +168,11 @@ func runHelper(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err := h.queue.Close(); err != nil {
+			log.Warn("close the queue", "err", err)
+		}
+	}()
 	ln, err := net.Listen("tcp", c.String("listen"))
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
@@ -153,7 +188,7 @@ func runHelper(c *cli.Context) error {
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
-	log.Info("serving", "spool", cfg.Spool, "work-dir", cfg.WorkDir, "listen", ln.Addr().String())
+	log.Info("serving", "backend", c.String("backend"), "spool", cfg.Spool, "queue", c.String("queue"), "work-dir", cfg.WorkDir, "listen", ln.Addr().String())
 	err = h.Run(ctx)
 	shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

@@ -26,7 +26,9 @@ import (
 
 // Config is the helper's settings (its flags).
 type Config struct {
-	Spool   string
+	Spool string
+	// Etcd: the etcd backend's settings (--backend etcd); nil for the spool.
+	Etcd    *EtcdConfig
 	WorkDir string
 	// Sources add items: a folder whose files are items (named by file name), and files whose
 	// lines are items (named <file's base name>-<line number>). Both are read again every Poll.
@@ -59,7 +61,7 @@ const (
 // commits their outputs or reports their failures, and keeps the spool recovered.
 type Helper struct {
 	cfg     Config
-	spool   *spool.Spool
+	queue   Queue
 	log     *slog.Logger
 	metrics *metrics
 	view    *PodView
@@ -70,13 +72,13 @@ type Helper struct {
 	known map[string]bool
 }
 
-// NewHelper opens the spool, takes back what dead workers held, and installs the runner.
+// NewHelper opens the queue, takes back what dead workers held, and installs the runner.
 func NewHelper(cfg Config, log *slog.Logger) (*Helper, error) {
-	s, err := spool.Open(cfg.Spool)
+	q, err := openQueue(cfg)
 	if err != nil {
 		return nil, err
 	}
-	h := &Helper{cfg: cfg, spool: s, log: log, metrics: newMetrics(s), known: map[string]bool{}}
+	h := &Helper{cfg: cfg, queue: q, log: log, metrics: newMetrics(q), known: map[string]bool{}}
 	if cfg.Socket != "" {
 		h.view = NewPodView(cfg.Socket)
 	}
@@ -91,8 +93,16 @@ func NewHelper(cfg Config, log *slog.Logger) (*Helper, error) {
 	return h, nil
 }
 
-// Spool is the helper's spool.
-func (h *Helper) Spool() *spool.Spool { return h.spool }
+// Spool is the helper's spool (nil on another backend).
+func (h *Helper) Spool() *spool.Spool {
+	if s, ok := h.queue.(spoolQueue); ok {
+		return s.Spool
+	}
+	return nil
+}
+
+// Queue is the helper's queue.
+func (h *Helper) Queue() Queue { return h.queue }
 
 // Ready: the helper has installed the runner and listens for it.
 func (h *Helper) Ready() bool {
@@ -159,7 +169,7 @@ func (h *Helper) maintain(ctx context.Context) error {
 	for _, u := range h.cfg.SourceURLs {
 		errs = append(errs, h.importURL(ctx, u))
 	}
-	n, err := h.spool.Recover(h.cfg.Policy)
+	n, err := h.queue.Recover(h.cfg.Policy)
 	if n > 0 {
 		h.metrics.recovered.Add(float64(n))
 		h.log.Info("took back the items of dead workers", "items", n)
@@ -184,7 +194,7 @@ func (h *Helper) importDir(dir string) error {
 		if err != nil {
 			return err
 		}
-		added, err := h.spool.Add(e.Name(), f)
+		added, err := h.queue.Add(e.Name(), f)
 		f.Close()
 		if err != nil {
 			return err
@@ -271,7 +281,7 @@ func (h *Helper) addLines(name string, data []byte) error {
 		if h.known[id] {
 			continue
 		}
-		added, err := h.spool.Add(id, bytes.NewReader(lines[i]))
+		added, err := h.queue.Add(id, bytes.NewReader(lines[i]))
 		if err != nil {
 			return err
 		}
@@ -286,7 +296,7 @@ func (h *Helper) addLines(name string, data []byte) error {
 // serve answers one runner's requests; the lease it holds ends when the connection does.
 func (h *Helper) serve(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
-	var lease *spool.Lease
+	var lease Lease
 	oomBefore := 0 // the workers' OOM kills when the lease began
 	defer func() {
 		if lease != nil {
@@ -372,14 +382,14 @@ func (h *Helper) serve(ctx context.Context, conn net.Conn) {
 }
 
 // next waits for an item to claim, or a reason to stop ("" when the runner went away).
-func (h *Helper) next(ctx context.Context, gone <-chan struct{}) (*spool.Lease, string) {
+func (h *Helper) next(ctx context.Context, gone <-chan struct{}) (Lease, string) {
 	for {
-		ctl, err := h.spool.Control()
+		ctl, err := h.queue.Control()
 		if err != nil {
 			h.log.Warn("read the queue's control", "err", err)
 		}
 		if !ctl.Paused {
-			l, err := h.spool.Claim(h.cfg.Holder)
+			l, err := h.queue.Claim(h.cfg.Holder)
 			if err != nil {
 				h.log.Warn("claim", "err", err)
 			}
@@ -387,7 +397,7 @@ func (h *Helper) next(ctx context.Context, gone <-chan struct{}) (*spool.Lease, 
 				h.metrics.claims.Inc()
 				return l, ""
 			}
-			if c, err := h.spool.Counts(); err == nil && c.Pending() == 0 && (h.cfg.Until == "empty" || ctl.Draining) {
+			if c, err := h.queue.Counts(); err == nil && c.Pending() == 0 && (h.cfg.Until == "empty" || ctl.Draining) {
 				return nil, "the queue is empty"
 			}
 		}
@@ -402,7 +412,7 @@ func (h *Helper) next(ctx context.Context, gone <-chan struct{}) (*spool.Lease, 
 }
 
 // mount places the item's input in the work folder, with an empty output folder beside it.
-func (h *Helper) mount(l *spool.Lease) (*itemInfo, error) {
+func (h *Helper) mount(l Lease) (*itemInfo, error) {
 	dir := filepath.Join(h.cfg.WorkDir, itemDir)
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, err
@@ -417,7 +427,7 @@ func (h *Helper) mount(l *spool.Lease) (*itemInfo, error) {
 	if err := os.Chmod(out, 0o777); err != nil {
 		return nil, err
 	}
-	src, err := os.Open(l.Input())
+	src, err := l.OpenInput()
 	if err != nil {
 		return nil, err
 	}
@@ -427,11 +437,11 @@ func (h *Helper) mount(l *spool.Lease) (*itemInfo, error) {
 	if err := spool.WriteFile(item, src, false); err != nil {
 		return nil, err
 	}
-	return &itemInfo{ID: l.ID(), Token: l.Token(), Attempt: l.Meta.Attempts, Item: item, Input: in, Output: out, Fresh: h.cfg.Run == RunFresh}, nil
+	return &itemInfo{ID: l.ID(), Token: l.Token(), Attempt: l.Attempt(), Item: item, Input: in, Output: out, Fresh: h.cfg.Run == RunFresh}, nil
 }
 
 // finish commits or fails the attempt the runner reports on.
-func (h *Helper) finish(ctx context.Context, l *spool.Lease, r request, oomBefore int) (string, string) {
+func (h *Helper) finish(ctx context.Context, l Lease, r request, oomBefore int) (string, string) {
 	if r.ExitCode != nil && *r.ExitCode == 0 {
 		if err := l.Commit(filepath.Join(h.cfg.WorkDir, itemDir, "output")); err != nil {
 			if errors.Is(err, spool.ErrLeaseLost) {
@@ -442,7 +452,7 @@ func (h *Helper) finish(ctx context.Context, l *spool.Lease, r request, oomBefor
 			return h.failLease(l, spool.Failure{ExitCode: r.ExitCode, Error: err.Error(), LogTail: r.LogTail}), ""
 		}
 		h.metrics.done.Inc()
-		h.log.Info("committed", "item", l.ID(), "attempt", l.Meta.Attempts)
+		h.log.Info("committed", "item", l.ID(), "attempt", l.Attempt())
 		return spool.StateDone, ""
 	}
 	f := spool.Failure{ExitCode: r.ExitCode, Error: r.Error, LogTail: r.LogTail}
@@ -452,7 +462,7 @@ func (h *Helper) finish(ctx context.Context, l *spool.Lease, r request, oomBefor
 	return h.failLease(l, f), ""
 }
 
-func (h *Helper) failLease(l *spool.Lease, f spool.Failure) string {
+func (h *Helper) failLease(l Lease, f spool.Failure) string {
 	st, err := l.Fail(h.cfg.Policy, f)
 	if err != nil {
 		h.log.Warn("report a failed attempt", "item", l.ID(), "err", err)
@@ -463,7 +473,7 @@ func (h *Helper) failLease(l *spool.Lease, f spool.Failure) string {
 	if st == spool.StateDead {
 		h.metrics.dead.Inc()
 	}
-	h.log.Info("attempt failed", "item", l.ID(), "attempt", l.Meta.Attempts, "err", f.Error, "state", st)
+	h.log.Info("attempt failed", "item", l.ID(), "attempt", l.Attempt(), "err", f.Error, "state", st)
 	return st
 }
 

@@ -7,14 +7,14 @@ import (
 )
 
 // metrics are the helper's Prometheus metrics, served on --listen at /metrics: its own counters,
-// and the queue's figures read from the spool at each scrape (every worker of a queue reports the
+// and the queue's figures read from the queue at each scrape (every worker of a queue reports the
 // same queue figures).
 type metrics struct {
 	registry                                              *prometheus.Registry
 	added, claims, done, failed, dead, recovered, refused prometheus.Counter
 }
 
-func newMetrics(s *spool.Spool) *metrics {
+func newMetrics(q Queue) *metrics {
 	counter := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "podd_workqueue", Name: name, Help: help})
 	}
@@ -29,21 +29,21 @@ func newMetrics(s *spool.Spool) *metrics {
 		refused:   counter("refused_commits_total", "Results refused because their attempt's lease had ended."),
 	}
 	m.registry.MustRegister(m.added, m.claims, m.done, m.failed, m.dead, m.recovered, m.refused)
-	m.registry.MustRegister(queueCollector{s: s, desc: prometheus.NewDesc("podd_workqueue_items",
+	m.registry.MustRegister(queueCollector{q: q, desc: prometheus.NewDesc("podd_workqueue_items",
 		"Items of the queue in each state (new, retry, leased, done, dead).", []string{"state"}, nil)})
 	return m
 }
 
-// queueCollector reads the spool's counts at each scrape.
+// queueCollector reads the queue's counts at each scrape.
 type queueCollector struct {
-	s    *spool.Spool
+	q    Queue
 	desc *prometheus.Desc
 }
 
 func (q queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- q.desc }
 
 func (q queueCollector) Collect(ch chan<- prometheus.Metric) {
-	c, err := q.s.Counts()
+	c, err := q.q.Counts()
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(q.desc, err)
 		return

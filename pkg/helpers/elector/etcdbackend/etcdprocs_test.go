@@ -68,36 +68,6 @@ func startProc(t *testing.T, name string, env []string, args ...string) *proc {
 	return p
 }
 
-// startEtcdCluster runs 3 members on loopback; their client URLs.
-func startEtcdCluster(t *testing.T) []string {
-	var clients, peers, initial []string
-	for i := range 3 {
-		clients = append(clients, fmt.Sprintf("http://127.0.0.1:%d", hosttest.FreePort(t)))
-		peers = append(peers, fmt.Sprintf("http://127.0.0.1:%d", hosttest.FreePort(t)))
-		initial = append(initial, fmt.Sprintf("m%d=%s", i, peers[i]))
-	}
-	for i := range 3 {
-		startProc(t, "etcd", nil, "--name", fmt.Sprintf("m%d", i), "--data-dir", t.TempDir(),
-			"--listen-client-urls", clients[i], "--advertise-client-urls", clients[i],
-			"--listen-peer-urls", peers[i], "--initial-advertise-peer-urls", peers[i],
-			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "new",
-			"--initial-cluster-token", "podd-test")
-	}
-	// Healthy: every member answers /health true (it has a leader).
-	for _, c := range clients {
-		waitFor(t, "etcd "+c+" healthy", func() bool {
-			resp, err := http.Get(c + "/health")
-			if err != nil {
-				return false
-			}
-			defer resp.Body.Close()
-			var h struct{ Health string }
-			return json.NewDecoder(resp.Body).Decode(&h) == nil && h.Health == "true"
-		})
-	}
-	return clients
-}
-
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	hosttest.WaitFor(t, what, 90*time.Second, cond)
@@ -186,7 +156,7 @@ func without(els []*etcdElector, x *etcdElector) []*etcdElector {
 // at once it does not lead, and its token is refused; resign hands over.
 func TestEtcdElectionProcesses(t *testing.T) {
 	hosttest.NeedBinaries(t, "etcd-server", "etcd")
-	endpoints := startEtcdCluster(t)
+	endpoints := hosttest.StartEtcd(t, 3)
 	els := []*etcdElector{startElector(t, endpoints, "pod-a"), startElector(t, endpoints, "pod-b"), startElector(t, endpoints, "pod-c")}
 	store := fencedstore.New()
 	put := func(token uint64) bool {
