@@ -45,6 +45,13 @@ func TestWorkQueueExample(t *testing.T) {
 	t.Parallel()
 	p := startPodd(t)
 	p.ApplyManifest(t, specManifest(t, "patterns", "work-queue.yaml"))
+	// The live view while the queue runs: podctl's output is no terminal, so a line per update;
+	// it waits for the queue and its items, and returns once none is pending.
+	res := mustPodctl(t, p, "--root", p.Root, "get", "queues", "-w")
+	lines := strings.Split(strings.TrimSpace(res.Stdout), "\n")
+	if last := lines[len(lines)-1]; !regexp.MustCompile(`^wq-demo\s+\[#{30}\] 100% 6/6  leased 0  failed 0  dead 1  \d+/min  ETA 0s$`).MatchString(last) {
+		t.Errorf("get queues -w: last line %q of\n%s", last, res.Stdout)
+	}
 	waitJob(t, p, "wq-demo", "the work queue's Job to complete", 3*time.Minute, jobComplete)
 	s := spoolOf(t, p, "wq-spool")
 	c, err := s.Counts()
@@ -63,7 +70,7 @@ func TestWorkQueueExample(t *testing.T) {
 	if len(dead) != 1 || dead[0].ID != "item-6" || dead[0].Reason != "poison" || !strings.Contains(dead[0].LogTail, "cannot process item-6") {
 		t.Fatalf("dead letters %+v", dead)
 	}
-	res := mustPodctl(t, p, "--root", p.Root, "describe", "queue", "wq-demo")
+	res = mustPodctl(t, p, "--root", p.Root, "describe", "queue", "wq-demo")
 	for _, re := range []string{`Done:\s+5\n`, `Dead:\s+1\n`, `Pending:\s+0\n`, `Leased:\s+0\n`} {
 		if !regexp.MustCompile(re).MatchString(res.Stdout) {
 			t.Errorf("describe queue: no %s in\n%s", re, res.Stdout)

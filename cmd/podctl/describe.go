@@ -16,6 +16,7 @@ func describeCommand() *cli.Command {
 		Name:      "describe",
 		Usage:     "show an object in detail: a pod, describe KIND NAME (job, cm, secret, ...), or every object of a KIND (describe deployments)",
 		ArgsUsage: "POD | KIND NAME | KIND/NAME | KIND",
+		Flags:     []cli.Flag{watchFlag},
 		Action: func(cliContext *cli.Context) error {
 			kind, name := "", ""
 			if cliContext.NArg() == 2 {
@@ -32,6 +33,9 @@ func describeCommand() *cli.Command {
 					// A kind alone, as kubectl describe deployments: every object of it.
 					return describeAll(cliContext, k)
 				}
+			}
+			if cliContext.Bool("watch") && !ctl.IsQueueKind(kind) {
+				return ctl.Usagef("describe -w: only a queue can be watched (describe queue NAME -w)")
 			}
 			return describeOne(cliContext, kind, name)
 		},
@@ -84,6 +88,9 @@ func describeOne(cliContext *cli.Context, kind, name string) error {
 		out, err := outputFormat(cliContext)
 		if err != nil {
 			return err
+		}
+		if cliContext.Bool("watch") {
+			return ctl.WatchDescribeQueue(cliContext.Context, newClient(cliContext), queueOptions(cliContext, name, out), watchOptions(cliContext), streams(cliContext))
 		}
 		return ctl.DescribeQueue(cliContext.Context, newClient(cliContext), queueOptions(cliContext, name, out), streams(cliContext))
 	}

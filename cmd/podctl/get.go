@@ -20,6 +20,7 @@ func getCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "all-namespaces", Aliases: []string{"A"}, Usage: "list the objects of every namespace"},
 			&cli.StringFlag{Name: "selector", Aliases: []string{"l"}, Usage: "filter by label (kubectl's syntax: app=web,tier!=db,env in (a,b))"},
+			watchFlag,
 		},
 		BashComplete: completeKinds,
 		Action: func(cliContext *cli.Context) error {
@@ -30,6 +31,16 @@ func getCommand() *cli.Command {
 			out, err := outputFormat(cliContext)
 			if err != nil {
 				return err
+			}
+			watching := cliContext.Bool("watch")
+			if watching && (len(kinds) != 1 || !ctl.IsQueueKind(kinds[0])) {
+				return ctl.Usagef("get -w: only queues can be watched (get queues -w [NAME])")
+			}
+			if watching {
+				if out != ctl.FormatTable {
+					return ctl.Usagef("get queues -w: -o %s: the live view has no other format", cliContext.String("output"))
+				}
+				return ctl.WatchQueues(cliContext.Context, newClient(cliContext), queueOptions(cliContext, name, out), watchOptions(cliContext), streams(cliContext))
 			}
 			if len(kinds) == 1 && ctl.IsQueueKind(kinds[0]) {
 				return ctl.GetQueues(cliContext.Context, newClient(cliContext), queueOptions(cliContext, name, out), streams(cliContext))

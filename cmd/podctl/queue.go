@@ -67,7 +67,7 @@ func queueCommand() *cli.Command {
 			},
 			{
 				Name:      "watch",
-				Usage:     "a queue's progress (a bar, counts, rate, ETA) every --interval until nothing is pending",
+				Usage:     "a queue's progress (a bar, counts, rate, ETA) every --interval until nothing is pending (as get queues NAME -w)",
 				ArgsUsage: "NAME",
 				Flags:     []cli.Flag{&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "time between two lines"}},
 				Action: func(cliContext *cli.Context) error {
@@ -78,11 +78,8 @@ func queueCommand() *cli.Command {
 					if cliContext.Duration("interval") < 100*time.Millisecond {
 						return ctl.Usagef("queue watch: --interval %s is below 100ms", cliContext.Duration("interval"))
 					}
-					tty := false
-					if f, ok := cliContext.App.Writer.(*os.File); ok {
-						tty = term.IsTerminal(int(f.Fd()))
-					}
-					return ctl.WatchQueue(cliContext.Context, newClient(cliContext), queueOptions(cliContext, name, ctl.FormatTable), cliContext.Duration("interval"), tty, streams(cliContext))
+					return ctl.WatchQueues(cliContext.Context, newClient(cliContext), queueOptions(cliContext, name, ctl.FormatTable),
+						ctl.WatchOptions{Interval: cliContext.Duration("interval"), TTY: isTerminal(cliContext)}, streams(cliContext))
 				},
 			},
 			control("pause", "stop the queue's workers from taking items (those under way finish)"),
@@ -94,4 +91,19 @@ func queueCommand() *cli.Command {
 
 func queueOptions(cliContext *cli.Context, name string, out ctl.Format) ctl.QueueOptions {
 	return ctl.QueueOptions{Namespace: namespace(cliContext), Name: name, Root: cliContext.String("root"), Output: out}
+}
+
+// isTerminal says whether podctl writes to a terminal: live views redraw in place there, and
+// print a line per update elsewhere.
+func isTerminal(cliContext *cli.Context) bool {
+	f, ok := cliContext.App.Writer.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// watchFlag is get's and describe's -w, kubectl's habit; only queues can be watched.
+var watchFlag = &cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "queues only: a live view of their progress until they are finished (or interrupted)"}
+
+// watchOptions: a second between updates, as queue watch's default.
+func watchOptions(cliContext *cli.Context) ctl.WatchOptions {
+	return ctl.WatchOptions{Interval: time.Second, TTY: isTerminal(cliContext)}
 }

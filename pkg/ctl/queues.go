@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -329,20 +330,10 @@ func DescribeQueue(ctx context.Context, c *api.Client, o QueueOptions, s Streams
 	if o.Output.structured() {
 		return Print(s.Out, o.Output, q, nil)
 	}
-	tw := tabwriter.NewWriter(s.Out, 0, 8, 1, ' ', 0)
-	fmt.Fprintf(tw, "Name:\t%s\n", q.Name)
-	fmt.Fprintf(tw, "Namespace:\t%s\n", q.Namespace)
-	fmt.Fprintf(tw, "Workers:\t%s %s\n", q.Kind, q.Name)
-	fmt.Fprintf(tw, "Spool:\t%s\n", q.Spool)
-	fmt.Fprintf(tw, "State:\t%s\n", state(q.Control))
-	fmt.Fprintf(tw, "Pending:\t%d\n", q.Counts.New)
-	fmt.Fprintf(tw, "Leased:\t%d\n", q.Counts.Leased)
-	fmt.Fprintf(tw, "Done:\t%d\n", q.Counts.Done)
-	fmt.Fprintf(tw, "Failed:\t%d (waiting for a retry)\n", q.Counts.Retry)
-	fmt.Fprintf(tw, "Dead:\t%d\n", q.Counts.Dead)
-	fmt.Fprintf(tw, "Rate:\t%d/min\n", q.DonePerMinute)
-	fmt.Fprintf(tw, "ETA:\t%s\n", etaOrUnknown(q.ETA))
-	return tw.Flush()
+	for _, l := range describeLines(q) {
+		fmt.Fprintln(s.Out, l)
+	}
+	return nil
 }
 
 // QueueDead is podctl queue dead NAME: the dead letters with their reasons.
@@ -436,7 +427,8 @@ func ProgressBar(finished, total, width int) string {
 	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
 }
 
-// progressLine is one line of podctl queue watch.
+// progressLine is a queue's progress: the bar of done and dead items of all, the counts, the
+// rate (items committed in the last minute) and the ETA at that rate.
 func progressLine(q Queue) string {
 	c := q.Counts
 	finished, total := c.Done+c.Dead, c.Done+c.Dead+c.Pending()
@@ -448,37 +440,152 @@ func progressLine(q Queue) string {
 		ProgressBar(finished, total, 30), pct, finished, total, c.Leased, c.Retry, c.Dead, q.DonePerMinute, etaOrUnknown(q.ETA))
 }
 
-// WatchQueue is podctl queue watch NAME: a progress line every interval (redrawn in place on a
-// terminal), until nothing is pending or ctx ends.
-func WatchQueue(ctx context.Context, c *api.Client, o QueueOptions, interval time.Duration, tty bool, s Streams) error {
-	r, err := oneQueue(ctx, c, o)
-	if err != nil {
-		return err
+// progressLines are the lines of podctl get queues -w and podctl queue watch: a queue a line,
+// its name (padded to the longest) before its progress.
+func progressLines(qs []Queue) []string {
+	width := 0
+	for _, q := range qs {
+		width = max(width, len(q.Name))
 	}
+	lines := make([]string, 0, len(qs))
+	for _, q := range qs {
+		lines = append(lines, fmt.Sprintf("%-*s  %s", width, q.Name, progressLine(q)))
+	}
+	return lines
+}
+
+// describeLines are podctl describe queue's lines for a queue.
+func describeLines(q Queue) []string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 8, 1, ' ', 0)
+	fmt.Fprintf(tw, "Name:\t%s\n", q.Name)
+	fmt.Fprintf(tw, "Namespace:\t%s\n", q.Namespace)
+	fmt.Fprintf(tw, "Workers:\t%s %s\n", q.Kind, q.Name)
+	fmt.Fprintf(tw, "Spool:\t%s\n", q.Spool)
+	fmt.Fprintf(tw, "State:\t%s\n", state(q.Control))
+	fmt.Fprintf(tw, "Pending:\t%d\n", q.Counts.New)
+	fmt.Fprintf(tw, "Leased:\t%d\n", q.Counts.Leased)
+	fmt.Fprintf(tw, "Done:\t%d\n", q.Counts.Done)
+	fmt.Fprintf(tw, "Failed:\t%d (waiting for a retry)\n", q.Counts.Retry)
+	fmt.Fprintf(tw, "Dead:\t%d\n", q.Counts.Dead)
+	fmt.Fprintf(tw, "Rate:\t%d/min\n", q.DonePerMinute)
+	fmt.Fprintf(tw, "ETA:\t%s\n", etaOrUnknown(q.ETA))
+	_ = tw.Flush()
+	return strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+}
+
+// renderFrame is what one update of a live view writes: on a terminal, it moves the cursor up over
+// the previous frame's lines (prev of them), clears from there down and draws lines in their
+// place; elsewhere (a pipe, a file, a test) it appends lines, so each update is plain lines.
+func renderFrame(prev int, lines []string, tty bool) string {
+	var b strings.Builder
+	if tty && prev > 0 {
+		fmt.Fprintf(&b, "\033[%dF\033[J", prev)
+	}
+	for _, l := range lines {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// WatchOptions are a live view's: the time between two updates and whether its output is a
+// terminal (redrawn in place) or not (a line per queue and update).
+type WatchOptions struct {
+	Interval time.Duration
+	TTY      bool
+}
+
+// watch draws frames every interval until every watched queue is finished (nothing new, retried
+// or leased) or ctx ends (an interrupt). frame reads the queues and says whether all are
+// finished.
+func watch(ctx context.Context, w WatchOptions, out io.Writer, frame func() (lines []string, finished bool, err error)) error {
+	prev := 0
 	for {
-		q, err := queueOf(ctx, c, r, o.Root)
+		lines, finished, err := frame()
 		if err != nil {
 			return err
 		}
-		line := progressLine(q)
-		if tty {
-			fmt.Fprintf(s.Out, "\r\033[K%s", line)
-		} else {
-			fmt.Fprintln(s.Out, line)
+		if _, err := io.WriteString(out, renderFrame(prev, lines, w.TTY)); err != nil {
+			return err
 		}
-		if q.Counts.Pending() == 0 {
-			if tty {
-				fmt.Fprintln(s.Out)
-			}
+		prev = len(lines)
+		if finished {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			if tty {
-				fmt.Fprintln(s.Out)
-			}
 			return nil
-		case <-time.After(interval):
+		case <-time.After(w.Interval):
 		}
 	}
+}
+
+// WatchQueues is podctl get queues -w [NAME] (and podctl queue watch NAME): the progress of the
+// namespace's queues (or of NAME), a line each, until all are finished or interrupted. Queues
+// created meanwhile join the view; with none yet it waits for one.
+func WatchQueues(ctx context.Context, c *api.Client, o QueueOptions, w WatchOptions, s Streams) error {
+	if o.Name != "" {
+		if _, err := oneQueue(ctx, c, o); err != nil {
+			return err
+		}
+	}
+	return watch(ctx, w, s.Out, func() ([]string, bool, error) {
+		refs, err := findQueues(ctx, c, o.Namespace)
+		if err != nil {
+			return nil, false, err
+		}
+		var qs []Queue
+		var unread []string
+		for _, r := range refs {
+			if o.Name != "" && r.name != o.Name {
+				continue
+			}
+			q, err := queueOf(ctx, c, r, o.Root)
+			if err != nil {
+				// Say so and look again at the next update (a claim not bound yet, say).
+				unread = append(unread, err.Error())
+				continue
+			}
+			qs = append(qs, q)
+		}
+		if len(qs)+len(unread) == 0 {
+			if o.Name != "" {
+				return nil, false, fmt.Errorf("queue %q not found in namespace %q (deleted): %w", o.Name, o.Namespace, errdefs.ErrNotFound)
+			}
+			return []string{fmt.Sprintf("No queues in %s namespace yet.", o.Namespace)}, false, nil
+		}
+		return append(progressLines(qs), unread...), len(unread) == 0 && allFinished(qs), nil
+	})
+}
+
+// WatchDescribeQueue is podctl describe queue NAME -w: the description with the progress bar
+// below it, redrawn until the queue is finished or interrupted.
+func WatchDescribeQueue(ctx context.Context, c *api.Client, o QueueOptions, w WatchOptions, s Streams) error {
+	r, err := oneQueue(ctx, c, o)
+	if err != nil {
+		return err
+	}
+	return watch(ctx, w, s.Out, func() ([]string, bool, error) {
+		q, err := queueOf(ctx, c, r, o.Root)
+		if err != nil {
+			return nil, false, err
+		}
+		lines := append(describeLines(q), "Progress: "+progressLine(q))
+		if !w.TTY {
+			lines = append(lines, "") // a blank line between two descriptions
+		}
+		return lines, allFinished([]Queue{q}), nil
+	})
+}
+
+// allFinished: every queue has finished items and none pending. A queue with no item yet has
+// not started (its sources are read when its first worker starts): it is waited for.
+func allFinished(qs []Queue) bool {
+	for _, q := range qs {
+		if q.Counts.Pending() > 0 || q.Counts.Done+q.Counts.Dead == 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -98,7 +98,9 @@ func (b *bench) newPodd(ctx context.Context, name, namespace, cgroupRoot string,
 	if help, _ := exec.Command(b.opts.podd, "--help").CombinedOutput(); bytes.Contains(help, []byte("--cgroup-root")) {
 		p.args = append(p.args, "--cgroup-root", cgroupRoot)
 	}
-	if name == "podd" { // profiles (-profile) and the goroutine count (-only cost)
+	// Profiles (-profile) and the goroutine count (-only cost) only: the address is fixed, and a
+	// partial run elsewhere on the machine (another -only part) would find it taken.
+	if name == "podd" && (b.opts.only == "" || b.opts.only == "cost" || b.opts.profileDir != "") {
 		p.args = append(p.args, "--pprof-address", pprofAddress)
 	}
 	p.args = append(p.args, extra...)

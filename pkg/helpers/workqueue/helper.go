@@ -297,7 +297,12 @@ func (h *Helper) addLines(name string, data []byte) error {
 func (h *Helper) serve(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
 	var lease Lease
-	oomBefore := 0 // the workers' OOM kills when the lease began
+	// The workers' OOM kills podd had counted when the lease began: read at the session's first
+	// claim and again at the claim after a failed attempt, not at every claim — a run of
+	// successes costs no call to podd. (The price: an OOM kill that failed no attempt — a child
+	// of the program killed, the program exiting 0 — is blamed on the next attempt killed by
+	// SIGKILL, if no failure came between them.)
+	oomBefore, oomKnown := 0, false
 	defer func() {
 		if lease != nil {
 			f := spool.Failure{Error: "the worker's container ended during the attempt (its connection to the helper closed)"}
@@ -359,9 +364,9 @@ func (h *Helper) serve(ctx context.Context, conn net.Conn) {
 				break
 			}
 			lease, resp.Item = l, info
-			if h.view.Available() {
+			if !oomKnown && h.view.Available() {
 				if st, err := h.view.workers(ctx); err == nil {
-					oomBefore = st.OOMKills
+					oomBefore, oomKnown = st.OOMKills, true
 				}
 			}
 		case "result":
@@ -371,6 +376,7 @@ func (h *Helper) serve(ctx context.Context, conn net.Conn) {
 				break
 			}
 			resp.State, resp.Error = h.finish(ctx, lease, r, oomBefore)
+			oomKnown = oomKnown && resp.State == spool.StateDone
 			lease = nil
 		default:
 			resp.Error = fmt.Sprintf("unknown op %q", r.Op)

@@ -2,6 +2,7 @@ package spool
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -244,5 +245,61 @@ func TestControl(t *testing.T) {
 	}
 	if c, _ := s.Control(); !c.Paused || c.Draining {
 		t.Fatalf("%+v", c)
+	}
+}
+
+// TestCommitAfterCrashedCommit: a commit copies the output straight into the leased item's
+// folder, so a crash during the copy leaves a partial output there; the recovery removes it, and
+// the next attempt's commit holds its own output tree only (folders included), nothing of the
+// partial one.
+func TestCommitAfterCrashedCommit(t *testing.T) {
+	s := newSpool(t)
+	add(t, s, "n", "N")
+	l, _ := s.Claim("crashed")
+	partial := filepath.Join(s.path(StateLeased, "n"), dirOutput)
+	if err := os.MkdirAll(partial, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(partial, "stale"), []byte("half"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l.Release() // the holder's death
+	if n, err := s.Recover(DefaultPolicy); n != 1 || err != nil {
+		t.Fatalf("recover: %d %v", n, err)
+	}
+	if _, err := os.Stat(filepath.Join(s.path(StateRetry, "n"), dirOutput)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the partial output outlived the recovery: %v", err)
+	}
+	s.now = func() time.Time { return time.Now().Add(time.Hour) }
+	l2, _ := s.Claim("next")
+	if l2 == nil {
+		t.Fatal("no claim after the recovery")
+	}
+	out := output(t, "top")
+	if err := os.MkdirAll(filepath.Join(out, "sub", "deep"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "sub", "deep", "f"), []byte("deep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.Commit(out); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err := filepath.WalkDir(s.path(StateDone, "n"), func(p string, d fs.DirEntry, err error) error {
+		rel, _ := filepath.Rel(s.path(StateDone, "n"), p)
+		got = append(got, rel)
+		return err
+	})
+	want := []string{".", fileInput, fileLock, fileMeta, dirOutput, "output/result", "output/sub", "output/sub/deep", "output/sub/deep/f"}
+	if err != nil || strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("done item: %q %v, want %q", got, err, want)
+	}
+	if b, _ := os.ReadFile(filepath.Join(s.Output("n"), "sub", "deep", "f")); string(b) != "deep" {
+		t.Fatalf("output sub/deep/f: %q", b)
+	}
+	done, _ := s.Items(StateDone)
+	if len(done) != 1 || done[0].Token != l2.Token() || done[0].Finished.IsZero() {
+		t.Fatalf("the done record %+v", done)
 	}
 }
