@@ -36,7 +36,7 @@ import (
 //     container of the same group that plays the pod's helper;
 //   - the user's own work (wq_user_work_ms): the same sh line run -wq-items times as a process
 //     of the host (fork and exec of the same busybox, cat being its applet);
-//   - long-lived mode at parallelism 1, 2 and 4: a Job with the workqueue helper, -wq-items items
+//   - long-lived mode (workqueue.podd.io/run: long-lived) at parallelism 1, 2 and 4: a Job with the workqueue helper, -wq-items items
 //     from a ConfigMap (--source-dir), the spool on a claim. The time per item is the span from
 //     the first commit to the last (the records' finished times) over the items committed after
 //     the first, so pod starts are not in it; wq_longlived_overhead_ms is that at parallelism 1
@@ -101,7 +101,7 @@ func (b *bench) measureWorkQueue(ctx context.Context) error {
 		}
 		user = append(user, d)
 		for _, par := range []int{1, 2, 4} {
-			per, rate, err := b.runQueue(ctx, fmt.Sprintf("wqb-ll-p%d-%d", par, run), o.wqItems, par, "")
+			per, rate, err := b.runQueue(ctx, fmt.Sprintf("wqb-ll-p%d-%d", par, run), o.wqItems, par, "long-lived")
 			if err != nil {
 				return fmt.Errorf("long-lived, parallelism %d: %w", par, err)
 			}
