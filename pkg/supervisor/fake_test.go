@@ -248,6 +248,19 @@ func (f *fakeRuntime) ListContainers(ctx context.Context) ([]ContainerRecord, er
 	return out, nil
 }
 
+func (f *fakeRuntime) PodContainers(ctx context.Context, podUID string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for id, c := range f.containers {
+		if c.rec.PodUID == podUID {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
 func (f *fakeRuntime) Exec(ctx context.Context, id string, opts ExecOptions) (int, error) {
 	f.mu.Lock()
 	c := f.containers[id]
