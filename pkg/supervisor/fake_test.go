@@ -33,6 +33,10 @@ type fakeRuntime struct {
 	// failSandbox makes SetupSandbox fail; sandboxCalls counts its calls.
 	failSandbox  error
 	sandboxCalls int
+	// sandboxDelay makes SetupSandbox take that long, outside the lock; sandboxBusy and
+	// sandboxPeak count the setups under way and their most at once.
+	sandboxDelay             time.Duration
+	sandboxBusy, sandboxPeak int
 	// execHook answers Exec (probes, hooks) by container name and command.
 	execHook func(ctx context.Context, name string, cmd []string) (int, error)
 	// execHookOpts, when set, answers Exec with the whole options (the output writers).
@@ -77,7 +81,14 @@ func (f *fakeRuntime) EnsureImage(ctx context.Context, ref string, policy pod.Pu
 
 func (f *fakeRuntime) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, error) {
 	f.mu.Lock()
+	f.sandboxBusy++
+	f.sandboxPeak = max(f.sandboxPeak, f.sandboxBusy)
+	delay := f.sandboxDelay
+	f.mu.Unlock()
+	time.Sleep(delay)
+	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.sandboxBusy--
 	f.sandboxCalls++
 	if f.failSandbox != nil {
 		return nil, f.failSandbox

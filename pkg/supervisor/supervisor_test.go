@@ -464,3 +464,30 @@ func TestRestoreWakesWatchersOnceForAllPods(t *testing.T) {
 	}
 	t.Logf("%d wake-ups while %d pods were restored", wakeups, n)
 }
+
+// Pods created at once set their sandboxes up a few at a time: each setup is blocking system
+// calls, and Go keeps every thread it made for one.
+func TestSandboxSetupsAreBounded(t *testing.T) {
+	const n = 30
+	rt := newFakeRuntime()
+	rt.sandboxDelay = 5 * time.Millisecond
+	m := startManager(t, rt, newMemStore())
+	var docs []string
+	for i := range n {
+		docs = append(docs, strings.Replace(string(webManifest("Always")), "{name: web}", fmt.Sprintf("{name: web-%d}", i), 1))
+	}
+	if _, err := create(context.Background(), m, []byte(strings.Join(docs, "---\n"))); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := m.WaitStarted(context.Background(), "default", fmt.Sprintf("web-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rt.mu.Lock()
+	peak := rt.sandboxPeak
+	rt.mu.Unlock()
+	if peak > sandboxConcurrency || peak < 1 {
+		t.Fatalf("%d sandbox setups at once, want 1 to %d", peak, sandboxConcurrency)
+	}
+}

@@ -407,7 +407,9 @@ func (w *worker) setupSandbox(ctx context.Context) bool {
 	if w.sb != nil {
 		return true
 	}
+	w.m.sandboxSem <- struct{}{}
 	sb, err := w.m.sb.SetupSandbox(ctx, w.rec.Pod)
+	<-w.m.sandboxSem
 	if err != nil {
 		w.m.log.Warn("pod sandbox setup failed", append(w.log(), "err", err)...)
 		w.event(nil, pod.EventWarning, "FailedMount", "%v", err)
