@@ -58,6 +58,11 @@ type exitWatch struct {
 	once    sync.Once
 	cancel  context.CancelFunc
 	seq     atomic.Uint64 // markers
+	// ready is closed once a stream has first proven that it receives (and has resynced what
+	// was watched by then): ListContainers waits for it, so that its one listing of the tasks is
+	// the only one a restart needs.
+	ready     chan struct{}
+	readyOnce sync.Once
 }
 
 // watched is one container instance whose exit is awaited.
@@ -87,16 +92,22 @@ type watched struct {
 // it really happened; a cancelled ctx (podd shutting down) forgets the instance and delivers
 // nothing.
 func (r *Runtime) watch(ctx context.Context, id string, pid uint32, oom *oomTracker) *watched {
+	r.startExits(ctx)
+	return r.exits.add(ctx, id, pid, oom)
+}
+
+// startExits starts the subscription, once, for as long as the runtime is open.
+func (r *Runtime) startExits(ctx context.Context) {
 	x := &r.exits
 	x.once.Do(func() {
 		x.watched = map[string][]*watched{}
+		x.ready = make(chan struct{})
 		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		x.mu.Lock()
 		x.cancel = cancel
 		x.mu.Unlock()
 		go r.exitEvents(sctx)
 	})
-	return x.add(ctx, id, pid, oom)
 }
 
 func (x *exitWatch) add(ctx context.Context, id string, pid uint32, oom *oomTracker) *watched {
@@ -161,6 +172,10 @@ func (x *exitWatch) forget(w *watched) {
 
 func (x *exitWatch) forgetLocked(w *watched) {
 	w.done = true
+	if w.unwatch != nil {
+		// Else the context's hook, and the instance with it, lived as long as the context.
+		w.unwatch()
+	}
 	if w.grace != nil {
 		w.grace.Stop()
 		w.grace = nil
@@ -185,9 +200,6 @@ func (x *exitWatch) deliverLocked(w *watched, st supervisor.ExitStatus) {
 		return
 	}
 	x.forgetLocked(w)
-	if w.unwatch != nil {
-		w.unwatch()
-	}
 	st.OOMKilled = st.Code >= 0 && w.oom.exitOOM(uint32(st.Code))
 	if exit := w.onExit; exit != nil {
 		x.callLocked(w, func() { exit(st) })
@@ -464,6 +476,7 @@ func (r *Runtime) exitStream(ctx context.Context) (synced bool, err error) {
 					syncBy.Stop()
 					r.log.Debug("task event stream receives; reading the watched tasks' states")
 					resync()
+					x.readyOnce.Do(func() { close(x.ready) })
 				}
 			}
 		case <-republish:

@@ -53,9 +53,10 @@ type Runtime struct {
 
 	// localMu serialises imports of LocalImages.
 	localMu sync.Mutex
-	// listed holds the running containers of the last ListContainers, for AdoptContainer.
+	// listed holds the running containers of the last ListContainers, watched, for
+	// AdoptContainer.
 	listedMu sync.Mutex
-	listed   map[string]containerd.Container
+	listed   map[string]listedTask
 	// machineMemory is the host's memory, for Burstable containers' oom_score_adj.
 	machineMemory int64
 	oomFloor      int

@@ -34,6 +34,10 @@ type fakeRuntime struct {
 	// failSandbox makes SetupSandbox fail; sandboxCalls counts its calls.
 	failSandbox  error
 	sandboxCalls int
+	// sandboxDelay makes SetupSandbox take that long, outside the lock; sandboxBusy and
+	// sandboxPeak count the setups under way and their most at once.
+	sandboxDelay             time.Duration
+	sandboxBusy, sandboxPeak int
 	// execHook answers Exec (probes, hooks) by container name and command.
 	execHook func(ctx context.Context, name string, cmd []string) (int, error)
 	// execHookOpts, when set, answers Exec with the whole options (the output writers).
@@ -78,7 +82,14 @@ func (f *fakeRuntime) EnsureImage(ctx context.Context, ref string, policy pod.Pu
 
 func (f *fakeRuntime) SetupSandbox(ctx context.Context, p *pod.Pod) (*pod.Sandbox, error) {
 	f.mu.Lock()
+	f.sandboxBusy++
+	f.sandboxPeak = max(f.sandboxPeak, f.sandboxBusy)
+	delay := f.sandboxDelay
+	f.mu.Unlock()
+	time.Sleep(delay)
+	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.sandboxBusy--
 	f.sandboxCalls++
 	if f.failSandbox != nil {
 		return nil, f.failSandbox
@@ -256,6 +267,19 @@ func (f *fakeRuntime) ListContainers(ctx context.Context) ([]ContainerRecord, er
 		out = append(out, c.rec)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+func (f *fakeRuntime) PodContainers(ctx context.Context, podUID string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for id, c := range f.containers {
+		if c.rec.PodUID == podUID {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
 	return out, nil
 }
 

@@ -83,6 +83,8 @@ type Manager struct {
 
 	events  *events.Recorder
 	samples cpuSamples // previous cpu samples, for usageNanoCores
+	// sandboxSem bounds the sandbox setups running at once (sandboxConcurrency).
+	sandboxSem chan struct{}
 
 	// mu guards the set of pods, never a pod's state (each worker has its own lock), and is
 	// never held across I/O: a store write or a probe of the host's ports does not hold up readers.
@@ -124,7 +126,8 @@ func NewManager(opts Options) *Manager {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Manager{opts: opts, rt: opts.Runtime, sb: opts.Sandbox, log: opts.Log, pods: map[string]*worker{}, creating: map[string]*pod.Pod{}, changed: make(chan struct{}), events: opts.Events}
+	return &Manager{opts: opts, rt: opts.Runtime, sb: opts.Sandbox, log: opts.Log, pods: map[string]*worker{}, creating: map[string]*pod.Pod{}, changed: make(chan struct{}), events: opts.Events,
+		sandboxSem: make(chan struct{}, sandboxConcurrency)}
 }
 
 func key(namespace, name string) string { return namespace + "/" + name }
@@ -144,6 +147,15 @@ func (m *Manager) containerURI(id string) string { return m.opts.RuntimeName + "
 // containerd's latency, few enough not to queue hundreds of calls on it.
 const adoptConcurrency = 16
 
+// sandboxConcurrency bounds the pod sandboxes set up at once. A setup is a string of blocking
+// system calls (namespaces, cgroup files, mounts, files), and Go keeps every OS thread it ever
+// made for one: 200 pods created (or restored) at once left podd with 240 threads, some 5 MiB of
+// RSS, where a few setups at a time are as quick on a small host.
+const sandboxConcurrency = 8
+
+// restoreNotifyInterval is how often watchers are woken while restored pods are being adopted.
+const restoreNotifyInterval = 100 * time.Millisecond
+
 // launchConcurrency bounds the launches (pull, create, start) of one pod running at once.
 const launchConcurrency = 8
 
@@ -155,19 +167,37 @@ const launchConcurrency = 8
 func (m *Manager) Start(ctx context.Context) error {
 	begin := time.Now()
 	m.ctx = ctx
-	recs, err := m.opts.Store.List(ctx)
-	if err != nil {
-		return fmt.Errorf("read store: %w", err)
-	}
-	found, err := m.rt.ListContainers(ctx)
-	if err != nil {
-		return fmt.Errorf("list containers: %w", err)
-	}
+	// The store, containerd's containers and tasks, its snapshots and the host's sandboxes are
+	// read at once: each waits on someone else (the disk, containerd, the shims), and a restart
+	// waits for the slowest, not for their sum.
+	var (
+		recs                     []*Record
+		found                    []ContainerRecord
+		sandboxes                []string
+		storeErr, listErr, sbErr error
+		removed                  int
+		snapErr                  error
+		stored, containersListed time.Duration
+		reads                    sync.WaitGroup
+	)
+	reads.Go(func() { recs, storeErr = m.opts.Store.List(ctx); stored = time.Since(begin) })
+	reads.Go(func() { found, listErr = m.rt.ListContainers(ctx); containersListed = time.Since(begin) })
 	// Before any worker starts to create containers.
-	if n, err := m.rt.RemoveUnusedSnapshots(ctx); err != nil {
-		m.log.Warn("remove unused container snapshots", "err", err)
-	} else if n > 0 {
-		m.log.Info("removed unused container snapshots", "count", n)
+	reads.Go(func() { removed, snapErr = m.rt.RemoveUnusedSnapshots(ctx) })
+	reads.Go(func() { sandboxes, sbErr = m.sb.ListSandboxes(ctx) })
+	reads.Wait()
+	switch {
+	case storeErr != nil:
+		return fmt.Errorf("read store: %w", storeErr)
+	case listErr != nil:
+		return fmt.Errorf("list containers: %w", listErr)
+	case sbErr != nil:
+		return fmt.Errorf("list sandboxes: %w", sbErr)
+	}
+	if snapErr != nil {
+		m.log.Warn("remove unused container snapshots", "err", snapErr)
+	} else if removed > 0 {
+		m.log.Info("removed unused container snapshots", "count", removed)
 	}
 	known := map[string]*Record{}
 	for _, r := range recs {
@@ -177,6 +207,8 @@ func (m *Manager) Start(ctx context.Context) error {
 		r.Source, r.SourceHash = "", ""
 		known[r.Pod.Metadata.UID] = r
 	}
+	// What is orphaned is decided now, against the store as read: a pod created once the API
+	// serves has a new UID and is never taken for an orphan.
 	byPod := map[string][]ContainerRecord{}
 	var orphans []ContainerRecord
 	for _, c := range found {
@@ -186,12 +218,6 @@ func (m *Manager) Start(ctx context.Context) error {
 		}
 		byPod[c.PodUID] = append(byPod[c.PodUID], c)
 	}
-	// What is orphaned is decided now, against the store as read: a pod created once the API
-	// serves has a new UID and is never taken for an orphan.
-	sandboxes, err := m.sb.ListSandboxes(ctx)
-	if err != nil {
-		return fmt.Errorf("list sandboxes: %w", err)
-	}
 	var orphanSandboxes []string
 	for _, uid := range sandboxes {
 		if known[uid] == nil {
@@ -199,11 +225,23 @@ func (m *Manager) Start(ctx context.Context) error {
 		}
 	}
 	orphanLogs := m.orphanLogs(known)
+
+	var adopted sync.WaitGroup
+	adopted.Add(len(recs))
+	all := make(chan struct{}) // closed once every restored pod is adopted
+	go func() { adopted.Wait(); close(all) }()
 	sweeper, _ := m.sb.(networkSweeper)
 	if len(orphans)+len(orphanSandboxes)+len(orphanLogs) > 0 || sweeper != nil {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
+			// Housekeeping waits for the restored pods: it shares containerd, the network's
+			// lock and the CPU with their adoption.
+			select {
+			case <-all:
+			case <-ctx.Done():
+				return
+			}
 			m.removeOrphans(ctx, orphans, orphanSandboxes, orphanLogs)
 			if sweeper != nil && ctx.Err() == nil {
 				// Logged by the sandboxes; the next start sweeps again.
@@ -212,8 +250,6 @@ func (m *Manager) Start(ctx context.Context) error {
 		}()
 	}
 
-	var adopted sync.WaitGroup
-	adopted.Add(len(recs))
 	adoptSem := make(chan struct{}, adoptConcurrency)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -222,7 +258,7 @@ func (m *Manager) Start(ctx context.Context) error {
 			r.Pod.Spec.NodeName = m.opts.NodeName
 		}
 		w := newWorker(m, r, byPod[r.Pod.Metadata.UID])
-		w.adoptSem, w.adopted = adoptSem, adopted.Done
+		w.adoptSem, w.adopted, w.quiet = adoptSem, adopted.Done, true
 		m.pods[key(r.Pod.Metadata.Namespace, r.Pod.Metadata.Name)] = w
 		m.wg.Add(1)
 		go w.run(ctx)
@@ -230,10 +266,25 @@ func (m *Manager) Start(ctx context.Context) error {
 	listed := time.Since(begin)
 	go m.watchConfigs(ctx)
 	go func() {
-		adopted.Wait()
+		// The restored pods' first publications wake no watcher (worker.quiet): they are woken
+		// here, once all are adopted, and meanwhile at most every restoreNotifyInterval.
+		tick := time.NewTicker(restoreNotifyInterval)
+		defer tick.Stop()
+		for waiting := true; waiting; {
+			select {
+			case <-all:
+				waiting = false
+			case <-tick.C:
+			case <-ctx.Done():
+				return
+			}
+			m.notify()
+		}
 		if ctx.Err() == nil {
 			m.log.Info("reconciled pods", "pods", len(recs), "containers", len(found)-len(orphans),
-				"orphans", len(orphans), "listed_in", listed.Round(time.Microsecond), "took", time.Since(begin).Round(time.Microsecond))
+				"orphans", len(orphans), "store_read_in", stored.Round(time.Microsecond), "containers_listed_in", containersListed.Round(time.Microsecond),
+				"listed_in", listed.Round(time.Microsecond),
+				"took", time.Since(begin).Round(time.Microsecond))
 		}
 	}()
 	return nil

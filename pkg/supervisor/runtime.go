@@ -94,8 +94,12 @@ type Runtime interface {
 	SignalContainer(ctx context.Context, id string, sig syscall.Signal) error
 	// RemoveContainer kills what still runs and deletes the task, the container and its snapshot.
 	RemoveContainer(ctx context.Context, id string) error
-	// ListContainers lists every container podd created.
+	// ListContainers lists every container podd created, with its task's state, for the
+	// reconciliation at start: the running ones are watched from then on, for AdoptContainer.
 	ListContainers(ctx context.Context) ([]ContainerRecord, error)
+	// PodContainers lists the IDs of the containers podd created for the pod of that UID,
+	// earlier instances included.
+	PodContainers(ctx context.Context, podUID string) ([]string, error)
 	// RemoveUnusedSnapshots removes the container snapshots that no container uses: left by a
 	// podd that died between preparing a container's snapshot and creating the container. It
 	// returns how many it removed. Only safe while podd creates no container.

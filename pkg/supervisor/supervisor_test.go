@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -399,5 +400,94 @@ func TestStopRecordedBeforeCrashIsFinished(t *testing.T) {
 	})
 	if r := rt.running(); len(r) != 0 {
 		t.Fatalf("still running after the recovered stop: %v", r)
+	}
+}
+
+// A restart wakes the watchers (controllers, pod sockets, elections, each of which reads every pod
+// again when woken) once for all restored pods, not once or twice per pod: that made a restore
+// quadratic in the number of pods.
+func TestRestoreWakesWatchersOnceForAllPods(t *testing.T) {
+	const n = 40
+	rt, st := newFakeRuntime(), newMemStore()
+	ctx, cancel := context.WithCancel(context.Background())
+	m := NewManager(Options{Runtime: rt, Sandbox: rt, Store: st, NodeName: "node-1", LogRoot: t.TempDir(), BackoffBase: 10 * time.Millisecond})
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var docs []string
+	for i := range n {
+		docs = append(docs, strings.Replace(string(webManifest("Always")), "{name: web}", fmt.Sprintf("{name: web-%d}", i), 1))
+	}
+	if _, err := create(context.Background(), m, []byte(strings.Join(docs, "---\n"))); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := m.WaitStarted(context.Background(), "default", fmt.Sprintf("web-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	m.Wait()
+
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	m2 := NewManager(Options{Runtime: rt, Sandbox: rt, Store: st, NodeName: "node-1", LogRoot: t.TempDir(), BackoffBase: 10 * time.Millisecond})
+	t.Cleanup(func() { cancel2(); m2.Wait() })
+	wakeups := 0
+	changed := m2.Changed()
+	if err := m2.Start(ctx2); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(30 * time.Second) // a bound on the wait, not a figure
+	for {
+		pods, _ := m2.List(context.Background(), "")
+		running := 0
+		for _, p := range pods {
+			if p.Status.Phase == pod.PodRunning && p.Status.ContainerStatuses[0].State.Running != nil && p.Status.ContainerStatuses[1].State.Running != nil {
+				running++
+			}
+		}
+		if running == n {
+			break
+		}
+		select {
+		case <-changed:
+			wakeups++
+			changed = m2.Changed()
+		case <-deadline:
+			t.Fatalf("%d of %d pods adopted after 30s", running, n)
+		}
+	}
+	// Once at the end, and once per restoreNotifyInterval while the adoption lasts: a handful
+	// however slow the machine; a wake-up per publication would be 2n.
+	if wakeups >= n/2 {
+		t.Fatalf("%d wake-ups while %d pods were restored, want a few", wakeups, n)
+	}
+	t.Logf("%d wake-ups while %d pods were restored", wakeups, n)
+}
+
+// Pods created at once set their sandboxes up a few at a time: each setup is blocking system
+// calls, and Go keeps every thread it made for one.
+func TestSandboxSetupsAreBounded(t *testing.T) {
+	const n = 30
+	rt := newFakeRuntime()
+	rt.sandboxDelay = 5 * time.Millisecond
+	m := startManager(t, rt, newMemStore())
+	var docs []string
+	for i := range n {
+		docs = append(docs, strings.Replace(string(webManifest("Always")), "{name: web}", fmt.Sprintf("{name: web-%d}", i), 1))
+	}
+	if _, err := create(context.Background(), m, []byte(strings.Join(docs, "---\n"))); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := m.WaitStarted(context.Background(), "default", fmt.Sprintf("web-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rt.mu.Lock()
+	peak := rt.sandboxPeak
+	rt.mu.Unlock()
+	if peak > sandboxConcurrency || peak < 1 {
+		t.Fatalf("%d sandbox setups at once, want 1 to %d", peak, sandboxConcurrency)
 	}
 }

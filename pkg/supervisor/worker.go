@@ -158,6 +158,11 @@ type worker struct {
 	// adopted is called once this worker has adopted (or given up on) its containers.
 	adoptSem chan struct{}
 	adopted  func()
+	// quiet: a restored pod's first publications (adoption, first step) wake no watcher; the
+	// manager wakes them once for all restored pods (Start). Each wake-up makes every watcher —
+	// the controllers, the pod sockets, the elections — read every pod again: one per restored
+	// pod made a restart quadratic in the number of pods. Only the worker's goroutine uses it.
+	quiet bool
 	// configWaiter: whether the pod refers to ConfigMaps or Secrets, and a wake-up is pending.
 	configWaiter
 }
@@ -330,10 +335,12 @@ func (w *worker) run(ctx context.Context) {
 			w.after(ctx, VolumeCheckInterval, evVolumeCheck{})
 		}
 	}
+	gone := w.step(ctx)
 	if w.adopted != nil {
+		w.quiet = false
 		w.adopted()
 	}
-	if w.step(ctx) {
+	if gone {
 		return
 	}
 	for {
@@ -400,7 +407,9 @@ func (w *worker) setupSandbox(ctx context.Context) bool {
 	if w.sb != nil {
 		return true
 	}
+	w.m.sandboxSem <- struct{}{}
 	sb, err := w.m.sb.SetupSandbox(ctx, w.rec.Pod)
+	<-w.m.sandboxSem
 	if err != nil {
 		w.m.log.Warn("pod sandbox setup failed", append(w.log(), "err", err)...)
 		w.event(nil, pod.EventWarning, "FailedMount", "%v", err)
@@ -1107,19 +1116,17 @@ func (w *worker) reply(err error) {
 // finally its record: until that last step, a restarted podd finds the removal unfinished.
 func (w *worker) cleanup(ctx context.Context) error {
 	uid := w.rec.Pod.Metadata.UID
-	all, err := w.m.rt.ListContainers(ctx)
+	ids, err := w.m.rt.PodContainers(ctx, uid)
 	if err != nil {
 		return err
 	}
 	// One at a time: the containers of a pod share one shim, which ends with its last task, and
 	// containerd 1.6 answers a task delete that races that end with "ttrpc: closed".
-	for _, c := range all {
-		if c.PodUID == uid {
-			if err := w.m.rt.RemoveContainer(ctx, c.ID); err != nil {
-				return err
-			}
-			fault.Point(fault.RemoveAfterContainer)
+	for _, id := range ids {
+		if err := w.m.rt.RemoveContainer(ctx, id); err != nil {
+			return err
 		}
+		fault.Point(fault.RemoveAfterContainer)
 	}
 	if err := w.m.sb.TeardownSandbox(ctx, uid); err != nil {
 		return err
@@ -1138,7 +1145,9 @@ func (w *worker) publish() {
 	w.mu.Lock()
 	w.refreshLocked()
 	w.mu.Unlock()
-	w.m.notify()
+	if !w.quiet {
+		w.m.notify()
+	}
 }
 
 // refreshLocked recomputes the pod's status from its containers. w.mu is held.

@@ -257,7 +257,7 @@ func (b *bench) runQueue(ctx context.Context, name string, n, par int, mode stri
 		return 0, 0, fmt.Errorf("podctl apply %s: %w: %s", name, err, out)
 	}
 	defer func() {
-		if err := p.deleteAll(context.WithoutCancel(ctx), path); err != nil {
+		if err := p.deleteFile(context.WithoutCancel(ctx), path); err != nil {
 			fmt.Fprintln(os.Stderr, "podbench:", err)
 		}
 	}()
