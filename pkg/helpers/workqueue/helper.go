@@ -85,6 +85,11 @@ func NewHelper(cfg Config, log *slog.Logger) (*Helper, error) {
 	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("--work-dir: %w", err)
 	}
+	// An output staged by an earlier instance was never committed: its item is still leased
+	// in the queue, and is retried once its lease is taken back.
+	if err := os.RemoveAll(filepath.Join(cfg.WorkDir, stagedDir)); err != nil {
+		return nil, fmt.Errorf("--work-dir: %w", err)
+	}
 	if cfg.Binary != "" {
 		if err := installBinary(cfg.Binary, filepath.Join(cfg.WorkDir, binaryName)); err != nil {
 			return nil, fmt.Errorf("install the runner in --work-dir: %w", err)
@@ -313,6 +318,13 @@ func (h *Helper) serve(ctx context.Context, conn net.Conn) {
 			h.failLease(lease, f)
 		}
 	}()
+	// The commit of the previous result, which runs while the runner works on the next item.
+	var committed chan struct{}
+	defer func() {
+		if committed != nil {
+			<-committed
+		}
+	}()
 	closed := make(chan struct{})
 	reqs := make(chan request)
 	go func() {
@@ -375,7 +387,11 @@ func (h *Helper) serve(ctx context.Context, conn net.Conn) {
 				h.metrics.refused.Inc()
 				break
 			}
-			resp.State, resp.Error = h.finish(ctx, lease, r, oomBefore)
+			if committed != nil {
+				<-committed // one commit at a time: the staged folder is free again
+				committed = nil
+			}
+			resp.State, resp.Error, committed = h.finish(ctx, lease, r, oomBefore)
 			oomKnown = oomKnown && resp.State == spool.StateDone
 			lease = nil
 		default:
@@ -447,25 +463,54 @@ func (h *Helper) mount(l Lease) (*itemInfo, error) {
 }
 
 // finish commits or fails the attempt the runner reports on.
-func (h *Helper) finish(ctx context.Context, l Lease, r request, oomBefore int) (string, string) {
+//
+// A success is answered before its commit: the output is moved aside (a rename within the work
+// folder) and committed in the background while the runner goes on with the next item, so the
+// commit's fsyncs are off the item's path (in the long-lived mode they were most of the framework's
+// time per item). The answer's state is then "done" with the commit under way; a commit that
+// fails there turns into a failed attempt as it would have before, and one whose lease has ended
+// is refused all the same. The item stays leased until its commit ends: a helper that dies
+// before leaves it to be taken back and retried, and what it staged is removed at its next start.
+// committed, when not nil, is closed once the commit has ended.
+func (h *Helper) finish(ctx context.Context, l Lease, r request, oomBefore int) (state, errText string, committed chan struct{}) {
 	if r.ExitCode != nil && *r.ExitCode == 0 {
-		if err := l.Commit(filepath.Join(h.cfg.WorkDir, itemDir, "output")); err != nil {
-			if errors.Is(err, spool.ErrLeaseLost) {
-				h.metrics.refused.Inc()
-				return "", err.Error()
-			}
-			// The output could not be committed (say, a symbolic link in it): a failed attempt.
-			return h.failLease(l, spool.Failure{ExitCode: r.ExitCode, Error: err.Error(), LogTail: r.LogTail}), ""
+		out, staged := filepath.Join(h.cfg.WorkDir, itemDir, "output"), filepath.Join(h.cfg.WorkDir, stagedDir)
+		if err := os.Rename(out, staged); err != nil {
+			// Not staged (the program removed its output folder, say): committed here and now.
+			st, e := h.commit(l, out, r)
+			return st, e, nil
 		}
-		h.metrics.done.Inc()
-		h.log.Info("committed", "item", l.ID(), "attempt", l.Attempt())
-		return spool.StateDone, ""
+		committed = make(chan struct{})
+		go func() {
+			defer close(committed)
+			h.commit(l, staged, r)
+			if err := os.RemoveAll(staged); err != nil {
+				h.log.Warn("remove the staged output", "item", l.ID(), "err", err)
+			}
+		}()
+		return spool.StateDone, "", committed
 	}
 	f := spool.Failure{ExitCode: r.ExitCode, Error: r.Error, LogTail: r.LogTail}
 	if r.ExitCode != nil && *r.ExitCode == 128+9 {
 		f = h.view.explainKill(ctx, oomBefore, f, time.Second)
 	}
-	return h.failLease(l, f), ""
+	return h.failLease(l, f), "", nil
+}
+
+// commit commits the attempt's output from dir, or fails the attempt when it cannot.
+func (h *Helper) commit(l Lease, dir string, r request) (state, errText string) {
+	if err := l.Commit(dir); err != nil {
+		if errors.Is(err, spool.ErrLeaseLost) {
+			h.metrics.refused.Inc()
+			h.log.Warn("commit refused", "item", l.ID(), "attempt", l.Attempt(), "err", err)
+			return "", err.Error()
+		}
+		// The output could not be committed (say, a symbolic link in it): a failed attempt.
+		return h.failLease(l, spool.Failure{ExitCode: r.ExitCode, Error: err.Error(), LogTail: r.LogTail}), ""
+	}
+	h.metrics.done.Inc()
+	h.log.Info("committed", "item", l.ID(), "attempt", l.Attempt())
+	return spool.StateDone, ""
 }
 
 func (h *Helper) failLease(l Lease, f spool.Failure) string {

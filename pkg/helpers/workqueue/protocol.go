@@ -25,6 +25,8 @@ const (
 	socketName = "helper.sock"
 	binaryName = "podd-patterns"
 	itemDir    = "item"
+	// stagedDir holds an output between the runner's result and its commit (see Helper.finish).
+	stagedDir = "staged"
 )
 
 type request struct {

@@ -79,6 +79,8 @@ func TestProtocolRefusesStaleToken(t *testing.T) {
 	if got := testutil.ToFloat64(h.metrics.refused); got != 2 {
 		t.Errorf("refused_commits_total %v, want 2", got)
 	}
+	// The answer came before the commit, which ends in the background.
+	waitFor(t, "a committed", func() bool { c, _ := h.Spool().Counts(); return c.Done == 1 })
 	if b, _ := os.ReadFile(filepath.Join(h.Spool().Output("a"), "r")); string(b) != "R" {
 		t.Fatalf("committed output %q", b)
 	}
@@ -121,5 +123,90 @@ func TestProtocolRefusesStaleToken(t *testing.T) {
 	h.Spool().SetControl(spool.Control{Draining: true})
 	if r := <-got; r.Stop == "" {
 		t.Fatalf("after drain: %+v", r)
+	}
+}
+
+// TestCommitInBackground: a success is answered before its commit; an output that cannot be
+// committed (a symbolic link in it) then fails the attempt in the background, the next item is
+// served meanwhile, and a new helper on the same work folder removes what an earlier one staged.
+func TestCommitInBackground(t *testing.T) {
+	work, sp := t.TempDir(), t.TempDir()
+	cfg := Config{Spool: sp, WorkDir: work, Policy: spool.Policy{MaxAttempts: 3, Backoff: time.Hour, MaxBackoff: time.Hour, PoisonExitCode: 65},
+		Until: "empty", Poll: 10 * time.Millisecond}
+	h, err := NewHelper(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b"} {
+		if _, err := h.Spool().Add(id, strings.NewReader(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go h.Run(ctx)
+	var conn net.Conn
+	waitFor(t, "the helper's socket", func() bool {
+		conn, err = net.Dial("unix", filepath.Join(work, socketName))
+		return err == nil
+	})
+	defer conn.Close()
+	sc := bufio.NewScanner(conn)
+	ask := func(r request) response {
+		t.Helper()
+		if err := json.NewEncoder(conn).Encode(r); err != nil {
+			t.Fatal(err)
+		}
+		if !sc.Scan() {
+			t.Fatalf("no answer to %+v", r)
+		}
+		var resp response
+		if err := json.Unmarshal(sc.Bytes(), &resp); err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	zero := 0
+	a := ask(request{Op: "next"})
+	if a.Item == nil || a.Item.ID != "a" {
+		t.Fatalf("next: %+v", a)
+	}
+	if err := os.Symlink("/etc/passwd", filepath.Join(a.Item.Output, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if resp := ask(request{Op: "result", Token: a.Item.Token, ExitCode: &zero}); resp.State != spool.StateDone || resp.Error != "" {
+		t.Fatalf("a: %+v", resp)
+	}
+	b := ask(request{Op: "next"})
+	if b.Item == nil || b.Item.ID != "b" {
+		t.Fatalf("next: %+v", b)
+	}
+	if err := os.WriteFile(filepath.Join(b.Item.Output, "r"), []byte("B"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if resp := ask(request{Op: "result", Token: b.Item.Token, ExitCode: &zero}); resp.State != spool.StateDone {
+		t.Fatalf("b: %+v", resp)
+	}
+	waitFor(t, "a retried and b committed", func() bool { c, _ := h.Spool().Counts(); return c.Retry == 1 && c.Done == 1 })
+	retry, _ := h.Spool().Items(spool.StateRetry)
+	if !strings.Contains(retry[0].LastError, "link") {
+		t.Fatalf("a's record: %+v", retry[0])
+	}
+	if got, _ := os.ReadFile(filepath.Join(h.Spool().Output("b"), "r")); string(got) != "B" {
+		t.Fatalf("b's output %q", got)
+	}
+	waitFor(t, "the staged folder removed", func() bool {
+		_, err := os.Stat(filepath.Join(work, stagedDir))
+		return os.IsNotExist(err)
+	})
+	// What a helper that died left staged is removed by the next one.
+	if err := os.MkdirAll(filepath.Join(work, stagedDir, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewHelper(cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(work, stagedDir)); !os.IsNotExist(err) {
+		t.Fatalf("the staged folder after a new helper: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -301,5 +302,47 @@ func TestCommitAfterCrashedCommit(t *testing.T) {
 	done, _ := s.Items(StateDone)
 	if len(done) != 1 || done[0].Token != l2.Token() || done[0].Finished.IsZero() {
 		t.Fatalf("the done record %+v", done)
+	}
+}
+
+// TestClaimFromListing: two spools on one folder (two workers) claim from their own listings;
+// an item the other took meanwhile is skipped, none is claimed twice, and an item added after a
+// listing is claimed once the listing is used up.
+func TestClaimFromListing(t *testing.T) {
+	dir := t.TempDir()
+	s1, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b", "c", "d"} {
+		add(t, s1, id, id)
+	}
+	claim := func(s *Spool) string {
+		t.Helper()
+		l, err := s.Claim("w")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l == nil {
+			return ""
+		}
+		if err := l.Commit(output(t, l.ID())); err != nil {
+			t.Fatal(err)
+		}
+		return l.ID()
+	}
+	got := []string{claim(s1), claim(s2), claim(s2)} // s1 lists b, c, d; s2 takes b and c
+	add(t, s1, "e", "e")                             // after s1's listing
+	got = append(got, claim(s1), claim(s1), claim(s1), claim(s2))
+	want := []string{"a", "b", "c", "d", "e", "", ""}
+	if !slices.Equal(got, want) {
+		t.Fatalf("claimed %q, want %q", got, want)
+	}
+	if c := counts(t, s1); c.Done != 5 || c.Pending() != 0 {
+		t.Fatalf("counts %+v, want 5 done", c)
 	}
 }
