@@ -65,6 +65,27 @@ func TestRunCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	t.Run("the copy runs the asking instance's image, not what its tag names now", func(t *testing.T) {
+		rt.mu.Lock()
+		was := *rt.images["busybox:1"]
+		rt.images["busybox:1"] = &pod.ImageConfig{Ref: "busybox:1", ID: "sha256:retagged", Cmd: []string{"sh"}}
+		rt.mu.Unlock()
+		defer func() { rt.mu.Lock(); rt.images["busybox:1"] = &was; rt.mu.Unlock() }()
+		done := make(chan error, 1)
+		go func() {
+			_, err := m.RunCopy(ctx, "default", "web", a.id, RunOptions{Command: []string{"true"}})
+			done <- err
+		}()
+		c := runOf(t, rt, "a")
+		if c.plan.Image.ID != was.ID {
+			t.Errorf("the copy's image %q, want the instance's %q", c.plan.Image.ID, was.ID)
+		}
+		rt.exit(c.rec.ID, 0)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("the copy's exit is returned, and the copy removed", func(t *testing.T) {
 		type result struct {
 			st  ExitStatus

@@ -34,12 +34,13 @@ type ctr struct {
 	id       string // current instance, "" before the first create
 	attempt  int
 	status   pod.ContainerStatus
-	exited   chan struct{}  // closed when the running instance exits
-	stopSig  syscall.Signal // the image's STOPSIGNAL, or SIGTERM
-	started  bool           // the running instance is past postStart and its startup probe
-	ready    bool           // the readiness probe's last verdict (true without a readiness probe)
-	upOnce   bool           // an instance was started once: a sidecar that was counts as initialized
-	finished bool           // an init container that completed: it never runs again
+	exited   chan struct{}    // closed when the running instance exits
+	stopSig  syscall.Signal   // the image's STOPSIGNAL, or SIGTERM
+	img      *pod.ImageConfig // the running instance's image (nil until a launch of this podd found it)
+	started  bool             // the running instance is past postStart and its startup probe
+	ready    bool             // the readiness probe's last verdict (true without a readiness probe)
+	upOnce   bool             // an instance was started once: a sidecar that was counts as initialized
+	finished bool             // an init container that completed: it never runs again
 
 	backoff      time.Duration
 	runningSince time.Time
@@ -655,6 +656,7 @@ func (w *worker) launched(ctx context.Context, ev evLaunched) {
 		c.status.ContainerID = w.m.containerURI(ev.id)
 	}
 	if ev.img != nil {
+		c.img = ev.img
 		c.stopSig = stopSignal(ev.img.StopSignal)
 		c.status.ImageID = ev.img.ID
 	}
