@@ -355,25 +355,22 @@ func (h *Helper) serve(ctx context.Context, conn net.Conn) {
 		case r = <-reqs:
 		}
 		var resp response
-		switch r.Op {
-		case "next":
+		// next leases the next item into resp; false: the runner went away meanwhile.
+		next := func() bool {
 			if lease != nil {
 				resp.Error = "an item is already leased: report its result first"
-				break
+				return true
 			}
 			l, stop := h.next(ctx, closed)
 			if l == nil {
-				if stop == "" {
-					return
-				}
 				resp.Stop = stop
-				break
+				return stop != ""
 			}
 			info, err := h.mount(l)
 			if err != nil {
 				h.failLease(l, spool.Failure{Error: "mount the item: " + err.Error()})
 				resp.Error = err.Error()
-				break
+				return true
 			}
 			lease, resp.Item = l, info
 			if !oomKnown && h.view.Available() {
@@ -381,19 +378,33 @@ func (h *Helper) serve(ctx context.Context, conn net.Conn) {
 					oomBefore, oomKnown = st.OOMKills, true
 				}
 			}
+			return true
+		}
+		switch r.Op {
+		case "next":
+			if !next() {
+				return
+			}
 		case "result":
 			if lease == nil || r.Token != lease.Token() {
 				resp.Error = spool.ErrLeaseLost.Error()
 				h.metrics.refused.Inc()
-				break
+			} else {
+				if committed != nil {
+					<-committed // one commit at a time: the staged folder is free again
+					committed = nil
+				}
+				resp.State, resp.Error, committed = h.finish(ctx, lease, r, oomBefore)
+				oomKnown = oomKnown && resp.State == spool.StateDone
+				lease = nil
 			}
-			if committed != nil {
-				<-committed // one commit at a time: the staged folder is free again
-				committed = nil
+			// With next: the answer to the result and the next item in one round trip.
+			if r.Next {
+				resp.ResultError, resp.Error = resp.Error, ""
+				if !next() {
+					return
+				}
 			}
-			resp.State, resp.Error, committed = h.finish(ctx, lease, r, oomBefore)
-			oomKnown = oomKnown && resp.State == spool.StateDone
-			lease = nil
 		default:
 			resp.Error = fmt.Sprintf("unknown op %q", r.Op)
 		}

@@ -35,6 +35,8 @@ type request struct {
 	ExitCode *int   `json:"exitCode,omitempty"`
 	Error    string `json:"error,omitempty"`
 	LogTail  string `json:"logTail,omitempty"`
+	// Next, with a result: answer it together with the next item (one round trip per item).
+	Next bool `json:"next,omitempty"`
 }
 
 type itemInfo struct {
@@ -54,4 +56,6 @@ type response struct {
 	Stop  string    `json:"stop,omitempty"`
 	State string    `json:"state,omitempty"`
 	Error string    `json:"error,omitempty"`
+	// ResultError: why a result asked with next was refused (Error is then the next item's).
+	ResultError string `json:"resultError,omitempty"`
 }

@@ -126,9 +126,10 @@ func TestProtocolRefusesStaleToken(t *testing.T) {
 	}
 }
 
-// TestCommitInBackground: a success is answered before its commit; an output that cannot be
-// committed (a symbolic link in it) then fails the attempt in the background, the next item is
-// served meanwhile, and a new helper on the same work folder removes what an earlier one staged.
+// TestCommitInBackground: a success is answered before its commit (with the next item when the
+// runner asks for it); an output that cannot be committed (a symbolic link in it) then fails the
+// attempt in the background, the next item is served meanwhile, and a new helper on the same work
+// folder removes what an earlier one staged.
 func TestCommitInBackground(t *testing.T) {
 	work, sp := t.TempDir(), t.TempDir()
 	cfg := Config{Spool: sp, WorkDir: work, Policy: spool.Policy{MaxAttempts: 3, Backoff: time.Hour, MaxBackoff: time.Hour, PoisonExitCode: 65},
@@ -174,12 +175,13 @@ func TestCommitInBackground(t *testing.T) {
 	if err := os.Symlink("/etc/passwd", filepath.Join(a.Item.Output, "link")); err != nil {
 		t.Fatal(err)
 	}
-	if resp := ask(request{Op: "result", Token: a.Item.Token, ExitCode: &zero}); resp.State != spool.StateDone || resp.Error != "" {
-		t.Fatalf("a: %+v", resp)
+	// The result with next: its answer and the next item in one round trip.
+	b := ask(request{Op: "result", Token: a.Item.Token, ExitCode: &zero, Next: true})
+	if b.State != spool.StateDone || b.ResultError != "" || b.Error != "" || b.Item == nil || b.Item.ID != "b" {
+		t.Fatalf("a's result with next: %+v", b)
 	}
-	b := ask(request{Op: "next"})
-	if b.Item == nil || b.Item.ID != "b" {
-		t.Fatalf("next: %+v", b)
+	if resp := ask(request{Op: "result", Token: a.Item.Token, ExitCode: &zero, Next: true}); !strings.Contains(resp.ResultError, "lease has ended") || resp.Error == "" {
+		t.Fatalf("a's result again, with b leased: %+v", resp)
 	}
 	if err := os.WriteFile(filepath.Join(b.Item.Output, "r"), []byte("B"), 0o644); err != nil {
 		t.Fatal(err)

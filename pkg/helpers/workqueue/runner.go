@@ -96,11 +96,11 @@ func runSession(ctx context.Context, cfg RunnerConfig) (stop bool, _ error) {
 			return response{}, errHelperGone
 		}
 	}
+	if ctx.Err() != nil {
+		return true, nil
+	}
+	resp, err := ask(request{Op: "next"})
 	for {
-		if ctx.Err() != nil {
-			return true, nil
-		}
-		resp, err := ask(request{Op: "next"})
 		if err != nil {
 			return false, err
 		}
@@ -124,12 +124,19 @@ func runSession(ctx context.Context, cfg RunnerConfig) (stop bool, _ error) {
 		if res.err != nil {
 			return false, res.err
 		}
-		ack, err := ask(request{Op: "result", Token: resp.Item.Token, ExitCode: &res.code, Error: res.reason, LogTail: res.tail})
-		if err != nil {
-			return false, err
+		// The result, and the next item with it unless the runner is stopping.
+		next := ctx.Err() == nil
+		item := resp.Item
+		resp, err = ask(request{Op: "result", Token: item.Token, ExitCode: &res.code, Error: res.reason, LogTail: res.tail, Next: next})
+		refused := resp.ResultError
+		if !next {
+			refused = resp.Error
 		}
-		if ack.Error != "" {
-			fmt.Fprintf(cfg.Stderr, "wq-run: item %s: result refused: %s\n", resp.Item.ID, ack.Error)
+		if err == nil && refused != "" {
+			fmt.Fprintf(cfg.Stderr, "wq-run: item %s: result refused: %s\n", item.ID, refused)
+		}
+		if err == nil && !next {
+			return true, nil
 		}
 	}
 }
