@@ -68,7 +68,7 @@ func (e *expansion) container(h *Helper, settings map[string]string) (pod.Contai
 		}
 	}
 
-	// Resources: requests = limits.
+	// Resources: requests = limits (but a helper's default CPULimit).
 	res := pod.ResourceList{}
 	for _, r := range []struct{ setting, resource, def string }{{keyCPU, pod.ResourceCPU, h.CPU}, {keyMemory, pod.ResourceMemory, h.Memory}} {
 		v, ok := settings[r.setting]
@@ -87,6 +87,9 @@ func (e *expansion) container(h *Helper, settings map[string]string) (pod.Contai
 		res[r.resource] = q
 	}
 	c.Resources = pod.ResourceRequirements{Limits: res, Requests: copyList(res)}
+	if _, set := settings[keyCPU]; !set && h.CPULimit != "" {
+		c.Resources.Limits[pod.ResourceCPU] = pod.MustParseQuantity(h.CPULimit)
+	}
 
 	if h.Variant != nil {
 		c.Image = VariantImage(c.Image, h.Variant(settings))

@@ -183,8 +183,10 @@ func checkSidecars(t *testing.T, obj any) {
 		if c.ImagePullPolicy != corev1.PullIfNotPresent {
 			t.Errorf("%s: imagePullPolicy %s", c.Name, c.ImagePullPolicy)
 		}
-		if !c.Resources.Limits.Cpu().Equal(*c.Resources.Requests.Cpu()) || !c.Resources.Limits.Memory().Equal(*c.Resources.Requests.Memory()) || c.Resources.Limits.Cpu().IsZero() {
-			t.Errorf("%s: resources %v: want requests = limits, both set", c.Name, c.Resources)
+		// Memory's request is its limit; CPU's request is at most its limit (the work queue's
+		// helper bursts above its request).
+		if c.Resources.Limits.Cpu().Cmp(*c.Resources.Requests.Cpu()) < 0 || !c.Resources.Limits.Memory().Equal(*c.Resources.Requests.Memory()) || c.Resources.Requests.Cpu().IsZero() {
+			t.Errorf("%s: resources %v: want requests set, memory's = its limit, cpu's ≤ its limit", c.Name, c.Resources)
 		}
 	}
 }
@@ -429,17 +431,21 @@ func TestImageVariant(t *testing.T) {
 }
 
 // TestWorkQueueBackends: the work queue on etcd runs from the image variant with the etcd client,
-// on the spool from the base image; it needs a spool or etcd's endpoints.
+// on the spool from the base image; it needs a spool or etcd's endpoints. Its helper requests
+// 100m of CPU and may use a core, unless workqueue.podd.io/cpu sets both.
 func TestWorkQueueBackends(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		settings map[string]string
-		image    string
-		err      string
+		name       string
+		settings   map[string]string
+		image      string
+		err        string
+		cpuRequest string
+		cpuLimit   string
 	}{
-		{"spool", map[string]string{"workqueue.podd.io/spool": "/spool"}, "localhost/podd/patterns:v1", ""},
-		{"etcd", map[string]string{"workqueue.podd.io/backend": "etcd", "workqueue.podd.io/etcd-endpoints": "http://10.0.0.1:2379", "workqueue.podd.io/queue": "q"}, "localhost/podd/patterns-etcd:v1", ""},
-		{"neither", map[string]string{"workqueue.podd.io/queue": "q"}, "", "missing: workqueue does not start without workqueue.podd.io/spool or workqueue.podd.io/etcd-endpoints"},
+		{"spool", map[string]string{"workqueue.podd.io/spool": "/spool"}, "localhost/podd/patterns:v1", "", "100m", "1"},
+		{"etcd", map[string]string{"workqueue.podd.io/backend": "etcd", "workqueue.podd.io/etcd-endpoints": "http://10.0.0.1:2379", "workqueue.podd.io/queue": "q"}, "localhost/podd/patterns-etcd:v1", "", "100m", "1"},
+		{"cpu set", map[string]string{"workqueue.podd.io/spool": "/spool", "workqueue.podd.io/cpu": "300m"}, "localhost/podd/patterns:v1", "", "300m", "300m"},
+		{"neither", map[string]string{"workqueue.podd.io/queue": "q"}, "", "missing: workqueue does not start without workqueue.podd.io/spool or workqueue.podd.io/etcd-endpoints", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ann := map[string]string{patterns.AnnotationInject: "workqueue"}
@@ -462,8 +468,13 @@ func TestWorkQueueBackends(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := out[0].Spec.InitContainers[0].Image; got != tc.image {
-				t.Errorf("image %q, want %q", got, tc.image)
+			h := out[0].Spec.InitContainers[0]
+			if h.Image != tc.image {
+				t.Errorf("image %q, want %q", h.Image, tc.image)
+			}
+			req, lim := h.Resources.Requests[pod.ResourceCPU], h.Resources.Limits[pod.ResourceCPU]
+			if req.String() != tc.cpuRequest || lim.String() != tc.cpuLimit {
+				t.Errorf("cpu request %s limit %s, want %s and %s", req.String(), lim.String(), tc.cpuRequest, tc.cpuLimit)
 			}
 		})
 	}

@@ -66,6 +66,9 @@ type Helper struct {
 	Probe    *Probe
 	// CPU and Memory are the container's requests and limits unless the settings say otherwise.
 	CPU, Memory string
+	// CPULimit, when set, is the default CPU limit above a CPU request: for a helper whose work
+	// grows with its pod's (the cpu setting still sets both).
+	CPULimit string
 	// APISocket: the helper talks to podd through the pod's own API socket, so the expansion
 	// adds its container to the pod's podd.io/api-socket annotation (and takes it out again
 	// when the helper is no longer injected).
@@ -315,10 +318,12 @@ var Helpers = []Helper{
 		// The runner asks podd for a fresh copy of its container per item (POST /run).
 		AppSocket: func(settings map[string]string) bool { return settings["run"] != "long-lived" },
 		Workers:   wrapWorkers,
-		// Half a core: the helper does the queue's work for each item (claim, copy in, commit
-		// with its fsyncs), about 2 ms of CPU each. At 100m the quota throttled it to 22-35
-		// items a second where it otherwise keeps up with its worker (150 a second).
-		CPU: "500m", Memory: "64Mi",
+		// The helper does the queue's work for each item (claim, copy in, commit with its
+		// fsyncs): 2-3 ms of CPU each, so its pace is its CPU limit's. At 100m the quota held a
+		// worker to 18-35 items a second, at 500m it still stalled the helper for ~50 ms about
+		// ten times a second; at one core it keeps up with its worker (about 200 a second
+		// here). The request stays small: the helper idles between queues.
+		CPU: "100m", CPULimit: "1", Memory: "64Mi",
 	},
 }
 
