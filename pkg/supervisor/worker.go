@@ -408,9 +408,12 @@ func (w *worker) setupSandbox(ctx context.Context) bool {
 	if w.sb != nil {
 		return true
 	}
+	t0 := time.Now()
 	w.m.sandboxSem <- struct{}{}
+	admitted := time.Since(t0)
 	sb, err := w.m.sb.SetupSandbox(ctx, w.rec.Pod)
 	<-w.m.sandboxSem
+	w.m.log.Debug("pod sandbox set up", append(w.log(), "admitted_after", admitted, "ready_after", time.Since(t0), "err", err)...)
 	if err != nil {
 		w.m.log.Warn("pod sandbox setup failed", append(w.log(), "err", err)...)
 		w.event(nil, pod.EventWarning, "FailedMount", "%v", err)
@@ -563,7 +566,12 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 	sb, attempt, spec, hooks, generation, qos := w.sb, c.attempt, c.spec, w.hooks, c.generation, w.qos
 	go func() {
 		ev := evLaunched{c: c, attempt: attempt}
-		defer func() { w.post(ctx, ev) }()
+		t0 := time.Now()
+		var ensured, created time.Duration
+		defer func() {
+			w.m.log.Debug("container launched", append(w.log(), "container", spec.Name, "ensured_after", ensured, "created_after", created, "started_after", time.Since(t0), "err", ev.err)...)
+			w.post(ctx, ev)
+		}()
 		select {
 		case w.launchSem <- struct{}{}:
 			defer func() { <-w.launchSem }()
@@ -585,6 +593,7 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 			return
 		}
 		ev.img = img
+		ensured = time.Since(t0)
 		w.m.events.Pod(p, spec.Name, pod.EventNormal, "Pulled", "Container image %q is present (imagePullPolicy %s)", spec.Image, spec.ImagePullPolicy)
 		plan, err := pod.BuildPlan(p, spec, img, sb, attempt, w.m.opts.LogRoot, qos, w.m.configs())
 		if err != nil {
@@ -598,6 +607,7 @@ func (w *worker) launch(ctx context.Context, c *ctr, previous string) {
 			return
 		}
 		ev.id = id
+		created = time.Since(t0)
 		fault.Point(fault.ContainerAfterCreate)
 		w.m.events.Pod(p, spec.Name, pod.EventNormal, "Created", "Created container %s", spec.Name)
 		proc, err := w.m.rt.StartContainer(ctx, id)
