@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -360,6 +361,12 @@ func (p *Podd) command(logLevel string) *exec.Cmd {
 		cmd.Args = append(cmd.Args, "--pod-security-namespace", "default=privileged")
 	}
 	cmd.Args = append(cmd.Args, p.Flags...)
+	if !slices.Contains(p.Flags, "--warm-sandboxes") {
+		// No pool of warm sandboxes unless a test asks for one (or PODD_TEST_WARM_SANDBOXES
+		// sets one for all): a warm sandbox is a sandbox of no pod, which a test that counts
+		// the host's namespaces, addresses and veths would have to tell from a leak.
+		cmd.Args = append(cmd.Args, "--warm-sandboxes", strconv.Itoa(defaultWarmSandboxes()))
+	}
 	if !slices.Contains(p.Flags, "--dns-upstream") {
 		// Names the cluster DNS does not know go nowhere off this machine: to a loopback port
 		// where nothing listens, so that a test never resolves an outside name.

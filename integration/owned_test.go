@@ -190,7 +190,20 @@ func (p *Podd) waitNoLeaks(t testing.TB, uids, keep map[string]bool, timeout tim
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		left := leaks(p.owned(t, uids), keep)
+		kept := keep
+		if size := p.warmSize(); size > 0 {
+			// The pool's warm sandboxes are the podd's own, no more of them than its size.
+			warm := p.warmUIDs(t)
+			if len(warm) > size {
+				t.Fatalf("%d warm sandboxes, more than the pool's %d: %v", len(warm), size, warm)
+			}
+			kept = maps.Clone(keep)
+			if kept == nil {
+				kept = map[string]bool{}
+			}
+			maps.Copy(kept, warm)
+		}
+		left := leaks(p.owned(t, uids), kept)
 		if len(left) == 0 {
 			return
 		}

@@ -45,6 +45,16 @@ const (
 	RemoveBeforeStoreDelete        = "remove/before-store-delete"        // everything gone but the record
 )
 
+// WarmPoints are the crash points of the warm sandboxes (sandbox.Host's pool): preparing one, and
+// a pod taking one (its creation's own points, CreateBeforeStore and CreateAfterStore, pass
+// with the warm sandbox taken).
+var WarmPoints = []string{WarmAfterNamespaces}
+
+// The warm sandboxes' crash points.
+const (
+	WarmAfterNamespaces = "warm/after-namespaces" // a warm sandbox's namespaces made, its network not attached
+)
+
 // JobPoints are the crash points of the Job controller's steps, in the order a sync passes them.
 var JobPoints = []string{JobAfterStatus, JobAfterCreate}
 

@@ -2,8 +2,6 @@ package controller
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -251,7 +249,7 @@ func (o *Objects) merge(old, in object.Object) (object.Object, string, error) {
 	if old == nil {
 		stored := object.Copy(in)
 		sm := stored.GetMetadata()
-		sm.UID = newUID()
+		sm.UID = pod.NewUID()
 		now := o.now().UTC().Truncate(time.Second)
 		sm.CreationTimestamp = &now
 		sm.Generation = 1
@@ -477,7 +475,7 @@ func (o *Objects) Put(ctx context.Context, objs ...object.Object) error {
 			}
 		}
 		if m.UID == "" {
-			m.UID = newUID()
+			m.UID = pod.NewUID()
 			now := o.now().UTC().Truncate(time.Second)
 			m.CreationTimestamp = &now
 			if m.Generation == 0 {
@@ -521,17 +519,6 @@ func (o *Objects) Remove(ctx context.Context, objs ...object.Object) error {
 	o.notifyLocked()
 	o.mu.Unlock()
 	return nil
-}
-
-func newUID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err)
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // Update changes one stored object with change, as the API server's update does: the object's

@@ -62,6 +62,8 @@ type Config struct {
 	PodPidsLimit int64
 	// PidsLimit is the pids limit of CgroupRoot: all pods' processes together; 0: none.
 	PidsLimit int64
+	// WarmSandboxes is the size of the pool of warm sandboxes (--warm-sandboxes); 0: none.
+	WarmSandboxes int
 	// MetricsAddress is where /metrics is served over TCP; "" serves none.
 	MetricsAddress string
 	// PodSecurity is each namespace's Pod Security Standards level, enforced on the pods the
@@ -98,10 +100,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Network:       cfg.Network,
 		ClusterDomain: clusterDomain,
 		// Pods never go in the host's root cgroup: cmd/podd refuses an empty or "/" root.
-		CgroupParent: cfg.CgroupRoot,
-		PodPidsLimit: cfg.PodPidsLimit,
-		PidsLimit:    cfg.PidsLimit,
-		PIDInit:      cfg.Logger,
+		CgroupParent:  cfg.CgroupRoot,
+		PodPidsLimit:  cfg.PodPidsLimit,
+		PidsLimit:     cfg.PidsLimit,
+		PIDInit:       cfg.Logger,
+		WarmSandboxes: cfg.WarmSandboxes,
 	}, log)
 	if err != nil {
 		return err

@@ -74,6 +74,8 @@ type netState struct {
 	Hostname  string   `json:"hostname"`
 	IPs       []string `json:"ips"`
 	HostsPath string   `json:"hostsPath"`
+	// A state with no Name is a warm sandbox's, which no pod took yet (warm.go): it has no
+	// names and no hosts file.
 	// Config is the conflist of the ADD and Ports its port mappings (the portmap plugin's
 	// runtimeConfig), for a DEL without a cached result.
 	Config json.RawMessage `json:"config,omitempty"`
@@ -247,6 +249,13 @@ func (n *cniNetwork) runtimeConf(uid, netns string, ports []portMapping) *libcni
 func (n *cniNetwork) attach(ctx context.Context, p *pod.Pod, netns, hostname, fqdn, hostsPath string) ([]string, error) {
 	uid := p.Metadata.UID
 	if st, err := n.readState(uid); err == nil && len(st.IPs) > 0 {
+		if st.Name == "" && p.Metadata.Name != "" {
+			// A warm sandbox the pod took (warm.go): from now on the pod's names are in it.
+			st.Name, st.Namespace, st.Hostname, st.HostsPath, st.FQDN = p.Metadata.Name, p.Metadata.Namespace, hostname, hostsPath, fqdn
+			if err := n.writeState(st); err != nil {
+				return nil, fmt.Errorf("record pod network state: %w", err)
+			}
+		}
 		return st.IPs, nil
 	}
 	ports := portMappings(p)

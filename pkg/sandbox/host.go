@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"sync"
+	"time"
 
 	"github.com/podd-dev/podd/pkg/cgroups"
 	"github.com/podd-dev/podd/pkg/pod"
@@ -40,6 +41,8 @@ type Config struct {
 	ClusterDomain string
 	// Configs holds the ConfigMaps and Secrets of configMap, secret and projected volumes.
 	Configs pod.ConfigSource
+	// WarmSandboxes is the size of the pool of warm sandboxes (warm.go); 0: none.
+	WarmSandboxes int
 }
 
 // Host makes and removes pod sandboxes on this host. It is safe for concurrent use.
@@ -57,6 +60,8 @@ type Host struct {
 	machineMemory int64
 	// claims finds the folders of persistentVolumeClaim volumes (SetClaims).
 	claims Claims
+	// warm is the pool of warm sandboxes.
+	warm warmPool
 }
 
 // Claims finds the folder a PersistentVolumeClaim of a namespace is bound to; an error when the
@@ -94,7 +99,8 @@ func New(cfg Config, log *slog.Logger) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Host{cfg: cfg, log: log, cgroupFS: cgfs, net: network, machineMemory: mem, hostsWritten: map[string][sha256.Size]byte{}}, nil
+	return &Host{cfg: cfg, log: log, cgroupFS: cgfs, net: network, machineMemory: mem, hostsWritten: map[string][sha256.Size]byte{},
+		warm: warmPool{size: cfg.WarmSandboxes, taken: make(chan struct{}, 1), idle: 200 * time.Millisecond}}, nil
 }
 
 // Gateway is the pods' gateway on the bridge: the address of the cluster DNS.

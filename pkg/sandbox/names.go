@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -28,7 +29,8 @@ import (
 // Only the failure to write the file of pod self ("" for none) is returned: another pod whose
 // container filled its own /etc files' tmpfs must not stop this one. r.netMu must be held.
 func (r *Host) syncHosts(self string) error {
-	states := r.net.allStates()
+	// Warm sandboxes (no name) have neither names nor a hosts file yet.
+	states := slices.DeleteFunc(r.net.allStates(), func(st *netState) bool { return st.Name == "" })
 	sort.Slice(states, func(i, j int) bool {
 		a, b := states[i], states[j]
 		if a.Namespace != b.Namespace {

@@ -2,8 +2,6 @@ package supervisor
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -231,7 +229,8 @@ func (m *Manager) Start(ctx context.Context) error {
 	all := make(chan struct{}) // closed once every restored pod is adopted
 	go func() { adopted.Wait(); close(all) }()
 	sweeper, _ := m.sb.(networkSweeper)
-	if len(orphans)+len(orphanSandboxes)+len(orphanLogs) > 0 || sweeper != nil {
+	warm, _ := m.sb.(warmSandboxes)
+	if len(orphans)+len(orphanSandboxes)+len(orphanLogs) > 0 || sweeper != nil || warm != nil {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
@@ -246,6 +245,10 @@ func (m *Manager) Start(ctx context.Context) error {
 			if sweeper != nil && ctx.Err() == nil {
 				// Logged by the sandboxes; the next start sweeps again.
 				_ = sweeper.SweepNetwork(ctx)
+			}
+			if warm != nil && ctx.Err() == nil {
+				// Last, at the lowest priority: the pool fills once all else is done.
+				warm.FillWarm(ctx)
 			}
 		}()
 	}
@@ -368,14 +371,29 @@ func (m *Manager) CreateOwned(ctx context.Context, owner pod.Owner, pods []*pod.
 	}
 	now := time.Now().UTC().Truncate(time.Second)
 	recs := make([]*Record, len(pods))
+	warm, _ := m.sb.(warmSandboxes)
+	var tookWarm []string
 	for i, p := range pods {
-		p.Metadata.UID = newUID()
+		p.Metadata.UID = pod.NewUID()
+		if warm != nil {
+			// A warm sandbox is taken by taking its UID (sandbox.Host.TakeWarm).
+			if uid, ok := warm.TakeWarm(p); ok {
+				p.Metadata.UID = uid
+				tookWarm = append(tookWarm, uid)
+			}
+		}
 		p.Metadata.CreationTimestamp = &now
 		p.Status = pod.PodStatus{}
 		recs[i] = &Record{Pod: p, Owner: owner}
 	}
 	fault.Point(fault.CreateBeforeStore)
 	if err := m.opts.Store.Put(ctx, recs...); err != nil {
+		// The warm sandboxes taken belong to no pod: removed, as a restart would.
+		for _, uid := range tookWarm {
+			if terr := m.sb.TeardownSandbox(context.WithoutCancel(ctx), uid); terr != nil {
+				m.log.Warn("remove a warm sandbox of pods not created", "uid", uid, "err", terr)
+			}
+		}
 		return nil, fmt.Errorf("store pods: %w", err)
 	}
 	fault.Point(fault.CreateAfterStore)
@@ -422,16 +440,6 @@ func (m *Manager) reserve(pods []*pod.Pod) ([]string, error) {
 		keys = append(keys, k)
 	}
 	return keys, nil
-}
-
-// newUID makes a Kubernetes-style UUID (version 4).
-func newUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 func (m *Manager) lookup(namespace, name string) (*worker, error) {

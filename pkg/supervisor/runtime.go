@@ -117,6 +117,16 @@ type networkSweeper interface {
 	SweepNetwork(ctx context.Context) error
 }
 
+// warmSandboxes is implemented by Sandboxes that keep a pool of sandboxes prepared ahead of
+// their pods (sandbox.Host's warm sandboxes). TakeWarm hands one over to a new pod that fits, as
+// the UID the pod must take as its own; FillWarm keeps the pool full until ctx ends. The
+// supervisor starts FillWarm once its start-up housekeeping is done (a warm sandbox left by an
+// earlier podd is an orphan, removed by that housekeeping like any other).
+type warmSandboxes interface {
+	TakeWarm(p *pod.Pod) (uid string, ok bool)
+	FillWarm(ctx context.Context)
+}
+
 // Sandboxes is what the supervisor needs of the pods' sandboxes on the host: namespaces,
 // network, /etc files, volumes, cgroup. pkg/sandbox implements it; tests use an in-memory fake.
 type Sandboxes interface {
