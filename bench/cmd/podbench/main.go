@@ -104,7 +104,7 @@ func run() error {
 	flag.IntVar(&o.etcdFailovers, "etcd-failovers", 20, "forced leader failovers of each fault in the etcd election part (kill -9 of the app, SIGSTOP of the app, kill -9 of the node)")
 	flag.StringVar(&o.patternsBin, "patterns-bin", "bin/podd-patterns-static", "the patterns' helper binary (make patterns-image): the scatter part measures its scatter-gather root, the etcd election part runs its fenced store on the host")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (logs) after the run")
-	flag.StringVar(&o.only, "only", "", "comma-free selector for a partial run: start, stop, election, election-etcd, density (density includes restore), cost, workqueue, scatter (needs no containerd)")
+	flag.StringVar(&o.only, "only", "", "comma-free selector for a partial run: start, warm, stop, election, election-etcd, density (density includes restore), cost, workqueue, scatter (needs no containerd)")
 	flag.IntVar(&o.sgRequests, "sg-requests", 2000, "client requests measured per configuration in the scatter part")
 	flag.IntVar(&o.sgPercentile, "sg-hedge-percentile", 95, "the root's --hedge-percentile in the scatter part's hedged run")
 	costPods := flag.String("cost-pods", "10,50,200", "the pod counts of the cost curve (-only cost), comma-separated, increasing")
@@ -207,6 +207,12 @@ func run() error {
 	if o.only == "" || o.only == "start" {
 		if err := b.measureStart(ctx); err != nil {
 			return fmt.Errorf("pod start: %w", err)
+		}
+	}
+	// The warm start is judged against the floor's cold start: -only start runs it too.
+	if o.only == "" || o.only == "start" || o.only == "warm" {
+		if err := b.measureWarm(ctx); err != nil {
+			return fmt.Errorf("warm pod start: %w", err)
 		}
 	}
 	if o.only == "" || o.only == "stop" {
@@ -558,7 +564,8 @@ type results struct {
 	LeaderEtcdElectorSamples      int      `json:"leader_etcd_elector_samples,omitempty"`
 	LeaderEtcdSeconds             float64  `json:"leader_etcd_part_s,omitempty"`
 	// The cost curve and the start of many pods at once (cost.go); null when they did not run.
-	// warm_pod_start_p50_ms stays null: podd has no pool of warm sandboxes yet.
+	// warm_pod_start_p50_ms and pod_start_bridge_p50_ms: the start part's pod on the bridge
+	// network, with a warm sandbox and without (warm.go); null when that part did not run.
 	Cost             []costRow `json:"cost_curve,omitempty"`
 	PoddRSS200       *float64  `json:"podd_rss_mib_200_pods"`
 	Restore200       *float64  `json:"restore_200_pods_ms"`
@@ -571,6 +578,8 @@ type results struct {
 	PoddMemPerPod100 *float64  `json:"podd_mem_per_pod_100_pods_mib"`
 	PodmanMemPerPod  *float64  `json:"podman_mem_per_pod_mib"`
 	WarmPodStart     *float64  `json:"warm_pod_start_p50_ms"`
+	BridgePodStart   *float64  `json:"pod_start_bridge_p50_ms"`
+	WarmRuns         int       `json:"warm_runs,omitempty"`
 	CPUs             int       `json:"cpus"`
 	LoadBefore       string    `json:"load_average_before"`
 	LoadAfter        string    `json:"load_average_after"`

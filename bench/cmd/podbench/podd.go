@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -95,13 +96,19 @@ func (b *bench) newPodd(ctx context.Context, name, namespace, cgroupRoot string,
 		"--restart-backoff-max", "1s",
 	}
 	// Its own cgroup parent, once podd has the flag.
-	if help, _ := exec.Command(b.opts.podd, "--help").CombinedOutput(); bytes.Contains(help, []byte("--cgroup-root")) {
+	help, _ := exec.Command(b.opts.podd, "--help").CombinedOutput()
+	if bytes.Contains(help, []byte("--cgroup-root")) {
 		p.args = append(p.args, "--cgroup-root", cgroupRoot)
 	}
 	// Profiles (-profile) and the goroutine count (-only cost) only: the address is fixed, and a
 	// partial run elsewhere on the machine (another -only part) would find it taken.
 	if name == "podd" && (b.opts.only == "" || b.opts.only == "cost" || b.opts.profileDir != "") {
 		p.args = append(p.args, "--pprof-address", pprofAddress)
+	}
+	// No warm sandboxes unless a part asks (warm.go): the start part's figure is the cold start,
+	// and a pool would outlive a podd the bench kills.
+	if !slices.Contains(extra, "--warm-sandboxes") && bytes.Contains(help, []byte("--warm-sandboxes")) {
+		p.args = append(p.args, "--warm-sandboxes", "0")
 	}
 	p.args = append(p.args, extra...)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
