@@ -189,10 +189,12 @@ func (r *Runtime) start(ctx context.Context, id string, ioFor func(labels map[st
 	if err != nil {
 		return nil, nil, fmt.Errorf("load container %s: %w", id, err)
 	}
-	labels, err := c.Labels(ctx)
+	// The labels as LoadContainer just read them: Labels would ask containerd again.
+	info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata)
 	if err != nil {
 		return nil, nil, fmt.Errorf("container %s labels: %w", id, err)
 	}
+	labels := info.Labels
 	done, err := r.shims.enter(ctx, shimSocket(r.cfg.Address, r.cfg.Namespace, labels[LabelPodUID]))
 	if err != nil {
 		return nil, nil, fmt.Errorf("create task %s: %w", id, err)
