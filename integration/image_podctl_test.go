@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containerd/containerd/images"
+
 	"github.com/podd-dev/podd/pkg/pod"
 )
 
@@ -95,6 +97,44 @@ spec:
 		if listed(t, dockerImage) {
 			t.Errorf("%s is still listed after image rm", dockerImage)
 		}
+	})
+
+	// podd keeps what it read of an image's content (pkg/runtime's imageCache), but not whether
+	// the image is there: one removed behind its back (with the containerd client, not podctl)
+	// is noticed by the next pod.
+	t.Run("image removed behind podd's back", func(t *testing.T) {
+		mustPodctl(t, p, "image", "import", archive)
+		manifest := func(name string) string {
+			return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: app
+    image: %s
+    imagePullPolicy: Never
+    command: ["true"]
+`, name, dockerImage)
+		}
+		first := uniqueName(t, "first")
+		mustRun(t, p, manifest(first))
+		if got := waitDone(t, p, first); got.Status.Phase != pod.PodSucceeded {
+			t.Fatalf("the pod of the imported image ended %s: %+v", got.Status.Phase, got.Status.ContainerStatuses)
+		}
+		mustPodctl(t, p, "rm", first)
+		ctx := nsContext(p.Namespace)
+		if err := containerdClient(t).ImageService().Delete(ctx, dockerImage, images.SynchronousDelete()); err != nil {
+			t.Fatalf("remove %s with the containerd client: %v", dockerImage, err)
+		}
+		second := uniqueName(t, "second")
+		res := runPods(t, p, manifest(second))
+		if res.ExitCode == 0 || !strings.Contains(res.Stderr, "ErrImageNeverPull") {
+			t.Errorf("podctl run of a pod of the removed image %s: %s\nwant a failure that says ErrImageNeverPull", dockerImage, res)
+		}
+		mustPodctl(t, p, "rm", "--force", second)
 	})
 
 	t.Run("import from stdin", func(t *testing.T) {

@@ -53,7 +53,8 @@ func ParseLoggerConfig(arg string) (LoggerConfig, error) {
 
 // Serve is the work of a logger process, started by the container's shim (containerd's binary log
 // driver): it opens the log, tells the shim it is ready (only then does the container start), and
-// copies the container's stdout and stderr into the log until both end. The shim ends them by
+// copies the container's stdout and stderr into the log until both end. Nothing is read before
+// ready returns: LoggerMain joins the pod's cgroups in it, after the shim was told. The shim ends them by
 // closing its ends when the task is deleted, then sends SIGTERM: the caller cancels ctx on it,
 // and Serve reads what is left for at most drainTimeout. stdout and stderr must support read
 // deadlines (non-blocking pipes).

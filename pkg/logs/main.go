@@ -39,19 +39,30 @@ func LoggerMain(arg string, errOut io.Writer) int {
 			return 2
 		}
 	}
-	// Before readiness, so before the container starts: all the logger does for it is the pod's.
-	// A cgroup that cannot be joined is reported (to whoever runs it by hand) but stops nothing:
-	// losing the container's output would be worse.
-	if err := JoinCgroups(cfg.Cgroups, os.Getpid()); err != nil {
-		fmt.Fprintln(errOut, "podd logger:", err)
-	}
 	stdout := os.NewFile(fdStdout, "container-stdout")
 	stderr := os.NewFile(fdStderr, "container-stderr")
 	ready := os.NewFile(fdReady, "ready")
+	// The pod's logs cgroup is joined right after the shim was told the logger is ready, and
+	// before Serve reads a byte of output: all the logger does for the container is the pod's.
+	// Until it has joined, the container can write no more than the pipes hold (64 KiB a stream)
+	// before it blocks; in practice it has not even started, since the shim runs runc create
+	// (30-50 ms here) after readiness and the join takes 5-10 ms. Joining before readiness made
+	// the shim wait for it while it holds its create lock: the first write to a cgroup v1
+	// cgroup.procs waits for an RCU grace period, and a pod's containers share one shim that
+	// creates them one after the other, so a pod's start paid that once per container.
+	// A cgroup that cannot be joined is reported (to whoever runs it by hand) but stops nothing:
+	// losing the container's output would be worse.
+	readyThenJoin := func() error {
+		err := ready.Close()
+		if jerr := JoinCgroups(cfg.Cgroups, os.Getpid()); jerr != nil {
+			fmt.Fprintln(errOut, "podd logger:", jerr)
+		}
+		return err
+	}
 	// The shim sends SIGTERM after it closed its ends of the pipes: read what is left, then exit.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	if err := Serve(ctx, cfg, stdout, stderr, ready.Close); err != nil {
+	if err := Serve(ctx, cfg, stdout, stderr, readyThenJoin); err != nil {
 		fmt.Fprintln(errOut, "podd logger:", err)
 		return 1
 	}

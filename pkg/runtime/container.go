@@ -63,6 +63,14 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb *pod.Sandbox, plan *po
 		id = ContainerID(plan.PodUID, plan.Name+"/"+strconv.Itoa(plan.Generation), plan.Attempt)
 	}
 	img, err := r.client.GetImage(ctx, plan.Image.Ref)
+	if errdefs.IsNotFound(err) {
+		r.images.forget(plan.Image.Ref)
+	}
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", plan.Image.Ref, err)
+	}
+	// The image's layers as EnsureImage read them, for the target the name has now.
+	ri, err := r.resolve(ctx, img)
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", plan.Image.Ref, err)
 	}
@@ -97,7 +105,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb *pod.Sandbox, plan *po
 	_, err = r.client.NewContainer(ctx, id,
 		containerd.WithImage(img),
 		containerd.WithSnapshotter(r.cfg.Snapshotter),
-		containerd.WithNewSnapshot(id, img),
+		r.withNewSnapshot(id, ri.chainID),
 		func(context.Context, *containerd.Client, *containers.Container) error {
 			fault.Point(fault.ContainerAfterSnapshot)
 			return nil
@@ -122,6 +130,19 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb *pod.Sandbox, plan *po
 		return "", fmt.Errorf("create container %s: %w", plan.Name, err)
 	}
 	return id, nil
+}
+
+// withNewSnapshot prepares the container's snapshot on the image's, parent, as
+// containerd.WithNewSnapshot does without its reads: the image's content (resolve has it) and the
+// snapshotter's capabilities (asked to remap IDs only with options podd never gives).
+func (r *Runtime) withNewSnapshot(id, parent string) containerd.NewContainerOpts {
+	return func(ctx context.Context, client *containerd.Client, c *containers.Container) error {
+		if _, err := client.SnapshotService(c.Snapshotter).Prepare(ctx, id, parent); err != nil {
+			return err
+		}
+		c.SnapshotKey = id
+		return nil
+	}
 }
 
 // StartContainer starts the container's task, its output going to the container's log file.
@@ -168,10 +189,12 @@ func (r *Runtime) start(ctx context.Context, id string, ioFor func(labels map[st
 	if err != nil {
 		return nil, nil, fmt.Errorf("load container %s: %w", id, err)
 	}
-	labels, err := c.Labels(ctx)
+	// The labels as LoadContainer just read them: Labels would ask containerd again.
+	info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata)
 	if err != nil {
 		return nil, nil, fmt.Errorf("container %s labels: %w", id, err)
 	}
+	labels := info.Labels
 	done, err := r.shims.enter(ctx, shimSocket(r.cfg.Address, r.cfg.Namespace, labels[LabelPodUID]))
 	if err != nil {
 		return nil, nil, fmt.Errorf("create task %s: %w", id, err)

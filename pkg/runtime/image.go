@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"sync"
 
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/content"
@@ -13,6 +15,8 @@ import (
 	"github.com/containerd/containerd/images/archive"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/podd-dev/podd/pkg/pod"
@@ -27,7 +31,9 @@ func NormalizeRef(ref string) (string, error) {
 	return named.String(), nil
 }
 
-// EnsureImage makes the image present as the pull policy says and returns its config.
+// EnsureImage makes the image present as the pull policy says and returns its config. The image
+// is looked up in containerd every time (an image removed is noticed; Always pulls), and its
+// snapshot is checked; what its content says is read once per name and target (imageCache).
 func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy pod.PullPolicy) (*pod.ImageConfig, error) {
 	ctx = r.ns(ctx)
 	name, err := NormalizeRef(ref)
@@ -37,6 +43,9 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy pod.PullPo
 	var img containerd.Image
 	if policy != pod.PullAlways {
 		img, err = r.client.GetImage(ctx, name)
+		if errdefs.IsNotFound(err) {
+			r.images.forget(name)
+		}
 		if err != nil && !errdefs.IsNotFound(err) {
 			return nil, fmt.Errorf("look up image %s: %w", name, err)
 		}
@@ -54,10 +63,96 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy pod.PullPo
 			return nil, err
 		}
 	}
-	if err := r.unpack(ctx, img); err != nil {
+	ri, err := r.resolve(ctx, img)
+	if err != nil {
 		return nil, err
 	}
-	return imageConfig(ctx, img)
+	if err := r.ensureUnpacked(ctx, img, ri.chainID); err != nil {
+		return nil, err
+	}
+	return ri.imageConfig(), nil
+}
+
+// imageCache holds what podd read of an image's content, by name, for the target digest it read
+// it for: content is addressed by digest, so as long as the name points at that target the
+// config and the layers' chain ID are the same. It saves each container's launch the reads of
+// the index, the manifest and the config (two calls to containerd each) in EnsureImage and
+// again in CreateContainer. The image record itself is looked up every time: the cache is only
+// used for the target containerd names, and an image found missing or removed is forgotten.
+// One entry per name: a name that moves to another target replaces its entry.
+type imageCache struct {
+	mu     sync.Mutex
+	byName map[string]*resolvedImage
+}
+
+// resolvedImage is what an image's content says, for one target.
+type resolvedImage struct {
+	target  digest.Digest
+	config  pod.ImageConfig
+	chainID string // the chain ID of its layers: the name of its unpacked snapshot
+}
+
+func (c *imageCache) get(name string, target digest.Digest) *resolvedImage {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ri := c.byName[name]; ri != nil && ri.target == target {
+		return ri
+	}
+	return nil
+}
+
+func (c *imageCache) put(name string, ri *resolvedImage) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byName == nil {
+		c.byName = map[string]*resolvedImage{}
+	}
+	c.byName[name] = ri
+}
+
+func (c *imageCache) forget(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.byName, name)
+}
+
+// imageConfig is a copy of the config, for a caller that may change it.
+func (ri *resolvedImage) imageConfig() *pod.ImageConfig {
+	c := ri.config
+	c.Entrypoint = slices.Clone(c.Entrypoint)
+	c.Cmd = slices.Clone(c.Cmd)
+	c.Env = slices.Clone(c.Env)
+	return &c
+}
+
+// resolve reads the image's config and layers for its current target, or finds them cached.
+func (r *Runtime) resolve(ctx context.Context, img containerd.Image) (*resolvedImage, error) {
+	name, target := img.Name(), img.Target().Digest
+	if ri := r.images.get(name, target); ri != nil {
+		return ri, nil
+	}
+	ri, err := readImage(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	r.images.put(name, ri)
+	return ri, nil
+}
+
+// ensureUnpacked unpacks the image unless its snapshot, chainID, is there: one call to containerd
+// when it is (img.IsUnpacked reads the image's content first).
+func (r *Runtime) ensureUnpacked(ctx context.Context, img containerd.Image, chainID string) error {
+	_, err := r.client.SnapshotService(r.cfg.Snapshotter).Stat(ctx, chainID)
+	if err == nil {
+		return nil
+	}
+	if !errdefs.IsNotFound(err) {
+		return fmt.Errorf("check image %s: %w", img.Name(), err)
+	}
+	if err := img.Unpack(ctx, r.cfg.Snapshotter); err != nil {
+		return fmt.Errorf("unpack image %s: %w", img.Name(), err)
+	}
+	return nil
 }
 
 // importLocal imports the archive of one of the LocalImages and returns the image called name
@@ -106,12 +201,16 @@ func (r *Runtime) unpack(ctx context.Context, img containerd.Image) error {
 	return nil
 }
 
-func imageConfig(ctx context.Context, img containerd.Image) (*pod.ImageConfig, error) {
-	desc, err := img.Config(ctx)
+// readImage reads the image's config for the client's platform: the fields podd uses and its
+// layers (as img.Config and img.RootFS would, in one walk of its content).
+func readImage(ctx context.Context, img containerd.Image) (*resolvedImage, error) {
+	cs := img.ContentStore()
+	manifest, err := images.Manifest(ctx, cs, img.Target(), img.Platform())
 	if err != nil {
 		return nil, fmt.Errorf("image %s config: %w", img.Name(), err)
 	}
-	blob, err := content.ReadBlob(ctx, img.ContentStore(), desc)
+	desc := manifest.Config
+	blob, err := content.ReadBlob(ctx, cs, desc)
 	if err != nil {
 		return nil, fmt.Errorf("read image %s config: %w", img.Name(), err)
 	}
@@ -120,15 +219,19 @@ func imageConfig(ctx context.Context, img containerd.Image) (*pod.ImageConfig, e
 		return nil, fmt.Errorf("decode image %s config: %w", img.Name(), err)
 	}
 	c := spec.Config
-	return &pod.ImageConfig{
-		Ref:        img.Name(),
-		ID:         desc.Digest.String(),
-		Entrypoint: c.Entrypoint,
-		Cmd:        c.Cmd,
-		Env:        c.Env,
-		WorkingDir: c.WorkingDir,
-		User:       c.User,
-		StopSignal: c.StopSignal,
+	return &resolvedImage{
+		target:  img.Target().Digest,
+		chainID: identity.ChainID(spec.RootFS.DiffIDs).String(),
+		config: pod.ImageConfig{
+			Ref:        img.Name(),
+			ID:         desc.Digest.String(),
+			Entrypoint: c.Entrypoint,
+			Cmd:        c.Cmd,
+			Env:        c.Env,
+			WorkingDir: c.WorkingDir,
+			User:       c.User,
+			StopSignal: c.StopSignal,
+		},
 	}, nil
 }
 
@@ -189,6 +292,7 @@ func (r *Runtime) Remove(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
+	r.images.forget(name)
 	if err := r.client.ImageService().Delete(ctx, name, images.SynchronousDelete()); err != nil {
 		if errdefs.IsNotFound(err) {
 			return fmt.Errorf("image %s not found: %w", ref, errdefs.ErrNotFound)

@@ -51,6 +51,8 @@ type Runtime struct {
 	log      *slog.Logger
 	cgroupFS cgroups.FS
 
+	// images caches what the images' content says (image.go).
+	images imageCache
 	// localMu serialises imports of LocalImages.
 	localMu sync.Mutex
 	// listed holds the running containers of the last ListContainers, watched, for

@@ -609,8 +609,10 @@ func (r *results) finish() {
 		r.Targets = append(r.Targets, target{Name: name, Value: v, Limit: limit, Pass: v <= limit, Rule: rule})
 	}
 	started := r.StartRuns > 0
-	add("pod_start_vs_podman", "pod start p50 ≤ 0.35 × podman's", r.PoddStartP50, 0.35*r.PodmanStartP50, started)
-	add("pod_start_vs_floor", "pod start p50 ≤ 1.3 × the floor's", r.PoddStartP50, 1.3*r.FloorStartP50, started)
+	// pod_start_p50_ms is the cold start: a pod's containers created and started from nothing.
+	// podman's figure is measured and shown, but no longer judged (its 0.35 × target was
+	// withdrawn).
+	add("pod_start_vs_floor", "cold start p50 ≤ 1.10 × the floor's", r.PoddStartP50, 1.10*r.FloorStartP50, started)
 	add("stop_grace_error", "stop error ≤ 100 ms", r.StopError, 100, r.StopRuns > 0)
 	add("shims_per_pod", "1 shim per pod", r.ShimsPerPod, 1, r.DensityPods > 0)
 	add("podd_rss_50_pods", "podd RSS ≤ 40 MiB with 50 pods", r.PoddRSS, 40, r.DensityPods > 0)
@@ -701,7 +703,7 @@ func (r *results) print(out io.Writer) {
 		}
 	}
 	if r.StartRuns > 0 {
-		row(fmt.Sprintf("pod start p50, ms (%d runs)", r.StartRuns), f1(r.PoddStartP50), f1(r.PodmanStartP50), f1(r.FloorStartP50), "pod_start_vs_podman", "pod_start_vs_floor")
+		row(fmt.Sprintf("pod start p50, ms (%d runs)", r.StartRuns), f1(r.PoddStartP50), f1(r.PodmanStartP50), f1(r.FloorStartP50), "pod_start_vs_floor")
 		row("pod start p90, ms", f1(r.PoddStartP90), f1(r.PodmanStartP90), f1(r.FloorStartP90))
 	}
 	if r.StopRuns > 0 {
