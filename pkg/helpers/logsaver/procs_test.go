@@ -328,7 +328,7 @@ func TestExactlyOnceRsyslog(t *testing.T) {
 		return len(c[prefix])
 	}
 	var outputs []string
-	kills, arrivedAtStart, killPending := 0, 0, false
+	kills, arrivedAtStart, killPending, stoppedAt := 0, 0, false, 0
 	defer func() {
 		if t.Failed() {
 			outputs = append(outputs, saver.output())
@@ -346,6 +346,20 @@ func TestExactlyOnceRsyslog(t *testing.T) {
 		if acc.n%20 == 0 {
 			errw.write(t)
 		}
+		if stoppedAt > 0 && acc.n >= stoppedAt+500 {
+			// 500 lines were written while the saver stood still: lines are waiting, and
+			// whatever it had in flight when it stopped is still in flight.
+			saver.cmd.Process.Signal(syscall.SIGKILL)
+			<-saver.exited
+			outputs = append(outputs, saver.output())
+			if n := arrived("a"); n >= acc.n {
+				t.Fatalf("after the kill at line %d, %d lines had arrived: a stopped saver shipped", acc.n, n)
+			}
+			kills++
+			stoppedAt = 0
+			arrivedAtStart = arrived("a")
+			saver = startSaver(t, args...)
+		}
 		switch {
 		case rotateAt[acc.n]:
 			acc.rotate(t)
@@ -359,20 +373,13 @@ func TestExactlyOnceRsyslog(t *testing.T) {
 		case killAt[acc.n]:
 			killPending = true
 		case killPending && acc.n%500 == 0 && arrived("a") > arrivedAtStart+500:
-			// This saver is mid-stream: it shipped lines since it started, more are waiting.
-			saver.cmd.Process.Signal(syscall.SIGKILL)
-			<-saver.exited
-			outputs = append(outputs, saver.output())
-			if n := arrived("a"); n >= acc.n {
-				// The saver had caught up (a slow writer on a busy machine): not the kill this
-				// test is after; another follows.
-				t.Logf("a kill at line %d was not mid-stream (%d of %d lines had arrived): killing again later", acc.n, n, acc.n)
-			} else {
-				kills++
-				killPending = false
+			// This saver is mid-stream: it shipped lines since it started and the writer
+			// goes on. It is stopped here and killed 500 lines later, so the kill finds lines
+			// waiting even when a slow writer (a busy machine) lets it keep up.
+			if err := saver.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
 			}
-			arrivedAtStart = arrived("a")
-			saver = startSaver(t, args...)
+			stoppedAt, killPending = acc.n, false
 		}
 	}
 	waitFor(t, "every line to arrive", 300*time.Second, func() bool {
