@@ -619,7 +619,7 @@ func (r *results) finish() {
 	}
 	add("stop_grace_error", "stop error ≤ 100 ms", r.StopError, 100, r.StopRuns > 0)
 	add("shims_per_pod", "1 shim per pod", r.ShimsPerPod, 1, r.DensityPods > 0)
-	add("podd_rss_50_pods", "podd RSS ≤ 40 MiB with 50 pods", r.PoddRSS, 40, r.DensityPods > 0)
+	add("podd_rss_50_pods", "podd RSS ≤ 30 MiB with 50 pods", r.PoddRSS, 30, r.DensityPods > 0)
 	add("restore_50_pods", "restore ≤ 1 s", r.Restore, 1000, r.DensityPods > 0)
 	add("helper_image", "helper image ≤ 15 MB unpacked", r.HelperImageMiB, 15e6/(1<<20), r.HelperImageMiB > 0)
 	// The chaos figures add up over both parts (leader_failovers, leader_stale_writes_accepted,
