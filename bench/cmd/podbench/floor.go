@@ -13,6 +13,7 @@ import (
 
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/contrib/seccomp"
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -27,7 +28,9 @@ import (
 // holds a process start and a connection to containerd. It does what podd does for the pod and no
 // more: the pod's network, IPC and UTS namespaces made once and bind-mounted to files (loopback
 // up), a shared folder as the emptyDir, then both containers created and started in parallel, in
-// one shim (the runc v2 group annotation), with no log output.
+// one shim (the runc v2 group annotation), with no log output and no seccomp filter. With -seccomp
+// it also loads the RuntimeDefault seccomp profile that podd gives every container by default: a
+// reference that shows what that filter costs, not the floor the targets are judged by.
 
 const floorNamespace = "podbench-floor"
 
@@ -37,6 +40,7 @@ func floorMain(args []string) error {
 	image := fs.String("image", "", "image reference")
 	dir := fs.String("dir", "", "folder for the pod's namespace files and shared folder")
 	name := fs.String("name", "", "pod name")
+	withSeccomp := fs.Bool("seccomp", false, "load the RuntimeDefault seccomp profile, as podd does")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -64,19 +68,23 @@ func floorMain(args []string) error {
 	for i, c := range []string{"a", "b"} {
 		wg.Go(func() {
 			id := *name + "-" + c
+			opts := []oci.SpecOpts{oci.WithDefaultSpec(), oci.WithImageConfig(img),
+				oci.WithProcessArgs("sleep", "1000000"),
+				oci.WithAnnotations(map[string]string{"io.containerd.runc.v2.group": *name}),
+				oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: nsPaths["net"]}),
+				oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: nsPaths["ipc"]}),
+				oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace, Path: nsPaths["uts"]}),
+				oci.WithHostname(*name),
+				oci.WithMounts([]specs.Mount{{Type: "bind", Source: shared, Destination: "/shared", Options: []string{"rbind", "rprivate", "rw"}}}),
+			}
+			if *withSeccomp {
+				opts = append(opts, seccomp.WithDefaultProfile())
+			}
 			ctr, err := client.NewContainer(ctx, id,
 				containerd.WithImage(img),
 				containerd.WithSnapshotter("overlayfs"),
 				containerd.WithNewSnapshot(id, img),
-				containerd.WithNewSpec(oci.WithDefaultSpec(), oci.WithImageConfig(img),
-					oci.WithProcessArgs("sleep", "1000000"),
-					oci.WithAnnotations(map[string]string{"io.containerd.runc.v2.group": *name}),
-					oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: nsPaths["net"]}),
-					oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: nsPaths["ipc"]}),
-					oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace, Path: nsPaths["uts"]}),
-					oci.WithHostname(*name),
-					oci.WithMounts([]specs.Mount{{Type: "bind", Source: shared, Destination: "/shared", Options: []string{"rbind", "rprivate", "rw"}}}),
-				))
+				containerd.WithNewSpec(opts...))
 			if err != nil {
 				errs[i] = err
 				return
@@ -128,11 +136,13 @@ func makeNamespaces(dir string) (map[string]string, error) {
 	return paths, <-errc
 }
 
-// floorRun times one floor start: the process from its start to its exit.
-func (b *bench) floorRun(ctx context.Context, name string) (time.Duration, error) {
+// floorRun times one floor start: the process from its start to its exit. extra are more flags
+// of the floor process (-seccomp).
+func (b *bench) floorRun(ctx context.Context, name string, extra ...string) (time.Duration, error) {
 	start := time.Now()
-	out, err := b.command(ctx, b.self, "floor", "-address", b.address, "-image", benchImage,
-		"-dir", filepath.Join(b.dir, "floor"), "-name", name).CombinedOutput()
+	args := append([]string{"floor", "-address", b.address, "-image", benchImage,
+		"-dir", filepath.Join(b.dir, "floor"), "-name", name}, extra...)
+	out, err := b.command(ctx, b.self, args...).CombinedOutput()
 	d := time.Since(start)
 	if err != nil {
 		return 0, fmt.Errorf("floor: %w: %s", err, out)
