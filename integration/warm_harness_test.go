@@ -1,14 +1,13 @@
 package integration
 
 import (
-	"encoding/json"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/sandbox"
 )
 
 // defaultWarmSandboxes is the pool size of a podd whose test sets none: PODD_TEST_WARM_SANDBOXES,
@@ -31,29 +30,10 @@ func (p *Podd) warmSize() int {
 }
 
 // warmUIDs are the podd's warm sandboxes that no pod took, ready: their network state has an
-// address and no pod name (pkg/sandbox's netState; cni/pods/<uid>.json under --state).
+// address and no pod name.
 func (p *Podd) warmUIDs(t testing.TB) map[string]bool {
 	t.Helper()
-	out := map[string]bool{}
-	dir := filepath.Join(p.State, "cni", "pods")
-	for _, name := range listDir(t, dir) {
-		uid, ok := strings.CutSuffix(name, ".json")
-		if !ok {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			continue // removed meanwhile
-		}
-		var st struct {
-			Name string   `json:"name"`
-			IPs  []string `json:"ips"`
-		}
-		if json.Unmarshal(data, &st) == nil && st.Name == "" && len(st.IPs) > 0 {
-			out[uid] = true
-		}
-	}
-	return out
+	return sandbox.ReadyWarmSandboxes(p.State)
 }
 
 // waitWarm waits until the podd's pool holds n warm sandboxes with an address, and returns them.

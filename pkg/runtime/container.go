@@ -62,10 +62,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb *pod.Sandbox, plan *po
 	if plan.Generation > 0 {
 		id = ContainerID(plan.PodUID, plan.Name+"/"+strconv.Itoa(plan.Generation), plan.Attempt)
 	}
-	img, err := r.client.GetImage(ctx, plan.Image.Ref)
-	if errdefs.IsNotFound(err) {
-		r.images.forget(plan.Image.Ref)
-	}
+	img, err := r.getImage(ctx, plan.Image.Ref)
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", plan.Image.Ref, err)
 	}

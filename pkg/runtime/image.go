@@ -42,10 +42,7 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy pod.PullPo
 	}
 	var img containerd.Image
 	if policy != pod.PullAlways {
-		img, err = r.client.GetImage(ctx, name)
-		if errdefs.IsNotFound(err) {
-			r.images.forget(name)
-		}
+		img, err = r.getImage(ctx, name)
 		if err != nil && !errdefs.IsNotFound(err) {
 			return nil, fmt.Errorf("look up image %s: %w", name, err)
 		}
@@ -71,6 +68,15 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy pod.PullPo
 		return nil, err
 	}
 	return ri.imageConfig(), nil
+}
+
+// getImage looks the image up in containerd; an image found missing is forgotten by the cache.
+func (r *Runtime) getImage(ctx context.Context, name string) (containerd.Image, error) {
+	img, err := r.client.GetImage(ctx, name)
+	if errdefs.IsNotFound(err) {
+		r.images.forget(name)
+	}
+	return img, err
 }
 
 // imageCache holds what podd read of an image's content, by name, for the target digest it read

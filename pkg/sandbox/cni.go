@@ -68,14 +68,14 @@ type cniNetwork struct {
 // run, so a podd killed in between would otherwise leave the plugins' iptables rules with no
 // record of the config, port mappings and address a DEL needs to remove them.
 type netState struct {
-	UID       string   `json:"uid"`
+	UID string `json:"uid"`
+	// Name is the pod's; none in a warm sandbox's state, which no pod took yet (warm.go): it has
+	// no names and no hosts file.
 	Name      string   `json:"name"`
 	Namespace string   `json:"namespace"`
 	Hostname  string   `json:"hostname"`
 	IPs       []string `json:"ips"`
 	HostsPath string   `json:"hostsPath"`
-	// A state with no Name is a warm sandbox's, which no pod took yet (warm.go): it has no
-	// names and no hosts file.
 	// Config is the conflist of the ADD and Ports its port mappings (the portmap plugin's
 	// runtimeConfig), for a DEL without a cached result.
 	Config json.RawMessage `json:"config,omitempty"`
@@ -177,6 +177,9 @@ func (n *cniNetwork) conflist(prefix netip.Prefix) map[string]any {
 	}
 }
 
+// warm says whether the state is a warm sandbox's that no pod took yet.
+func (st *netState) warm() bool { return st.Name == "" }
+
 func (n *cniNetwork) stateDir() string            { return filepath.Join(n.dir, "pods") }
 func (n *cniNetwork) statePath(uid string) string { return filepath.Join(n.stateDir(), uid+".json") }
 
@@ -220,6 +223,19 @@ func (n *cniNetwork) allStates() []*netState {
 	return out
 }
 
+// ReadyWarmSandboxes lists by UID the warm sandboxes under podd's state folder (--state) that no
+// pod took and that have their address, as their network state files say: for a test or a bench
+// that watches a podd's pool from outside.
+func ReadyWarmSandboxes(state string) map[string]bool {
+	out := map[string]bool{}
+	for _, st := range (&cniNetwork{dir: filepath.Join(state, "cni")}).allStates() {
+		if st.warm() && len(st.IPs) > 0 {
+			out[st.UID] = true
+		}
+	}
+	return out
+}
+
 func portMappings(p *pod.Pod) []portMapping {
 	var out []portMapping
 	for _, cs := range [][]pod.Container{p.Spec.InitContainers, p.Spec.Containers} {
@@ -249,7 +265,7 @@ func (n *cniNetwork) runtimeConf(uid, netns string, ports []portMapping) *libcni
 func (n *cniNetwork) attach(ctx context.Context, p *pod.Pod, netns, hostname, fqdn, hostsPath string) ([]string, error) {
 	uid := p.Metadata.UID
 	if st, err := n.readState(uid); err == nil && len(st.IPs) > 0 {
-		if st.Name == "" && p.Metadata.Name != "" {
+		if st.warm() && p.Metadata.Name != "" {
 			// A warm sandbox the pod took (warm.go): from now on the pod's names are in it.
 			st.Name, st.Namespace, st.Hostname, st.HostsPath, st.FQDN = p.Metadata.Name, p.Metadata.Namespace, hostname, hostsPath, fqdn
 			if err := n.writeState(st); err != nil {

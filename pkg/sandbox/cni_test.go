@@ -164,3 +164,31 @@ func TestDelWithoutCache(t *testing.T) {
 		t.Errorf("attached: %v, want pod-a and pod-b", uids)
 	}
 }
+
+// TestReadyWarmSandboxes: only a state with no pod name and an address is a ready warm sandbox.
+func TestReadyWarmSandboxes(t *testing.T) {
+	state := t.TempDir()
+	n := &cniNetwork{dir: filepath.Join(state, "cni")}
+	if err := os.MkdirAll(n.stateDir(), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []*netState{
+		{UID: "warm-ready", IPs: []string{"10.88.0.5"}},
+		{UID: "warm-no-address"},
+		{UID: "taken", Name: "web", Namespace: "default", IPs: []string{"10.88.0.6"}},
+	} {
+		if err := n.writeState(st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(n.stateDir(), "stray.tmp"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := ReadyWarmSandboxes(state)
+	if len(got) != 1 || !got["warm-ready"] {
+		t.Errorf("ReadyWarmSandboxes = %v, want only warm-ready", got)
+	}
+	if got := ReadyWarmSandboxes(filepath.Join(state, "missing")); len(got) != 0 {
+		t.Errorf("ReadyWarmSandboxes of a missing folder = %v, want none", got)
+	}
+}

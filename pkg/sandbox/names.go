@@ -30,7 +30,7 @@ import (
 // container filled its own /etc files' tmpfs must not stop this one. r.netMu must be held.
 func (r *Host) syncHosts(self string) error {
 	// Warm sandboxes (no name) have neither names nor a hosts file yet.
-	states := slices.DeleteFunc(r.net.allStates(), func(st *netState) bool { return st.Name == "" })
+	states := slices.DeleteFunc(r.net.allStates(), (*netState).warm)
 	sort.Slice(states, func(i, j int) bool {
 		a, b := states[i], states[j]
 		if a.Namespace != b.Namespace {

@@ -38,6 +38,13 @@ type warmPool struct {
 	idle time.Duration
 }
 
+// missing is how many sandboxes the pool lacks.
+func (w *warmPool) missing() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.size - len(w.ready)
+}
+
 // DefaultWarmSandboxes is the pool's default size: one per CPU, at most 4. Each costs a network
 // namespace, a veth pair, an address of the pod subnet and the bridge plugin's masquerade rule
 // (no process, and no memory a pod's own would not take).
@@ -91,10 +98,7 @@ func (r *Host) FillWarm(ctx context.Context) {
 	}
 	defer r.drainWarm(context.WithoutCancel(ctx))
 	for {
-		w.mu.Lock()
-		missing := w.size - len(w.ready)
-		w.mu.Unlock()
-		if missing <= 0 {
+		if w.missing() <= 0 {
 			select {
 			case <-w.taken:
 			case <-ctx.Done():
@@ -111,10 +115,7 @@ func (r *Host) FillWarm(ctx context.Context) {
 				return
 			}
 		}
-		w.mu.Lock()
-		missing = w.size - len(w.ready)
-		w.mu.Unlock()
-		if missing <= 0 {
+		if w.missing() <= 0 {
 			continue
 		}
 		uid := pod.NewUID()

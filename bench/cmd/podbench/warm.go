@@ -2,13 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/podd-dev/podd/pkg/sandbox"
 )
 
 // The warm part: the start part's pod on the bridge network, which a warm sandbox serves (a pod
@@ -32,29 +33,9 @@ func (b *bench) poddHas(flag string) bool {
 }
 
 // warmReady lists the UIDs of the podd's warm sandboxes that no pod took and that have their
-// address: network state files (--state/cni/pods/<uid>.json) with no pod name.
+// address.
 func (p *poddInstance) warmReady() map[string]bool {
-	dir := filepath.Join(p.dir, "state", "cni", "pods")
-	entries, _ := os.ReadDir(dir)
-	out := map[string]bool{}
-	for _, e := range entries {
-		uid, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			continue
-		}
-		var st struct {
-			Name string   `json:"name"`
-			IPs  []string `json:"ips"`
-		}
-		if json.Unmarshal(data, &st) == nil && st.Name == "" && len(st.IPs) > 0 {
-			out[uid] = true
-		}
-	}
-	return out
+	return sandbox.ReadyWarmSandboxes(filepath.Join(p.dir, "state"))
 }
 
 // waitWarm waits until the podd's pool is full and returns its UIDs.
